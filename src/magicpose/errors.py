@@ -1,0 +1,18 @@
+"""User-facing error types.
+
+`InputError` is raised for problems the user can fix (a missing file, a bad size).  Its message is a
+single line that names the offending file or value and says what to do, so the CLI can print it as is
+and exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError"]
+
+
+class InputError(ValueError):
+    """A bad user input; the message is one line naming the file/value and the fix."""
+
+    def __init__(self, message: str) -> None:
+        # Collapse any embedded newlines (e.g. from a library's exception text) to keep one line.
+        super().__init__(" ".join(str(message).split()))

@@ -1,0 +1,3 @@
+from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline, MagicPosePipelineOutput
+
+__all__ = ["MagicPosePipeline", "MagicPosePipelineOutput"]
