@@ -379,7 +379,8 @@ class MagicPosePipeline(DiffusionPipeline):
                 latents = self.scheduler.step(noise_pred, t, latents, eta=eta, generator=generator,
                                               return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    callback_kwargs = {k: locals()[k] for k in callback_on_step_end_tensor_inputs}
+                    step_tensors = {"latents": latents}
+                    callback_kwargs = {k: step_tensors[k] for k in callback_on_step_end_tensor_inputs}
                     callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
                     latents = callback_outputs.pop("latents", latents)
                 progress_bar.update()
