@@ -1,0 +1,245 @@
+"""The ``magicpose`` command. ``infer.py`` and the bash scripts are thin wrappers over it.
+
+Every user error (missing file, bad folder, wrong size, unwritable output) is reported as one line
+``error: ...`` naming the file and the fix, with exit status 2 and no output left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from magicpose.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_IMAGE = REPO_ROOT / "example_data" / "reference.png"
+DEFAULT_POSES = REPO_ROOT / "example_data" / "poses"
+DEFAULT_WEIGHTS = REPO_ROOT / "pretrained_weights" / "demo"
+DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
+                   help="MagicPose pipeline folder (default: the embedded demo weights)")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps (50 in the original)")
+    p.add_argument("--guidance-scale", type=float, default=7.0, help="image CFG scale (7 in the original); <=1 is off")
+    p.add_argument("--seed", type=int, default=42, help="seed of the initial noise (42 in the original)")
+    p.add_argument("--height", type=int, default=None, help="output height, a multiple of 8 (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="output width, a multiple of 8 (default: the model's)")
+    p.add_argument("--frames-per-batch", type=int, default=4, help="frames per network call")
+    p.add_argument("--appearance-timestep", choices=("same", "zero"), default="same",
+                   help="'zero' computes the reference features once (needs weights trained that way)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    p.add_argument("--dtype", choices=DTYPES, default=None, help="default: float16 on cuda, float32 elsewhere")
+    p.add_argument("--xformers", action="store_true", help="use xformers attention (pip install 'magicpose[xformers]')")
+    p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written videos")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="magicpose", description="Pose retargeting with MagicPose.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    infer = sub.add_parser("infer", help="animate a reference image with a pose sequence")
+    infer.add_argument("--image", default=str(DEFAULT_IMAGE), help="reference image of the person")
+    infer.add_argument("--poses", default=str(DEFAULT_POSES),
+                       help="folder of pose maps or OpenPose JSON files, or a .npy array")
+    infer.add_argument("--output", default=str(DEFAULT_OUTPUT),
+                       help="output mp4; frames go to <stem>_frames/, the preview to <stem>_preview.{mp4,png}")
+    _add_sampling_args(infer)
+
+    dataset = sub.add_parser("infer-dataset", help="generate every test video of a TikTok-layout dataset")
+    dataset.add_argument("--root", required=True, help="dataset root holding <split>_set/ and pose_map_<split>_set/")
+    dataset.add_argument("--split", default="test", help="split name: reads <root>/<split>_set (default: test)")
+    dataset.add_argument("--output", required=True, help="output folder: <output>/<video>/{gen,gt}_images, pose_maps")
+    dataset.add_argument("--max-videos", type=int, default=None, help="process at most this many videos")
+    dataset.add_argument("--max-frames", type=int, default=None, help="generate at most this many frames per video")
+    _add_sampling_args(dataset)
+    return parser
+
+
+# -- shared set-up ------------------------------------------------------------------------------
+
+
+def _device_and_dtype(args):
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    name = args.dtype or ("float16" if device.startswith("cuda") else "float32")
+    return device, getattr(torch, name)
+
+
+def _load_pipeline(args):
+    from magicpose.image_utils import check_size
+    from magicpose.weights import load_pipeline, weights_description
+
+    if args.height is not None or args.width is not None:
+        if args.height is None or args.width is None:
+            raise InputError("pass both --height and --width, or neither to use the model's size")
+        check_size(args.height, args.width)
+    if args.steps < 1 or args.frames_per_batch < 1:
+        raise InputError("--steps and --frames-per-batch must be at least 1")
+    device, dtype = _device_and_dtype(args)
+    pipe = load_pipeline(args.weights, device=device, dtype=dtype)
+    note = weights_description(args.weights)
+    if note:
+        print(f"note: {note}")
+    if args.xformers:
+        pipe.enable_xformers_memory_efficient_attention()
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    return pipe, (args.height or size), (args.width or size)
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any work if ``path`` cannot be created, rather than after generating."""
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if path.is_dir():
+        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to '{path}': '{existing}' is not a writable folder, choose another --output")
+
+
+def _generate(pipe, reference, poses, height, width, args):
+    import torch
+
+    return pipe(
+        image=reference, pose_images=poses, height=height, width=width, num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale, generator=torch.Generator().manual_seed(args.seed),
+        frames_per_batch=args.frames_per_batch, appearance_timestep=args.appearance_timestep,
+        output_type="latent",
+    ).frames
+
+
+# -- infer ----------------------------------------------------------------------------------------
+
+
+def run_infer(args) -> int:
+    from tqdm.auto import tqdm
+
+    from magicpose.image_utils import center_crop_resize, load_image
+    from magicpose.pose import load_pose_sequence
+    from magicpose.video import (
+        FrameFolderWriter,
+        VideoWriter,
+        atomic_outputs,
+        make_preview_frame,
+        write_preview_grid,
+    )
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".mp4":
+        raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
+    _check_writable(output)
+    reference = load_image(args.image)
+    poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
+    pipe, height, width = _load_pipeline(args)
+    first_pose = poses[0]
+    if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:
+        print(f"resize: reference {reference.width}x{reference.height} and poses "
+              f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to {width}:{height} "
+              f"and resized to {width}x{height}")
+
+    started = time.perf_counter()
+    print(f"generating {len(poses)} frames at {width}x{height}, {args.steps} steps, guidance {args.guidance_scale}")
+    latents = _generate(pipe, reference, poses, height, width, args)
+    ref_small = np.asarray(center_crop_resize(reference, width, height))
+    preview_rows, preview_at = [], set(np.linspace(0, len(poses) - 1, min(4, len(poses))).round().astype(int))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stem = output.with_suffix("")
+    frames_dir, preview_mp4, preview_png = (Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"),
+                                            Path(f"{stem}_preview.png"))
+    with atomic_outputs() as tmp:
+        with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
+                VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
+                FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
+            decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
+            for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
+                pose = center_crop_resize(poses[i], width, height)
+                row = make_preview_frame(ref_small, pose, frame)
+                video.write(frame)
+                frames.write(frame)
+                preview.write(row)
+                if i in preview_at:
+                    preview_rows.append(row)
+        write_preview_grid(tmp(preview_png), preview_rows)
+    print(f"wrote {output}, {frames_dir}/ ({len(poses)} frames), {preview_mp4} and {preview_png} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+# -- infer-dataset ----------------------------------------------------------------------------------
+
+
+def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, width, batch_size) -> None:
+    """gen_images/, gt_images/ (the real frames, cropped like the output), pose_maps/, condition.png."""
+    from magicpose.image_utils import center_crop_resize, load_image
+    from magicpose.video import FrameFolderWriter, atomic_outputs
+
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_outputs() as tmp:
+            with FrameFolderWriter(tmp(out / "gen_images"), pattern="{:04d}.png", atomic=False) as gen, \
+                    FrameFolderWriter(tmp(out / "gt_images"), pattern="{:04d}.png", atomic=False) as gt, \
+                    FrameFolderWriter(tmp(out / "pose_maps"), pattern="{:04d}.png", atomic=False) as pose_dir:
+                for i, frame in enumerate(pipe.iter_frames(latents, batch_size=batch_size)):
+                    gen.write(frame)
+                    gt.write(center_crop_resize(load_image(targets[i].image), width, height))
+                    pose_dir.write(center_crop_resize(poses[i], width, height))
+            center_crop_resize(reference, width, height).save(tmp(out / "condition.png"))
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def run_infer_dataset(args) -> int:
+    from tqdm.auto import tqdm
+
+    from magicpose.data.layout import list_videos
+    from magicpose.image_utils import load_image
+
+    videos = list_videos(args.root, args.split)[: args.max_videos]
+    out_root = Path(args.output)
+    _check_writable(out_root / "x")
+    pipe, height, width = _load_pipeline(args)
+    for video in tqdm(videos, desc="videos", unit="video"):
+        frames = video.frames[: args.max_frames + 1] if args.max_frames else video.frames
+        if len(frames) < 2:
+            raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
+        reference = load_image(frames[0].image)
+        targets = frames[1:]
+        poses = [np.asarray(load_image(f.pose)) for f in targets]
+        latents = _generate(pipe, reference, poses, height, width, args)
+        _write_dataset_video(pipe, out_root / video.name, reference, targets, poses, latents, height, width,
+                             args.frames_per_batch)
+    print(f"wrote {len(videos)} videos to {out_root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "infer":
+            return run_infer(args)
+        if args.command == "infer-dataset":
+            return run_infer_dataset(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: no output was written", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Loading a MagicPose pipeline folder from a local path, with one-line errors for bad folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from magicpose.errors import InputError
+
+REQUIRED_COMPONENTS = ("vae", "text_encoder", "tokenizer", "unet", "appearance_unet", "controlnet", "scheduler")
+INFO_FILE = "magicpose_info.json"  # optional: what these weights are (e.g. random demo weights)
+
+
+def check_pipeline_folder(path: str | Path) -> Path:
+    """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline``."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InputError(f"weights folder '{folder}' does not exist: pass a folder made by "
+                         "MagicPosePipeline.save_pretrained or `magicpose convert`")
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        single = folder / "config.json"
+        if single.is_file():
+            kind = json.loads(single.read_text()).get("_class_name", "a single model")
+            raise InputError(f"weights folder '{folder}' holds one model ({kind}), not a MagicPose pipeline: "
+                             "pass the pipeline folder that contains model_index.json")
+        raise InputError(f"weights folder '{folder}' has no model_index.json: pass a folder made by "
+                         "MagicPosePipeline.save_pretrained or `magicpose convert`")
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read '{index_file}' ({err}): the weights folder is damaged, re-create it") from err
+    if index.get("_class_name") != "MagicPosePipeline":
+        raise InputError(f"weights folder '{folder}' holds a {index.get('_class_name')}, not a MagicPosePipeline: "
+                         "convert the checkpoint with `magicpose convert`")
+    for name in REQUIRED_COMPONENTS:
+        if name not in index:
+            raise InputError(f"weights folder '{folder}' lacks the '{name}' component in model_index.json: "
+                             "re-save the complete pipeline")
+        if not (folder / name).is_dir():
+            raise InputError(f"weights folder '{folder}' is missing its '{name}' subfolder: copy the complete "
+                             "pipeline folder")
+    return folder
+
+
+def weights_description(path: str | Path) -> str | None:
+    info = Path(path) / INFO_FILE
+    if not info.is_file():
+        return None
+    return json.loads(info.read_text()).get("description")
+
+
+def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    """``MagicPosePipeline.from_pretrained`` on a checked local folder, moved to ``device``/``dtype``."""
+    from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
+
+    folder = check_pipeline_folder(path)
+    try:
+        pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True)
+    except Exception as err:  # diffusers raises many kinds; the user needs the folder and the reason
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"cannot load the weights in '{folder}' ({reason}): re-create or re-convert them") from err
+    return pipe.to(device=device, dtype=dtype)
