@@ -85,8 +85,12 @@ def _install(unet, processor_cls, store):
 
 
 @torch.no_grad()
-def literal_original_loop(components, reference, poses, steps, guidance_scale, seed):
-    """One frame at a time; every step reruns A, and runs the ControlNet for both branches."""
+def literal_original_loop(components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True):
+    """One frame at a time; every step reruns A, and runs the ControlNet for both branches.
+
+    ``reference`` and ``poses`` are PIL images of ``size`` x ``size``. Returns frames (F, H, W, 3) in
+    [0, 1], or the final latents when ``decode`` is False. benchmarks/bench_sampler.py times it too.
+    """
     unet = copy.deepcopy(components["unet"])
     appearance = copy.deepcopy(components["appearance_unet"])
     controlnet, vae, scheduler = components["controlnet"], components["vae"], copy.deepcopy(components["scheduler"])
@@ -97,7 +101,8 @@ def literal_original_loop(components, reference, poses, steps, guidance_scale, s
     ids = tok("", padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids
     context = components["text_encoder"](ids)[0]
     generator = torch.Generator().manual_seed(seed)
-    shape = (1, 4, SIZE // 2, SIZE // 2)
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    shape = (1, 4, size // scale, size // scale)
     noise = randn_tensor(shape, generator=generator)  # the same x_T for every frame, as the original
     ref_latent = vae.encode(_to_pixels(reference) * 2 - 1).latent_dist.sample(generator) * vae.config.scaling_factor
     scheduler.set_timesteps(steps)
@@ -118,9 +123,12 @@ def literal_original_loop(components, reference, poses, steps, guidance_scale, s
             eps_u = unet(z, t, encoder_hidden_states=context).sample
             eps = eps_u + guidance_scale * (eps_c - eps_u)
             z = scheduler.step(eps, t, z, eta=0.0).prev_sample
+        if not decode:
+            frames.append(z)
+            continue
         image = vae.decode(z / vae.config.scaling_factor).sample
         frames.append((image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).numpy())
-    return np.stack(frames)
+    return np.stack(frames) if decode else torch.cat(frames)
 
 
 @pytest.mark.parametrize("frames_per_batch", [2, 3])

@@ -7,6 +7,7 @@ Every user error (missing file, bad folder, wrong size, unwritable output) is re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -107,6 +108,17 @@ def _check_writable(path: Path) -> None:
         raise InputError(f"cannot write to '{path}': '{existing}' is not a writable folder, choose another --output")
 
 
+def _make_parents(folder: Path) -> list[Path]:
+    """``folder.mkdir(parents=True)`` that returns the folders it created, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for f in reversed(missing):
+        f.mkdir(exist_ok=True)
+    return missing
+
+
 def _generate(pipe, reference, poses, height, width, args):
     import torch
 
@@ -152,24 +164,30 @@ def run_infer(args) -> int:
     latents = _generate(pipe, reference, poses, height, width, args)
     ref_small = np.asarray(center_crop_resize(reference, width, height))
     preview_rows, preview_at = [], set(np.linspace(0, len(poses) - 1, min(4, len(poses))).round().astype(int))
-    output.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(output.parent)
     stem = output.with_suffix("")
     frames_dir, preview_mp4, preview_png = (Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"),
                                             Path(f"{stem}_preview.png"))
-    with atomic_outputs() as tmp:
-        with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
-                VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
-                FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
-            decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
-            for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
-                pose = center_crop_resize(poses[i], width, height)
-                row = make_preview_frame(ref_small, pose, frame)
-                video.write(frame)
-                frames.write(frame)
-                preview.write(row)
-                if i in preview_at:
-                    preview_rows.append(row)
-        write_preview_grid(tmp(preview_png), preview_rows)
+    try:
+        with atomic_outputs() as tmp:
+            with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
+                    VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
+                    FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
+                decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
+                for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
+                    pose = center_crop_resize(poses[i], width, height)
+                    row = make_preview_frame(ref_small, pose, frame)
+                    video.write(frame)
+                    frames.write(frame)
+                    preview.write(row)
+                    if i in preview_at:
+                        preview_rows.append(row)
+            write_preview_grid(tmp(preview_png), preview_rows)
+    except BaseException:
+        for folder in created:  # folders this run made, deepest first: leave none behind empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     print(f"wrote {output}, {frames_dir}/ ({len(poses)} frames), {preview_mp4} and {preview_png} "
           f"in {time.perf_counter() - started:.1f} s")
     return 0
@@ -207,14 +225,18 @@ def run_infer_dataset(args) -> int:
     from magicpose.data.layout import list_videos
     from magicpose.image_utils import load_image
 
+    for name, value in (("--max-videos", args.max_videos), ("--max-frames", args.max_frames)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} {value} must be at least 1 (leave it out to process everything)")
     videos = list_videos(args.root, args.split)[: args.max_videos]
+    for video in videos:  # checked before any work, not after generating the videos before it
+        if len(video.frames) < 2:
+            raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
     out_root = Path(args.output)
     _check_writable(out_root / "x")
     pipe, height, width = _load_pipeline(args)
     for video in tqdm(videos, desc="videos", unit="video"):
         frames = video.frames[: args.max_frames + 1] if args.max_frames else video.frames
-        if len(frames) < 2:
-            raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
         reference = load_image(frames[0].image)
         targets = frames[1:]
         poses = [np.asarray(load_image(f.pose)) for f in targets]

@@ -13,25 +13,37 @@ REQUIRED_COMPONENTS = ("vae", "text_encoder", "tokenizer", "unet", "appearance_u
 INFO_FILE = "magicpose_info.json"  # optional: what these weights are (e.g. random demo weights)
 
 
+def _read_json(path: Path):
+    """The parsed JSON of ``path``, or None when it cannot be read or parsed (an informational file)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def check_pipeline_folder(path: str | Path) -> Path:
     """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline``."""
     folder = Path(path)
     if not folder.is_dir():
-        raise InputError(f"weights folder '{folder}' does not exist: pass a folder made by "
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"weights folder '{folder}' {what}: pass a folder made by "
                          "MagicPosePipeline.save_pretrained or `magicpose convert`")
     index_file = folder / "model_index.json"
     if not index_file.is_file():
         single = folder / "config.json"
         if single.is_file():
-            kind = json.loads(single.read_text()).get("_class_name", "a single model")
+            config = _read_json(single)
+            kind = config.get("_class_name", "a single model") if isinstance(config, dict) else "a single model"
             raise InputError(f"weights folder '{folder}' holds one model ({kind}), not a MagicPose pipeline: "
                              "pass the pipeline folder that contains model_index.json")
         raise InputError(f"weights folder '{folder}' has no model_index.json: pass a folder made by "
                          "MagicPosePipeline.save_pretrained or `magicpose convert`")
     try:
         index = json.loads(index_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"cannot read '{index_file}' ({err}): the weights folder is damaged, re-create it") from err
+    if not isinstance(index, dict):
+        raise InputError(f"'{index_file}' is not a JSON object: the weights folder is damaged, re-create it")
     if index.get("_class_name") != "MagicPosePipeline":
         raise InputError(f"weights folder '{folder}' holds a {index.get('_class_name')}, not a MagicPosePipeline: "
                          "convert the checkpoint with `magicpose convert`")
@@ -49,7 +61,8 @@ def weights_description(path: str | Path) -> str | None:
     info = Path(path) / INFO_FILE
     if not info.is_file():
         return None
-    return json.loads(info.read_text()).get("description")
+    data = _read_json(info)
+    return data.get("description") if isinstance(data, dict) else None
 
 
 def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):

@@ -35,7 +35,15 @@ class VideoFolder:
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
     files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return {p.stem: p for p in files if p.suffix.lower() in IMAGE_SUFFIXES}
+    by_stem: dict[str, Path] = {}
+    for p in sorted(files):
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if p.stem in by_stem:  # which one would win depends on the file system's listing order
+            raise InputError(f"folder '{folder}' holds two images named '{p.stem}' ({by_stem[p.stem].name} and "
+                             f"{p.name}): frames are matched by name, keep only one")
+        by_stem[p.stem] = p
+    return by_stem
 
 
 def _pair_frames(image_dir: Path, pose_dir: Path) -> list[FramePair]:
