@@ -12,7 +12,8 @@ it times, for the same inputs and seed:
       frame batch one ControlNet, the conditional and the unconditional UNet), with every input
       precomputed outside the timer;
 
-and the peak resident memory added by a pipeline call (sampling plus streamed decoding) for 8 and
+plus 20 appearance-UNet passes run to the end against the same passes stopped after the last bank
+write, and the peak resident memory added by a pipeline call (sampling plus streamed decoding) for 8 and
 32 frames, each the median of three fresh processes. Each timing is the minimum over --repeats interleaved runs.
 The last line of output is one JSON object with the ratios.
 """
@@ -98,6 +99,12 @@ def run_floor(pipe, context, pose, latents, ref, timesteps):
     return z
 
 
+@torch.no_grad()
+def appearance_passes(pipe, ref, context, stop_after_last_write, count=20):
+    for _ in range(count):
+        run_appearance_unet(pipe.appearance_unet, pipe.bank, ref, 500, context, stop_after_last_write)
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -159,7 +166,7 @@ def main() -> None:
           f"{sum(p.numel() for p in pipe.controlnet.parameters()) / 1e6:.1f}M; {args.frames} frames at "
           f"{args.size}x{args.size}, {args.steps} steps, guidance {GUIDANCE}, torch threads {torch.get_num_threads()}")
     floor_inputs = prepare_floor(pipe, reference, poses, args.size, args.steps)
-    times = {"original": [], "pipeline": [], "floor": []}
+    times = {"original": [], "pipeline": [], "floor": [], "appearance_full": [], "appearance_stop": []}
     for _ in range(args.repeats):
         t, original = _timed(lambda: literal_original_loop(components, reference, poses, args.steps, GUIDANCE, SEED,
                                                            size=args.size, decode=False))
@@ -168,6 +175,9 @@ def main() -> None:
         times["pipeline"].append(t)
         t, _ = _timed(lambda: run_floor(pipe, *floor_inputs))
         times["floor"].append(t)
+        for stop, key in ((False, "appearance_full"), (True, "appearance_stop")):
+            t, _ = _timed(lambda stop=stop: appearance_passes(pipe, floor_inputs[3], floor_inputs[0], stop))
+            times[key].append(t)
     best = {k: min(v) for k, v in times.items()}
     diff = (original - ours).abs().max().item()
     for k, v in times.items():
@@ -185,6 +195,7 @@ def main() -> None:
         "pipeline_over_original": round(best["pipeline"] / best["original"], 3),
         "pipeline_over_floor": round(best["pipeline"] / best["floor"], 3),
         "mem_32_over_8": round(memory[32] / max(memory[8], 1), 3),
+        "appearance_stop_over_full": round(best["appearance_stop"] / best["appearance_full"], 3),
         "seconds": {k: round(v, 3) for k, v in best.items()},
         "peak_mib": {str(n): round(m / 2**20, 1) for n, m in memory.items()},
         "max_abs_latent_diff": float(f"{diff:.3g}"),

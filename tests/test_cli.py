@@ -1,0 +1,483 @@
+"""End-to-end tests of the `magicpose` command (infer, infer-dataset) and its wrappers, on the demo weights.
+
+Runs are tiny (2 steps, 32x32, 2-4 frames) and in-process through `magicpose.cli.main`; only the
+entry-point tests start real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from magicpose import cli
+from magicpose.image_utils import center_crop_resize, load_image
+from magicpose.pose import load_pose_sequence
+from magicpose.video import FrameFolderWriter, read_video, video_info
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "example_data"
+REFERENCE = EXAMPLE / "reference.png"
+DEMO_WEIGHTS = REPO / "pretrained_weights" / "demo"
+FAST = ["--steps", "2", "--height", "32", "--width", "32", "--device", "cpu", "--dtype", "float32",
+        "--weights", str(DEMO_WEIGHTS)]
+SEP = 4  # black separator of the preview images, in pixels
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: fast on a small shared machine (no OpenMP spinning) and reproducible."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _copy_poses(folder: Path, n: int = 3, source: Path = EXAMPLE / "poses", pattern: str = "*.png") -> Path:
+    folder.mkdir(parents=True)
+    for f in sorted(source.glob(pattern))[:n]:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def _infer(image: Path, poses: Path, output: Path, *extra: str) -> int:
+    return cli.main(["infer", "--image", str(image), "--poses", str(poses), "--output", str(output), *FAST, *extra])
+
+
+def _pngs(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))]
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under root (hidden temporaries included) with the bytes of files."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _outputs(output: Path) -> dict[str, Path]:
+    stem = output.with_suffix("")
+    return {"video": output, "frames": Path(f"{stem}_frames"), "preview_mp4": Path(f"{stem}_preview.mp4"),
+            "preview_png": Path(f"{stem}_preview.png")}
+
+
+def _error_line(capsys, strict: bool = True) -> str:
+    """The single `error:` line on stderr (strict: nothing else on stderr either)."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    if strict:
+        assert err.strip().splitlines() == errors, err
+    return errors[0]
+
+
+# -- a shared set of successful runs --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Three runs on the same 3 pose maps: seed 7 twice (different folders) and seed 8."""
+    root = tmp_path_factory.mktemp("runs")
+    poses = _copy_poses(root / "poses")
+    outputs = {"poses": poses}
+    for key, seed, out in (("a", 7, "a/out.mp4"), ("b", 7, "b/out.mp4"), ("c", 8, "c/out.mp4")):
+        assert _infer(REFERENCE, poses, root / out, "--seed", str(seed)) == 0
+        outputs[key] = root / out
+    return outputs
+
+
+def test_infer_writes_video_frames_and_previews(runs) -> None:
+    out = _outputs(runs["a"])
+    # exactly the four outputs, no temporaries left beside them
+    assert sorted(p.name for p in runs["a"].parent.iterdir()) == [
+        "out.mp4", "out_frames", "out_preview.mp4", "out_preview.png"]
+    assert video_info(out["video"]) == {"frames": 3, "width": 32, "height": 32, "fps": 8.0}
+    assert sorted(p.name for p in out["frames"].iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    frames = _pngs(out["frames"])
+    assert [f.shape for f in frames] == [(32, 32, 3)] * 3
+    assert all(f.dtype == np.uint8 for f in frames)
+    # the mp4 holds the same frames as the PNGs, up to H.264 loss (compared in luma: yuv420p halves chroma)
+    decoded = list(read_video(out["video"]))
+    assert len(decoded) == 3
+    for got, want in zip(decoded, frames):
+        luma_got, luma_want = (np.asarray(Image.fromarray(a).convert("L"), dtype=int) for a in (got, want))
+        assert np.abs(luma_got - luma_want).mean() < 5 < np.abs(luma_want - luma_want.mean()).mean()
+    # preview video: reference | pose | output side by side
+    assert video_info(out["preview_mp4"]) == {"frames": 3, "width": 3 * 32 + 2 * SEP, "height": 32, "fps": 8.0}
+    # preview grid: one row per frame (3 frames -> 3 rows), whose parts are exactly the inputs and outputs
+    grid = np.asarray(Image.open(out["preview_png"]).convert("RGB"))
+    assert grid.shape == (3 * 32 + 2 * SEP, 3 * 32 + 2 * SEP, 3)
+    ref_small = np.asarray(center_crop_resize(load_image(REFERENCE), 32, 32))
+    poses = load_pose_sequence(runs["poses"])
+    for i in range(3):
+        row = grid[i * (32 + SEP): i * (32 + SEP) + 32]
+        assert np.array_equal(row[:, :32], ref_small)
+        assert np.array_equal(row[:, 32 + SEP: 64 + SEP], center_crop_resize(poses[i], 32, 32))
+        assert np.array_equal(row[:, 64 + 2 * SEP:], frames[i])
+        assert not row[:, 32:32 + SEP].any() and not row[:, 64 + SEP:64 + 2 * SEP].any()
+    # the outputs are not a constant image, and the poses change them
+    assert frames[0].std() > 1
+    assert not np.array_equal(frames[0], frames[1])
+
+
+def test_same_seed_same_frames_other_seed_differs(runs) -> None:
+    a, b, c = (_pngs(_outputs(runs[k])["frames"]) for k in "abc")
+    assert len(a) == len(b) == len(c) == 3
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(not np.array_equal(x, z) for x, z in zip(a, c))
+    assert np.mean([np.abs(x.astype(int) - z.astype(int)).mean() for x, z in zip(a, c)]) > 1
+
+
+def test_npy_of_pose_maps_gives_the_same_frames_as_the_folder(runs, tmp_path) -> None:
+    poses = load_pose_sequence(runs["poses"])
+    npy = tmp_path / "poses.npy"
+    np.save(npy, np.stack([poses[i] for i in range(3)]))
+    out = tmp_path / "npy.mp4"
+    assert _infer(REFERENCE, npy, out, "--seed", "7") == 0
+    assert video_info(out)["frames"] == 3
+    got, want = _pngs(_outputs(out)["frames"]), _pngs(_outputs(runs["a"])["frames"])
+    assert len(got) == 3 and all(np.array_equal(x, y) for x, y in zip(got, want))
+
+
+def test_openpose_json_folder(tmp_path) -> None:
+    poses = _copy_poses(tmp_path / "json", source=EXAMPLE / "pose_json", pattern="*.json")
+    assert sorted(p.suffix for p in poses.iterdir()) == [".json"] * 3
+    out = tmp_path / "out" / "json.mp4"
+    assert _infer(REFERENCE, poses, out, "--seed", "3") == 0
+    info = video_info(out)
+    assert (info["frames"], info["width"], info["height"]) == (3, 32, 32)
+    frames = _pngs(_outputs(out)["frames"])
+    assert [f.shape for f in frames] == [(32, 32, 3)] * 3
+    # the pose column of the preview is the JSON skeleton rendered on the reference's canvas
+    rendered = load_pose_sequence(poses, width=256, height=256)
+    grid = np.asarray(Image.open(_outputs(out)["preview_png"]).convert("RGB"))
+    for i in range(3):
+        pose_part = grid[i * (32 + SEP): i * (32 + SEP) + 32, 32 + SEP: 64 + SEP]
+        assert np.array_equal(pose_part, center_crop_resize(rendered[i], 32, 32))
+        assert pose_part.any()  # a skeleton was drawn, not a black map
+
+
+@pytest.mark.parametrize(("height", "width"), [(32, 32), (32, 48)])
+def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, capsys, height, width) -> None:
+    # reference 256x256, pose maps 40 wide and 24 high: both are centre-cropped to the output aspect
+    poses_dir = tmp_path / "small_poses"
+    poses_dir.mkdir()
+    small = []
+    for i, f in enumerate(sorted((EXAMPLE / "poses").glob("*.png"))[:2]):
+        pose = np.asarray(Image.open(f).convert("RGB").resize((40, 24), Image.NEAREST))
+        Image.fromarray(pose).save(poses_dir / f"{i:04d}.png")
+        small.append(pose)
+    out = tmp_path / "sized.mp4"
+    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses_dir), "--output", str(out), *FAST,
+            "--height", str(height), "--width", str(width)]
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert (f"resize: reference 256x256 and poses 40x24 are centre-cropped to {width}:{height} "
+            f"and resized to {width}x{height}") in stdout
+    assert f"generating 2 frames at {width}x{height}, 2 steps" in stdout
+    info = video_info(out)
+    assert (info["frames"], info["width"], info["height"]) == (2, width, height)
+    frames = _pngs(_outputs(out)["frames"])
+    assert [f.shape for f in frames] == [(height, width, 3)] * 2
+    grid = np.asarray(Image.open(_outputs(out)["preview_png"]).convert("RGB"))
+    assert grid.shape == (2 * height + SEP, 3 * width + 2 * SEP, 3)
+    ref_part = grid[:height, :width]
+    pose_part = grid[:height, width + SEP: 2 * width + SEP]
+    assert np.array_equal(ref_part, np.asarray(center_crop_resize(load_image(REFERENCE), width, height)))
+    assert np.array_equal(pose_part, center_crop_resize(small[0], width, height))
+
+
+# -- user errors: exit 2, one line, nothing written ---------------------------------------------------
+
+
+def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
+    """Create the bad input of `case` under t; return the argv overrides and what the error must say."""
+    if case == "missing_reference":
+        return {"--image": t / "nope.png"}, [str(t / "nope.png"), "does not exist"]
+    if case == "corrupt_reference":
+        (t / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+        return {"--image": t / "bad.png"}, [str(t / "bad.png"), "cannot read"]
+    if case == "missing_poses":
+        return {"--poses": t / "no_poses"}, [str(t / "no_poses"), "does not exist"]
+    if case == "empty_pose_folder":
+        (t / "empty").mkdir()
+        return {"--poses": t / "empty"}, [str(t / "empty"), "is empty"]
+    if case == "non_image_in_poses":
+        (_copy_poses(t / "mixed", 2) / "notes.txt").write_text("hello")
+        return {"--poses": t / "mixed"}, [str(t / "mixed"), "'notes.txt'"]
+    if case == "height_not_multiple_of_8":
+        return {"--height": "30"}, ["height 30 is not a multiple of 8", "24 or 32"]
+    if case == "width_not_multiple_of_8":
+        return {"--width": "36"}, ["width 36 is not a multiple of 8", "32 or 40"]
+    if case == "height_without_width":
+        return {"--width": None}, ["--height", "--width"]
+    if case == "zero_steps":
+        return {"--steps": "0"}, ["--steps"]
+    if case == "weights_missing":
+        return {"--weights": t / "no_weights"}, [f"weights folder '{t / 'no_weights'}' does not exist"]
+    if case == "weights_is_a_file":
+        (t / "weights.safetensors").write_bytes(b"\0" * 16)
+        return {"--weights": t / "weights.safetensors"}, [str(t / "weights.safetensors"), "is a file"]
+    if case == "weights_without_controlnet":
+        shutil.copytree(DEMO_WEIGHTS, t / "w")
+        shutil.rmtree(t / "w" / "controlnet")
+        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}' is missing its 'controlnet' subfolder"]
+    if case == "weights_of_one_unet":
+        shutil.copytree(DEMO_WEIGHTS / "unet", t / "w")
+        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}' holds one model (UNet2DConditionModel)"]
+    if case == "weights_of_sd_pipeline":
+        shutil.copytree(DEMO_WEIGHTS, t / "w")
+        index = json.loads((t / "w" / "model_index.json").read_text())
+        (t / "w" / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionPipeline"}))
+        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}' holds a StableDiffusionPipeline"]
+    if case == "weights_with_corrupt_config":
+        (t / "w").mkdir()
+        (t / "w" / "config.json").write_text("{not json")
+        return {"--weights": t / "w"}, [str(t / "w"), "not a MagicPose pipeline"]
+    if case == "output_under_a_file":
+        (t / "afile").write_text("a file")
+        return {"--output": t / "afile" / "out.mp4"}, [str(t / "afile" / "out.mp4"), "not a writable folder"]
+    if case == "output_under_a_file_deeper":
+        (t / "afile").write_text("a file")
+        return {"--output": t / "afile" / "sub" / "out.mp4"}, [str(t / "afile" / "sub" / "out.mp4"),
+                                                              f"'{t / 'afile'}' is not a writable folder"]
+    if case == "output_not_mp4":
+        return {"--output": t / "out" / "demo.gif"}, [str(t / "out" / "demo.gif"), "must end in .mp4"]
+    if case == "output_is_a_folder":
+        (t / "out" / "x.mp4").mkdir()
+        return {"--output": t / "out" / "x.mp4"}, [str(t / "out" / "x.mp4"), "is a folder"]
+    raise AssertionError(case)
+
+
+BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_pose_folder", "non_image_in_poses",
+              "height_not_multiple_of_8", "width_not_multiple_of_8", "height_without_width", "zero_steps",
+              "weights_missing", "weights_is_a_file", "weights_without_controlnet", "weights_of_one_unet",
+              "weights_of_sd_pipeline", "weights_with_corrupt_config", "output_under_a_file",
+              "output_under_a_file_deeper", "output_not_mp4", "output_is_a_folder"]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("already here")
+    poses = _copy_poses(tmp_path / "poses", 2)
+    args = {"--image": REFERENCE, "--poses": poses, "--output": out_dir / "result.mp4", "--steps": "2",
+            "--height": "32", "--width": "32", "--device": "cpu", "--dtype": "float32", "--weights": DEMO_WEIGHTS}
+    overrides, expected = _setup_bad_input(case, tmp_path)
+    args.update(overrides)
+    argv = ["infer"] + [s for k, v in args.items() if v is not None for s in (k, str(v))]
+    before = _tree(tmp_path)
+    assert cli.main(argv) == 2
+    line = _error_line(capsys)
+    for text in expected:
+        assert text in line, (text, line)
+    assert _tree(tmp_path) == before  # no output, no temporary, no folder, inputs untouched
+
+
+def test_weights_that_fail_to_load_exit_2(tmp_path, capsys) -> None:
+    weights = tmp_path / "weights"
+    shutil.copytree(DEMO_WEIGHTS, weights)
+    (weights / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    poses = _copy_poses(tmp_path / "poses", 2)
+    before = _tree(tmp_path)
+    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses), "--output", str(tmp_path / "o" / "x.mp4"),
+            *FAST, "--weights", str(weights)]
+    assert cli.main(argv) == 2
+    line = _error_line(capsys, strict=False)  # diffusers logs its own warnings on stderr before failing
+    assert f"cannot load the weights in '{weights}'" in line
+    assert _tree(tmp_path) == before
+
+
+def test_corrupt_info_file_is_not_fatal(tmp_path, capsys) -> None:
+    weights = tmp_path / "weights"
+    shutil.copytree(DEMO_WEIGHTS, weights)
+    (weights / "magicpose_info.json").write_text("{broken")
+    poses = _copy_poses(tmp_path / "poses", 2)
+    out = tmp_path / "x.mp4"
+    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses), "--output", str(out), *FAST,
+            "--weights", str(weights)]
+    assert cli.main(argv) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert video_info(out)["frames"] == 2
+
+
+# -- failures while writing leave nothing behind -----------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_failure_while_writing_leaves_no_partial_output(tmp_path, monkeypatch, capsys, exc) -> None:
+    poses = _copy_poses(tmp_path / "poses", 3)
+    kept = tmp_path / "kept" / "out.mp4"  # an earlier good result must survive a failed rerun
+    assert _infer(REFERENCE, poses, kept, "--seed", "1") == 0
+    fresh = tmp_path / "new" / "sub" / "out.mp4"  # folders the failed run creates must go again
+    before = _tree(tmp_path)
+
+    original = FrameFolderWriter.write
+    calls = []
+
+    def failing_write(self, frame):
+        if len(calls) == 2:
+            raise exc("disk on fire")
+        calls.append(1)
+        return original(self, frame)
+
+    monkeypatch.setattr(FrameFolderWriter, "write", failing_write)
+    for output in (kept, fresh):
+        calls.clear()
+        capsys.readouterr()
+        if exc is KeyboardInterrupt:
+            assert _infer(REFERENCE, poses, output, "--seed", "2") == 130
+            assert "interrupted: no output was written" in capsys.readouterr().err
+        else:
+            with pytest.raises(RuntimeError, match="disk on fire"):
+                _infer(REFERENCE, poses, output, "--seed", "2")
+        assert len(calls) == 2  # it really failed in the middle, after 2 of 3 frames
+        assert _tree(tmp_path) == before  # old outputs byte-identical, no temporaries, no new folders
+    assert not (tmp_path / "new").exists()
+
+
+# -- infer-dataset ------------------------------------------------------------------------------------
+
+
+def _make_dataset(root: Path, videos: dict[str, int], split: str = "test") -> dict[str, list[str]]:
+    """TikTok layout with frames 48 wide, 40 high (so the crop matters); returns the frame names."""
+    rng = np.random.default_rng(0)
+    pose_files = sorted((EXAMPLE / "poses").glob("*.png"))
+    names = {}
+    for v, (video, n) in enumerate(videos.items()):
+        img_dir, pose_dir = root / f"{split}_set" / video, root / f"pose_map_{split}_set" / video
+        img_dir.mkdir(parents=True)
+        pose_dir.mkdir(parents=True)
+        names[video] = [f"{i:04d}" for i in range(1, n + 1)]
+        for i, name in enumerate(names[video]):
+            frame = np.zeros((40, 48, 3), np.uint8)
+            frame[:] = rng.integers(0, 256, 3, dtype=np.uint8)
+            frame[10:30, 8 + 2 * i: 20 + 2 * i] = rng.integers(0, 256, (20, 12, 3), dtype=np.uint8)
+            Image.fromarray(frame).save(img_dir / f"{name}.png")
+            pose = Image.open(pose_files[(v + i) % len(pose_files)]).convert("RGB").resize((48, 40))
+            pose.save(pose_dir / f"{name}.png")
+    return names
+
+
+def _infer_dataset(root: Path, output: Path, *extra: str) -> int:
+    return cli.main(["infer-dataset", "--root", str(root), "--output", str(output), *FAST, *extra])
+
+
+def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
+    root = tmp_path / "TikTok"
+    names = _make_dataset(root, {"vid_a": 4, "vid_b": 3})
+    out = tmp_path / "gen"
+    assert _infer_dataset(root, out, "--seed", "5") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["vid_a", "vid_b"]
+    for video, stems in names.items():
+        vdir = out / video
+        assert sorted(p.name for p in vdir.iterdir()) == ["condition.png", "gen_images", "gt_images", "pose_maps"]
+        n = len(stems) - 1  # the first frame is the reference
+        expected_names = [f"{i:04d}.png" for i in range(n)]
+        for sub in ("gen_images", "gt_images", "pose_maps"):
+            assert sorted(p.name for p in (vdir / sub).iterdir()) == expected_names
+        src = root / "test_set" / video
+        src_pose = root / "pose_map_test_set" / video
+        gen, gt, pose = _pngs(vdir / "gen_images"), _pngs(vdir / "gt_images"), _pngs(vdir / "pose_maps")
+        assert [g.shape for g in gen] == [(32, 32, 3)] * n
+        for i in range(n):
+            real = np.asarray(center_crop_resize(load_image(src / f"{stems[i + 1]}.png"), 32, 32))
+            assert np.array_equal(gt[i], real)  # the real frame, not a VAE reconstruction
+            assert np.array_equal(pose[i], center_crop_resize(np.asarray(load_image(src_pose / f"{stems[i + 1]}.png")),
+                                                              32, 32))
+            assert not np.array_equal(gen[i], gt[i])
+        condition = np.asarray(Image.open(vdir / "condition.png").convert("RGB"))
+        assert np.array_equal(condition, np.asarray(center_crop_resize(load_image(src / f"{stems[0]}.png"), 32, 32)))
+    assert not [p for p in out.rglob(".*")]  # no temporaries
+
+
+def test_infer_dataset_max_videos_and_max_frames(tmp_path) -> None:
+    root = tmp_path / "TikTok"
+    _make_dataset(root, {"vid_a": 4, "vid_b": 3}, split="val")
+    out = tmp_path / "gen"
+    assert _infer_dataset(root, out, "--split", "val", "--max-videos", "1", "--max-frames", "2") == 0
+    assert [p.name for p in out.iterdir()] == ["vid_a"]
+    for sub in ("gen_images", "gt_images", "pose_maps"):
+        assert sorted(p.name for p in (out / "vid_a" / sub).iterdir()) == ["0000.png", "0001.png"]
+
+
+@pytest.mark.parametrize("case", ["one_frame_video", "max_frames_0", "max_videos_negative", "unmatched",
+                                  "missing_split"])
+def test_infer_dataset_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case) -> None:
+    root = tmp_path / "TikTok"
+    # vid_b (processed after vid_a) has only the reference frame: caught before vid_a is generated
+    names = {"vid_a": 3, "vid_b": 1 if case == "one_frame_video" else 3}
+    _make_dataset(root, names)
+    extra, expected = [], []
+    if case == "one_frame_video":
+        expected = [str(root / "test_set" / "vid_b"), "fewer than 2 frames"]
+    elif case == "max_frames_0":
+        extra, expected = ["--max-frames", "0"], ["--max-frames 0"]
+    elif case == "max_videos_negative":
+        extra, expected = ["--max-videos", "-1"], ["--max-videos -1"]
+    elif case == "unmatched":
+        (root / "pose_map_test_set" / "vid_a" / "0002.png").unlink()
+        expected = [str(root / "test_set" / "vid_a"), "1 unmatched: 0002"]
+    elif case == "missing_split":
+        extra, expected = ["--split", "train"], [str(root / "train_set"), "does not exist"]
+    before = _tree(tmp_path)
+    assert _infer_dataset(root, tmp_path / "gen", *extra) == 2
+    line = _error_line(capsys)
+    for text in expected:
+        assert text in line, (text, line)
+    assert _tree(tmp_path) == before
+
+
+# -- the real entry points, in fresh processes ----------------------------------------------------------
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    bindir = str(Path(sys.executable).parent)  # so the scripts' `python` is this interpreter
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_infer_py_and_any_image_script_match_the_in_process_run(runs, tmp_path) -> None:
+    want = _pngs(_outputs(runs["a"])["frames"])
+    fast = ["--steps", "2", "--height", "32", "--width", "32", "--device", "cpu", "--dtype", "float32",
+            "--seed", "7"]
+    # infer.py: the weights default to the demo folder
+    out1 = tmp_path / "py" / "out.mp4"
+    proc = _run([sys.executable, str(REPO / "infer.py"), "--image", str(REFERENCE), "--poses", str(runs["poses"]),
+                 "--output", str(out1), *fast], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"wrote {out1}" in proc.stdout
+    # the bash script: IMAGE POSES OUTPUT WEIGHTS then extra flags
+    out2 = tmp_path / "sh" / "out.mp4"
+    proc = _run(["bash", str(REPO / "scripts" / "inference_any_image_pose.sh"), str(REFERENCE), str(runs["poses"]),
+                 str(out2), str(DEMO_WEIGHTS), *fast], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for out in (out1, out2):
+        assert video_info(out)["frames"] == 3
+        got = _pngs(_outputs(out)["frames"])
+        assert len(got) == 3 and all(np.array_equal(x, y) for x, y in zip(got, want))
+
+
+def test_tiktok_script_and_script_usage(tmp_path) -> None:
+    root = tmp_path / "TikTok"
+    _make_dataset(root, {"vid_a": 3, "vid_b": 3})
+    out = tmp_path / "gen"
+    proc = _run(["bash", str(REPO / "scripts" / "inference_tiktok_dataset.sh"), str(root), str(out),
+                 str(DEMO_WEIGHTS), "--steps", "2", "--height", "32", "--width", "32", "--device", "cpu",
+                 "--max-videos", "1"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [p.name for p in out.iterdir()] == ["vid_a"]
+    assert len(list((out / "vid_a" / "gen_images").glob("*.png"))) == 2
+    # too few arguments: usage on stderr, exit 2, before python starts
+    for script in ("inference_tiktok_dataset.sh", "inference_any_image_pose.sh"):
+        proc = _run(["bash", str(REPO / "scripts" / script), "only-one-arg"], cwd=tmp_path)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("usage:")
