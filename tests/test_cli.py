@@ -163,8 +163,8 @@ def test_openpose_json_folder(tmp_path) -> None:
         assert pose_part.any()  # a skeleton was drawn, not a black map
 
 
-@pytest.mark.parametrize(("height", "width"), [(32, 32), (32, 48)])
-def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, capsys, height, width) -> None:
+@pytest.mark.parametrize(("height", "width", "aspect"), [(32, 32, "1:1"), (32, 48, "3:2")])
+def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, capsys, height, width, aspect) -> None:
     # reference 256x256, pose maps 40 wide and 24 high: both are centre-cropped to the output aspect
     poses_dir = tmp_path / "small_poses"
     poses_dir.mkdir()
@@ -178,7 +178,7 @@ def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, ca
             "--height", str(height), "--width", str(width)]
     assert cli.main(argv) == 0
     stdout = capsys.readouterr().out
-    assert (f"resize: reference 256x256 and poses 40x24 are centre-cropped to {width}:{height} "
+    assert (f"resize: reference 256x256 and poses 40x24 are centre-cropped to {aspect} "
             f"and resized to {width}x{height}") in stdout
     assert f"generating 2 frames at {width}x{height}, 2 steps" in stdout
     info = video_info(out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import time
@@ -96,6 +97,11 @@ def _load_pipeline(args):
     return pipe, (args.height or size), (args.width or size)
 
 
+def _aspect(width: int, height: int) -> str:
+    divisor = math.gcd(width, height)
+    return f"{width // divisor}:{height // divisor}"
+
+
 def _check_writable(path: Path) -> None:
     """Fail before any work if ``path`` cannot be created, rather than after generating."""
     parent = path.parent if str(path.parent) else Path(".")
@@ -156,7 +162,7 @@ def run_infer(args) -> int:
     first_pose = poses[0]
     if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:
         print(f"resize: reference {reference.width}x{reference.height} and poses "
-              f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to {width}:{height} "
+              f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to {_aspect(width, height)} "
               f"and resized to {width}x{height}")
 
     started = time.perf_counter()

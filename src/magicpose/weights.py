@@ -71,8 +71,8 @@ def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = to
 
     folder = check_pipeline_folder(path)
     try:
-        pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True)
+        pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:  # diffusers raises many kinds; the user needs the folder and the reason
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"cannot load the weights in '{folder}' ({reason}): re-create or re-convert them") from err
-    return pipe.to(device=device, dtype=dtype)
+    return pipe.to(device)
