@@ -35,9 +35,11 @@ class BankFilled(Exception):
 class ReferenceBank:
     """Self-attention inputs of the appearance UNet, keyed by ``attn1`` layer name.
 
-    ``mode`` tells every installed processor what to do: ``"write"`` stores, ``"read"``
-    attends to the stored features, ``"off"`` is plain self-attention. Use the
-    :meth:`writing` / :meth:`reading` context managers rather than setting it by hand.
+    ``mode`` tells the installed processors what to do: in ``"write"`` the writers (on the
+    appearance UNet) store their input, in ``"read"`` the readers (on the main UNet) attend to the
+    stored features; otherwise every processor is plain self-attention. A writer never reads and a
+    reader never writes, so the mode can stay ``"read"`` through a backward pass that recomputes
+    checkpointed blocks of both UNets. Use :meth:`writing` / :meth:`reading` (or :meth:`reset`).
     """
 
     def __init__(self) -> None:
@@ -52,6 +54,12 @@ class ReferenceBank:
     def clear(self) -> None:
         self.features.clear()
         self._kv_cache.clear()
+
+    def reset(self) -> None:
+        """Back to plain attention with an empty bank."""
+        self.mode = "off"
+        self.stop_after_last_write = False
+        self.clear()
 
     @contextmanager
     def writing(self, stop_after_last_write: bool = False) -> Iterator[None]:
@@ -77,7 +85,12 @@ class ReferenceBank:
         finally:
             self.mode = "off"
 
-    def cached_kv(self, name: str, attn: Attention) -> tuple[torch.Tensor, torch.Tensor]:
+    def reference_kv(self, name: str, attn: Attention) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the bank entry ``name``, projected by the reader's ``attn``."""
+        if torch.is_grad_enabled():
+            # Training: no cache, so that checkpointed blocks recompute exactly what they saved.
+            ref = self.features[name]
+            return attn.to_k(ref), attn.to_v(ref)
         if name not in self._kv_cache:
             ref = self.features[name]
             self._kv_cache[name] = (attn.to_k(ref), attn.to_v(ref))
@@ -107,14 +120,18 @@ def _xformers_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
 class ReferenceAttnProcessor:
     """Self-attention processor for one ``attn1`` layer that writes to or reads from a bank.
 
-    One instance is installed per ``attn1`` of both UNets; the bank's mode decides what it does.
-    In "read" mode the key/value tokens are ``[own ; bank]`` (the bank is broadcast over the
-    batch when it holds one reference). The math is that of diffusers' ``AttnProcessor2_0``.
+    ``role="write"`` (appearance UNet) stores its input when the bank is in "write" mode;
+    ``role="read"`` (main UNet) takes its key/value tokens from ``[own ; bank]`` when the bank is
+    in "read" mode (the bank is broadcast over the batch when it holds one reference). Otherwise
+    it is plain self-attention, with the math of diffusers' ``AttnProcessor2_0``.
     """
 
-    def __init__(self, bank: ReferenceBank, name: str, backend: AttentionBackend = "sdpa") -> None:
+    def __init__(
+        self, bank: ReferenceBank, name: str, role: Literal["write", "read"], backend: AttentionBackend = "sdpa"
+    ) -> None:
         self.bank = bank
         self.name = name
+        self.role = role
         self.backend = backend
 
     def _attend(self, attn: Attention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -142,7 +159,7 @@ class ReferenceAttnProcessor:
             raise ValueError(f"{self.name}: the reference processor only serves unmasked self-attention (attn1)")
         if hidden_states.ndim != 3 or attn.group_norm is not None or attn.spatial_norm is not None:
             raise ValueError(f"{self.name}: expected a BasicTransformerBlock attn1 on (batch, tokens, channels)")
-        mode = self.bank.mode
+        mode = self.bank.mode if self.bank.mode == self.role else "off"
         residual = hidden_states
 
         if mode == "write":
@@ -154,7 +171,7 @@ class ReferenceAttnProcessor:
         key = attn.to_k(hidden_states)
         value = attn.to_v(hidden_states)
         if mode == "read":
-            ref_key, ref_value = self.bank.cached_kv(self.name, attn)
+            ref_key, ref_value = self.bank.reference_kv(self.name, attn)
             batch_size = hidden_states.shape[0]
             key = torch.cat([key, _expand_batch(ref_key, batch_size, self.name)], dim=1)
             value = torch.cat([value, _expand_batch(ref_value, batch_size, self.name)], dim=1)
@@ -187,7 +204,7 @@ def install_reference_attention(
     if not names:
         raise ValueError("this UNet has no self-attention (attn1) layers to inject the reference into")
     for name in names:
-        processors[name + ".processor"] = ReferenceAttnProcessor(bank, name, backend)
+        processors[name + ".processor"] = ReferenceAttnProcessor(bank, name, "write" if writer else "read", backend)
     unet.set_attn_processor(processors)
     if writer:
         bank.last_writer = names[-1]

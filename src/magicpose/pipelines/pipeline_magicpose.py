@@ -82,11 +82,13 @@ class MagicPosePipeline(DiffusionPipeline):
         unet: the frozen Stable Diffusion UNet.
         appearance_unet: a UNet of the same configuration whose self-attention inputs are injected
             into ``unet`` (its output head is never used).
-        controlnet: the OpenPose ControlNet.
+        controlnet: the OpenPose ControlNet; ``None`` for a stage-1 (appearance only) model, whose
+            frames then follow no pose.
         scheduler: DDIM configured as the original (see :meth:`default_scheduler`).
     """
 
     model_cpu_offload_seq = "text_encoder->appearance_unet->controlnet->unet->vae"
+    _optional_components = ["controlnet"]
     _callback_tensor_inputs = ["latents"]
 
     def __init__(
@@ -96,7 +98,7 @@ class MagicPosePipeline(DiffusionPipeline):
         tokenizer: CLIPTokenizer,
         unet: UNet2DConditionModel,
         appearance_unet: UNet2DConditionModel,
-        controlnet: ControlNetModel,
+        controlnet: ControlNetModel | None,
         scheduler: DDIMScheduler,
     ):
         super().__init__()
@@ -268,10 +270,12 @@ class MagicPosePipeline(DiffusionPipeline):
         """Guided epsilon for one batch of frames, reading the bank filled for timestep ``t``."""
         batch = latents.shape[0]
         context = prompt_embeds.expand(batch, -1, -1)
-        down_res, mid_res = self.controlnet(
-            latents, t, encoder_hidden_states=context, controlnet_cond=pose,
-            conditioning_scale=controlnet_conditioning_scale, return_dict=False,
-        )
+        down_res, mid_res = None, None
+        if self.controlnet is not None:
+            down_res, mid_res = self.controlnet(
+                latents, t, encoder_hidden_states=context, controlnet_cond=pose,
+                conditioning_scale=controlnet_conditioning_scale, return_dict=False,
+            )
         with self.bank.reading() if appearance_control else nullcontext():
             eps_cond = self.unet(
                 latents, t, encoder_hidden_states=context, down_block_additional_residuals=down_res,

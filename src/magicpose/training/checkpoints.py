@@ -1,0 +1,76 @@
+"""Checkpoint folders: ``<output>/checkpoints/checkpoint-<step>/``, written atomically.
+
+A checkpoint is written under a temporary name and renamed only when complete, so a crash during
+the write leaves the previous checkpoints as they were; ``--resume latest`` only ever sees complete
+ones. Each holds the accelerate state (trainable weights, optimizer, RNG states), the trained modules
+as diffusers folders, and ``trainer_state.json`` (the step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from magicpose.errors import InputError
+
+STATE_FILE = "trainer_state.json"
+_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_root(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "checkpoints"
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    root = checkpoint_root(output_dir)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and (p / STATE_FILE).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def temporary_path(output_dir: str | Path, step: int) -> Path:
+    # Deterministic, so every rank writes into the same folder.
+    return checkpoint_root(output_dir) / f".checkpoint-{step}.tmp"
+
+
+def finalize(tmp: Path, step: int, state: dict) -> Path:
+    """Write the trainer state last, then rename: the checkpoint exists only once complete."""
+    (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
+    final = tmp.parent / f"checkpoint-{step}"
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def prune(output_dir: str | Path, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` checkpoints, and leftovers of interrupted writes."""
+    root = checkpoint_root(output_dir)
+    for stale in root.glob(".checkpoint-*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if keep_last > 0:
+        for old in list_checkpoints(output_dir)[:-keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_resume(output_dir: str | Path, resume: str | None) -> Path | None:
+    """``None`` (fresh start), ``"latest"`` (newest complete checkpoint, or a fresh start) or a path."""
+    if resume is None:
+        return None
+    if resume == "latest":
+        found = list_checkpoints(output_dir)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise InputError(f"checkpoint '{path}' is not a complete checkpoint folder (no {STATE_FILE}): "
+                         "pass --resume latest or a checkpoints/checkpoint-<step> folder")
+    return path
+
+
+def read_step(checkpoint: Path) -> int:
+    return int(json.loads((checkpoint / STATE_FILE).read_text())["step"])

@@ -1,0 +1,114 @@
+"""Training configuration: a typed OmegaConf schema, YAML files in configs/, ``key=value`` overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from magicpose.errors import InputError
+
+STAGES = ("appearance", "pose_control")
+
+
+@dataclass
+class ModelConfig:
+    # A folder with vae/, unet/, text_encoder/ and tokenizer/ subfolders (a converted SD 1.5, a
+    # MagicPose pipeline folder, or the demo base models). The UNet, VAE and text encoder stay frozen.
+    pretrained_dir: str = "???"
+    # Stage 2: the stage-1 appearance UNet folder (diffusers format). Stage 1: optional starting point;
+    # by default the appearance UNet starts as a copy of the main UNet, as in the original.
+    appearance_unet: str | None = None
+    # Stage 2: a ControlNetModel folder (e.g. the converted OpenPose ControlNet); None builds it from
+    # the main UNet with ControlNetModel.from_unet.
+    controlnet: str | None = None
+
+
+@dataclass
+class DataConfig:
+    root: str = "???"
+    split: str = "train"
+    height: int = 512
+    width: int = 512
+    max_frame_distance: int | None = None
+    crop: str = "center"  # or "random" (the same box for a target and its pose)
+    num_workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 8  # per process
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 1000
+    learning_rate: float = 1e-5
+    appearance_learning_rate: float | None = None  # None: learning_rate
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = 0.5  # clipped under every precision (the original skipped it with fp16)
+    mixed_precision: str = "no"  # "no", "fp16" or "bf16"
+    gradient_checkpointing: bool = False
+    seed: int = 42
+
+
+@dataclass
+class CheckpointConfig:
+    every_steps: int = 500
+    keep_last: int = 3
+
+
+@dataclass
+class ValidationConfig:
+    every_steps: int = 0  # 0: never
+    split: str | None = None  # default: the training split
+    num_frames: int = 4
+    num_inference_steps: int = 20
+    guidance_scale: float = 7.0
+
+
+@dataclass
+class LoggingConfig:
+    report_to: str = "none"  # or "tensorboard" (pip install 'magicpose[tensorboard]')
+    log_every: int = 10
+
+
+@dataclass
+class TrainingConfig:
+    stage: str = "???"
+    output_dir: str = "???"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), stage: str | None = None) -> TrainingConfig:
+    """Schema defaults <- YAML file <- ``key=value`` overrides; the stage is fixed by the entry script."""
+    schema = OmegaConf.structured(TrainingConfig)
+    try:
+        layers = [schema]
+        if path is not None:
+            if not Path(path).is_file():
+                raise InputError(f"config '{path}' does not exist: pass a YAML file such as configs/tiny_appearance.yaml")
+            layers.append(OmegaConf.load(path))
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        if stage is not None:
+            layers.append(OmegaConf.create({"stage": stage}))
+        cfg = OmegaConf.merge(*layers)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+    except OmegaConfBaseException as err:
+        raise InputError(f"bad training config '{path}': {str(err).splitlines()[0]}") from err
+    if missing:
+        raise InputError(f"config '{path}' does not set {', '.join(missing)}: add them to the file or pass key=value")
+    if cfg.stage not in STAGES:
+        raise InputError(f"config stage '{cfg.stage}' is not one of {', '.join(STAGES)}")
+    if cfg.train.mixed_precision not in ("no", "fp16", "bf16"):
+        raise InputError(f"train.mixed_precision '{cfg.train.mixed_precision}' must be no, fp16 or bf16")
+    if cfg.data.height % 8 or cfg.data.width % 8:
+        raise InputError(f"data.height and data.width must be multiples of 8, got {cfg.data.height}x{cfg.data.width}")
+    return OmegaConf.to_object(cfg)

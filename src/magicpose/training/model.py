@@ -1,0 +1,70 @@
+"""The trainable part of MagicPose as one module, so DDP/DeepSpeed see a single model.
+
+``MagicPoseTrainingModel`` holds the appearance UNet and (stage 2) the pose ControlNet as
+submodules; the frozen main UNet is kept outside the module tree, so it is neither wrapped, nor
+synchronised, nor saved in training checkpoints.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import ControlNetModel, UNet2DConditionModel
+
+from magicpose.models.reference_attention import (
+    ReferenceBank,
+    install_reference_attention,
+    run_appearance_unet,
+)
+
+
+class MagicPoseTrainingModel(torch.nn.Module):
+    def __init__(self, appearance_unet: UNet2DConditionModel, controlnet: ControlNetModel | None,
+                 unet: UNet2DConditionModel) -> None:
+        super().__init__()
+        self.appearance_unet = appearance_unet
+        self.controlnet = controlnet
+        self._frozen = {"unet": unet}  # a dict, so the frozen UNet is not registered as a submodule
+        self.bank = ReferenceBank()
+        self.install_bank()
+
+    @property
+    def unet(self) -> UNet2DConditionModel:
+        return self._frozen["unet"]
+
+    def install_bank(self) -> None:
+        """(Re)connect both UNets to this model's bank, e.g. after a validation pipeline replaced it."""
+        install_reference_attention(self.appearance_unet, self.bank, writer=True)
+        install_reference_attention(self.unet, self.bank)
+
+    def forward(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor, timesteps: torch.Tensor,
+                context: torch.Tensor, pose: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicted noise. Leaves the bank in "read" mode: call ``bank.reset()`` after ``backward``,
+        because gradient checkpointing recomputes the main UNet's blocks during the backward pass."""
+        run_appearance_unet(self.appearance_unet, self.bank, reference_latents, timesteps, context)
+        down, mid = None, None
+        if self.controlnet is not None:
+            down, mid = self.controlnet(noisy_latents, timesteps, encoder_hidden_states=context, controlnet_cond=pose,
+                                        return_dict=False)
+        self.bank.mode = "read"
+        return self.unet(noisy_latents, timesteps, encoder_hidden_states=context, down_block_additional_residuals=down,
+                         mid_block_additional_residual=mid, return_dict=False)[0]
+
+    def freeze_unused_parameters(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor,
+                                 context: torch.Tensor, pose: torch.Tensor | None) -> list[str]:
+        """Freeze trainable parameters that cannot affect the loss; returns their names.
+
+        The appearance UNet stops after its last bank write, so its tail (the rest of the last
+        transformer block, the last resnet-free layers and the output head) never gets a gradient.
+        Freezing them lets DDP run without ``find_unused_parameters``. Found with one probe pass.
+        """
+        timesteps = torch.full((noisy_latents.shape[0],), 500, dtype=torch.long)
+        try:
+            self(reference_latents, noisy_latents, timesteps, context, pose).float().pow(2).mean().backward()
+        finally:
+            self.bank.reset()
+        unused = [n for n, p in self.named_parameters() if p.requires_grad and p.grad is None]
+        for name, param in self.named_parameters():
+            param.grad = None
+            if name in unused:
+                param.requires_grad_(False)
+        return unused

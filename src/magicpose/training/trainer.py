@@ -1,0 +1,375 @@
+"""The MagicPose training loop (both stages), on accelerate.
+
+Stage "appearance" (the original's appearance-control pretraining): the appearance UNet, initialised
+as a copy of the main UNet, learns alone; there is no pose path. Stage "pose_control" (appearance-
+disentangled pose control): the stage-1 appearance UNet and the OpenPose ControlNet train together.
+In both, the main UNet, the VAE and the text encoder are frozen, the prompt is "" (its embedding is
+computed once and the text encoder freed), and the loss is epsilon MSE at uniform timesteps.
+
+Fixed against the original: data sharded by rank with per-sample seeds (the noise, timestep and VAE
+sample of a sample do not depend on the rank or on the number of processes), the frame-distance
+limit honoured, gradients clipped under every precision, exact resume, atomic checkpoints.
+
+Runs unchanged under ``python``, ``torchrun --nproc_per_node N`` and ``accelerate launch`` (DDP, or
+DeepSpeed/FSDP by accelerate configuration). On CPU, ``ACCELERATE_USE_CPU=true`` makes torchrun
+ranks synchronise over gloo.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from magicpose.data.pairs import PairDataset
+from magicpose.data.sampler import ShardedSampler
+from magicpose.errors import InputError
+from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
+from magicpose.training import checkpoints
+from magicpose.training.config import TrainingConfig
+from magicpose.training.model import MagicPoseTrainingModel
+
+# Fault injection for the resume tests: "sigkill-after-step:N" or "sigkill-in-checkpoint:N".
+FAULT_ENV = "MAGICPOSE_FAULT"
+
+
+def _fault(kind: str, step: int) -> None:
+    if os.environ.get(FAULT_ENV) == f"{kind}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _to(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    # Cast only when asked: a no-op float32 cast makes diffusers warn.
+    return module.to(device) if dtype == torch.float32 else module.to(device, dtype=dtype)
+
+
+def _load(cls, folder: Path, what: str, **kwargs):
+    if not Path(folder).is_dir():
+        raise InputError(f"{what} folder '{folder}' does not exist: check model.* paths in the config")
+    try:
+        return cls.from_pretrained(folder, **kwargs)
+    except Exception as err:
+        raise InputError(f"cannot load the {what} from '{folder}' ({str(err).splitlines()[0]}): "
+                         "pass a diffusers-format folder") from err
+
+
+@torch.no_grad()
+def empty_prompt_embedding(pretrained_dir: Path) -> torch.Tensor:
+    """CLIP embedding of "" (1, 77, dim); the text encoder is freed right after."""
+    tokenizer = CLIPTokenizer.from_pretrained(pretrained_dir / "tokenizer", model_max_length=77)
+    text_encoder = _load(CLIPTextModel, pretrained_dir / "text_encoder", "text encoder")
+    ids = tokenizer("", padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    return text_encoder(ids)[0]
+
+
+def build_models(cfg: TrainingConfig):
+    """Frozen VAE and UNet, trainable appearance UNet and (stage 2) ControlNet, per the stage."""
+    root = Path(cfg.model.pretrained_dir)
+    vae = _load(AutoencoderKL, root / "vae", "VAE")
+    unet = _load(UNet2DConditionModel, root / "unet", "main UNet")
+    if cfg.model.appearance_unet:
+        appearance_unet = _load(UNet2DConditionModel, Path(cfg.model.appearance_unet), "appearance UNet")
+    elif cfg.stage == "pose_control":
+        raise InputError("stage pose_control needs model.appearance_unet: the stage-1 appearance UNet folder "
+                         "(<stage1 output>/final/appearance_unet)")
+    else:
+        appearance_unet = copy.deepcopy(unet)  # the original initialises it as a copy of the SD UNet
+    controlnet = None
+    if cfg.stage == "pose_control":
+        if cfg.model.controlnet:
+            controlnet = _load(ControlNetModel, Path(cfg.model.controlnet), "ControlNet")
+        else:
+            # The pose-map embedding must downsample as much as the VAE does (SD 1.5: 8, four levels).
+            levels = len(vae.config.block_out_channels)
+            controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256)[:levels])
+    vae.requires_grad_(False)
+    unet.requires_grad_(False)
+    return vae, unet, appearance_unet, controlnet
+
+
+class Trainer:
+    def __init__(self, cfg: TrainingConfig, resume: str | None = None) -> None:
+        self.cfg = cfg
+        self.output_dir = Path(cfg.output_dir)
+        self.accelerator = Accelerator(
+            mixed_precision=cfg.train.mixed_precision,
+            log_with="tensorboard" if cfg.logging.report_to == "tensorboard" else None,
+            project_config=ProjectConfiguration(project_dir=str(self.output_dir),
+                                                logging_dir=str(self.output_dir / "logs")),
+        )
+        set_seed(cfg.train.seed)
+        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.train.mixed_precision,
+                                                                               torch.float32)
+        self.dataset = PairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height, width=cfg.data.width,
+                                   max_frame_distance=cfg.data.max_frame_distance, seed=cfg.train.seed,
+                                   crop=cfg.data.crop)
+        self.sampler = ShardedSampler(len(self.dataset), num_replicas=self.accelerator.num_processes,
+                                      rank=self.accelerator.process_index, seed=cfg.train.seed)
+        self.batches_per_epoch = len(self.sampler) // cfg.train.batch_size
+        if self.batches_per_epoch == 0:
+            raise InputError(f"dataset '{cfg.data.root}' has {len(self.dataset)} frames, fewer than one batch of "
+                             f"{cfg.train.batch_size} per process x {self.accelerator.num_processes} processes: "
+                             "lower train.batch_size")
+        self._build(resume)
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def _build(self, resume: str | None) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        self.context = empty_prompt_embedding(Path(cfg.model.pretrained_dir)).to(acc.device)
+        vae, unet, appearance_unet, controlnet = build_models(cfg)
+        self.vae = _to(vae, acc.device, self.weight_dtype)
+        _to(unet, acc.device, self.weight_dtype)
+        model = MagicPoseTrainingModel(appearance_unet, controlnet, unet)
+        self.unused = model.freeze_unused_parameters(*self._probe_inputs(unet, appearance_unet))
+        if cfg.train.gradient_checkpointing:
+            for module in (appearance_unet, controlnet, unet):
+                if module is not None:
+                    module.enable_gradient_checkpointing()
+        model.train()
+        unet.eval()
+        self.vae.eval()
+        groups = [{"params": [p for p in appearance_unet.parameters() if p.requires_grad],
+                   "lr": cfg.train.appearance_learning_rate or cfg.train.learning_rate}]
+        if controlnet is not None:
+            groups.append({"params": [p for p in controlnet.parameters() if p.requires_grad],
+                           "lr": cfg.train.learning_rate})
+        optimizer = torch.optim.AdamW(groups, betas=(cfg.train.adam_beta1, cfg.train.adam_beta2),
+                                      eps=cfg.train.adam_epsilon, weight_decay=cfg.train.weight_decay)
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.noise_scheduler = MagicPosePipeline.default_scheduler()
+        self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.to(acc.device)
+        self.global_step = 0
+        checkpoint = checkpoints.resolve_resume(self.output_dir, resume)
+        if checkpoint is not None:
+            acc.load_state(str(checkpoint))
+            self.global_step = checkpoints.read_step(checkpoint)
+            acc.print(f"resumed from {checkpoint} at step {self.global_step}")
+        if acc.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            if cfg.logging.report_to == "tensorboard":
+                acc.init_trackers("magicpose", config=_flat_config(cfg))
+
+    def _probe_inputs(self, unet, appearance_unet):
+        """A one-sample batch of the right shapes, for finding parameters that get no gradient."""
+        scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        shape = (1, unet.config.in_channels, self.cfg.data.height // scale, self.cfg.data.width // scale)
+        g = torch.Generator().manual_seed(0)
+        latents = torch.randn(shape, generator=g).to(self.accelerator.device)
+        pose = torch.rand((1, 3, self.cfg.data.height, self.cfg.data.width), generator=g).to(self.accelerator.device)
+        with self.accelerator.autocast():
+            return latents, latents.clone(), self.context.to(self.weight_dtype), pose
+
+    # -- one step -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _encode(self, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        """A sample of the VAE posterior per image (as the original), drawn from that sample's own seed."""
+        dist = self.vae.encode(pixels.to(self.accelerator.device, self.weight_dtype)).latent_dist
+        eps = torch.stack([torch.randn(dist.mean.shape[1:], generator=g) for g in generators])
+        latents = dist.mean + dist.std * eps.to(dist.mean.device, dist.mean.dtype)
+        return latents.float() * self.vae.config.scaling_factor
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        device = self.accelerator.device
+        generators = [torch.Generator().manual_seed(int(s)) for s in batch["seed"]]
+        target = self._encode(batch["image"], generators)
+        reference = self._encode(batch["reference"], generators)
+        timesteps = torch.stack([torch.randint(0, len(self.alphas_cumprod), (), generator=g) for g in generators])
+        noise = torch.stack([torch.randn(target.shape[1:], generator=g) for g in generators]).to(device)
+        timesteps = timesteps.to(device)
+        alpha = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1)
+        noisy = alpha.sqrt() * target + (1 - alpha).sqrt() * noise
+        context = self.context.expand(target.shape[0], -1, -1)
+        pose = batch["pose"].to(device) if self.cfg.stage == "pose_control" else None
+        with self.accelerator.autocast():
+            predicted = self.model(reference, noisy, timesteps, context, pose)
+        return F.mse_loss(predicted.float(), noise.float())
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _loader(self, micro_step: int) -> DataLoader:
+        """The data of the epoch that ``micro_step`` falls in, from the batch it falls on."""
+        epoch, batch_in_epoch = divmod(micro_step, self.batches_per_epoch)
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, start=batch_in_epoch * self.cfg.train.batch_size)
+        return DataLoader(self.dataset, batch_size=self.cfg.train.batch_size, sampler=self.sampler,
+                          num_workers=self.cfg.data.num_workers, drop_last=True)
+
+    def train(self) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        accumulation = cfg.train.gradient_accumulation_steps
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        bank = acc.unwrap_model(self.model).bank
+        micro_step = self.global_step * accumulation
+        samples_per_step = cfg.train.batch_size * accumulation * acc.num_processes
+        bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, desc=f"train {cfg.stage}", unit="step",
+                   disable=not acc.is_local_main_process)
+        started, start_step, running = time.perf_counter(), self.global_step, []
+        while self.global_step < cfg.train.max_steps:
+            for batch in self._loader(micro_step):
+                sync = (micro_step + 1) % accumulation == 0
+                with nullcontext() if sync else acc.no_sync(self.model):
+                    try:
+                        loss = self.loss(batch)
+                        acc.backward(loss / accumulation)
+                    finally:
+                        bank.reset()
+                running.append(loss.item())
+                micro_step += 1
+                if not sync:
+                    continue
+                if cfg.train.max_grad_norm:
+                    acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.global_step += 1
+                rate = (self.global_step - start_step) * samples_per_step / (time.perf_counter() - started)
+                bar.update()
+                bar.set_postfix(loss=f"{np.mean(running):.4f}", samples_per_s=f"{rate:.1f}")
+                if self.global_step % cfg.logging.log_every == 0:
+                    acc.log({"loss": float(np.mean(running)), "samples_per_s": rate}, step=self.global_step)
+                running = []
+                _fault("sigkill-after-step", self.global_step)
+                if self.global_step % cfg.checkpoint.every_steps == 0 or self.global_step == cfg.train.max_steps:
+                    self.save_checkpoint()
+                if cfg.validation.every_steps and self.global_step % cfg.validation.every_steps == 0:
+                    self.validate()
+                if self.global_step >= cfg.train.max_steps:
+                    break
+        bar.close()
+        self.save_final()
+        acc.end_training()
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def _trained_modules(self) -> dict:
+        model = self.accelerator.unwrap_model(self.model)
+        modules = {"appearance_unet": model.appearance_unet}
+        if model.controlnet is not None:
+            modules["controlnet"] = model.controlnet
+        return modules
+
+    def save_checkpoint(self) -> None:
+        acc, step = self.accelerator, self.global_step
+        tmp = checkpoints.temporary_path(self.output_dir, step)
+        if acc.is_main_process:
+            checkpoints.prune(self.output_dir, keep_last=0)  # leftovers of an interrupted write
+            tmp.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            for name, module in self._trained_modules().items():
+                module.save_pretrained(tmp / name)
+            _fault("sigkill-in-checkpoint", step)
+            checkpoints.finalize(tmp, step, {"stage": self.cfg.stage})
+            checkpoints.prune(self.output_dir, self.cfg.checkpoint.keep_last)
+        acc.wait_for_everyone()
+
+    def save_final(self) -> None:
+        """``final/<module>/`` diffusers folders; after stage 2 also a complete ``pipeline/`` for inference."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return
+        final = self.output_dir / "final"
+        for name, module in self._trained_modules().items():
+            module.save_pretrained(final / name)
+        if self.cfg.stage == "pose_control":
+            self.pipeline(with_text=True).save_pretrained(self.output_dir / "pipeline")
+
+    def pipeline(self, with_text: bool = False) -> MagicPosePipeline:
+        """A MagicPosePipeline around the current weights (it takes over the attention processors)."""
+        root = Path(self.cfg.model.pretrained_dir)
+        text_encoder = tokenizer = None
+        if with_text:
+            text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
+            tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer", model_max_length=77)
+        modules = self._trained_modules()
+        model = self.accelerator.unwrap_model(self.model)
+        pipe = MagicPosePipeline(vae=self.vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=model.unet,
+                                 appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
+                                 scheduler=MagicPosePipeline.default_scheduler())
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    @torch.no_grad()
+    def validate(self) -> None:
+        """A reference | pose | output preview of the first validation video, saved and logged."""
+        from magicpose.data.layout import list_videos
+        from magicpose.image_utils import center_crop_resize, load_image
+        from magicpose.video import make_preview_frame, write_preview_grid
+
+        acc, cfg = self.accelerator, self.cfg
+        if acc.is_main_process:
+            video = list_videos(cfg.data.root, cfg.validation.split or cfg.data.split)[0]
+            frames = video.frames[: cfg.validation.num_frames + 1]
+            height, width = cfg.data.height, cfg.data.width
+            reference = center_crop_resize(load_image(frames[0].image), width, height)
+            poses = [np.asarray(center_crop_resize(load_image(f.pose), width, height)) for f in frames[1:]]
+            model = acc.unwrap_model(self.model)
+            model.eval()
+            try:
+                pipe = self.pipeline()
+                out = pipe(image=reference, pose_images=poses, height=height, width=width,
+                           num_inference_steps=cfg.validation.num_inference_steps,
+                           guidance_scale=cfg.validation.guidance_scale, prompt_embeds=self.context,
+                           generator=torch.Generator().manual_seed(cfg.train.seed), output_type="np").frames
+            finally:
+                model.install_bank()  # the pipeline installed processors bound to its own bank
+                model.train()
+            rows = [make_preview_frame(np.asarray(reference), p, (o * 255).round().astype(np.uint8))
+                    for p, o in zip(poses, out)]
+            (self.output_dir / "validation").mkdir(parents=True, exist_ok=True)
+            path = write_preview_grid(self.output_dir / "validation" / f"step-{self.global_step:06d}.png", rows)
+            for tracker in acc.trackers:
+                if tracker.name == "tensorboard":
+                    tracker.writer.add_image("validation", np.asarray(_read_png(path)), self.global_step,
+                                             dataformats="HWC")
+        acc.wait_for_everyone()
+
+
+def _read_png(path: Path):
+    from PIL import Image
+
+    return Image.open(path).convert("RGB")
+
+
+def _flat_config(cfg: TrainingConfig) -> dict:
+    flat = {}
+    for section, values in OmegaConf.to_container(OmegaConf.structured(cfg)).items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{k}": v for k, v in values.items() if isinstance(v, int | float | str | bool)})
+        else:
+            flat[section] = values
+    return flat
+
+
+def describe(trainer: Trainer) -> str:
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.unet.parameters()) + sum(p.numel() for p in trainer.vae.parameters())
+    return (f"stage {trainer.cfg.stage}: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen, "
+            f"{len(trainer.unused)} unused tensors frozen, {trainer.accelerator.num_processes} process(es) "
+            f"({trainer.accelerator.distributed_type}), {len(trainer.dataset)} frames, "
+            f"{trainer.batches_per_epoch} batches per epoch per process; "
+            f"{math.ceil(trainer.cfg.train.max_steps)} steps")
+
