@@ -156,7 +156,7 @@ def run_infer(args) -> int:
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
     _check_writable(output)
-    reference = load_image(args.image)
+    reference = load_image(args.image, "reference image")
     poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
     pipe, height, width = _load_pipeline(args)
     first_pose = poses[0]

@@ -20,8 +20,8 @@ __all__ = ["InputError", "load_image", "center_crop_resize", "check_size", "to_u
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Load an image file as an RGB PIL image.
+def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image:
+    """Load an image file as an RGB PIL image; ``what`` names it in errors ("reference image", ...).
 
     Alpha is dropped (not composited) and palette/greyscale images are expanded to RGB. EXIF
     orientation is applied so phone photos come out upright.
@@ -31,7 +31,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise InputError(f"reference image '{path}' does not exist: pass the path of a .png/.jpg image")
+        raise InputError(f"{what} '{path}' does not exist: pass the path of a .png/.jpg image")
     try:
         with Image.open(path) as img:
             img.load()  # decode now so truncated/corrupt data fails here, not later

@@ -73,6 +73,7 @@ class ValidationConfig:
 class LoggingConfig:
     report_to: str = "none"  # or "tensorboard" (pip install 'magicpose[tensorboard]')
     log_every: int = 10
+    record_samples: bool = False  # write the dataset indices each process trained on to seen_samples/
 
 
 @dataclass

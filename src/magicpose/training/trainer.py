@@ -18,6 +18,7 @@ ranks synchronise over gloo.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import signal
@@ -223,6 +224,7 @@ class Trainer:
         bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, desc=f"train {cfg.stage}", unit="step",
                    disable=not acc.is_local_main_process)
         started, start_step, running = time.perf_counter(), self.global_step, []
+        self.seen: list[int] = []
         while self.global_step < cfg.train.max_steps:
             for batch in self._loader(micro_step):
                 sync = (micro_step + 1) % accumulation == 0
@@ -233,6 +235,7 @@ class Trainer:
                     finally:
                         bank.reset()
                 running.append(loss.item())
+                self.seen.extend(int(i) for i in batch["index"])
                 micro_step += 1
                 if not sync:
                     continue
@@ -255,6 +258,10 @@ class Trainer:
                 if self.global_step >= cfg.train.max_steps:
                     break
         bar.close()
+        if cfg.logging.record_samples:
+            seen_dir = self.output_dir / "seen_samples"
+            seen_dir.mkdir(parents=True, exist_ok=True)
+            (seen_dir / f"rank-{acc.process_index}.json").write_text(json.dumps(self.seen))
         self.save_final()
         acc.end_training()
 

@@ -1,0 +1,179 @@
+"""Training: what trains and what stays frozen, the loss falls, 2 processes = 1 process, exact resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+from PIL import Image
+from safetensors.torch import load_file
+
+from magicpose.tiny import make_pipeline
+from magicpose.training import checkpoints
+from magicpose.training.config import load_config
+from magicpose.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make_dataset(root: Path, videos: int = 3, frames: int = 6, size: int = 40) -> Path:
+    """Each video: its own background colour and a square of its own colour moving; the pose map is the
+    square on black. Learnable: the target's colours come from the reference, its layout from the pose."""
+    rng = np.random.RandomState(0)
+    for v in range(videos):
+        bg, fg = rng.randint(0, 256, 3), rng.randint(0, 256, 3)
+        for split in ("train_set", "pose_map_train_set"):
+            (root / split / f"vid{v}").mkdir(parents=True)
+        for f in range(frames):
+            x = 4 + 3 * f
+            frame = np.empty((size, size, 3), np.uint8)
+            frame[:] = bg
+            frame[12:28, x:x + 12] = fg
+            pose = np.zeros_like(frame)
+            pose[12:28, x:x + 12] = 255
+            Image.fromarray(frame).save(root / "train_set" / f"vid{v}" / f"{f:04d}.png")
+            Image.fromarray(pose).save(root / "pose_map_train_set" / f"vid{v}" / f"{f:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    base = tmp_path_factory.mktemp("training")
+    make_pipeline("tiny", seed=0).save_pretrained(base / "pretrained")
+    _make_dataset(base / "data")
+    return base
+
+
+def _overrides(workspace: Path, out: Path, **extra) -> list[str]:
+    values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
+              "validation.every_steps": 0, **extra}
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def _run(script: str, config: str, overrides: list[str], nproc: int = 1, env: dict | None = None):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1 else \
+        [sys.executable]
+    full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([*launcher, str(ROOT / script), "--config", str(ROOT / config), *overrides],
+                          capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300)
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "diffusion_pytorch_model.safetensors")
+
+
+STAGE2 = "configs/tiny_pose_control.yaml"
+
+
+def _stage2(workspace: Path, out: Path, **extra) -> list[str]:
+    # Any UNet folder can seed the appearance UNet; the pretrained UNet is one.
+    return _overrides(workspace, out, **{"model.appearance_unet": workspace / "pretrained" / "unet",
+                                         "checkpoint.every_steps": 2, "train.max_steps": 6, **extra})
+
+
+def test_frozen_modules_stay_bitwise_and_every_trainable_tensor_changes(workspace, tmp_path):
+    for stage, config in (("appearance", "configs/tiny_appearance.yaml"), ("pose_control", STAGE2)):
+        extra = {"model.appearance_unet": workspace / "pretrained" / "unet"} if stage == "pose_control" else {}
+        cfg = load_config(ROOT / config, _overrides(workspace, tmp_path / stage, **{"train.max_steps": 4, **extra}),
+                          stage=stage)
+        trainer = Trainer(cfg)
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        trainer.train()
+        frozen_unet = UNet2DConditionModel.from_pretrained(workspace / "pretrained" / "unet").state_dict()
+        frozen_vae = AutoencoderKL.from_pretrained(workspace / "pretrained" / "vae").state_dict()
+        assert all(torch.equal(v, model.unet.state_dict()[k]) for k, v in frozen_unet.items())
+        assert all(torch.equal(v, trainer.vae.state_dict()[k]) for k, v in frozen_vae.items())
+        after = dict(model.named_parameters())
+        changed = {n for n in trainable if not torch.equal(before[n], after[n])}
+        assert changed == trainable, f"{stage}: unchanged trainable tensors {sorted(trainable - changed)[:5]}"
+        untouched = set(before) - trainable  # the appearance UNet's tail after its last bank write
+        assert untouched and all(torch.equal(before[n], after[n]) for n in untouched)
+        assert all(n.startswith("appearance_unet.") for n in untouched)
+        assert (stage == "pose_control") == any(n.startswith("controlnet.") for n in trainable)
+
+
+@torch.no_grad()
+def _fixed_batch_loss(trainer: Trainer) -> float:
+    trainer.dataset.set_epoch(0)
+    items = [trainer.dataset[i] for i in range(len(trainer.dataset))]
+    batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("reference", "image", "pose", "seed")}
+    bank = trainer.accelerator.unwrap_model(trainer.model).bank
+    try:
+        return trainer.loss(batch).item()
+    finally:
+        bank.reset()
+
+
+def test_loss_falls_on_a_tiny_set(workspace, tmp_path):
+    cfg = load_config(ROOT / STAGE2, _stage2(workspace, tmp_path / "fit", **{
+        "train.max_steps": 60, "train.learning_rate": 3e-3, "train.batch_size": 6, "checkpoint.every_steps": 1000}),
+        stage="pose_control")
+    trainer = Trainer(cfg)
+    before = _fixed_batch_loss(trainer)
+    trainer.train()
+    after = _fixed_batch_loss(trainer)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_two_processes_equal_one_process_with_the_same_global_batch(workspace, tmp_path):
+    one = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "one", **{
+        "train.batch_size": 4, "train.max_steps": 3, "logging.record_samples": True}))
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "two", **{
+        "train.batch_size": 2, "train.max_steps": 3, "logging.record_samples": True}), nproc=2)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "MULTI_CPU" in two.stdout + two.stderr  # the ranks really synchronised (gloo)
+    for name in ("appearance_unet", "controlnet"):
+        a, b = _weights(tmp_path / "one" / "final" / name), _weights(tmp_path / "two" / "final" / name)
+        assert a.keys() == b.keys()
+        assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    seen = {r: json.loads((tmp_path / "two" / "seen_samples" / f"rank-{r}.json").read_text()) for r in (0, 1)}
+    single = json.loads((tmp_path / "one" / "seen_samples" / "rank-0.json").read_text())
+    assert len(seen[0]) == len(seen[1]) == 6
+    for step in range(3):  # per optimizer step the ranks see disjoint halves of the same global batch
+        s0, s1 = set(seen[0][2 * step:2 * step + 2]), set(seen[1][2 * step:2 * step + 2])
+        assert not s0 & s1
+        assert s0 | s1 == set(single[4 * step:4 * step + 4])
+
+
+def test_sigkill_between_checkpoints_then_resume_is_bitwise_equal(workspace, tmp_path):
+    straight = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    out = tmp_path / "killed"
+    killed = _run("train_pose_control.py", STAGE2, _stage2(workspace, out),
+                  env={"MAGICPOSE_FAULT": "sigkill-after-step:3"})
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
+    resumed = _run_resume(workspace, out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout + resumed.stderr
+    for name in ("appearance_unet", "controlnet"):
+        a, b = _weights(tmp_path / "straight" / "final" / name), _weights(out / "final" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _run_resume(workspace: Path, out: Path):
+    return _run("train_pose_control.py", STAGE2, ["--resume", "latest", *_stage2(workspace, out)])
+
+
+def test_crash_during_checkpoint_write_leaves_the_previous_checkpoint_loadable(workspace, tmp_path):
+    out = tmp_path / "crash"
+    crashed = _run("train_pose_control.py", STAGE2, _stage2(workspace, out),
+                   env={"MAGICPOSE_FAULT": "sigkill-in-checkpoint:4"})
+    assert crashed.returncode == -signal.SIGKILL
+    assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
+    assert (checkpoints.checkpoint_root(out) / ".checkpoint-4.tmp").is_dir()  # the half-written one
+    assert checkpoints.resolve_resume(out, "latest").name == "checkpoint-2"
+    ControlNetModel.from_pretrained(out / "checkpoints" / "checkpoint-2" / "controlnet")
+    resumed = _run_resume(workspace, out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not (checkpoints.checkpoint_root(out) / ".checkpoint-4.tmp").exists()
+    assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-4", "checkpoint-6"]
