@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--max-videos", type=int, default=None, help="process at most this many videos")
     dataset.add_argument("--max-frames", type=int, default=None, help="generate at most this many frames per video")
     _add_sampling_args(dataset)
+
+    from magicpose.data.synthetic import add_make_synthetic_arguments
+
+    add_make_synthetic_arguments(sub.add_parser(
+        "make-synthetic", help="write a synthetic-dancers dataset (TikTok layout + OpenPose JSON)"))
+    # Training takes its own arguments (config file + key=value overrides): everything after the
+    # subcommand is handed over as is.
+    sub.add_parser("train", add_help=False, help="two-stage MagicPose training (see: magicpose train --help)")
+    sub.add_parser("train-base", add_help=False, help="stage 0 of the CPU demo: small VAE and base UNet")
     return parser
 
 
@@ -254,12 +263,25 @@ def run_infer_dataset(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:
+        from magicpose.training import main as train_main
+
+        return train_main(argv[1:])
+    if argv[:1] == ["train-base"]:
+        from magicpose.training.base import main as base_main
+
+        return base_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "infer":
             return run_infer(args)
         if args.command == "infer-dataset":
             return run_infer_dataset(args)
+        if args.command == "make-synthetic":
+            from magicpose.data.synthetic import run_make_synthetic
+
+            return run_make_synthetic(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
