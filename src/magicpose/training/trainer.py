@@ -138,7 +138,8 @@ class Trainer:
         self.vae = _to(vae, acc.device, self.weight_dtype)
         _to(unet, acc.device, self.weight_dtype)
         model = MagicPoseTrainingModel(appearance_unet, controlnet, unet)
-        self.unused = model.freeze_unused_parameters(*self._probe_inputs(unet, appearance_unet))
+        with acc.autocast():
+            self.unused = model.freeze_unused_parameters(*self._probe_inputs(unet))
         if cfg.train.gradient_checkpointing:
             for module in (appearance_unet, controlnet, unet):
                 if module is not None:
@@ -168,15 +169,14 @@ class Trainer:
             if cfg.logging.report_to == "tensorboard":
                 acc.init_trackers("magicpose", config=_flat_config(cfg))
 
-    def _probe_inputs(self, unet, appearance_unet):
+    def _probe_inputs(self, unet):
         """A one-sample batch of the right shapes, for finding parameters that get no gradient."""
         scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
         shape = (1, unet.config.in_channels, self.cfg.data.height // scale, self.cfg.data.width // scale)
         g = torch.Generator().manual_seed(0)
         latents = torch.randn(shape, generator=g).to(self.accelerator.device)
         pose = torch.rand((1, 3, self.cfg.data.height, self.cfg.data.width), generator=g).to(self.accelerator.device)
-        with self.accelerator.autocast():
-            return latents, latents.clone(), self.context.to(self.weight_dtype), pose
+        return latents, latents.clone(), self.context, pose
 
     # -- one step -------------------------------------------------------------------------------
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Stage 1 (appearance control pretraining), like the original script of this name.
+#   bash scripts/appearance_control_pretraining.sh SD15_DIR DATA_ROOT [NUM_GPUS] [key=value overrides...]
+# One machine with NUM_GPUS GPUs (default 1). For several machines run, on each node:
+#   torchrun --nnodes N --nproc_per_node G --node_rank R --rdzv_backend c10d --rdzv_endpoint HOST:29500 \
+#       train_appearance.py --config configs/sd15_appearance.yaml model.pretrained_dir=... data.root=...
+# On CPU (tests, tiny configs): ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 ... syncs over gloo.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: $0 SD15_DIR DATA_ROOT [NUM_GPUS] [key=value ...]" >&2
+  exit 2
+fi
+sd15=$1; data=$2; shift 2
+gpus=1
+if [ $# -gt 0 ] && [ "${1#*=}" = "$1" ]; then gpus=$1; shift; fi
+exec torchrun --nproc_per_node "$gpus" train_appearance.py --config configs/sd15_appearance.yaml \
+  --resume latest model.pretrained_dir="$sd15" data.root="$data" "$@"
