@@ -224,7 +224,8 @@ class Trainer:
         bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, desc=f"train {cfg.stage}", unit="step",
                    disable=not acc.is_local_main_process)
         started, start_step, running = time.perf_counter(), self.global_step, []
-        self.seen: list[int] = []
+        self.seen: list[int] = []  # dataset indices this process trained on
+        self.step_times: list[float] = []  # perf_counter at the end of each optimizer step
         while self.global_step < cfg.train.max_steps:
             for batch in self._loader(micro_step):
                 sync = (micro_step + 1) % accumulation == 0
@@ -244,6 +245,7 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.global_step += 1
+                self.step_times.append(time.perf_counter())
                 rate = (self.global_step - start_step) * samples_per_step / (time.perf_counter() - started)
                 bar.update()
                 bar.set_postfix(loss=f"{np.mean(running):.4f}", samples_per_s=f"{rate:.1f}")
