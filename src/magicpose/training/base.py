@@ -45,6 +45,7 @@ class BaseConfig:
     vae_kl_weight: float = 1e-6
     unet_channels: list[int] = field(default_factory=lambda: [64, 128, 128])
     unet_attention_levels: list[bool] = field(default_factory=lambda: [True, True, True])
+    unet_layers_per_block: int = 2
     unet_steps: int = 4000
     unet_lr: float = 5e-4
     text_hidden_size: int = 64
@@ -88,7 +89,7 @@ def build_base_models(cfg: BaseConfig):
     down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in cfg.unet_attention_levels)
     up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.unet_attention_levels))
     unet = UNet2DConditionModel(sample_size=latent, in_channels=4, out_channels=4, block_out_channels=tuple(cfg.unet_channels),
-                                down_block_types=down, up_block_types=up, layers_per_block=2, norm_num_groups=16,
+                                down_block_types=down, up_block_types=up, layers_per_block=cfg.unet_layers_per_block, norm_num_groups=16,
                                 cross_attention_dim=cfg.text_hidden_size, attention_head_dim=8)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         hidden_size=cfg.text_hidden_size, intermediate_size=2 * cfg.text_hidden_size, num_attention_heads=4,
