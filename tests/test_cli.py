@@ -155,7 +155,8 @@ def test_openpose_json_folder(tmp_path) -> None:
     frames = _pngs(_outputs(out)["frames"])
     assert [f.shape for f in frames] == [(32, 32, 3)] * 3
     # the pose column of the preview is the JSON skeleton rendered on the reference's canvas
-    rendered = load_pose_sequence(poses, width=256, height=256)
+    side = Image.open(REFERENCE).width  # JSON canvases fall back to the reference's size
+    rendered = load_pose_sequence(poses, width=side, height=side)
     grid = np.asarray(Image.open(_outputs(out)["preview_png"]).convert("RGB"))
     for i in range(3):
         pose_part = grid[i * (32 + SEP): i * (32 + SEP) + 32, 32 + SEP: 64 + SEP]
@@ -165,7 +166,7 @@ def test_openpose_json_folder(tmp_path) -> None:
 
 @pytest.mark.parametrize(("height", "width", "aspect"), [(32, 32, "1:1"), (32, 48, "3:2")])
 def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, capsys, height, width, aspect) -> None:
-    # reference 256x256, pose maps 40 wide and 24 high: both are centre-cropped to the output aspect
+    # the square example reference, pose maps 40 wide and 24 high: both are centre-cropped to the output aspect
     poses_dir = tmp_path / "small_poses"
     poses_dir.mkdir()
     small = []
@@ -178,7 +179,8 @@ def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, ca
             "--height", str(height), "--width", str(width)]
     assert cli.main(argv) == 0
     stdout = capsys.readouterr().out
-    assert (f"resize: reference 256x256 and poses 40x24 are centre-cropped to {aspect} "
+    side = Image.open(REFERENCE).width
+    assert (f"resize: reference {side}x{side} and poses 40x24 are centre-cropped to {aspect} "
             f"and resized to {width}x{height}") in stdout
     assert f"generating 2 frames at {width}x{height}, 2 steps" in stdout
     info = video_info(out)
