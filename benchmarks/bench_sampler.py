@@ -12,7 +12,7 @@ it times, for the same inputs and seed:
       frame batch one ControlNet, the conditional and the unconditional UNet), with every input
       precomputed outside the timer;
 
-plus 20 appearance-UNet passes run to the end against the same passes stopped after the last bank
+plus 50 appearance-UNet passes run to the end against the same passes stopped after the last bank
 write, and the peak resident memory added by a pipeline call (sampling plus streamed decoding) for 8 and
 32 frames, each the median of three fresh processes. Each timing is the minimum over --repeats interleaved runs.
 The last line of output is one JSON object with the ratios.
@@ -100,7 +100,7 @@ def run_floor(pipe, context, pose, latents, ref, timesteps):
 
 
 @torch.no_grad()
-def appearance_passes(pipe, ref, context, stop_after_last_write, count=20):
+def appearance_passes(pipe, ref, context, stop_after_last_write, count=50):
     for _ in range(count):
         run_appearance_unet(pipe.appearance_unet, pipe.bank, ref, 500, context, stop_after_last_write)
 
