@@ -42,7 +42,7 @@ def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image
         raise InputError(f"cannot read image '{path}' ({reason}): re-export it as PNG or JPEG") from exc
 
 
-def _crop_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
+def center_crop_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
     """Largest centred (left, top, right, bottom) box of `src` with aspect ratio width/height."""
     if src_w * height > src_h * width:  # source is wider than the target: trim left and right
         crop_w, crop_h = max(1, round(src_h * width / height)), src_h
@@ -64,7 +64,7 @@ def center_crop_resize(
         raise ValueError(f"target size must be positive, got {width}x{height}")
     as_array = isinstance(image, np.ndarray)
     pil = Image.fromarray(image) if as_array else image
-    box = _crop_box(pil.width, pil.height, width, height)
+    box = center_crop_box(pil.width, pil.height, width, height)
     # crop() first (rather than resize(box=...)) so the filter never samples pixels outside the crop
     if box != (0, 0, pil.width, pil.height):
         pil = pil.crop(box)

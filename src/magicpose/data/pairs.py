@@ -28,7 +28,7 @@ from PIL import Image
 
 from magicpose.data.layout import FramePair, VideoFolder, list_videos
 from magicpose.errors import InputError
-from magicpose.image_utils import check_size, load_image
+from magicpose.image_utils import center_crop_box, check_size, load_image
 
 __all__ = ["PairDataset", "CROP_MODES"]
 
@@ -50,12 +50,7 @@ def _nonneg_int(name: str, value: object) -> int:
 
 def _center_box(src_w: int, src_h: int, width: int, height: int) -> Box:
     """Largest centred box of aspect width/height (the box `center_crop_resize` uses)."""
-    if src_w * height > src_h * width:
-        crop_w, crop_h = max(1, round(src_h * width / height)), src_h
-    else:
-        crop_w, crop_h = src_w, max(1, round(src_w * height / width))
-    left, top = (src_w - crop_w) // 2, (src_h - crop_h) // 2
-    return float(left), float(top), float(left + crop_w), float(top + crop_h)
+    return tuple(float(v) for v in center_crop_box(src_w, src_h, width, height))
 
 
 def _crop_resize(image: Image.Image, box: Box, width: int, height: int) -> Image.Image:
