@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from accelerate.state import AcceleratorState
+from conftest import make_square_dataset
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-from PIL import Image
 from safetensors.torch import load_file
 
 from magicpose.tiny import make_pipeline
@@ -23,31 +22,11 @@ from magicpose.training.trainer import Trainer
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _make_dataset(root: Path, videos: int = 3, frames: int = 6, size: int = 40) -> Path:
-    """Each video: its own background colour and a square of its own colour moving; the pose map is the
-    square on black. Learnable: the target's colours come from the reference, its layout from the pose."""
-    rng = np.random.RandomState(0)
-    for v in range(videos):
-        bg, fg = rng.randint(0, 256, 3), rng.randint(0, 256, 3)
-        for split in ("train_set", "pose_map_train_set"):
-            (root / split / f"vid{v}").mkdir(parents=True)
-        for f in range(frames):
-            x = 4 + 3 * f
-            frame = np.empty((size, size, 3), np.uint8)
-            frame[:] = bg
-            frame[12:28, x:x + 12] = fg
-            pose = np.zeros_like(frame)
-            pose[12:28, x:x + 12] = 255
-            Image.fromarray(frame).save(root / "train_set" / f"vid{v}" / f"{f:04d}.png")
-            Image.fromarray(pose).save(root / "pose_map_train_set" / f"vid{v}" / f"{f:04d}.png")
-    return root
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     base = tmp_path_factory.mktemp("training")
     make_pipeline("tiny", seed=0).save_pretrained(base / "pretrained")
-    _make_dataset(base / "data")
+    make_square_dataset(base / "data")
     return base
 
 

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_make_synthetic_arguments(sub.add_parser(
         "make-synthetic", help="write a synthetic-dancers dataset (TikTok layout + OpenPose JSON)"))
+    from magicpose.convert import add_convert_parser
+
+    add_convert_parser(sub)
     # Training takes its own arguments (config file + key=value overrides): everything after the
     # subcommand is handed over as is.
     sub.add_parser("train", add_help=False, help="two-stage MagicPose training (see: magicpose train --help)")
@@ -282,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             from magicpose.data.synthetic import run_make_synthetic
 
             return run_make_synthetic(args)
+        if args.command == "convert":
+            from magicpose.convert import run_convert
+
+            return run_convert(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

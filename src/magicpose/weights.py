@@ -9,7 +9,9 @@ import torch
 
 from magicpose.errors import InputError
 
-REQUIRED_COMPONENTS = ("vae", "text_encoder", "tokenizer", "unet", "appearance_unet", "controlnet", "scheduler")
+REQUIRED_COMPONENTS = ("vae", "unet", "appearance_unet", "controlnet", "scheduler")
+# May be saved as null: a converted checkpoint stores the empty-prompt embedding instead.
+OPTIONAL_COMPONENTS = ("text_encoder", "tokenizer")
 INFO_FILE = "magicpose_info.json"  # optional: what these weights are (e.g. random demo weights)
 
 
@@ -47,10 +49,13 @@ def check_pipeline_folder(path: str | Path) -> Path:
     if index.get("_class_name") != "MagicPosePipeline":
         raise InputError(f"weights folder '{folder}' holds a {index.get('_class_name')}, not a MagicPosePipeline: "
                          "convert the checkpoint with `magicpose convert`")
-    for name in REQUIRED_COMPONENTS:
+    for name in REQUIRED_COMPONENTS + OPTIONAL_COMPONENTS:
         if name not in index:
             raise InputError(f"weights folder '{folder}' lacks the '{name}' component in model_index.json: "
                              "re-save the complete pipeline")
+        saved_as_none = isinstance(index[name], list) and index[name][:1] == [None]
+        if name in OPTIONAL_COMPONENTS and saved_as_none:
+            continue
         if not (folder / name).is_dir():
             raise InputError(f"weights folder '{folder}' is missing its '{name}' subfolder: copy the complete "
                              "pipeline folder")

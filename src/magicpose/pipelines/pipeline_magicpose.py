@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,11 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from magicpose.empty_prompt import (
+    compute_empty_prompt_embeds,
+    load_empty_prompt_embeds,
+    save_empty_prompt_embeds,
+)
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.reference_attention import (
     ReferenceBank,
@@ -77,8 +83,9 @@ class MagicPosePipeline(DiffusionPipeline):
 
     Args:
         vae: the SD VAE, encodes the reference and decodes the frames.
-        text_encoder: CLIP text encoder (the prompt is empty by default, as in the original).
-        tokenizer: CLIP tokenizer.
+        text_encoder: CLIP text encoder (the prompt is empty by default, as in the original); optional
+            when the folder stores the empty-prompt embedding (``empty_prompt_embeds.safetensors``).
+        tokenizer: CLIP tokenizer; optional: without it only the empty prompt works (its CLIP ids are known).
         unet: the frozen Stable Diffusion UNet.
         appearance_unet: a UNet of the same configuration whose self-attention inputs are injected
             into ``unet`` (its output head is never used).
@@ -88,14 +95,14 @@ class MagicPosePipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "text_encoder->appearance_unet->controlnet->unet->vae"
-    _optional_components = ["controlnet"]
+    _optional_components = ["controlnet", "tokenizer", "text_encoder"]
     _callback_tensor_inputs = ["latents"]
 
     def __init__(
         self,
         vae: AutoencoderKL,
-        text_encoder: CLIPTextModel,
-        tokenizer: CLIPTokenizer,
+        text_encoder: CLIPTextModel | None,
+        tokenizer: CLIPTokenizer | None,
         unet: UNet2DConditionModel,
         appearance_unet: UNet2DConditionModel,
         controlnet: ControlNetModel | None,
@@ -116,6 +123,21 @@ class MagicPosePipeline(DiffusionPipeline):
         self.bank = ReferenceBank()
         self._attention_backend = "sdpa"
         self._install_bank()
+        # CLIP embedding of "" (1, 77, dim), saved beside the components; used instead of the text encoder.
+        self.empty_prompt_embeds: torch.Tensor | None = None
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """``DiffusionPipeline.from_pretrained``, plus the stored empty-prompt embedding of a local folder."""
+        pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if Path(pretrained_model_name_or_path).is_dir():
+            pipe.empty_prompt_embeds = load_empty_prompt_embeds(pretrained_model_name_or_path)
+        return pipe
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self.empty_prompt_embeds is not None:
+            save_empty_prompt_embeds(self.empty_prompt_embeds, save_directory)
 
     def _install_bank(self) -> None:
         install_reference_attention(self.appearance_unet, self.bank, self._attention_backend, writer=True)
@@ -209,6 +231,16 @@ class MagicPosePipeline(DiffusionPipeline):
 
     def encode_prompt(self, prompt: str, device: torch.device) -> torch.Tensor:
         """CLIP ``last_hidden_state`` of the prompt, shape (1, 77, dim)."""
+        if prompt == "" and self.empty_prompt_embeds is not None:
+            return self.empty_prompt_embeds.to(device)
+        if self.text_encoder is None:
+            raise ValueError("this pipeline has neither a text encoder nor a stored empty-prompt embedding: "
+                             "pass prompt_embeds")
+        if self.tokenizer is None:
+            if prompt != "":
+                raise ValueError("this pipeline has no tokenizer, so only the empty prompt works: pass prompt_embeds,"
+                                 " or convert again with --tokenizer <a CLIP tokenizer folder>")
+            return compute_empty_prompt_embeds(self.text_encoder).to(device)
         ids = self.tokenizer(
             prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
             return_tensors="pt",

@@ -39,6 +39,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from magicpose.data.pairs import PairDataset
 from magicpose.data.sampler import ShardedSampler
+from magicpose.empty_prompt import EMPTY_PROMPT_FILE, compute_empty_prompt_embeds, load_empty_prompt_embeds
 from magicpose.errors import InputError
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 from magicpose.training import checkpoints
@@ -69,14 +70,23 @@ def _load(cls, folder: Path, what: str, **kwargs):
                          "pass a diffusers-format folder") from err
 
 
+def _tokenizer(pretrained_dir: Path) -> CLIPTokenizer | None:
+    folder = pretrained_dir / "tokenizer"
+    return CLIPTokenizer.from_pretrained(folder, model_max_length=77) if folder.is_dir() else None
+
+
 @torch.no_grad()
 def empty_prompt_embedding(pretrained_dir: Path) -> torch.Tensor:
-    """CLIP embedding of "" (1, 77, dim); the text encoder is freed right after."""
-    tokenizer = CLIPTokenizer.from_pretrained(pretrained_dir / "tokenizer", model_max_length=77)
+    """CLIP embedding of "" (1, 77, dim): the stored one of a converted folder, else computed with the
+    text encoder (and the tokenizer when there is one), which is freed right after."""
+    stored = load_empty_prompt_embeds(pretrained_dir)
+    if stored is not None:
+        return stored.float()
     text_encoder = _load(CLIPTextModel, pretrained_dir / "text_encoder", "text encoder")
-    ids = tokenizer("", padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids
-    return text_encoder(ids)[0]
+    try:
+        return compute_empty_prompt_embeds(text_encoder, _tokenizer(pretrained_dir))
+    except ValueError as err:
+        raise InputError(f"'{pretrained_dir}' has no tokenizer/ and no {EMPTY_PROMPT_FILE} ({err})") from err
 
 
 def build_models(cfg: TrainingConfig):
@@ -311,12 +321,13 @@ class Trainer:
         text_encoder = tokenizer = None
         if with_text:
             text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
-            tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer", model_max_length=77)
+            tokenizer = _tokenizer(root)
         modules = self._trained_modules()
         model = self.accelerator.unwrap_model(self.model)
         pipe = MagicPosePipeline(vae=self.vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=model.unet,
                                  appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
                                  scheduler=MagicPosePipeline.default_scheduler())
+        pipe.empty_prompt_embeds = self.context.detach().cpu()  # saved with the pipeline
         pipe.set_progress_bar_config(disable=True)
         return pipe
 

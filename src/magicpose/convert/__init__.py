@@ -1,0 +1,24 @@
+"""``magicpose convert``: the original MagicPose, ControlNet and SD 1.5 checkpoints to diffusers folders.
+
+Offline and bit-exact: tensors are only renamed (and 1x1-conv weights reshaped), never recomputed.
+Attributes load lazily so that building the command-line parser does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "convert_magicpose": "api", "convert_stage1": "api", "convert_controlnet": "api", "convert_sd15": "api",
+    "convert": "api", "MODES": "api",
+    "detect_kind": "kinds", "KINDS": "kinds",
+    "load_checkpoint": "loading",
+    "add_convert_parser": "command", "run_convert": "command",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"magicpose.convert.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'magicpose.convert' has no attribute {name!r}")

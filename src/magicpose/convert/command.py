@@ -1,0 +1,67 @@
+"""The ``magicpose convert`` subcommand (parser and runner); imports torch only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+MODE_HELP = {
+    "magicpose": ("a final MagicPose checkpoint (model_state-110000.th)",
+                  "a complete MagicPosePipeline folder for `magicpose infer --weights`"),
+    "stage1": ("a MagicPose stage-1 checkpoint (model_state-10000.th)",
+               "vae/ unet/ text_encoder/ appearance_unet/ for stage-2 training\n"
+               "(model.pretrained_dir=OUT model.appearance_unet=OUT/appearance_unet)"),
+    "controlnet": ("a ControlNet 1.x checkpoint (control_v11p_sd15_openpose.pth)",
+                   "a ControlNetModel folder (model.controlnet=OUT for stage-2 training)"),
+    "sd15": ("a Stable Diffusion 1.5 single file (.ckpt or .safetensors),\nor the SD part of control_sd15_ini.ckpt",
+             "vae/ unet/ text_encoder/ scheduler/ (model.pretrained_dir=OUT for training)"),
+}
+WRITTEN = {"magicpose": "a MagicPose pipeline", "stage1": "stage-1 weights (appearance_unet/ inside)",
+           "controlnet": "a ControlNetModel", "sd15": "SD 1.5 components"}
+
+DESCRIPTION = """\
+Convert an original release to diffusers folders, offline and bit-exactly (tensors are renamed, never
+recomputed). Each mode checks that the file is of its kind and names the right mode otherwise.
+
+modes:
+""" + "\n".join(f"  {mode:<11} " + f"takes {takes}\nwrites {writes}".replace("\n", "\n" + " " * 14)
+                for mode, (takes, writes) in MODE_HELP.items()) + """
+
+Modes with a text encoder also write empty_prompt_embeds.safetensors (the CLIP embedding of "",
+MagicPose's prompt) and, with --tokenizer, tokenizer/. magicpose_info.json records the source, the
+ignored keys (schedule buffers, EMA copies, unused leftovers) and any unexpected ones. The output
+folder appears only once complete."""
+
+
+def add_convert_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``convert`` to the ``magicpose`` subcommands."""
+    parser = subparsers.add_parser("convert", help="convert original MagicPose / ControlNet / SD 1.5 checkpoints",
+                                   description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=list(MODE_HELP), help="what the checkpoint is (see above)")
+    parser.add_argument("checkpoint", help="the original file (.th, .pth, .ckpt or .safetensors)")
+    parser.add_argument("output_dir", help="folder to create (refused if it exists and is not empty)")
+    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None,
+                        help="cast floating tensors before saving (default: keep the stored dtype)")
+    parser.add_argument("--tokenizer", default=None, metavar="DIR",
+                        help="a CLIP tokenizer folder (e.g. SD 1.5's tokenizer/): copied to OUT/tokenizer/ and used "
+                             "for the empty-prompt embedding (default: CLIP's known ids of \"\")")
+    parser.add_argument("--config-from", default=None, metavar="DIR",
+                        help="a diffusers folder whose config.json files describe the models (default: SD 1.5)")
+    parser.add_argument("--allow-unsafe-pickle", action="store_true",
+                        help="load a pickle holding Python objects beyond tensors: this can run arbitrary code, "
+                             "use it only for a file whose origin you trust")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    return parser
+
+
+def run_convert(args) -> int:
+    from magicpose.convert.api import convert
+
+    started = time.perf_counter()
+    out = convert(args.mode, args.checkpoint, args.output_dir, dtype=args.dtype, tokenizer=args.tokenizer,
+                  config_from=args.config_from, allow_unsafe_pickle=args.allow_unsafe_pickle,
+                  overwrite=args.overwrite)
+    print(f"wrote {WRITTEN[args.mode]} converted from {Path(args.checkpoint).name} to {out} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0

@@ -1,0 +1,122 @@
+"""Writing converted weights: dtype casting, the info file, and an all-or-nothing output folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from magicpose.errors import InputError
+from magicpose.weights import INFO_FILE  # its "description" is shown when the weights are used
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """None keeps the stored dtype of each tensor."""
+    if dtype is None or isinstance(dtype, torch.dtype) and dtype in DTYPE_NAMES:
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return DTYPES[dtype.lower()]
+    raise InputError(f"unknown dtype {dtype!r}: choose fp32, fp16 or bf16 (or leave it out to keep the stored one)")
+
+
+def cast(tensors: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """Floating tensors in ``dtype``, contiguous, each with storage of its own (safetensors requires both)."""
+    out, seen = {}, set()
+    for key, tensor in tensors.items():
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensor = tensor.contiguous()
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in seen:  # views of one storage in the original file would be refused when saving
+            tensor = tensor.clone()
+        seen.add(tensor.untyped_storage().data_ptr())
+        out[key] = tensor
+    return out
+
+
+def stored_dtype(tensors: dict[str, torch.Tensor]) -> torch.dtype:
+    """The dtype most of the floating tensors have."""
+    counts: dict[torch.dtype, int] = {}
+    for t in tensors.values():
+        if t.is_floating_point():
+            counts[t.dtype] = counts.get(t.dtype, 0) + t.numel()
+    return max(counts, key=counts.get) if counts else torch.float32
+
+
+def check_output(output_dir: str | Path, overwrite: bool) -> Path:
+    """Refuse, before any work, an output that exists (unless ``overwrite``) or cannot be written."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output '{out}' is a file: pass a folder name for the converted weights")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"output folder '{out}' already exists and is not empty: choose another folder, or pass "
+                         "--overwrite to replace it")
+    existing = out.parent if str(out.parent) else Path(".")
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to '{out}': '{existing}' is not a writable folder, choose another output")
+    return out
+
+
+@contextlib.contextmanager
+def staged_output(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary sibling folder that becomes ``output_dir`` only if the block succeeds.
+
+    On any error the temporary folder (and any parent folder this made) is removed, so no partial
+    output is ever left; an existing output is replaced only once the new one is complete.
+    """
+    out = check_output(output_dir, overwrite)
+    created = []
+    parent = out.parent
+    while not parent.exists():
+        created.append(parent)
+        parent = parent.parent
+    for folder in reversed(created):
+        folder.mkdir()
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f"{out.name}.old-{os.getpid()}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        yield tmp
+        if out.exists():
+            os.replace(out, old)  # an empty folder, or the one --overwrite replaces
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not out.exists():
+            os.replace(old, out)
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_info(folder: Path, *, mode: str, source: Path, kind: str, description: str, dtype: torch.dtype | None,
+               configs: dict[str, str], ignored: list[str], unexpected: list[str], filled: dict[str, str]) -> Path:
+    info = {
+        "kind": "converted",
+        "description": f"{description} converted from {source.name} by magicpose convert {mode}",
+        "source": source.name,
+        "source_kind": kind,
+        "mode": mode,
+        "dtype": DTYPE_NAMES.get(dtype, "as stored"),
+        "configs": configs,
+        "ignored_keys": ignored,
+        "unexpected_keys": unexpected,
+        "filled": filled,
+    }
+    path = folder / INFO_FILE
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return path

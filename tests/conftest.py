@@ -1,0 +1,26 @@
+"""Shared test helpers (pytest puts tests/ on sys.path, so test files import them from here)."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int = 40) -> Path:
+    """Each video: its own background colour and a square of its own colour moving; the pose map is the
+    square on black. Learnable: the target's colours come from the reference, its layout from the pose."""
+    rng = np.random.RandomState(0)
+    for v in range(videos):
+        bg, fg = rng.randint(0, 256, 3), rng.randint(0, 256, 3)
+        for split in ("train_set", "pose_map_train_set"):
+            (root / split / f"vid{v}").mkdir(parents=True)
+        for f in range(frames):
+            x = 4 + 3 * f
+            frame = np.empty((size, size, 3), np.uint8)
+            frame[:] = bg
+            frame[12:28, x:x + 12] = fg
+            pose = np.zeros_like(frame)
+            pose[12:28, x:x + 12] = 255
+            Image.fromarray(frame).save(root / "train_set" / f"vid{v}" / f"{f:04d}.png")
+            Image.fromarray(pose).save(root / "pose_map_train_set" / f"vid{v}" / f"{f:04d}.png")
+    return root
