@@ -47,6 +47,20 @@ def held_out_case(identity_id: int, motion_id: int, frames: int, size: int, fps:
     return small(truth[0]), [small(m) for m in maps[1:]], [small(t) for t in truth[1:]], background
 
 
+def with_trained_modules(pipe, folder: Path):
+    """``pipe`` with the appearance UNet and ControlNet of a training checkpoint folder."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
+
+    parts = dict(pipe.components, appearance_unet=UNet2DConditionModel.from_pretrained(folder / "appearance_unet"))
+    if (folder / "controlnet").is_dir():
+        parts["controlnet"] = ControlNetModel.from_pretrained(folder / "controlnet")
+    swapped = MagicPosePipeline(**parts)  # installs the reference attention on the new appearance UNet
+    swapped.empty_prompt_embeds = pipe.empty_prompt_embeds
+    return swapped
+
+
 def scores(predicted: list[np.ndarray], truth: list[np.ndarray], background: np.ndarray) -> dict[str, list[float]]:
     out = {"iou": [], "psnr": [], "ssim": []}
     for p, t in zip(predicted, truth):
@@ -66,12 +80,17 @@ def main() -> None:
     parser.add_argument("--guidance-scale", type=float, default=None, help="default: the pipeline's default")
     parser.add_argument("--seed", type=int, default=1234, help="picks the held-out pairs")
     parser.add_argument("--save-grid", default=None, help="write a reference | pose | output | truth PNG here")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a training checkpoint (or final/) folder whose appearance_unet/ and controlnet/ replace "
+                             "those of --weights: one point of a quality-versus-steps curve")
     args = parser.parse_args()
 
     from magicpose.video import make_preview_frame, write_preview_grid
     from magicpose.weights import load_pipeline
 
     pipe = load_pipeline(args.weights)
+    if args.checkpoint:
+        pipe = with_trained_modules(pipe, Path(args.checkpoint))
     pipe.set_progress_bar_config(disable=True)
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     extra = {} if args.guidance_scale is None else {"guidance_scale": args.guidance_scale}

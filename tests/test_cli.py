@@ -483,3 +483,17 @@ def test_tiktok_script_and_script_usage(tmp_path) -> None:
         proc = _run(["bash", str(REPO / "scripts" / script), "only-one-arg"], cwd=tmp_path)
         assert proc.returncode == 2
         assert proc.stderr.startswith("usage:")
+
+
+def test_vae_slicing_gives_the_same_frames(runs, tmp_path) -> None:
+    out = tmp_path / "sliced.mp4"
+    assert _infer(REFERENCE, runs["poses"], out, "--seed", "7", "--vae-slicing") == 0
+    sliced, plain = _pngs(_outputs(out)["frames"]), _pngs(_outputs(runs["a"])["frames"])
+    assert len(sliced) == len(plain) == 3 and all(np.array_equal(x, y) for x, y in zip(sliced, plain))
+
+
+def test_cpu_offload_without_a_gpu_is_one_error_line(runs, tmp_path, capsys) -> None:
+    out = tmp_path / "offload.mp4"
+    assert _infer(REFERENCE, runs["poses"], out, "--cpu-offload") == 2
+    assert "--cpu-offload" in _error_line(capsys) and not tmp_path.joinpath("offload_frames").exists()
+    assert list(tmp_path.iterdir()) == []

@@ -40,6 +40,10 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     p.add_argument("--dtype", choices=DTYPES, default=None, help="default: float16 on cuda, float32 elsewhere")
     p.add_argument("--xformers", action="store_true", help="use xformers attention (pip install 'magicpose[xformers]')")
+    p.add_argument("--cpu-offload", action="store_true",
+                   help="keep the models in CPU memory and move each to the GPU only while it runs "
+                        "(diffusers enable_model_cpu_offload: least GPU memory, a little slower)")
+    p.add_argument("--vae-slicing", action="store_true", help="VAE-decode one frame at a time (vae.enable_slicing)")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written videos")
 
 
@@ -99,7 +103,13 @@ def _load_pipeline(args):
     if args.steps < 1 or args.frames_per_batch < 1:
         raise InputError("--steps and --frames-per-batch must be at least 1")
     device, dtype = _device_and_dtype(args)
-    pipe = load_pipeline(args.weights, device=device, dtype=dtype)
+    if args.cpu_offload and device == "cpu":
+        raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
+    pipe = load_pipeline(args.weights, device="cpu" if args.cpu_offload else device, dtype=dtype)
+    if args.cpu_offload:
+        pipe.enable_model_cpu_offload(device=device)
+    if args.vae_slicing:
+        pipe.vae.enable_slicing()
     note = weights_description(args.weights)
     if note:
         print(f"note: {note}")
