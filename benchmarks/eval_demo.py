@@ -13,6 +13,7 @@ map itself. The last line of output is one JSON object with the figures per meth
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -70,6 +71,41 @@ def scores(predicted: list[np.ndarray], truth: list[np.ndarray], background: np.
     return out
 
 
+def evaluate(pipe, pairs: int, frames: int, fps: float, steps: int, guidance_scale: float | None, seed: int,
+             log=None) -> tuple[dict, list[np.ndarray]]:
+    """Mean figures per method over ``pairs`` held-out pairs, and four reference | pose | output | truth rows."""
+    from magicpose.video import make_preview_frame
+
+    log = log or functools.partial(print, flush=True)
+
+    pipe.set_progress_bar_config(disable=True)
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    extra = {} if guidance_scale is None else {"guidance_scale": guidance_scale}
+    methods = {"magicpose": {}, "copy_reference": {}, "pose_map": {}}
+    rows, started = [], time.perf_counter()
+    for n, (identity_id, motion_id) in enumerate(split_ids(seed, "test", pairs)):
+        reference, maps, truth, background = held_out_case(identity_id, motion_id, frames, size, fps)
+        output = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=steps,
+                      generator=torch.Generator().manual_seed(n), output_type="np", **extra).frames
+        generated = [(f * 255).round().astype(np.uint8) for f in output]
+        for name, predicted in (("magicpose", generated), ("copy_reference", [reference] * len(truth)),
+                                ("pose_map", maps)):
+            for metric, values in scores(predicted, truth, background).items():
+                methods[name].setdefault(metric, []).extend(values)
+        if n < 4:
+            rows.append(np.concatenate([make_preview_frame(reference, maps[-1], generated[-1]),
+                                        np.zeros((size, 4, 3), np.uint8), truth[-1]], axis=1))
+        log(f"pair {n + 1}/{pairs} (identity {identity_id}, motion {motion_id}): "
+            f"IoU {np.mean(methods['magicpose']['iou'][-len(truth):]):.3f}, "
+            f"PSNR {np.mean(methods['magicpose']['psnr'][-len(truth):]):.2f} dB")
+    result = {name: {m: round(float(np.mean(v)), 4) for m, v in values.items()} for name, values in methods.items()}
+    log(f"{pairs} held-out pairs x {frames} frames at {size}x{size}, {steps} steps, "
+        f"{time.perf_counter() - started:.0f} s")
+    for name, values in result.items():
+        log(f"  {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  SSIM {values['ssim']:.3f}")
+    return result, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
@@ -85,39 +121,15 @@ def main() -> None:
                              "those of --weights: one point of a quality-versus-steps curve")
     args = parser.parse_args()
 
-    from magicpose.video import make_preview_frame, write_preview_grid
+    from magicpose.video import write_preview_grid
     from magicpose.weights import load_pipeline
 
     pipe = load_pipeline(args.weights)
     if args.checkpoint:
         pipe = with_trained_modules(pipe, Path(args.checkpoint))
-    pipe.set_progress_bar_config(disable=True)
-    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    extra = {} if args.guidance_scale is None else {"guidance_scale": args.guidance_scale}
-    methods = {"magicpose": {}, "copy_reference": {}, "pose_map": {}}
-    rows, started = [], time.perf_counter()
-    for n, (identity_id, motion_id) in enumerate(split_ids(args.seed, "test", args.pairs)):
-        reference, maps, truth, background = held_out_case(identity_id, motion_id, args.frames, size, args.fps)
-        frames = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=args.steps,
-                      generator=torch.Generator().manual_seed(n), output_type="np", **extra).frames
-        generated = [(f * 255).round().astype(np.uint8) for f in frames]
-        for name, predicted in (("magicpose", generated), ("copy_reference", [reference] * len(truth)),
-                                ("pose_map", maps)):
-            for metric, values in scores(predicted, truth, background).items():
-                methods[name].setdefault(metric, []).extend(values)
-        if n < 4:
-            rows.append(np.concatenate([make_preview_frame(reference, maps[-1], generated[-1]),
-                                        np.zeros((size, 4, 3), np.uint8), truth[-1]], axis=1))
-        print(f"pair {n + 1}/{args.pairs} (identity {identity_id}, motion {motion_id}): "
-              f"IoU {np.mean(methods['magicpose']['iou'][-len(truth):]):.3f}, "
-              f"PSNR {np.mean(methods['magicpose']['psnr'][-len(truth):]):.2f} dB", flush=True)
+    result, rows = evaluate(pipe, args.pairs, args.frames, args.fps, args.steps, args.guidance_scale, args.seed)
     if args.save_grid:
         write_preview_grid(args.save_grid, rows)
-    result = {name: {m: round(float(np.mean(v)), 4) for m, v in values.items()} for name, values in methods.items()}
-    print(f"{args.pairs} held-out pairs x {args.frames} frames at {size}x{size}, {args.steps} steps, "
-          f"{time.perf_counter() - started:.0f} s")
-    for name, values in result.items():
-        print(f"  {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  SSIM {values['ssim']:.3f}")
     print(json.dumps(result))
 
 

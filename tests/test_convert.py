@@ -366,12 +366,15 @@ def test_empty_prompt_embedding_with_tokenizer(tiny, tmp_path):
     assert torch.equal(load_file(out / "empty_prompt_embeds.safetensors")["prompt_embeds"], expected)
 
 
+def _clip_vocab_text_encoder() -> CLIPTextModel:
+    torch.manual_seed(0)
+    return CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                                        num_hidden_layers=2, max_position_embeddings=77)).eval()
+
+
 def test_empty_prompt_embedding_from_known_clip_ids(tiny, tmp_path):
     """A text encoder with CLIP's vocabulary needs no tokenizer: "" is [BOS] + [EOS] * 76."""
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37,
-                                                num_attention_heads=4, num_hidden_layers=2,
-                                                max_position_embeddings=77)).eval()
+    text_encoder = _clip_vocab_text_encoder()
     c = dict(tiny["c"], text_encoder=text_encoder)
     path = tmp_path / "sd.safetensors"
     save_file({k: v.contiguous() for k, v in original_files(c)["sd15"].items()}, path)
@@ -387,10 +390,7 @@ def test_pipeline_without_tokenizer_loads_and_runs(tiny, tmp_path):
     """No --tokenizer: the pipeline is saved with tokenizer null and uses the stored empty-prompt embedding."""
     from magicpose.weights import load_pipeline
 
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37,
-                                                num_attention_heads=4, num_hidden_layers=2,
-                                                max_position_embeddings=77)).eval()
+    text_encoder = _clip_vocab_text_encoder()
     c = dict(tiny["c"], text_encoder=text_encoder)
     path = tmp_path / "model_state-110000.th"
     torch.save(original_files(c)["magicpose"], path)
