@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_make_synthetic_arguments(sub.add_parser(
         "make-synthetic", help="write a synthetic-dancers dataset (TikTok layout + OpenPose JSON)"))
+    from magicpose.data.from_video import add_add_video_arguments
+
+    add_add_video_arguments(sub.add_parser(
+        "add-video", help="add a video and its OpenPose JSON to a TikTok-layout training dataset"))
     from magicpose.convert import add_convert_parser
 
     add_convert_parser(sub)
@@ -295,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             from magicpose.data.synthetic import run_make_synthetic
 
             return run_make_synthetic(args)
+        if args.command == "add-video":
+            from magicpose.data.from_video import run_add_video
+
+            return run_add_video(args)
         if args.command == "convert":
             from magicpose.convert import run_convert
 

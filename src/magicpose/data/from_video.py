@@ -1,0 +1,212 @@
+"""Turn a user's video and its OpenPose JSON output into one TikTok-layout training video.
+
+OpenPose run on a video (``--write_json DIR``) writes one ``<name>_<12-digit index>_keypoints.json``
+per frame. ``add_video`` pairs the i-th decoded frame with the i-th JSON file (natural sort) and writes::
+
+    <root>/<split>_set/<name>/<index:06d>.png            the video frame
+    <root>/pose_map_<split>_set/<name>/<index:06d>.png   draw_pose of that frame's keypoints
+
+which is what `magicpose.data.layout.list_videos` and `PairDataset` read. ``index`` is the original
+frame number, so frames kept with ``every > 1`` still name the moment of the video they come from.
+
+All or nothing: both folders are written to hidden temporary siblings and renamed into place together
+only when every frame succeeded (`magicpose.video.atomic_outputs`); on any error the temporaries and
+any folder this call created are removed, so a failed call leaves the dataset exactly as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from magicpose.errors import InputError
+from magicpose.pose.openpose_json import read_openpose_json
+from magicpose.pose.render import draw_pose
+from magicpose.pose.sequence import natural_sort_key
+
+__all__ = ["add_add_video_arguments", "add_video", "run_add_video"]
+
+_JSON_FIX = "run OpenPose with --write_json on this very video (every frame, no --frame_step)"
+
+
+def _check_component(what: str, value: str) -> str:
+    """A single visible path component: anything else would escape the layout or be ignored by it."""
+    value = str(value)
+    if not value or value.startswith(".") or Path(value).name != value:
+        raise InputError(f"{what} {value!r} is not usable: pass a plain folder name (no '/', not starting with '.')")
+    return value
+
+
+def _check_positive(what: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _list_json(folder: Path) -> list[Path]:
+    """The visible ``*.json`` files of the OpenPose output folder, in natural (frame) order."""
+    if not folder.is_dir():
+        raise InputError(f"OpenPose JSON folder '{folder}' does not exist: {_JSON_FIX} and pass that folder")
+    try:
+        files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith(".")]
+    except OSError as exc:
+        raise InputError(f"OpenPose JSON folder '{folder}' cannot be listed ({exc}): check its permissions") from None
+    if not files:
+        raise InputError(f"OpenPose JSON folder '{folder}' holds no .json files: {_JSON_FIX}")
+    return sorted(files, key=lambda p: natural_sort_key(p.name))
+
+
+def _decode(video: Path) -> Iterator[np.ndarray]:
+    """`read_video`, with a decode error part-way through reported as an InputError (opens at once)."""
+    import av
+
+    from magicpose.video import read_video
+
+    frames = read_video(video)
+
+    def gen() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    return
+                except (av.FFmpegError, OSError) as exc:
+                    raise InputError(f"cannot decode video '{video}' ({exc}): re-encode it as H.264 mp4") from None
+                yield frame
+        finally:
+            frames.close()
+
+    return gen()
+
+
+def _make_parents(folder: Path, created: list[Path]) -> None:
+    """``folder.mkdir(parents=True)`` that appends each folder it creates to `created` (to undo it)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for f in reversed(missing):
+        f.mkdir()
+        created.append(f)
+
+
+def _save_png(array: np.ndarray, path: Path) -> None:
+    # compress_level 1 as FrameFolderWriter: lossless, and several times faster than the default
+    Image.fromarray(array).save(path, compress_level=1)
+
+
+def add_video(
+    video: str | os.PathLike[str],
+    pose_json: str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    split: str = "train",
+    every: int = 1,
+    max_frames: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Add ``video`` with its OpenPose JSON folder to the TikTok-layout dataset at ``root``.
+
+    Keeps frames 0, every, 2*every, ... (at most ``max_frames``), named by their original index.
+    The video must have exactly one JSON file per frame (checked over the whole video). Returns the
+    frame folder ``<root>/<split>_set/<name>``. Raises :class:`InputError` (one line naming the file
+    and the fix) for a missing/unreadable video, a frame/JSON count mismatch, a malformed JSON, a pose
+    canvas that is not the video's size, or an existing ``name`` without ``overwrite``; nothing is
+    written then.
+    """
+    from tqdm.auto import tqdm
+
+    from magicpose.video import atomic_outputs
+
+    video, pose_json, root = Path(video), Path(pose_json), Path(root)
+    name = _check_component("video name", video.stem if name is None else name)
+    split = _check_component("split", split)
+    every = _check_positive("every", every)
+    if max_frames is not None:
+        max_frames = _check_positive("max_frames", max_frames)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"dataset root '{root}' is a file: pass a folder (it is created if missing)")
+    frame_dir, pose_dir = root / f"{split}_set" / name, root / f"pose_map_{split}_set" / name
+    for folder in (frame_dir, pose_dir):
+        if folder.exists() or folder.is_symlink():
+            if not overwrite:
+                raise InputError(f"video '{name}' already exists at '{folder}': pass --overwrite to replace it, "
+                                 "or choose another --name")
+            if not folder.is_dir() or folder.is_symlink():
+                raise InputError(f"'{folder}' is not a video folder: move it away, then add the video again")
+    jsons = _list_json(pose_json)
+    decoder = _decode(video)  # opens the file now: a missing or unreadable video fails before any write
+
+    created: list[Path] = []
+    written = 0
+    try:
+        with contextlib.closing(decoder):
+            for folder in (frame_dir.parent, pose_dir.parent):
+                _make_parents(folder, created)
+            with atomic_outputs() as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
+                frame_tmp, pose_tmp = tmp(frame_dir), tmp(pose_dir)
+                frame_tmp.mkdir()
+                pose_tmp.mkdir()
+                count = 0
+                for index, frame in enumerate(decoder):
+                    count += 1
+                    bar.update(1)
+                    if index >= len(jsons) or index % every or (max_frames is not None and written >= max_frames):
+                        continue  # still decoded: the count check covers the whole video
+                    height, width = frame.shape[:2]
+                    pose = read_openpose_json(jsons[index], width=width, height=height)
+                    if (pose.width, pose.height) != (width, height):
+                        raise InputError(f"OpenPose JSON '{jsons[index]}' is on a {pose.width}x{pose.height} "
+                                         f"canvas but the frames of '{video}' are {width}x{height}: {_JSON_FIX}")
+                    _save_png(frame, frame_tmp / f"{index:06d}.png")
+                    _save_png(draw_pose(pose), pose_tmp / f"{index:06d}.png")
+                    written += 1
+                if count != len(jsons):
+                    raise InputError(f"video '{video}' has {count} frames but '{pose_json}' holds {len(jsons)} "
+                                     f"OpenPose JSON files: they must match one to one; {_JSON_FIX}")
+    except BaseException as exc:
+        for folder in reversed(created):  # deepest first; only what this call created, and only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write video '{name}' under '{root}' ({exc}): check the free space and "
+                             "permissions there") from None
+        raise
+    return frame_dir
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI hooks (wired by magicpose.cli as `magicpose add-video`)
+
+
+def add_add_video_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``add-video`` options to ``parser``."""
+    parser.add_argument("--video", required=True, metavar="PATH", help="the dance video (.mp4/.mov/.avi)")
+    parser.add_argument("--pose-json", required=True, metavar="DIR",
+                        help="folder of OpenPose --write_json output for this video, one .json per frame")
+    parser.add_argument("--root", required=True, metavar="DIR",
+                        help="dataset root: writes <root>/<split>_set/<name>/ and <root>/pose_map_<split>_set/<name>/")
+    parser.add_argument("--name", default=None, help="video folder name (default: the video file's stem)")
+    parser.add_argument("--split", default="train", help="split name (default: train)")
+    parser.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default: 1)")
+    parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="keep at most N frames")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing video of that name")
+    return parser
+
+
+def run_add_video(args: argparse.Namespace) -> int:
+    """Run ``magicpose add-video``; raises :class:`InputError` for bad inputs."""
+    frame_dir = add_video(args.video, args.pose_json, args.root, name=args.name, split=args.split,
+                          every=args.every, max_frames=args.max_frames, overwrite=args.overwrite)
+    pose_dir = frame_dir.parent.parent / f"pose_map_{frame_dir.parent.name}" / frame_dir.name
+    count = sum(1 for p in frame_dir.iterdir() if p.suffix == ".png")
+    print(f"wrote {count} frame pairs to {frame_dir} and {pose_dir}")
+    return 0

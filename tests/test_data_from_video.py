@@ -1,0 +1,206 @@
+"""Tests for magicpose.data.from_video (``magicpose add-video``): layout, pairing, subsampling, all-or-nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from magicpose.cli import main
+from magicpose.data.from_video import add_video
+from magicpose.data.layout import list_videos
+from magicpose.data.pairs import PairDataset
+from magicpose.errors import InputError
+from magicpose.pose.openpose_json import read_openpose_json, write_openpose_json
+from magicpose.pose.render import draw_pose
+from magicpose.pose.schema import NUM_BODY, FramePose, PersonPose
+from magicpose.video import VideoWriter, read_video
+
+W, H, N = 64, 48, 6
+NAMES = [f"{i:06d}" for i in range(N)]
+
+
+def _frame(i: int) -> np.ndarray:
+    """A horizontal gradient with a bright block that moves with i: distinct frames, not near-constant."""
+    f = np.zeros((H, W, 3), np.uint8)
+    f[..., 0] = np.linspace(20, 220, W, dtype=np.uint8)[None, :]
+    f[..., 2] = 40 * (i % 5)
+    f[10:30, 4 + 8 * i:16 + 8 * i] = (250, 250, 60)
+    return f
+
+
+def _pose(i: int) -> FramePose:
+    """A body-only person whose keypoints shift with i, on the video's canvas."""
+    body = np.zeros((NUM_BODY, 3), np.float32)
+    body[:, 0] = np.linspace(10, 50, NUM_BODY) + i
+    body[:, 1] = np.linspace(5, 42, NUM_BODY)
+    body[:, 2] = 1.0
+    return FramePose(W, H, [PersonPose(body=body)])
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> tuple[Path, Path]:
+    """(video, OpenPose JSON folder) as OpenPose would write them for a 6-frame 64x48 video."""
+    folder = tmp_path_factory.mktemp("source")
+    video = folder / "dance.mp4"
+    with VideoWriter(video, fps=8) as writer:
+        for i in range(N):
+            writer.write(_frame(i))
+    for i in range(N):
+        write_openpose_json(_pose(i), folder / "json" / f"dance_{i:012d}_keypoints.json")
+    return video, folder / "json"
+
+
+def _jsons(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json"))
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every path under root (hidden ones included) with a hash of its content ('' for folders)."""
+    out = {}
+    if root.exists():
+        for dirpath, dirnames, filenames in os.walk(root):
+            for d in dirnames:
+                out[os.path.relpath(os.path.join(dirpath, d), root)] = ""
+            for f in filenames:
+                p = Path(dirpath) / f
+                out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _png(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_layout_frames_and_pose_maps(source, tmp_path) -> None:
+    video, json_dir = source
+    out = add_video(video, json_dir, tmp_path / "data")
+    assert out == tmp_path / "data" / "train_set" / "dance"
+    pose_dir = tmp_path / "data" / "pose_map_train_set" / "dance"
+    assert sorted(p.name for p in out.iterdir()) == [f"{n}.png" for n in NAMES]
+    assert sorted(p.name for p in pose_dir.iterdir()) == [f"{n}.png" for n in NAMES]
+    decoded = list(read_video(video))
+    assert len(decoded) == N
+    maps = [draw_pose(read_openpose_json(p)) for p in _jsons(json_dir)]
+    for i, name in enumerate(NAMES):
+        assert np.array_equal(_png(out / f"{name}.png"), decoded[i])
+        assert np.array_equal(_png(pose_dir / f"{name}.png"), maps[i])
+    assert len({m.tobytes() for m in maps}) == N  # every frame really has its own pose
+    assert not [p for p in (tmp_path / "data").rglob(".*")]  # no temporaries left
+
+    videos = list_videos(tmp_path / "data", "train")
+    assert [v.name for v in videos] == ["dance"] and [f.name for f in videos[0].frames] == NAMES
+    ds = PairDataset(tmp_path / "data", "train", height=32, width=32)
+    assert len(ds) == N
+    item = ds[3]
+    for key in ("reference", "image", "pose"):
+        assert item[key].shape == (3, 32, 32) and item[key].dtype.is_floating_point
+    assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0 and item["image"].min() < 0.0
+    assert -1.0 <= item["reference"].min() and item["reference"].max() <= 1.0
+    assert 0.0 <= item["pose"].min() and item["pose"].max() <= 1.0 and item["pose"].max() > 0.5
+    assert item["video"] == "dance"
+
+
+def test_every_and_max_frames_keep_original_indices(source, tmp_path) -> None:
+    video, json_dir = source
+    out = add_video(video, json_dir, tmp_path, name="clip", split="test", every=2, max_frames=2)
+    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000002.png"]
+    pose_dir = tmp_path / "pose_map_test_set" / "clip"
+    assert sorted(p.name for p in pose_dir.iterdir()) == ["000000.png", "000002.png"]
+    assert np.array_equal(_png(out / "000002.png"), list(read_video(video))[2])
+    assert np.array_equal(_png(pose_dir / "000002.png"), draw_pose(read_openpose_json(_jsons(json_dir)[2])))
+
+
+def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
+    video, json_dir = source
+    root = tmp_path / "data"
+    args = ["add-video", "--video", str(video), "--pose-json", str(json_dir), "--root", str(root), "--name", "v"]
+    assert main(args + ["--max-frames", "3"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "3 frame pairs" in out[0] and str(root / "train_set" / "v") in out[0]
+    assert main(args + ["--overwrite", "--every", "5"]) == 0  # replaces the whole folder: no stale frames
+    assert sorted(p.name for p in (root / "train_set" / "v").iterdir()) == ["000000.png", "000005.png"]
+    assert sorted(p.name for p in (root / "pose_map_train_set" / "v").iterdir()) == ["000000.png", "000005.png"]
+    assert not [p for p in root.rglob(".*")]
+
+
+def _fails(capsys, root: Path, args: list[str], *named: Path) -> None:
+    """`magicpose add-video args` exits 2 with one 'error:' line naming `named` and leaves root untouched."""
+    before = _snapshot(root)
+    capsys.readouterr()
+    assert main(["add-video", "--root", str(root), *args]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), captured.err
+    for path in named:
+        assert str(path) in lines[0], lines[0]
+    assert _snapshot(root) == before
+
+
+@pytest.fixture
+def root(source, tmp_path) -> Path:
+    """A dataset root that already holds a video 'other'."""
+    video, json_dir = source
+    add_video(video, json_dir, tmp_path / "data", name="other", max_frames=2)
+    return tmp_path / "data"
+
+
+def test_count_mismatch_is_refused(source, root, tmp_path, capsys) -> None:
+    video, json_dir = source
+    five = tmp_path / "five"
+    shutil.copytree(json_dir, five)
+    _jsons(five)[-1].unlink()
+    _fails(capsys, root, ["--video", str(video), "--pose-json", str(five)], video, five)
+    err_root = tmp_path / "fresh"  # a root that does not exist is not created either
+    _fails(capsys, err_root, ["--video", str(video), "--pose-json", str(five)], video, five)
+    assert not err_root.exists()
+
+
+def test_count_mismatch_message(source, tmp_path) -> None:
+    video, json_dir = source
+    five = tmp_path / "five"
+    shutil.copytree(json_dir, five)
+    _jsons(five)[-1].unlink()
+    with pytest.raises(InputError, match=r"has 6 frames .* holds 5 OpenPose JSON files.*--write_json"):
+        add_video(video, five, tmp_path / "data")
+
+
+def test_malformed_json_is_refused(source, root, tmp_path, capsys) -> None:
+    video, json_dir = source
+    bad_dir = tmp_path / "bad"
+    shutil.copytree(json_dir, bad_dir)
+    bad = _jsons(bad_dir)[3]  # after three frames were already written to the temporaries
+    bad.write_text("{not json", encoding="utf-8")
+    _fails(capsys, root, ["--video", str(video), "--pose-json", str(bad_dir)], bad)
+
+
+def test_wrong_canvas_is_refused(source, root, tmp_path, capsys) -> None:
+    video, json_dir = source
+    other = tmp_path / "other_canvas"
+    shutil.copytree(json_dir, other)
+    wrong = _jsons(other)[2]
+    write_openpose_json(FramePose(2 * W, 2 * H, _pose(2).people), wrong)
+    _fails(capsys, root, ["--video", str(video), "--pose-json", str(other)], wrong)
+    with pytest.raises(InputError, match=f"{2 * W}x{2 * H} canvas .* {W}x{H}"):
+        add_video(video, other, root)
+
+
+def test_missing_video_is_refused(source, root, tmp_path, capsys) -> None:
+    _, json_dir = source
+    missing = tmp_path / "nope.mp4"
+    _fails(capsys, root, ["--video", str(missing), "--pose-json", str(json_dir)], missing)
+
+
+def test_existing_video_needs_overwrite(source, root, capsys) -> None:
+    video, json_dir = source
+    args = ["--video", str(video), "--pose-json", str(json_dir), "--name", "other"]
+    _fails(capsys, root, args, root / "train_set" / "other")
+    err = capsys.readouterr().err
+    assert err == ""
+    with pytest.raises(InputError, match="--overwrite"):
+        add_video(video, json_dir, root, name="other")
