@@ -28,6 +28,11 @@ def checkpoints_by_step(run: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def _figures(m: dict) -> str:
+    return (f"IoU {m['iou']:.3f}  PSNR {m['psnr']:6.2f} dB (figure {m['psnr_figure']:6.2f}, room {m['psnr_room']:6.2f})"
+            f"  SSIM {m['ssim']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a training output_dir holding checkpoints/checkpoint-<step>/")
@@ -54,9 +59,9 @@ def main() -> None:
         curve.append(result["magicpose"])
         baselines = {k: v for k, v in result.items() if k != "magicpose"}
         m = result["magicpose"]
-        print(f"step {step:6d}  IoU {m['iou']:.3f}  PSNR {m['psnr']:6.2f} dB  SSIM {m['ssim']:.3f}", flush=True)
+        print(f"step {step:6d}  {_figures(m)}", flush=True)
     for name, m in baselines.items():
-        print(f"{name:11s}  IoU {m['iou']:.3f}  PSNR {m['psnr']:6.2f} dB  SSIM {m['ssim']:.3f}")
+        print(f"{name:11s}  {_figures(m)}")
     print(json.dumps({"steps": [s for s, _ in points], "magicpose": curve, **baselines}))
 
 
