@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the CPU demo weights (about 2 hours on 2 cores): synthetic dancers, stage 0 (small VAE and
+# Reproduce the CPU demo weights (about 110 minutes on 2 cores): synthetic dancers, stage 0 (small VAE and
 # base UNet standing in for SD 1.5), stage 1 (appearance), stage 2 (pose control), export to
 # pretrained_weights/demo, evaluation on held-out identities and motions.
 #   bash scripts/train_demo.sh [WORK_DIR]
