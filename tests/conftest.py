@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from transformers import CLIPTextConfig, CLIPTextModel
 
 
 def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int = 40) -> Path:
@@ -24,3 +26,10 @@ def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int 
             Image.fromarray(frame).save(root / "train_set" / f"vid{v}" / f"{f:04d}.png")
             Image.fromarray(pose).save(root / "pose_map_train_set" / f"vid{v}" / f"{f:04d}.png")
     return root
+
+
+def clip_vocab_text_encoder() -> CLIPTextModel:
+    """A tiny text encoder with CLIP's 49408-token vocabulary: the empty prompt's ids are then known."""
+    torch.manual_seed(0)
+    return CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                                        num_hidden_layers=2, max_position_embeddings=77)).eval()

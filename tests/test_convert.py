@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import clip_vocab_text_encoder, make_square_dataset
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from diffusers.loaders import single_file_utils as sfu
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTextModel, CLIPTokenizer
 
 from magicpose.cli import main
 from magicpose.convert import (
@@ -366,15 +367,9 @@ def test_empty_prompt_embedding_with_tokenizer(tiny, tmp_path):
     assert torch.equal(load_file(out / "empty_prompt_embeds.safetensors")["prompt_embeds"], expected)
 
 
-def _clip_vocab_text_encoder() -> CLIPTextModel:
-    torch.manual_seed(0)
-    return CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-                                        num_hidden_layers=2, max_position_embeddings=77)).eval()
-
-
 def test_empty_prompt_embedding_from_known_clip_ids(tiny, tmp_path):
     """A text encoder with CLIP's vocabulary needs no tokenizer: "" is [BOS] + [EOS] * 76."""
-    text_encoder = _clip_vocab_text_encoder()
+    text_encoder = clip_vocab_text_encoder()
     c = dict(tiny["c"], text_encoder=text_encoder)
     path = tmp_path / "sd.safetensors"
     save_file({k: v.contiguous() for k, v in original_files(c)["sd15"].items()}, path)
@@ -390,7 +385,7 @@ def test_pipeline_without_tokenizer_loads_and_runs(tiny, tmp_path):
     """No --tokenizer: the pipeline is saved with tokenizer null and uses the stored empty-prompt embedding."""
     from magicpose.weights import load_pipeline
 
-    text_encoder = _clip_vocab_text_encoder()
+    text_encoder = clip_vocab_text_encoder()
     c = dict(tiny["c"], text_encoder=text_encoder)
     path = tmp_path / "model_state-110000.th"
     torch.save(original_files(c)["magicpose"], path)
@@ -543,7 +538,6 @@ def test_text_encoder_without_clip_vocabulary_needs_a_tokenizer(tiny, tmp_path, 
 def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     # The original's stage 2 also needs an unreleased optimizer_state_latest.th; the converted folder is enough.
     from accelerate.state import AcceleratorState
-    from conftest import make_square_dataset
 
     from magicpose.training.config import load_config
     from magicpose.training.trainer import Trainer

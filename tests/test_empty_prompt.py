@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import CLIPTextConfig, CLIPTextModel
+from conftest import clip_vocab_text_encoder
 
 from magicpose.empty_prompt import (
     EMPTY_PROMPT_FILE,
@@ -29,14 +29,8 @@ def _frames(pipe: MagicPosePipeline) -> np.ndarray:
                 generator=torch.Generator().manual_seed(0), output_type="np").frames
 
 
-def _clip_vocab_text_encoder() -> CLIPTextModel:
-    torch.manual_seed(0)
-    return CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_hidden_layers=1,
-                                        num_attention_heads=4, max_position_embeddings=77)).eval()
-
-
 def test_known_clip_ids_of_the_empty_prompt():
-    text_encoder = _clip_vocab_text_encoder()
+    text_encoder = clip_vocab_text_encoder()
     ids = empty_prompt_ids(text_encoder)
     assert ids.shape == (1, 77) and ids[0, 0].item() == 49406 and (ids[0, 1:] == 49407).all()
     with torch.no_grad():
@@ -80,7 +74,7 @@ def test_pipeline_without_text_models_equals_the_full_pipeline(tmp_path):
 
 def test_tokenizer_free_pipeline_computes_the_empty_prompt_from_known_ids():
     parts = make_components("tiny")
-    text_encoder = _clip_vocab_text_encoder()
+    text_encoder = clip_vocab_text_encoder()
     pipe = MagicPosePipeline(**{**parts, "text_encoder": text_encoder, "tokenizer": None})
     assert torch.equal(pipe.encode_prompt("", torch.device("cpu")), compute_empty_prompt_embeds(text_encoder))
     with pytest.raises(ValueError, match="no tokenizer"):

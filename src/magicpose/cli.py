@@ -7,7 +7,6 @@ Every user error (missing file, bad folder, wrong size, unwritable output) is re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from magicpose.errors import InputError
+from magicpose.files import parents_removed_on_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "example_data" / "reference.png"
@@ -140,17 +140,6 @@ def _check_writable(path: Path) -> None:
         raise InputError(f"cannot write to '{path}': '{existing}' is not a writable folder, choose another --output")
 
 
-def _make_parents(folder: Path) -> list[Path]:
-    """``folder.mkdir(parents=True)`` that returns the folders it created, deepest first."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for f in reversed(missing):
-        f.mkdir(exist_ok=True)
-    return missing
-
-
 def _generate(pipe, reference, poses, height, width, args):
     import torch
 
@@ -196,30 +185,23 @@ def run_infer(args) -> int:
     latents = _generate(pipe, reference, poses, height, width, args)
     ref_small = np.asarray(center_crop_resize(reference, width, height))
     preview_rows, preview_at = [], set(np.linspace(0, len(poses) - 1, min(4, len(poses))).round().astype(int))
-    created = _make_parents(output.parent)
     stem = output.with_suffix("")
     frames_dir, preview_mp4, preview_png = (Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"),
                                             Path(f"{stem}_preview.png"))
-    try:
-        with atomic_outputs() as tmp:
-            with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
-                    VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
-                    FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
-                decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
-                for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
-                    pose = center_crop_resize(poses[i], width, height)
-                    row = make_preview_frame(ref_small, pose, frame)
-                    video.write(frame)
-                    frames.write(frame)
-                    preview.write(row)
-                    if i in preview_at:
-                        preview_rows.append(row)
-            write_preview_grid(tmp(preview_png), preview_rows)
-    except BaseException:
-        for folder in created:  # folders this run made, deepest first: leave none behind empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+    with parents_removed_on_error(output.parent), atomic_outputs() as tmp:
+        with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
+                VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
+                FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
+            decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
+            for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
+                pose = center_crop_resize(poses[i], width, height)
+                row = make_preview_frame(ref_small, pose, frame)
+                video.write(frame)
+                frames.write(frame)
+                preview.write(row)
+                if i in preview_at:
+                    preview_rows.append(row)
+        write_preview_grid(tmp(preview_png), preview_rows)
     print(f"wrote {output}, {frames_dir}/ ({len(poses)} frames), {preview_mp4} and {preview_png} "
           f"in {time.perf_counter() - started:.1f} s")
     return 0

@@ -7,7 +7,7 @@ and exit non-zero without a traceback.
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "first_line"]
 
 
 class InputError(ValueError):
@@ -16,3 +16,9 @@ class InputError(ValueError):
     def __init__(self, message: str) -> None:
         # Collapse any embedded newlines (e.g. from a library's exception text) to keep one line.
         super().__init__(" ".join(str(message).split()))
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of a library's exception message (or its type), for quoting in an InputError."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from magicpose.errors import InputError
+from magicpose.errors import InputError, first_line
 
 REQUIRED_COMPONENTS = ("vae", "unet", "appearance_unet", "controlnet", "scheduler")
 # May be saved as null: a converted checkpoint stores the empty-prompt embedding instead.
@@ -78,6 +78,5 @@ def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = to
     try:
         pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:  # diffusers raises many kinds; the user needs the folder and the reason
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot load the weights in '{folder}' ({reason}): re-create or re-convert them") from err
+        raise InputError(f"cannot load the weights in '{folder}' ({first_line(err)}): re-create or re-convert them") from err
     return pipe.to(device)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +10,11 @@ import torch
 
 from magicpose.convert import kinds
 from magicpose.convert.configs import build_model
-from magicpose.convert.extract import Extraction, Part, extract, fill_from
+from magicpose.convert.extract import Extraction, Part, extract, fill_from, stderr_line
 from magicpose.convert.loading import load_checkpoint
 from magicpose.convert.writing import cast, check_output, parse_dtype, staged_output, stored_dtype, write_info
 from magicpose.empty_prompt import CLIP_VOCAB_SIZE, compute_empty_prompt_embeds, save_empty_prompt_embeds
-from magicpose.errors import InputError
+from magicpose.errors import InputError, first_line
 
 Log = Callable[[str], None]
 HEAD = ("conv_norm_out.", "conv_out.")  # the UNet output head, absent from the original appearance UNet
@@ -46,10 +45,6 @@ MODES = {
 }
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def load_tokenizer(tokenizer):
     """A ``CLIPTokenizer`` from a folder (or a pipeline folder holding ``tokenizer/``); objects pass through."""
     if tokenizer is None or not isinstance(tokenizer, (str, Path)):
@@ -66,8 +61,7 @@ def load_tokenizer(tokenizer):
     try:
         return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as err:  # transformers raises many kinds for a bad folder
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot load a CLIP tokenizer from '{folder}' ({reason}): pass the folder of a CLIP "
+        raise InputError(f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): pass the folder of a CLIP "
                          "tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)") from err
 
 
@@ -122,7 +116,7 @@ def _write(mode: str, folder: Path, models: dict, tokenizer) -> None:
 
 def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype: str | torch.dtype | None = None,
             tokenizer=None, config_from: str | Path | None = None, allow_unsafe_pickle: bool = False,
-            overwrite: bool = False, log: Log | None = _stderr) -> Path:
+            overwrite: bool = False, log: Log | None = stderr_line) -> Path:
     """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES`) into ``output_dir``; see the public wrappers."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {sorted(MODES)}")
@@ -169,7 +163,7 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
 
 
 def convert_magicpose(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                      allow_unsafe_pickle=False, overwrite=False, log: Log | None = _stderr) -> Path:
+                      allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
     """A final MagicPose checkpoint (``model_state-110000.th``) -> a complete ``MagicPosePipeline`` folder.
 
     The appearance UNet's unused output head, absent from the original, is a copy of the main UNet's
@@ -180,7 +174,7 @@ def convert_magicpose(checkpoint, output_dir, *, dtype=None, tokenizer=None, con
 
 
 def convert_stage1(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                   allow_unsafe_pickle=False, overwrite=False, log: Log | None = _stderr) -> Path:
+                   allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
     """A stage-1 checkpoint (``model_state-10000.th``) -> ``vae/ unet/ text_encoder/ appearance_unet/``.
 
     Usable for stage-2 training as ``model.pretrained_dir=<out> model.appearance_unet=<out>/appearance_unet``.
@@ -190,7 +184,7 @@ def convert_stage1(checkpoint, output_dir, *, dtype=None, tokenizer=None, config
 
 
 def convert_controlnet(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                       allow_unsafe_pickle=False, overwrite=False, log: Log | None = _stderr) -> Path:
+                       allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
     """A ControlNet 1.x checkpoint (``control_v11p_sd15_openpose.pth``) -> a ``ControlNetModel`` folder.
 
     ``tokenizer`` is accepted for a uniform signature and unused (a ControlNet has no text encoder).
@@ -200,7 +194,7 @@ def convert_controlnet(checkpoint, output_dir, *, dtype=None, tokenizer=None, co
 
 
 def convert_sd15(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                 allow_unsafe_pickle=False, overwrite=False, log: Log | None = _stderr) -> Path:
+                 allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
     """An SD 1.5 single file (``.ckpt``/``.safetensors``) -> ``vae/ unet/ text_encoder/ scheduler/``."""
     return convert("sd15", checkpoint, output_dir, dtype=dtype, tokenizer=tokenizer, config_from=config_from,
                    allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)

@@ -140,7 +140,7 @@ def extract(state_dict: dict[str, torch.Tensor], parts: list[Part], path: str | 
         known = is_known_ignored(key, ignore_prefixes, text_prefix)
         (ignored if known else unexpected).append(key)
     if unexpected:
-        (warn or _stderr)(f"warning: ignored {len(unexpected)} unexpected keys of '{path}': {key_list(unexpected)}")
+        (warn or stderr_line)(f"warning: ignored {len(unexpected)} unexpected keys of '{path}': {key_list(unexpected)}")
     return Extraction(tensors, ignored, unexpected)
 
 
@@ -152,5 +152,5 @@ def fill_from(extraction: Extraction, target: str, source: str, keys: Iterable[s
             extraction.filled[f"{target}.{key}"] = f"copied from {source}.{key}"
 
 
-def _stderr(message: str) -> None:
+def stderr_line(message: str) -> None:
     print(message, file=sys.stderr, flush=True)

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import torch
 
-from magicpose.errors import InputError
+from magicpose.errors import InputError, first_line
 
 DAMAGED = "the file is truncated or damaged: download it again"
 
 
 def _damaged(path: Path, err: BaseException) -> InputError:
-    reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-    return InputError(f"cannot read checkpoint '{path}' ({reason}): {DAMAGED}")
+    return InputError(f"cannot read checkpoint '{path}' ({first_line(err)}): {DAMAGED}")
 
 
 def _refused_pickle(path: Path, err: BaseException) -> InputError:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from magicpose.errors import InputError
+from magicpose.files import make_parents, remove_if_empty
 from magicpose.weights import INFO_FILE  # its "description" is shown when the weights are used
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
@@ -76,13 +77,7 @@ def staged_output(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
     output is ever left; an existing output is replaced only once the new one is complete.
     """
     out = check_output(output_dir, overwrite)
-    created = []
-    parent = out.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    for folder in reversed(created):
-        folder.mkdir()
+    created = make_parents(out.parent)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
     try:
@@ -96,9 +91,7 @@ def staged_output(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not out.exists():
             os.replace(old, out)
-        for folder in created:  # deepest first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        remove_if_empty(created)
         raise
     shutil.rmtree(old, ignore_errors=True)
 

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from magicpose.errors import InputError
+from magicpose.files import make_parents, remove_if_empty
 from magicpose.pose.openpose_json import read_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.sequence import natural_sort_key
@@ -86,17 +87,6 @@ def _decode(video: Path) -> Iterator[np.ndarray]:
     return gen()
 
 
-def _make_parents(folder: Path, created: list[Path]) -> None:
-    """``folder.mkdir(parents=True)`` that appends each folder it creates to `created` (to undo it)."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for f in reversed(missing):
-        f.mkdir()
-        created.append(f)
-
-
 def _save_png(array: np.ndarray, path: Path) -> None:
     # compress_level 1 as FrameFolderWriter: lossless, and several times faster than the default
     Image.fromarray(array).save(path, compress_level=1)
@@ -149,8 +139,7 @@ def add_video(
     written = 0
     try:
         with contextlib.closing(decoder):
-            for folder in (frame_dir.parent, pose_dir.parent):
-                _make_parents(folder, created)
+            created = make_parents(frame_dir.parent, pose_dir.parent)
             with atomic_outputs() as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
                 frame_tmp, pose_tmp = tmp(frame_dir), tmp(pose_dir)
                 frame_tmp.mkdir()
@@ -173,9 +162,7 @@ def add_video(
                     raise InputError(f"video '{video}' has {count} frames but '{pose_json}' holds {len(jsons)} "
                                      f"OpenPose JSON files: they must match one to one; {_JSON_FIX}")
     except BaseException as exc:
-        for folder in reversed(created):  # deepest first; only what this call created, and only if still empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        remove_if_empty(created)  # only what this call created, and only if still empty
         if isinstance(exc, OSError):
             raise InputError(f"cannot write video '{name}' under '{root}' ({exc}): check the free space and "
                              "permissions there") from None
