@@ -28,7 +28,7 @@ DTYPES = ("float32", "float16", "bfloat16")
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
-                   help="MagicPose pipeline folder (default: the embedded demo weights)")
+                   help="MagicPose pipeline folder or training checkpoint folder (default: the embedded demo weights)")
     p.add_argument("--steps", type=int, default=50, help="DDIM steps (50 in the original)")
     p.add_argument("--guidance-scale", type=float, default=7.0, help="image CFG scale (7 in the original); <=1 is off")
     p.add_argument("--seed", type=int, default=42, help="seed of the initial noise (42 in the original)")

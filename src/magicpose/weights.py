@@ -1,4 +1,10 @@
-"""Loading a MagicPose pipeline folder from a local path, with one-line errors for bad folders."""
+"""Loading a MagicPose pipeline from a local path, with one-line errors for bad folders.
+
+Two kinds of folder load: a saved pipeline (``model_index.json``, from ``save_pretrained``, `magicpose
+convert` or a finished stage-2 run's ``pipeline/``), and a training checkpoint
+(``checkpoints/checkpoint-<step>/``: the trained modules, completed by the frozen VAE and UNet of the
+pretrained folder its ``trainer_state.json`` names).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ REQUIRED_COMPONENTS = ("vae", "unet", "appearance_unet", "controlnet", "schedule
 # May be saved as null: a converted checkpoint stores the empty-prompt embedding instead.
 OPTIONAL_COMPONENTS = ("text_encoder", "tokenizer")
 INFO_FILE = "magicpose_info.json"  # optional: what these weights are (e.g. random demo weights)
+CHECKPOINT_STATE_FILE = "trainer_state.json"  # marks a training checkpoint (magicpose.training.checkpoints)
+_SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 
 
 def _read_json(path: Path):
@@ -24,12 +32,15 @@ def _read_json(path: Path):
 
 
 def check_pipeline_folder(path: str | Path) -> Path:
-    """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline``."""
+    """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline`` or a training checkpoint."""
     folder = Path(path)
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         raise InputError(f"weights folder '{folder}' {what}: pass a folder made by "
                          "MagicPosePipeline.save_pretrained or `magicpose convert`")
+    if (folder / CHECKPOINT_STATE_FILE).is_file():
+        _checkpoint_pretrained_dir(folder)
+        return folder
     index_file = folder / "model_index.json"
     if not index_file.is_file():
         single = folder / "config.json"
@@ -70,13 +81,73 @@ def weights_description(path: str | Path) -> str | None:
     return data.get("description") if isinstance(data, dict) else None
 
 
+def _checkpoint_pretrained_dir(folder: Path) -> Path:
+    """The pretrained folder (frozen VAE and UNet) a training checkpoint was trained from, checked."""
+    state = _read_json(folder / CHECKPOINT_STATE_FILE)
+    if not isinstance(state, dict) or "pretrained_dir" not in state:
+        raise InputError(f"training checkpoint '{folder}' does not record its pretrained folder (written by an older "
+                         "magicpose): pass the run's pipeline/ folder, or resume the run to write a new checkpoint")
+    pretrained = Path(state["pretrained_dir"])
+    for name in ("vae", "unet"):
+        if not (pretrained / name).is_dir():
+            raise InputError(f"training checkpoint '{folder}' takes its frozen models from '{pretrained}', which has "
+                             f"no {name}/ folder: restore that folder, or pass the run's pipeline/ folder")
+    if not (folder / "appearance_unet").is_dir():
+        raise InputError(f"training checkpoint '{folder}' has no appearance_unet/ folder: pass a complete checkpoint")
+    return pretrained
+
+
+def stored_dtype(folder: Path) -> torch.dtype | None:
+    """The dtype a diffusers/transformers folder's safetensors weights are stored in (None: unknown)."""
+    from safetensors import safe_open
+
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                dtype = _SAFETENSORS_DTYPES.get(f.get_slice(key).get_dtype())
+                if dtype is not None:
+                    return dtype
+    return None
+
+
+def load_as_stored(cls, folder: Path, **kwargs):
+    """``cls.from_pretrained(folder)`` in the dtype the weights are stored in (diffusers would load
+    float32), so saving it again writes the same bits."""
+    dtype = stored_dtype(folder)
+    if dtype is not None:
+        kwargs["dtype" if cls.__module__.startswith("transformers") else "torch_dtype"] = dtype
+    return cls.from_pretrained(folder, **kwargs)
+
+
+def _load_checkpoint(folder: Path, dtype: torch.dtype):
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+
+    from magicpose.empty_prompt import load_empty_prompt_embeds
+    from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
+
+    pretrained = _checkpoint_pretrained_dir(folder)
+    controlnet = folder / "controlnet"
+    pipe = MagicPosePipeline(
+        vae=AutoencoderKL.from_pretrained(pretrained / "vae", torch_dtype=dtype),
+        text_encoder=None, tokenizer=None,
+        unet=UNet2DConditionModel.from_pretrained(pretrained / "unet", torch_dtype=dtype),
+        appearance_unet=UNet2DConditionModel.from_pretrained(folder / "appearance_unet", torch_dtype=dtype),
+        controlnet=ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype) if controlnet.is_dir() else None,
+        scheduler=MagicPosePipeline.default_scheduler())
+    pipe.empty_prompt_embeds = load_empty_prompt_embeds(folder)
+    return pipe
+
+
 def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """``MagicPosePipeline.from_pretrained`` on a checked local folder, moved to ``device``/``dtype``."""
+    """A MagicPosePipeline from a checked local pipeline folder or training checkpoint, on ``device``/``dtype``."""
     from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 
     folder = check_pipeline_folder(path)
     try:
-        pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
+        if (folder / CHECKPOINT_STATE_FILE).is_file():
+            pipe = _load_checkpoint(folder, dtype)
+        else:
+            pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:  # diffusers raises many kinds; the user needs the folder and the reason
         raise InputError(f"cannot load the weights in '{folder}' ({first_line(err)}): re-create or re-convert them") from err
     return pipe.to(device)

@@ -38,8 +38,8 @@ class ReferenceBank:
     ``mode`` tells the installed processors what to do: in ``"write"`` the writers (on the
     appearance UNet) store their input, in ``"read"`` the readers (on the main UNet) attend to the
     stored features; otherwise every processor is plain self-attention. A writer never reads and a
-    reader never writes, so the mode can stay ``"read"`` through a backward pass that recomputes
-    checkpointed blocks of both UNets. Use :meth:`writing` / :meth:`reading` (or :meth:`reset`).
+    reader never writes. Use :meth:`writing` / :meth:`reading` (or :meth:`reset`); gradient
+    checkpointing recomputes blocks under :meth:`replaying`.
     """
 
     def __init__(self) -> None:
@@ -84,6 +84,18 @@ class ReferenceBank:
             yield
         finally:
             self.mode = "off"
+
+    @contextmanager
+    def replaying(self, forward_mode: BankMode) -> Iterator[None]:
+        """The mode for recomputing (gradient checkpointing) a block whose forward pass ran in
+        ``forward_mode``: readers read again, writers compute the same plain attention without
+        writing a second time."""
+        previous = self.mode
+        self.mode = "read" if forward_mode == "read" else "off"
+        try:
+            yield
+        finally:
+            self.mode = previous
 
     def reference_kv(self, name: str, attn: Attention) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the bank entry ``name``, projected by the reader's ``attn``."""

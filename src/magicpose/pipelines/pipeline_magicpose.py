@@ -425,8 +425,11 @@ class MagicPosePipeline(DiffusionPipeline):
         if output_type == "latent":
             frames = latents
         else:
-            decoded = [self.decode_latents(latents[s:s + frames_per_batch])
-                       for s in range(0, num_frames, frames_per_batch)]
+            # "np" and "pil" end on the CPU anyway: move each decoded batch there at once, so the device
+            # holds one batch of images, not the whole video. "pt" stays on the device, as in diffusers.
+            keep_on_device = output_type == "pt"
+            decoded = [self.decode_latents(latents[s:s + frames_per_batch]).to(
+                       device if keep_on_device else "cpu") for s in range(0, num_frames, frames_per_batch)]
             frames = self.image_processor.postprocess(torch.cat(decoded), output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

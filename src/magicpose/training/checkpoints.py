@@ -2,8 +2,11 @@
 
 A checkpoint is written under a temporary name and renamed only when complete, so a crash during
 the write leaves the previous checkpoints as they were; ``--resume latest`` only ever sees complete
-ones. Each holds the accelerate state (trainable weights, optimizer, RNG states), the trained modules
-as diffusers folders, and ``trainer_state.json`` (the step).
+ones. Each holds every trained tensor once: the trained modules as diffusers folders
+(``appearance_unet/``, ``controlnet/``; loadable by ``from_pretrained`` and, with the run's frozen
+models, by ``magicpose infer --weights <checkpoint>``), beside the rest of accelerate's state
+(optimizer, RNG states), the empty-prompt embedding and ``trainer_state.json`` (the step, the stage
+and the pretrained folder the frozen models come from).
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import os
 import re
 import shutil
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
 
 from magicpose.errors import InputError
 
@@ -73,4 +79,19 @@ def resolve_resume(output_dir: str | Path, resume: str | None) -> Path | None:
 
 
 def read_step(checkpoint: Path) -> int:
-    return int(json.loads((checkpoint / STATE_FILE).read_text())["step"])
+    return int(read_state(checkpoint)["step"])
+
+
+def read_state(checkpoint: Path) -> dict:
+    return json.loads((Path(checkpoint) / STATE_FILE).read_text())
+
+
+def load_module_weights(module: torch.nn.Module, folder: Path) -> None:
+    """Load a diffusers folder's safetensors (one file or shards) into ``module``, strictly, in place."""
+    index = folder / "diffusion_pytorch_model.safetensors.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() \
+        else ["diffusion_pytorch_model.safetensors"]
+    state = {}
+    for name in files:
+        state.update(load_file(str(folder / name)))
+    module.load_state_dict(state, strict=True)

@@ -33,13 +33,18 @@ class DataConfig:
     height: int = 512
     width: int = 512
     max_frame_distance: int | None = None
-    crop: str = "center"  # or "random" (the same box for a target and its pose)
+    # "center"; "random_resized" (the original's RandomResizedCrop: a box of crop_scale of the frame's
+    # area, centred square when none fits); "random" (crop_scale of the centred box's area). A target
+    # and its pose always share one box; the reference gets its own.
+    crop: str = "center"
+    crop_scale: list[float] = field(default_factory=lambda: [0.9, 1.0])
     num_workers: int = 0
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 8  # per process
+    # Samples per optimizer step = batch_size x gradient_accumulation_steps x number of processes.
+    batch_size: int = 8  # per process and micro-batch
     gradient_accumulation_steps: int = 1
     max_steps: int = 1000
     learning_rate: float = 1e-5
@@ -49,7 +54,7 @@ class TrainConfig:
     adam_epsilon: float = 1e-8
     weight_decay: float = 0.0
     max_grad_norm: float | None = 0.5  # clipped under every precision (the original skipped it with fp16)
-    mixed_precision: str = "no"  # "no", "fp16" or "bf16"
+    mixed_precision: str | None = "no"  # "no", "fp16" or "bf16" (false, off, none, fp32: "no")
     gradient_checkpointing: bool = False
     seed: int = 42
 
@@ -88,6 +93,19 @@ class TrainingConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
+# YAML 1.1 reads a bare `no`, `off` or `false` as a boolean, which OmegaConf stores in a str field as "False".
+_NO_MIXED_PRECISION = ("no", "false", "off", "none", "fp32", "float32")
+
+
+def _mixed_precision(value) -> str:
+    text = str(value).strip().lower()
+    if text in _NO_MIXED_PRECISION:
+        return "no"
+    if text in ("fp16", "bf16"):
+        return text
+    raise InputError(f"train.mixed_precision '{value}' must be no, fp16 or bf16")
+
+
 def load_config(path: str | Path | None, overrides: list[str] = (), stage: str | None = None) -> TrainingConfig:
     """Schema defaults <- YAML file <- ``key=value`` overrides; the stage is fixed by the entry script."""
     schema = OmegaConf.structured(TrainingConfig)
@@ -108,8 +126,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), stage: str |
         raise InputError(f"config '{path}' does not set {', '.join(missing)}: add them to the file or pass key=value")
     if cfg.stage not in STAGES:
         raise InputError(f"config stage '{cfg.stage}' is not one of {', '.join(STAGES)}")
-    if cfg.train.mixed_precision not in ("no", "fp16", "bf16"):
-        raise InputError(f"train.mixed_precision '{cfg.train.mixed_precision}' must be no, fp16 or bf16")
+    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
     if cfg.data.height % 8 or cfg.data.width % 8:
         raise InputError(f"data.height and data.width must be multiples of 8, got {cfg.data.height}x{cfg.data.width}")
     return OmegaConf.to_object(cfg)

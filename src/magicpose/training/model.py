@@ -7,7 +7,10 @@ synchronised, nor saved in training checkpoints.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
+import torch.utils.checkpoint
 from diffusers import ControlNetModel, UNet2DConditionModel
 
 from magicpose.models.reference_attention import (
@@ -38,8 +41,7 @@ class MagicPoseTrainingModel(torch.nn.Module):
 
     def forward(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor, timesteps: torch.Tensor,
                 context: torch.Tensor, pose: torch.Tensor | None = None) -> torch.Tensor:
-        """Predicted noise. Leaves the bank in "read" mode: call ``bank.reset()`` after ``backward``,
-        because gradient checkpointing recomputes the main UNet's blocks during the backward pass."""
+        """Predicted noise. Leaves the bank in "read" mode: call ``bank.reset()`` after ``backward``."""
         run_appearance_unet(self.appearance_unet, self.bank, reference_latents, timesteps, context)
         down, mid = None, None
         if self.controlnet is not None:
@@ -49,15 +51,48 @@ class MagicPoseTrainingModel(torch.nn.Module):
         return self.unet(noisy_latents, timesteps, encoder_hidden_states=context, down_block_additional_residuals=down,
                          mid_block_additional_residual=mid, return_dict=False)[0]
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Gradient checkpointing of all three networks, made safe for the reference bank.
+
+        A checkpointed block is run again during the backward pass and must save exactly what its
+        forward pass saved. Two things of ours could break that: (1) the appearance UNet stops by
+        raising :class:`BankFilled` inside its last transformer block; an exception leaving a
+        checkpointed region aborts it half-way (and PyTorch before 2.13 left the region's
+        saved-tensor hooks installed after such an exception), so the block that raises runs
+        uncheckpointed: it only computes its first norm before stopping. (2) The processors act on
+        the bank's global mode; each recomputation runs in the mode its forward pass saw (writers
+        never write again), whatever the mode is when the backward pass comes.
+        """
+        last_writer = self.appearance_unet.get_submodule(self.bank.last_writer)
+        stopping_blocks = {id(m) for m in self.appearance_unet.modules()
+                           if any(sub is last_writer for sub in m.modules())}
+        bank = self.bank
+
+        def checkpoint(module: torch.nn.Module, *args):
+            if id(module) in stopping_blocks:
+                return module(*args)
+            forward_mode = bank.mode
+
+            def contexts():
+                return nullcontext(), bank.replaying(forward_mode)
+
+            return torch.utils.checkpoint.checkpoint(module.__call__, *args, use_reentrant=False,
+                                                     context_fn=contexts)
+
+        for network in (self.appearance_unet, self.controlnet, self.unet):
+            if network is not None:
+                network.enable_gradient_checkpointing(checkpoint)
+
     def freeze_unused_parameters(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor,
                                  context: torch.Tensor, pose: torch.Tensor | None) -> list[str]:
         """Freeze trainable parameters that cannot affect the loss; returns their names.
 
         The appearance UNet stops after its last bank write, so its tail (the rest of the last
         transformer block, the last resnet-free layers and the output head) never gets a gradient.
-        Freezing them lets DDP run without ``find_unused_parameters``. Found with one probe pass.
+        Freezing them lets DDP run without ``find_unused_parameters``. Found with one probe pass, on
+        the device and in the dtypes of training (every input and module must already be there).
         """
-        timesteps = torch.full((noisy_latents.shape[0],), 500, dtype=torch.long)
+        timesteps = torch.full((noisy_latents.shape[0],), 500, dtype=torch.long, device=noisy_latents.device)
         try:
             self(reference_latents, noisy_latents, timesteps, context, pose).float().pow(2).mean().backward()
         finally:

@@ -21,16 +21,16 @@ import copy
 import json
 import math
 import os
+import shutil
 import signal
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import AutocastKwargs, ProjectConfiguration, set_seed
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
@@ -39,12 +39,18 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from magicpose.data.pairs import PairDataset
 from magicpose.data.sampler import ShardedSampler
-from magicpose.empty_prompt import EMPTY_PROMPT_FILE, compute_empty_prompt_embeds, load_empty_prompt_embeds
+from magicpose.empty_prompt import (
+    EMPTY_PROMPT_FILE,
+    compute_empty_prompt_embeds,
+    load_empty_prompt_embeds,
+    save_empty_prompt_embeds,
+)
 from magicpose.errors import InputError
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 from magicpose.training import checkpoints
 from magicpose.training.config import TrainingConfig
 from magicpose.training.model import MagicPoseTrainingModel
+from magicpose.weights import load_as_stored
 
 # Fault injection for the resume tests: "sigkill-after-step:N" or "sigkill-in-checkpoint:N".
 FAULT_ENV = "MAGICPOSE_FAULT"
@@ -120,6 +126,10 @@ class Trainer:
         self.output_dir = Path(cfg.output_dir)
         self.accelerator = Accelerator(
             mixed_precision=cfg.train.mixed_precision,
+            gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+            # Every weight is used once per forward pass, so autocast's cache of casts saves nothing; it
+            # only carries casts from one checkpointed region into another (pytorch/pytorch#193338).
+            kwargs_handlers=[AutocastKwargs(cache_enabled=False)],
             log_with="tensorboard" if cfg.logging.report_to == "tensorboard" else None,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir),
                                                 logging_dir=str(self.output_dir / "logs")),
@@ -129,7 +139,7 @@ class Trainer:
                                                                                torch.float32)
         self.dataset = PairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height, width=cfg.data.width,
                                    max_frame_distance=cfg.data.max_frame_distance, seed=cfg.train.seed,
-                                   crop=cfg.data.crop)
+                                   crop=cfg.data.crop, crop_scale=tuple(cfg.data.crop_scale))
         self.sampler = ShardedSampler(len(self.dataset), num_replicas=self.accelerator.num_processes,
                                       rank=self.accelerator.process_index, seed=cfg.train.seed)
         self.batches_per_epoch = len(self.sampler) // cfg.train.batch_size
@@ -137,34 +147,67 @@ class Trainer:
             raise InputError(f"dataset '{cfg.data.root}' has {len(self.dataset)} frames, fewer than one batch of "
                              f"{cfg.train.batch_size} per process x {self.accelerator.num_processes} processes: "
                              "lower train.batch_size")
+        self._check_run_needs()
         self._build(resume)
 
     # -- set-up -----------------------------------------------------------------------------------
+
+    def _check_run_needs(self) -> None:
+        """Fail now, not after hours of training, on what validation and the final export will need."""
+        cfg, root = self.cfg, Path(self.cfg.model.pretrained_dir)
+        if cfg.validation.every_steps:
+            from magicpose.data.layout import list_videos
+
+            split = cfg.validation.split or cfg.data.split
+            videos = list_videos(cfg.data.root, split)
+            if not videos or len(videos[0].frames) < 2:
+                raise InputError(f"validation needs a video of at least 2 frames in split '{split}' of "
+                                 f"'{cfg.data.root}': add one, or set validation.every_steps=0")
+        for name in ("text_encoder", "tokenizer"):  # optional, but exported when present
+            folder = root / name
+            if folder.exists() and not any((folder / f).is_file() for f in ("config.json", "tokenizer_config.json")):
+                raise InputError(f"'{folder}' is not a diffusers/transformers folder (no config file): "
+                                 f"remove it or copy the complete {name}")
+        if self.accelerator.is_main_process:
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                probe = self.output_dir / ".write-test"
+                probe.write_text("")
+                probe.unlink()
+            except OSError as err:
+                raise InputError(f"cannot write to output_dir '{self.output_dir}' ({err.strerror}): "
+                                 "pass a writable output_dir") from err
 
     def _build(self, resume: str | None) -> None:
         cfg, acc = self.cfg, self.accelerator
         self.context = empty_prompt_embedding(Path(cfg.model.pretrained_dir)).to(acc.device)
         vae, unet, appearance_unet, controlnet = build_models(cfg)
+        # Every module on the training device before its first use (the probe pass below); the frozen
+        # ones in the precision of training, the trained ones in float32 (autocast computes in low precision).
         self.vae = _to(vae, acc.device, self.weight_dtype)
         _to(unet, acc.device, self.weight_dtype)
+        for trained in (appearance_unet, controlnet):
+            if trained is not None:
+                trained.to(acc.device)
         model = MagicPoseTrainingModel(appearance_unet, controlnet, unet)
         with acc.autocast():
             self.unused = model.freeze_unused_parameters(*self._probe_inputs(unet))
         if cfg.train.gradient_checkpointing:
-            for module in (appearance_unet, controlnet, unet):
-                if module is not None:
-                    module.enable_gradient_checkpointing()
+            model.enable_gradient_checkpointing()
         model.train()
         unet.eval()
         self.vae.eval()
+        appearance_lr = cfg.train.appearance_learning_rate
         groups = [{"params": [p for p in appearance_unet.parameters() if p.requires_grad],
-                   "lr": cfg.train.appearance_learning_rate or cfg.train.learning_rate}]
+                   "lr": cfg.train.learning_rate if appearance_lr is None else appearance_lr}]
         if controlnet is not None:
             groups.append({"params": [p for p in controlnet.parameters() if p.requires_grad],
                            "lr": cfg.train.learning_rate})
         optimizer = torch.optim.AdamW(groups, betas=(cfg.train.adam_beta1, cfg.train.adam_beta2),
                                       eps=cfg.train.adam_epsilon, weight_decay=cfg.train.weight_decay)
         self.model, self.optimizer = acc.prepare(model, optimizer)
+        acc.register_save_state_pre_hook(self._save_trained_modules)
+        acc.register_load_state_pre_hook(self._load_trained_modules)
         self.noise_scheduler = MagicPosePipeline.default_scheduler()
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.to(acc.device)
         self.global_step = 0
@@ -174,8 +217,7 @@ class Trainer:
             self.global_step = checkpoints.read_step(checkpoint)
             acc.print(f"resumed from {checkpoint} at step {self.global_step}")
         if acc.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            (self.output_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(self.cfg)))
             if cfg.logging.report_to == "tensorboard":
                 acc.init_trackers("magicpose", config=_flat_config(cfg))
 
@@ -224,13 +266,16 @@ class Trainer:
         return DataLoader(self.dataset, batch_size=self.cfg.train.batch_size, sampler=self.sampler,
                           num_workers=self.cfg.data.num_workers, drop_last=True)
 
+    @property
+    def samples_per_step(self) -> int:
+        """The global batch: samples per optimizer step over all processes."""
+        return self.cfg.train.batch_size * self.cfg.train.gradient_accumulation_steps * self.accelerator.num_processes
+
     def train(self) -> None:
         cfg, acc = self.cfg, self.accelerator
-        accumulation = cfg.train.gradient_accumulation_steps
         params = [p for p in self.model.parameters() if p.requires_grad]
         bank = acc.unwrap_model(self.model).bank
-        micro_step = self.global_step * accumulation
-        samples_per_step = cfg.train.batch_size * accumulation * acc.num_processes
+        micro_step = self.global_step * cfg.train.gradient_accumulation_steps
         bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, desc=f"train {cfg.stage}", unit="step",
                    disable=not acc.is_local_main_process)
         started, start_step, running = time.perf_counter(), self.global_step, []
@@ -238,25 +283,27 @@ class Trainer:
         self.step_times: list[float] = []  # perf_counter at the end of each optimizer step
         while self.global_step < cfg.train.max_steps:
             for batch in self._loader(micro_step):
-                sync = (micro_step + 1) % accumulation == 0
-                with nullcontext() if sync else acc.no_sync(self.model):
+                # accelerate's accumulation: the loss divided by the steps, DDP synchronised (and the
+                # optimizer stepped, the gradients clipped) only on the last micro-batch; DeepSpeed
+                # does the same inside its engine.
+                with acc.accumulate(self.model):
                     try:
                         loss = self.loss(batch)
-                        acc.backward(loss / accumulation)
+                        acc.backward(loss)
                     finally:
                         bank.reset()
+                    if acc.sync_gradients and cfg.train.max_grad_norm:
+                        acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
                 running.append(loss.item())
                 self.seen.extend(int(i) for i in batch["index"])
                 micro_step += 1
-                if not sync:
+                if not acc.sync_gradients:
                     continue
-                if cfg.train.max_grad_norm:
-                    acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
                 self.global_step += 1
                 self.step_times.append(time.perf_counter())
-                rate = (self.global_step - start_step) * samples_per_step / (time.perf_counter() - started)
+                rate = (self.global_step - start_step) * self.samples_per_step / (time.perf_counter() - started)
                 bar.update()
                 bar.set_postfix(loss=f"{np.mean(running):.4f}", samples_per_s=f"{rate:.1f}")
                 if self.global_step % cfg.logging.log_every == 0:
@@ -286,6 +333,19 @@ class Trainer:
             modules["controlnet"] = model.controlnet
         return modules
 
+    def _save_trained_modules(self, models: list, weights: list, output_dir: str) -> None:
+        """accelerate's save hook: the trained weights go into the diffusers folders only, once."""
+        if self.accelerator.is_main_process:
+            for name, module in self._trained_modules().items():
+                module.save_pretrained(Path(output_dir) / name)
+        weights.clear()  # so accelerate writes no second copy (model.safetensors)
+
+    def _load_trained_modules(self, models: list, input_dir: str) -> None:
+        """accelerate's load hook, the inverse of the save hook."""
+        for name, module in self._trained_modules().items():
+            checkpoints.load_module_weights(module, Path(input_dir) / name)
+        models.clear()  # nothing left for accelerate to load
+
     def save_checkpoint(self) -> None:
         acc, step = self.accelerator, self.global_step
         tmp = checkpoints.temporary_path(self.output_dir, step)
@@ -296,10 +356,10 @@ class Trainer:
         acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if acc.is_main_process:
-            for name, module in self._trained_modules().items():
-                module.save_pretrained(tmp / name)
+            save_empty_prompt_embeds(self.context, tmp)
             _fault("sigkill-in-checkpoint", step)
-            checkpoints.finalize(tmp, step, {"stage": self.cfg.stage})
+            checkpoints.finalize(tmp, step, {"stage": self.cfg.stage,
+                                             "pretrained_dir": str(Path(self.cfg.model.pretrained_dir).resolve())})
             checkpoints.prune(self.output_dir, self.cfg.checkpoint.keep_last)
         acc.wait_for_everyone()
 
@@ -313,21 +373,41 @@ class Trainer:
         for name, module in self._trained_modules().items():
             module.save_pretrained(final / name)
         if self.cfg.stage == "pose_control":
-            self.pipeline(with_text=True).save_pretrained(self.output_dir / "pipeline")
+            self.export_pipeline(self.output_dir / "pipeline")
 
-    def pipeline(self, with_text: bool = False) -> MagicPosePipeline:
-        """A MagicPosePipeline around the current weights (it takes over the attention processors)."""
+    def export_pipeline(self, folder: Path) -> Path:
+        """The inference pipeline: the trained modules as trained (float32), and the frozen ones as
+        ``model.pretrained_dir`` stores them, not the low-precision copies used for training. Written
+        under a temporary name and renamed when complete."""
         root = Path(self.cfg.model.pretrained_dir)
-        text_encoder = tokenizer = None
-        if with_text:
-            text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
-            tokenizer = _tokenizer(root)
+        optional = {}
+        if (root / "text_encoder").is_dir():
+            optional["text_encoder"] = load_as_stored(CLIPTextModel, root / "text_encoder")
+            optional["tokenizer"] = _tokenizer(root)
         modules = self._trained_modules()
-        model = self.accelerator.unwrap_model(self.model)
-        pipe = MagicPosePipeline(vae=self.vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=model.unet,
+        pipe = MagicPosePipeline(vae=load_as_stored(AutoencoderKL, root / "vae"),
+                                 text_encoder=optional.get("text_encoder"), tokenizer=optional.get("tokenizer"),
+                                 unet=load_as_stored(UNet2DConditionModel, root / "unet"),
                                  appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
                                  scheduler=MagicPosePipeline.default_scheduler())
         pipe.empty_prompt_embeds = self.context.detach().cpu()  # saved with the pipeline
+        tmp = folder.with_name(f".{folder.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        pipe.save_pretrained(tmp)
+        self.accelerator.unwrap_model(self.model).install_bank()  # the pipeline took over the processors
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+        return folder
+
+    def pipeline(self) -> MagicPosePipeline:
+        """A MagicPosePipeline around the models being trained (it takes over the attention processors)."""
+        modules = self._trained_modules()
+        model = self.accelerator.unwrap_model(self.model)
+        pipe = MagicPosePipeline(vae=self.vae, text_encoder=None, tokenizer=None, unet=model.unet,
+                                 appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
+                                 scheduler=MagicPosePipeline.default_scheduler())
+        pipe.empty_prompt_embeds = self.context.detach()
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -349,10 +429,13 @@ class Trainer:
             model.eval()
             try:
                 pipe = self.pipeline()
-                out = pipe(image=reference, pose_images=poses, height=height, width=width,
-                           num_inference_steps=cfg.validation.num_inference_steps,
-                           guidance_scale=cfg.validation.guidance_scale, prompt_embeds=self.context,
-                           generator=torch.Generator().manual_seed(cfg.train.seed), output_type="np").frames
+                # Under mixed precision the frozen models are in bf16/fp16 and the trained ones in float32:
+                # autocast runs them together, as in the training forward pass.
+                with acc.autocast():
+                    out = pipe(image=reference, pose_images=poses, height=height, width=width,
+                               num_inference_steps=cfg.validation.num_inference_steps,
+                               guidance_scale=cfg.validation.guidance_scale, prompt_embeds=self.context,
+                               generator=torch.Generator().manual_seed(cfg.train.seed), output_type="np").frames
             finally:
                 model.install_bank()  # the pipeline installed processors bound to its own bank
                 model.train()
@@ -387,9 +470,11 @@ def describe(trainer: Trainer) -> str:
     model = trainer.accelerator.unwrap_model(trainer.model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in model.unet.parameters()) + sum(p.numel() for p in trainer.vae.parameters())
+    train = trainer.cfg.train
     return (f"stage {trainer.cfg.stage}: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen, "
             f"{len(trainer.unused)} unused tensors frozen, {trainer.accelerator.num_processes} process(es) "
             f"({trainer.accelerator.distributed_type}), {len(trainer.dataset)} frames, "
-            f"{trainer.batches_per_epoch} batches per epoch per process; "
-            f"{math.ceil(trainer.cfg.train.max_steps)} steps")
+            f"{trainer.batches_per_epoch} batches per epoch per process; {math.ceil(train.max_steps)} steps of "
+            f"{trainer.samples_per_step} samples ({train.batch_size} per process x "
+            f"{train.gradient_accumulation_steps} accumulated x {trainer.accelerator.num_processes} processes)")
 
