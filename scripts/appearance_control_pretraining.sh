@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Stage 1 (appearance control pretraining), like the original script of this name.
 #   bash scripts/appearance_control_pretraining.sh SD15_DIR DATA_ROOT [NUM_GPUS] [key=value overrides...]
-# One machine with NUM_GPUS GPUs (default 1). For several machines run, on each node:
+# One machine with NUM_GPUS GPUs (default 1). train.batch_size is per GPU: the run prints its global batch
+# (per GPU x accumulation x GPUs); configs/sd15_appearance.yaml's header says how to keep the original's 32.
+# For several machines run, on each node:
 #   torchrun --nnodes N --nproc_per_node G --node_rank R --rdzv_backend c10d --rdzv_endpoint HOST:29500 \
 #       train_appearance.py --config configs/sd15_appearance.yaml model.pretrained_dir=... data.root=...
 # On CPU (tests, tiny configs): ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 ... syncs over gloo.

@@ -3,6 +3,8 @@
 #   bash scripts/appearance_disentangle_pose_control.sh SD15_DIR DATA_ROOT STAGE1_APPEARANCE_UNET CONTROLNET_DIR [NUM_GPUS] [key=value ...]
 # STAGE1_APPEARANCE_UNET: <stage-1 output>/final/appearance_unet (or a converted model_state-10000.th);
 # CONTROLNET_DIR: the converted control_v11p_sd15_openpose, or "none" to start from the UNet.
+# train.batch_size is per GPU: the run prints its global batch (per GPU x accumulation x GPUs);
+# configs/sd15_pose_control.yaml's header says how to keep the original's 8.
 # DeepSpeed ZeRO-2 instead of DDP:
 #   accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml train_pose_control.py --config ...
 set -euo pipefail

@@ -33,3 +33,40 @@ def clip_vocab_text_encoder() -> CLIPTextModel:
     torch.manual_seed(0)
     return CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4,
                                         num_hidden_layers=2, max_position_embeddings=77)).eval()
+
+
+def make_bare_pretrained(folder: Path, dtype: torch.dtype = torch.float16) -> Path:
+    """What a converted SD 1.5 folder gives the trainer, tiny: ``vae/`` and ``unet/`` stored in ``dtype``
+    and the stored empty-prompt embedding; no text encoder, no tokenizer."""
+    from magicpose.empty_prompt import compute_empty_prompt_embeds, save_empty_prompt_embeds
+    from magicpose.tiny import make_pipeline
+
+    pipe = make_pipeline("tiny", seed=0)
+    folder.mkdir(parents=True)
+    pipe.vae.to(dtype).save_pretrained(folder / "vae")
+    pipe.unet.to(dtype).save_pretrained(folder / "unet")
+    save_empty_prompt_embeds(compute_empty_prompt_embeds(pipe.text_encoder, pipe.tokenizer), folder)
+    return folder
+
+
+TINY_CONFIGS = {"appearance": Path(__file__).resolve().parents[1] / "configs" / "tiny_appearance.yaml",
+                "pose_control": Path(__file__).resolve().parents[1] / "configs" / "tiny_pose_control.yaml"}
+
+
+def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = None, **overrides):
+    """A Trainer on the tiny configs, ``workspace/pretrained`` and ``workspace/data``, in this process.
+
+    Defaults: 3 steps, no validation, no checkpoint; stage 2 seeds its appearance UNet with the pretrained UNet.
+    """
+    from accelerate.state import AcceleratorState
+
+    from magicpose.training.config import load_config
+    from magicpose.training.trainer import Trainer
+
+    values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
+              "validation.every_steps": 0, "checkpoint.every_steps": 1000, "train.max_steps": 3, **overrides}
+    if stage == "pose_control":
+        values.setdefault("model.appearance_unet", workspace / "pretrained" / "unet")
+    AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision per process
+    return Trainer(load_config(TINY_CONFIGS[stage], [f"{k}={v}" for k, v in values.items()], stage=stage),
+                   resume=resume)

@@ -489,7 +489,10 @@ def test_vae_slicing_gives_the_same_frames(runs, tmp_path) -> None:
     out = tmp_path / "sliced.mp4"
     assert _infer(REFERENCE, runs["poses"], out, "--seed", "7", "--vae-slicing") == 0
     sliced, plain = _pngs(_outputs(out)["frames"]), _pngs(_outputs(runs["a"])["frames"])
-    assert len(sliced) == len(plain) == 3 and all(np.array_equal(x, y) for x, y in zip(sliced, plain))
+    # One frame per VAE call instead of a batch: on some CPUs the convolutions round the last float bit
+    # differently by batch size (seen: 8e-7), which can move a pixel across a uint8 rounding boundary.
+    assert len(sliced) == len(plain) == 3
+    assert all(np.abs(x.astype(int) - y.astype(int)).max() <= 1 for x, y in zip(sliced, plain))
 
 
 def test_cpu_offload_without_a_gpu_is_one_error_line(runs, tmp_path, capsys) -> None:

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from magicpose.data.pairs import PairDataset
+from magicpose.data.pairs import PairDataset, _center_box, _random_resized_box
 from magicpose.errors import InputError
 from magicpose.image_utils import center_crop_resize, load_image
 
@@ -63,12 +63,16 @@ def _save(arr: np.ndarray, path: Path) -> None:
 
 
 def _dataset(root: Path, videos: list[list[int]], flat: set[tuple[int, int]] = frozenset(),
-             pose_size: tuple[int, int] = (W, H), marker: bool = False, pose_is_frame: bool = False,
-             split: str = "train") -> Path:
-    """Videos 'video0', 'video1', ... with frames '<number:04d>.png' for the given numbers."""
+             pose_size: tuple[int, int] | None = None, marker: bool = False, pose_is_frame: bool = False,
+             split: str = "train", size: tuple[int, int] = (W, H)) -> Path:
+    """Videos 'video0', 'video1', ... with frames '<number:04d>.png' for the given numbers.
+
+    Frames are `size` (w, h); pose maps `pose_size` (default: the frame's size).
+    """
+    pose_size = size if pose_size is None else pose_size
     for v, numbers in enumerate(videos):
         for n in numbers:
-            frame = _frame(v, n, flat=(v, n) in flat, marker=marker)
+            frame = _frame(v, n, *size, flat=(v, n) in flat, marker=marker)
             _save(frame, root / f"{split}_set" / f"video{v}" / f"{n:04d}.png")
             if pose_is_frame:
                 pose = np.asarray(Image.fromarray(frame).resize(pose_size, Image.NEAREST))
@@ -214,7 +218,7 @@ def test_video_without_usable_frames_raises_naming_its_folder(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------- tensors and crops
-@pytest.mark.parametrize("crop", ["center", "random"])
+@pytest.mark.parametrize("crop", ["center", "random", "random_resized"])
 def test_item_shapes_dtypes_and_ranges(tmp_path, crop) -> None:
     _dataset(tmp_path, [[1, 2, 3], [4, 5]])
     ds = PairDataset(tmp_path, height=24, width=32, crop=crop)
@@ -295,6 +299,89 @@ def test_random_crop_scales_the_box_onto_a_larger_pose_map(tmp_path) -> None:
         assert np.abs(_centroid(item["image"][2] + 1) - _centroid(item["pose"][2])).max() < 0.6
 
 
+def _noise_video(root: Path, size: tuple[int, int], numbers: list[int], seed: int = 0) -> Path:
+    """One video of random-noise frames (every box crops differently) whose pose maps equal them."""
+    noise = np.random.default_rng(seed)
+    for n in numbers:
+        arr = noise.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        for folder in ("train_set", "pose_map_train_set"):
+            _save(arr, root / folder / "video0" / f"{n:04d}.png")
+    return root
+
+
+def test_random_resized_box_follows_torchvision_on_a_square_frame() -> None:
+    """200 draws on a 200x200 frame: square boxes of 90-100 % of the frame's area, anywhere in it."""
+    boxes = [_random_resized_box(200, 200, 16, 16, (0.9, 1.0), np.random.default_rng(k)) for k in range(200)]
+    fractions, positions, offsets = [], set(), []
+    for left, top, right, bottom in boxes:
+        w, h = right - left, bottom - top
+        assert w == h and w == int(w) and left == int(left) and top == int(top)  # integer square box
+        assert 0 <= left and 0 <= top and right <= 200 and bottom <= 200
+        fractions.append(w * h / 200**2)
+        positions.add((left, top))
+        if w < 200:
+            offsets += [left / (200 - w), top / (200 - h)]
+    # side = round(sqrt(fraction) * 200), fraction in [0.9, 1]: sides 190..200 (0.9025..1)
+    assert 0.9 <= min(fractions) < 0.92 and 0.98 < max(fractions) <= 1.0
+    assert 0.93 < np.mean(fractions) < 0.97  # uniform in area
+    assert len(positions) > 40  # really random (at most 121 positions: offsets 0..10)
+    assert 0.4 < np.mean(offsets) < 0.6 and min(offsets) < 0.05 and max(offsets) > 0.95  # uniform placement
+
+
+@pytest.mark.parametrize("size, expected", [((604, 1080), (0, 238, 604, 842)), ((1920, 1080), (420, 0, 1500, 1080))])
+def test_random_resized_box_falls_back_to_the_center_box_when_no_square_fits(size, expected) -> None:
+    """TikTok portrait (and 16:9 landscape) frames: no square of >= 90 % of the area fits."""
+    assert _center_box(*size, 512, 512) == expected
+    for k in range(50):
+        assert _random_resized_box(*size, 512, 512, (0.9, 1.0), np.random.default_rng(k)) == expected
+
+
+def test_random_resized_equals_center_crop_on_portrait_frames(tmp_path) -> None:
+    _dataset(tmp_path, [[1, 2, 3], [1, 2]], size=(30, 54), marker=True)
+    center = PairDataset(tmp_path, height=16, width=16, crop="center")
+    resized = PairDataset(tmp_path, height=16, width=16, crop="random_resized")
+    for epoch in range(4):
+        center.set_epoch(epoch)
+        resized.set_epoch(epoch)
+        for i in range(len(center)):
+            a, b = center[i], resized[i]
+            assert a["reference_frame"] == b["reference_frame"]
+            for key in ("reference", "image", "pose"):
+                assert torch.equal(a[key], b[key])
+
+
+def test_random_resized_crop_uses_one_box_for_target_and_pose(tmp_path) -> None:
+    _noise_video(tmp_path, (40, 40), [1])
+    ds = PairDataset(tmp_path, height=16, width=16, crop="random_resized", crop_scale=(0.5, 0.9))
+    images, refs = [], []
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        item = ds[0]  # one-frame video: the reference is the target frame with its own crop
+        assert torch.allclose((item["image"] + 1) / 2, item["pose"], atol=1e-6)  # same box
+        images.append(item["image"])
+        refs.append(item["reference"])
+    assert len({t.numpy().tobytes() for t in images}) == 6  # the box changes with the epoch
+    assert all(not torch.equal(a, b) for a, b in zip(images, refs))  # the reference's own box
+    center = PairDataset(tmp_path, height=16, width=16)[0]["image"]
+    assert all(not torch.equal(t, center) for t in images)
+
+
+def test_random_resized_crop_scales_the_box_onto_a_larger_pose_map(tmp_path) -> None:
+    _dataset(tmp_path, [[1, 2]], size=(48, 48), pose_size=(96, 96), marker=True)
+    ds = PairDataset(tmp_path, height=32, width=32, crop="random_resized", crop_scale=(0.3, 0.6))
+    centroids = []
+    for epoch in range(16):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        if item["image"][2].max() < 0 or item["pose"][2].max() <= 0:  # the marker was cropped away
+            continue
+        image_marker = _centroid(item["image"][2] + 1)
+        assert np.abs(image_marker - _centroid(item["pose"][2])).max() < 0.6
+        centroids.append(image_marker)
+    assert len(centroids) >= 8
+    assert np.ptp(np.array(centroids), axis=0).max() > 5  # the crop really moves the marker
+
+
 # ---------------------------------------------------------------------------- determinism
 def test_items_depend_only_on_seed_epoch_and_index(tmp_path) -> None:
     _dataset(tmp_path, [list(range(1, 11)), list(range(1, 7))])
@@ -315,6 +402,25 @@ def test_items_depend_only_on_seed_epoch_and_index(tmp_path) -> None:
     assert len(set(seeds)) == len(seeds)  # a distinct seed per (epoch, index)
     other = PairDataset(tmp_path, seed=2, **kw)
     assert [other[i]["seed"] for i in order] != [x["seed"] for x in first]
+
+
+def test_random_resized_items_depend_only_on_seed_epoch_and_index(tmp_path) -> None:
+    _noise_video(tmp_path, (64, 64), list(range(1, 7)))
+    kw = dict(height=16, width=16, crop="random_resized", seed=5)
+    a, b = PairDataset(tmp_path, **kw), PairDataset(tmp_path, **kw)
+    order = list(range(len(a)))
+    first = [a[i] for i in order]
+    second = [b[i] for i in reversed(order)][::-1]
+    for x, y in zip(first, second):
+        assert x["reference_frame"] == y["reference_frame"]
+        for key in ("reference", "image", "pose"):
+            assert torch.equal(x[key], y[key])
+    a.set_epoch(1)
+    b.set_epoch(1)
+    later = [a[i] for i in order]
+    assert all(torch.equal(x["image"], b[i]["image"]) for i, x in enumerate(later))
+    # same target frame, another epoch: another box (default scale 0.9-1 of the whole frame)
+    assert sum(not torch.equal(x["image"], y["image"]) for x, y in zip(first, later)) >= 5
 
 
 # ---------------------------------------------------------------------------- bad inputs

@@ -32,7 +32,7 @@ from magicpose.image_utils import center_crop_box, check_size, load_image
 
 __all__ = ["PairDataset", "CROP_MODES"]
 
-CROP_MODES = ("center", "random")
+CROP_MODES = ("center", "random", "random_resized")
 
 # Domain tags mixed into the (seed, epoch, index) entropy, so the generator that draws the data and
 # the seed handed to the trainer are independent streams.
@@ -51,6 +51,28 @@ def _nonneg_int(name: str, value: object) -> int:
 def _center_box(src_w: int, src_h: int, width: int, height: int) -> Box:
     """Largest centred box of aspect width/height (the box `center_crop_resize` uses)."""
     return tuple(float(v) for v in center_crop_box(src_w, src_h, width, height))
+
+
+def _random_resized_box(src_w: int, src_h: int, width: int, height: int, scale: tuple[float, float],
+                        rng: np.random.Generator) -> Box:
+    """torchvision's ``RandomResizedCrop.get_params`` with the ratio range fixed to width/height.
+
+    Up to 10 tries of an integer box whose area is a fraction `scale` of the whole frame, placed at
+    a uniformly drawn integer position; if none fits, the fallback is torchvision's centred crop
+    with the aspect clamped to the ratio range, which for a fixed ratio is exactly `_center_box`
+    (same rounding: Python's round, then (src - size) // 2).  The ratio is a constant here, so no
+    number is drawn for it (torchvision draws one from a degenerate range).
+    """
+    aspect = width / height
+    for _ in range(10):
+        target_area = src_w * src_h * rng.uniform(*scale)
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= src_w and 0 < h <= src_h:
+            top = int(rng.integers(0, src_h - h + 1))
+            left = int(rng.integers(0, src_w - w + 1))
+            return float(left), float(top), float(left + w), float(top + h)
+    return _center_box(src_w, src_h, width, height)
 
 
 def _crop_resize(image: Image.Image, box: Box, width: int, height: int) -> Image.Image:
@@ -94,10 +116,24 @@ class PairDataset(torch.utils.data.Dataset):
         min_std: frames whose pixel std (per channel, over space, on [0, 1] values; the largest over
             the channels) is below this are skipped. ``0`` disables the check.
         crop: ``"center"``: the largest centred box of the output's aspect ratio (what
-            `center_crop_resize` does, the original's behaviour); ``"random"``: a box of the output's
-            aspect ratio whose area is a fraction ``crop_scale`` of that centred box's, placed
-            uniformly at random. Target and pose always share one box; the reference gets its own.
-        crop_scale: (min, max) area fraction for ``crop="random"``, within (0, 1].
+            `center_crop_resize` does); ``"random"``: a box of the output's aspect ratio whose area is
+            a fraction ``crop_scale`` of that centred box's, placed uniformly at random;
+            ``"random_resized"``: torchvision's ``RandomResizedCrop(scale=crop_scale, ratio=width /
+            height)``, i.e. a box of the output's aspect ratio whose area is a fraction ``crop_scale``
+            of the WHOLE frame's, at a uniformly random integer position, falling back to the
+            ``"center"`` box when no such box fits in 10 tries.  The original MagicPose training
+            applies ``RandomResizedCrop(512, scale=(0.9, 1), ratio=(1, 1))`` separately to the
+            reference, the target and the pose.  On TikTok frames (604x1080 portrait) no square of
+            90-100 % of the frame's area fits, so torchvision falls back to the centred square every
+            time: there the original is effectively ``"center"``.  A square of area fraction s fits
+            only when short side / long side >= s, so it crops randomly only on near-square frames
+            (16:9 landscape falls back too).  ``"random_resized"`` is the original's augmentation
+            except that target and pose share one box (the original misaligns them where it really
+            crops); ``"center"`` is what it amounts to on portrait TikTok frames.  In every mode
+            target and pose share one box (scaled onto the pose map's pixel size); the reference
+            gets its own.
+        crop_scale: (min, max) area fraction within (0, 1]: of the centred box for ``"random"``, of
+            the whole frame for ``"random_resized"`` (torchvision's ``scale``); unused by ``"center"``.
 
     Items are dicts: ``reference``/``image`` float32 [3, H, W] in [-1, 1], ``pose`` float32
     [3, H, W] in [0, 1], ``seed`` (int in [0, 2**63); collated to int64), ``index``, and the strings
@@ -238,6 +274,8 @@ class PairDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------ crops
     def _box(self, size: tuple[int, int], rng: np.random.Generator) -> Box:
         src_w, src_h = size
+        if self.crop == "random_resized":
+            return _random_resized_box(src_w, src_h, self.width, self.height, self.crop_scale, rng)
         left, top, right, bottom = _center_box(src_w, src_h, self.width, self.height)
         if self.crop == "center":
             return left, top, right, bottom

@@ -15,8 +15,9 @@ STAGES = ("appearance", "pose_control")
 
 @dataclass
 class ModelConfig:
-    # A folder with vae/, unet/, text_encoder/ and tokenizer/ subfolders (a converted SD 1.5, a
-    # MagicPose pipeline folder, or the demo base models). The UNet, VAE and text encoder stay frozen.
+    # A folder with vae/ and unet/ subfolders, and the empty prompt's embedding: stored
+    # (empty_prompt_embeds.safetensors, as `magicpose convert` writes it) or text_encoder/ (+ tokenizer/).
+    # A converted SD 1.5, a MagicPose pipeline folder, or the demo base models. All of it stays frozen.
     pretrained_dir: str = "???"
     # Stage 2: the stage-1 appearance UNet folder (diffusers format). Stage 1: optional starting point;
     # by default the appearance UNet starts as a copy of the main UNet, as in the original.
@@ -61,7 +62,7 @@ class TrainConfig:
 
 @dataclass
 class CheckpointConfig:
-    every_steps: int = 500
+    every_steps: int = 500  # and at the last step; 0: no checkpoints (the final export is still written)
     keep_last: int = 3
 
 

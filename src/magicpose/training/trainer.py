@@ -159,7 +159,10 @@ class Trainer:
             from magicpose.data.layout import list_videos
 
             split = cfg.validation.split or cfg.data.split
-            videos = list_videos(cfg.data.root, split)
+            try:
+                videos = list_videos(cfg.data.root, split)
+            except InputError as err:
+                raise InputError(f"validation (split '{split}'): {err}; or set validation.every_steps=0") from err
             if not videos or len(videos[0].frames) < 2:
                 raise InputError(f"validation needs a video of at least 2 frames in split '{split}' of "
                                  f"'{cfg.data.root}': add one, or set validation.every_steps=0")
@@ -310,7 +313,8 @@ class Trainer:
                     acc.log({"loss": float(np.mean(running)), "samples_per_s": rate}, step=self.global_step)
                 running = []
                 _fault("sigkill-after-step", self.global_step)
-                if self.global_step % cfg.checkpoint.every_steps == 0 or self.global_step == cfg.train.max_steps:
+                every = cfg.checkpoint.every_steps
+                if every and (self.global_step % every == 0 or self.global_step == cfg.train.max_steps):
                     self.save_checkpoint()
                 if cfg.validation.every_steps and self.global_step % cfg.validation.every_steps == 0:
                     self.validate()
