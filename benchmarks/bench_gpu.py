@@ -13,8 +13,8 @@ prompt is a random stored embedding (no text encoder). Sections, in order, each 
                     empty-prompt embedding) and a small TikTok-layout dataset for the training sections;
   inference.fp16    MagicPosePipeline, 512 px, 20 DDIM steps, guidance 7, output_type="latent": seconds per
                     frame over 16 frames for frames_per_batch 1, 4 and 16, each after its own warm-up call;
-  inference.original  literal_original_loop of tests/test_pipeline_equivalence.py on the GPU in fp16 (a copy
-                    that only moves its inputs to the device, see `original_loop`) on 2 frames; reported as
+  inference.original  the literal original loop of tests/test_pipeline_equivalence.py (original_loop_runner)
+                    on the GPU in fp16, on 2 frames; reported as
                     inference.pipeline_over_original = pipeline s/frame at frames_per_batch 4 / original's;
   memory            peak GPU memory (max_memory_allocated, model weights included) of a 16- and a 64-frame
                     call with 2 steps, output_type="latent" then streamed decoding (pipe.iter_frames), as the CLI;
@@ -43,7 +43,6 @@ measure serialisation rather than disk): see "work_dir" in the JSON.
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import json
 import math
@@ -280,63 +279,15 @@ def time_inference(pipe, reference, poses, plan: Plan, device: torch.device) -> 
     return out
 
 
-def original_loop(components: dict, prompt_embeds: torch.Tensor, device: torch.device, dtype: torch.dtype):
-    """``literal_original_loop`` of tests/test_pipeline_equivalence.py, runnable on ``device`` in ``dtype``.
-
-    The test's loop works on the CPU in float32 and encodes "" with a text encoder. This copy differs only
-    in moving its inputs (noise, reference pixels, pose hint, prompt embedding) to ``device``/``dtype`` and in
-    taking the embedding; tests/test_bench_gpu.py checks it equals the test's loop on the CPU. Copying the
-    UNets and installing the write/read processors happens here, outside the returned (timed) function.
-    """
-    from diffusers.utils.torch_utils import randn_tensor
-    from test_pipeline_equivalence import _install, _ReadProcessor, _to_pixels, _WriteProcessor
-
-    unet = copy.deepcopy(components["unet"])
-    appearance = copy.deepcopy(components["appearance_unet"])
-    controlnet, vae = components["controlnet"], components["vae"]
-    store = {}
-    _install(appearance, _WriteProcessor, store)
-    readers = _install(unet, _ReadProcessor, store)
-    context = prompt_embeds.to(device, dtype)
-
-    @torch.no_grad()
-    def run(reference, poses, steps: int, guidance_scale: float, seed: int, size: int) -> torch.Tensor:
-        scheduler = copy.deepcopy(components["scheduler"])
-        generator = torch.Generator().manual_seed(seed)
-        scale = 2 ** (len(vae.config.block_out_channels) - 1)
-        noise = randn_tensor((1, 4, size // scale, size // scale), generator=generator).to(device, dtype)
-        pixels = (_to_pixels(reference) * 2 - 1).to(device, dtype)
-        ref_latent = vae.encode(pixels).latent_dist.sample(generator) * vae.config.scaling_factor
-        scheduler.set_timesteps(steps)
-        frames = []
-        for pose in poses:
-            z = noise.clone()
-            hint = _to_pixels(pose).to(device, dtype)
-            for t in scheduler.timesteps:
-                appearance(ref_latent, t, encoder_hidden_states=context)
-                down, mid = controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
-                for r in readers:
-                    r.enabled = True
-                eps_c = unet(z, t, encoder_hidden_states=context, down_block_additional_residuals=down,
-                             mid_block_additional_residual=mid).sample
-                controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)  # discarded
-                for r in readers:
-                    r.enabled = False
-                eps_u = unet(z, t, encoder_hidden_states=context).sample
-                eps = eps_u + guidance_scale * (eps_c - eps_u)
-                z = scheduler.step(eps, t, z, eta=0.0).prev_sample
-            frames.append(z)
-        return torch.cat(frames)
-
-    return run
-
-
 def time_original(ws: Workspace) -> dict:
     plan, device = ws.plan, ws.device
-    run = original_loop(ws.components, ws.prompt_embeds, device, torch.float16)
+    from test_pipeline_equivalence import original_loop_runner
+
+    run = original_loop_runner(ws.components, ws.prompt_embeds, device, torch.float16)
     poses = ws.poses[:plan.original_frames]
-    run(ws.reference, poses[:1], 1, GUIDANCE, SEED, plan.size)  # warm-up
-    seconds, latents = timed(device, lambda: run(ws.reference, poses, plan.steps, GUIDANCE, SEED, plan.size))
+    run(ws.reference, poses[:1], 1, GUIDANCE, SEED, plan.size, decode=False)  # warm-up
+    seconds, latents = timed(device, lambda: run(ws.reference, poses, plan.steps, GUIDANCE, SEED, plan.size,
+                                                 decode=False))
     ours = generate(ws.pipe, ws.reference, poses, CLI_FRAMES_PER_BATCH, plan.steps, plan.size)
     diff = (latents.float() - ours.float()).abs().max().item()
     log(f"  original loop: {seconds / len(poses):.4f} s/frame ({len(poses)} frames); max |original - pipeline| "

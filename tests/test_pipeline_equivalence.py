@@ -84,51 +84,69 @@ def _install(unet, processor_cls, store):
     return installed
 
 
-@torch.no_grad()
-def literal_original_loop(components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True):
-    """One frame at a time; every step reruns A, and runs the ControlNet for both branches.
+def original_loop_runner(components, prompt_embeds=None, device="cpu", dtype=torch.float32):
+    """The literal original loop, prepared (UNet copies, write/read processors, the "" embedding) outside
+    the returned function, which runs it on ``device`` in ``dtype``; benchmarks time that function.
 
-    ``reference`` and ``poses`` are PIL images of ``size`` x ``size``. Returns frames (F, H, W, 3) in
-    [0, 1], or the final latents when ``decode`` is False. benchmarks/bench_sampler.py times it too.
+    Without ``prompt_embeds`` the empty prompt is encoded with the components' tokenizer and text encoder.
     """
     unet = copy.deepcopy(components["unet"])
     appearance = copy.deepcopy(components["appearance_unet"])
-    controlnet, vae, scheduler = components["controlnet"], components["vae"], copy.deepcopy(components["scheduler"])
+    controlnet, vae = components["controlnet"], components["vae"]
     store = {}
     _install(appearance, _WriteProcessor, store)
     readers = _install(unet, _ReadProcessor, store)
-    tok = components["tokenizer"]
-    ids = tok("", padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids
-    context = components["text_encoder"](ids)[0]
-    generator = torch.Generator().manual_seed(seed)
-    scale = 2 ** (len(vae.config.block_out_channels) - 1)
-    shape = (1, 4, size // scale, size // scale)
-    noise = randn_tensor(shape, generator=generator)  # the same x_T for every frame, as the original
-    ref_latent = vae.encode(_to_pixels(reference) * 2 - 1).latent_dist.sample(generator) * vae.config.scaling_factor
-    scheduler.set_timesteps(steps)
-    frames = []
-    for pose in poses:
-        z = noise.clone()
-        hint = _to_pixels(pose)
-        for t in scheduler.timesteps:
-            appearance(ref_latent, t, encoder_hidden_states=context)
-            down, mid = controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
-            for r in readers:
-                r.enabled = True
-            eps_c = unet(z, t, encoder_hidden_states=context, down_block_additional_residuals=down,
-                         mid_block_additional_residual=mid).sample
-            controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)  # discarded
-            for r in readers:
-                r.enabled = False
-            eps_u = unet(z, t, encoder_hidden_states=context).sample
-            eps = eps_u + guidance_scale * (eps_c - eps_u)
-            z = scheduler.step(eps, t, z, eta=0.0).prev_sample
-        if not decode:
-            frames.append(z)
-            continue
-        image = vae.decode(z / vae.config.scaling_factor).sample
-        frames.append((image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).numpy())
-    return np.stack(frames) if decode else torch.cat(frames)
+    if prompt_embeds is None:
+        tok = components["tokenizer"]
+        ids = tok("", padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids
+        prompt_embeds = components["text_encoder"](ids)[0]
+    context = prompt_embeds.to(device, dtype)
+
+    @torch.no_grad()
+    def run(reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True):
+        """One frame at a time; every step reruns A, and runs the ControlNet for both branches.
+
+        ``reference`` and ``poses`` are PIL images of ``size`` x ``size``. Returns frames (F, H, W, 3) in
+        [0, 1], or the final latents when ``decode`` is False.
+        """
+        scheduler = copy.deepcopy(components["scheduler"])
+        generator = torch.Generator().manual_seed(seed)
+        scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        shape = (1, 4, size // scale, size // scale)
+        noise = randn_tensor(shape, generator=generator).to(device, dtype)  # the same x_T for every frame
+        pixels = (_to_pixels(reference) * 2 - 1).to(device, dtype)
+        ref_latent = vae.encode(pixels).latent_dist.sample(generator) * vae.config.scaling_factor
+        scheduler.set_timesteps(steps)
+        frames = []
+        for pose in poses:
+            z = noise.clone()
+            hint = _to_pixels(pose).to(device, dtype)
+            for t in scheduler.timesteps:
+                appearance(ref_latent, t, encoder_hidden_states=context)
+                down, mid = controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
+                for r in readers:
+                    r.enabled = True
+                eps_c = unet(z, t, encoder_hidden_states=context, down_block_additional_residuals=down,
+                             mid_block_additional_residual=mid).sample
+                controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)  # discarded
+                for r in readers:
+                    r.enabled = False
+                eps_u = unet(z, t, encoder_hidden_states=context).sample
+                eps = eps_u + guidance_scale * (eps_c - eps_u)
+                z = scheduler.step(eps, t, z, eta=0.0).prev_sample
+            if not decode:
+                frames.append(z)
+                continue
+            image = vae.decode(z / vae.config.scaling_factor).sample
+            frames.append((image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy())
+        return np.stack(frames) if decode else torch.cat(frames)
+
+    return run
+
+
+def literal_original_loop(components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True):
+    """The original's sampler, literally, on the CPU in float32 (see ``original_loop_runner``)."""
+    return original_loop_runner(components)(reference, poses, steps, guidance_scale, seed, size, decode)
 
 
 @pytest.mark.parametrize("frames_per_batch", [2, 3])
