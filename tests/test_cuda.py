@@ -25,7 +25,7 @@ def workspace(tmp_path_factory):
 
 def _weights(trainer) -> dict[str, torch.Tensor]:
     model = trainer.accelerator.unwrap_model(trainer.model)
-    return {n: p.detach().float().cpu() for n, p in model.named_parameters()}
+    return {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

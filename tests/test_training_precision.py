@@ -23,7 +23,6 @@ from magicpose.training.trainer import Trainer
 from magicpose.weights import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = TINY_CONFIGS
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,6 @@ def workspace(tmp_path_factory):
     return base
 
 
-_trainer = tiny_trainer
 
 
 def _trained(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -54,7 +52,7 @@ def test_bf16_checkpointing_validation_and_export_without_text_encoder(workspace
     # Before the fixes: validation crashed under bf16 (bf16 frozen UNet against float32 trained models)
     # and the stage-2 export asked for <pretrained_dir>/text_encoder after the last step.
     out = tmp_path / stage
-    trainer = _trainer(workspace, stage, out, **{"train.mixed_precision": "bf16", "train.max_steps": 2,
+    trainer = tiny_trainer(workspace, stage, out, **{"train.mixed_precision": "bf16", "train.max_steps": 2,
                                                  "train.gradient_checkpointing": True, "validation.every_steps": 1,
                                                  "validation.num_frames": 2, "validation.num_inference_steps": 2,
                                                  "checkpoint.every_steps": 2})
@@ -88,9 +86,9 @@ def test_gradient_checkpointing_under_bf16_trains_the_same_weights(workspace, tm
     # The recomputation must see what the forward pass saw; under bf16 autocast the recomputed blocks run
     # the same kernels on the same inputs, so the weights agree to float32 rounding of the update.
     extra = {"train.mixed_precision": "bf16", "train.max_steps": 3}
-    plain = _trainer(workspace, "pose_control", tmp_path / "plain", **extra)
+    plain = tiny_trainer(workspace, "pose_control", tmp_path / "plain", **extra)
     plain.train()
-    checkpointed = _trainer(workspace, "pose_control", tmp_path / "ckpt", **extra,
+    checkpointed = tiny_trainer(workspace, "pose_control", tmp_path / "ckpt", **extra,
                             **{"train.gradient_checkpointing": True})
     checkpointed.train()
     assert _max_diff(_trained(plain), _trained(checkpointed)) <= 1e-6
@@ -128,7 +126,7 @@ def test_no_exception_leaves_a_checkpointed_region(workspace, tmp_path, monkeypa
             raise
 
     monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", recording)
-    trainer = _trainer(workspace, "pose_control", tmp_path / "out", **{"train.gradient_checkpointing": True})
+    trainer = tiny_trainer(workspace, "pose_control", tmp_path / "out", **{"train.gradient_checkpointing": True})
     grads = _one_backward(trainer)
     assert len(calls) > 20 and escaped == []
     assert grads and all(torch.isfinite(g).all() for g in grads.values())
@@ -137,12 +135,12 @@ def test_no_exception_leaves_a_checkpointed_region(workspace, tmp_path, monkeypa
 def test_recomputation_uses_the_bank_mode_of_its_forward_pass(workspace, tmp_path):
     # Checkpointed blocks are recomputed during backward, when the bank's global mode may have moved on
     # (here: switched off before backward). Each recomputation replays the mode its forward pass saw.
-    plain = _one_backward(_trainer(workspace, "pose_control", tmp_path / "plain"))
+    plain = _one_backward(tiny_trainer(workspace, "pose_control", tmp_path / "plain"))
 
     def switch_off(model):
         model.bank.mode = "off"
 
-    checkpointed = _one_backward(_trainer(workspace, "pose_control", tmp_path / "ckpt",
+    checkpointed = _one_backward(tiny_trainer(workspace, "pose_control", tmp_path / "ckpt",
                                           **{"train.gradient_checkpointing": True}), before_backward=switch_off)
     assert plain.keys() == checkpointed.keys()
     assert _max_diff(plain, checkpointed) <= 1e-6
@@ -167,7 +165,7 @@ def test_probe_pass_runs_with_every_module_and_input_on_the_training_device(work
     monkeypatch.setattr(MagicPoseTrainingModel, "freeze_unused_parameters", probe_then_stop)
     for stage in ("appearance", "pose_control"):
         with pytest.raises(_ProbeDone) as done:
-            _trainer(workspace, stage, tmp_path / stage)
+            tiny_trainer(workspace, stage, tmp_path / stage)
         unused = done.value.args[0]
         assert unused and all(n.startswith("appearance_unet.") for n in unused)
 
@@ -187,7 +185,7 @@ def _tensor_names(folder: Path) -> list[str]:
 def test_a_checkpoint_holds_each_trained_tensor_once_and_loads_for_inference(workspace, tmp_path):
     # Before: accelerate's model.safetensors plus the diffusers folders, every trained tensor twice.
     out = tmp_path / "run"
-    trainer = _trainer(workspace, "pose_control", out, **{"train.max_steps": 2, "checkpoint.every_steps": 2})
+    trainer = tiny_trainer(workspace, "pose_control", out, **{"train.max_steps": 2, "checkpoint.every_steps": 2})
     trainer.train()
     checkpoint = checkpoints.list_checkpoints(out)[-1]
     names = _tensor_names(checkpoint)
@@ -212,7 +210,7 @@ def test_a_checkpoint_holds_each_trained_tensor_once_and_loads_for_inference(wor
 
 def test_checkpoint_without_its_pretrained_folder_is_refused_in_one_line(workspace, tmp_path):
     out = tmp_path / "run"
-    _trainer(workspace, "appearance", out, **{"train.max_steps": 1, "checkpoint.every_steps": 1}).train()
+    tiny_trainer(workspace, "appearance", out, **{"train.max_steps": 1, "checkpoint.every_steps": 1}).train()
     checkpoint = checkpoints.list_checkpoints(out)[-1]
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     (checkpoint / "trainer_state.json").write_text(json.dumps({**state, "pretrained_dir": str(tmp_path / "gone")}))
@@ -224,9 +222,9 @@ def test_checkpoint_without_its_pretrained_folder_is_refused_in_one_line(workspa
 # -- accumulation -------------------------------------------------------------------------------------
 
 def test_accumulating_k_micro_batches_equals_one_batch_k_times_larger(workspace, tmp_path):
-    one = _trainer(workspace, "pose_control", tmp_path / "one", **{"train.batch_size": 4, "train.max_steps": 3})
+    one = tiny_trainer(workspace, "pose_control", tmp_path / "one", **{"train.batch_size": 4, "train.max_steps": 3})
     one.train()
-    accumulated = _trainer(workspace, "pose_control", tmp_path / "acc", **{
+    accumulated = tiny_trainer(workspace, "pose_control", tmp_path / "acc", **{
         "train.batch_size": 2, "train.gradient_accumulation_steps": 2, "train.max_steps": 3,
         "logging.record_samples": True})
     assert accumulated.accelerator.gradient_accumulation_steps == 2  # accelerate's own (DeepSpeed reads it)
@@ -241,23 +239,23 @@ def test_accumulating_k_micro_batches_equals_one_batch_k_times_larger(workspace,
 @pytest.mark.parametrize("typed", ["no", "false", "False", "off", "none", "fp32"])
 def test_mixed_precision_off_as_users_type_it(tmp_path, typed):
     # YAML 1.1 reads a bare `no` as a boolean; it was refused as "False".
-    cfg = load_config(CONFIGS["appearance"], ["model.pretrained_dir=p", "data.root=d",
+    cfg = load_config(TINY_CONFIGS["appearance"], ["model.pretrained_dir=p", "data.root=d",
                                               f"train.mixed_precision={typed}"])
     assert cfg.train.mixed_precision == "no"
     written = tmp_path / "c.yaml"
-    written.write_text(CONFIGS["appearance"].read_text().replace('mixed_precision: "no"', "mixed_precision: no"))
+    written.write_text(TINY_CONFIGS["appearance"].read_text().replace('mixed_precision: "no"', "mixed_precision: no"))
     assert "mixed_precision: no\n" in written.read_text()
     assert load_config(written, ["model.pretrained_dir=p", "data.root=d"]).train.mixed_precision == "no"
     for ok in ("bf16", "BF16", "fp16"):
-        assert load_config(CONFIGS["appearance"], ["model.pretrained_dir=p", "data.root=d",
+        assert load_config(TINY_CONFIGS["appearance"], ["model.pretrained_dir=p", "data.root=d",
                                                    f"train.mixed_precision={ok}"]).train.mixed_precision == ok.lower()
     with pytest.raises(InputError, match="must be no, fp16 or bf16"):
-        load_config(CONFIGS["appearance"], ["model.pretrained_dir=p", "data.root=d", "train.mixed_precision=fp8"])
+        load_config(TINY_CONFIGS["appearance"], ["model.pretrained_dir=p", "data.root=d", "train.mixed_precision=fp8"])
 
 
 def test_appearance_learning_rate_zero_freezes_the_appearance_unet(workspace, tmp_path):
     # 0 was read as "unset" and replaced by train.learning_rate.
-    trainer = _trainer(workspace, "pose_control", tmp_path / "out", **{"train.appearance_learning_rate": 0,
+    trainer = tiny_trainer(workspace, "pose_control", tmp_path / "out", **{"train.appearance_learning_rate": 0,
                                                                        "train.max_steps": 2})
     before = _trained(trainer)
     trainer.train()
@@ -272,16 +270,16 @@ def test_appearance_learning_rate_zero_freezes_the_appearance_unet(workspace, tm
 
 def test_run_needs_are_checked_before_training(workspace, tmp_path):
     with pytest.raises(InputError, match="validation \\(split 'test'\\): dataset folder .*test_set' does not exist"):
-        _trainer(workspace, "appearance", tmp_path / "a", **{"validation.every_steps": 5, "validation.split": "test"})
+        tiny_trainer(workspace, "appearance", tmp_path / "a", **{"validation.every_steps": 5, "validation.split": "test"})
     broken = tmp_path / "broken"
     make_bare_pretrained(broken)
     (broken / "text_encoder").mkdir()
     with pytest.raises(InputError, match="text_encoder' is not a diffusers/transformers folder"):
-        _trainer(workspace, "appearance", tmp_path / "b", **{"model.pretrained_dir": broken})
+        tiny_trainer(workspace, "appearance", tmp_path / "b", **{"model.pretrained_dir": broken})
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(InputError, match="cannot write to output_dir"):
-        _trainer(workspace, "appearance", blocked / "out")
+        tiny_trainer(workspace, "appearance", blocked / "out")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
