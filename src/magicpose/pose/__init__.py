@@ -1,5 +1,14 @@
 """Pose keypoints: schema, OpenPose JSON I/O, ControlNet-style rendering and pose-sequence loading."""
 
+from .normalize import (
+    PoseNormalizer,
+    PoseStats,
+    fit_normalizer,
+    normalize_poses,
+    person_pose_stats,
+    pose_stats,
+    smooth_poses,
+)
 from .openpose_json import read_openpose_json, write_openpose_json
 from .render import (
     BODY_COLORS,
@@ -43,11 +52,18 @@ __all__ = [
     "FramePose",
     "PersonPose",
     "PoseInputError",
+    "PoseNormalizer",
     "PoseSequence",
+    "PoseStats",
     "draw_pose",
     "draw_pose_batch",
+    "fit_normalizer",
     "load_pose_sequence",
     "natural_sort_key",
+    "normalize_poses",
+    "person_pose_stats",
+    "pose_stats",
     "read_openpose_json",
+    "smooth_poses",
     "write_openpose_json",
 ]
