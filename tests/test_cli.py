@@ -500,3 +500,48 @@ def test_cpu_offload_without_a_gpu_is_one_error_line(runs, tmp_path, capsys) -> 
     assert _infer(REFERENCE, runs["poses"], out, "--cpu-offload") == 2
     assert "--cpu-offload" in _error_line(capsys) and not tmp_path.joinpath("offload_frames").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def _scaled_pose_json(folder: Path, source: Path, scale: float, dy: float) -> Path:
+    """The source's OpenPose JSON with every confident point scaled about the canvas centre line, shifted down."""
+    from magicpose.pose import read_openpose_json, write_openpose_json
+
+    folder.mkdir(parents=True)
+    for path in sorted(source.glob("*.json")):
+        frame = read_openpose_json(path)
+        for person in frame.people:
+            for points in (person.body, person.left_hand, person.right_hand, person.face):
+                seen = points[:, 2] > 0
+                points[seen, 0] = frame.width / 2 + scale * (points[seen, 0] - frame.width / 2)
+                points[seen, 1] = scale * points[seen, 1] + dy
+        write_openpose_json(frame, folder / path.name)
+    return folder
+
+
+def test_normalize_to_generates_from_the_normalised_poses(tmp_path, capsys) -> None:
+    from magicpose.pose import draw_pose, normalize_pose_sequence
+
+    source = _copy_poses(tmp_path / "source", n=16, source=EXAMPLE / "pose_json", pattern="*.json")
+    target = _scaled_pose_json(tmp_path / "target", source, scale=0.6, dy=30.0)
+    out = tmp_path / "normalised.mp4"
+    assert _infer(REFERENCE, source, out, "--normalize-to", str(target)) == 0
+    assert "normalize: 16 driving poses mapped" in capsys.readouterr().out
+    # The same frames as generating from the normalised pose maps written out beforehand.
+    expected_poses = normalize_pose_sequence(load_pose_sequence(source), load_pose_sequence(target))
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for i in range(len(expected_poses)):
+        assert np.array_equal(expected_poses[i], draw_pose(expected_poses.pose(i)))
+        Image.fromarray(expected_poses[i]).save(maps / f"{i:04d}.png")
+    assert not np.array_equal(expected_poses[0], load_pose_sequence(source)[0])  # normalisation moved it
+    direct = tmp_path / "direct.mp4"
+    assert _infer(REFERENCE, maps, direct) == 0
+    a, b = _pngs(_outputs(out)["frames"]), _pngs(_outputs(direct)["frames"])
+    assert len(a) == len(b) == 16 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_normalize_to_needs_keypoints(tmp_path, capsys) -> None:
+    out = tmp_path / "out.mp4"
+    assert _infer(REFERENCE, EXAMPLE / "poses", out, "--normalize-to", str(EXAMPLE / "pose_json")) == 2
+    assert "pose-map images: pose normalisation needs keypoints" in _error_line(capsys)
+    assert list(tmp_path.iterdir()) == []

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder of pose maps or OpenPose JSON files, or a .npy array")
     infer.add_argument("--output", default=str(DEFAULT_OUTPUT),
                        help="output mp4; frames go to <stem>_frames/, the preview to <stem>_preview.{mp4,png}")
+    infer.add_argument("--normalize-to", default=None, metavar="TARGET_POSES",
+                       help="OpenPose JSON (file or folder) or keypoint .npy of the person to animate: map the "
+                            "driving poses onto that person's scale and floor position (Everybody Dance Now "
+                            "normalisation; --poses must then be keypoints too)")
     _add_sampling_args(infer)
 
     dataset = sub.add_parser("infer-dataset", help="generate every test video of a TikTok-layout dataset")
@@ -173,6 +177,12 @@ def run_infer(args) -> int:
     _check_writable(output)
     reference = load_image(args.image, "reference image")
     poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
+    if args.normalize_to is not None:
+        from magicpose.pose import normalize_pose_sequence
+
+        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
+        poses = normalize_pose_sequence(poses, target)
+        print(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{args.normalize_to}'")
     pipe, height, width = _load_pipeline(args)
     first_pose = poses[0]
     if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:

@@ -82,9 +82,11 @@ import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from .render import draw_pose
 from .schema import BODY_NAMES, NUM_KEYPOINTS, FramePose, PersonPose, PoseInputError
 from .sequence import PoseSequence
 
@@ -92,6 +94,7 @@ __all__ = [
     "PoseNormalizer",
     "PoseStats",
     "fit_normalizer",
+    "normalize_pose_sequence",
     "normalize_poses",
     "person_pose_stats",
     "pose_stats",
@@ -439,3 +442,12 @@ def smooth_poses(frames: Iterable[FramePose], window: int = 7) -> list[FramePose
             people[0] = PersonPose.from_array(a)
         out.append(FramePose(frame.width, frame.height, people))
     return out
+
+
+def normalize_pose_sequence(source: PoseSequence, target: PoseSequence | Iterable[FramePose],
+                            **kwargs) -> PoseSequence:
+    """:func:`normalize_poses` as a :class:`PoseSequence` of rendered pose maps (what the pipelines take),
+    with the source's frame names; ``kwargs`` go to :func:`normalize_poses`."""
+    frames = normalize_poses(source, target, **kwargs)
+    return PoseSequence(Path(source.source), "normalized", list(source.names),
+                        lambda i: draw_pose(frames[i]), lambda i: frames[i])
