@@ -1,3 +1,22 @@
+from magicpose.models.losses import (
+    VGGPerceptualLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    lsgan_loss,
+)
+from magicpose.models.pix2pixhd import (
+    GlobalGenerator,
+    LocalEnhancer,
+    MultiscaleDiscriminator,
+    NLayerDiscriminator,
+    apply_face_residual,
+    convert_published_state_dict,
+    discriminator_pair_input,
+    generate_sequence,
+    local_enhancer_from_global_state_dict,
+    lotayou_face_generator,
+    official_face_generator,
+)
 from magicpose.models.reference_attention import (
     BankFilled,
     ReferenceAttnProcessor,
@@ -9,9 +28,24 @@ from magicpose.models.reference_attention import (
 
 __all__ = [
     "BankFilled",
+    "GlobalGenerator",
+    "LocalEnhancer",
+    "MultiscaleDiscriminator",
+    "NLayerDiscriminator",
     "ReferenceAttnProcessor",
     "ReferenceBank",
+    "VGGPerceptualLoss",
+    "apply_face_residual",
+    "convert_published_state_dict",
+    "discriminator_loss",
+    "discriminator_pair_input",
+    "feature_matching_loss",
+    "generate_sequence",
     "install_reference_attention",
+    "local_enhancer_from_global_state_dict",
+    "lotayou_face_generator",
+    "lsgan_loss",
+    "official_face_generator",
     "run_appearance_unet",
     "self_attention_names",
 ]
