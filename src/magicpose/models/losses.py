@@ -1,6 +1,6 @@
 """pix2pixHD / Everybody Dance Now losses: LSGAN, discriminator feature matching, VGG19 perceptual loss.
 
-Faithful to ``NVIDIA/pix2pixHD`` (``docs/ref-gan-baselines.md`` §0):
+Faithful to ``NVIDIA/pix2pixHD``'s definitions:
 
 * the GAN loss is LSGAN (MSE against constant 1 / 0 on the last output of each scale), **summed** over the
   discriminator's scales; the discriminator's loss is ``0.5 * (real + fake)``;

@@ -1,8 +1,8 @@
 """pix2pixHD networks as used by Everybody Dance Now (EDN): generators, discriminators, face enhancers.
 
 A re-implementation of the definitions in ``NVIDIA/pix2pixHD: models/networks.py`` and the two EDN ports
-(``carolineec/EverybodyDanceNow``, ``Lotayou/everybody_dance_now_pytorch``); see
-the papers and those definitions, read, not copied. What is kept on purpose (fidelity):
+(``carolineec/EverybodyDanceNow``, ``Lotayou/everybody_dance_now_pytorch``), written from the papers and
+a reading of those definitions, not copied. What is kept on purpose (fidelity):
 
 * instance norm **without** affine parameters (BatchNorm only where the original used it);
 * reflection padding in the generators, kernel 4 / **padding 2** in the discriminators;
