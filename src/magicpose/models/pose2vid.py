@@ -1,0 +1,88 @@
+"""The Everybody Dance Now models as diffusers models: saved with ``save_pretrained`` (``config.json`` +
+safetensors) and loaded with ``from_pretrained``, like every other network of the package.
+
+:class:`Pose2VidGenerator` is the temporal pose2vid generator (a global pix2pixHD generator, or one with a
+local enhancer); :class:`FaceEnhancer` is a face residual generator, pose-conditioned (official EDN) or not
+(Lotayou's). The networks themselves are :mod:`magicpose.models.pix2pixhd`'s; these wrappers only add the
+configuration, so state-dict keys are the network's with a ``net.`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from torch import Tensor
+
+from magicpose.models import pix2pixhd
+
+NetG = Literal["global", "local"]
+FaceVariant = Literal["official", "lotayou"]
+
+
+class Pose2VidGenerator(ModelMixin, ConfigMixin):
+    """EDN's pose2vid generator: ``G(cat(pose_t, previous_frame))`` -> frame_t, all in [-1, 1].
+
+    Args:
+        architecture: "local" (global generator + one local enhancer, at ``2 * ngf`` and ``ngf``) or "global".
+        pose_channels, image_channels: the pose map's and the frame's channels (the input has both).
+        ngf: filters of the outermost layer (the local branch's for "local"; EDN: 32 local, 64 global).
+        n_downsample_global, n_blocks_global: the global generator's depth (EDN: 4, 9).
+        n_blocks_local: ResNet blocks of the local enhancer (EDN: 3).
+        norm: "instance" (affine-free, as EDN) or "batch".
+    """
+
+    @register_to_config
+    def __init__(self, architecture: NetG = "local", pose_channels: int = 3, image_channels: int = 3, ngf: int = 32,
+                 n_downsample_global: int = 4, n_blocks_global: int = 9, n_blocks_local: int = 3,
+                 norm: str = "instance") -> None:
+        super().__init__()
+        input_nc = pose_channels + image_channels
+        if architecture == "local":
+            self.net = pix2pixhd.LocalEnhancer(input_nc, image_channels, ngf=ngf, n_blocks_local=n_blocks_local,
+                                               n_downsample_global=n_downsample_global,
+                                               n_blocks_global=n_blocks_global, norm=norm)
+        elif architecture == "global":
+            self.net = pix2pixhd.GlobalGenerator(input_nc, image_channels, ngf=ngf,
+                                                 n_downsampling=n_downsample_global, n_blocks=n_blocks_global,
+                                                 norm=norm)
+        else:
+            raise ValueError(f"architecture must be 'local' or 'global', got {architecture!r}")
+
+    @property
+    def output_nc(self) -> int:  # read by pix2pixhd.step for the first frame's zeros
+        return self.config.image_channels
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (the global branch halves them ``n_downsample_global``
+        times, after the local enhancer's own halving)."""
+        return 2 ** (self.config.n_downsample_global + (self.config.architecture == "local"))
+
+    def forward(self, pose: Tensor, previous: Tensor | None = None) -> Tensor:
+        """The next frame from the pose map and the previous generated frame (zeros when None)."""
+        return pix2pixhd.step(self.net, pose, previous)
+
+
+class FaceEnhancer(ModelMixin, ConfigMixin):
+    """A face residual generator on the head crop: "official" sees ``cat(pose crop, generated crop)``
+    (instance norm, 3 downsamplings, 5 blocks), "lotayou" the generated crop alone (BatchNorm, 2, 6)."""
+
+    @register_to_config
+    def __init__(self, variant: FaceVariant = "official") -> None:
+        super().__init__()
+        if variant == "official":
+            self.net = pix2pixhd.official_face_generator()
+        elif variant == "lotayou":
+            self.net = pix2pixhd.lotayou_face_generator()
+        else:
+            raise ValueError(f"variant must be 'official' or 'lotayou', got {variant!r}")
+
+    @property
+    def uses_pose(self) -> bool:
+        return self.config.variant == "official"
+
+    def forward(self, generated_crop: Tensor, pose_crop: Tensor | None = None) -> Tensor:
+        """The enhanced crop, ``generated_crop + residual``."""
+        return pix2pixhd.apply_face_residual(self.net, generated_crop, pose_crop if self.uses_pose else None)
