@@ -49,6 +49,13 @@ def test_box_never_exceeds_a_small_frame():
     assert box.size == 10 and box.left == 0
 
 
+def test_box_side_is_a_multiple_of_the_face_generator_downsampling():
+    assert face_box(_body(nose=(50, 30)), W, H, multiple=8).size == 16
+    assert face_box(_body(nose=(50, 30)), W, 40, multiple=8).size == 16  # 10 px rounds to 8, at least 2 x 8
+    assert face_box(_body(nose=(50, 30)), W, 100, multiple=8).size == 24  # 25 px rounds to 24
+    assert face_box(_body(nose=(5, 5)), 12, 12, multiple=8) is None  # no 16 px box fits
+
+
 def test_feather_mask_is_one_inside_and_zero_on_the_border():
     mask = feather_mask(16, 4)
     assert mask[0].eq(0).all() and mask[:, -1].eq(0).all()

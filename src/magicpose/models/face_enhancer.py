@@ -45,14 +45,17 @@ def head_centre(body: np.ndarray) -> tuple[float, float] | None:
     return float(x), float(y)
 
 
-def face_box(body: np.ndarray, width: int, height: int,
-             size_fraction: float = OFFICIAL_SIZE_FRACTION) -> FaceBox | None:
+def face_box(body: np.ndarray, width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION,
+             multiple: int = 1) -> FaceBox | None:
     """The head crop of an OpenPose-18 ``body`` (18, 3) in a ``width`` x ``height`` frame, moved inside the
-    frame when the head is near a border; None when no head point is visible."""
+    frame when the head is near a border; None when no head point is visible (or the frame is smaller than
+    the crop can be). The side is a multiple of ``multiple`` (a face generator's downsampling factor), at
+    least twice it (instance norm needs more than one pixel at the generator's bottleneck)."""
     centre = head_centre(np.asarray(body))
-    if centre is None:
+    largest = min(width, height) // multiple * multiple
+    if centre is None or largest < 2 * multiple:
         return None
-    size = max(1, min(round(size_fraction * height), width, height))
+    size = min(max(round(size_fraction * height / multiple) * multiple, 2 * multiple), largest)
     left = min(max(round(centre[0] - size / 2), 0), width - size)
     top = min(max(round(centre[1] - size / 2), 0), height - size)
     return FaceBox(int(left), int(top), int(size))

@@ -31,13 +31,17 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
         n_downsample_global, n_blocks_global: the global generator's depth (EDN: 4, 9).
         n_blocks_local: ResNet blocks of the local enhancer (EDN: 3).
         norm: "instance" (affine-free, as EDN) or "batch".
+        pose_range: how pose maps are scaled on input: "signed" ([-1, 1], Lotayou's release) or "unit"
+            ([0, 1], the official EDN code, which does not normalise its label maps).
     """
 
     @register_to_config
     def __init__(self, architecture: NetG = "local", pose_channels: int = 3, image_channels: int = 3, ngf: int = 32,
                  n_downsample_global: int = 4, n_blocks_global: int = 9, n_blocks_local: int = 3,
-                 norm: str = "instance") -> None:
+                 norm: str = "instance", pose_range: str = "signed") -> None:
         super().__init__()
+        if pose_range not in ("signed", "unit"):
+            raise ValueError(f"pose_range must be 'signed' or 'unit', got {pose_range!r}")
         input_nc = pose_channels + image_channels
         if architecture == "local":
             self.net = pix2pixhd.LocalEnhancer(input_nc, image_channels, ngf=ngf, n_blocks_local=n_blocks_local,
@@ -60,8 +64,14 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
         times, after the local enhancer's own halving)."""
         return 2 ** (self.config.n_downsample_global + (self.config.architecture == "local"))
 
+    def pose_input(self, pose_maps: Tensor) -> Tensor:
+        """uint8 pose maps (B, C, H, W) -> the generator's input range, as float32."""
+        unit = pose_maps.float() / 255.0
+        return unit * 2 - 1 if self.config.pose_range == "signed" else unit
+
     def forward(self, pose: Tensor, previous: Tensor | None = None) -> Tensor:
-        """The next frame from the pose map and the previous generated frame (zeros when None)."""
+        """The next frame from the pose map (already in ``pose_range``) and the previous generated frame
+        (zeros when None)."""
         return pix2pixhd.step(self.net, pose, previous)
 
 
@@ -78,6 +88,11 @@ class FaceEnhancer(ModelMixin, ConfigMixin):
             self.net = pix2pixhd.lotayou_face_generator()
         else:
             raise ValueError(f"variant must be 'official' or 'lotayou', got {variant!r}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Crop sides must be multiples of this (the generator's downsampling factor)."""
+        return 8 if self.config.variant == "official" else 4
 
     @property
     def uses_pose(self) -> bool:

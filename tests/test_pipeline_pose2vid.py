@@ -1,0 +1,81 @@
+"""Pose2VidPipeline: the autoregressive recursion, save/load, streaming, the face enhancer's paste-back."""
+
+import numpy as np
+import pytest
+import torch
+
+from magicpose.models.face_enhancer import NOSE, crop, face_box
+from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
+from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+from magicpose.pose.schema import FramePose, PersonPose
+
+SIZE = 32
+
+
+def _pipeline(face: bool = False) -> Pose2VidPipeline:
+    torch.manual_seed(0)
+    generator = Pose2VidGenerator(ngf=4, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1).eval()
+    enhancer = FaceEnhancer(variant="official").eval() if face else None
+    pipe = Pose2VidPipeline(generator=generator, face_enhancer=enhancer)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _poses(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _keypoints(nose: tuple[float, float] | None) -> FramePose:
+    body = np.zeros((18, 3), np.float32)
+    if nose is not None:
+        body[NOSE] = (*nose, 1.0)
+    return FramePose(width=SIZE, height=SIZE, people=[PersonPose(body=body)])
+
+
+def test_each_frame_is_the_generator_on_its_pose_and_the_previous_frame():
+    pipe, poses = _pipeline(), _poses(3)
+    frames = pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames
+    previous = None
+    with torch.no_grad():
+        for i, pose in enumerate(poses):
+            x = torch.from_numpy(pose).permute(2, 0, 1)[None].float() / 127.5 - 1  # "signed" pose range
+            out = pipe.generator.net(torch.cat([x, torch.zeros_like(x) if previous is None else previous], 1))
+            previous = out
+            expected = ((out[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy() / 255
+            assert np.abs(frames[i] - expected).max() < 1e-6
+    assert not np.array_equal(frames[1], frames[2])
+
+
+def test_save_load_and_streaming_give_the_same_frames(tmp_path):
+    pipe, poses = _pipeline(face=True), _poses(3)
+    pipe.save_pretrained(tmp_path)
+    loaded = Pose2VidPipeline.from_pretrained(tmp_path)
+    a = pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames
+    b = loaded(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames
+    streamed = np.stack(list(loaded.iter_frames(poses, SIZE, SIZE)))
+    assert np.array_equal(a, b) and np.array_equal(streamed, (b * 255).round().astype(np.uint8))
+
+
+def test_face_enhancer_changes_only_the_head_box_and_skips_headless_frames():
+    poses = _poses(3)
+    keypoints = [_keypoints((10, 12)), _keypoints(None), _keypoints((30, 30))]
+    plain = np.stack(list(_pipeline(face=True).iter_frames(poses, SIZE, SIZE)))  # no keypoints: no enhancement
+    assert np.array_equal(plain, np.stack(list(_pipeline().iter_frames(poses, SIZE, SIZE))))
+    enhanced = np.stack(list(_pipeline(face=True).iter_frames(poses, SIZE, SIZE, pose_keypoints=keypoints)))
+    for i in (0, 2):
+        box = face_box(keypoints[i].people[0].body, SIZE, SIZE, multiple=8)  # the official enhancer
+        outside = np.ones((SIZE, SIZE), bool)
+        outside[box.slices()] = False
+        assert np.array_equal(enhanced[i][outside], plain[i][outside])
+        assert not np.array_equal(crop(torch.from_numpy(enhanced[i]).permute(2, 0, 1), box),
+                                  crop(torch.from_numpy(plain[i]).permute(2, 0, 1), box))
+    assert np.array_equal(enhanced[1], plain[1])  # no head: unchanged (and the enhancement never feeds back)
+
+
+def test_bad_size_and_empty_poses_are_refused():
+    pipe = _pipeline()
+    with pytest.raises(ValueError, match="multiples of 8"):
+        pipe(pose_images=_poses(1), height=36, width=32)
+    with pytest.raises(ValueError, match="empty"):
+        pipe(pose_images=[], height=SIZE, width=SIZE)
