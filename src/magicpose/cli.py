@@ -27,8 +27,9 @@ DTYPES = ("float32", "float16", "bfloat16")
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
-                   help="MagicPose pipeline folder or training checkpoint folder (default: the embedded demo weights)")
+    p.add_argument("--weights", default=None,
+                   help="MagicPose pipeline folder or training checkpoint folder (default: the embedded demo "
+                        "weights); with --generator pose2vid, a pose2vid folder")
     p.add_argument("--steps", type=int, default=50, help="DDIM steps (50 in the original)")
     p.add_argument("--guidance-scale", type=float, default=7.0, help="image CFG scale (7 in the original); <=1 is off")
     p.add_argument("--seed", type=int, default=42, help="seed of the initial noise (42 in the original)")
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder of pose maps or OpenPose JSON files, or a .npy array")
     infer.add_argument("--output", default=str(DEFAULT_OUTPUT),
                        help="output mp4; frames go to <stem>_frames/, the preview to <stem>_preview.{mp4,png}")
+    infer.add_argument("--generator", choices=("magicpose", "pose2vid"), default="magicpose",
+                       help="magicpose: anyone, from the reference image; pose2vid: Everybody Dance Now, the one "
+                            "person its --weights were trained on (--image is then only shown in the preview)")
     infer.add_argument("--normalize-to", default=None, metavar="TARGET_POSES",
                        help="OpenPose JSON (file or folder) or keypoint .npy of the person to animate: map the "
                             "driving poses onto that person's scale and floor position (Everybody Dance Now "
@@ -113,6 +117,7 @@ def _load_pipeline(args):
     device, dtype = _device_and_dtype(args)
     if args.cpu_offload and device == "cpu":
         raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
+    args.weights = args.weights or str(DEFAULT_WEIGHTS)
     pipe = load_pipeline(args.weights, device="cpu" if args.cpu_offload else device, dtype=dtype)
     if args.cpu_offload:
         pipe.enable_model_cpu_offload(device=device)
@@ -125,6 +130,27 @@ def _load_pipeline(args):
         pipe.enable_xformers_memory_efficient_attention()
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     return pipe, (args.height or size), (args.width or size)
+
+
+def _load_pose2vid(args):
+    """The pose2vid pipeline and output size (default 256 x 256), checked before any frame is generated."""
+    from magicpose.image_utils import check_size
+    from magicpose.weights import load_pose2vid_pipeline
+
+    if args.weights is None:
+        raise InputError("--generator pose2vid needs --weights: a folder made by `magicpose convert pose2vid` "
+                         "or by pose2vid training")
+    if (args.height is None) != (args.width is None):
+        raise InputError("pass both --height and --width, or neither for 256x256")
+    height, width = args.height or 256, args.width or 256
+    check_size(height, width)
+    device, dtype = _device_and_dtype(args)
+    pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
+    multiple = pipe.generator.size_multiple
+    if height % multiple or width % multiple:
+        raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
+                         f"got {height}x{width}")
+    return pipe, height, width
 
 
 def _aspect(width: int, height: int) -> str:
@@ -183,7 +209,10 @@ def run_infer(args) -> int:
         target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
         poses = normalize_pose_sequence(poses, target)
         print(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{args.normalize_to}'")
-    pipe, height, width = _load_pipeline(args)
+    if args.generator == "pose2vid":
+        pipe, height, width = _load_pose2vid(args)
+    else:
+        pipe, height, width = _load_pipeline(args)
     first_pose = poses[0]
     if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:
         print(f"resize: reference {reference.width}x{reference.height} and poses "
@@ -191,8 +220,15 @@ def run_infer(args) -> int:
               f"and resized to {width}x{height}")
 
     started = time.perf_counter()
-    print(f"generating {len(poses)} frames at {width}x{height}, {args.steps} steps, guidance {args.guidance_scale}")
-    latents = _generate(pipe, reference, poses, height, width, args)
+    if args.generator == "pose2vid":  # autoregressive: each frame is generated as it is written
+        print(f"generating {len(poses)} frames at {width}x{height} with pose2vid (each from the previous one)")
+        keypoints = [poses.pose(i) for i in range(len(poses))] if poses.has_keypoints else None
+        decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
+    else:
+        print(f"generating {len(poses)} frames at {width}x{height}, {args.steps} steps, guidance "
+              f"{args.guidance_scale}")
+        latents = _generate(pipe, reference, poses, height, width, args)
+        decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
     ref_small = np.asarray(center_crop_resize(reference, width, height))
     preview_rows, preview_at = [], set(np.linspace(0, len(poses) - 1, min(4, len(poses))).round().astype(int))
     stem = output.with_suffix("")
@@ -202,7 +238,6 @@ def run_infer(args) -> int:
         with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
                 VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
                 FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
-            decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
             for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
                 pose = center_crop_resize(poses[i], width, height)
                 row = make_preview_frame(ref_small, pose, frame)

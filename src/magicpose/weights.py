@@ -57,6 +57,9 @@ def check_pipeline_folder(path: str | Path) -> Path:
         raise InputError(f"cannot read '{index_file}' ({err}): the weights folder is damaged, re-create it") from err
     if not isinstance(index, dict):
         raise InputError(f"'{index_file}' is not a JSON object: the weights folder is damaged, re-create it")
+    if index.get("_class_name") == "Pose2VidPipeline":
+        raise InputError(f"weights folder '{folder}' holds a Pose2VidPipeline (Everybody Dance Now), not a "
+                         "MagicPosePipeline: pass --generator pose2vid")
     if index.get("_class_name") != "MagicPosePipeline":
         raise InputError(f"weights folder '{folder}' holds a {index.get('_class_name')}, not a MagicPosePipeline: "
                          "convert the checkpoint with `magicpose convert`")
@@ -150,4 +153,26 @@ def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = to
             pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:  # diffusers raises many kinds; the user needs the folder and the reason
         raise InputError(f"cannot load the weights in '{folder}' ({first_line(err)}): re-create or re-convert them") from err
+    return pipe.to(device)
+
+
+def load_pose2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    """A :class:`~magicpose.pipelines.pipeline_pose2vid.Pose2VidPipeline` from a checked local folder."""
+    from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+
+    folder = Path(path)
+    index = _read_json(folder / "model_index.json") if folder.is_dir() else None
+    if not isinstance(index, dict) or index.get("_class_name") != "Pose2VidPipeline":
+        what = index.get("_class_name") if isinstance(index, dict) else None
+        found = f"holds a {what}" if what else ("has no model_index.json" if folder.is_dir() else "does not exist")
+        raise InputError(f"pose2vid weights folder '{folder}' {found}: pass a folder made by "
+                         "`magicpose convert pose2vid` or by pose2vid training")
+    if not (folder / "generator").is_dir():
+        raise InputError(f"pose2vid weights folder '{folder}' is missing its 'generator' subfolder: copy the "
+                         "complete folder")
+    try:
+        pipe = Pose2VidPipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    except Exception as err:
+        raise InputError(f"cannot load the pose2vid weights in '{folder}' ({first_line(err)}): re-create or "
+                         "re-convert them") from err
     return pipe.to(device)
