@@ -1,4 +1,5 @@
-"""``magicpose convert``: the original MagicPose, ControlNet and SD 1.5 checkpoints to diffusers folders.
+"""``magicpose convert``: the original MagicPose, ControlNet, SD 1.5 and Everybody Dance Now checkpoints to
+diffusers folders.
 
 Offline and bit-exact: tensors are only renamed (and 1x1-conv weights reshaped), never recomputed.
 Attributes load lazily so that building the command-line parser does not import torch.
@@ -10,7 +11,7 @@ import importlib
 
 _EXPORTS = {
     "convert_magicpose": "api", "convert_stage1": "api", "convert_controlnet": "api", "convert_sd15": "api",
-    "convert": "api", "MODES": "api",
+    "convert": "api", "MODES": "api", "convert_pose2vid": "pose2vid",
     "detect_kind": "kinds", "KINDS": "kinds",
     "load_checkpoint": "loading",
     "add_convert_parser": "command", "run_convert": "command",

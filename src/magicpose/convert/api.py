@@ -1,4 +1,5 @@
-"""The four conversions: final MagicPose, stage 1, ControlNet and SD 1.5 checkpoints to diffusers folders."""
+"""The conversions: final MagicPose, stage 1, ControlNet and SD 1.5 checkpoints to diffusers folders, and
+Everybody Dance Now generators to a Pose2VidPipeline folder (:mod:`.pose2vid`)."""
 
 from __future__ import annotations
 
@@ -114,12 +115,34 @@ def _write(mode: str, folder: Path, models: dict, tokenizer) -> None:
         MagicPosePipeline.default_scheduler().save_pretrained(folder / "scheduler")
 
 
+def _check_options(mode: str, tokenizer, config_from, face, family) -> None:
+    """Refuse options of another mode (one line naming the option)."""
+    if mode == "pose2vid":
+        for option, value in (("--tokenizer", tokenizer), ("--config-from", config_from)):
+            if value is not None:
+                raise InputError(f"{option} does not apply to `magicpose convert pose2vid` (an Everybody Dance Now "
+                                 f"generator's configuration is read from its tensors): drop {option}")
+        return
+    for option, value in (("--face", face), ("--family", family)):
+        if value is not None:
+            raise InputError(f"{option} is an option of `magicpose convert pose2vid` (Everybody Dance Now), not of "
+                             f"`magicpose convert {mode}`: drop {option}")
+
+
 def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype: str | torch.dtype | None = None,
             tokenizer=None, config_from: str | Path | None = None, allow_unsafe_pickle: bool = False,
-            overwrite: bool = False, log: Log | None = stderr_line) -> Path:
-    """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES`) into ``output_dir``; see the public wrappers."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: choose one of {sorted(MODES)}")
+            overwrite: bool = False, face: str | Path | None = None, family: str | None = None,
+            log: Log | None = stderr_line) -> Path:
+    """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES` or ``"pose2vid"``) into ``output_dir``; see the
+    public wrappers. ``face`` and ``family`` are pose2vid's; ``tokenizer`` and ``config_from`` the others'."""
+    if mode not in MODES and mode != "pose2vid":
+        raise ValueError(f"unknown mode {mode!r}: choose one of {sorted([*MODES, 'pose2vid'])}")
+    _check_options(mode, tokenizer, config_from, face, family)
+    if mode == "pose2vid":
+        from magicpose.convert.pose2vid import convert_pose2vid
+
+        return convert_pose2vid(checkpoint, output_dir, face=face, family=family, dtype=dtype,
+                                allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
     log = log or (lambda message: None)
     spec, path = MODES[mode], Path(checkpoint)
     target = parse_dtype(dtype)

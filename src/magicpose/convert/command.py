@@ -16,9 +16,13 @@ MODE_HELP = {
                    "a ControlNetModel folder (model.controlnet=OUT for stage-2 training)"),
     "sd15": ("a Stable Diffusion 1.5 single file (.ckpt or .safetensors),\nor the SD part of control_sd15_ini.ckpt",
              "vae/ unet/ text_encoder/ scheduler/ (model.pretrained_dir=OUT for training)"),
+    "pose2vid": ("an Everybody Dance Now generator (latest_net_G.pth, {epoch}_net_G.pth)\nand, with --face, "
+                 "its face enhancer (final_generator.pth, {epoch}_net_Gface.pth)",
+                 "a complete Pose2VidPipeline folder (generator/, face_enhancer/)"),
 }
 WRITTEN = {"magicpose": "a MagicPose pipeline", "stage1": "stage-1 weights (appearance_unet/ inside)",
-           "controlnet": "a ControlNetModel", "sd15": "SD 1.5 components"}
+           "controlnet": "a ControlNetModel", "sd15": "SD 1.5 components",
+           "pose2vid": "an Everybody Dance Now pipeline"}
 
 DESCRIPTION = """\
 Convert an original release to diffusers folders, offline and bit-exactly (tensors are renamed, never
@@ -31,12 +35,26 @@ modes:
 Modes with a text encoder also write empty_prompt_embeds.safetensors (the CLIP embedding of "",
 MagicPose's prompt) and, with --tokenizer, tokenizer/. magicpose_info.json records the source, the
 ignored keys (schedule buffers, EMA copies, unused leftovers) and any unexpected ones. The output
-folder appears only once complete."""
+folder appears only once complete.
+
+pose2vid reads the whole architecture from the tensors (global generator or local enhancer, input
+channels, ngf, downsamplings, ResNet blocks, instance or batch norm; a DataParallel `module.` prefix
+and missing BatchNorm num_batches_tracked are accepted). What the tensors cannot tell is how the pose
+maps were scaled in training; --family sets it:
+  lotayou   Lotayou/everybody_dance_now_pytorch: pose maps normalised to [-1, 1]
+  official  carolineec/EverybodyDanceNow: label maps not normalised, [0, 1]
+  auto      (default) the family of the --face file (final_generator.pth is Lotayou's,
+            {epoch}_net_Gface.pth the official one); without --face, a global generator is
+            official (Lotayou published only the local enhancer) and a local one is taken as
+            Lotayou's published latest_net_G.pth: pass --family official for a local generator
+            you trained with the official code.
+magicpose_info.json records the family, why it was chosen, and the inferred configuration."""
 
 
 def add_convert_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``convert`` to the ``magicpose`` subcommands."""
-    parser = subparsers.add_parser("convert", help="convert original MagicPose / ControlNet / SD 1.5 checkpoints",
+    parser = subparsers.add_parser("convert", help="convert original MagicPose / ControlNet / SD 1.5 / Everybody Dance "
+                                   "Now checkpoints",
                                    description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=list(MODE_HELP), help="what the checkpoint is (see above)")
     parser.add_argument("checkpoint", help="the original file (.th, .pth, .ckpt or .safetensors)")
@@ -48,6 +66,12 @@ def add_convert_parser(subparsers) -> argparse.ArgumentParser:
                              "for the empty-prompt embedding (default: CLIP's known ids of \"\")")
     parser.add_argument("--config-from", default=None, metavar="DIR",
                         help="a diffusers folder whose config.json files describe the models (default: SD 1.5)")
+    parser.add_argument("--face", default=None, metavar="FACE_CHECKPOINT",
+                        help="pose2vid: the face enhancer to convert with the generator (final_generator.pth or "
+                             "{epoch}_net_Gface.pth); written to OUT/face_enhancer/")
+    parser.add_argument("--family", choices=("auto", "lotayou", "official"), default=None,
+                        help="pose2vid: whose code trained the generator, which sets the pose maps' range: lotayou "
+                             "[-1, 1], official [0, 1] (default: auto, see above)")
     parser.add_argument("--allow-unsafe-pickle", action="store_true",
                         help="load a pickle holding Python objects beyond tensors: this can run arbitrary code, "
                              "use it only for a file whose origin you trust")
@@ -61,7 +85,7 @@ def run_convert(args) -> int:
     started = time.perf_counter()
     out = convert(args.mode, args.checkpoint, args.output_dir, dtype=args.dtype, tokenizer=args.tokenizer,
                   config_from=args.config_from, allow_unsafe_pickle=args.allow_unsafe_pickle,
-                  overwrite=args.overwrite)
-    print(f"wrote {WRITTEN[args.mode]} converted from {Path(args.checkpoint).name} to {out} "
-          f"in {time.perf_counter() - started:.1f} s")
+                  overwrite=args.overwrite, face=args.face, family=args.family)
+    sources = Path(args.checkpoint).name + (f" and {Path(args.face).name}" if args.face else "")
+    print(f"wrote {WRITTEN[args.mode]} converted from {sources} to {out} in {time.perf_counter() - started:.1f} s")
     return 0

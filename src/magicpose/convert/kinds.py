@@ -1,10 +1,15 @@
-"""Recognising which original release a checkpoint is, and refusing one given to the wrong mode."""
+"""Recognising which original release a checkpoint is, and refusing one given to the wrong mode.
+
+MagicPose/ControlNet/SD files are told apart by their key prefixes; Everybody Dance Now (pix2pixHD) files,
+whose keys are flat ``model.N.*`` indices, by their key structure and shapes (:mod:`.edn_layout`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
+from magicpose.convert import edn_layout
 from magicpose.errors import InputError
 
 UNET = "model.diffusion_model."
@@ -14,7 +19,10 @@ CONTROL = "control_model."
 APPEARANCE = "appearance_control_model."
 POSE = "pose_control_model."
 
-KINDS = ("magicpose", "stage1", "controlnet_init", "controlnet", "sd15", "unknown")
+EDN_GENERATORS = ("edn_local", "edn_global")
+EDN_FACES = ("edn_face_official", "edn_face_lotayou")
+KINDS = ("magicpose", "stage1", "controlnet_init", "controlnet", "sd15", *EDN_GENERATORS, *EDN_FACES,
+         "edn_discriminator", "unknown")
 DESCRIPTIONS = {
     "magicpose": "a final MagicPose checkpoint (appearance_control_model.* and pose_control_model.*)",
     "stage1": "a MagicPose stage-1 checkpoint (SD 1.5 + control_model.* holding the appearance UNet)",
@@ -22,6 +30,16 @@ DESCRIPTIONS = {
                        "like control_sd15_ini.ckpt)",
     "controlnet": "a ControlNet checkpoint (control_model.* with zero_convs)",
     "sd15": "a Stable Diffusion 1.5 checkpoint (model.diffusion_model.*, first_stage_model.*, cond_stage_model.*)",
+    "edn_local": "an Everybody Dance Now local-enhancer generator (model.*, model1_1.*, model1_2.*, as in "
+                 "latest_net_G.pth)",
+    "edn_global": "an Everybody Dance Now / pix2pixHD global generator (model.* only, as in "
+                  "{epoch}_net_G.pth of the official code's first stage)",
+    "edn_face_official": "the official Everybody Dance Now face enhancer (latest_net_Gface.pth: 6 inputs, ngf 64, "
+                         "3 downsamplings, 5 blocks, instance norm)",
+    "edn_face_lotayou": "Lotayou's Everybody Dance Now face enhancer (final_generator.pth: 3 inputs, ngf 64, "
+                        "2 downsamplings, 6 blocks, BatchNorm)",
+    "edn_discriminator": "an Everybody Dance Now / pix2pixHD discriminator (as latest_net_D.pth or "
+                         "latest_net_Dface.pth)",
 }
 # What each mode expects, for "... is X, not <this>".
 EXPECTED = {
@@ -29,12 +47,14 @@ EXPECTED = {
     "stage1": "a MagicPose stage-1 checkpoint",
     "controlnet": "a ControlNet checkpoint",
     "sd15": "a Stable Diffusion 1.5 checkpoint",
+    "pose2vid": "an Everybody Dance Now generator (latest_net_G.pth)",
 }
 ACCEPTED = {
     "magicpose": {"magicpose"},
     "stage1": {"stage1"},
     "controlnet": {"controlnet", "controlnet_init"},  # the init file's ControlNet part
     "sd15": {"sd15", "controlnet_init"},  # the init file's SD 1.5 part
+    "pose2vid": set(EDN_GENERATORS),
 }
 SUGGESTION = {
     "magicpose": "`magicpose convert magicpose`",
@@ -42,9 +62,21 @@ SUGGESTION = {
     "controlnet": "`magicpose convert controlnet`",
     "controlnet_init": "`magicpose convert sd15` (its SD 1.5 part) or `magicpose convert controlnet` (its ControlNet)",
     "sd15": "`magicpose convert sd15`",
+    "edn_local": "`magicpose convert pose2vid`",
+    "edn_global": "`magicpose convert pose2vid`",
+    # a face enhancer is converted together with its body generator
+    "edn_face_official": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
+                         "{epoch}_net_G.pth)",
+    "edn_face_lotayou": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
+                        "latest_net_G.pth)",
 }
 DIFFUSERS_MARKERS = ("time_embedding.linear_1.weight", "down_blocks.0.resnets.0.conv1.weight",
                      "encoder.down_blocks.0.resnets.0.conv1.weight", "controlnet_cond_embedding.conv_in.weight")
+
+
+def discriminator_message(path: str | Path) -> str:
+    return (f"'{path}' is {DESCRIPTIONS['edn_discriminator']}, which is only used in training and not needed for "
+            "inference: convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`")
 
 
 def _has(keys: Iterable[str], prefix: str) -> bool:
@@ -52,7 +84,7 @@ def _has(keys: Iterable[str], prefix: str) -> bool:
 
 
 def detect_kind(state_dict: dict) -> str:
-    """One of :data:`KINDS`, from the key prefixes alone."""
+    """One of :data:`KINDS`: from the key prefixes, and for EDN files from their key structure and shapes."""
     keys = list(state_dict)
     if _has(keys, APPEARANCE) and _has(keys, POSE):
         return "magicpose"
@@ -67,10 +99,11 @@ def detect_kind(state_dict: dict) -> str:
         return "controlnet"
     if has_unet and _has(keys, VAE) and not _has(keys, CONTROL) and not _has(keys, "cond_stage_model.model."):
         return "sd15"  # (cond_stage_model.model.* is SD 2.x's OpenCLIP text encoder)
-    return "unknown"
+    edn = edn_layout.analyse(state_dict)
+    return edn.kind if edn is not None else "unknown"
 
 
-def _looks_like(keys: list[str]) -> str:
+def looks_like(keys: list[str]) -> str:
     """What an unknown checkpoint seems to be, for the error message."""
     if any(k.endswith(marker) for k in keys for marker in DIFFUSERS_MARKERS):
         return ("already in diffusers layout (keys such as 'down_blocks.0...'): it needs no conversion, load its "
@@ -79,7 +112,8 @@ def _looks_like(keys: list[str]) -> str:
         return "a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder), which MagicPose (SD 1.5) cannot use"
     roots = sorted({k.split(".", 1)[0] + ("." if "." in k else "") for k in keys})
     shown = ", ".join(roots[:8]) + (f" and {len(roots) - 8} more" if len(roots) > 8 else "")
-    return f"not an original MagicPose, ControlNet or SD 1.5 checkpoint (its keys start with: {shown})"
+    return (f"not an original MagicPose, ControlNet, SD 1.5 or Everybody Dance Now checkpoint (its keys start "
+            f"with: {shown})")
 
 
 def check_kind(path: str | Path, state_dict: dict, mode: str) -> str:
@@ -87,7 +121,9 @@ def check_kind(path: str | Path, state_dict: dict, mode: str) -> str:
     kind = detect_kind(state_dict)
     if kind in ACCEPTED[mode]:
         return kind
+    if kind == "edn_discriminator":
+        raise InputError(discriminator_message(path))
     if kind == "unknown":
-        raise InputError(f"'{path}' is {_looks_like(list(state_dict))}; `magicpose convert {mode}` expects "
+        raise InputError(f"'{path}' is {looks_like(list(state_dict))}; `magicpose convert {mode}` expects "
                          f"{EXPECTED[mode]}")
     raise InputError(f"'{path}' is {DESCRIPTIONS[kind]}, not {EXPECTED[mode]}: convert it with {SUGGESTION[kind]}")

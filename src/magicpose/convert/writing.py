@@ -97,7 +97,9 @@ def staged_output(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
 
 
 def write_info(folder: Path, *, mode: str, source: Path, kind: str, description: str, dtype: torch.dtype | None,
-               configs: dict[str, str], ignored: list[str], unexpected: list[str], filled: dict[str, str]) -> Path:
+               configs: dict[str, str], ignored: list[str], unexpected: list[str], filled: dict[str, str],
+               extra: dict | None = None) -> Path:
+    """``magicpose_info.json``: what was converted, from what, how; ``extra`` adds mode-specific entries."""
     info = {
         "kind": "converted",
         "description": f"{description} converted from {source.name} by magicpose convert {mode}",
@@ -109,6 +111,7 @@ def write_info(folder: Path, *, mode: str, source: Path, kind: str, description:
         "ignored_keys": ignored,
         "unexpected_keys": unexpected,
         "filled": filled,
+        **(extra or {}),
     }
     path = folder / INFO_FILE
     path.write_text(json.dumps(info, indent=2) + "\n")

@@ -1,0 +1,399 @@
+"""``magicpose convert pose2vid``: published Everybody Dance Now files of small networks back to the same tensors.
+
+The published files are written here from our modules with an inverse key mapping (ours -> published) that
+this file defines on its own; the converter must infer the configuration from the tensors alone and give
+back every tensor bit for bit, and the converted pipeline the very frames of the original modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from magicpose.cli import main
+from magicpose.convert import detect_kind
+from magicpose.convert.edn_layout import FACE_LAYOUTS, analyse
+from magicpose.models import pix2pixhd
+from magicpose.models.face_enhancer import NOSE
+from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
+from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+from magicpose.pose.schema import FramePose, PersonPose
+
+SIZE = 32
+LOCAL = dict(architecture="local", ngf=4, n_downsample_global=2, n_blocks_global=2, n_blocks_local=1)
+GLOBAL = dict(architecture="global", ngf=4, n_downsample_global=2, n_blocks_global=1, n_blocks_local=0)
+
+# -- the inverse mapping, our modules -> the published layouts (independent of magicpose.convert) ----------
+
+OURS_TO_PUBLISHED = [("global_branch.", "model."), ("local_down.", "model1_1."), ("local_up.", "model1_2.")]
+
+
+def published(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A Pose2VidGenerator / FaceEnhancer state dict in the published keys (``net.`` dropped; the local
+    enhancer's branches renamed ``model``, ``model1_1``, ``model1_2``)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        key = key.removeprefix("net.")
+        for ours, theirs in OURS_TO_PUBLISHED:
+            if key.startswith(ours):
+                key = theirs + key[len(ours):]
+                break
+        out[key] = value.clone()
+    return out
+
+
+def lotayou_file(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """As Lotayou's release: saved from DataParallel (``module.``) by PyTorch 0.4.0 (no num_batches_tracked)."""
+    return {f"module.{k}": v for k, v in published(model).items() if not k.endswith("num_batches_tracked")}
+
+
+def published_multiscale_d(d: pix2pixhd.MultiscaleDiscriminator) -> dict[str, torch.Tensor]:
+    num_D = len(d.scales)
+    out = {}
+    for key, value in d.state_dict().items():
+        _, k, _, j, rest = key.split(".", 4)  # scales.K.layers.J.rest; the published scale I runs K = num_D-1-I
+        out[f"scale{num_D - 1 - int(k)}_layer{j}.{rest}"] = value
+    return out
+
+
+def published_face_d(d: pix2pixhd.NLayerDiscriminator) -> dict[str, torch.Tensor]:
+    """The official face D: one flat Sequential ``facemodel`` ([conv, lrelu], [conv, norm, lrelu]..., [conv])."""
+    starts = np.cumsum([0, 2] + [3] * d.n_layers)
+    out = {}
+    for key, value in d.state_dict().items():
+        _, j, n, rest = key.split(".", 3)
+        out[f"facemodel.{starts[int(j)] + int(n)}.{rest}"] = value
+    return out
+
+
+def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random biases and BatchNorm statistics too (a trained model has them), so every tensor is tested."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=g) * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=g) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
+            elif isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def edn(tmp_path_factory):
+    """Small generators of each family (and the two face enhancers, whose architecture is fixed), their
+    published files, and a few wrong files."""
+    root = tmp_path_factory.mktemp("edn")
+    torch.manual_seed(0)
+    models = {
+        "lotayou": _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed"), 1),
+        "official": _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit"), 2),
+        "official_global": _randomise(Pose2VidGenerator(**GLOBAL, pose_range="unit"), 3),
+        "face_lotayou": _randomise(FaceEnhancer(variant="lotayou"), 4),
+        "face_official": _randomise(FaceEnhancer(variant="official"), 5),
+    }
+    files = {
+        "lotayou": lotayou_file(models["lotayou"]),
+        "official": published(models["official"]),
+        "official_global": published(models["official_global"]),
+        "face_lotayou": lotayou_file(models["face_lotayou"]),
+        "face_official": published(models["face_official"]),
+        "single_frame": published(pix2pixhd.GlobalGenerator(3, 3, ngf=4, n_downsampling=2, n_blocks=1)),
+        "discriminator": published_multiscale_d(pix2pixhd.MultiscaleDiscriminator(12, ndf=4, n_layers=2, num_D=2)),
+        "face_discriminator": published_face_d(pix2pixhd.NLayerDiscriminator(6, ndf=4, n_layers=2, norm="batch")),
+        "magicpose": {"appearance_control_model.a.weight": torch.zeros(2), "pose_control_model.b.weight": torch.zeros(2)},
+        "sd15": {"model.diffusion_model.a.weight": torch.zeros(2), "first_stage_model.b.weight": torch.zeros(2),
+                 "cond_stage_model.transformer.c.weight": torch.zeros(2)},
+    }
+    names = {"lotayou": "lotayou/latest_net_G.pth", "official": "official/latest_net_G.pth",
+             "official_global": "official/20_net_G.pth", "face_lotayou": "lotayou/final_generator.pth",
+             "face_official": "official/latest_net_Gface.pth", "single_frame": "pix2pixhd/latest_net_G.pth",
+             "discriminator": "lotayou/latest_net_D.pth", "face_discriminator": "official/latest_net_Dface.pth",
+             "magicpose": "model_state-110000.th", "sd15": "v1-5-pruned.ckpt"}
+    paths = {}
+    for name, relative in names.items():
+        paths[name] = root / relative
+        paths[name].parent.mkdir(exist_ok=True)
+        torch.save(files[name], paths[name])
+    return dict(models=models, files=files, paths=paths)
+
+
+def _poses(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def _keypoints(nose: tuple[float, float] | None) -> FramePose:
+    body = np.zeros((18, 3), np.float32)
+    if nose is not None:
+        body[NOSE] = (*nose, 1.0)
+    return FramePose(width=SIZE, height=SIZE, people=[PersonPose(body=body)])
+
+
+def _frames(pipe: Pose2VidPipeline) -> np.ndarray:
+    poses = _poses(3)
+    keypoints = [_keypoints((12, 10)), _keypoints(None), _keypoints((20, 16))]
+    return np.stack(list(pipe.iter_frames(poses, SIZE, SIZE, pose_keypoints=keypoints)))
+
+
+def _assert_same(got: dict, expected: dict, dtype: torch.dtype | None = None) -> None:
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        assert got[key].dtype == value.dtype and torch.equal(got[key], value), key
+
+
+def _config(model) -> dict:
+    return {k: v for k, v in model.config.items() if not k.startswith("_")}
+
+
+def _info(out: Path) -> dict:
+    return json.loads((out / "magicpose_info.json").read_text())
+
+
+def _convert(edn, tmp_path, generator: str, *flags: str) -> Path:
+    out = tmp_path / "converted"
+    assert main(["convert", "pose2vid", str(edn["paths"][generator]), str(out), *flags]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted"]  # no staging folder left
+    return out
+
+
+# -- round trips ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["lotayou", "official"])
+def test_each_family_converts_bit_exactly_and_generates_the_same_frames(edn, tmp_path, capsys, family):
+    models, face = edn["models"], f"face_{family}"
+    out = _convert(edn, tmp_path, family, "--face", str(edn["paths"][face]))
+    assert f"converted from latest_net_G.pth and {edn['paths'][face].name}" in capsys.readouterr().out
+    pipe = Pose2VidPipeline.from_pretrained(out)
+    original = Pose2VidPipeline(generator=models[family], face_enhancer=models[face])
+
+    _assert_same(pipe.generator.state_dict(), models[family].state_dict())
+    _assert_same(pipe.face_enhancer.state_dict(), models[face].state_dict())
+    assert _config(pipe.generator) == _config(models[family])  # pose_range included
+    assert pipe.generator.config.pose_range == {"lotayou": "signed", "official": "unit"}[family]
+    assert pipe.face_enhancer.config.variant == family
+    frames = _frames(pipe)
+    assert np.array_equal(frames, _frames(original))
+    assert not np.array_equal(frames, np.stack(list(pipe.iter_frames(_poses(3), SIZE, SIZE))))  # the face ran
+
+    info = _info(out)
+    assert info["mode"] == "pose2vid" and info["family"] == family and info["pose_range"] == _config(models[family])[
+        "pose_range"]
+    assert info["sources"] == {"generator": "latest_net_G.pth", "face_enhancer": edn["paths"][face].name}
+    assert info["source_kinds"] == {"generator": "edn_local", "face_enhancer": f"edn_face_{family}"}
+    assert info["generator_config"] == _config(models[family]) and info["face_enhancer_config"] == {"variant": family}
+    assert info["family_from"] == f"from the face enhancer {edn['paths'][face].name}"
+    assert info["inferred_layouts"]["face_enhancer"] == FACE_LAYOUTS[family].as_dict()
+    if family == "lotayou":  # module. prefix, no num_batches_tracked: filled with 0 and recorded
+        assert info["module_prefix_stripped"] == {"generator": True, "face_enhancer": True}
+        tracked = [k for k in models[face].state_dict() if k.endswith("num_batches_tracked")]
+        assert sorted(info["filled"]) == sorted(f"face_enhancer.{k}" for k in tracked) and len(tracked) > 10
+    else:
+        assert info["filled"] == {} and info["module_prefix_stripped"] == {"generator": False, "face_enhancer": False}
+    from magicpose.weights import weights_description
+
+    assert "converted from latest_net_G.pth by magicpose convert pose2vid" in weights_description(out)
+
+
+def test_global_generator_is_official_without_face(edn, tmp_path):
+    out = _convert(edn, tmp_path, "official_global")
+    pipe = Pose2VidPipeline.from_pretrained(out)
+    original = edn["models"]["official_global"]
+    assert pipe.face_enhancer is None and not (out / "face_enhancer").exists()
+    _assert_same(pipe.generator.state_dict(), original.state_dict())
+    assert _config(pipe.generator) == _config(original) and pipe.generator.config.pose_range == "unit"
+    poses = _poses(3)
+    assert np.array_equal(pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames,
+                          Pose2VidPipeline(generator=original)(pose_images=poses, height=SIZE, width=SIZE,
+                                                               output_type="np").frames)
+    info = _info(out)
+    assert info["family"] == "official" and info["family_from"].startswith("assumed: a global generator")
+    assert info["sources"] == {"generator": "20_net_G.pth"} and info["face_enhancer_config"] is None
+
+
+@pytest.mark.parametrize("flags, family", [((), "lotayou"), (("--family", "official"), "official"),
+                                           (("--family", "auto"), "lotayou")])
+def test_local_generator_without_face_family(edn, tmp_path, flags, family):
+    out = _convert(edn, tmp_path, "official", *flags)
+    generator = Pose2VidPipeline.from_pretrained(out).generator
+    assert generator.config.pose_range == {"lotayou": "signed", "official": "unit"}[family]
+    _assert_same(generator.state_dict(), edn["models"]["official"].state_dict())
+    info = _info(out)
+    assert info["family"] == family
+    assert info["family_from"] == ("--family" if "official" in flags else info["family_from"])
+    if family == "lotayou":
+        assert info["family_from"].startswith("assumed") and "--family official" in info["family_from"]
+
+
+@pytest.mark.parametrize("dtype, name", [(torch.float16, "fp16"), (torch.bfloat16, "bf16")])
+def test_dtype_casts_every_floating_tensor(edn, tmp_path, dtype, name):
+    out = _convert(edn, tmp_path, "lotayou", "--face", str(edn["paths"]["face_lotayou"]), "--dtype", name)
+    for component, model in (("generator", "lotayou"), ("face_enhancer", "face_lotayou")):
+        stored = load_file(out / component / "diffusion_pytorch_model.safetensors")
+        _assert_same(stored, edn["models"][model].state_dict(), dtype=dtype)  # num_batches_tracked stays int64
+    assert _info(out)["dtype"] == name
+
+
+def test_existing_output_is_refused_unless_overwrite(edn, tmp_path, capsys):
+    out = tmp_path / "converted"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    argv = ["convert", "pose2vid", str(edn["paths"]["official_global"]), str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "--overwrite" in err
+    assert (out / "keep.txt").read_text() == "mine"
+    assert main(argv + ["--overwrite"]) == 0
+    assert not (out / "keep.txt").exists() and (out / "model_index.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted"]
+
+
+def test_detection_and_inferred_layouts(edn):
+    expected = {"lotayou": "edn_local", "official": "edn_local", "official_global": "edn_global",
+                "face_lotayou": "edn_face_lotayou", "face_official": "edn_face_official", "single_frame": "edn_global",
+                "discriminator": "edn_discriminator", "face_discriminator": "edn_discriminator",
+                "magicpose": "magicpose", "sd15": "sd15"}
+    for name, kind in expected.items():
+        assert detect_kind(edn["files"][name]) == kind, name
+    layout = analyse(edn["files"]["lotayou"]).layout
+    assert (layout.architecture, layout.input_nc, layout.output_nc, layout.ngf, layout.n_downsample_global,
+            layout.n_blocks_global, layout.n_blocks_local, layout.norm) == ("local", 6, 3, 4, 2, 2, 1, "instance")
+    # the fixed face architectures are those of magicpose.models.pix2pixhd
+    for variant, build in (("official", pix2pixhd.official_face_generator),
+                           ("lotayou", pix2pixhd.lotayou_face_generator)):
+        with torch.device("meta"):
+            face = build()
+        assert analyse(published(face)).layout == FACE_LAYOUTS[variant]
+
+
+def test_full_size_edn_configurations_are_inferred():
+    """The released sizes (180 M parameters for Lotayou's G), built on the meta device: shapes only."""
+    cases = [(dict(), "edn_local", (32, 4, 9, 3)),  # Lotayou's latest_net_G.pth (the class defaults)
+             (dict(architecture="global", ngf=64, n_blocks_local=0), "edn_global", (64, 4, 9, 0))]  # official stage 1
+    for config, kind, (ngf, down, blocks, local_blocks) in cases:
+        with torch.device("meta"):
+            model = Pose2VidGenerator(**config)
+        edn = analyse({f"module.{k}": v for k, v in published(model).items()})
+        assert edn.kind == kind
+        assert (edn.layout.input_nc, edn.layout.output_nc, edn.layout.ngf, edn.layout.n_downsample_global,
+                edn.layout.n_blocks_global, edn.layout.n_blocks_local, edn.layout.norm) == (
+            6, 3, ngf, down, blocks, local_blocks, "instance")
+
+
+# -- errors ---------------------------------------------------------------------------------------------
+
+
+def _error(capsys, argv: list[str], out: Path) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert not out.parent.exists() or not any(p.name.startswith(out.name) for p in out.parent.iterdir())
+    return lines[0]
+
+
+def _broken(edn, tmp_path: Path, case: str) -> Path:
+    files = edn["files"]
+    if case == "missing_keys":
+        sd = dict(files["official"])
+        del sd["model1_2.1.weight"], sd["model.4.weight"]  # an upsampling and the first downsampling conv
+    elif case == "extra_keys":
+        sd = {**files["official"], "model2_1.1.weight": torch.zeros(1), "model1_2.9.weight": torch.zeros(1)}
+    elif case == "wrong_shape":
+        sd = {**files["official"], "model1_1.4.bias": torch.zeros(5)}
+    elif case == "unsafe_pickle":
+        sd = {"state_dict": files["official"], "opt": argparse.Namespace(ngf=4)}
+    elif case == "unknown":
+        sd = {"encoder.weight": torch.zeros(2)}
+    path = tmp_path / "in" / f"{case}.pth"
+    path.parent.mkdir(exist_ok=True)
+    if case == "truncated":
+        data = edn["paths"]["official"].read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        torch.save(sd, path)
+    return path
+
+
+WRONG = [
+    # (mode, checkpoint, --face, the file named, expected text)
+    ("pose2vid", "magicpose", None, "checkpoint", "convert it with `magicpose convert magicpose`"),
+    ("pose2vid", "sd15", None, "checkpoint", "convert it with `magicpose convert sd15`"),
+    ("magicpose", "lotayou", None, "checkpoint", "is an Everybody Dance Now local-enhancer generator"),
+    ("sd15", "official_global", None, "checkpoint", "convert it with `magicpose convert pose2vid`"),
+    ("magicpose", "face_lotayou", None, "checkpoint", "`magicpose convert pose2vid GENERATOR OUT --face FILE`"),
+    ("pose2vid", "discriminator", None, "checkpoint", "discriminator (as latest_net_D.pth or latest_net_Dface.pth), "
+                                                      "which is only used in training and not needed for inference"),
+    ("pose2vid", "face_discriminator", None, "checkpoint", "not needed for inference"),
+    ("magicpose", "discriminator", None, "checkpoint", "convert the generator saved beside it (latest_net_G.pth) "
+                                                       "with `magicpose convert pose2vid`"),
+    ("pose2vid", "face_lotayou", None, "checkpoint", "Lotayou's Everybody Dance Now face enhancer (final_generator"
+                                                     ".pth: 3 inputs, ngf 64, 2 downsamplings, 6 blocks, BatchNorm), "
+                                                     "not a pose2vid generator: pass it with --face"),
+    ("pose2vid", "face_official", None, "checkpoint", "the official Everybody Dance Now face enhancer"),
+    ("pose2vid", "official", "lotayou", "face", "a body generator, not a face enhancer: pass it as CHECKPOINT"),
+    ("pose2vid", "official", "official_global", "face", "not one of the face enhancers magicpose runs"),
+    ("pose2vid", "official", "discriminator", "face", "not needed for inference"),
+    ("pose2vid", "official", "magicpose", "face", "convert it with `magicpose convert magicpose`"),
+    ("pose2vid", "single_frame", None, "checkpoint", "not a temporal EDN generator"),
+]
+
+
+@pytest.mark.parametrize("mode, checkpoint, face, named, expected", WRONG,
+                         ids=[f"{m}-{c}-{f}" for m, c, f, _, _ in WRONG])
+def test_wrong_kind_is_refused(edn, tmp_path, capsys, mode, checkpoint, face, named, expected):
+    out = tmp_path / "out" / "converted"
+    argv = ["convert", mode, str(edn["paths"][checkpoint]), str(out)]
+    if face is not None:
+        argv += ["--face", str(edn["paths"][face])]
+    line = _error(capsys, argv, out)
+    assert f"'{edn['paths'][checkpoint if named == 'checkpoint' else face]}'" in line and expected in line, line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case, expected, keys", [
+    ("missing_keys", "lacks 2 keys of the generator its other tensors describe", ["model1_2.1.weight", "model.4.weight"]),
+    ("extra_keys", "has 2 keys that the generator its other tensors describe", ["model2_1.1.weight",
+                                                                                "model1_2.9.weight"]),
+    ("wrong_shape", "'model1_1.4.bias' has shape (5,) but the generator", []),
+    ("unsafe_pickle", "--allow-unsafe-pickle only if you trust where the file came from", ["argparse.Namespace"]),
+    ("truncated", "the file is truncated or damaged: download it again", []),
+    ("unknown", "not an original MagicPose, ControlNet, SD 1.5 or Everybody Dance Now checkpoint", ["encoder."]),
+])
+def test_bad_file_is_refused_without_output(edn, tmp_path, capsys, case, expected, keys):
+    path, out = _broken(edn, tmp_path, case), tmp_path / "out" / "converted"
+    argv = ["convert", "pose2vid", str(path), str(out)]
+    line = _error(capsys, argv, out)
+    assert f"'{path}'" in line and expected in line, line
+    assert all(key in line for key in keys), line
+    if case == "unsafe_pickle":
+        assert main(argv + ["--allow-unsafe-pickle"]) == 0
+        _assert_same(Pose2VidPipeline.from_pretrained(out).generator.state_dict(),
+                     edn["models"]["official"].state_dict())
+
+
+def test_family_contradicting_the_face_file_is_refused(edn, tmp_path, capsys):
+    out = tmp_path / "converted"
+    face = edn["paths"]["face_lotayou"]
+    line = _error(capsys, ["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(out), "--face", str(face),
+                           "--family", "official"], out)
+    assert f"'{face}'" in line and "of the lotayou family, but --family official was given" in line
+
+
+@pytest.mark.parametrize("mode, flag", [("pose2vid", "--config-from"), ("pose2vid", "--tokenizer"),
+                                        ("controlnet", "--face"), ("controlnet", "--family")])
+def test_options_of_another_mode_are_refused(edn, tmp_path, capsys, mode, flag):
+    out = tmp_path / "converted"
+    value = "official" if flag == "--family" else str(tmp_path)
+    line = _error(capsys, ["convert", mode, str(edn["paths"]["official"]), str(out), flag, value], out)
+    assert f"drop {flag}" in line
