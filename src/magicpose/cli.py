@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommand is handed over as is.
     sub.add_parser("train", add_help=False, help="two-stage MagicPose training (see: magicpose train --help)")
     sub.add_parser("train-base", add_help=False, help="stage 0 of the CPU demo: small VAE and base UNet")
+    sub.add_parser("train-pose2vid", add_help=False,
+                   help="Everybody Dance Now pose2vid training (see: magicpose train-pose2vid --help)")
     return parser
 
 
@@ -316,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         from magicpose.training.base import main as base_main
 
         return base_main(argv[1:])
+    if argv[:1] == ["train-pose2vid"]:
+        from magicpose.training.gan_trainer import main as pose2vid_main
+
+        return pose2vid_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "infer":

@@ -18,11 +18,9 @@ ranks synchronise over gloo.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -51,14 +49,6 @@ from magicpose.training import checkpoints
 from magicpose.training.config import TrainingConfig
 from magicpose.training.model import MagicPoseTrainingModel
 from magicpose.weights import load_as_stored
-
-# Fault injection for the resume tests: "sigkill-after-step:N" or "sigkill-in-checkpoint:N".
-FAULT_ENV = "MAGICPOSE_FAULT"
-
-
-def _fault(kind: str, step: int) -> None:
-    if os.environ.get(FAULT_ENV) == f"{kind}:{step}":
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _to(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
@@ -156,30 +146,13 @@ class Trainer:
         """Fail now, not after hours of training, on what validation and the final export will need."""
         cfg, root = self.cfg, Path(self.cfg.model.pretrained_dir)
         if cfg.validation.every_steps:
-            from magicpose.data.layout import list_videos
-
-            split = cfg.validation.split or cfg.data.split
-            try:
-                videos = list_videos(cfg.data.root, split)
-            except InputError as err:
-                raise InputError(f"validation (split '{split}'): {err}; or set validation.every_steps=0") from err
-            if not videos or len(videos[0].frames) < 2:
-                raise InputError(f"validation needs a video of at least 2 frames in split '{split}' of "
-                                 f"'{cfg.data.root}': add one, or set validation.every_steps=0")
+            checkpoints.validation_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
         for name in ("text_encoder", "tokenizer"):  # optional, but exported when present
             folder = root / name
             if folder.exists() and not any((folder / f).is_file() for f in ("config.json", "tokenizer_config.json")):
                 raise InputError(f"'{folder}' is not a diffusers/transformers folder (no config file): "
                                  f"remove it or copy the complete {name}")
-        if self.accelerator.is_main_process:
-            try:
-                self.output_dir.mkdir(parents=True, exist_ok=True)
-                probe = self.output_dir / ".write-test"
-                probe.write_text("")
-                probe.unlink()
-            except OSError as err:
-                raise InputError(f"cannot write to output_dir '{self.output_dir}' ({err.strerror}): "
-                                 "pass a writable output_dir") from err
+        checkpoints.check_output_dir(self.accelerator, self.output_dir)
 
     def _build(self, resume: str | None) -> None:
         cfg, acc = self.cfg, self.accelerator
@@ -312,9 +285,8 @@ class Trainer:
                 if self.global_step % cfg.logging.log_every == 0:
                     acc.log({"loss": float(np.mean(running)), "samples_per_s": rate}, step=self.global_step)
                 running = []
-                _fault("sigkill-after-step", self.global_step)
-                every = cfg.checkpoint.every_steps
-                if every and (self.global_step % every == 0 or self.global_step == cfg.train.max_steps):
+                checkpoints.fault("sigkill-after-step", self.global_step)
+                if checkpoints.due(self.global_step, cfg.checkpoint.every_steps, cfg.train.max_steps):
                     self.save_checkpoint()
                 if cfg.validation.every_steps and self.global_step % cfg.validation.every_steps == 0:
                     self.validate()
@@ -322,9 +294,7 @@ class Trainer:
                     break
         bar.close()
         if cfg.logging.record_samples:
-            seen_dir = self.output_dir / "seen_samples"
-            seen_dir.mkdir(parents=True, exist_ok=True)
-            (seen_dir / f"rank-{acc.process_index}.json").write_text(json.dumps(self.seen))
+            checkpoints.write_seen_samples(self.output_dir, acc.process_index, self.seen)
         self.save_final()
         acc.end_training()
 
@@ -351,21 +321,9 @@ class Trainer:
         models.clear()  # nothing left for accelerate to load
 
     def save_checkpoint(self) -> None:
-        acc, step = self.accelerator, self.global_step
-        tmp = checkpoints.temporary_path(self.output_dir, step)
-        if acc.is_main_process:
-            checkpoints.prune(self.output_dir, keep_last=0)  # leftovers of an interrupted write
-            tmp.mkdir(parents=True, exist_ok=True)
-        acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            save_empty_prompt_embeds(self.context, tmp)
-            _fault("sigkill-in-checkpoint", step)
-            checkpoints.finalize(tmp, step, {"stage": self.cfg.stage,
-                                             "pretrained_dir": str(Path(self.cfg.model.pretrained_dir).resolve())})
-            checkpoints.prune(self.output_dir, self.cfg.checkpoint.keep_last)
-        acc.wait_for_everyone()
+        state = {"stage": self.cfg.stage, "pretrained_dir": str(Path(self.cfg.model.pretrained_dir).resolve())}
+        checkpoints.save(self.accelerator, self.output_dir, self.global_step, self.cfg.checkpoint.keep_last, state,
+                         write_extra=lambda folder: save_empty_prompt_embeds(self.context, folder))
 
     def save_final(self) -> None:
         """``final/<module>/`` diffusers folders; after stage 2 also a complete ``pipeline/`` for inference."""

@@ -1,0 +1,169 @@
+"""Everybody Dance Now (pose2vid) training configuration: a typed OmegaConf schema of its own (the MagicPose
+schema in :mod:`magicpose.training.config` is separate), YAML files in ``configs/pose2vid_*.yaml``,
+``key=value`` overrides. Every schedule length is counted in optimizer steps; the trainer prints what they
+amount to in epochs of the dataset at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from magicpose.errors import InputError
+from magicpose.training.config import CheckpointConfig, LoggingConfig, _mixed_precision
+
+ARCHITECTURES = ("global", "local")
+NORMS = ("instance", "batch")
+POSE_RANGES = ("signed", "unit")
+
+
+@dataclass
+class Pose2VidModelConfig:
+    # "global": pix2pixHD's global generator alone (EDN stage 1); "local": a global branch at 2 * ngf plus
+    # one local enhancer at ngf (EDN stage 2).
+    architecture: str = "global"
+    ngf: int = 64
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_blocks_local: int = 3
+    norm: str = "instance"
+    # Pose maps are fed in [-1, 1] ("signed", as frames) or [0, 1] ("unit", the official EDN code's labels).
+    pose_range: str = "signed"
+    # A previous stage's output: its run folder (final/ is used), a Pose2VidPipeline folder or a generator
+    # folder. A global generator seeds a local one's global branch (EDN's --load_pretrain); a generator of
+    # the configured architecture is loaded whole (to continue training). None: the original init.
+    init_from: str | None = None
+
+
+@dataclass
+class DiscriminatorConfig:
+    ndf: int = 64
+    n_layers: int = 3
+    num_D: int = 2  # EDN: 2 in the global stage, 3 in the local one
+
+
+@dataclass
+class LossConfig:
+    lambda_feat: float = 10.0  # discriminator feature matching
+    vgg_weight: float = 10.0  # VGG19 perceptual loss (EDN: lambda_feat); 0 turns it off
+    vgg19_path: str | None = None  # a torchvision vgg19 state dict (.pth or .safetensors), for vgg_weight > 0
+
+
+@dataclass
+class Pose2VidTrainConfig:
+    # Samples per optimizer step = batch_size x number of processes (EDN: 1 on one GPU).
+    batch_size: int = 1  # per process
+    max_steps: int = 1000
+    # The learning rate falls linearly to 0 over the last decay_steps steps (pix2pixHD's niter_decay, in
+    # steps); 0: constant.
+    decay_steps: int = 0
+    # Local architecture only: for the first fix_global_steps steps only the local enhancer's own layers
+    # train (EDN's niter_fix_global, in steps); the optimizer is then restarted over all the generator's
+    # parameters, as EDN's update_fixed_params does.
+    fix_global_steps: int = 0
+    learning_rate: float = 2.0e-4  # generator and discriminator alike
+    adam_beta1: float = 0.5
+    adam_beta2: float = 0.999
+    max_grad_norm: float | None = None  # EDN does not clip; a number clips G's and D's gradients separately
+    mixed_precision: str | None = "no"  # "no", "fp16" or "bf16"
+    seed: int = 42
+
+
+@dataclass
+class Pose2VidDataConfig:
+    root: str = "???"  # TikTok layout: <root>/<split>_set/<video>/, <root>/pose_map_<split>_set/<video>/
+    split: str = "train"
+    height: int = 256
+    width: int = 512
+    num_workers: int = 0
+
+
+@dataclass
+class Pose2VidValidationConfig:
+    every_steps: int = 0  # 0: never
+    split: str | None = None  # default: the training split
+    num_frames: int = 8  # frames of the split's first video, generated one after another from a zero frame
+
+
+@dataclass
+class Pose2VidTrainingConfig:
+    output_dir: str = "???"
+    model: Pose2VidModelConfig = field(default_factory=Pose2VidModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: Pose2VidTrainConfig = field(default_factory=Pose2VidTrainConfig)
+    data: Pose2VidDataConfig = field(default_factory=Pose2VidDataConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    validation: Pose2VidValidationConfig = field(default_factory=Pose2VidValidationConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+POSITIVE = ("model.ngf", "model.n_downsample_global", "discriminator.ndf", "discriminator.n_layers",
+            "discriminator.num_D", "train.batch_size", "data.height", "data.width")
+NON_NEGATIVE = ("model.n_blocks_global", "model.n_blocks_local", "train.max_steps", "train.decay_steps",
+                "train.fix_global_steps", "data.num_workers", "validation.every_steps",
+                "checkpoint.every_steps")
+
+
+def size_multiple(model: Pose2VidModelConfig) -> int:
+    """Frame sides must be multiples of this (as ``Pose2VidGenerator.size_multiple``)."""
+    return 2 ** (model.n_downsample_global + (model.architecture == "local"))
+
+
+def _check(cfg: Pose2VidTrainingConfig) -> None:
+    model, train = cfg.model, cfg.train
+    for name, value, allowed in (("model.architecture", model.architecture, ARCHITECTURES),
+                                 ("model.norm", model.norm, NORMS),
+                                 ("model.pose_range", model.pose_range, POSE_RANGES)):
+        if value not in allowed:
+            raise InputError(f"{name} '{value}' must be one of {', '.join(allowed)}")
+    for name in POSITIVE + NON_NEGATIVE:
+        section, key = name.split(".")
+        value, minimum = getattr(getattr(cfg, section), key), 1 if name in POSITIVE else 0
+        if value < minimum:
+            raise InputError(f"{name} must be at least {minimum}, got {value}")
+    if cfg.validation.every_steps and cfg.validation.num_frames < 1:
+        raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
+    if train.decay_steps > train.max_steps:
+        raise InputError(f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: "
+                         "the decay happens within the run")
+    if train.fix_global_steps and model.architecture != "local":
+        raise InputError(f"train.fix_global_steps={train.fix_global_steps} needs model.architecture=local "
+                         "(it holds the local enhancer's global branch): set it to 0")
+    multiple = size_multiple(model)
+    if cfg.data.height % multiple or cfg.data.width % multiple:
+        raise InputError(f"data.height and data.width must be multiples of {multiple} for a "
+                         f"{model.architecture} generator with {model.n_downsample_global} downsamplings, "
+                         f"got {cfg.data.height}x{cfg.data.width}")
+    if cfg.loss.vgg_weight < 0 or cfg.loss.lambda_feat < 0:
+        raise InputError("loss.vgg_weight and loss.lambda_feat must not be negative")
+    if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
+        raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision "
+                         "vgg19 state dict (.pth or .safetensors), or set loss.vgg_weight=0")
+
+
+def load_pose2vid_config(path: str | Path | None, overrides: list[str] = ()) -> Pose2VidTrainingConfig:
+    """Schema defaults <- YAML file <- ``key=value`` overrides, checked; a problem is one InputError line."""
+    schema = OmegaConf.structured(Pose2VidTrainingConfig)
+    try:
+        layers = [schema]
+        if path is not None:
+            if not Path(path).is_file():
+                raise InputError(f"config '{path}' does not exist: pass a YAML file such as "
+                                 "configs/tiny_pose2vid.yaml")
+            layers.append(OmegaConf.load(path))
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        cfg = OmegaConf.merge(*layers)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+    except OmegaConfBaseException as err:
+        raise InputError(f"bad pose2vid training config '{path}': {str(err).splitlines()[0]}") from err
+    if missing:
+        raise InputError(f"config '{path}' does not set {', '.join(missing)}: add them to the file or pass "
+                         "key=value")
+    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
+    cfg = OmegaConf.to_object(cfg)
+    _check(cfg)
+    return cfg
