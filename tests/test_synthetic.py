@@ -391,3 +391,18 @@ def test_render_of_a_sequence_matches_frames():
         assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
         np.testing.assert_array_equal(frame, render_person(ident, pose, 64))
     assert FramePose(64, 64, [poses[0]]).people[0] == poses[0]
+
+
+def test_one_identity_dataset_for_a_person_specific_generator(tmp_path):
+    out = make_synthetic(tmp_path / "one", num_train_videos=2, num_test_videos=1, frames_per_video=2, size=32,
+                         seed=3, progress=False, identity=1870260047)
+    meta = json.loads((out / "meta.json").read_text())
+    videos = [v for split in meta["splits"].values() for v in split.values()]
+    assert meta["single_identity"] == 1870260047 and {v["identity"] for v in videos} == {1870260047}
+    assert [v["motion"] for v in meta["splits"]["train"].values()] == [m for _, m in split_ids(3, "train", 2)]
+    frame = np.asarray(Image.open(out / "train_set" / "vid_0000" / "0000.png"))
+    expected = render_person(Identity.from_id(1870260047),
+                             pose_sequence(Identity.from_id(1870260047),
+                                           Motion.from_id(meta["splits"]["train"]["vid_0000"]["motion"]), 2, 32)[0],
+                             32)
+    np.testing.assert_array_equal(frame, expected)

@@ -150,8 +150,13 @@ def make_synthetic(
     size: int = 128,
     seed: int = 0,
     progress: bool = True,
+    identity: int | None = None,
 ) -> Path:
     """Write a synthetic TikTok-layout dataset to ``out_dir`` and return its path.
+
+    ``identity`` (an identity id) makes a one-person dataset, as a person-specific generator such as
+    Everybody Dance Now trains on: every video shows that person, performing the split's motions (train
+    and test motions stay disjoint).
 
     Same arguments, byte-identical files. The dataset appears at once when complete: it is written to a
     hidden sibling folder and renamed (an earlier synthetic dataset at ``out_dir`` is replaced; any
@@ -178,12 +183,16 @@ def make_synthetic(
         raise InputError(f"cannot create the parent folder of '{out}' ({exc}): choose a writable place") from None
 
     counts = {"train": num_train_videos, "test": num_test_videos}
-    plan = {split: [(f"vid_{k:04d}", i, m) for k, (i, m) in enumerate(split_ids(seed, split, n))]
+    if identity is not None:
+        identity = _check_count("the identity id", identity, 0)
+    plan = {split: [(f"vid_{k:04d}", i if identity is None else identity, m)
+                    for k, (i, m) in enumerate(split_ids(seed, split, n))]
             for split, n in counts.items() if n > 0}
     meta = {
         "generator": GENERATOR,
         "version": GENERATOR_VERSION,
         "seed": seed,
+        "single_identity": identity,
         "size": size,
         "frames_per_video": frames_per_video,
         "fps": FPS,
@@ -226,13 +235,16 @@ def add_make_synthetic_arguments(parser: argparse.ArgumentParser) -> argparse.Ar
     parser.add_argument("--frames", type=int, default=24, help=f"frames per video, at {FPS:g} fps (default: 24)")
     parser.add_argument("--size", type=int, default=128, help="frame width and height in pixels (default: 128)")
     parser.add_argument("--seed", type=int, default=0, help="picks the identities and motions (default: 0)")
+    parser.add_argument("--identity", type=int, default=None,
+                        help="one person in every video (an identity id, e.g. the example dancer's in "
+                             "example_data/README.md): a dataset for a person-specific generator (pose2vid)")
     return parser
 
 
 def run_make_synthetic(args: argparse.Namespace) -> int:
     """Run ``magicpose make-synthetic``; raises :class:`InputError` for bad arguments."""
     out = make_synthetic(args.output, num_train_videos=args.train_videos, num_test_videos=args.test_videos,
-                         frames_per_video=args.frames, size=args.size, seed=args.seed)
+                         frames_per_video=args.frames, size=args.size, seed=args.seed, identity=args.identity)
     print(f"wrote {args.train_videos} train and {args.test_videos} test videos of {args.frames} frames "
           f"({args.size}x{args.size}) to {out}")
     return 0
