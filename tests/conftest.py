@@ -1,10 +1,15 @@
 """Shared test helpers (pytest puts tests/ on sys.path, so test files import them from here)."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
+from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel
 
 
@@ -70,3 +75,45 @@ def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = No
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision per process
     return Trainer(load_config(TINY_CONFIGS[stage], [f"{k}={v}" for k, v in values.items()], stage=stage),
                    resume=resume)
+
+
+def inert_biases(module: nn.Module) -> set[str]:
+    """Biases of the convolutions followed by an affine-free instance norm, or by a BatchNorm (in training
+    mode, on the batch's statistics), which subtract each channel's mean: they have no effect on any output,
+    so their gradient is 0 up to rounding. pix2pixHD trains them anyway, and Adam, which divides by the
+    gradient's own scale, turns that rounding into steps of up to the learning rate: they wander at random,
+    differently for any change in the order of float operations."""
+    inert = set()
+    for name, seq in module.named_modules():
+        if isinstance(seq, nn.Sequential):
+            children = list(seq.named_children())
+            for (i, a), (_, b) in zip(children[:-1], children[1:], strict=True):
+                centred = isinstance(b, nn.BatchNorm2d) or (isinstance(b, nn.InstanceNorm2d) and not b.affine)
+                if isinstance(a, (nn.Conv2d, nn.ConvTranspose2d)) and centred:
+                    inert.add(f"{name}.{i}.bias" if name else f"{i}.bias")
+    return inert
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory) -> Path:
+    """A torchvision-layout vgg19 state dict, random weights (real VGG weights are not on this machine)."""
+    from magicpose.models.losses import vgg19_features
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in vgg19_features().state_dict().items()}, path)
+    return path
+
+
+def run_pose2vid_training(config: Path, overrides: list[str], nproc: int = 1, env: dict | None = None,
+                          resume: bool = False) -> subprocess.CompletedProcess:
+    """``train_pose2vid.py`` in a subprocess, as a user runs it (under ``torchrun`` for ``nproc`` > 1; the CPU
+    ranks synchronise over gloo), one thread per process."""
+    root = Path(__file__).resolve().parents[1]
+    launcher = [sys.executable]
+    if nproc > 1:
+        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
+    full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
+    args = [*launcher, str(root / "train_pose2vid.py"), "--config", str(config),
+            *(["--resume", "latest"] if resume else []), *overrides]
+    return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=root, timeout=300)

@@ -1,4 +1,5 @@
-"""Tests for magicpose.data.from_video (``magicpose add-video``): layout, pairing, subsampling, all-or-nothing."""
+"""Tests for magicpose.data.from_video (``magicpose add-video``): layout, pairing, subsampling, the keypoints
+kept for the pose2vid face stage, all-or-nothing."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from magicpose.cli import main
+from magicpose.data.consecutive import ConsecutivePairDataset
 from magicpose.data.from_video import add_video
 from magicpose.data.layout import list_videos
 from magicpose.data.pairs import PairDataset
@@ -126,7 +129,26 @@ def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
     assert main(args + ["--overwrite", "--every", "5"]) == 0  # replaces the whole folder: no stale frames
     assert sorted(p.name for p in (root / "train_set" / "v").iterdir()) == ["000000.png", "000005.png"]
     assert sorted(p.name for p in (root / "pose_map_train_set" / "v").iterdir()) == ["000000.png", "000005.png"]
+    assert sorted(p.name for p in (root / "openpose_json_train_set" / "v").iterdir()) == [
+        "000000_keypoints.json", "000005_keypoints.json"]
     assert not [p for p in root.rglob(".*")]
+
+
+def test_keypoints_are_kept_for_the_face_stage(source, tmp_path) -> None:
+    video, json_dir = source
+    root = tmp_path / "data"
+    add_video(video, json_dir, root, every=2)
+    kept = root / "openpose_json_train_set" / "dance"
+    assert sorted(p.name for p in kept.iterdir()) == [f"{i:06d}_keypoints.json" for i in (0, 2, 4)]
+    sources = _jsons(json_dir)
+    for i in (0, 2, 4):  # byte for byte, renamed after their frames
+        assert (kept / f"{i:06d}_keypoints.json").read_bytes() == sources[i].read_bytes()
+    # the pose2vid face stage reads them: frames 2 and 4 at half size (64x48 -> 32x24, no crop)
+    ds = ConsecutivePairDataset(root, "train", height=24, width=32, keypoints=True)
+    assert len(ds) == 2 and ds[1]["name"] == "000004"
+    for key, i in (("keypoints_prev", 2), ("keypoints", 4)):
+        expected = _pose(i).people[0].body * np.float32([0.5, 0.5, 1.0])
+        assert torch.allclose(ds[1][key], torch.from_numpy(expected), rtol=0, atol=1e-5)  # float32 rounding
 
 
 def _fails(capsys, root: Path, args: list[str], *named: Path) -> None:

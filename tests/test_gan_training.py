@@ -2,20 +2,16 @@
 1 process, exact resume, checkpoints holding each tensor once, the final folder, the loss falling."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from accelerate.state import AcceleratorState
-from conftest import make_square_dataset
+from conftest import inert_biases, make_square_dataset, run_pose2vid_training
 from PIL import Image
 from safetensors.torch import load_file
-from torch import nn
 
 from magicpose import cli
 from magicpose.data.consecutive import ConsecutivePairDataset
@@ -108,17 +104,6 @@ def test_pairs_are_consecutive_frames_of_one_video_centre_cropped_and_unflipped(
 
 # ------------------------------------------------------------------------------------------------------------
 # the step
-
-
-@pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory) -> Path:
-    """A torchvision-layout vgg19 state dict, random weights (real VGG weights are not on this machine)."""
-    from magicpose.models.losses import vgg19_features
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
-    torch.save({f"features.{k}": v for k, v in vgg19_features().state_dict().items()}, path)
-    return path
 
 
 @pytest.mark.parametrize("architecture", ["local", "global"])
@@ -304,13 +289,7 @@ def _run(data: Path, out: Path, nproc: int = 1, env: dict | None = None, resume:
     values = _values(data, out, **{"train.max_steps": 6, "train.batch_size": 4, "train.decay_steps": 3,
                                    "train.fix_global_steps": 2, "checkpoint.every_steps": 2,
                                    "checkpoint.keep_last": 3, "logging.record_samples": True, **extra})
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
-    full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
-    args = [*launcher, str(ROOT / "train_pose2vid.py"), "--config", str(TINY),
-            *(["--resume", "latest"] if resume else []), *_dotlist(values)]
-    return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300)
+    return run_pose2vid_training(TINY, _dotlist(values), nproc=nproc, env=env, resume=resume)
 
 
 @pytest.fixture(scope="module")
@@ -326,22 +305,6 @@ def straight(data, tmp_path_factory) -> Path:
 def _networks(out: Path) -> tuple[dict, dict]:
     last = out / "checkpoints" / "checkpoint-6"
     return load_file(out / "final" / G_FILE), load_file(last / DISCRIMINATOR_FILE)
-
-
-def _inert_biases(module: nn.Module) -> set[str]:
-    """Biases of the convolutions followed by an affine-free instance norm, which subtracts each channel's
-    mean: they have no effect on any output, so their gradient is 0 up to rounding. pix2pixHD trains them
-    anyway, and Adam, which divides by the gradient's own scale, turns that rounding into steps of up to the
-    learning rate: they wander at random, differently for any change in the order of float operations."""
-    inert = set()
-    for name, seq in module.named_modules():
-        if isinstance(seq, nn.Sequential):
-            children = list(seq.named_children())
-            for (i, a), (_, b) in zip(children[:-1], children[1:], strict=True):
-                if isinstance(a, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(b, nn.InstanceNorm2d) \
-                        and not b.affine:
-                    inert.add(f"{name}.{i}.bias" if name else f"{i}.bias")
-    return inert
 
 
 @torch.no_grad()
@@ -361,7 +324,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(data, straig
     assert two.returncode == 0, two.stderr[-3000:]
     assert "MULTI_CPU" in two.stdout + two.stderr  # the ranks really synchronised (gloo)
     cfg = load_pose2vid_config(straight / "config.yaml")
-    inert = (_inert_biases(build_generator(cfg)), _inert_biases(build_discriminator(cfg)))
+    inert = (inert_biases(build_generator(cfg)), inert_biases(build_discriminator(cfg)))
     assert len(inert[0]) == 12 and len(inert[1]) == 4
     for a, b, skip in zip(_networks(straight), _networks(tmp_path / "two"), inert, strict=True):
         assert a.keys() == b.keys() and skip < a.keys()

@@ -156,11 +156,35 @@ def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = to
     return pipe.to(device)
 
 
+def _load_face_checkpoint(folder: Path, state: dict, dtype: torch.dtype):
+    """A face-stage training checkpoint: its ``face_enhancer/`` and the frozen body generator it names."""
+    from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
+    from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+
+    body = Path(str(state.get("body_generator")))
+    if not (body / "config.json").is_file():
+        raise InputError(f"face-stage checkpoint '{folder}' takes its body generator from '{body}', which is "
+                         "gone: restore that folder, or pass the run's final/ folder")
+    try:
+        return Pose2VidPipeline(generator=Pose2VidGenerator.from_pretrained(body, torch_dtype=dtype),
+                                face_enhancer=FaceEnhancer.from_pretrained(folder / "face_enhancer",
+                                                                           torch_dtype=dtype))
+    except Exception as err:
+        raise InputError(f"cannot load the face-stage checkpoint '{folder}' ({first_line(err)}): pass a "
+                         "complete checkpoint") from err
+
+
 def load_pose2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """A :class:`~magicpose.pipelines.pipeline_pose2vid.Pose2VidPipeline` from a checked local folder."""
+    """A :class:`~magicpose.pipelines.pipeline_pose2vid.Pose2VidPipeline` from a checked local folder: a
+    pipeline folder (``magicpose convert pose2vid``, a run's ``final/``, a body-stage checkpoint) or a
+    face-stage checkpoint (its face enhancer, with the frozen body generator its ``trainer_state.json``
+    names)."""
     from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 
     folder = Path(path)
+    state = _read_json(folder / CHECKPOINT_STATE_FILE) if folder.is_dir() else None
+    if isinstance(state, dict) and state.get("stage") == "pose2vid_face":
+        return _load_face_checkpoint(folder, state, dtype).to(device)
     index = _read_json(folder / "model_index.json") if folder.is_dir() else None
     if not isinstance(index, dict) or index.get("_class_name") != "Pose2VidPipeline":
         what = index.get("_class_name") if isinstance(index, dict) else None

@@ -3,13 +3,16 @@
 OpenPose run on a video (``--write_json DIR``) writes one ``<name>_<12-digit index>_keypoints.json``
 per frame. ``add_video`` pairs the i-th decoded frame with the i-th JSON file (natural sort) and writes::
 
-    <root>/<split>_set/<name>/<index:06d>.png            the video frame
-    <root>/pose_map_<split>_set/<name>/<index:06d>.png   draw_pose of that frame's keypoints
+    <root>/<split>_set/<name>/<index:06d>.png                                 the video frame
+    <root>/pose_map_<split>_set/<name>/<index:06d>.png                        draw_pose of its keypoints
+    <root>/openpose_json_<split>_set/<name>/<index:06d>_keypoints.json        its OpenPose JSON, as given
 
-which is what `magicpose.data.layout.list_videos` and `PairDataset` read. ``index`` is the original
-frame number, so frames kept with ``every > 1`` still name the moment of the video they come from.
+which is what `magicpose.data.layout.list_videos`, `PairDataset` and (with the keypoints, to find the head
+for the pose2vid face stage) `ConsecutivePairDataset` read. ``index`` is the original frame number, so
+frames kept with ``every > 1`` still name the moment of the video they come from. The JSON files are
+copied byte for byte, renamed after their frames.
 
-All or nothing: both folders are written to hidden temporary siblings and renamed into place together
+All or nothing: the three folders are written to hidden temporary siblings and renamed into place together
 only when every frame succeeded (`magicpose.video.atomic_outputs`); on any error the temporaries and
 any folder this call created are removed, so a failed call leaves the dataset exactly as it was.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,7 +109,8 @@ def add_video(
 ) -> Path:
     """Add ``video`` with its OpenPose JSON folder to the TikTok-layout dataset at ``root``.
 
-    Keeps frames 0, every, 2*every, ... (at most ``max_frames``), named by their original index.
+    Keeps frames 0, every, 2*every, ... (at most ``max_frames``), named by their original index, with
+    their pose maps and their OpenPose JSON files.
     The video must have exactly one JSON file per frame (checked over the whole video). Returns the
     frame folder ``<root>/<split>_set/<name>``. Raises :class:`InputError` (one line naming the file
     and the fix) for a missing/unreadable video, a frame/JSON count mismatch, a malformed JSON, a pose
@@ -125,7 +130,8 @@ def add_video(
     if root.exists() and not root.is_dir():
         raise InputError(f"dataset root '{root}' is a file: pass a folder (it is created if missing)")
     frame_dir, pose_dir = root / f"{split}_set" / name, root / f"pose_map_{split}_set" / name
-    for folder in (frame_dir, pose_dir):
+    json_dir = root / f"openpose_json_{split}_set" / name
+    for folder in (frame_dir, pose_dir, json_dir):
         if folder.exists() or folder.is_symlink():
             if not overwrite:
                 raise InputError(f"video '{name}' already exists at '{folder}': pass --overwrite to replace it, "
@@ -139,11 +145,11 @@ def add_video(
     written = 0
     try:
         with contextlib.closing(decoder):
-            created = make_parents(frame_dir.parent, pose_dir.parent)
+            created = make_parents(frame_dir.parent, pose_dir.parent, json_dir.parent)
             with atomic_outputs() as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
-                frame_tmp, pose_tmp = tmp(frame_dir), tmp(pose_dir)
-                frame_tmp.mkdir()
-                pose_tmp.mkdir()
+                frame_tmp, pose_tmp, json_tmp = tmp(frame_dir), tmp(pose_dir), tmp(json_dir)
+                for folder in (frame_tmp, pose_tmp, json_tmp):
+                    folder.mkdir()
                 count = 0
                 for index, frame in enumerate(decoder):
                     count += 1
@@ -157,6 +163,7 @@ def add_video(
                                          f"canvas but the frames of '{video}' are {width}x{height}: {_JSON_FIX}")
                     _save_png(frame, frame_tmp / f"{index:06d}.png")
                     _save_png(draw_pose(pose), pose_tmp / f"{index:06d}.png")
+                    shutil.copyfile(jsons[index], json_tmp / f"{index:06d}_keypoints.json")
                     written += 1
                 if count != len(jsons):
                     raise InputError(f"video '{video}' has {count} frames but '{pose_json}' holds {len(jsons)} "
@@ -180,7 +187,9 @@ def add_add_video_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
     parser.add_argument("--pose-json", required=True, metavar="DIR",
                         help="folder of OpenPose --write_json output for this video, one .json per frame")
     parser.add_argument("--root", required=True, metavar="DIR",
-                        help="dataset root: writes <root>/<split>_set/<name>/ and <root>/pose_map_<split>_set/<name>/")
+                        help="dataset root: writes <root>/<split>_set/<name>/, "
+                             "<root>/pose_map_<split>_set/<name>/ and "
+                             "<root>/openpose_json_<split>_set/<name>/")
     parser.add_argument("--name", default=None, help="video folder name (default: the video file's stem)")
     parser.add_argument("--split", default="train", help="split name (default: train)")
     parser.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default: 1)")
@@ -193,7 +202,9 @@ def run_add_video(args: argparse.Namespace) -> int:
     """Run ``magicpose add-video``; raises :class:`InputError` for bad inputs."""
     frame_dir = add_video(args.video, args.pose_json, args.root, name=args.name, split=args.split,
                           every=args.every, max_frames=args.max_frames, overwrite=args.overwrite)
-    pose_dir = frame_dir.parent.parent / f"pose_map_{frame_dir.parent.name}" / frame_dir.name
+    root, split_set = frame_dir.parent.parent, frame_dir.parent.name
+    pose_dir = root / f"pose_map_{split_set}" / frame_dir.name
+    json_dir = root / f"openpose_json_{split_set}" / frame_dir.name
     count = sum(1 for p in frame_dir.iterdir() if p.suffix == ".png")
-    print(f"wrote {count} frame pairs to {frame_dir} and {pose_dir}")
+    print(f"wrote {count} frame pairs to {frame_dir} and {pose_dir}, their keypoints to {json_dir}")
     return 0

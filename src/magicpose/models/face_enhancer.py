@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from magicpose.pose.schema import BODY_NAMES
+from magicpose.image_utils import center_crop_box
+from magicpose.pose.schema import BODY_NAMES, FramePose
 
 NOSE, RIGHT_EAR, LEFT_EAR = (BODY_NAMES.index(n) for n in ("nose", "right_ear", "left_ear"))
 OFFICIAL_SIZE_FRACTION = 0.25  # 128 px crops in 512 px-high frames
@@ -45,20 +46,43 @@ def head_centre(body: np.ndarray) -> tuple[float, float] | None:
     return float(x), float(y)
 
 
+def face_box_size(width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION,
+                  multiple: int = 1) -> int | None:
+    """The side of every head crop in a ``width`` x ``height`` frame: ``size_fraction`` of the height, rounded
+    to a multiple of ``multiple`` (a face generator's downsampling factor), at least twice it (instance norm
+    needs more than one pixel at the generator's bottleneck), at most the frame; None when the frame is too
+    small for such a crop. It depends on the frame size only, so all crops of one size of frame batch."""
+    largest = min(width, height) // multiple * multiple
+    if largest < 2 * multiple:
+        return None
+    return min(max(round(size_fraction * height / multiple) * multiple, 2 * multiple), largest)
+
+
 def face_box(body: np.ndarray, width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION,
              multiple: int = 1) -> FaceBox | None:
-    """The head crop of an OpenPose-18 ``body`` (18, 3) in a ``width`` x ``height`` frame, moved inside the
-    frame when the head is near a border; None when no head point is visible (or the frame is smaller than
-    the crop can be). The side is a multiple of ``multiple`` (a face generator's downsampling factor), at
-    least twice it (instance norm needs more than one pixel at the generator's bottleneck)."""
+    """The head crop of an OpenPose-18 ``body`` (18, 3) in a ``width`` x ``height`` frame, of side
+    :func:`face_box_size`, moved inside the frame when the head is near a border; None when no head point is
+    visible (or the frame is smaller than the crop can be)."""
     centre = head_centre(np.asarray(body))
-    largest = min(width, height) // multiple * multiple
-    if centre is None or largest < 2 * multiple:
+    size = face_box_size(width, height, size_fraction, multiple)
+    if centre is None or size is None:
         return None
-    size = min(max(round(size_fraction * height / multiple) * multiple, 2 * multiple), largest)
     left = min(max(round(centre[0] - size / 2), 0), width - size)
     top = min(max(round(centre[1] - size / 2), 0), height - size)
     return FaceBox(int(left), int(top), int(size))
+
+
+def body_in_output(pose: FramePose, width: int, height: int) -> np.ndarray:
+    """The first person's OpenPose-18 body (18, 3) of ``pose`` in a ``width`` x ``height`` output frame: the
+    keypoints go through the centre crop and resize that frames and pose maps get (``center_crop_resize``);
+    all zeros (no head) when nobody was detected."""
+    if not pose.people:
+        return np.zeros((len(BODY_NAMES), 3), np.float32)
+    left, top, right, bottom = center_crop_box(pose.width, pose.height, width, height)
+    body = pose.people[0].body.astype(np.float32, copy=True)
+    body[:, 0] = (body[:, 0] - left) * width / (right - left)
+    body[:, 1] = (body[:, 1] - top) * height / (bottom - top)
+    return body
 
 
 def feather_mask(size: int, feather: int, device=None) -> Tensor:

@@ -279,16 +279,18 @@ def discriminator_pair_input(pose_prev: Tensor, pose: Tensor, frame_prev: Tensor
 # face enhancers (networks only: cropping and paste-back live elsewhere)
 
 
-def official_face_generator(norm: Norm = "instance") -> GlobalGenerator:
+def official_face_generator(norm: Norm = "instance", ngf: int = 64, n_downsampling: int = 3,
+                            n_blocks: int = 5) -> GlobalGenerator:
     """EDN's pose-conditioned face residual generator (``faceGtype global``): ``cat(pose crop, generated
-    crop)`` (6 channels) in, a 3-channel residual out."""
-    return GlobalGenerator(6, 3, ngf=64, n_downsampling=3, n_blocks=5, norm=norm)
+    crop)`` (6 channels) in, a 3-channel residual out. The defaults are the published size; smaller ones
+    serve tests and trials."""
+    return GlobalGenerator(6, 3, ngf=ngf, n_downsampling=n_downsampling, n_blocks=n_blocks, norm=norm)
 
 
-def lotayou_face_generator() -> GlobalGenerator:
+def lotayou_face_generator(ngf: int = 64, n_downsampling: int = 2, n_blocks: int = 6) -> GlobalGenerator:
     """Lotayou's face residual generator: the generated crop alone in (no pose), BatchNorm, 2 downsamplings,
-    6 blocks (``face_enhancer/main.py``)."""
-    return GlobalGenerator(3, 3, ngf=64, n_downsampling=2, n_blocks=6, norm="batch")
+    6 blocks (``face_enhancer/main.py``; the defaults)."""
+    return GlobalGenerator(3, 3, ngf=ngf, n_downsampling=n_downsampling, n_blocks=n_blocks, norm="batch")
 
 
 def apply_face_residual(face_generator: nn.Module, generated_crop: Tensor,

@@ -16,6 +16,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import Tensor
 
 from magicpose.models import pix2pixhd
+from magicpose.models.face_enhancer import OFFICIAL_SIZE_FRACTION
 
 NetG = Literal["global", "local"]
 FaceVariant = Literal["official", "lotayou"]
@@ -75,24 +76,38 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
         return pix2pixhd.step(self.net, pose, previous)
 
 
+# (ngf, n_downsampling, n_blocks) of the published face generators
+FACE_SIZES = {"official": (64, 3, 5), "lotayou": (64, 2, 6)}
+
+
 class FaceEnhancer(ModelMixin, ConfigMixin):
     """A face residual generator on the head crop: "official" sees ``cat(pose crop, generated crop)``
-    (instance norm, 3 downsamplings, 5 blocks), "lotayou" the generated crop alone (BatchNorm, 2, 6)."""
+    (instance norm, 3 downsamplings, 5 blocks), "lotayou" the generated crop alone (BatchNorm, 2, 6).
+
+    ``ngf``, ``n_downsampling`` and ``n_blocks`` default (None) to the variant's published size, which the
+    saved config then records; smaller networks serve tests and quick trials. ``size_fraction`` is the side
+    of the head crops it was trained on over the frame height (EDN: 128 px of 512); inference crops the same.
+    """
 
     @register_to_config
-    def __init__(self, variant: FaceVariant = "official") -> None:
+    def __init__(self, variant: FaceVariant = "official", ngf: int | None = None,
+                 n_downsampling: int | None = None, n_blocks: int | None = None,
+                 size_fraction: float = OFFICIAL_SIZE_FRACTION) -> None:
         super().__init__()
-        if variant == "official":
-            self.net = pix2pixhd.official_face_generator()
-        elif variant == "lotayou":
-            self.net = pix2pixhd.lotayou_face_generator()
-        else:
+        if variant not in FACE_SIZES:
             raise ValueError(f"variant must be 'official' or 'lotayou', got {variant!r}")
+        names, given = ("ngf", "n_downsampling", "n_blocks"), (ngf, n_downsampling, n_blocks)
+        sizes = {k: d if v is None else v for k, v, d in zip(names, given, FACE_SIZES[variant], strict=True)}
+        self.register_to_config(**sizes)  # the saved config records the actual size
+        if variant == "official":
+            self.net = pix2pixhd.official_face_generator(**sizes)
+        else:
+            self.net = pix2pixhd.lotayou_face_generator(**sizes)
 
     @property
     def size_multiple(self) -> int:
         """Crop sides must be multiples of this (the generator's downsampling factor)."""
-        return 8 if self.config.variant == "official" else 4
+        return 2 ** self.config.n_downsampling
 
     @property
     def uses_pose(self) -> bool:

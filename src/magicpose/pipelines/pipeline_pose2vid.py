@@ -19,8 +19,14 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from magicpose.image_utils import center_crop_box, center_crop_resize
-from magicpose.models.face_enhancer import OFFICIAL_SIZE_FRACTION, FaceBox, crop, face_box, paste_back
+from magicpose.image_utils import center_crop_resize
+from magicpose.models.face_enhancer import (
+    FaceBox,
+    body_in_output,
+    crop,
+    face_box,
+    paste_back,
+)
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pose.schema import FramePose
 
@@ -37,13 +43,7 @@ class Pose2VidPipelineOutput(BaseOutput):
 def _box_in_output(pose: FramePose, width: int, height: int, size_fraction: float,
                    multiple: int) -> FaceBox | None:
     """The head box of ``pose``'s first person, in the output frame (after the centre crop and resize)."""
-    if not pose.people:
-        return None
-    left, top, right, bottom = center_crop_box(pose.width, pose.height, width, height)
-    body = pose.people[0].body.copy()
-    body[:, 0] = (body[:, 0] - left) * width / (right - left)
-    body[:, 1] = (body[:, 1] - top) * height / (bottom - top)
-    return face_box(body, width, height, size_fraction, multiple)
+    return face_box(body_in_output(pose, width, height), width, height, size_fraction, multiple)
 
 
 class Pose2VidPipeline(DiffusionPipeline):
@@ -77,19 +77,21 @@ class Pose2VidPipeline(DiffusionPipeline):
         height: int,
         width: int,
         pose_keypoints: Sequence[FramePose] | None = None,
-        face_size_fraction: float = OFFICIAL_SIZE_FRACTION,
+        face_size_fraction: float | None = None,
         first_frame: torch.Tensor | None = None,
         callback: Callable[[int], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Generate frame by frame, yielding uint8 (H, W, 3) arrays: memory does not grow with the video.
 
         ``pose_keypoints`` (one :class:`FramePose` per pose map) locate the head for the face enhancer;
-        without them the face enhancer is not used. ``first_frame`` (3, H, W) in [-1, 1] replaces the zero
-        frame fed with the first pose (Lotayou's ``--use_first_frame``).
+        without them the face enhancer is not used. ``face_size_fraction`` (the head crop's side over the
+        frame height) defaults to the one the face enhancer was trained on. ``first_frame`` (3, H, W) in
+        [-1, 1] replaces the zero frame fed with the first pose (Lotayou's ``--use_first_frame``).
         """
         self.check_inputs(pose_images, height, width)
         device, dtype = self._execution_device, self.generator.dtype
         enhance = self.face_enhancer is not None and pose_keypoints is not None
+        fraction = face_size_fraction or (self.face_enhancer.config.size_fraction if enhance else None)
         previous = None if first_frame is None else first_frame[None].to(device, dtype)
         for i in range(len(pose_images)):
             pose_map = center_crop_resize(np.asarray(pose_images[i], dtype=np.uint8), width, height)
@@ -98,7 +100,7 @@ class Pose2VidPipeline(DiffusionPipeline):
             frame = self.generator(pose, previous)
             previous = frame  # the generator's own output feeds the next step, before any face enhancement
             if enhance:
-                box = _box_in_output(pose_keypoints[i], width, height, face_size_fraction,
+                box = _box_in_output(pose_keypoints[i], width, height, fraction,
                                      self.face_enhancer.size_multiple)
                 if box is not None:
                     enhanced = self.face_enhancer(crop(frame, box), crop(pose, box))

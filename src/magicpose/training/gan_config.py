@@ -1,7 +1,11 @@
-"""Everybody Dance Now (pose2vid) training configuration: a typed OmegaConf schema of its own (the MagicPose
+"""Everybody Dance Now (pose2vid) training configuration: typed OmegaConf schemas of their own (the MagicPose
 schema in :mod:`magicpose.training.config` is separate), YAML files in ``configs/pose2vid_*.yaml``,
 ``key=value`` overrides. Every schedule length is counted in optimizer steps; the trainer prints what they
 amount to in epochs of the dataset at start-up.
+
+Two schemas, picked by the top-level ``stage`` key: ``body`` (the default: the global or the local pose2vid
+generator, :class:`Pose2VidTrainingConfig`) and ``face`` (the face enhancer trained on a frozen body
+generator, :class:`Pose2VidFaceTrainingConfig`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from omegaconf.errors import OmegaConfBaseException
 from magicpose.errors import InputError
 from magicpose.training.config import CheckpointConfig, LoggingConfig, _mixed_precision
 
+STAGES = ("body", "face")
 ARCHITECTURES = ("global", "local")
+FACE_VARIANTS = ("official", "lotayou")
 NORMS = ("instance", "batch")
 POSE_RANGES = ("signed", "unit")
 
@@ -53,23 +59,27 @@ class LossConfig:
 
 
 @dataclass
-class Pose2VidTrainConfig:
+class GanTrainConfig:
     # Samples per optimizer step = batch_size x number of processes (EDN: 1 on one GPU).
     batch_size: int = 1  # per process
     max_steps: int = 1000
     # The learning rate falls linearly to 0 over the last decay_steps steps (pix2pixHD's niter_decay, in
     # steps); 0: constant.
     decay_steps: int = 0
-    # Local architecture only: for the first fix_global_steps steps only the local enhancer's own layers
-    # train (EDN's niter_fix_global, in steps); the optimizer is then restarted over all the generator's
-    # parameters, as EDN's update_fixed_params does.
-    fix_global_steps: int = 0
     learning_rate: float = 2.0e-4  # generator and discriminator alike
     adam_beta1: float = 0.5
     adam_beta2: float = 0.999
     max_grad_norm: float | None = None  # EDN does not clip; a number clips G's and D's gradients separately
     mixed_precision: str | None = "no"  # "no", "fp16" or "bf16"
     seed: int = 42
+
+
+@dataclass
+class Pose2VidTrainConfig(GanTrainConfig):
+    # Local architecture only: for the first fix_global_steps steps only the local enhancer's own layers
+    # train (EDN's niter_fix_global, in steps); the optimizer is then restarted over all the generator's
+    # parameters, as EDN's update_fixed_params does.
+    fix_global_steps: int = 0
 
 
 @dataclass
@@ -89,28 +99,106 @@ class Pose2VidValidationConfig:
 
 
 @dataclass
-class Pose2VidTrainingConfig:
+class GanRunConfig:
+    """The sections every pose2vid stage has; each stage's schema adds its networks and losses."""
+
+    stage: str = "body"
     output_dir: str = "???"
-    model: Pose2VidModelConfig = field(default_factory=Pose2VidModelConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: Pose2VidTrainConfig = field(default_factory=Pose2VidTrainConfig)
+    train: GanTrainConfig = field(default_factory=GanTrainConfig)
     data: Pose2VidDataConfig = field(default_factory=Pose2VidDataConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     validation: Pose2VidValidationConfig = field(default_factory=Pose2VidValidationConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
+@dataclass
+class Pose2VidTrainingConfig(GanRunConfig):
+    """The body stages (global, local)."""
+
+    train: Pose2VidTrainConfig = field(default_factory=Pose2VidTrainConfig)
+    model: Pose2VidModelConfig = field(default_factory=Pose2VidModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class FaceModelConfig:
+    # The body stage this one starts from: its run folder (final/ is used), a Pose2VidPipeline folder or a
+    # generator folder. That generator is frozen (eval mode, no gradient) and exported unchanged.
+    init_from: str = "???"
+    # The face residual generator: "official" (EDN's faceGtype global: cat(pose crop, generated crop) in,
+    # instance norm) or "lotayou" (the generated crop alone, BatchNorm). Its face D then sees
+    # cat(pose crop, face crop) (6 channels) or the face crop alone (3).
+    variant: str = "official"
+    # The generator's size; None: the variant's published one (official 64, 3, 5; lotayou 64, 2, 6).
+    ngf: int | None = None
+    n_downsampling: int | None = None
+    n_blocks: int | None = None
+    # Side of the square head crop, as a fraction of data.height, rounded to a multiple of 2^n_downsampling
+    # (EDN: 128 px in 512 px-high frames). One size for the whole run, so that crops batch; saved with the
+    # face enhancer, so that inference crops the same.
+    size_fraction: float = 0.25
+
+
+@dataclass
+class FaceDiscriminatorConfig:
+    # EDN's face D: one PatchGAN (no multiscale), BatchNorm, LSGAN, ndf 64, 3 layers
+    ndf: int = 64
+    n_layers: int = 3
+
+
+@dataclass
+class FaceLossConfig:
+    vgg_weight: float = 10.0  # VGG19 perceptual loss on the face crops (EDN: lambda_feat); 0 turns it off
+    vgg19_path: str | None = None  # a torchvision vgg19 state dict (.pth or .safetensors), for vgg_weight > 0
+
+
+@dataclass
+class Pose2VidFaceTrainingConfig(GanRunConfig):
+    """The face-enhancer stage, on a trained body stage."""
+
+    stage: str = "face"
+    model: FaceModelConfig = field(default_factory=FaceModelConfig)
+    discriminator: FaceDiscriminatorConfig = field(default_factory=FaceDiscriminatorConfig)
+    loss: FaceLossConfig = field(default_factory=FaceLossConfig)
+
+
+TRAIN_RANGES = (("train.batch_size", "data.height", "data.width"),  # at least 1
+                ("train.max_steps", "train.decay_steps", "data.num_workers", "validation.every_steps",
+                 "checkpoint.every_steps"))  # at least 0
 POSITIVE = ("model.ngf", "model.n_downsample_global", "discriminator.ndf", "discriminator.n_layers",
-            "discriminator.num_D", "train.batch_size", "data.height", "data.width")
-NON_NEGATIVE = ("model.n_blocks_global", "model.n_blocks_local", "train.max_steps", "train.decay_steps",
-                "train.fix_global_steps", "data.num_workers", "validation.every_steps",
-                "checkpoint.every_steps")
+            "discriminator.num_D", *TRAIN_RANGES[0])
+NON_NEGATIVE = ("model.n_blocks_global", "model.n_blocks_local", "train.fix_global_steps", *TRAIN_RANGES[1])
+FACE_POSITIVE = ("model.ngf", "model.n_downsampling", "discriminator.ndf", "discriminator.n_layers",
+                 *TRAIN_RANGES[0])
+FACE_NON_NEGATIVE = ("model.n_blocks", *TRAIN_RANGES[1])
 
 
 def size_multiple(model: Pose2VidModelConfig) -> int:
     """Frame sides must be multiples of this (as ``Pose2VidGenerator.size_multiple``)."""
     return 2 ** (model.n_downsample_global + (model.architecture == "local"))
+
+
+def _check_ranges(cfg, positive: tuple[str, ...], non_negative: tuple[str, ...]) -> None:
+    for name in positive + non_negative:
+        section, key = name.split(".")
+        value, minimum = getattr(getattr(cfg, section), key), 1 if name in positive else 0
+        if value is not None and value < minimum:  # None: a default chosen elsewhere
+            raise InputError(f"{name} must be at least {minimum}, got {value}")
+
+
+def _check_common(cfg: Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig) -> None:
+    """What both stages check: validation, the schedule, the VGG term."""
+    if cfg.validation.every_steps and cfg.validation.num_frames < 1:
+        raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
+    if cfg.train.decay_steps > cfg.train.max_steps:
+        raise InputError(f"train.decay_steps {cfg.train.decay_steps} exceeds train.max_steps "
+                         f"{cfg.train.max_steps}: the decay happens within the run")
+    if cfg.loss.vgg_weight < 0:
+        raise InputError("loss.vgg_weight must not be negative")
+    if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
+        raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision "
+                         "vgg19 state dict (.pth or .safetensors), or set loss.vgg_weight=0")
 
 
 def _check(cfg: Pose2VidTrainingConfig) -> None:
@@ -120,16 +208,7 @@ def _check(cfg: Pose2VidTrainingConfig) -> None:
                                  ("model.pose_range", model.pose_range, POSE_RANGES)):
         if value not in allowed:
             raise InputError(f"{name} '{value}' must be one of {', '.join(allowed)}")
-    for name in POSITIVE + NON_NEGATIVE:
-        section, key = name.split(".")
-        value, minimum = getattr(getattr(cfg, section), key), 1 if name in POSITIVE else 0
-        if value < minimum:
-            raise InputError(f"{name} must be at least {minimum}, got {value}")
-    if cfg.validation.every_steps and cfg.validation.num_frames < 1:
-        raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
-    if train.decay_steps > train.max_steps:
-        raise InputError(f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: "
-                         "the decay happens within the run")
+    _check_ranges(cfg, POSITIVE, NON_NEGATIVE)
     if train.fix_global_steps and model.architecture != "local":
         raise InputError(f"train.fix_global_steps={train.fix_global_steps} needs model.architecture=local "
                          "(it holds the local enhancer's global branch): set it to 0")
@@ -138,25 +217,48 @@ def _check(cfg: Pose2VidTrainingConfig) -> None:
         raise InputError(f"data.height and data.width must be multiples of {multiple} for a "
                          f"{model.architecture} generator with {model.n_downsample_global} downsamplings, "
                          f"got {cfg.data.height}x{cfg.data.width}")
-    if cfg.loss.vgg_weight < 0 or cfg.loss.lambda_feat < 0:
-        raise InputError("loss.vgg_weight and loss.lambda_feat must not be negative")
-    if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
-        raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision "
-                         "vgg19 state dict (.pth or .safetensors), or set loss.vgg_weight=0")
+    if cfg.loss.lambda_feat < 0:
+        raise InputError("loss.lambda_feat must not be negative")
+    _check_common(cfg)
 
 
-def load_pose2vid_config(path: str | Path | None, overrides: list[str] = ()) -> Pose2VidTrainingConfig:
-    """Schema defaults <- YAML file <- ``key=value`` overrides, checked; a problem is one InputError line."""
-    schema = OmegaConf.structured(Pose2VidTrainingConfig)
+def _check_face(cfg: Pose2VidFaceTrainingConfig) -> None:
+    """The face stage's own checks; those that need the body generator (its size multiple) are the
+    trainer's, once it is loaded."""
+    if cfg.model.variant not in FACE_VARIANTS:
+        raise InputError(f"model.variant '{cfg.model.variant}' must be one of {', '.join(FACE_VARIANTS)}")
+    _check_ranges(cfg, FACE_POSITIVE, FACE_NON_NEGATIVE)
+    if not 0 < cfg.model.size_fraction <= 1:
+        raise InputError(f"model.size_fraction must be in (0, 1] (the head crop's side over the frame "
+                         f"height), got {cfg.model.size_fraction}")
+    _check_common(cfg)
+
+
+def _stage(layers: list) -> str:
+    """The ``stage`` the YAML file and the overrides ask for (``body`` when neither says)."""
+    stage = OmegaConf.merge(*layers).get("stage", "body")
+    if stage not in STAGES:
+        raise InputError(f"stage '{stage}' must be one of {', '.join(STAGES)} (body: the global or local "
+                         "pose2vid generator; face: the face enhancer on a trained body stage)")
+    return stage
+
+
+def load_pose2vid_config(path: str | Path | None,
+                         overrides: list[str] = ()) -> Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig:
+    """Schema defaults <- YAML file <- ``key=value`` overrides, checked; a problem is one InputError line. The
+    top-level ``stage`` picks the schema: :class:`Pose2VidTrainingConfig` (``body``, the default) or
+    :class:`Pose2VidFaceTrainingConfig` (``face``)."""
     try:
-        layers = [schema]
+        layers = []
         if path is not None:
             if not Path(path).is_file():
                 raise InputError(f"config '{path}' does not exist: pass a YAML file such as "
                                  "configs/tiny_pose2vid.yaml")
             layers.append(OmegaConf.load(path))
         layers.append(OmegaConf.from_dotlist(list(overrides)))
-        cfg = OmegaConf.merge(*layers)
+        face = _stage(layers) == "face"
+        schema = OmegaConf.structured(Pose2VidFaceTrainingConfig if face else Pose2VidTrainingConfig)
+        cfg = OmegaConf.merge(schema, *layers)
         missing = sorted(OmegaConf.missing_keys(cfg))
     except OmegaConfBaseException as err:
         raise InputError(f"bad pose2vid training config '{path}': {str(err).splitlines()[0]}") from err
@@ -165,5 +267,5 @@ def load_pose2vid_config(path: str | Path | None, overrides: list[str] = ()) -> 
                          "key=value")
     cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
     cfg = OmegaConf.to_object(cfg)
-    _check(cfg)
+    (_check_face if face else _check)(cfg)
     return cfg

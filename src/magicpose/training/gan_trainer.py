@@ -1,4 +1,6 @@
-"""The Everybody Dance Now pose2vid training loop (the global and the local stage), on accelerate.
+"""The Everybody Dance Now pose2vid training loop (the global and the local stage), on accelerate. The face-
+enhancer stage (``stage: face``) runs this loop too, with its own step and networks:
+:mod:`magicpose.training.face_trainer`.
 
 Per step, on a batch of consecutive frame pairs (``magicpose.data.consecutive``), as the official EDN code
 (``pix2pixHD_model_fullts.py``, ``train_fullts.py``) does it:
@@ -92,7 +94,16 @@ def generator_folder(path: str | Path) -> Path:
         if (candidate / "config.json").is_file():
             return candidate
     raise InputError(f"model.init_from '{folder}' holds no pose2vid generator (no final/generator/, "
-                     "generator/ or config.json): pass the global stage's output_dir, or its final/ folder")
+                     "generator/ or config.json): pass the previous stage's output_dir, or its final/ folder")
+
+
+def load_generator(folder: Path) -> Pose2VidGenerator:
+    """The float32 generator saved in ``folder`` (a :func:`generator_folder`); a bad folder is one line."""
+    try:
+        return Pose2VidGenerator.from_pretrained(folder)
+    except Exception as err:
+        raise InputError(f"cannot load the generator in '{folder}' ({first_line(err)}): pass the output of a "
+                         "pose2vid training run") from err
 
 
 def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
@@ -102,11 +113,7 @@ def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
     ``--load_pretrain``); a generator of the same architecture is loaded whole.
     """
     folder = generator_folder(path)
-    try:
-        source = Pose2VidGenerator.from_pretrained(folder)
-    except Exception as err:
-        raise InputError(f"cannot load the generator in '{folder}' ({first_line(err)}): pass the output of a "
-                         "pose2vid training run") from err
+    source = load_generator(folder)
     src, dst = source.config, generator.config
     local_from_global = src.architecture == "global" and dst.architecture == "local"
     if src.architecture != dst.architecture and not local_from_global:
@@ -134,6 +141,8 @@ def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
 
 
 class Pose2VidTrainer:
+    needs_keypoints = False  # the data's OpenPose keypoints (the face stage finds the head in them)
+
     def __init__(self, cfg: Pose2VidTrainingConfig, resume: str | None = None) -> None:
         self.cfg = cfg
         self.output_dir = Path(cfg.output_dir)
@@ -144,7 +153,7 @@ class Pose2VidTrainer:
                                                 logging_dir=str(self.output_dir / "logs")),
         )
         self.dataset = ConsecutivePairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height,
-                                              width=cfg.data.width)
+                                              width=cfg.data.width, keypoints=self.needs_keypoints)
         self.sampler = ShardedSampler(len(self.dataset), num_replicas=self.accelerator.num_processes,
                                       rank=self.accelerator.process_index, seed=cfg.train.seed)
         self.batches_per_epoch = len(self.sampler) // cfg.train.batch_size
@@ -177,20 +186,10 @@ class Pose2VidTrainer:
         return vgg.to(self.accelerator.device)
 
     def _build(self, resume: str | None) -> None:
+        """The networks and optimizers (:meth:`_build_networks`), accelerate's hooks, the resumed state."""
         cfg, acc = self.cfg, self.accelerator
         set_seed(cfg.train.seed)  # the networks' init depends on the seed only
-        generator, discriminator = build_generator(cfg), build_discriminator(cfg)
-        self.init_note = initialise_from(generator, cfg.model.init_from) if cfg.model.init_from else None
-        # The global branch's tensors, held out of G's step while train.fix_global_steps lasts.
-        local = cfg.model.architecture == "local"
-        self.global_params = list(generator.net.global_branch.parameters()) if local else []
-        betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
-        opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.train.learning_rate, betas=betas)
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.train.learning_rate, betas=betas)
-        self.generator, self.discriminator, self.opt_g, self.opt_d = acc.prepare(generator, discriminator,
-                                                                                 opt_g, opt_d)
-        self.generator.train()
-        self.discriminator.train()
+        self._build_networks()
         acc.register_save_state_pre_hook(self._save_networks)
         acc.register_load_state_pre_hook(self._load_networks)
         self.global_step = 0
@@ -204,9 +203,33 @@ class Pose2VidTrainer:
             if cfg.logging.report_to == "tensorboard":
                 acc.init_trackers("magicpose_pose2vid", config=_flat_config(cfg))
 
+    def _build_networks(self) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        generator, discriminator = build_generator(cfg), build_discriminator(cfg)
+        self.init_note = initialise_from(generator, cfg.model.init_from) if cfg.model.init_from else None
+        # The global branch's tensors, held out of G's step while train.fix_global_steps lasts.
+        local = cfg.model.architecture == "local"
+        self.global_params = list(generator.net.global_branch.parameters()) if local else []
+        betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
+        opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.train.learning_rate, betas=betas)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.train.learning_rate, betas=betas)
+        self.generator, self.discriminator, self.opt_g, self.opt_d = acc.prepare(generator, discriminator,
+                                                                                 opt_g, opt_d)
+        self.generator.train()
+        self.discriminator.train()
+
     @property
     def unwrapped_generator(self) -> Pose2VidGenerator:
         return self.accelerator.unwrap_model(self.generator)
+
+    @property
+    def body_generator(self) -> Pose2VidGenerator:
+        """The pose2vid generator that renders the frames (trained here; frozen in the face stage)."""
+        return self.unwrapped_generator
+
+    @property
+    def stage_name(self) -> str:
+        return f"pose2vid {self.cfg.model.architecture}"
 
     @property
     def unwrapped_discriminator(self) -> MultiscaleDiscriminator:
@@ -231,7 +254,7 @@ class Pose2VidTrainer:
         return step < self.cfg.train.fix_global_steps
 
     def _inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        device, generator = self.accelerator.device, self.unwrapped_generator
+        device, generator = self.accelerator.device, self.body_generator
         return (generator.pose_input(batch["pose_prev"].to(device)),
                 generator.pose_input(batch["pose"].to(device)),
                 batch["frame_prev"].to(device), batch["frame"].to(device))
@@ -305,7 +328,7 @@ class Pose2VidTrainer:
     def train(self) -> None:
         cfg, acc = self.cfg, self.accelerator
         bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, unit="step",
-                   desc=f"train pose2vid {cfg.model.architecture}", disable=not acc.is_local_main_process)
+                   desc=f"train {self.stage_name}", disable=not acc.is_local_main_process)
         started, start_step = time.perf_counter(), self.global_step
         seen: list[int] = []  # dataset indices this process trained on (logging.record_samples)
         while self.global_step < cfg.train.max_steps:
@@ -357,9 +380,16 @@ class Pose2VidTrainer:
                                                      strict=True)
         models.clear()  # nothing left for accelerate to load
 
+    def checkpoint_state(self) -> dict:
+        """What ``trainer_state.json`` records beside the step."""
+        return {"stage": self.stage_name.replace(" ", "_")}
+
     def save_checkpoint(self) -> None:
         checkpoints.save(self.accelerator, self.output_dir, self.global_step, self.cfg.checkpoint.keep_last,
-                         {"stage": f"pose2vid_{self.cfg.model.architecture}"})
+                         self.checkpoint_state())
+
+    def _write_final(self, folder: Path) -> None:
+        self.pipeline().save_pretrained(folder)
 
     def save_final(self) -> Path:
         """``final/``: a complete Pose2VidPipeline folder, written under a temporary name and renamed."""
@@ -370,7 +400,7 @@ class Pose2VidTrainer:
             tmp, old = self.output_dir / ".final.tmp", self.output_dir / ".final.old"
             for stale in (tmp, old):
                 shutil.rmtree(stale, ignore_errors=True)
-            self.pipeline().save_pretrained(tmp)
+            self._write_final(tmp)
             if final.exists():
                 os.replace(final, old)
             os.replace(tmp, final)
@@ -397,7 +427,8 @@ class Pose2VidTrainer:
             generator = self.unwrapped_generator
             generator.eval()
             try:
-                generated = list(self.pipeline().iter_frames(poses, height, width))
+                generated = list(self.pipeline().iter_frames(
+                    poses, height, width, pose_keypoints=self._validation_keypoints(video, frames)))
             finally:
                 generator.train()
             reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
@@ -413,6 +444,10 @@ class Pose2VidTrainer:
                                              self.global_step, dataformats="HWC")
         acc.wait_for_everyone()
         return path
+
+    def _validation_keypoints(self, video, frames: list) -> list | None:
+        """The validation frames' keypoints, for a face enhancer (none in the body stages)."""
+        return None
 
 
 def _flat_config(cfg: Pose2VidTrainingConfig) -> dict:
@@ -450,8 +485,10 @@ def describe(trainer: Pose2VidTrainer) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="magicpose train-pose2vid",
-        description="Everybody Dance Now pose2vid training (global or local stage).")
-    parser.add_argument("--config", required=True, help="OmegaConf YAML, e.g. configs/pose2vid_global.yaml")
+        description="Everybody Dance Now pose2vid training (global, local or face-enhancer stage).")
+    parser.add_argument("--config", required=True,
+                        help="OmegaConf YAML, e.g. configs/pose2vid_global.yaml, pose2vid_local.yaml or "
+                             "pose2vid_face.yaml (stage: face)")
     parser.add_argument("--resume", default=None,
                         help="'latest' (newest complete checkpoint in output_dir, if any) or a checkpoint "
                              "folder")
@@ -464,6 +501,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_pose2vid_config(args.config, args.overrides)
+        if cfg.stage == "face":
+            from magicpose.training.face_trainer import FaceStageTrainer, describe_face
+
+            trainer = FaceStageTrainer(cfg, resume=args.resume)
+            trainer.accelerator.print(describe_face(trainer))
+            trainer.train()
+            return 0
         trainer = Pose2VidTrainer(cfg, resume=args.resume)
         trainer.accelerator.print(describe(trainer))
         if cfg.train.fix_global_steps and not cfg.model.init_from and trainer.global_step == 0:
