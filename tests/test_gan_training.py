@@ -137,6 +137,20 @@ def test_the_step_chains_two_generator_passes_and_shows_d_twelve_channel_pairs(d
     assert losses["g"] == pytest.approx(losses["g_gan"] + losses["g_feat"] + losses["g_vgg"], rel=1e-6)
 
 
+def test_l1_term_is_the_weighted_l1_of_both_frames(data, tmp_path):
+    # Not in EDN: for training without VGG19 weights (the CPU demo); off by default.
+    trainer = _trainer(data, tmp_path, **{"loss.l1_weight": 3.0})
+    outputs = []
+    trainer.unwrapped_generator.register_forward_hook(lambda m, args, out: outputs.append(out.detach()))
+    batch = _batch(trainer, [0, 7])
+    losses = trainer.train_step(batch)
+    y_prev, y = outputs[:2]
+    expected = 3.0 * ((y_prev - batch["frame_prev"]).abs().mean() + (y - batch["frame"]).abs().mean())
+    assert losses["g_l1"] == pytest.approx(expected.item(), rel=1e-6) and losses["g_l1"] > 0
+    assert losses["g"] == pytest.approx(losses["g_gan"] + losses["g_feat"] + losses["g_l1"], rel=1e-6)
+    assert "g_l1" not in _trainer(data, tmp_path / "off").train_step(_batch(trainer, [0, 7]))
+
+
 def test_vgg_off_needs_no_file_and_on_without_one_is_one_line_before_any_step(data, tmp_path, capsys):
     assert _trainer(data, tmp_path / "off").vgg is None  # the tiny config: loss.vgg_weight 0
     base = ["train-pose2vid", "--config", str(TINY), *_dotlist(_values(data, tmp_path / "x"))]

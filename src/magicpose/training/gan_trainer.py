@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 from omegaconf import OmegaConf
@@ -272,6 +273,9 @@ class Pose2VidTrainer:
             if self.vgg is not None:
                 vgg = self.vgg(fake_prev, real_prev) + self.vgg(fake, real)
                 terms["g_vgg"] = 0.5 * vgg if self.cfg.model.architecture == "global" else vgg
+            if self.cfg.loss.l1_weight:
+                l1 = F.l1_loss(fake_prev.float(), real_prev.float()) + F.l1_loss(fake.float(), real.float())
+                terms["g_l1"] = self.cfg.loss.l1_weight * l1
         saved = {"pose_prev": pose_prev, "pose": pose, "fake_prev": fake_prev, "fake": fake,
                  "pred_real": pred_real}
         return terms, saved
