@@ -218,6 +218,20 @@ def test_the_face_step_on_a_spy(data, body, tmp_path, vgg_file):
     assert losses["g"] == pytest.approx(losses["g_gan"] + losses["g_vgg"], rel=1e-6)
 
 
+def test_the_face_l1_term_is_the_mean_over_crops_with_a_head(data, body, tmp_path):
+    # Not in EDN: the demo's stand-in for the VGG term (loss.l1_weight).
+    trainer = _face(data, body, tmp_path, **{"loss.l1_weight": 5.0})
+    outputs = []
+    trainer.generator.register_forward_hook(lambda m, args, out: outputs.append((out.detach(), args[0])))
+    batch = _batch(trainer, [7, 2])  # 3 frames with a head
+    crops = trainer.face_crops(batch)
+    losses = trainer.train_step(batch)
+    (fake, generated), = outputs
+    assert torch.equal(generated, crops["generated"])
+    assert losses["g_l1"] == pytest.approx(5.0 * (fake - crops["real"]).abs().mean().item(), rel=1e-6)
+    assert losses["g"] == pytest.approx(losses["g_gan"] + losses["g_l1"], rel=1e-6)
+
+
 def _gradients(trainer: FaceStageTrainer, batch: dict) -> tuple[int, dict, dict]:
     """(frames with a head, face G's gradient of its loss, face D's gradient of its loss) for ``batch``."""
     crops = trainer.face_crops(batch)

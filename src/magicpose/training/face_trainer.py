@@ -61,6 +61,7 @@ import shutil
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -205,6 +206,9 @@ class FaceStageTrainer(Pose2VidTrainer):
             if self.vgg is not None:
                 # the VGG loss is a mean over the crops of the batch: times n, a sum over the frames
                 terms["g_vgg"] = self.vgg(fake, crops["real"]) * (n / heads) if n else fake.new_zeros(())
+            if self.cfg.loss.l1_weight:  # not in EDN (see LossConfig.l1_weight); a sum over frames, like VGG
+                l1 = F.l1_loss(fake.float(), crops["real"].float()) * (n / heads) if n else fake.new_zeros(())
+                terms["g_l1"] = self.cfg.loss.l1_weight * l1
         return terms, fake
 
     def face_discriminator_loss(self, crops: dict, fake: Tensor, heads: int) -> Tensor:
@@ -253,7 +257,7 @@ class FaceStageTrainer(Pose2VidTrainer):
         crops = self.face_crops(batch)
         n = len(crops["real"])
         heads = int(self._sum_over_processes(torch.tensor([float(n)], device=acc.device)).item())
-        names = ["g_gan", *(["g_vgg"] if self.vgg is not None else [])]
+        names = ["g_gan", *(["g_vgg"] if self.vgg is not None else []), *(["g_l1"] if self.cfg.loss.l1_weight else [])]
         if heads == 0:  # nothing to learn from in this step: no update, but the step counts
             return {"g": 0.0, **dict.fromkeys(names, 0.0), "d": 0.0, "faces": 0}
 

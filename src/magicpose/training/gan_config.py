@@ -154,8 +154,8 @@ class FaceDiscriminatorConfig:
 class FaceLossConfig:
     vgg_weight: float = 10.0  # VGG19 perceptual loss on the face crops (EDN: lambda_feat); 0 turns it off
     vgg19_path: str | None = None  # a torchvision vgg19 state dict (.pth or .safetensors), for vgg_weight > 0
-    # Not in EDN: an L1 term to the real frames (both frames of the pair), for training where no VGG19
-    # weights can be had (the CPU demo); 0 (the default) keeps the original objective.
+    # Not in EDN: an L1 term to the real face crops, for training where no VGG19 weights can be had (the CPU
+    # demo); 0 (the default) keeps the original objective.
     l1_weight: float = 0.0
 
 
