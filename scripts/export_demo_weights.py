@@ -1,8 +1,10 @@
-"""Copy a trained MagicPose pipeline folder into pretrained_weights/demo as float16 safetensors.
+"""Copy a trained pipeline folder (MagicPose or pose2vid) into pretrained_weights/ as float16 safetensors.
 
     python scripts/export_demo_weights.py TRAINED_PIPELINE [OUT] [--note TEXT]
 
-float16 halves the size on disk (the demo must stay small); the CLI loads it back as float32.
+float16 halves the size on disk (the demo must stay small); the CLI loads it back as float32. The class
+comes from the folder's model_index.json; OUT defaults to pretrained_weights/demo (MagicPose) or
+pretrained_weights/pose2vid_demo (Everybody Dance Now).
 """
 
 import argparse
@@ -12,23 +14,34 @@ from pathlib import Path
 
 import torch
 
-from magicpose import MagicPosePipeline
+from magicpose import MagicPosePipeline, Pose2VidPipeline
 from magicpose.weights import INFO_FILE
+
+KINDS = {
+    "MagicPosePipeline": (MagicPosePipeline, "pretrained_weights/demo",
+                          "demo weights trained on synthetic dancers by scripts/train_demo.sh (64x64, CPU): they "
+                          "retarget synthetic figures, not real photos"),
+    "Pose2VidPipeline": (Pose2VidPipeline, "pretrained_weights/pose2vid_demo",
+                         "Everybody Dance Now demo weights trained by scripts/train_pose2vid_demo.sh on one "
+                         "synthetic dancer (the example's, 64x64, CPU): they render that dancer only"),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline")
-    parser.add_argument("out", nargs="?", default="pretrained_weights/demo")
-    parser.add_argument("--note", default="demo weights trained on synthetic dancers by scripts/train_demo.sh "
-                                          "(64x64, CPU): they retarget synthetic figures, not real photos")
+    parser.add_argument("out", nargs="?", default=None)
+    parser.add_argument("--note", default=None, help="the description stored in magicpose_info.json")
     args = parser.parse_args()
-    pipe = MagicPosePipeline.from_pretrained(args.pipeline).to(dtype=torch.float16)
-    out = Path(args.out)
+    name = json.loads((Path(args.pipeline) / "model_index.json").read_text())["_class_name"]
+    cls, default_out, default_note = KINDS[name]
+    pipe = cls.from_pretrained(args.pipeline).to(dtype=torch.float16)
+    out = Path(args.out or default_out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp)
-    (tmp / INFO_FILE).write_text(json.dumps({"kind": "trained", "description": args.note}, indent=2) + "\n")
+    note = args.note or default_note
+    (tmp / INFO_FILE).write_text(json.dumps({"kind": "trained", "description": note}, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
