@@ -1,0 +1,135 @@
+"""Everybody Dance Now beside MagicPose on the demo dancer: self-reenactment quality against the true renders.
+
+    python benchmarks/eval_gan.py [--pose2vid pretrained_weights/pose2vid_demo] [--magicpose pretrained_weights/demo]
+                                  [--motions 4] [--frames 16] [--unseen 4] [--steps 50]
+
+Self-reenactment: the dancer the pose2vid demo was trained on (the example's, example_data/README.md)
+performs --motions held-out motions (ids from the test range; the demo trained on train-range motions only),
+--frames + 1 consecutive frames each at the dance's 8 fps. Frame 0 is the reference (MagicPose's input and the
+copy-the-reference baseline); frames 1..N are generated from their poses and compared with the true renders
+of that dancer in those poses: foreground IoU (figure vs the dancer's known background), PSNR and SSIM, the
+metrics of benchmarks/eval_demo.py, at the models' 64x64. pose2vid runs autoregressively over the whole
+sequence (frame 0's pose first, as a video would), with and without its face enhancer.
+
+Unseen identity: --unseen held-out (identity, motion) pairs of other people. pose2vid still renders its own
+dancer (it is person-specific), MagicPose takes the pair's first frame as its reference.
+
+The last line of output is one JSON object: {"pose2vid": {"iou", "psnr", "ssim"}, "pose2vid_face": {...},
+"magicpose": {...}, "copy_reference": {...}, "unseen_identity": {method: {...}}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+
+import numpy as np
+import torch
+from eval_demo import ROOT, scores
+
+from magicpose.data.synthetic import (
+    Identity,
+    Motion,
+    pose_sequence,
+    render_background,
+    render_ground_truth,
+    split_ids,
+)
+from magicpose.image_utils import center_crop_resize
+from magicpose.pose import FramePose, draw_pose
+
+RENDER_SIZE = 128  # the synthetic world's size; everything is resized to the models' size as in training
+SIZE = 64
+FPS = 8.0  # the dance's own frame rate: pose2vid generates frame after frame
+
+
+def demo_dancer() -> int:
+    """The example dancer's identity id, read from example_data/README.md (the pose2vid demo's subject)."""
+    text = (ROOT / "example_data" / "README.md").read_text()
+    return int(re.search(r"Synthetic dancer (\d+)", text).group(1))
+
+
+def case(identity_id: int, motion_id: int, frames: int):
+    """Keypoints (128 px canvas), pose maps, true frames (64 px) and background of frames 0..frames."""
+    identity = Identity.from_id(identity_id)
+    people = pose_sequence(identity, Motion.from_id(motion_id), frames + 1, RENDER_SIZE, fps=FPS)
+    keypoints = [FramePose(RENDER_SIZE, RENDER_SIZE, [p]) for p in people]
+    maps = [draw_pose(k) for k in keypoints]
+    small = lambda image: np.asarray(center_crop_resize(image, SIZE, SIZE))  # noqa: E731
+    truth = [small(t) for t in render_ground_truth(identity, people, RENDER_SIZE)]
+    return keypoints, maps, truth, small(render_background(identity, RENDER_SIZE))
+
+
+def run_pose2vid(pipe, maps, keypoints) -> list[np.ndarray]:
+    """The whole sequence, frame 0 included (the recursion starts there), as uint8 frames."""
+    return list(pipe.iter_frames(maps, SIZE, SIZE, pose_keypoints=keypoints))
+
+
+def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarray]:
+    out = pipe(image=reference, pose_images=maps, height=SIZE, width=SIZE, num_inference_steps=steps,
+               generator=torch.Generator().manual_seed(seed), output_type="np").frames
+    return [(f * 255).round().astype(np.uint8) for f in out]
+
+
+def accumulate(table: dict, name: str, predicted, truth, background) -> None:
+    for metric, values in scores(predicted, truth, background).items():
+        table.setdefault(name, {}).setdefault(metric, []).extend(values)
+
+
+def evaluate(pairs, frames: int, pose2vid, pose2vid_body, magicpose, steps: int) -> dict:
+    table: dict = {}
+    for n, (identity_id, motion_id) in enumerate(pairs):
+        keypoints, maps, truth, background = case(identity_id, motion_id, frames)
+        reference = truth[0]
+        accumulate(table, "pose2vid", run_pose2vid(pose2vid_body, maps, keypoints)[1:], truth[1:], background)
+        if pose2vid.face_enhancer is not None:
+            accumulate(table, "pose2vid_face", run_pose2vid(pose2vid, maps, keypoints)[1:], truth[1:], background)
+        if magicpose is not None:
+            accumulate(table, "magicpose", run_magicpose(magicpose, reference, maps[1:], steps, n), truth[1:],
+                       background)
+        accumulate(table, "copy_reference", [reference] * frames, truth[1:], background)
+    return {name: {m: round(float(np.mean(v)), 4) for m, v in metrics.items()} for name, metrics in table.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pose2vid", default=str(ROOT / "pretrained_weights" / "pose2vid_demo"))
+    parser.add_argument("--magicpose", default=str(ROOT / "pretrained_weights" / "demo"),
+                        help="MagicPose weights, or 'none' to skip it")
+    parser.add_argument("--motions", type=int, default=4, help="held-out motions of the demo dancer")
+    parser.add_argument("--frames", type=int, default=16, help="generated frames per motion (after frame 0)")
+    parser.add_argument("--unseen", type=int, default=4, help="held-out pairs of other identities (0: skip)")
+    parser.add_argument("--steps", type=int, default=50, help="MagicPose DDIM steps")
+    parser.add_argument("--seed", type=int, default=1234, help="picks the held-out motions and pairs")
+    args = parser.parse_args()
+
+    from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+    from magicpose.weights import load_pipeline, load_pose2vid_pipeline
+
+    started = time.perf_counter()
+    pose2vid = load_pose2vid_pipeline(args.pose2vid)
+    body_only = Pose2VidPipeline(generator=pose2vid.generator)
+    magicpose = None if args.magicpose == "none" else load_pipeline(args.magicpose)
+    if magicpose is not None:
+        magicpose.set_progress_bar_config(disable=True)
+    dancer = demo_dancer()
+    own = [(dancer, motion) for _, motion in split_ids(args.seed, "test", args.motions)]
+    result = evaluate(own, args.frames, pose2vid, body_only, magicpose, args.steps)
+    if args.unseen:
+        others = [pair for pair in split_ids(args.seed + 1, "test", args.unseen + 1) if pair[0] != dancer]
+        result["unseen_identity"] = evaluate(others[:args.unseen], args.frames, pose2vid, body_only, magicpose,
+                                             args.steps)
+    print(f"demo dancer {dancer}: {args.motions} held-out motions x {args.frames} frames at {SIZE}x{SIZE}; "
+          f"{args.unseen} unseen identities; {time.perf_counter() - started:.0f} s", flush=True)
+    for title, table in (("own subject", result), ("unseen identity", result.get("unseen_identity", {}))):
+        for name, values in table.items():
+            if name != "unseen_identity":
+                print(f"  {title:15s} {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  "
+                      f"SSIM {values['ssim']:.3f}", flush=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
