@@ -51,16 +51,17 @@ def test_infer_with_pose2vid_writes_the_pipelines_frames(weights, tmp_path):
     assert out.is_file() and (tmp_path / "dance_preview.png").is_file()
 
 
-@pytest.mark.parametrize("case", ["no weights", "magicpose weights", "bad size"])
+@pytest.mark.parametrize("case", ["missing weights", "magicpose weights", "bad size"])
 def test_pose2vid_refusals_are_one_line_and_write_nothing(weights, tmp_path, capsys, case):
-    extra = {"no weights": [], "magicpose weights": ["--weights", str(REPO / "pretrained_weights" / "demo")],
+    extra = {"missing weights": ["--weights", str(tmp_path / "nowhere")],
+             "magicpose weights": ["--weights", str(REPO / "pretrained_weights" / "demo")],
              "bad size": ["--weights", str(weights), "--height", "40"]}[case]
     out = tmp_path / "out" / "dance.mp4"
     args = ["infer", "--generator", "pose2vid", "--poses", str(EXAMPLE / "poses"), "--output", str(out), *FAST,
             *extra]
     assert cli.main(args) == 2
     line = _error_line(capsys)
-    assert {"no weights": "needs --weights", "magicpose weights": "holds a MagicPosePipeline",
+    assert {"missing weights": "does not exist", "magicpose weights": "holds a MagicPosePipeline",
             "bad size": "multiples of 16"}[case] in line
     assert not (tmp_path / "out").exists()
 

@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "example_data" / "reference.png"
 DEFAULT_POSES = REPO_ROOT / "example_data" / "poses"
 DEFAULT_WEIGHTS = REPO_ROOT / "pretrained_weights" / "demo"
+DEFAULT_POSE2VID_WEIGHTS = REPO_ROOT / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -29,7 +30,7 @@ DTYPES = ("float32", "float16", "bfloat16")
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None,
                    help="MagicPose pipeline folder or training checkpoint folder (default: the embedded demo "
-                        "weights); with --generator pose2vid, a pose2vid folder")
+                        "weights); with --generator pose2vid, a pose2vid folder (default: its demo weights)")
     p.add_argument("--steps", type=int, default=50, help="DDIM steps (50 in the original)")
     p.add_argument("--guidance-scale", type=float, default=7.0, help="image CFG scale (7 in the original); <=1 is off")
     p.add_argument("--seed", type=int, default=42, help="seed of the initial noise (42 in the original)")
@@ -137,17 +138,18 @@ def _load_pipeline(args):
 def _load_pose2vid(args):
     """The pose2vid pipeline and output size (default 256 x 256), checked before any frame is generated."""
     from magicpose.image_utils import check_size
-    from magicpose.weights import load_pose2vid_pipeline
+    from magicpose.weights import load_pose2vid_pipeline, weights_description
 
-    if args.weights is None:
-        raise InputError("--generator pose2vid needs --weights: a folder made by `magicpose convert pose2vid` "
-                         "or by pose2vid training")
+    args.weights = args.weights or str(DEFAULT_POSE2VID_WEIGHTS)
     if (args.height is None) != (args.width is None):
         raise InputError("pass both --height and --width, or neither for 256x256")
     height, width = args.height or 256, args.width or 256
     check_size(height, width)
     device, dtype = _device_and_dtype(args)
     pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
+    note = weights_description(args.weights)
+    if note:
+        print(f"note: {note}")
     multiple = pipe.generator.size_multiple
     if height % multiple or width % multiple:
         raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
