@@ -220,6 +220,13 @@ def test_bf16_mixed_precision_trains_with_clipping(data, tmp_path):
     assert any(not torch.equal(trained[k], reference[k]) for k in changed)  # computed in bf16, clipped
 
 
+def test_fp16_is_refused_in_one_line(data, tmp_path):
+    # accelerate's single loss scaler cannot serve the GAN step's two optimizers; bf16 needs none.
+    with pytest.raises(InputError, match="fp16 is not supported for pose2vid training.*use bf16") as err:
+        load_pose2vid_config(TINY, [*_dotlist(_values(data, tmp_path)), "train.mixed_precision=fp16"])
+    assert "\n" not in str(err.value)
+
+
 def test_schedule(data, tmp_path):
     trainer = _trainer(data, tmp_path, **{"train.max_steps": 10, "train.decay_steps": 4})
     assert [trainer.learning_rate(s) for s in (0, 6, 7, 9)] == pytest.approx([2e-4, 2e-4, 1.5e-4, 0.5e-4])

@@ -272,6 +272,11 @@ def load_pose2vid_config(path: str | Path | None,
         raise InputError(f"config '{path}' does not set {', '.join(missing)}: add them to the file or pass "
                          "key=value")
     cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
+    if cfg.train.mixed_precision == "fp16":
+        # accelerate has one loss scaler for the whole run; the GAN step scales, unscales and steps two
+        # optimizers in turn, which one scaler does not support. bf16 needs no loss scaling.
+        raise InputError("train.mixed_precision=fp16 is not supported for pose2vid training (its two optimizers "
+                         "would share one loss scaler): use bf16 or no")
     cfg = OmegaConf.to_object(cfg)
     (_check_face if face else _check)(cfg)
     return cfg
