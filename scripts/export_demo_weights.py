@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     name = json.loads((Path(args.pipeline) / "model_index.json").read_text())["_class_name"]
     cls, default_out, default_note = KINDS[name]
-    pipe = cls.from_pretrained(args.pipeline).to(dtype=torch.float16)
+    pipe = cls.from_pretrained(args.pipeline, dtype=torch.float16)
     out = Path(args.out or default_out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -93,9 +93,9 @@ def edn(tmp_path_factory):
     root = tmp_path_factory.mktemp("edn")
     torch.manual_seed(0)
     models = {
-        "lotayou": _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed"), 1),
-        "official": _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit"), 2),
-        "official_global": _randomise(Pose2VidGenerator(**GLOBAL, pose_range="unit"), 3),
+        "lotayou": _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed", sample_size=[288, 512]), 1),
+        "official": _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit", sample_size=[512, 1024]), 2),
+        "official_global": _randomise(Pose2VidGenerator(**GLOBAL, pose_range="unit", sample_size=[256, 512]), 3),
         "face_lotayou": _randomise(FaceEnhancer(variant="lotayou"), 4),
         "face_official": _randomise(FaceEnhancer(variant="official"), 5),
     }
@@ -182,6 +182,8 @@ def test_each_family_converts_bit_exactly_and_generates_the_same_frames(edn, tmp
     assert _config(pipe.generator) == _config(models[family])  # pose_range included
     assert pipe.generator.config.pose_range == {"lotayou": "signed", "official": "unit"}[family]
     assert pipe.face_enhancer.config.variant == family
+    # the release's training frames (Lotayou: 288x512; official local stage: 1024x512), infer's default size
+    assert pipe.generator.default_size == {"lotayou": (288, 512), "official": (512, 1024)}[family]
     frames = _frames(pipe)
     assert np.array_equal(frames, _frames(original))
     assert not np.array_equal(frames, np.stack(list(pipe.iter_frames(_poses(3), SIZE, SIZE))))  # the face ran
@@ -212,6 +214,7 @@ def test_global_generator_is_official_without_face(edn, tmp_path):
     assert pipe.face_enhancer is None and not (out / "face_enhancer").exists()
     _assert_same(pipe.generator.state_dict(), original.state_dict())
     assert _config(pipe.generator) == _config(original) and pipe.generator.config.pose_range == "unit"
+    assert pipe.generator.default_size == (256, 512)  # the official global stage's 512x256
     poses = _poses(3)
     assert np.array_equal(pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames,
                           Pose2VidPipeline(generator=original)(pose_images=poses, height=SIZE, width=SIZE,

@@ -272,18 +272,19 @@ def test_loss_falls_on_a_tiny_set_and_final_folder_runs_in_magicpose_infer(data,
     final = tmp_path / "fit" / "final"
     pipe = load_pose2vid_pipeline(final)
     assert pipe.face_enhancer is None and pipe.generator.config.architecture == "global"
+    size = (trainer.cfg.data.height, trainer.cfg.data.width)
+    assert pipe.generator.default_size == size  # the training size: infer's default
     trained = trainer.unwrapped_generator.state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in pipe.generator.state_dict().items())
     assert not list(tmp_path.glob("fit/.final*"))  # written under a temporary name, then renamed
     out = tmp_path / "infer" / "dance.mp4"
     poses = ROOT / "example_data" / "poses"
     assert cli.main(["infer", "--generator", "pose2vid", "--weights", str(final), "--poses", str(poses),
-                     "--output", str(out), "--device", "cpu", "--dtype", "float32", "--height", "32",
-                     "--width", "32"]) == 0
+                     "--output", str(out), "--device", "cpu", "--dtype", "float32"]) == 0
     frames = sorted((tmp_path / "infer" / "dance_frames").glob("*.png"))
     written = [np.asarray(Image.open(p).convert("RGB")) for p in frames]
-    expected = list(pipe.iter_frames(load_pose_sequence(poses), 32, 32))
-    assert len(written) == len(expected) == 16
+    expected = list(pipe.iter_frames(load_pose_sequence(poses), *size))
+    assert len(written) == len(expected) == 16 and written[0].shape == (*size, 3)
     assert all(np.array_equal(a, b) for a, b in zip(written, expected, strict=True))
 
 

@@ -21,9 +21,11 @@ from magicpose.files import parents_removed_on_error
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "example_data" / "reference.png"
 DEFAULT_POSES = REPO_ROOT / "example_data" / "poses"
+DEFAULT_POSE2VID_POSES = REPO_ROOT / "example_data" / "pose_json"  # keypoints: the face enhancer finds the head
 DEFAULT_WEIGHTS = REPO_ROOT / "pretrained_weights" / "demo"
 DEFAULT_POSE2VID_WEIGHTS = REPO_ROOT / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
+DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -55,10 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     infer = sub.add_parser("infer", help="animate a reference image with a pose sequence")
     infer.add_argument("--image", default=str(DEFAULT_IMAGE), help="reference image of the person")
-    infer.add_argument("--poses", default=str(DEFAULT_POSES),
-                       help="folder of pose maps or OpenPose JSON files, or a .npy array")
-    infer.add_argument("--output", default=str(DEFAULT_OUTPUT),
-                       help="output mp4; frames go to <stem>_frames/, the preview to <stem>_preview.{mp4,png}")
+    infer.add_argument("--poses", default=None,
+                       help="folder of pose maps or OpenPose JSON files, or a .npy array (default: the example's "
+                            "pose maps, or its OpenPose JSON with --generator pose2vid)")
+    infer.add_argument("--output", default=None,
+                       help="output mp4; frames go to <stem>_frames/, the preview to <stem>_preview.{mp4,png} "
+                            f"(default: {DEFAULT_OUTPUT}, or {DEFAULT_POSE2VID_OUTPUT} with --generator pose2vid)")
     infer.add_argument("--generator", choices=("magicpose", "pose2vid"), default="magicpose",
                        help="magicpose: anyone, from the reference image; pose2vid: Everybody Dance Now, the one "
                             "person its --weights were trained on (--image is then only shown in the preview)")
@@ -136,17 +140,19 @@ def _load_pipeline(args):
 
 
 def _load_pose2vid(args):
-    """The pose2vid pipeline and output size (default 256 x 256), checked before any frame is generated."""
+    """The pose2vid pipeline and output size (default: the size the weights were trained at), checked before any
+    frame is generated."""
     from magicpose.image_utils import check_size
     from magicpose.weights import load_pose2vid_pipeline, weights_description
 
     args.weights = args.weights or str(DEFAULT_POSE2VID_WEIGHTS)
     if (args.height is None) != (args.width is None):
-        raise InputError("pass both --height and --width, or neither for 256x256")
-    height, width = args.height or 256, args.width or 256
-    check_size(height, width)
+        raise InputError("pass both --height and --width, or neither for the size the weights were trained at")
+    if args.height is not None:
+        check_size(args.height, args.width)
     device, dtype = _device_and_dtype(args)
     pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
+    height, width = (args.height, args.width) if args.height is not None else pipe.generator.default_size
     note = weights_description(args.weights)
     if note:
         print(f"note: {note}")
@@ -201,7 +207,9 @@ def run_infer(args) -> int:
         write_preview_grid,
     )
 
-    output = Path(args.output)
+    pose2vid = args.generator == "pose2vid"
+    args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
+    output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
     _check_writable(output)
@@ -213,7 +221,7 @@ def run_infer(args) -> int:
         target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
         poses = normalize_pose_sequence(poses, target)
         print(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{args.normalize_to}'")
-    if args.generator == "pose2vid":
+    if pose2vid:
         pipe, height, width = _load_pose2vid(args)
     else:
         pipe, height, width = _load_pipeline(args)
@@ -224,9 +232,12 @@ def run_infer(args) -> int:
               f"and resized to {width}x{height}")
 
     started = time.perf_counter()
-    if args.generator == "pose2vid":  # autoregressive: each frame is generated as it is written
+    if pose2vid:  # autoregressive: each frame is generated as it is written
         print(f"generating {len(poses)} frames at {width}x{height} with pose2vid (each from the previous one)")
         keypoints = [poses.pose(i) for i in range(len(poses))] if poses.has_keypoints else None
+        if pipe.face_enhancer is not None and keypoints is None:
+            print("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
+                  "maps (pass OpenPose JSON or a keypoint .npy)")
         decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
     else:
         print(f"generating {len(poses)} frames at {width}x{height}, {args.steps} steps, guidance "

@@ -36,6 +36,10 @@ Log = Callable[[str], None]
 FAMILIES = ("auto", "lotayou", "official")
 POSE_RANGE = {"lotayou": "signed", "official": "unit"}
 RANGE_TEXT = {"signed": "pose maps scaled to [-1, 1]", "unit": "pose maps in [0, 1], not normalised"}
+# (height, width) each release trained at (ref-gan-baselines.md): Lotayou's 288x512 frames; the official
+# code's 512x256 global stage and 1024x512 local stage. It becomes the converted folder's default output size.
+TRAINING_SIZE = {("lotayou", "global"): (288, 512), ("lotayou", "local"): (288, 512),
+                 ("official", "global"): (256, 512), ("official", "local"): (512, 1024)}
 FAMILY_REPO = {"lotayou": "Lotayou/everybody_dance_now_pytorch", "official": "carolineec/EverybodyDanceNow"}
 FACE_FAMILY = {"edn_face_official": "official", "edn_face_lotayou": "lotayou"}
 SHOWN = 5  # keys named in an error message
@@ -222,7 +226,7 @@ def generator_config(layout: GeneratorLayout, family: str) -> dict:
     return dict(architecture=layout.architecture, pose_channels=layout.input_nc - layout.output_nc,
                 image_channels=layout.output_nc, ngf=layout.ngf, n_downsample_global=layout.n_downsample_global,
                 n_blocks_global=layout.n_blocks_global, n_blocks_local=layout.n_blocks_local, norm=layout.norm,
-                pose_range=POSE_RANGE[family])
+                pose_range=POSE_RANGE[family], sample_size=TRAINING_SIZE[family, layout.architecture])
 
 
 def convert_pose2vid(checkpoint: str | Path, output_dir: str | Path, *, face: str | Path | None = None,

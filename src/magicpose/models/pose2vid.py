@@ -34,12 +34,16 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
         norm: "instance" (affine-free, as EDN) or "batch".
         pose_range: how pose maps are scaled on input: "signed" ([-1, 1], Lotayou's release) or "unit"
             ([0, 1], the official EDN code, which does not normalise its label maps).
+        sample_size: the (height, width) it was trained at, the default output size; None (unrecorded) means
+            256 x 256. The generator is convolutional and runs at any multiple of ``size_multiple``, but a
+            subject rendered far from its training scale comes out as noise.
     """
 
     @register_to_config
     def __init__(self, architecture: NetG = "local", pose_channels: int = 3, image_channels: int = 3, ngf: int = 32,
                  n_downsample_global: int = 4, n_blocks_global: int = 9, n_blocks_local: int = 3,
-                 norm: str = "instance", pose_range: str = "signed") -> None:
+                 norm: str = "instance", pose_range: str = "signed",
+                 sample_size: tuple[int, int] | None = None) -> None:
         super().__init__()
         if pose_range not in ("signed", "unit"):
             raise ValueError(f"pose_range must be 'signed' or 'unit', got {pose_range!r}")
@@ -58,6 +62,12 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
     @property
     def output_nc(self) -> int:  # read by pix2pixhd.step for the first frame's zeros
         return self.config.image_channels
+
+    @property
+    def default_size(self) -> tuple[int, int]:
+        """(height, width): the training size when the config records it, else 256 x 256."""
+        size = self.config.sample_size
+        return (int(size[0]), int(size[1])) if size else (256, 256)
 
     @property
     def size_multiple(self) -> int:

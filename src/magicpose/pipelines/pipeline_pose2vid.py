@@ -126,13 +126,15 @@ class Pose2VidPipeline(DiffusionPipeline):
         Args:
             pose_images: one OpenPose map per frame (PIL or uint8 arrays), centre-cropped and resized.
             image: ignored (the subject is the one the generator was trained on).
-            height, width: output size, multiples of ``generator.size_multiple``; default 256 x 256.
+            height, width: output size, multiples of ``generator.size_multiple``; default
+                ``generator.default_size`` (the training size, when the weights record it).
             pose_keypoints: the poses' keypoints, for the face enhancer's head box.
             first_frame: (3, H, W) in [-1, 1] replacing the first step's zero frame.
             output_type: "pil", "np" ((F, H, W, 3) float in [0, 1]) or "pt" ((F, 3, H, W) float in [0, 1]).
         """
         del image  # accepted for a uniform call across generators
-        height, width = height or 256, width or 256
+        default_height, default_width = self.generator.default_size
+        height, width = height or default_height, width or default_width
         frames = np.stack(list(self.iter_frames(pose_images, height, width, pose_keypoints=pose_keypoints,
                                                 first_frame=first_frame)))
         if output_type == "pil":

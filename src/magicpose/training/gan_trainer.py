@@ -78,7 +78,8 @@ def build_generator(cfg: Pose2VidTrainingConfig) -> Pose2VidGenerator:
     m = cfg.model
     return Pose2VidGenerator(architecture=m.architecture, ngf=m.ngf,
                              n_downsample_global=m.n_downsample_global, n_blocks_global=m.n_blocks_global,
-                             n_blocks_local=m.n_blocks_local, norm=m.norm, pose_range=m.pose_range)
+                             n_blocks_local=m.n_blocks_local, norm=m.norm, pose_range=m.pose_range,
+                             sample_size=(cfg.data.height, cfg.data.width))
 
 
 def build_discriminator(cfg: Pose2VidTrainingConfig) -> MultiscaleDiscriminator:
