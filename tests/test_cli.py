@@ -220,7 +220,28 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
     if case == "height_without_width":
         return {"--width": None}, ["--height", "--width"]
     if case == "zero_steps":
-        return {"--steps": "0"}, ["--steps"]
+        return {"--steps": "0"}, ["--steps 0 must be at least 1"]
+    if case == "too_many_steps":
+        return {"--steps": "5000"}, ["--steps 5000", "at most 1000"]
+    if case == "zero_frames_per_batch":
+        return {"--frames-per-batch": "0"}, ["--frames-per-batch 0 must be at least 1"]
+    if case in ("fps_zero", "fps_negative"):
+        fps = {"fps_zero": "0", "fps_negative": "-5"}[case]
+        return {"--fps": fps}, [f"--fps {fps} must be a positive number"]
+    if case == "device_unknown":
+        return {"--device": "tpu9"}, ["--device 'tpu9' is not a device"]
+    if case == "device_cuda_without_cuda":
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        return {"--device": "cuda", "--dtype": None}, ["--device cuda", "no CUDA GPU", "--device cpu"]
+    if case == "output_in_proc":
+        if not Path("/proc/self").is_dir():
+            pytest.skip("no /proc here")
+        # os.access says yes to root here; only a real write fails
+        return {"--output": "/proc/nope/out.mp4"}, ["cannot write to '/proc/nope/out.mp4'", "--output"]
+    if case == "reference_is_a_folder":
+        (t / "ref_dir").mkdir()
+        return {"--image": t / "ref_dir"}, [f"reference image '{t / 'ref_dir'}' is a folder", "one .png/.jpg"]
     if case == "weights_missing":
         return {"--weights": t / "no_weights"}, [f"weights folder '{t / 'no_weights'}' does not exist"]
     if case == "weights_is_a_file":
@@ -244,11 +265,10 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--weights": t / "w"}, [str(t / "w"), "not a MagicPose pipeline"]
     if case == "output_under_a_file":
         (t / "afile").write_text("a file")
-        return {"--output": t / "afile" / "out.mp4"}, [str(t / "afile" / "out.mp4"), "not a writable folder"]
+        return {"--output": t / "afile" / "out.mp4"}, [f"cannot write to '{t / 'afile' / 'out.mp4'}'"]
     if case == "output_under_a_file_deeper":
         (t / "afile").write_text("a file")
-        return {"--output": t / "afile" / "sub" / "out.mp4"}, [str(t / "afile" / "sub" / "out.mp4"),
-                                                              f"'{t / 'afile'}' is not a writable folder"]
+        return {"--output": t / "afile" / "sub" / "out.mp4"}, [f"cannot write to '{t / 'afile' / 'sub' / 'out.mp4'}'"]
     if case == "output_not_mp4":
         return {"--output": t / "out" / "demo.gif"}, [str(t / "out" / "demo.gif"), "must end in .mp4"]
     if case == "output_is_a_folder":
@@ -261,11 +281,16 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "height_not_multiple_of_8", "width_not_multiple_of_8", "height_without_width", "zero_steps",
               "weights_missing", "weights_is_a_file", "weights_without_controlnet", "weights_of_one_unet",
               "weights_of_sd_pipeline", "weights_with_corrupt_config", "output_under_a_file",
-              "output_under_a_file_deeper", "output_not_mp4", "output_is_a_folder"]
+              "output_under_a_file_deeper", "output_not_mp4", "output_is_a_folder", "too_many_steps",
+              "zero_frames_per_batch", "fps_zero", "fps_negative", "device_unknown", "device_cuda_without_cuda",
+              "output_in_proc", "reference_is_a_folder"]
+# flags checked before any model or input is loaded
+FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
+              "device_unknown", "device_cuda_without_cuda"]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case) -> None:
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, case) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "keep.txt").write_text("already here")
@@ -276,6 +301,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ca
     args.update(overrides)
     argv = ["infer"] + [s for k, v in args.items() if v is not None for s in (k, str(v))]
     before = _tree(tmp_path)
+    if case in FLAG_CASES:  # refused before any model is loaded
+        monkeypatch.setattr("magicpose.weights.load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
     assert cli.main(argv) == 2
     line = _error_line(capsys)
     for text in expected:
@@ -382,7 +409,7 @@ def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
         vdir = out / video
         assert sorted(p.name for p in vdir.iterdir()) == ["condition.png", "gen_images", "gt_images", "pose_maps"]
         n = len(stems) - 1  # the first frame is the reference
-        expected_names = [f"{i:04d}.png" for i in range(n)]
+        expected_names = [f"{stem}.png" for stem in stems[1:]]  # the source frames' names, for evaluation
         for sub in ("gen_images", "gt_images", "pose_maps"):
             assert sorted(p.name for p in (vdir / sub).iterdir()) == expected_names
         src = root / "test_set" / video
@@ -400,14 +427,17 @@ def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
     assert not [p for p in out.rglob(".*")]  # no temporaries
 
 
-def test_infer_dataset_max_videos_and_max_frames(tmp_path) -> None:
+def test_infer_dataset_max_videos_and_max_frames(tmp_path, capsys) -> None:
     root = tmp_path / "TikTok"
     _make_dataset(root, {"vid_a": 4, "vid_b": 3}, split="val")
     out = tmp_path / "gen"
     assert _infer_dataset(root, out, "--split", "val", "--max-videos", "1", "--max-frames", "2") == 0
+    printed = capsys.readouterr().out  # the lines `infer` prints, per video
+    assert "resize: reference 48x40 and poses 48x40 are centre-cropped to 1:1 and resized to 32x32" in printed
+    assert "vid_a: generating 2 frames at 32x32, 2 steps" in printed and "wrote 1 video to" in printed
     assert [p.name for p in out.iterdir()] == ["vid_a"]
     for sub in ("gen_images", "gt_images", "pose_maps"):
-        assert sorted(p.name for p in (out / "vid_a" / sub).iterdir()) == ["0000.png", "0001.png"]
+        assert sorted(p.name for p in (out / "vid_a" / sub).iterdir()) == ["0002.png", "0003.png"]
 
 
 @pytest.mark.parametrize("case", ["one_frame_video", "max_frames_0", "max_videos_negative", "unmatched",
@@ -545,3 +575,64 @@ def test_normalize_to_needs_keypoints(tmp_path, capsys) -> None:
     assert _infer(REFERENCE, EXAMPLE / "poses", out, "--normalize-to", str(EXAMPLE / "pose_json")) == 2
     assert "pose-map images: pose normalisation needs keypoints" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- what a new user sees -------------------------------------------------------------------------------------
+
+
+def test_system_files_in_a_pose_folder_are_ignored_and_named(runs, tmp_path, capsys) -> None:
+    poses = tmp_path / "poses"
+    shutil.copytree(runs["poses"], poses)
+    for name in ("Thumbs.db", ".DS_Store", "desktop.ini"):
+        (poses / name).write_bytes(b"\0\1")
+    out = tmp_path / "out.mp4"
+    assert _infer(REFERENCE, poses, out, "--seed", "7") == 0
+    assert "ignored: .DS_Store, Thumbs.db, desktop.ini in" in capsys.readouterr().out
+    assert all(np.array_equal(a, b) for a, b in zip(_pngs(_outputs(out)["frames"]),
+                                                    _pngs(_outputs(runs["a"])["frames"]), strict=True))
+
+
+@pytest.mark.parametrize("kind", ["maps", "json"])
+def test_a_pose_frame_without_a_person_is_named_in_a_warning(tmp_path, capsys, kind) -> None:
+    from magicpose.pose import FramePose, load_pose_sequence, write_openpose_json
+
+    poses = tmp_path / "poses"
+    if kind == "maps":
+        _copy_poses(poses, 3)
+        Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(poses / "0001.png")
+    else:
+        _copy_poses(poses, 3, EXAMPLE / "pose_json", "*.json")
+        write_openpose_json(FramePose(128, 128, []), poses / "0001_keypoints.json")
+    assert len(load_pose_sequence(poses)) == 3
+    assert _infer(REFERENCE, poses, tmp_path / "out.mp4") == 0
+    out = capsys.readouterr().out
+    assert "warning: 1 pose frame hold no person (frame 1)" in out and out.count("hold no person") == 1
+
+
+def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_path, capsys) -> None:
+    poses = _copy_poses(tmp_path / "poses", 1)
+    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses), "--steps", "1", "--device", "cpu",
+            "--weights", str(DEMO_WEIGHTS)]
+    assert cli.main([*argv, "--output", str(tmp_path / "a.mp4"), "--height", "256", "--width", "256"]) == 0
+    assert "warning: 256x256 is far from the 64x64 these weights were trained at" in capsys.readouterr().out
+    assert cli.main([*argv, "--output", str(tmp_path / "b.mp4")]) == 0  # the demo's own 64x64
+    out = capsys.readouterr().out
+    assert "warning" not in out and "generating 1 frame at 64x64" in out and "(1 frame)" in out
+
+
+def test_version_and_subcommand_usage_lines(capsys) -> None:
+    from magicpose import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"magicpose {__version__}"
+    for command in ("train", "train-base", "train-pose2vid"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        assert capsys.readouterr().out.startswith(f"usage: magicpose {command} ")
+    with pytest.raises(SystemExit):
+        cli.main(["infer", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for shown in (f"(default: the example's, {REFERENCE})", "(default: 8)", f"(default: {cli.DEFAULT_OUTPUT},",
+                  "(default: the example's pose maps"):
+        assert shown in help_text, shown

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -48,15 +47,19 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
                    help="keep the models in CPU memory and move each to the GPU only while it runs "
                         "(diffusers enable_model_cpu_offload: least GPU memory, a little slower)")
     p.add_argument("--vae-slicing", action="store_true", help="VAE-decode one frame at a time (vae.enable_slicing)")
-    p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written videos")
+    p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written videos (default: 8)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from magicpose import __version__
+
     parser = argparse.ArgumentParser(prog="magicpose", description="Pose retargeting with MagicPose.")
+    parser.add_argument("--version", action="version", version=f"magicpose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     infer = sub.add_parser("infer", help="animate a reference image with a pose sequence")
-    infer.add_argument("--image", default=str(DEFAULT_IMAGE), help="reference image of the person")
+    infer.add_argument("--image", default=str(DEFAULT_IMAGE),
+                       help=f"reference image of the person (default: the example's, {DEFAULT_IMAGE})")
     infer.add_argument("--poses", default=None,
                        help="folder of pose maps or OpenPose JSON files, or a .npy array (default: the example's "
                             "pose maps, or its OpenPose JSON with --generator pose2vid)")
@@ -119,8 +122,6 @@ def _load_pipeline(args):
         if args.height is None or args.width is None:
             raise InputError("pass both --height and --width, or neither to use the model's size")
         check_size(args.height, args.width)
-    if args.steps < 1 or args.frames_per_batch < 1:
-        raise InputError("--steps and --frames-per-batch must be at least 1")
     device, dtype = _device_and_dtype(args)
     if args.cpu_offload and device == "cpu":
         raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
@@ -136,7 +137,9 @@ def _load_pipeline(args):
     if args.xformers:
         pipe.enable_xformers_memory_efficient_attention()
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    return pipe, (args.height or size), (args.width or size)
+    height, width = (args.height or size), (args.width or size)
+    _warn_far_from_native(height, width, (size, size))
+    return pipe, height, width
 
 
 def _load_pose2vid(args):
@@ -153,6 +156,7 @@ def _load_pose2vid(args):
     device, dtype = _device_and_dtype(args)
     pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
     height, width = (args.height, args.width) if args.height is not None else pipe.generator.default_size
+    _warn_far_from_native(height, width, pipe.generator.default_size)
     note = weights_description(args.weights)
     if note:
         print(f"note: {note}")
@@ -163,21 +167,95 @@ def _load_pose2vid(args):
     return pipe, height, width
 
 
+def _warn_far_from_native(height: int, width: int, native: tuple[int, int]) -> None:
+    """Networks trained at one scale give noise far from it (the 64 px demo at 512 px): say so up front."""
+    ratios = (height / native[0], width / native[1])
+    if max(ratios) > 2 or min(ratios) < 0.5:
+        print(f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
+              f"expect noise (leave out --height and --width to use their size)")
+
+
+def _blank_frames_warning(blank: list[int]) -> str | None:
+    if not blank:
+        return None
+    shown = ", ".join(str(i) for i in blank[:8]) + (", ..." if len(blank) > 8 else "")
+    return (f"warning: {_count(len(blank), 'pose frame')} hold no person (frame {shown}): their output comes "
+            f"from a blank pose")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _print_resize(reference, first_pose: np.ndarray, width: int, height: int) -> None:
+    if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:
+        print(f"resize: reference {reference.width}x{reference.height} and poses "
+              f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to {_aspect(width, height)} "
+              f"and resized to {width}x{height}")
+
+
 def _aspect(width: int, height: int) -> str:
     divisor = math.gcd(width, height)
     return f"{width // divisor}:{height // divisor}"
 
 
 def _check_writable(path: Path) -> None:
-    """Fail before any work if ``path`` cannot be created, rather than after generating."""
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = parent
-    while not existing.exists():
-        existing = existing.parent
+    """Fail before any work if ``path`` cannot be created, rather than after generating: create its folder and
+    a probe file in it for real (``os.access`` says yes to root even on /proc), then remove what was made."""
+    import tempfile
+
+    from magicpose.files import make_parents, remove_if_empty
+
     if path.is_dir():
         raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write to '{path}': '{existing}' is not a writable folder, choose another --output")
+    parent = path.parent if str(path.parent) else Path(".")
+    created: list[Path] = []
+    try:
+        created = make_parents(parent)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".magicpose-probe-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise InputError(f"cannot write to '{path}' ({reason}): choose another --output") from None
+    finally:
+        remove_if_empty(created)
+
+
+def _check_run_flags(args) -> None:
+    """Every flag that can be wrong is checked before any model is loaded, each with one line."""
+    import torch
+
+    if not math.isfinite(args.fps) or args.fps <= 0:
+        raise InputError(f"--fps {args.fps:g} must be a positive number of frames per second (8 by default)")
+    if args.steps < 1:
+        raise InputError(f"--steps {args.steps} must be at least 1 (50 in the original)")
+    if args.steps > 1000:
+        raise InputError(f"--steps {args.steps} is more than the scheduler's 1000 training timesteps: use at most "
+                         f"1000 (50 in the original)")
+    if args.frames_per_batch < 1:
+        raise InputError(f"--frames-per-batch {args.frames_per_batch} must be at least 1 (4 by default)")
+    for name in ("height", "width"):
+        value = getattr(args, name)
+        if value is not None and value < 8:
+            raise InputError(f"--{name} {value} must be a positive multiple of 8")
+    if args.device is None:
+        return
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device '{args.device}' is not a device: use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device {args.device}: this machine has no CUDA GPU that PyTorch can use "
+                             f"(torch {torch.__version__}): use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"--device {args.device}: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {args.device}: MPS is not available on this machine: use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"--device '{args.device}' is not supported: use cpu, cuda, cuda:N or mps")
 
 
 def _generate(pipe, reference, poses, height, width, args):
@@ -207,6 +285,7 @@ def run_infer(args) -> int:
         write_preview_grid,
     )
 
+    _check_run_flags(args)
     pose2vid = args.generator == "pose2vid"
     args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
     output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
@@ -215,6 +294,14 @@ def run_infer(args) -> int:
     _check_writable(output)
     reference = load_image(args.image, "reference image")
     poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
+    if poses.ignored:
+        print(f"ignored: {', '.join(poses.ignored)} in '{args.poses}' (hidden or system files)")
+    if poses.has_keypoints:
+        no_person = [i for i in range(len(poses))
+                     if not any((part[:, 2] > 0).any() for person in poses.pose(i).people
+                                for part in (person.body, person.left_hand, person.right_hand, person.face))]
+        if no_person:
+            print(_blank_frames_warning(no_person))
     if args.normalize_to is not None:
         from magicpose.pose import normalize_pose_sequence
 
@@ -225,26 +312,24 @@ def run_infer(args) -> int:
         pipe, height, width = _load_pose2vid(args)
     else:
         pipe, height, width = _load_pipeline(args)
-    first_pose = poses[0]
-    if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:
-        print(f"resize: reference {reference.width}x{reference.height} and poses "
-              f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to {_aspect(width, height)} "
-              f"and resized to {width}x{height}")
+    _print_resize(reference, poses[0], width, height)
 
     started = time.perf_counter()
     if pose2vid:  # autoregressive: each frame is generated as it is written
-        print(f"generating {len(poses)} frames at {width}x{height} with pose2vid (each from the previous one)")
+        print(f"generating {_count(len(poses), 'frame')} at {width}x{height} with pose2vid (each from the "
+              f"previous one)")
         keypoints = [poses.pose(i) for i in range(len(poses))] if poses.has_keypoints else None
         if pipe.face_enhancer is not None and keypoints is None:
             print("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
                   "maps (pass OpenPose JSON or a keypoint .npy)")
         decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
     else:
-        print(f"generating {len(poses)} frames at {width}x{height}, {args.steps} steps, guidance "
+        print(f"generating {_count(len(poses), 'frame')} at {width}x{height}, {args.steps} steps, guidance "
               f"{args.guidance_scale}")
         latents = _generate(pipe, reference, poses, height, width, args)
         decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
     ref_small = np.asarray(center_crop_resize(reference, width, height))
+    blank: list[int] = []
     preview_rows, preview_at = [], set(np.linspace(0, len(poses) - 1, min(4, len(poses))).round().astype(int))
     stem = output.with_suffix("")
     frames_dir, preview_mp4, preview_png = (Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"),
@@ -254,7 +339,10 @@ def run_infer(args) -> int:
                 VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
                 FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
             for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
-                pose = center_crop_resize(poses[i], width, height)
+                pose_map = poses[i]
+                if not pose_map.any():
+                    blank.append(i)
+                pose = center_crop_resize(pose_map, width, height)
                 row = make_preview_frame(ref_small, pose, frame)
                 video.write(frame)
                 frames.write(frame)
@@ -262,7 +350,9 @@ def run_infer(args) -> int:
                 if i in preview_at:
                     preview_rows.append(row)
         write_preview_grid(tmp(preview_png), preview_rows)
-    print(f"wrote {output}, {frames_dir}/ ({len(poses)} frames), {preview_mp4} and {preview_png} "
+    if not poses.has_keypoints and _blank_frames_warning(blank):  # keypoint sources were checked up front
+        print(_blank_frames_warning(blank))
+    print(f"wrote {output}, {frames_dir}/ ({_count(len(poses), 'frame')}), {preview_mp4} and {preview_png} "
           f"in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -279,13 +369,15 @@ def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, 
     out.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_outputs() as tmp:
-            with FrameFolderWriter(tmp(out / "gen_images"), pattern="{:04d}.png", atomic=False) as gen, \
-                    FrameFolderWriter(tmp(out / "gt_images"), pattern="{:04d}.png", atomic=False) as gt, \
-                    FrameFolderWriter(tmp(out / "pose_maps"), pattern="{:04d}.png", atomic=False) as pose_dir:
+            # each frame keeps its source frame's name (as PNG), so evaluation matches it to the ground truth
+            with FrameFolderWriter(tmp(out / "gen_images"), atomic=False) as gen, \
+                    FrameFolderWriter(tmp(out / "gt_images"), atomic=False) as gt, \
+                    FrameFolderWriter(tmp(out / "pose_maps"), atomic=False) as pose_dir:
                 for i, frame in enumerate(pipe.iter_frames(latents, batch_size=batch_size)):
-                    gen.write(frame)
-                    gt.write(center_crop_resize(load_image(targets[i].image), width, height))
-                    pose_dir.write(center_crop_resize(poses[i], width, height))
+                    name = Path(targets[i].image).stem + ".png"
+                    gen.write(frame, name)
+                    gt.write(center_crop_resize(load_image(targets[i].image), width, height), name)
+                    pose_dir.write(center_crop_resize(poses[i], width, height), name)
             center_crop_resize(reference, width, height).save(tmp(out / "condition.png"))
     except BaseException:
         if created and not any(out.iterdir()):
@@ -299,6 +391,7 @@ def run_infer_dataset(args) -> int:
     from magicpose.data.layout import list_videos
     from magicpose.image_utils import load_image
 
+    _check_run_flags(args)
     for name, value in (("--max-videos", args.max_videos), ("--max-frames", args.max_frames)):
         if value is not None and value < 1:
             raise InputError(f"{name} {value} must be at least 1 (leave it out to process everything)")
@@ -314,10 +407,13 @@ def run_infer_dataset(args) -> int:
         reference = load_image(frames[0].image)
         targets = frames[1:]
         poses = [np.asarray(load_image(f.pose)) for f in targets]
+        _print_resize(reference, poses[0], width, height)
+        print(f"{video.name}: generating {_count(len(poses), 'frame')} at {width}x{height}, {args.steps} steps, "
+              f"guidance {args.guidance_scale}")
         latents = _generate(pipe, reference, poses, height, width, args)
         _write_dataset_video(pipe, out_root / video.name, reference, targets, poses, latents, height, width,
                              args.frames_per_batch)
-    print(f"wrote {len(videos)} videos to {out_root}")
+    print(f"wrote {_count(len(videos), 'video')} to {out_root}")
     return 0
 
 
@@ -330,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train-base"]:
         from magicpose.training.base import main as base_main
 
-        return base_main(argv[1:])
+        return base_main(argv[1:], prog="magicpose train-base")
     if argv[:1] == ["train-pose2vid"]:
         from magicpose.training.gan_trainer import main as pose2vid_main
 

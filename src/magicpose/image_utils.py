@@ -32,6 +32,8 @@ def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{what} '{path}' does not exist: pass the path of a .png/.jpg image")
+    if os.path.isdir(path):
+        raise InputError(f"{what} '{path}' is a folder: pass the path of one .png/.jpg image in it")
     try:
         with Image.open(path) as img:
             img.load()  # decode now so truncated/corrupt data fails here, not later

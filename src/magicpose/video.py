@@ -281,11 +281,12 @@ class FrameFolderWriter(_AtomicTarget):
         super().__init__(folder, atomic)
         self.pattern = pattern
 
-    def write(self, frame: Frame) -> Path:
-        """Save one uint8 RGB frame (or PIL image); returns its final path."""
+    def write(self, frame: Frame, name: str | None = None) -> Path:
+        """Save one uint8 RGB frame (or PIL image) as ``name`` (default: the pattern's next number); returns
+        its final path."""
         arr = _as_frame(frame)
         self._check_size(arr)
-        name = self.pattern.format(self.frames_written)
+        name = name or self.pattern.format(self.frames_written)
         try:
             self.work_path.mkdir(parents=False, exist_ok=True)
             # compress_level 1: PNG stays lossless, and saving is several times faster than the default

@@ -17,6 +17,8 @@ from .schema import NUM_BODY, NUM_KEYPOINTS, FramePose, PoseInputError
 __all__ = ["IMAGE_EXTENSIONS", "PoseSequence", "load_pose_sequence", "natural_sort_key"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# files operating systems drop into folders (besides hidden ``.*`` files such as .DS_Store and ._frame.png)
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "icon\r"})
 _JSON_EXTENSION = ".json"
 _NPY_HINT = (
     "save uint8 (N, H, W, 3) RGB pose maps, or float (N, K, 3) / (N, P, K, 3) keypoints with K = 18 or 130 "
@@ -40,7 +42,8 @@ class PoseSequence:
     """A lazy sequence of uint8 (H, W, 3) RGB pose maps; frames are read or rendered on ``seq[i]``.
 
     Attributes: ``source`` (the path loaded), ``names`` (one name per frame: file stems, or zero-padded
-    indices for a .npy), ``kind`` ('images', 'json', 'npy_maps' or 'npy_keypoints').
+    indices for a .npy), ``kind`` ('images', 'json', 'npy_maps' or 'npy_keypoints'), ``ignored`` (hidden
+    and system files of the folder that were skipped).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class PoseSequence:
         self.names = names
         self._load_frame = load_frame
         self._load_pose = load_pose
+        self.ignored: list[str] = []
 
     def __len__(self) -> int:
         return len(self.names)
@@ -117,11 +121,13 @@ def _json_sequence(source: Path, files: list[Path], width: int | None, height: i
 
 def _folder_sequence(folder: Path, width: int | None, height: int | None) -> PoseSequence:
     try:
-        visible = [e for e in folder.iterdir() if not e.name.startswith(".")]
+        listed = list(folder.iterdir())
     except OSError as exc:
         raise PoseInputError(
             f"pose folder '{folder}' cannot be listed ({_one_line(exc)}): check its permissions"
         ) from None
+    ignored = sorted(e.name for e in listed if e.name.startswith(".") or e.name.lower() in SYSTEM_FILES)
+    visible = [e for e in listed if e.name not in ignored]
     entries = sorted(visible, key=lambda e: natural_sort_key(e.name))
     if not entries:
         raise PoseInputError(
@@ -147,9 +153,9 @@ def _folder_sequence(folder: Path, width: int | None, height: int | None) -> Pos
             f"pose folder '{folder}' mixes pose-map images ('{images[0].name}') and OpenPose JSON files "
             f"('{jsons[0].name}'): keep only one kind in the folder"
         )
-    if images:
-        return _image_sequence(folder, images)
-    return _json_sequence(folder, jsons, width, height)
+    sequence = _image_sequence(folder, images) if images else _json_sequence(folder, jsons, width, height)
+    sequence.ignored = ignored
+    return sequence
 
 
 def _npy_sequence(path: Path, width: int | None, height: int | None) -> PoseSequence:
@@ -192,7 +198,8 @@ def load_pose_sequence(
     ``path`` may be a folder of pose-map images (.png/.jpg/.jpeg/.bmp/.webp, any size, returned as RGB),
     a folder of OpenPose JSON files (rendered with :func:`draw_pose`), a single such image or JSON file,
     or a .npy file of uint8 (N, H, W, 3) pose maps or float (N, K, 3) / (N, P, K, 3) pixel keypoints,
-    K in {18, 130}. Folders are sorted naturally by file name and hidden files are ignored.
+    K in {18, 130}. Folders are sorted naturally by file name; hidden and system files (Thumbs.db,
+    desktop.ini) are ignored and listed in ``ignored``.
     ``width``/``height`` give the canvas of keypoint sources (JSON files without canvas_width/height
     fields, and keypoint arrays, where they are required). Raises :class:`PoseInputError`.
     """

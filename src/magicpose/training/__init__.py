@@ -11,7 +11,10 @@ from magicpose.errors import InputError
 def build_parser(stage: str | None = None) -> argparse.ArgumentParser:
     what = {"appearance": "stage 1, appearance control pretraining",
             "pose_control": "stage 2, appearance-disentangled pose control"}
-    parser = argparse.ArgumentParser(description=f"MagicPose training ({what.get(stage, 'either stage')}).")
+    # as `magicpose train` the usage line names the subcommand; the train_*.py scripts keep their own name
+    prog = "magicpose train" if stage is None else None
+    parser = argparse.ArgumentParser(prog=prog,
+                                     description=f"MagicPose training ({what.get(stage, 'either stage')}).")
     parser.add_argument("--config", required=True, help="OmegaConf YAML, e.g. configs/tiny_appearance.yaml")
     parser.add_argument("--resume", default=None,
                         help="'latest' (newest complete checkpoint in output_dir, if any) or a checkpoint folder")

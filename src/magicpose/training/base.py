@@ -176,8 +176,9 @@ def train_base(cfg: BaseConfig) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Stage 0 (demo only): train a small VAE and base UNet.")
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog,
+                                     description="Stage 0 (demo only): train a small VAE and base UNet.")
     parser.add_argument("--config", default=None, help="YAML with BaseConfig fields, e.g. configs/demo_base.yaml")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     args = parser.parse_args(argv)
