@@ -36,7 +36,7 @@ def main() -> None:
     name = json.loads((Path(args.pipeline) / "model_index.json").read_text())["_class_name"]
     cls, default_out, default_note = KINDS[name]
     pipe = cls.from_pretrained(args.pipeline, dtype=torch.float16)
-    out = Path(args.out or default_out)
+    out = Path(args.out or default_out).resolve()  # pretrained_weights/demo* link into the package
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp)

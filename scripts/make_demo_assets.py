@@ -72,10 +72,11 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true", help="also write random demo weights")
     args = parser.parse_args()
     root = Path(args.root)
-    make_example_data(root / "example_data")
+    # resolved: in a checkout these are links into src/magicpose/assets/ (the package data)
+    make_example_data((root / "example_data").resolve())
     print(f"wrote {root / 'example_data'}")
     if args.random_weights:
-        make_random_demo_weights(root / "pretrained_weights" / "demo")
+        make_random_demo_weights((root / "pretrained_weights" / "demo").resolve())
         print(f"wrote {root / 'pretrained_weights' / 'demo'}")
 
 

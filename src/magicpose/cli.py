@@ -17,12 +17,14 @@ import numpy as np
 from magicpose.errors import InputError
 from magicpose.files import parents_removed_on_error
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_IMAGE = REPO_ROOT / "example_data" / "reference.png"
-DEFAULT_POSES = REPO_ROOT / "example_data" / "poses"
-DEFAULT_POSE2VID_POSES = REPO_ROOT / "example_data" / "pose_json"  # keypoints: the face enhancer finds the head
-DEFAULT_WEIGHTS = REPO_ROOT / "pretrained_weights" / "demo"
-DEFAULT_POSE2VID_WEIGHTS = REPO_ROOT / "pretrained_weights" / "pose2vid_demo"
+# The example and the demo weights are package data, so the main job runs from any install (in a checkout,
+# example_data/ and pretrained_weights/demo* are links to these folders).
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_IMAGE = ASSETS / "example_data" / "reference.png"
+DEFAULT_POSES = ASSETS / "example_data" / "poses"
+DEFAULT_POSE2VID_POSES = ASSETS / "example_data" / "pose_json"  # keypoints: the face enhancer finds the head
+DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
+DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DTYPES = ("float32", "float16", "bfloat16")
