@@ -620,8 +620,10 @@ def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_pa
     assert "warning" not in out and "generating 1 frame at 64x64" in out and "(1 frame)" in out
 
 
-def test_version_and_subcommand_usage_lines(capsys) -> None:
+def test_version_and_subcommand_usage_lines(capsys, monkeypatch) -> None:
     from magicpose import __version__
+
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps at the terminal width, even inside a path
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--version"])
@@ -633,6 +635,6 @@ def test_version_and_subcommand_usage_lines(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["infer", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    for shown in (f"(default: the example's, {REFERENCE})", "(default: 8)", f"(default: {cli.DEFAULT_OUTPUT},",
-                  "(default: the example's pose maps"):
+    for shown in (f"(default: the example's, {cli.DEFAULT_IMAGE})", f"(default: {cli.DEFAULT_OUTPUT},",
+                  "(default: the example's pose maps", "(default: 8,"):
         assert shown in help_text, shown

@@ -27,6 +27,7 @@ DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
 DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
+DEFAULT_FPS = 8.0
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -49,7 +50,31 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
                    help="keep the models in CPU memory and move each to the GPU only while it runs "
                         "(diffusers enable_model_cpu_offload: least GPU memory, a little slower)")
     p.add_argument("--vae-slicing", action="store_true", help="VAE-decode one frame at a time (vae.enable_slicing)")
-    p.add_argument("--fps", type=float, default=8.0, help="frame rate of the written videos (default: 8)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the written videos (default: 8, or the driving video's rate / --stride)")
+
+
+def _add_extraction_args(p: argparse.ArgumentParser, device: bool) -> None:
+    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
+    from magicpose.pose.smooth import BETA, MIN_CUTOFF
+
+    p.add_argument("--backend", choices=tuple(BACKENDS), default=DEFAULT_BACKEND,
+                   help=f"pose extractor (default: {DEFAULT_BACKEND}, YOLOX + RTMPose whole-body on ONNX Runtime)")
+    p.add_argument("--weights-dir", default=None,
+                   help=f"folder of the extractor's weight files (default: ${WEIGHTS_ENV}, else "
+                        "pretrained_weights/pose)")
+    p.add_argument("--person", choices=("one", "all"), default="one",
+                   help="one: the largest, most confident dancer, tracked across frames (default); all: everyone")
+    p.add_argument("--stride", type=int, default=1, help="keep every N-th frame of the driving video (default: 1)")
+    p.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames")
+    p.add_argument("--no-smooth", dest="smooth", action="store_false",
+                   help="do not One-Euro-filter the keypoints over time")
+    p.add_argument("--min-cutoff", type=float, default=MIN_CUTOFF,
+                   help=f"One-Euro minimum cut-off in Hz: lower is smoother when still (default: {MIN_CUTOFF:g})")
+    p.add_argument("--beta", type=float, default=BETA,
+                   help=f"One-Euro speed coefficient: higher follows fast moves with less lag (default: {BETA:g})")
+    if device:
+        p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="OpenPose JSON (file or folder) or keypoint .npy of the person to animate: map the "
                             "driving poses onto that person's scale and floor position (Everybody Dance Now "
                             "normalisation; --poses must then be keypoints too)")
+    from magicpose.pose.align import ALIGN_MODES
+    from magicpose.pose.driving import DEFAULT_ALIGN
+
+    infer.add_argument("--driving-video", default=None, metavar="VIDEO_OR_FOLDER",
+                       help="a dance video (or a folder of its frames) instead of --poses: its poses are "
+                            "extracted, smoothed and aligned to the reference person, and saved beside the output")
+    infer.add_argument("--align", choices=ALIGN_MODES, default=DEFAULT_ALIGN,
+                       help="with --driving-video: fit the driving skeleton to the reference's body: none, global "
+                            f"(one scale and shift) or bones (each bone's length ratio) (default: {DEFAULT_ALIGN})")
+    infer.add_argument("--reference-pose", default=None, metavar="JSON",
+                       help="the reference person's OpenPose JSON (default: extracted from --image)")
     _add_sampling_args(infer)
+    _add_extraction_args(infer, device=False)
+
+    extract = sub.add_parser("extract-poses", help="OpenPose JSON and pose maps from a video or frame folder")
+    extract.add_argument("source", help="a video or a folder of frames")
+    extract.add_argument("-o", "--output", required=True,
+                         help="output folder: <output>/pose_json/*_keypoints.json and <output>/poses/*.png")
+    _add_extraction_args(extract, device=True)
 
     dataset = sub.add_parser("infer-dataset", help="generate every test video of a TikTok-layout dataset")
     dataset.add_argument("--root", required=True, help="dataset root holding <split>_set/ and pose_map_<split>_set/")
@@ -227,7 +270,7 @@ def _check_run_flags(args) -> None:
     """Every flag that can be wrong is checked before any model is loaded, each with one line."""
     import torch
 
-    if not math.isfinite(args.fps) or args.fps <= 0:
+    if args.fps is not None and (not math.isfinite(args.fps) or args.fps <= 0):
         raise InputError(f"--fps {args.fps:g} must be a positive number of frames per second (8 by default)")
     if args.steps < 1:
         raise InputError(f"--steps {args.steps} must be at least 1 (50 in the original)")
@@ -289,13 +332,20 @@ def run_infer(args) -> int:
 
     _check_run_flags(args)
     pose2vid = args.generator == "pose2vid"
-    args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
+    if args.driving_video is None:
+        args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
     output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
     _check_writable(output)
     reference = load_image(args.image, "reference image")
-    poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
+    driving = None
+    if args.driving_video is not None:
+        driving = _driving_poses(args, reference)
+        poses = driving.sequence
+    else:
+        poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
+    fps = args.fps or (driving.fps if driving is not None and driving.fps else DEFAULT_FPS)
     if poses.ignored:
         print(f"ignored: {', '.join(poses.ignored)} in '{args.poses}' (hidden or system files)")
     if poses.has_keypoints:
@@ -337,8 +387,10 @@ def run_infer(args) -> int:
     frames_dir, preview_mp4, preview_png = (Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"),
                                             Path(f"{stem}_preview.png"))
     with parents_removed_on_error(output.parent), atomic_outputs() as tmp:
-        with VideoWriter(tmp(output), fps=args.fps, atomic=False) as video, \
-                VideoWriter(tmp(preview_mp4), fps=args.fps, atomic=False) as preview, \
+        if driving is not None:  # beside the output, to inspect and rerun with --poses
+            driving.write(tmp, stem)
+        with VideoWriter(tmp(output), fps=fps, atomic=False) as video, \
+                VideoWriter(tmp(preview_mp4), fps=fps, atomic=False) as preview, \
                 FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
             for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
                 pose_map = poses[i]
@@ -356,6 +408,94 @@ def run_infer(args) -> int:
         print(_blank_frames_warning(blank))
     print(f"wrote {output}, {frames_dir}/ ({_count(len(poses), 'frame')}), {preview_mp4} and {preview_png} "
           f"in {time.perf_counter() - started:.1f} s")
+    if driving is not None:
+        print(f"wrote the driving poses to {stem}_poses/ (rerun with --poses {stem}_poses/pose_json) and the "
+              f"alignment preview to {stem}_alignment.png")
+    return 0
+
+
+# -- driving video and extract-poses ---------------------------------------------------------------------
+
+
+class _Driving:
+    """The driving video's poses for ``infer``, and how to write them beside the output."""
+
+    def __init__(self, prepared) -> None:
+        from magicpose.pose import PoseSequence
+
+        self.prepared = prepared
+        self.fps = prepared.fps
+        self.sequence = PoseSequence.from_poses(prepared.final, prepared.names, "<driving video>")
+
+    def write(self, tmp, stem: Path) -> None:
+        from PIL import Image
+
+        from magicpose.pose.extract.frames import write_pose_folder
+
+        p = self.prepared
+        folder = tmp(Path(f"{stem}_poses"))
+        write_pose_folder(p.final, p.names, folder)  # what the generator followed
+        write_pose_folder(p.raw, p.names, folder / "extracted")  # as extracted, before smoothing and alignment
+        Image.fromarray(p.preview).save(tmp(Path(f"{stem}_alignment.png")))
+
+
+def _check_extraction_flags(args) -> None:
+    if args.stride < 1:
+        raise InputError(f"--stride {args.stride} must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames {args.max_frames} must be at least 1 (leave it out for every frame)")
+    for name in ("min_cutoff", "beta"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0 or (name == "min_cutoff" and value == 0):
+            raise InputError(f"--{name.replace('_', '-')} {value:g} must be a positive number")
+
+
+def _driving_poses(args, reference) -> _Driving:
+    from magicpose.pose import read_openpose_json
+    from magicpose.pose.driving import prepare_driving_poses
+    from magicpose.pose.extract import load_extractor
+
+    if args.poses is not None:
+        raise InputError("pass either --poses or --driving-video, not both")
+    if args.normalize_to is not None:
+        raise InputError("--normalize-to works on --poses; with --driving-video use --align")
+    _check_extraction_flags(args)
+    reference_pose = None
+    if args.reference_pose is not None:
+        reference_pose = read_openpose_json(args.reference_pose, reference.width, reference.height)
+    extractor = load_extractor(args.backend, args.weights_dir, device="cpu")
+    prepared = prepare_driving_poses(
+        args.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=args.align,
+        smooth=args.smooth, stride=args.stride, max_frames=args.max_frames, person=args.person,
+        smooth_options={"min_cutoff": args.min_cutoff, "beta": args.beta})
+    seen = sum(1 for f in prepared.raw if f.people)
+    print(f"driving: {_count(len(prepared.raw), 'frame')} from '{args.driving_video}' ({seen} with a person), "
+          f"{'smoothed, ' if args.smooth else ''}aligned: {args.align}")
+    return _Driving(prepared)
+
+
+def run_extract_poses(args) -> int:
+    from magicpose.pose.extract import load_extractor
+    from magicpose.pose.extract.frames import extract_poses, write_pose_folder
+    from magicpose.pose.smooth import smooth_keypoints
+
+    _check_extraction_flags(args)
+    out = Path(args.output)
+    _check_writable(out / "pose_json")
+    extractor = load_extractor(args.backend, args.weights_dir, device=args.device)
+    extracted = extract_poses(args.source, extractor, person=args.person, stride=args.stride,
+                              max_frames=args.max_frames)
+    frames = extracted.frames
+    if args.smooth:
+        from magicpose.pose.driving import DEFAULT_FPS
+
+        frames = smooth_keypoints(frames, extracted.fps or DEFAULT_FPS, min_cutoff=args.min_cutoff, beta=args.beta)
+    with parents_removed_on_error(out.parent):
+        write_pose_folder(frames, extracted.names, out)
+    seen = sum(1 for f in frames if f.people)
+    rate = f" at {extracted.fps:g} fps" if extracted.fps else ""
+    print(f"wrote {out}/pose_json/ and {out}/poses/: {_count(len(frames), 'frame')}{rate}, {seen} with a person"
+          f"{', smoothed' if args.smooth else ''}")
     return 0
 
 
@@ -437,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "infer":
             return run_infer(args)
+        if args.command == "extract-poses":
+            return run_extract_poses(args)
         if args.command == "infer-dataset":
             return run_infer_dataset(args)
         if args.command == "make-synthetic":

@@ -1,5 +1,16 @@
-"""Pose keypoints: schema, OpenPose JSON I/O, ControlNet-style rendering and pose-sequence loading."""
+"""Pose keypoints: schema, OpenPose JSON I/O, ControlNet-style rendering, pose-sequence loading, alignment to
+the reference body and temporal smoothing."""
 
+from .align import (
+    ALIGN_MODES,
+    BoneAlignment,
+    GlobalAlignment,
+    align_bones,
+    align_poses,
+    alignment_preview,
+    fit_bone_alignment,
+    fit_global_alignment,
+)
 from .normalize import (
     PoseNormalizer,
     PoseStats,
@@ -34,8 +45,10 @@ from .schema import (
     PoseInputError,
 )
 from .sequence import IMAGE_EXTENSIONS, PoseSequence, load_pose_sequence, natural_sort_key
+from .smooth import OneEuroFilter, smooth_keypoints, stride_frames
 
 __all__ = [
+    "ALIGN_MODES",
     "BODY25_TO_BODY18",
     "BODY_COLORS",
     "BODY_NAMES",
@@ -50,14 +63,22 @@ __all__ = [
     "NUM_FACE",
     "NUM_HAND",
     "NUM_KEYPOINTS",
+    "BoneAlignment",
     "FramePose",
+    "GlobalAlignment",
+    "OneEuroFilter",
     "PersonPose",
     "PoseInputError",
     "PoseNormalizer",
     "PoseSequence",
     "PoseStats",
+    "align_bones",
+    "align_poses",
+    "alignment_preview",
     "draw_pose",
     "draw_pose_batch",
+    "fit_bone_alignment",
+    "fit_global_alignment",
     "fit_normalizer",
     "load_pose_sequence",
     "natural_sort_key",
@@ -66,6 +87,8 @@ __all__ = [
     "person_pose_stats",
     "pose_stats",
     "read_openpose_json",
+    "smooth_keypoints",
     "smooth_poses",
+    "stride_frames",
     "write_openpose_json",
 ]

@@ -95,6 +95,14 @@ class PoseSequence:
     def __repr__(self) -> str:
         return f"PoseSequence(source='{self.source}', kind='{self.kind}', frames={len(self)})"
 
+    @classmethod
+    def from_poses(cls, frames: list[FramePose], names: list[str] | None = None,
+                   source: str | os.PathLike = "<poses>") -> PoseSequence:
+        """Keypoints in memory (e.g. just extracted and aligned), rendered with :func:`draw_pose` on access."""
+        frames = list(frames)
+        names = names if names is not None else [f"{i:06d}" for i in range(len(frames))]
+        return cls(Path(source), "keypoints", names, lambda i: draw_pose(frames[i]), lambda i: frames[i])
+
 
 def _read_image(path: Path) -> np.ndarray:
     try:

@@ -1,0 +1,252 @@
+"""`magicpose infer --driving-video` and `magicpose extract-poses`: extract -> smooth -> align -> generate in one
+command, the intermediate poses beside the output, and one clear line for each way it can fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from magicpose import cli
+from magicpose.data.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
+from magicpose.pose import FramePose, PersonPose, load_pose_sequence, read_openpose_json
+from magicpose.pose.extract import BACKENDS, PoseExtractor
+from magicpose.video import VideoWriter, read_video, video_info
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "example_data" / "reference.png"
+FAST = ["--steps", "2", "--device", "cpu", "--dtype", "float32", "--seed", "3"]
+SIZE = 128
+FRAMES = 6
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _dancer(index: int, frames: int, fps: float = 8.0):
+    (identity_id, motion_id), *_ = split_ids(100 + index, "test", 1)
+    identity = Identity.from_id(identity_id)
+    people = pose_sequence(identity, Motion.from_id(motion_id), frames, SIZE, fps=fps)
+    return people, render_ground_truth(identity, people, SIZE)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    """A driving video of one synthetic dancer, its true keypoints, and the reference's (the example's)."""
+    root = tmp_path_factory.mktemp("driving")
+    people, renders = _dancer(0, FRAMES)
+    video = root / "dance.mp4"
+    with VideoWriter(video, fps=12) as writer:
+        for frame in renders:
+            writer.write(frame)
+    decoded = list(read_video(video))
+    reference = np.asarray(Image.open(REFERENCE).convert("RGB"))
+    reference_person = read_openpose_json(REPO / "example_data" / "pose_json" / "0000_keypoints.json").people[0]
+    return {"video": video, "decoded": decoded, "people": people, "reference": reference,
+            "reference_person": reference_person, "root": root}
+
+
+class Oracle(PoseExtractor):
+    """Knows the answer: the true keypoints of each decoded frame (matched by pixels), the reference's for the
+    reference image; ``empty`` sees nobody anywhere."""
+
+    name: ClassVar[str] = "oracle"
+    weight_files: ClassVar[tuple[str, ...]] = ()
+    world: ClassVar[dict] = {}
+    empty: ClassVar[bool] = False
+
+    @classmethod
+    def from_weights_dir(cls, weights_dir=None, device="cpu"):
+        return cls()
+
+    def __call__(self, image):
+        if self.empty:
+            return []
+        if np.array_equal(image, self.world["reference"]):
+            return [self.world["reference_person"]]
+        for frame, person in zip(self.world["decoded"], self.world["people"], strict=True):
+            if np.array_equal(image, frame):
+                return [person, PersonPose(body=person.body * [0.3, 0.3, 1])]  # and a small bystander
+        raise AssertionError("a frame the oracle never saw")
+
+
+@pytest.fixture
+def oracle(world, monkeypatch):
+    monkeypatch.setitem(BACKENDS, "oracle", Oracle)
+    monkeypatch.setattr(Oracle, "world", world)
+    monkeypatch.setattr(Oracle, "empty", False)
+    return Oracle
+
+
+def _json_people(folder: Path) -> list[np.ndarray]:
+    return [np.array(json.loads(f.read_text())["people"][0]["pose_keypoints_2d"]).reshape(-1, 3)
+            for f in sorted(folder.glob("*_keypoints.json"))]
+
+
+def _pngs(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))]
+
+
+def test_driving_video_runs_every_stage_and_saves_what_it_followed(world, oracle, tmp_path, capsys):
+    out = tmp_path / "me.mp4"
+    assert cli.main(["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out),
+                     *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert f"driving: {FRAMES} frames from '{world['video']}' ({FRAMES} with a person), smoothed, aligned: bones" \
+        in printed
+    frames = _pngs(tmp_path / "me_frames")
+    assert len(frames) == FRAMES and video_info(out)["fps"] == pytest.approx(12.0)  # the driving video's rate
+    # the raw extraction is the tracked dancer (not the bystander), in the driving video's pixels
+    raw = _json_people(tmp_path / "me_poses" / "extracted" / "pose_json")
+    for got, person in zip(raw, world["people"], strict=True):
+        np.testing.assert_allclose(got[:18], person.body, atol=1e-3)
+    # what the generator followed is on the reference's canvas, and rerunning with it gives the same video
+    final = sorted((tmp_path / "me_poses" / "pose_json").glob("*.json"))
+    assert [f.name for f in final] == [f"{i:06d}_keypoints.json" for i in range(FRAMES)]
+    assert json.loads(final[0].read_text())["canvas_width"] == world["reference"].shape[1]
+    assert len(_pngs(tmp_path / "me_poses" / "poses")) == FRAMES
+    preview = np.asarray(Image.open(tmp_path / "me_alignment.png"))
+    assert preview.shape == (SIZE, 3 * SIZE + 8, 3)
+    rerun = tmp_path / "rerun.mp4"
+    assert cli.main(["infer", "--poses", str(tmp_path / "me_poses" / "pose_json"), "--output", str(rerun),
+                     *FAST]) == 0
+    assert all(np.array_equal(a, b) for a, b in zip(_pngs(tmp_path / "rerun_frames"), frames, strict=True))
+
+
+def test_align_none_and_no_smooth_follow_the_extracted_poses_exactly(world, oracle, tmp_path):
+    out = tmp_path / "raw.mp4"
+    assert cli.main(["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out),
+                     "--align", "none", "--no-smooth", "--stride", "2", "--max-frames", "2", *FAST]) == 0
+    final = _json_people(tmp_path / "raw_poses" / "pose_json")
+    assert len(final) == 2 and video_info(out)["fps"] == pytest.approx(6.0)  # 12 fps / stride 2
+    for got, person in zip(final, world["people"][:4:2], strict=True):
+        np.testing.assert_allclose(got[:18], person.body, atol=1e-3)
+
+
+def test_aligned_poses_are_the_alignment_of_the_smoothed_extraction(world, oracle, tmp_path):
+    from magicpose.pose.align import align_poses
+    from magicpose.pose.smooth import smooth_keypoints
+
+    out = tmp_path / "g.mp4"
+    assert cli.main(["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out),
+                     "--align", "global", *FAST]) == 0
+    truth = [FramePose(SIZE, SIZE, [p]) for p in world["people"]]
+    reference = FramePose(SIZE, SIZE, [world["reference_person"]])
+    expected = align_poses(reference, smooth_keypoints(truth, 12.0), "global", canvas=(SIZE, SIZE))
+    got = _json_people(tmp_path / "g_poses" / "pose_json")
+    for frame, person in zip(expected, got, strict=True):
+        np.testing.assert_allclose(person[:18], frame.people[0].body, atol=1e-2)
+
+
+def test_extract_poses_writes_json_and_maps_that_infer_reads(world, oracle, tmp_path, capsys):
+    out = tmp_path / "poses"
+    assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle",
+                     "--no-smooth"]) == 0
+    assert f"{FRAMES} frames at 12 fps, {FRAMES} with a person" in capsys.readouterr().out
+    sequence = load_pose_sequence(out / "pose_json")
+    assert len(sequence) == FRAMES and sequence.has_keypoints
+    assert all(np.array_equal(a, b) for a, b in zip(_pngs(out / "poses"), sequence, strict=True))
+    assert all(len(sequence.pose(i).people) == 1 for i in range(FRAMES))  # the bystander is dropped
+    assert cli.main(["extract-poses", str(world["video"]), "-o", str(tmp_path / "all"), "--backend", "oracle",
+                     "--person", "all"]) == 0
+    assert all(len(load_pose_sequence(tmp_path / "all" / "pose_json").pose(i).people) == 2 for i in range(FRAMES))
+
+
+def test_extract_poses_with_the_dwpose_backend_on_tiny_onnx_models(world, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from test_extract_dwpose import PERSON_CELL, write_models
+
+    from magicpose.pose.extract.dwpose import DWPoseExtractor
+
+    weights = write_models(tmp_path / "weights", [PERSON_CELL])
+    for smooth in ([], ["--no-smooth"]):  # the tiny model sees the same pose in every frame: smoothing keeps it
+        out = tmp_path / f"poses{len(smooth)}"
+        assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--weights-dir", str(weights),
+                         *smooth]) == 0
+        extractor = DWPoseExtractor.from_weights_dir(weights)
+        expected = [extractor(frame)[0].to_array() for frame in world["decoded"]]
+        got = [load_pose_sequence(out / "pose_json").pose(i).people[0].to_array() for i in range(FRAMES)]
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", ["missing_weights", "nobody_in_video", "unreadable_video", "missing_video",
+                                  "poses_and_video", "nobody_in_reference", "bad_stride"])
+@pytest.mark.parametrize("command", ["infer", "extract-poses"])
+def test_driving_failures_are_one_line_and_write_nothing(world, oracle, tmp_path, capsys, monkeypatch, case,
+                                                         command):
+    if command == "extract-poses" and case in ("poses_and_video", "nobody_in_reference"):
+        pytest.skip("infer only")
+    (tmp_path / "work").mkdir()
+    video, backend, extra = world["video"], ["--backend", "oracle"], []
+    expected = {"missing_weights": "the dwpose pose extractor needs yolox_l.onnx, dw-ll_ucoco_384.onnx in",
+                "nobody_in_video": f"no person was found in any of the {FRAMES} frames of",
+                "unreadable_video": "cannot read video", "missing_video": "does not exist",
+                "poses_and_video": "pass either --poses or --driving-video, not both",
+                "nobody_in_reference": "no person was found in the reference image: pass its keypoints with "
+                                       "--reference-pose", "bad_stride": "--stride 0 must be at least 1"}[case]
+    if case == "missing_weights":
+        backend = ["--backend", "dwpose", "--weights-dir", str(tmp_path / "work" / "none")]
+    elif case == "nobody_in_video":
+        monkeypatch.setattr(Oracle, "empty", True)
+    elif case == "unreadable_video":
+        video = tmp_path / "work" / "broken.mp4"
+        video.write_bytes(b"\0not a video" * 100)
+    elif case == "missing_video":
+        video = tmp_path / "work" / "nope.mp4"
+    elif case == "poses_and_video":
+        extra = ["--poses", str(REPO / "example_data" / "poses")]
+    elif case == "nobody_in_reference":
+        monkeypatch.setattr(Oracle, "world", {**world, "reference_person": PersonPose()})
+    elif case == "bad_stride":
+        extra = ["--stride", "0"]
+    out = tmp_path / "work" / "out"
+    if command == "infer":
+        argv = ["infer", "--driving-video", str(video), "--output", str(out / "me.mp4"), *backend, *extra, *FAST]
+    else:
+        argv = ["extract-poses", str(video), "-o", str(out), *backend, *extra]
+    before = _tree(tmp_path / "work")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and expected in lines[0], err
+    assert _tree(tmp_path / "work") == before
+
+
+def test_driving_video_script_with_the_dwpose_backend(world, tmp_path):
+    """The bash script end to end in a fresh process, on the tiny ONNX DWPose models (a constant person)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    from test_extract_dwpose import PERSON_CELL, write_models
+
+    weights = write_models(tmp_path / "weights", [PERSON_CELL])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                                          f"{os.environ.get('PATH', '')}"}
+    out = tmp_path / "out" / "me.mp4"
+    run = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), str(REFERENCE),
+                          str(world["video"]), str(out), str(REPO / "pretrained_weights" / "demo"), "--weights-dir",
+                          str(weights), "--steps", "2", "--device", "cpu"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(list((tmp_path / "out" / "me_frames").glob("*.png"))) == FRAMES
+    assert len(list((tmp_path / "out" / "me_poses" / "pose_json").glob("*.json"))) == FRAMES
+    usage = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "one-arg"],
+                           capture_output=True, text=True)
+    assert usage.returncode == 2 and usage.stderr.startswith("usage:")
