@@ -250,3 +250,24 @@ def test_driving_video_script_with_the_dwpose_backend(world, tmp_path):
     usage = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "one-arg"],
                            capture_output=True, text=True)
     assert usage.returncode == 2 and usage.stderr.startswith("usage:")
+
+
+def test_normalize_to_replaces_alignment_on_a_driving_video(world, oracle, tmp_path, capsys):
+    from magicpose.pose.normalize import normalize_poses
+    from magicpose.pose.smooth import smooth_keypoints
+
+    target_dir = REPO / "example_data" / "pose_json"
+    out = tmp_path / "edn.mp4"
+    base = ["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--normalize-to",
+            str(target_dir), *FAST]
+    assert cli.main([*base, "--output", str(out), "--align", "none"]) == 0
+    assert f"normalised to '{target_dir}'" in capsys.readouterr().out
+    target = load_pose_sequence(target_dir)
+    truth = [FramePose(SIZE, SIZE, [p]) for p in world["people"]]
+    expected = normalize_poses(smooth_keypoints(truth, 12.0), [target.pose(i) for i in range(len(target))])
+    got = _json_people(tmp_path / "edn_poses" / "pose_json")
+    for frame, person in zip(expected, got, strict=True):
+        np.testing.assert_allclose(person[:18], frame.people[0].body, atol=1e-2)
+    assert cli.main([*base, "--output", str(tmp_path / "x.mp4")]) == 2  # with the default --align bones
+    assert "pass --align none with it" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()

@@ -354,7 +354,7 @@ def run_infer(args) -> int:
                                 for part in (person.body, person.left_hand, person.right_hand, person.face))]
         if no_person:
             print(_blank_frames_warning(no_person))
-    if args.normalize_to is not None:
+    if args.normalize_to is not None and driving is None:  # a driving video was normalised already
         from magicpose.pose import normalize_pose_sequence
 
         target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
@@ -457,20 +457,29 @@ def _driving_poses(args, reference) -> _Driving:
 
     if args.poses is not None:
         raise InputError("pass either --poses or --driving-video, not both")
-    if args.normalize_to is not None:
-        raise InputError("--normalize-to works on --poses; with --driving-video use --align")
     _check_extraction_flags(args)
-    reference_pose = None
+    reference_pose = normalize_to = None
     if args.reference_pose is not None:
         reference_pose = read_openpose_json(args.reference_pose, reference.width, reference.height)
+    if args.normalize_to is not None:
+        from magicpose.pose import load_pose_sequence
+
+        if args.align != "none":
+            raise InputError("--normalize-to replaces the alignment: pass --align none with it")
+        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
+        if not target.has_keypoints:
+            raise InputError(f"--normalize-to '{args.normalize_to}' holds pose maps: it needs keypoints "
+                             "(OpenPose JSON or a keypoint .npy)")
+        normalize_to = [target.pose(i) for i in range(len(target))]
     extractor = load_extractor(args.backend, args.weights_dir, device="cpu")
     prepared = prepare_driving_poses(
         args.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=args.align,
         smooth=args.smooth, stride=args.stride, max_frames=args.max_frames, person=args.person,
-        smooth_options={"min_cutoff": args.min_cutoff, "beta": args.beta})
+        smooth_options={"min_cutoff": args.min_cutoff, "beta": args.beta}, normalize_to=normalize_to)
     seen = sum(1 for f in prepared.raw if f.people)
+    fitted = f"normalised to '{args.normalize_to}'" if normalize_to is not None else f"aligned: {args.align}"
     print(f"driving: {_count(len(prepared.raw), 'frame')} from '{args.driving_video}' ({seen} with a person), "
-          f"{'smoothed, ' if args.smooth else ''}aligned: {args.align}")
+          f"{'smoothed, ' if args.smooth else ''}{fitted}")
     return _Driving(prepared)
 
 

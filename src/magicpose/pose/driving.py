@@ -47,7 +47,12 @@ def prepare_driving_poses(source: str | os.PathLike, reference_image: np.ndarray
                           reference_pose: FramePose | None = None, align: str = DEFAULT_ALIGN,
                           smooth: bool = True, stride: int = 1, max_frames: int | None = None,
                           person: str = "one", smooth_options: dict | None = None,
-                          progress: bool = True) -> DrivingPoses:
+                          normalize_to: list[FramePose] | None = None, progress: bool = True) -> DrivingPoses:
+    """``normalize_to``: keypoints of the person to animate (e.g. from their own video): Everybody Dance Now's
+    normalisation (:func:`~magicpose.pose.normalize.normalize_poses`) instead of ``align`` (which must then
+    be "none")."""
+    if normalize_to is not None and align != "none":
+        raise InputError("--normalize-to replaces the alignment: pass --align none with it")
     extracted = extract_poses(source, extractor, person=person, stride=stride, max_frames=max_frames,
                               progress=progress)
     if reference_pose is None and align != "none":
@@ -58,7 +63,11 @@ def prepare_driving_poses(source: str | os.PathLike, reference_image: np.ndarray
     if smooth:
         poses = smooth_keypoints(poses, extracted.fps or DEFAULT_FPS, **(smooth_options or {}))
     height, width = reference_image.shape[:2]
-    if align == "none" or reference_pose is None:
+    if normalize_to is not None:
+        from magicpose.pose.normalize import normalize_poses
+
+        final = normalize_poses(poses, normalize_to)
+    elif align == "none" or reference_pose is None:
         final = poses
     else:
         final = align_poses(reference_pose, poses, align, canvas=(width, height))
