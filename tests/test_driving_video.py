@@ -271,3 +271,16 @@ def test_normalize_to_replaces_alignment_on_a_driving_video(world, oracle, tmp_p
     assert cli.main([*base, "--output", str(tmp_path / "x.mp4")]) == 2  # with the default --align bones
     assert "pass --align none with it" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_extract_poses_never_replaces_a_folder_with_other_files(world, oracle, tmp_path, capsys):
+    videos = tmp_path / "Videos"
+    videos.mkdir()
+    (videos / "holiday.mp4").write_bytes(b"precious")
+    assert cli.main(["extract-poses", str(world["video"]), "-o", str(videos), "--backend", "oracle"]) == 2
+    assert "already holds other files (holiday.mp4)" in capsys.readouterr().err
+    assert sorted(p.name for p in videos.iterdir()) == ["holiday.mp4"]
+    out = tmp_path / "poses"  # an earlier pose folder is replaced
+    for _ in range(2):
+        assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["pose_json", "poses"]

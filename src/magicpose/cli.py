@@ -485,12 +485,13 @@ def _driving_poses(args, reference) -> _Driving:
 
 def run_extract_poses(args) -> int:
     from magicpose.pose.extract import load_extractor
-    from magicpose.pose.extract.frames import extract_poses, write_pose_folder
+    from magicpose.pose.extract.frames import check_pose_folder, extract_poses, write_pose_folder
     from magicpose.pose.smooth import smooth_keypoints
 
     _check_extraction_flags(args)
     out = Path(args.output)
-    _check_writable(out / "pose_json")
+    check_pose_folder(out)
+    _check_writable(out / "keypoints.json")  # probes the folder itself
     extractor = load_extractor(args.backend, args.weights_dir, device=args.device)
     extracted = extract_poses(args.source, extractor, person=args.person, stride=args.stride,
                               max_frames=args.max_frames)
