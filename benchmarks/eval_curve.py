@@ -6,7 +6,7 @@ Each ``<run>/checkpoints/checkpoint-<step>/`` (appearance UNet and ControlNet) i
 pipeline of ``--weights`` (which supplies the frozen VAE, UNet and text encoder of that run) and
 scored on the same held-out pairs as ``eval_demo.py``. The copy-the-reference and pose-map
 baselines do not depend on the weights and are computed once. The last line is one JSON object:
-``{"steps": [...], "magicpose": [{"iou", "psnr", "ssim"}, ...], "copy_reference": {...}, "pose_map": {...}}``.
+``{"steps": [...], "magicpose": [{"iou", "psnr", "ssim_gaussian"}, ...], "copy_reference": {...}, "pose_map": {...}}``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def checkpoints_by_step(run: Path) -> list[tuple[int, Path]]:
 
 def _figures(m: dict) -> str:
     return (f"IoU {m['iou']:.3f}  PSNR {m['psnr']:6.2f} dB (figure {m['psnr_figure']:6.2f}, room {m['psnr_room']:6.2f})"
-            f"  SSIM {m['ssim']:.3f}")
+            f"  SSIM-Gaussian {m['ssim_gaussian']:.3f}")
 
 
 def main() -> None:

@@ -7,14 +7,14 @@ Self-reenactment: the dancer the pose2vid demo was trained on (the example's, ex
 performs --motions held-out motions (ids from the test range; the demo trained on train-range motions only),
 --frames + 1 consecutive frames each at the dance's 8 fps. Frame 0 is the reference (MagicPose's input and the
 copy-the-reference baseline); frames 1..N are generated from their poses and compared with the true renders
-of that dancer in those poses: foreground IoU (figure vs the dancer's known background), PSNR and SSIM, the
-metrics of benchmarks/eval_demo.py, at the models' 64x64. pose2vid runs autoregressively over the whole
+of that dancer in those poses: foreground IoU (figure vs the dancer's known background), PSNR and
+11x11-Gaussian SSIM, the metrics of benchmarks/eval_demo.py, at the models' 64x64. pose2vid runs autoregressively over the whole
 sequence (frame 0's pose first, as a video would), with and without its face enhancer.
 
 Unseen identity: --unseen held-out (identity, motion) pairs of other people. pose2vid still renders its own
 dancer (it is person-specific), MagicPose takes the pair's first frame as its reference.
 
-The last line of output is one JSON object: {"pose2vid": {"iou", "psnr", "ssim"}, "pose2vid_face": {...},
+The last line of output is one JSON object: {"pose2vid": {"iou", "psnr", "ssim_gaussian"}, "pose2vid_face": {...},
 "magicpose": {...}, "copy_reference": {...}, "unseen_identity": {method: {...}}}.
 """
 
@@ -127,7 +127,7 @@ def main() -> None:
         for name, values in table.items():
             if name != "unseen_identity":
                 print(f"  {title:15s} {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  "
-                      f"SSIM {values['ssim']:.3f}", flush=True)
+                      f"SSIM-Gaussian {values['ssim_gaussian']:.3f}", flush=True)
     print(json.dumps(result))
 
 

@@ -17,7 +17,7 @@ the target is A doing M (``pose_sequence(A, M)``, the synthetic world's retarget
 error (px, body joints; all 130 points) against A's true keypoints over --kp-pairs pairs; then the demo
 MagicPose weights (64x64) generate frames 1..--frames from each mode's pose maps and from A's true poses
 (the oracle, the ceiling alignment could reach), scored with benchmarks/eval_demo.py's ``scores``
-(foreground IoU, PSNR, SSIM) against ``render_ground_truth(A, ...)``; per pair the same seed for every mode,
+(foreground IoU, PSNR, 11x11-Gaussian SSIM) against ``render_ground_truth(A, ...)``; per pair the same seed for every mode,
 so the differences are paired. The last line of output is one JSON object.
 """
 
@@ -170,7 +170,7 @@ def generation_table(pipe, count: int, frames: int, fps: float, steps: int, seed
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     small = lambda image: np.asarray(center_crop_resize(image, size, size))  # noqa: E731
     methods = (*MODES, "oracle") if oracle else MODES
-    per_pair = {m: {"iou": [], "psnr": [], "ssim": []} for m in methods}
+    per_pair = {m: {"iou": [], "psnr": [], "ssim_gaussian": []} for m in methods}
     started = time.perf_counter()
     for n, (a, b, motion) in enumerate(alignment_pairs(count, seed)):
         identity_a, truth, driving = alignment_case(a, b, motion, frames, fps)
@@ -265,7 +265,7 @@ def main() -> None:
             "the true renders of A:")
         for mode in (m for m in (*MODES, "oracle") if m in gen):
             v = gen[mode]
-            log(f"  {mode:7s} IoU {v['iou']:.3f}  PSNR {v['psnr']:6.2f} dB  SSIM {v['ssim']:.3f}")
+            log(f"  {mode:7s} IoU {v['iou']:.3f}  PSNR {v['psnr']:6.2f} dB  SSIM-Gaussian {v['ssim_gaussian']:.3f}")
         for key, (mean, se) in gen["paired"].items():
             log(f"  paired {key:22s} {mean:+.4f} +- {se:.4f} (mean +- s.e. over pairs)")
     log(f"{time.perf_counter() - started:.0f} s")

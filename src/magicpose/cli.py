@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from magicpose.errors import InputError
-from magicpose.files import parents_removed_on_error
+from magicpose.files import check_writable, parents_removed_on_error
 
 # The example and the demo weights are package data, so the main job runs from any install (in a checkout,
 # example_data/ and pretrained_weights/demo* are links to these folders).
@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from magicpose.convert import add_convert_parser
 
     add_convert_parser(sub)
+    from magicpose.eval.command import add_evaluate_parser
+
+    add_evaluate_parser(sub)
     # Training takes its own arguments (config file + key=value overrides): everything after the
     # subcommand is handed over as is.
     sub.add_parser("train", add_help=False, help="two-stage MagicPose training (see: magicpose train --help)")
@@ -244,28 +247,6 @@ def _aspect(width: int, height: int) -> str:
     return f"{width // divisor}:{height // divisor}"
 
 
-def _check_writable(path: Path) -> None:
-    """Fail before any work if ``path`` cannot be created, rather than after generating: create its folder and
-    a probe file in it for real (``os.access`` says yes to root even on /proc), then remove what was made."""
-    import tempfile
-
-    from magicpose.files import make_parents, remove_if_empty
-
-    if path.is_dir():
-        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
-    parent = path.parent if str(path.parent) else Path(".")
-    created: list[Path] = []
-    try:
-        created = make_parents(parent)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".magicpose-probe-"):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise InputError(f"cannot write to '{path}' ({reason}): choose another --output") from None
-    finally:
-        remove_if_empty(created)
-
-
 def _check_run_flags(args) -> None:
     """Every flag that can be wrong is checked before any model is loaded, each with one line."""
     import torch
@@ -337,7 +318,7 @@ def run_infer(args) -> int:
     output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
-    _check_writable(output)
+    check_writable(output)
     reference = load_image(args.image, "reference image")
     driving = None
     if args.driving_video is not None:
@@ -491,7 +472,7 @@ def run_extract_poses(args) -> int:
     _check_extraction_flags(args)
     out = Path(args.output)
     check_pose_folder(out)
-    _check_writable(out / "keypoints.json")  # probes the folder itself
+    check_writable(out / "keypoints.json")  # probes the folder itself
     extractor = load_extractor(args.backend, args.weights_dir, device=args.device)
     extracted = extract_poses(args.source, extractor, person=args.person, stride=args.stride,
                               max_frames=args.max_frames)
@@ -552,7 +533,7 @@ def run_infer_dataset(args) -> int:
         if len(video.frames) < 2:
             raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
     out_root = Path(args.output)
-    _check_writable(out_root / "x")
+    check_writable(out_root / "x")
     pipe, height, width = _load_pipeline(args)
     for video in tqdm(videos, desc="videos", unit="video"):
         frames = video.frames[: args.max_frames + 1] if args.max_frames else video.frames
@@ -603,6 +584,10 @@ def main(argv: list[str] | None = None) -> int:
             from magicpose.convert import run_convert
 
             return run_convert(args)
+        if args.command == "evaluate":
+            from magicpose.eval.command import run_evaluate
+
+            return run_evaluate(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

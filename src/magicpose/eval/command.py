@@ -1,0 +1,138 @@
+"""``magicpose evaluate GEN_DIR [GT_DIR]``: the TikTok-benchmark metrics over folders of frames."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from magicpose.errors import InputError
+
+DESCRIPTION = """\
+Scores generated videos against their ground truth with the metrics of the MagicPose/DisCo papers:
+L1, PSNR, SSIM and LPIPS per frame, FID over all frames, FID-VID and FVD over 16-frame clips. The papers'
+own variants (DisCo's L1 over H*W, its uint8-overflow PSNR, LPIPS fed [0, 1]) are reported beside the
+correct ones under their own names. Every convention is written into the results (see README,
+"Evaluation").
+
+Layouts: `magicpose infer-dataset` output (GT_DIR may be left out), two folders of video folders, or two
+folders of frames. Frames are paired by file name.
+
+Network weights never download: LPIPS, FID, FID-VID and FVD need local files (flags below, or one folder
+given by --eval-weights or $MAGICPOSE_EVAL_WEIGHTS holding them under their usual names); a metric without
+its file is reported as skipped, with the reason.
+"""
+
+
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    from magicpose.eval.evaluate import ALL_METRICS
+    from magicpose.eval.networks import NETWORK_FILES
+    from magicpose.eval.preprocess import CLIP_LENGTH
+
+    parser = subparsers.add_parser("evaluate", help="the papers' metrics (L1, PSNR, SSIM, LPIPS, FID, FID-VID, FVD) "
+                                   "of generated frames against the ground truth", description=DESCRIPTION,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("gen_dir", metavar="GEN_DIR", help="generated frames: infer-dataset output, a folder of "
+                        "video folders, or one folder of frames")
+    parser.add_argument("gt_dir", metavar="GT_DIR", nargs="?", default=None,
+                        help="ground-truth frames in the same layout (default: infer-dataset's <video>/gt_images)")
+    parser.add_argument("-o", "--output", default=None,
+                        help="results JSON; a Markdown table goes beside it (.md) (default: GEN_DIR/evaluation.json)")
+    parser.add_argument("--metrics", default=",".join(ALL_METRICS),
+                        help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all)")
+    parser.add_argument("--resize", action="store_true",
+                        help="resize generated frames to the ground truth's size (bilinear, as DisCo) instead of "
+                             "refusing different sizes")
+    parser.add_argument("--clip-length", type=int, default=CLIP_LENGTH,
+                        help=f"frames per FID-VID/FVD clip (default: {CLIP_LENGTH}, the papers')")
+    parser.add_argument("--clip-stride", type=int, default=1,
+                        help="start a clip every N frames (default: 1, every window, as the papers' GIFs)")
+    parser.add_argument("--no-gif", action="store_true",
+                        help="score clips on the raw frames instead of through a GIF palette as the papers do")
+    parser.add_argument("--eval-weights", default=None, metavar="DIR",
+                        help="folder holding the network files under their usual names "
+                             "(default: $MAGICPOSE_EVAL_WEIGHTS)")
+    for name, spec in NETWORK_FILES.items():
+        parser.add_argument(f"--{spec.key}", dest=name, default=None, metavar="PATH",
+                            help=f"{spec.what} ({spec.filename})")
+    parser.add_argument("--device", default=None, help="torch device for the networks (default: cuda if present)")
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per network batch (default: 16)")
+    return parser
+
+
+def _metrics(text: str) -> tuple[str, ...]:
+    from magicpose.eval.evaluate import ALL_METRICS
+
+    names = tuple(dict.fromkeys(n.strip().lower().replace("-", "_") for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ALL_METRICS]
+    if unknown or not names:
+        raise InputError(f"--metrics: unknown metric '{unknown[0] if unknown else text}': choose from "
+                         f"{','.join(ALL_METRICS)}")
+    return names
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    from magicpose.video import temp_path_for
+
+    tmp = temp_path_for(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run_evaluate(args) -> int:
+    import torch
+
+    from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos, markdown_table
+    from magicpose.eval.folders import pair_folders
+    from magicpose.eval.networks import (
+        METRIC_NETWORKS,
+        NETWORK_FILES,
+        find_network_files,
+        load_feature_network,
+        load_lpips,
+        missing_reason,
+    )
+    from magicpose.files import check_writable
+
+    metrics = _metrics(args.metrics)
+    for flag, value in (("--clip-length", args.clip_length), ("--clip-stride", args.clip_stride),
+                        ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise InputError(f"{flag} {value} must be at least 1")
+    output = Path(args.output) if args.output else Path(args.gen_dir) / "evaluation.json"
+    if output.suffix.lower() != ".json":
+        raise InputError(f"--output '{output}' must end in .json (the Markdown table goes beside it as .md)")
+    pairs = pair_folders(args.gen_dir, args.gt_dir, resize=args.resize)  # every pairing error before any work
+    check_writable(output)
+    files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    skipped, features, lpips = {}, {}, None
+    for metric in metrics:
+        network = "lpips" if metric.startswith("lpips") else metric
+        if network not in METRIC_NETWORKS:
+            continue
+        reason = missing_reason(network, files)
+        if reason:
+            skipped[metric] = reason
+        elif network == "lpips" and lpips is None:
+            lpips = load_lpips(files, device)
+        elif network != "lpips":
+            features[network] = load_feature_network(METRIC_NETWORKS[network][0], files[METRIC_NETWORKS[network][0]],
+                                                     device)
+    options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
+                                gif=not args.no_gif, batch_size=args.batch_size, device=device)
+    report = evaluate_videos(pairs, options, features=features, lpips=lpips, skipped=skipped)
+    report["inputs"] = {"generated": str(args.gen_dir), "ground_truth": str(args.gt_dir or "<video>/gt_images"),
+                        "networks": {name: str(path) for name, path in files.items()}}
+    table = markdown_table(report, label=Path(args.gen_dir).name or "generated")
+    _write_atomic(output, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    _write_atomic(output.with_suffix(".md"), table)
+    print(table, end="")
+    print(f"wrote {output} and {output.with_suffix('.md')}")
+    return 0

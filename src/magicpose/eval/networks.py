@@ -1,0 +1,132 @@
+"""The feature networks behind LPIPS, FID, FID-VID and FVD, loaded from local files only.
+
+None of their weights can ship with the package, and none is ever downloaded: each comes from a flag or
+from one folder named by ``--eval-weights`` / ``$MAGICPOSE_EVAL_WEIGHTS`` holding the files under their
+usual names. A metric whose network is not found is skipped with the reason, never computed otherwise.
+
+========  ============================  ==========================================================
+metric    file (usual name)             what loads it
+========  ============================  ==========================================================
+FID       inception-2015-12-05.pt       TorchScript Inception-v3 of clean-fid / StyleGAN2-ADA (the one
+                                        DisCo's metric code uses), called ``net(x, return_features=True)``
+FID-VID   resnet-50-kinetics.pth        3D ResNet-50 of Hara et al. (magicpose.eval.resnet3d), pooled
+                                        2048-d features
+FVD       i3d_torchscript.pt            TorchScript I3D of StyleGAN-V (the FVD file most code uses),
+                                        ``net(x, rescale=False, resize=False, return_features=True)``
+LPIPS     vgg16-397923af.pth + vgg.pth  torchvision's VGG16 weights and the lpips package's v0.1 linear
+                                        heads (magicpose.eval.lpips; no torchvision needed)
+========  ============================  ==========================================================
+
+A TorchScript file is accepted for the 3D ResNet-50 too (called ``net(x)``).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from magicpose.errors import InputError, first_line
+
+WEIGHTS_ENV = "MAGICPOSE_EVAL_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class NetworkFile:
+    key: str  # the argument name: --inception, --resnet3d, --i3d, --lpips-vgg, --lpips-heads
+    filename: str
+    what: str
+
+
+NETWORK_FILES = {
+    "inception": NetworkFile("inception", "inception-2015-12-05.pt", "the FID Inception-v3 TorchScript"),
+    "resnet3d": NetworkFile("resnet3d", "resnet-50-kinetics.pth", "the Kinetics 3D ResNet-50 of FID-VID"),
+    "i3d": NetworkFile("i3d", "i3d_torchscript.pt", "the FVD I3D TorchScript"),
+    "lpips_vgg": NetworkFile("lpips-vgg", "vgg16-397923af.pth", "torchvision's VGG16 weights for LPIPS"),
+    "lpips_heads": NetworkFile("lpips-heads", "vgg.pth", "the LPIPS v0.1 linear heads for VGG"),
+}
+# Which files each network-based metric needs.
+METRIC_NETWORKS = {"lpips": ("lpips_vgg", "lpips_heads"), "fid": ("inception",), "fid_vid": ("resnet3d",),
+                   "fvd": ("i3d",)}
+
+FeatureFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def find_network_files(paths: dict[str, str | None], weights_dir: str | None = None) -> dict[str, Path]:
+    """Each network's file: the path given for it, else its usual name in ``weights_dir`` (or $WEIGHTS_ENV).
+
+    A path that was given but does not exist is an error; a file merely absent from the folder is not.
+    """
+    folder = weights_dir or os.environ.get(WEIGHTS_ENV)
+    if folder and not Path(folder).is_dir():
+        source = "--eval-weights" if weights_dir else f"${WEIGHTS_ENV}"
+        raise InputError(f"{source} '{folder}' is not a folder: name the folder holding the evaluation weights")
+    found = {}
+    for name, spec in NETWORK_FILES.items():
+        given = paths.get(name)
+        if given:
+            if not Path(given).is_file():
+                raise InputError(f"--{spec.key} '{given}' does not exist: pass the path of {spec.what} "
+                                 f"({spec.filename})")
+            found[name] = Path(given)
+        elif folder and (Path(folder) / spec.filename).is_file():
+            found[name] = Path(folder) / spec.filename
+    return found
+
+
+def missing_reason(metric: str, files: dict[str, Path]) -> str | None:
+    """Why ``metric`` cannot be computed with ``files`` (None when it can)."""
+    absent = [NETWORK_FILES[n] for n in METRIC_NETWORKS[metric] if n not in files]
+    if not absent:
+        return None
+    need = " and ".join(f"{s.what} (--{s.key} {s.filename})" for s in absent)
+    return f"needs {need}; or name a folder holding the files with --eval-weights or ${WEIGHTS_ENV}"
+
+
+def is_torchscript(path: Path) -> bool:
+    """TorchScript archives hold a ``constants.pkl``; plain ``torch.save`` files do not."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/constants.pkl") or n == "constants.pkl" for n in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def _load_script(path: Path, spec: NetworkFile, device) -> torch.jit.ScriptModule:
+    if not is_torchscript(path):
+        raise InputError(f"'{path}' is not a TorchScript file: --{spec.key} takes {spec.what} "
+                         f"({spec.filename})")
+    try:
+        return torch.jit.load(str(path), map_location=device).eval()
+    except (RuntimeError, OSError) as exc:
+        raise InputError(f"cannot load '{path}' as {spec.what} ({first_line(exc)})") from exc
+
+
+def load_feature_network(name: str, path: Path, device="cpu") -> FeatureFn:
+    """A function from the prepared input batch (magicpose.eval.preprocess) to (B, D) features."""
+    spec = NETWORK_FILES[name]
+    if name == "inception":
+        net = _load_script(path, spec, device)
+        return lambda x: net(x, return_features=True).reshape(len(x), -1)
+    if name == "i3d":
+        net = _load_script(path, spec, device)
+        return lambda x: net(x, rescale=False, resize=False, return_features=True).reshape(len(x), -1)
+    if name == "resnet3d":
+        if is_torchscript(path):
+            net = _load_script(path, spec, device)
+        else:
+            from magicpose.eval.resnet3d import load_resnet3d
+
+            net = load_resnet3d(path).to(device)
+        return lambda x: net(x).reshape(len(x), -1)
+    raise ValueError(f"unknown feature network {name!r}")
+
+
+def load_lpips(files: dict[str, Path], device="cpu") -> torch.nn.Module:
+    from magicpose.eval.lpips import load_lpips_vgg
+
+    return load_lpips_vgg(files["lpips_vgg"], files["lpips_heads"]).to(device)
