@@ -110,7 +110,7 @@ def _read(path, size: tuple[int, int] | None = None) -> np.ndarray:
 
 def _lpips_pair(model, gen: np.ndarray, gt: np.ndarray, device) -> tuple[float, float]:
     """(LPIPS on [-1, 1] inputs, LPIPS on [0, 1] inputs as DisCo feeds them)."""
-    to = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(device)  # noqa: E731
+    to = lambda a: torch.tensor(a).permute(2, 0, 1)[None].float().div(255).to(device)  # noqa: E731
     a, b = to(gen), to(gt)
     with torch.no_grad():
         return float(model(a * 2 - 1, b * 2 - 1)), float(model(a, b))

@@ -23,6 +23,7 @@ A TorchScript file is accepted for the 3D ResNet-50 too (called ``net(x)``).
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ def _load_script(path: Path, spec: NetworkFile, device) -> torch.jit.ScriptModul
         raise InputError(f"'{path}' is not a TorchScript file: --{spec.key} takes {spec.what} "
                          f"({spec.filename})")
     try:
-        return torch.jit.load(str(path), map_location=device).eval()
+        with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript, yet these files exist only as such
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location=device).eval()
     except (RuntimeError, OSError) as exc:
         raise InputError(f"cannot load '{path}' as {spec.what} ({first_line(exc)})") from exc
 

@@ -1,0 +1,255 @@
+"""`magicpose evaluate`: every metric against an independent computation, with tiny random networks."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from torch import Tensor, nn
+
+from magicpose.cli import main
+from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos
+from magicpose.eval.folders import pair_folders
+from magicpose.eval.lpips import VGG16Features
+from magicpose.eval.networks import WEIGHTS_ENV
+
+FRAMES, H, W = 18, 32, 40
+
+
+class TinyInception(nn.Module):
+    """Stands in for the FID Inception TorchScript: same call, 6-d features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 7, stride=4)
+
+    def forward(self, x: Tensor, return_features: bool = False) -> Tensor:
+        return torch.tanh(self.conv(x / 255)).mean((2, 3))
+
+
+class TinyI3D(nn.Module):
+    """Stands in for StyleGAN-V's I3D TorchScript: same keyword arguments, 5-d features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 5, (3, 9, 9), stride=(2, 8, 8))
+
+    def forward(self, x: Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True) -> Tensor:
+        return torch.tanh(self.conv(x)).mean((2, 3, 4))
+
+
+class TinyResNet3D(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, (3, 5, 5), stride=(2, 4, 4))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.conv(x / 100)).mean((2, 3, 4))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A folder holding random networks under the usual file names."""
+    folder = tmp_path_factory.mktemp("eval_weights")
+    torch.manual_seed(0)
+    torch.jit.script(TinyInception()).save(str(folder / "inception-2015-12-05.pt"))
+    torch.jit.script(TinyI3D()).save(str(folder / "i3d_torchscript.pt"))
+    torch.jit.script(TinyResNet3D()).save(str(folder / "resnet-50-kinetics.pth"))
+    torch.save(VGG16Features().state_dict(), folder / "vgg16-397923af.pth")
+    torch.save({f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate((64, 128, 256, 512, 512))},
+               folder / "vgg.pth")
+    return folder
+
+
+def _video(seed: int, n: int = FRAMES) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:H, :W]
+    frames = []
+    for k in range(n):
+        frame = np.stack([(x * 6 + k * 9) % 256, (y * 7 + k * 5) % 256, np.full_like(x, 40 * seed % 256)], -1)
+        frames.append(np.clip(frame + rng.integers(-10, 10, frame.shape), 0, 255).astype(np.uint8))
+    return frames
+
+
+def _noisy(frames: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(100 + seed)
+    return [np.clip(f.astype(int) + rng.integers(-30, 30, f.shape), 0, 255).astype(np.uint8) for f in frames]
+
+
+def _write(folder, frames) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{k:05d}.png")
+
+
+def _dataset_output(root, identical: bool = False) -> dict[str, tuple[list, list]]:
+    """What `magicpose infer-dataset` writes: <video>/gen_images and <video>/gt_images."""
+    videos = {}
+    for seed, name in enumerate(("dance_a", "dance_b")):
+        gt = _video(seed)
+        gen = gt if identical else _noisy(gt, seed)
+        _write(root / name / "gen_images", gen)
+        _write(root / name / "gt_images", gt)
+        videos[name] = (gen, gt)
+    return videos
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    rc = main(["evaluate", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, monkeypatch):
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    videos = _dataset_output(tmp_path / "run")
+    rc, out, err = _run(capsys, tmp_path / "run", "--eval-weights", weights)
+    assert rc == 0, err
+    report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    got = report["metrics"]
+    pairs = [pair for gen, gt in videos.values() for pair in zip(gen, gt)]
+    grey = lambda a: cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)  # noqa: E731
+    expected = {
+        "l1": np.mean([np.abs(a.astype(float) - b).mean() / 255 for a, b in pairs]),
+        "l1_disco": np.mean([np.abs(a.astype(float) - b).mean() / (H * W) for a, b in pairs]),
+        "psnr": np.mean([peak_signal_noise_ratio(b, a, data_range=255) for a, b in pairs]),
+        "psnr_disco": np.mean([20 * np.log10(255 / np.sqrt((((a.astype(int) - b) % 256) ** 2 % 256).mean()))
+                               for a, b in pairs]),
+        "ssim": np.mean([structural_similarity(grey(a), grey(b)) for a, b in pairs]),
+    }
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-9), name
+    assert got["lpips"] > 0 and got["lpips_disco"] > 0 and got["lpips"] != pytest.approx(got["lpips_disco"])
+    assert got["fid"] > 0 and got["fid_vid"] > 0 and got["fvd"] > 0
+    assert report["skipped"] == {}
+    assert report["counts"] == {"videos": 2, "frames": 2 * FRAMES, "clips": 2 * (FRAMES - 16 + 1)}
+    assert report["per_video"]["dance_b"]["frames"] == FRAMES
+    assert report["per_video"]["dance_a"]["ssim"] == pytest.approx(
+        np.mean([structural_similarity(grey(a), grey(b)) for a, b in zip(*videos["dance_a"])]), rel=1e-9)
+    assert "clean-fid" in report["protocol"]["fid"] and "stride 1" in report["protocol"]["fvd"]
+    table = (tmp_path / "run" / "evaluation.md").read_text()
+    assert "| FID-VID ↓ |" in table and f"| {got['fid_vid']:.2f} |" in table and table in out
+
+
+def test_a_set_against_itself_scores_zero_distance(tmp_path, weights, capsys):
+    _dataset_output(tmp_path / "same", identical=True)
+    rc, _, err = _run(capsys, tmp_path / "same", "--eval-weights", weights, "-o", tmp_path / "r.json")
+    assert rc == 0, err
+    got = json.loads((tmp_path / "r.json").read_text())["metrics"]
+    assert got["l1"] == 0 and got["psnr"] == 100 and got["psnr_disco"] == 100 and got["ssim"] == pytest.approx(1)
+    assert got["lpips"] == 0 and got["lpips_disco"] == 0  # LPIPS of identical images with a random backbone
+    for name in ("fid", "fid_vid", "fvd"):
+        assert abs(got[name]) < 1e-6, name
+
+
+def test_clips_reach_the_network_as_sliding_windows_within_each_video(tmp_path):
+    """FVD's clip slicing on hand-built videos: frame k of a video is flat grey 10 k."""
+    lengths = {"a": 19, "b": 17, "c": 10}
+    for name, n in lengths.items():
+        frames = [np.full((24, 24, 3), 10 * k, np.uint8) for k in range(n)]
+        _write(tmp_path / "gen" / name, frames)
+        _write(tmp_path / "gt" / name, frames)
+    seen = []
+
+    def recorder(x: Tensor) -> Tensor:  # (B, 3, T, 224, 224) in [-1, 1] -> which frames each clip holds
+        indices = torch.round((x[:, 0, :, 0, 0] + 1) * 127.5 / 10).long()
+        seen.extend(indices.tolist())
+        return torch.stack([x.mean((1, 2, 3, 4)), x[:, :, 0].mean((1, 2, 3))], 1)
+
+    pairs = pair_folders(tmp_path / "gen", tmp_path / "gt")
+    options = EvaluationOptions(metrics=("fvd",), gif=False, batch_size=8)
+    report = evaluate_videos(pairs, options, features={"fvd": recorder}, progress=False)
+    windows = [list(range(s, s + 16)) for n in lengths.values() for s in range(n - 16 + 1)]
+    assert sorted(seen) == sorted(windows + windows)  # each side's clips (the sides' batches interleave)
+    assert report["counts"]["clips"] == 4 + 2 + 0
+    assert abs(report["metrics"]["fvd"]) < 1e-9
+
+
+def test_batching_does_not_change_the_numbers(tmp_path, weights):
+    _dataset_output(tmp_path / "run")
+    pairs = pair_folders(tmp_path / "run")
+    from magicpose.eval.networks import load_feature_network
+
+    features = {"fid": load_feature_network("inception", weights / "inception-2015-12-05.pt"),
+                "fvd": load_feature_network("i3d", weights / "i3d_torchscript.pt")}
+    results = [evaluate_videos(pairs, EvaluationOptions(metrics=("fid", "fvd", "psnr"), batch_size=b),
+                               features=features, progress=False)["metrics"] for b in (1, 5, 64)]
+    for other in results[1:]:
+        for name in ("fid", "fvd", "psnr"):
+            assert other[name] == pytest.approx(results[0][name], rel=1e-6, abs=1e-9)
+
+
+def test_missing_networks_are_skipped_with_the_reason(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    _dataset_output(tmp_path / "run")
+    rc, out, _ = _run(capsys, tmp_path / "run")
+    assert rc == 0
+    report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert set(report["skipped"]) == {"lpips", "lpips_disco", "fid", "fid_vid", "fvd"}
+    assert "inception-2015-12-05.pt" in report["skipped"]["fid"] and "--i3d" in report["skipped"]["fvd"]
+    assert set(report["metrics"]) == {"l1", "l1_disco", "psnr", "psnr_disco", "ssim"}
+    assert "| skipped |" in out and "FID skipped: needs" in out
+
+
+def test_too_few_frames_for_a_clip_is_skipped_not_faked(tmp_path, weights, capsys):
+    _write(tmp_path / "gen", _video(0, 10))
+    _write(tmp_path / "gt", _video(0, 10))
+    rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--eval-weights", weights,
+                      "--metrics", "fid,fvd", "-o", tmp_path / "r.json")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "fvd" not in report["metrics"] and "video of 16 frames" in report["skipped"]["fvd"]
+    assert report["metrics"]["fid"] == pytest.approx(0, abs=1e-6)  # one video of frames, against itself
+
+
+def _error(capsys, *args) -> str:
+    rc, out, err = _run(capsys, *args)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err
+
+
+def test_mismatched_folders_give_one_line_and_no_output(tmp_path, capsys):
+    gt = _video(0)
+    _write(tmp_path / "gt" / "v", gt)
+    _write(tmp_path / "gen" / "v", gt[:-1])  # one frame short
+    assert "frame '00017' is in" in _error(capsys, tmp_path / "gen", tmp_path / "gt")
+    (tmp_path / "gen" / "v" / "00003.png").rename(tmp_path / "gen" / "v" / "00017.png")  # same count, one renamed
+    err = _error(capsys, tmp_path / "gen", tmp_path / "gt")
+    assert "'00003' is in" in err and "paired by name" in err
+    _write(tmp_path / "gen2" / "w", gt)
+    assert "video 'w' is in" in _error(capsys, tmp_path / "gen2", tmp_path / "gt")
+    assert "holds frames but" in _error(capsys, tmp_path / "gen" / "v", tmp_path / "gt")
+    assert "not `magicpose infer-dataset` output" in _error(capsys, tmp_path / "gen")
+    assert "does not exist" in _error(capsys, tmp_path / "nowhere", tmp_path / "gt")
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_different_sizes_are_refused_unless_resized(tmp_path, capsys):
+    gt = _video(0, 4)
+    small = [np.asarray(Image.fromarray(f).resize((W // 2, H // 2))) for f in gt]
+    _write(tmp_path / "gt", gt)
+    _write(tmp_path / "gen", small)
+    err = _error(capsys, tmp_path / "gen", tmp_path / "gt")
+    assert "20x16" in err and "40x32" in err and "--resize" in err
+    rc, _, _ = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--resize", "--metrics", "l1", "-o", tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert rc == 0 and report["resized_videos"] == ["gen"]
+    resized = [cv2.resize(s, (W, H), interpolation=cv2.INTER_LINEAR) for s in small]
+    expected = np.mean([np.abs(a.astype(float) - b).mean() / 255 for a, b in zip(resized, gt)])
+    assert report["metrics"]["l1"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_bad_flags_give_one_line(tmp_path, capsys):
+    _dataset_output(tmp_path / "run")
+    assert "unknown metric 'fidd'" in _error(capsys, tmp_path / "run", "--metrics", "l1,fidd")
+    assert "must end in .json" in _error(capsys, tmp_path / "run", "-o", tmp_path / "r.txt")
+    assert "--i3d" in _error(capsys, tmp_path / "run", "--i3d", tmp_path / "absent.pt")
+    assert "--clip-length 0" in _error(capsys, tmp_path / "run", "--clip-length", "0")
+    not_script = tmp_path / "i3d.pt"
+    torch.save({"w": torch.zeros(1)}, not_script)
+    assert "not a TorchScript file" in _error(capsys, tmp_path / "run", "--i3d", not_script, "--metrics", "fvd")
+    assert not (tmp_path / "run" / "evaluation.json").exists()
