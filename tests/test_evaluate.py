@@ -13,8 +13,10 @@ from torch import Tensor, nn
 from magicpose.cli import main
 from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos
 from magicpose.eval.folders import pair_folders
+from magicpose.eval.keypoints import frame_akd_mkr
 from magicpose.eval.lpips import VGG16Features
 from magicpose.eval.networks import WEIGHTS_ENV
+from magicpose.pose.schema import PersonPose
 
 FRAMES, H, W = 18, 32, 40
 
@@ -106,7 +108,7 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     videos = _dataset_output(tmp_path / "run")
-    rc, out, err = _run(capsys, tmp_path / "run", "--eval-weights", weights)
+    rc, out, err = _run(capsys, tmp_path / "run", "--eval-weights", weights, "--pose-weights", tmp_path)
     assert rc == 0, err
     report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     got = report["metrics"]
@@ -124,7 +126,8 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
         assert got[name] == pytest.approx(value, rel=1e-9), name
     assert got["lpips"] > 0 and got["lpips_disco"] > 0 and got["lpips"] != pytest.approx(got["lpips_disco"])
     assert got["fid"] > 0 and got["fid_vid"] > 0 and got["fvd"] > 0
-    assert report["skipped"] == {}
+    assert set(report["skipped"]) == {"akd", "mkr"}  # no pose extractor weights in --pose-weights
+    assert "dwpose pose extractor needs" in report["skipped"]["akd"]
     assert report["counts"] == {"videos": 2, "frames": 2 * FRAMES, "clips": 2 * (FRAMES - 16 + 1)}
     assert report["per_video"]["dance_b"]["frames"] == FRAMES
     assert report["per_video"]["dance_a"]["ssim"] == pytest.approx(
@@ -185,13 +188,47 @@ def test_batching_does_not_change_the_numbers(tmp_path, weights):
 def test_missing_networks_are_skipped_with_the_reason(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     _dataset_output(tmp_path / "run")
-    rc, out, _ = _run(capsys, tmp_path / "run")
+    rc, out, _ = _run(capsys, tmp_path / "run", "--pose-weights", tmp_path)
     assert rc == 0
     report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
-    assert set(report["skipped"]) == {"lpips", "lpips_disco", "fid", "fid_vid", "fvd"}
+    assert set(report["skipped"]) == {"lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"}
     assert "inception-2015-12-05.pt" in report["skipped"]["fid"] and "--i3d" in report["skipped"]["fvd"]
     assert set(report["metrics"]) == {"l1", "l1_disco", "psnr", "psnr_disco", "ssim"}
     assert "| skipped |" in out and "FID skipped: needs" in out
+
+
+def _marker_frame(points: dict[int, tuple[int, int]]) -> np.ndarray:
+    """Body keypoint k drawn as one pixel of colour (10 k + 5, 255, 0) at (x, y)."""
+    frame = np.zeros((H, W, 3), np.uint8)
+    for k, (x, y) in points.items():
+        frame[y, x] = (10 * k + 5, 255, 0)
+    return frame
+
+
+def _marker_extractor(frame: np.ndarray) -> list[PersonPose]:
+    """A pose extractor for marker frames: finds the keypoints _marker_frame drew."""
+    body = np.zeros((18, 3), np.float32)
+    ys, xs = np.nonzero((frame[..., 1] == 255) & (frame[..., 2] == 0))
+    for x, y in zip(xs, ys):
+        body[(frame[y, x, 0] - 5) // 10] = (x, y, 0.9)
+    return [PersonPose(body=body)] if len(xs) else []
+
+
+def test_akd_and_mkr_follow_mraa(tmp_path):
+    truth = [{k: (2 + k, 3 + k) for k in range(10)}, {k: (20, 2 + k) for k in range(4)}, {}]
+    generated = [
+        {k: (2 + k + 3, 3 + k) for k in range(8)},  # 8 of 10 found, each 3 px off in x: |dx|, |dy| mean 1.5
+        {0: (20, 2), 1: (20, 3), 5: (1, 1)},  # 2 of 4 found, exact; keypoint 5 is not in the truth
+        {0: (5, 5)},  # no keypoint in the truth: counts for neither metric
+    ]
+    _write(tmp_path / "gen", [_marker_frame(p) for p in generated])
+    _write(tmp_path / "gt", [_marker_frame(p) for p in truth])
+    pairs = pair_folders(tmp_path / "gen", tmp_path / "gt")
+    report = evaluate_videos(pairs, EvaluationOptions(metrics=("akd", "mkr")), pose_extractor=_marker_extractor,
+                             progress=False)
+    assert report["metrics"]["akd"] == pytest.approx((1.5 + 0.0) / 2)
+    assert report["metrics"]["mkr"] == pytest.approx((2 / 10 + 2 / 4) / 2)
+    assert frame_akd_mkr(np.zeros((18, 3)), np.zeros((18, 3))) == (None, None)
 
 
 def test_too_few_frames_for_a_clip_is_skipped_not_faked(tmp_path, weights, capsys):

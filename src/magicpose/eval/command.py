@@ -11,7 +11,8 @@ from magicpose.errors import InputError
 
 DESCRIPTION = """\
 Scores generated videos against their ground truth with the metrics of the MagicPose/DisCo papers:
-L1, PSNR, SSIM and LPIPS per frame, FID over all frames, FID-VID and FVD over 16-frame clips. The papers'
+L1, PSNR, SSIM and LPIPS per frame, FID over all frames, FID-VID and FVD over 16-frame clips, and MRAA's
+AKD and MKR of the body keypoints when a pose extractor's weights are there. The papers'
 own variants (DisCo's L1 over H*W, its uint8-overflow PSNR, LPIPS fed [0, 1]) are reported beside the
 correct ones under their own names. Every convention is written into the results (see README,
 "Evaluation").
@@ -56,6 +57,13 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     for name, spec in NETWORK_FILES.items():
         parser.add_argument(f"--{spec.key}", dest=name, default=None, metavar="PATH",
                             help=f"{spec.what} ({spec.filename})")
+    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
+
+    parser.add_argument("--pose-backend", choices=list(BACKENDS), default=DEFAULT_BACKEND,
+                        help=f"pose extractor for AKD and MKR (default: {DEFAULT_BACKEND})")
+    parser.add_argument("--pose-weights", default=None, metavar="DIR",
+                        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose); AKD and "
+                             "MKR are skipped when its files are not there")
     parser.add_argument("--device", default=None, help="torch device for the networks (default: cuda if present)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per network batch (default: 16)")
     return parser
@@ -125,9 +133,18 @@ def run_evaluate(args) -> int:
         elif network != "lpips":
             features[network] = load_feature_network(METRIC_NETWORKS[network][0], files[METRIC_NETWORKS[network][0]],
                                                      device)
+    extractor = None
+    if any(m in metrics for m in ("akd", "mkr")):
+        from magicpose.pose.extract import MissingWeightsError, load_extractor
+
+        try:
+            extractor = load_extractor(args.pose_backend, args.pose_weights, device=device)
+        except MissingWeightsError as err:
+            skipped.update({m: str(err) for m in ("akd", "mkr") if m in metrics})
     options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
                                 gif=not args.no_gif, batch_size=args.batch_size, device=device)
-    report = evaluate_videos(pairs, options, features=features, lpips=lpips, skipped=skipped)
+    report = evaluate_videos(pairs, options, features=features, lpips=lpips, skipped=skipped,
+                             pose_extractor=extractor)
     report["inputs"] = {"generated": str(args.gen_dir), "ground_truth": str(args.gt_dir or "<video>/gt_images"),
                         "networks": {name: str(path) for name, path in files.items()}}
     table = markdown_table(report, label=Path(args.gen_dir).name or "generated")

@@ -17,6 +17,7 @@ import torch
 from magicpose.eval import metrics as m
 from magicpose.eval.folders import VideoPair
 from magicpose.eval.frechet import GaussianStats, stats_distance
+from magicpose.eval.keypoints import KeypointScores, main_body
 from magicpose.eval.preprocess import (
     CLIP_LENGTH,
     GIF_FPS,
@@ -36,14 +37,15 @@ FRAME_METRICS = {  # name -> function of (generated, ground truth) uint8 RGB arr
     "psnr_disco": m.psnr_disco,
     "ssim": m.ssim,
 }
-NETWORK_METRICS = ("lpips", "lpips_disco", "fid", "fid_vid", "fvd")
+NETWORK_METRICS = ("lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr")
+KEYPOINT_METRICS = ("akd", "mkr")
 ALL_METRICS = (*FRAME_METRICS, *NETWORK_METRICS)
 LABELS = {
     "l1": "L1", "l1_disco": "L1 (DisCo: /H·W)", "psnr": "PSNR", "psnr_disco": "PSNR (DisCo: uint8 wrap)",
     "ssim": "SSIM", "lpips": "LPIPS", "lpips_disco": "LPIPS (DisCo: [0,1] input)", "fid": "FID",
-    "fid_vid": "FID-VID", "fvd": "FVD",
+    "fid_vid": "FID-VID", "fvd": "FVD", "akd": "AKD", "mkr": "MKR",
 }
-LOWER_IS_BETTER = {"l1", "l1_disco", "lpips", "lpips_disco", "fid", "fid_vid", "fvd"}
+LOWER_IS_BETTER = {"l1", "l1_disco", "lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"}
 
 
 @dataclass
@@ -77,6 +79,10 @@ def protocol(options: EvaluationOptions) -> dict[str, str]:
         "fid_vid": f"3D ResNet-50 (Kinetics) pooled features of clips at 112x112, Kinetics mean subtracted; "
                    f"clips: {clips}; pooled over all videos",
         "fvd": f"I3D features (400) of clips at 224x224 in [-1, 1]; clips: {clips}; pooled over all videos",
+        "akd": "mean |dx|, |dy| in ground-truth pixels over the 18 body keypoints the pose extractor finds in "
+               "both frames (most prominent person), per frame, mean over frames with any such keypoint",
+        "mkr": "share of the body keypoints found in the true frame that are missing in the generated one, per "
+               "frame, mean over frames where the true frame shows any",
     }
 
 
@@ -133,9 +139,11 @@ def evaluate_videos(
     lpips: torch.nn.Module | None = None,
     skipped: dict[str, str] | None = None,
     progress: bool = True,
+    pose_extractor: Callable[[np.ndarray], list] | None = None,
 ) -> dict:
     """Scores ``pairs``. ``features`` maps fid / fid_vid / fvd to their networks (prepared input -> (B, D));
-    ``lpips`` is an LPIPS module; metrics whose network is missing go to ``skipped`` with the given reason."""
+    ``lpips`` is an LPIPS module; ``pose_extractor`` (an RGB frame -> people, magicpose.pose.extract) gives
+    AKD and MKR; metrics whose network is missing go to ``skipped`` with the given reason."""
     from tqdm.auto import tqdm
 
     options = options or EvaluationOptions()
@@ -143,8 +151,9 @@ def evaluate_videos(
     skipped = dict(skipped or {})
     wanted = [name for name in ALL_METRICS if name in options.metrics]
     for name in wanted:
-        network_missing = (name.startswith("lpips") and lpips is None) or (
-            name in ("fid", "fid_vid", "fvd") and name not in features)
+        network_missing = ((name.startswith("lpips") and lpips is None)
+                           or (name in ("fid", "fid_vid", "fvd") and name not in features)
+                           or (name in KEYPOINT_METRICS and pose_extractor is None))
         if network_missing:
             skipped.setdefault(name, "its network was not given")
     active = [name for name in wanted if name not in skipped]
@@ -163,11 +172,14 @@ def evaluate_videos(
 
     gen_side, gt_side = side(), side()
     prepare = {"fid_vid": fid_vid_frame, "fvd": fvd_frame}
-    totals = {name: 0.0 for name in active if name not in ("fid", "fid_vid", "fvd")}
+    totals = {name: 0.0 for name in active if name not in ("fid", "fid_vid", "fvd", *KEYPOINT_METRICS)}
+    use_keypoints = any(name in active for name in KEYPOINT_METRICS)
+    keypoints = KeypointScores()
     per_video: dict[str, dict] = {}
     bar = tqdm(total=sum(len(p.gen) for p in pairs), desc="evaluate", unit="frame", disable=not progress)
     for pair in pairs:
         sums = {name: 0.0 for name in totals}
+        video_keypoints = KeypointScores()
         for s in (gen_side, gt_side):
             for w in s.windows.values():
                 w.reset()
@@ -181,6 +193,10 @@ def evaluate_videos(
                 for name, value in (("lpips", plain), ("lpips_disco", disco)):
                     if name in sums:
                         sums[name] += value
+            if use_keypoints:
+                gen_body, gt_body = main_body(pose_extractor(gen)), main_body(pose_extractor(gt))
+                for scores in (keypoints, video_keypoints):
+                    scores.add(gen_body, gt_body)
             for s, frame in ((gen_side, gen), (gt_side, gt)):
                 if s.fid is not None:
                     s.fid.add(fid_input(frame))
@@ -192,6 +208,9 @@ def evaluate_videos(
             bar.update(1)
         n = len(pair.gen)
         per_video[pair.name] = {"frames": n, **{name: total / n for name, total in sums.items()}}
+        for name in KEYPOINT_METRICS:
+            if name in active and video_keypoints.mean(name) is not None:
+                per_video[pair.name][name] = video_keypoints.mean(name)
         for name in totals:
             totals[name] += sums[name]
     bar.close()
@@ -199,6 +218,13 @@ def evaluate_videos(
     frames = sum(len(p.gen) for p in pairs)
     clips = sum(clip_count(len(p.gen), options.clip_length, options.clip_stride) for p in pairs)
     results = {name: total / frames for name, total in totals.items()}
+    for name in KEYPOINT_METRICS:
+        if name in active:
+            if keypoints.mean(name) is None:
+                skipped[name] = "the pose extractor found no body keypoint in " + (
+                    "any pair of frames" if name == "akd" else "any ground-truth frame")
+            else:
+                results[name] = keypoints.mean(name)
     for name in ("fid", "fid_vid", "fvd"):
         if name not in active:
             continue
@@ -226,7 +252,7 @@ def evaluate_videos(
 def _format(name: str, value: float) -> str:
     if name == "l1_disco":
         return f"{value:.3e}"
-    if name.startswith(("psnr", "fid", "fvd")):
+    if name.startswith(("psnr", "fid", "fvd", "akd")):
         return f"{value:.2f}"
     return f"{value:.4f}"
 
@@ -243,12 +269,11 @@ def markdown_table(report: dict, label: str = "generated") -> str:
               + (f", {counts['clips']} clips" if counts["clips"] else "") + "."]
     for name, reason in report["skipped"].items():
         lines.append(f"- {LABELS[name]} skipped: {reason}.")
-    frame_names = [n for n in names if n in FRAME_METRICS or n.startswith("lpips")]
-    frame_names = [n for n in frame_names if n in report["metrics"]]
+    frame_names = [n for n in names if n in report["metrics"] and n not in ("fid", "fid_vid", "fvd")]
     if len(report["per_video"]) > 1 and frame_names:
         lines += ["", "| video | frames | " + " | ".join(LABELS[n] for n in frame_names) + " |",
                   "|---|---|" + "---|" * len(frame_names)]
         for video, row in report["per_video"].items():
-            lines.append(f"| {video} | {row['frames']} | " + " | ".join(_format(n, row[n]) for n in frame_names)
-                         + " |")
+            cells = [_format(n, row[n]) if n in row else "–" for n in frame_names]
+            lines.append(f"| {video} | {row['frames']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,50 @@
+"""MRAA-style keypoint metrics: the pose extractor run on the generated and the true frame.
+
+- AKD (average keypoint distance): per frame, the mean absolute coordinate difference (x and y, pixels of
+  the ground-truth frame) over the 18 OpenPose body keypoints found in both frames; mean over the frames
+  where any keypoint is found in both (as MRAA's pose-evaluation ``cmp_with_missing.py``).
+- MKR (missing keypoint rate): per frame, the share of keypoints found in the true frame that are missing
+  in the generated one; mean over frames whose true frame shows any keypoint.
+
+The person compared is the most prominent one in each frame (largest box x confidence).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from magicpose.pose.extract.people import person_score
+from magicpose.pose.schema import PersonPose
+
+
+def main_body(people: list[PersonPose]) -> np.ndarray:
+    """The (18, 3) body of the most prominent person (all missing when nobody is found)."""
+    if not people:
+        return PersonPose.empty().body
+    return max(people, key=person_score).body
+
+
+def frame_akd_mkr(gen_body: np.ndarray, gt_body: np.ndarray) -> tuple[float | None, float | None]:
+    """(AKD, MKR) of one frame; None where the frame does not count for that metric."""
+    in_gt, in_gen = gt_body[:, 2] > 0, gen_body[:, 2] > 0
+    both = in_gt & in_gen
+    akd = float(np.abs(gen_body[both, :2] - gt_body[both, :2]).mean()) if both.any() else None
+    mkr = float((in_gt & ~in_gen).sum() / in_gt.sum()) if in_gt.any() else None
+    return akd, mkr
+
+
+class KeypointScores:
+    """Accumulates AKD and MKR over frames (each metric over the frames that count for it)."""
+
+    def __init__(self) -> None:
+        self.sums = {"akd": 0.0, "mkr": 0.0}
+        self.counts = {"akd": 0, "mkr": 0}
+
+    def add(self, gen_body: np.ndarray, gt_body: np.ndarray) -> None:
+        for name, value in zip(("akd", "mkr"), frame_akd_mkr(gen_body, gt_body)):
+            if value is not None:
+                self.sums[name] += value
+                self.counts[name] += 1
+
+    def mean(self, name: str) -> float | None:
+        return self.sums[name] / self.counts[name] if self.counts[name] else None
