@@ -97,14 +97,7 @@ def run_evaluate(args) -> int:
 
     from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
-    from magicpose.eval.networks import (
-        METRIC_NETWORKS,
-        NETWORK_FILES,
-        find_network_files,
-        load_feature_network,
-        load_lpips,
-        missing_reason,
-    )
+    from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks
     from magicpose.files import check_writable
 
     metrics = _metrics(args.metrics)
@@ -120,31 +113,10 @@ def run_evaluate(args) -> int:
     files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
-    skipped, features, lpips = {}, {}, None
-    for metric in metrics:
-        network = "lpips" if metric.startswith("lpips") else metric
-        if network not in METRIC_NETWORKS:
-            continue
-        reason = missing_reason(network, files)
-        if reason:
-            skipped[metric] = reason
-        elif network == "lpips" and lpips is None:
-            lpips = load_lpips(files, device)
-        elif network != "lpips":
-            features[network] = load_feature_network(METRIC_NETWORKS[network][0], files[METRIC_NETWORKS[network][0]],
-                                                     device)
-    extractor = None
-    if any(m in metrics for m in ("akd", "mkr")):
-        from magicpose.pose.extract import MissingWeightsError, load_extractor
-
-        try:
-            extractor = load_extractor(args.pose_backend, args.pose_weights, device=device)
-        except MissingWeightsError as err:
-            skipped.update({m: str(err) for m in ("akd", "mkr") if m in metrics})
+    networks, skipped = load_networks(metrics, files, device, args.pose_backend, args.pose_weights)
     options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
                                 gif=not args.no_gif, batch_size=args.batch_size, device=device)
-    report = evaluate_videos(pairs, options, features=features, lpips=lpips, skipped=skipped,
-                             pose_extractor=extractor)
+    report = evaluate_videos(pairs, options, skipped=skipped, **networks)
     report["inputs"] = {"generated": str(args.gen_dir), "ground_truth": str(args.gt_dir or "<video>/gt_images"),
                         "networks": {name: str(path) for name, path in files.items()}}
     table = markdown_table(report, label=Path(args.gen_dir).name or "generated")

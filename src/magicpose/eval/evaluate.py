@@ -249,7 +249,8 @@ def evaluate_videos(
     }
 
 
-def _format(name: str, value: float) -> str:
+def format_value(name: str, value: float) -> str:
+    """A metric as the tables print it."""
     if name == "l1_disco":
         return f"{value:.3e}"
     if name.startswith(("psnr", "fid", "fvd", "akd")):
@@ -262,7 +263,7 @@ def markdown_table(report: dict, label: str = "generated") -> str:
     names = [n for n in ALL_METRICS if n in report["metrics"] or n in report["skipped"]]
     arrows = [LABELS[n] + (" ↓" if n in LOWER_IS_BETTER else " ↑") for n in names]
     lines = ["| | " + " | ".join(arrows) + " |", "|---|" + "---|" * len(names)]
-    cells = [_format(n, report["metrics"][n]) if n in report["metrics"] else "skipped" for n in names]
+    cells = [format_value(n, report["metrics"][n]) if n in report["metrics"] else "skipped" for n in names]
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
     counts = report["counts"]
     lines += ["", f"{counts['videos']} videos, {counts['frames']} frames"
@@ -274,6 +275,6 @@ def markdown_table(report: dict, label: str = "generated") -> str:
         lines += ["", "| video | frames | " + " | ".join(LABELS[n] for n in frame_names) + " |",
                   "|---|---|" + "---|" * len(frame_names)]
         for video, row in report["per_video"].items():
-            cells = [_format(n, row[n]) if n in row else "–" for n in frame_names]
+            cells = [format_value(n, row[n]) if n in row else "–" for n in frame_names]
             lines.append(f"| {video} | {row['frames']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

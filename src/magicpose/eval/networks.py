@@ -133,3 +133,34 @@ def load_lpips(files: dict[str, Path], device="cpu") -> torch.nn.Module:
     from magicpose.eval.lpips import load_lpips_vgg
 
     return load_lpips_vgg(files["lpips_vgg"], files["lpips_heads"]).to(device)
+
+
+def load_networks(metrics, files: dict[str, Path], device="cpu", pose_backend: str = "dwpose",
+                  pose_weights=None) -> tuple[dict, dict[str, str]]:
+    """The networks ``metrics`` need, as keyword arguments of ``evaluate_videos`` (features, lpips,
+    pose_extractor), and the reason of each metric that cannot be computed from ``files``."""
+    networks: dict = {"features": {}, "lpips": None, "pose_extractor": None}
+    skipped: dict[str, str] = {}
+    for metric in metrics:
+        network = "lpips" if metric.startswith("lpips") else metric
+        if network not in METRIC_NETWORKS:
+            continue
+        reason = missing_reason(network, files)
+        if reason:
+            skipped[metric] = reason
+        elif network == "lpips":
+            networks["lpips"] = networks["lpips"] or load_lpips(files, device)
+        elif network not in networks["features"]:
+            file_key = METRIC_NETWORKS[network][0]
+            networks["features"][network] = load_feature_network(file_key, files[file_key], device)
+    keypoint_metrics = [m for m in metrics if m in ("akd", "mkr")]
+    if keypoint_metrics:
+        from magicpose.pose.extract import MissingWeightsError, load_extractor
+
+        try:
+            networks["pose_extractor"] = load_extractor(pose_backend, pose_weights, device=device)
+        except MissingWeightsError as err:
+            reason = str(err).replace("--weights-dir DIR", "--pose-weights DIR")  # evaluate's flag
+            skipped.update(dict.fromkeys(keypoint_metrics, reason))
+    return networks, skipped
+
