@@ -1,4 +1,5 @@
-"""The ``magicpose`` command. ``infer.py`` and the bash scripts are thin wrappers over it.
+"""The ``magicpose`` command. ``infer.py`` and the bash scripts are thin wrappers over it; the infer job itself
+lives in ``magicpose.infer``, shared with the web page.
 
 Every user error (missing file, bad folder, wrong size, unwritable output) is reported as one line
 ``error: ...`` naming the file and the fix, with exit status 2 and no output left behind.
@@ -7,27 +8,22 @@ Every user error (missing file, bad folder, wrong size, unwritable output) is re
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from magicpose.errors import InputError
+from magicpose.errors import Cancelled, InputError
 from magicpose.files import check_writable, parents_removed_on_error
+from magicpose.infer import (
+    DEFAULT_IMAGE,
+    DEFAULT_OUTPUT,
+    DEFAULT_POSE2VID_OUTPUT,
+    check_extraction_flags,
+    check_run_flags,
+    count,
+)
 
-# The example and the demo weights are package data, so the main job runs from any install (in a checkout,
-# example_data/ and pretrained_weights/demo* are links to these folders).
-ASSETS = Path(__file__).resolve().parent / "assets"
-DEFAULT_IMAGE = ASSETS / "example_data" / "reference.png"
-DEFAULT_POSES = ASSETS / "example_data" / "poses"
-DEFAULT_POSE2VID_POSES = ASSETS / "example_data" / "pose_json"  # keypoints: the face enhancer finds the head
-DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
-DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
-DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
-DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
-DEFAULT_FPS = 8.0
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -127,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--max-videos", type=int, default=None, help="process at most this many videos")
     dataset.add_argument("--max-frames", type=int, default=None, help="generate at most this many frames per video")
     _add_sampling_args(dataset)
+    dataset.set_defaults(generator="magicpose")
 
     from magicpose.data.synthetic import add_make_synthetic_arguments
 
@@ -151,317 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- shared set-up ------------------------------------------------------------------------------
-
-
-def _device_and_dtype(args):
-    import torch
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    name = args.dtype or ("float16" if device.startswith("cuda") else "float32")
-    return device, getattr(torch, name)
-
-
-def _load_pipeline(args):
-    from magicpose.image_utils import check_size
-    from magicpose.weights import load_pipeline, weights_description
-
-    if args.height is not None or args.width is not None:
-        if args.height is None or args.width is None:
-            raise InputError("pass both --height and --width, or neither to use the model's size")
-        check_size(args.height, args.width)
-    device, dtype = _device_and_dtype(args)
-    if args.cpu_offload and device == "cpu":
-        raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
-    args.weights = args.weights or str(DEFAULT_WEIGHTS)
-    pipe = load_pipeline(args.weights, device="cpu" if args.cpu_offload else device, dtype=dtype)
-    if args.cpu_offload:
-        pipe.enable_model_cpu_offload(device=device)
-    if args.vae_slicing:
-        pipe.vae.enable_slicing()
-    note = weights_description(args.weights)
-    if note:
-        print(f"note: {note}")
-    if args.xformers:
-        pipe.enable_xformers_memory_efficient_attention()
-    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    height, width = (args.height or size), (args.width or size)
-    _warn_far_from_native(height, width, (size, size))
-    return pipe, height, width
-
-
-def _load_pose2vid(args):
-    """The pose2vid pipeline and output size (default: the size the weights were trained at), checked before any
-    frame is generated."""
-    from magicpose.image_utils import check_size
-    from magicpose.weights import load_pose2vid_pipeline, weights_description
-
-    args.weights = args.weights or str(DEFAULT_POSE2VID_WEIGHTS)
-    if (args.height is None) != (args.width is None):
-        raise InputError("pass both --height and --width, or neither for the size the weights were trained at")
-    if args.height is not None:
-        check_size(args.height, args.width)
-    device, dtype = _device_and_dtype(args)
-    pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
-    height, width = (args.height, args.width) if args.height is not None else pipe.generator.default_size
-    _warn_far_from_native(height, width, pipe.generator.default_size)
-    note = weights_description(args.weights)
-    if note:
-        print(f"note: {note}")
-    multiple = pipe.generator.size_multiple
-    if height % multiple or width % multiple:
-        raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
-                         f"got {height}x{width}")
-    return pipe, height, width
-
-
-def _warn_far_from_native(height: int, width: int, native: tuple[int, int]) -> None:
-    """Networks trained at one scale give noise far from it (the 64 px demo at 512 px): say so up front."""
-    ratios = (height / native[0], width / native[1])
-    if max(ratios) > 2 or min(ratios) < 0.5:
-        print(f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
-              f"expect noise (leave out --height and --width to use their size)")
-
-
-def _blank_frames_warning(blank: list[int]) -> str | None:
-    if not blank:
-        return None
-    shown = ", ".join(str(i) for i in blank[:8]) + (", ..." if len(blank) > 8 else "")
-    return (f"warning: {_count(len(blank), 'pose frame')} hold no person (frame {shown}): their output comes "
-            f"from a blank pose")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _print_resize(reference, first_pose: np.ndarray, width: int, height: int) -> None:
-    if (first_pose.shape[1], first_pose.shape[0]) != reference.size or (width, height) != reference.size:
-        print(f"resize: reference {reference.width}x{reference.height} and poses "
-              f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to {_aspect(width, height)} "
-              f"and resized to {width}x{height}")
-
-
-def _aspect(width: int, height: int) -> str:
-    divisor = math.gcd(width, height)
-    return f"{width // divisor}:{height // divisor}"
-
-
-def _check_run_flags(args) -> None:
-    """Every flag that can be wrong is checked before any model is loaded, each with one line."""
-    import torch
-
-    if args.fps is not None and (not math.isfinite(args.fps) or args.fps <= 0):
-        raise InputError(f"--fps {args.fps:g} must be a positive number of frames per second (8 by default)")
-    if args.steps < 1:
-        raise InputError(f"--steps {args.steps} must be at least 1 (50 in the original)")
-    if args.steps > 1000:
-        raise InputError(f"--steps {args.steps} is more than the scheduler's 1000 training timesteps: use at most "
-                         f"1000 (50 in the original)")
-    if args.frames_per_batch < 1:
-        raise InputError(f"--frames-per-batch {args.frames_per_batch} must be at least 1 (4 by default)")
-    for name in ("height", "width"):
-        value = getattr(args, name)
-        if value is not None and value < 8:
-            raise InputError(f"--{name} {value} must be a positive multiple of 8")
-    if args.device is None:
-        return
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device '{args.device}' is not a device: use cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise InputError(f"--device {args.device}: this machine has no CUDA GPU that PyTorch can use "
-                             f"(torch {torch.__version__}): use --device cpu")
-        if device.index is not None and device.index >= count:
-            raise InputError(f"--device {args.device}: this machine has {count} CUDA GPU(s), "
-                             f"cuda:0 to cuda:{count - 1}")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"--device {args.device}: MPS is not available on this machine: use --device cpu")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"--device '{args.device}' is not supported: use cpu, cuda, cuda:N or mps")
-
-
-def _generate(pipe, reference, poses, height, width, args):
-    import torch
-
-    return pipe(
-        image=reference, pose_images=poses, height=height, width=width, num_inference_steps=args.steps,
-        guidance_scale=args.guidance_scale, generator=torch.Generator().manual_seed(args.seed),
-        frames_per_batch=args.frames_per_batch, appearance_timestep=args.appearance_timestep,
-        output_type="latent",
-    ).frames
-
-
 # -- infer ----------------------------------------------------------------------------------------
 
 
 def run_infer(args) -> int:
-    from tqdm.auto import tqdm
+    from magicpose.infer import check_run_flags, generate_video, load_generator, output_size, prepare_inputs
 
-    from magicpose.image_utils import center_crop_resize, load_image
-    from magicpose.pose import load_pose_sequence
-    from magicpose.video import (
-        FrameFolderWriter,
-        VideoWriter,
-        atomic_outputs,
-        make_preview_frame,
-        write_preview_grid,
-    )
-
-    _check_run_flags(args)
-    pose2vid = args.generator == "pose2vid"
-    if args.driving_video is None:
-        args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
-    output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
-    if output.suffix.lower() != ".mp4":
-        raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
-    check_writable(output)
-    reference = load_image(args.image, "reference image")
-    driving = None
-    if args.driving_video is not None:
-        driving = _driving_poses(args, reference)
-        poses = driving.sequence
-    else:
-        poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
-    fps = args.fps or (driving.fps if driving is not None and driving.fps else DEFAULT_FPS)
-    if poses.ignored:
-        print(f"ignored: {', '.join(poses.ignored)} in '{args.poses}' (hidden or system files)")
-    if poses.has_keypoints:
-        no_person = [i for i in range(len(poses))
-                     if not any((part[:, 2] > 0).any() for person in poses.pose(i).people
-                                for part in (person.body, person.left_hand, person.right_hand, person.face))]
-        if no_person:
-            print(_blank_frames_warning(no_person))
-    if args.normalize_to is not None and driving is None:  # a driving video was normalised already
-        from magicpose.pose import normalize_pose_sequence
-
-        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
-        poses = normalize_pose_sequence(poses, target)
-        print(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{args.normalize_to}'")
-    if pose2vid:
-        pipe, height, width = _load_pose2vid(args)
-    else:
-        pipe, height, width = _load_pipeline(args)
-    _print_resize(reference, poses[0], width, height)
-
-    started = time.perf_counter()
-    if pose2vid:  # autoregressive: each frame is generated as it is written
-        print(f"generating {_count(len(poses), 'frame')} at {width}x{height} with pose2vid (each from the "
-              f"previous one)")
-        keypoints = [poses.pose(i) for i in range(len(poses))] if poses.has_keypoints else None
-        if pipe.face_enhancer is not None and keypoints is None:
-            print("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
-                  "maps (pass OpenPose JSON or a keypoint .npy)")
-        decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
-    else:
-        print(f"generating {_count(len(poses), 'frame')} at {width}x{height}, {args.steps} steps, guidance "
-              f"{args.guidance_scale}")
-        latents = _generate(pipe, reference, poses, height, width, args)
-        decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
-    ref_small = np.asarray(center_crop_resize(reference, width, height))
-    blank: list[int] = []
-    preview_rows, preview_at = [], set(np.linspace(0, len(poses) - 1, min(4, len(poses))).round().astype(int))
-    stem = output.with_suffix("")
-    frames_dir, preview_mp4, preview_png = (Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"),
-                                            Path(f"{stem}_preview.png"))
-    with parents_removed_on_error(output.parent), atomic_outputs() as tmp:
-        if driving is not None:  # beside the output, to inspect and rerun with --poses
-            driving.write(tmp, stem)
-        with VideoWriter(tmp(output), fps=fps, atomic=False) as video, \
-                VideoWriter(tmp(preview_mp4), fps=fps, atomic=False) as preview, \
-                FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
-            for i, frame in enumerate(tqdm(decoded, total=len(poses), desc="writing", unit="frame")):
-                pose_map = poses[i]
-                if not pose_map.any():
-                    blank.append(i)
-                pose = center_crop_resize(pose_map, width, height)
-                row = make_preview_frame(ref_small, pose, frame)
-                video.write(frame)
-                frames.write(frame)
-                preview.write(row)
-                if i in preview_at:
-                    preview_rows.append(row)
-        write_preview_grid(tmp(preview_png), preview_rows)
-    if not poses.has_keypoints and _blank_frames_warning(blank):  # keypoint sources were checked up front
-        print(_blank_frames_warning(blank))
-    print(f"wrote {output}, {frames_dir}/ ({_count(len(poses), 'frame')}), {preview_mp4} and {preview_png} "
-          f"in {time.perf_counter() - started:.1f} s")
-    if driving is not None:
+    check_run_flags(args)
+    inputs = prepare_inputs(args)
+    pipe = load_generator(args)
+    height, width = output_size(pipe, args)
+    out = generate_video(pipe, height, width, inputs, args)
+    print(f"wrote {out.video}, {out.frames_dir}/ ({count(out.num_frames, 'frame')}), {out.preview_mp4} and "
+          f"{out.preview_png} in {out.seconds:.1f} s")
+    if inputs.driving is not None:
+        stem = out.video.with_suffix("")
         print(f"wrote the driving poses to {stem}_poses/ (rerun with --poses {stem}_poses/pose_json) and the "
               f"alignment preview to {stem}_alignment.png")
     return 0
 
 
-# -- driving video and extract-poses ---------------------------------------------------------------------
-
-
-class _Driving:
-    """The driving video's poses for ``infer``, and how to write them beside the output."""
-
-    def __init__(self, prepared) -> None:
-        from magicpose.pose import PoseSequence
-
-        self.prepared = prepared
-        self.fps = prepared.fps
-        self.sequence = PoseSequence.from_poses(prepared.final, prepared.names, "<driving video>")
-
-    def write(self, tmp, stem: Path) -> None:
-        from PIL import Image
-
-        from magicpose.pose.extract.frames import write_pose_folder
-
-        p = self.prepared
-        folder = tmp(Path(f"{stem}_poses"))
-        write_pose_folder(p.final, p.names, folder)  # what the generator followed
-        write_pose_folder(p.raw, p.names, folder / "extracted")  # as extracted, before smoothing and alignment
-        Image.fromarray(p.preview).save(tmp(Path(f"{stem}_alignment.png")))
-
-
-def _check_extraction_flags(args) -> None:
-    if args.stride < 1:
-        raise InputError(f"--stride {args.stride} must be at least 1")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames {args.max_frames} must be at least 1 (leave it out for every frame)")
-    for name in ("min_cutoff", "beta"):
-        value = getattr(args, name)
-        if not math.isfinite(value) or value < 0 or (name == "min_cutoff" and value == 0):
-            raise InputError(f"--{name.replace('_', '-')} {value:g} must be a positive number")
-
-
-def _driving_poses(args, reference) -> _Driving:
-    from magicpose.pose import read_openpose_json
-    from magicpose.pose.driving import prepare_driving_poses
-    from magicpose.pose.extract import load_extractor
-
-    if args.poses is not None:
-        raise InputError("pass either --poses or --driving-video, not both")
-    _check_extraction_flags(args)
-    reference_pose = normalize_to = None
-    if args.reference_pose is not None:
-        reference_pose = read_openpose_json(args.reference_pose, reference.width, reference.height)
-    if args.normalize_to is not None:
-        from magicpose.pose import load_pose_sequence
-
-        if args.align != "none":
-            raise InputError("--normalize-to replaces the alignment: pass --align none with it")
-        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
-        if not target.has_keypoints:
-            raise InputError(f"--normalize-to '{args.normalize_to}' holds pose maps: it needs keypoints "
-                             "(OpenPose JSON or a keypoint .npy)")
-        normalize_to = [target.pose(i) for i in range(len(target))]
-    extractor = load_extractor(args.backend, args.weights_dir, device="cpu")
-    prepared = prepare_driving_poses(
-        args.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=args.align,
-        smooth=args.smooth, stride=args.stride, max_frames=args.max_frames, person=args.person,
-        smooth_options={"min_cutoff": args.min_cutoff, "beta": args.beta}, normalize_to=normalize_to)
-    seen = sum(1 for f in prepared.raw if f.people)
-    fitted = f"normalised to '{args.normalize_to}'" if normalize_to is not None else f"aligned: {args.align}"
-    print(f"driving: {_count(len(prepared.raw), 'frame')} from '{args.driving_video}' ({seen} with a person), "
-          f"{'smoothed, ' if args.smooth else ''}{fitted}")
-    return _Driving(prepared)
+# -- extract-poses ----------------------------------------------------------------------------------------
 
 
 def run_extract_poses(args) -> int:
@@ -469,7 +176,7 @@ def run_extract_poses(args) -> int:
     from magicpose.pose.extract.frames import check_pose_folder, extract_poses, write_pose_folder
     from magicpose.pose.smooth import smooth_keypoints
 
-    _check_extraction_flags(args)
+    check_extraction_flags(args)
     out = Path(args.output)
     check_pose_folder(out)
     check_writable(out / "keypoints.json")  # probes the folder itself
@@ -485,7 +192,7 @@ def run_extract_poses(args) -> int:
         write_pose_folder(frames, extracted.names, out)
     seen = sum(1 for f in frames if f.people)
     rate = f" at {extracted.fps:g} fps" if extracted.fps else ""
-    print(f"wrote {out}/pose_json/ and {out}/poses/: {_count(len(frames), 'frame')}{rate}, {seen} with a person"
+    print(f"wrote {out}/pose_json/ and {out}/poses/: {count(len(frames), 'frame')}{rate}, {seen} with a person"
           f"{', smoothed' if args.smooth else ''}")
     return 0
 
@@ -523,8 +230,9 @@ def run_infer_dataset(args) -> int:
 
     from magicpose.data.layout import list_videos
     from magicpose.image_utils import load_image
+    from magicpose.infer import generate_latents, load_generator, output_size, resize_note
 
-    _check_run_flags(args)
+    check_run_flags(args)
     for name, value in (("--max-videos", args.max_videos), ("--max-frames", args.max_frames)):
         if value is not None and value < 1:
             raise InputError(f"{name} {value} must be at least 1 (leave it out to process everything)")
@@ -534,19 +242,22 @@ def run_infer_dataset(args) -> int:
             raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
     out_root = Path(args.output)
     check_writable(out_root / "x")
-    pipe, height, width = _load_pipeline(args)
+    pipe = load_generator(args)
+    height, width = output_size(pipe, args)
     for video in tqdm(videos, desc="videos", unit="video"):
         frames = video.frames[: args.max_frames + 1] if args.max_frames else video.frames
         reference = load_image(frames[0].image)
         targets = frames[1:]
         poses = [np.asarray(load_image(f.pose)) for f in targets]
-        _print_resize(reference, poses[0], width, height)
-        print(f"{video.name}: generating {_count(len(poses), 'frame')} at {width}x{height}, {args.steps} steps, "
+        note = resize_note(reference, poses[0], width, height)
+        if note:
+            print(note)
+        print(f"{video.name}: generating {count(len(poses), 'frame')} at {width}x{height}, {args.steps} steps, "
               f"guidance {args.guidance_scale}")
-        latents = _generate(pipe, reference, poses, height, width, args)
+        latents = generate_latents(pipe, reference, poses, height, width, args)
         _write_dataset_video(pipe, out_root / video.name, reference, targets, poses, latents, height, width,
                              args.frames_per_batch)
-    print(f"wrote {_count(len(videos), 'video')} to {out_root}")
+    print(f"wrote {count(len(videos), 'video')} to {out_root}")
     return 0
 
 
@@ -591,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         print("interrupted: no output was written", file=sys.stderr)
         return 130
     return 1

@@ -7,7 +7,7 @@ and exit non-zero without a traceback.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "first_line"]
+__all__ = ["Cancelled", "InputError", "first_line"]
 
 
 class InputError(ValueError):
@@ -22,3 +22,7 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     """The first line of a library's exception message (or its type), for quoting in an InputError."""
     text = str(err).strip()
     return text.splitlines()[0][:limit] if text else type(err).__name__
+
+
+class Cancelled(Exception):
+    """The user stopped a job (the page's Stop button); whatever it was writing has been removed."""

@@ -1,0 +1,403 @@
+"""The infer job, shared by ``magicpose infer`` and the web page (``magicpose ui``).
+
+It runs in phases so that the page can show what each one produced:
+
+1. :func:`check_run_flags` then :func:`prepare_inputs`: the reference image and the pose sequence (a pose folder,
+   OpenPose JSON or .npy, or a driving video whose poses are extracted, smoothed and aligned). Every flag is
+   checked before any model is loaded.
+2. :func:`load_generator` and :func:`output_size`: the MagicPose or pose2vid pipeline (the page keeps it loaded
+   between jobs).
+3. :func:`generate_video`: denoise (or render) and write the video, its frames and previews together and
+   atomically, reporting progress and, when asked to stop, leaving nothing written.
+
+Options come as the ``argparse.Namespace`` of ``magicpose infer`` (the page builds one from its form), so the
+CLI and the page check them with the same one-line errors. Messages go through ``log``: ``print`` for the CLI,
+the status box for the page.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from magicpose.errors import Cancelled, InputError
+from magicpose.files import check_writable, parents_removed_on_error
+
+# The example and the demo weights are package data, so the main job runs from any install (in a checkout,
+# example_data/ and pretrained_weights/demo* are links to these folders).
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_IMAGE = ASSETS / "example_data" / "reference.png"
+DEFAULT_POSES = ASSETS / "example_data" / "poses"
+DEFAULT_POSE2VID_POSES = ASSETS / "example_data" / "pose_json"  # keypoints: the face enhancer finds the head
+DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
+DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
+DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
+DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
+DEFAULT_FPS = 8.0
+
+Log = Callable[[str], None]
+# progress(done, total, stage): stage is "denoising", "rendering" (pose2vid) or "writing"
+Progress = Callable[[int, int, str], None]
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# -- checks before any work -----------------------------------------------------------------------------
+
+
+def check_run_flags(args) -> None:
+    """Every sampling flag that can be wrong is checked before any model is loaded, each with one line."""
+    import torch
+
+    from magicpose.image_utils import check_size
+
+    if args.fps is not None and (not math.isfinite(args.fps) or args.fps <= 0):
+        raise InputError(f"--fps {args.fps:g} must be a positive number of frames per second (8 by default)")
+    if args.steps < 1:
+        raise InputError(f"--steps {args.steps} must be at least 1 (50 in the original)")
+    if args.steps > 1000:
+        raise InputError(f"--steps {args.steps} is more than the scheduler's 1000 training timesteps: use at most "
+                         f"1000 (50 in the original)")
+    if args.frames_per_batch < 1:
+        raise InputError(f"--frames-per-batch {args.frames_per_batch} must be at least 1 (4 by default)")
+    for name in ("height", "width"):
+        value = getattr(args, name)
+        if value is not None and value < 8:
+            raise InputError(f"--{name} {value} must be a positive multiple of 8")
+    if (args.height is None) != (args.width is None):
+        raise InputError("pass both --height and --width, or neither to use the size of the weights")
+    if args.height is not None:
+        check_size(args.height, args.width)
+    if args.cpu_offload and device_and_dtype(args)[0] == "cpu":
+        raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
+    if args.device is None:
+        return
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device '{args.device}' is not a device: use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus == 0:
+            raise InputError(f"--device {args.device}: this machine has no CUDA GPU that PyTorch can use "
+                             f"(torch {torch.__version__}): use --device cpu")
+        if device.index is not None and device.index >= gpus:
+            raise InputError(f"--device {args.device}: this machine has {gpus} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{gpus - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {args.device}: MPS is not available on this machine: use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"--device '{args.device}' is not supported: use cpu, cuda, cuda:N or mps")
+
+
+def check_extraction_flags(args) -> None:
+    if args.stride < 1:
+        raise InputError(f"--stride {args.stride} must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames {args.max_frames} must be at least 1 (leave it out for every frame)")
+    for name in ("min_cutoff", "beta"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0 or (name == "min_cutoff" and value == 0):
+            raise InputError(f"--{name.replace('_', '-')} {value:g} must be a positive number")
+
+
+# -- the generator --------------------------------------------------------------------------------------
+
+
+def device_and_dtype(args):
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    name = args.dtype or ("float16" if device.startswith("cuda") else "float32")
+    return device, getattr(torch, name)
+
+
+def load_generator(args, log: Log = print):
+    """The pipeline of ``args.generator`` from ``args.weights`` (default: the embedded demo weights, which
+    ``args.weights`` is set to)."""
+    from magicpose.weights import load_pipeline, load_pose2vid_pipeline, weights_description
+
+    device, dtype = device_and_dtype(args)
+    if args.generator == "pose2vid":
+        args.weights = args.weights or str(DEFAULT_POSE2VID_WEIGHTS)
+        pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
+    else:
+        args.weights = args.weights or str(DEFAULT_WEIGHTS)
+        pipe = load_pipeline(args.weights, device="cpu" if args.cpu_offload else device, dtype=dtype)
+        if args.cpu_offload:
+            pipe.enable_model_cpu_offload(device=device)
+        if args.vae_slicing:
+            pipe.vae.enable_slicing()
+        if args.xformers:
+            pipe.enable_xformers_memory_efficient_attention()
+    note = weights_description(args.weights)
+    if note:
+        log(f"note: {note}")
+    return pipe
+
+
+def output_size(pipe, args, log: Log = print) -> tuple[int, int]:
+    """(height, width): the flags', else the size the weights were trained at; pose2vid's multiple checked."""
+    if args.generator == "pose2vid":
+        native = pipe.generator.default_size
+    else:
+        side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        native = (side, side)
+    height, width = (args.height, args.width) if args.height is not None else native
+    ratios = (height / native[0], width / native[1])
+    if max(ratios) > 2 or min(ratios) < 0.5:  # the 64 px demo at 512 px gives noise: say so up front
+        log(f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
+            f"expect noise (leave out --height and --width to use their size)")
+    if args.generator == "pose2vid":
+        multiple = pipe.generator.size_multiple
+        if height % multiple or width % multiple:
+            raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
+                             f"got {height}x{width}")
+    return height, width
+
+
+def generate_latents(pipe, reference, poses, height: int, width: int, args, on_step=None):
+    """MagicPose's denoising loop; ``on_step(pipe, i, t, tensors)`` is the pipeline's step callback."""
+    import torch
+
+    return pipe(
+        image=reference, pose_images=poses, height=height, width=width, num_inference_steps=args.steps,
+        guidance_scale=args.guidance_scale, generator=torch.Generator().manual_seed(args.seed),
+        frames_per_batch=args.frames_per_batch, appearance_timestep=args.appearance_timestep,
+        output_type="latent", callback_on_step_end=on_step,
+    ).frames
+
+
+def resize_note(reference, first_pose: np.ndarray, width: int, height: int) -> str | None:
+    if (first_pose.shape[1], first_pose.shape[0]) == reference.size and (width, height) == reference.size:
+        return None
+    divisor = math.gcd(width, height)
+    return (f"resize: reference {reference.width}x{reference.height} and poses "
+            f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to "
+            f"{width // divisor}:{height // divisor} and resized to {width}x{height}")
+
+
+def blank_frames_warning(blank: list[int]) -> str | None:
+    if not blank:
+        return None
+    shown = ", ".join(str(i) for i in blank[:8]) + (", ..." if len(blank) > 8 else "")
+    return (f"warning: {count(len(blank), 'pose frame')} hold no person (frame {shown}): their output comes "
+            f"from a blank pose")
+
+
+# -- the inputs -----------------------------------------------------------------------------------------
+
+
+class DrivingInput:
+    """A driving video's poses, and how to write them beside the output."""
+
+    def __init__(self, prepared) -> None:
+        from magicpose.pose import PoseSequence
+
+        self.prepared = prepared
+        self.fps = prepared.fps
+        self.sequence = PoseSequence.from_poses(prepared.final, prepared.names, "<driving video>")
+
+    @property
+    def preview(self) -> np.ndarray:
+        """Reference with its skeleton | first driving pose before | after alignment."""
+        return self.prepared.preview
+
+    def write(self, tmp, stem: Path) -> None:
+        from PIL import Image
+
+        from magicpose.pose.extract.frames import write_pose_folder
+
+        p = self.prepared
+        folder = tmp(Path(f"{stem}_poses"))
+        write_pose_folder(p.final, p.names, folder)  # what the generator followed
+        write_pose_folder(p.raw, p.names, folder / "extracted")  # as extracted, before smoothing and alignment
+        Image.fromarray(p.preview).save(tmp(Path(f"{stem}_alignment.png")))
+
+
+def driving_poses(args, reference, log: Log = print) -> DrivingInput:
+    from magicpose.pose import read_openpose_json
+    from magicpose.pose.driving import prepare_driving_poses
+    from magicpose.pose.extract import load_extractor
+
+    if args.poses is not None:
+        raise InputError("pass either --poses or --driving-video, not both")
+    check_extraction_flags(args)
+    reference_pose = normalize_to = None
+    if args.reference_pose is not None:
+        reference_pose = read_openpose_json(args.reference_pose, reference.width, reference.height)
+    if args.normalize_to is not None:
+        from magicpose.pose import load_pose_sequence
+
+        if args.align != "none":
+            raise InputError("--normalize-to replaces the alignment: pass --align none with it")
+        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
+        if not target.has_keypoints:
+            raise InputError(f"--normalize-to '{args.normalize_to}' holds pose maps: it needs keypoints "
+                             "(OpenPose JSON or a keypoint .npy)")
+        normalize_to = [target.pose(i) for i in range(len(target))]
+    extractor = load_extractor(args.backend, args.weights_dir, device="cpu")
+    prepared = prepare_driving_poses(
+        args.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=args.align,
+        smooth=args.smooth, stride=args.stride, max_frames=args.max_frames, person=args.person,
+        smooth_options={"min_cutoff": args.min_cutoff, "beta": args.beta}, normalize_to=normalize_to)
+    seen = sum(1 for f in prepared.raw if f.people)
+    fitted = f"normalised to '{args.normalize_to}'" if normalize_to is not None else f"aligned: {args.align}"
+    log(f"driving: {count(len(prepared.raw), 'frame')} from '{args.driving_video}' ({seen} with a person), "
+        f"{'smoothed, ' if args.smooth else ''}{fitted}")
+    return DrivingInput(prepared)
+
+
+@dataclass
+class PreparedInputs:
+    """What the generator will follow, checked and loaded: the page shows the poses before generating."""
+
+    reference: object  # PIL image
+    poses: object  # PoseSequence
+    driving: DrivingInput | None
+    fps: float
+    output: Path
+
+
+def prepare_inputs(args, log: Log = print) -> PreparedInputs:
+    from magicpose.image_utils import load_image
+    from magicpose.pose import load_pose_sequence
+
+    pose2vid = args.generator == "pose2vid"
+    if args.driving_video is None:
+        args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
+    output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
+    if output.suffix.lower() != ".mp4":
+        raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
+    check_writable(output)
+    reference = load_image(args.image, "reference image")
+    driving = None
+    if args.driving_video is not None:
+        driving = driving_poses(args, reference, log)
+        poses = driving.sequence
+    else:
+        poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
+    fps = args.fps or (driving.fps if driving is not None and driving.fps else DEFAULT_FPS)
+    if poses.ignored:
+        log(f"ignored: {', '.join(poses.ignored)} in '{args.poses}' (hidden or system files)")
+    if poses.has_keypoints:
+        no_person = [i for i in range(len(poses))
+                     if not any((part[:, 2] > 0).any() for person in poses.pose(i).people
+                                for part in (person.body, person.left_hand, person.right_hand, person.face))]
+        if no_person:
+            log(blank_frames_warning(no_person))
+    if args.normalize_to is not None and driving is None:  # a driving video was normalised already
+        from magicpose.pose import normalize_pose_sequence
+
+        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
+        poses = normalize_pose_sequence(poses, target)
+        log(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{args.normalize_to}'")
+    return PreparedInputs(reference, poses, driving, fps, output)
+
+
+# -- generating and writing ------------------------------------------------------------------------------
+
+
+@dataclass
+class InferOutputs:
+    video: Path
+    frames_dir: Path
+    preview_mp4: Path
+    preview_png: Path
+    num_frames: int
+    seconds: float  # from the first denoising step to the last file written
+
+
+def output_paths(output: Path) -> tuple[Path, Path, Path]:
+    """The frames folder and the two previews written beside ``output``."""
+    stem = output.with_suffix("")
+    return Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"), Path(f"{stem}_preview.png")
+
+
+def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, *, log: Log = print,
+                   progress: Progress | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> InferOutputs:
+    """Generate every frame and write the video, its frames, the reference | pose | output previews (and a driving
+    video's poses) together: all appear on success, none on failure or when ``should_stop()`` turns true, which
+    is checked after every denoising step and every frame (raising :class:`~magicpose.errors.Cancelled`)."""
+    from tqdm.auto import tqdm
+
+    from magicpose.image_utils import center_crop_resize
+    from magicpose.video import (
+        FrameFolderWriter,
+        VideoWriter,
+        atomic_outputs,
+        make_preview_frame,
+        write_preview_grid,
+    )
+
+    reference, poses, output = inputs.reference, inputs.poses, inputs.output
+    stopped = should_stop or (lambda: False)
+    report = progress or (lambda done, total, stage: None)
+    num_frames = len(poses)
+    note = resize_note(reference, poses[0], width, height)
+    if note:
+        log(note)
+
+    started = time.perf_counter()
+    if args.generator == "pose2vid":  # autoregressive: each frame is generated as it is written
+        log(f"generating {count(num_frames, 'frame')} at {width}x{height} with pose2vid (each from the "
+            f"previous one)")
+        keypoints = [poses.pose(i) for i in range(num_frames)] if poses.has_keypoints else None
+        if pipe.face_enhancer is not None and keypoints is None:
+            log("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
+                "maps (pass OpenPose JSON or a keypoint .npy)")
+        decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
+        done_before, total, stage = 0, num_frames, "rendering"
+    else:
+        log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {args.steps} steps, guidance "
+            f"{args.guidance_scale}")
+        total = args.steps + num_frames
+
+        def on_step(pipeline, i, t, tensors):
+            if stopped():
+                pipeline._interrupt = True  # diffusers' way: the remaining steps are skipped
+            else:
+                report(i + 1, total, "denoising")
+            return tensors
+
+        latents = generate_latents(pipe, reference, poses, height, width, args, on_step=on_step)
+        if stopped():
+            raise Cancelled("stopped before writing: no output was written")
+        decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
+        done_before, stage = args.steps, "writing"
+    ref_small = np.asarray(center_crop_resize(reference, width, height))
+    blank: list[int] = []
+    preview_rows, preview_at = [], set(np.linspace(0, num_frames - 1, min(4, num_frames)).round().astype(int))
+    frames_dir, preview_mp4, preview_png = output_paths(output)
+    with parents_removed_on_error(output.parent), atomic_outputs() as tmp:
+        if inputs.driving is not None:  # beside the output, to inspect and rerun with --poses
+            inputs.driving.write(tmp, output.with_suffix(""))
+        with VideoWriter(tmp(output), fps=inputs.fps, atomic=False) as video, \
+                VideoWriter(tmp(preview_mp4), fps=inputs.fps, atomic=False) as preview, \
+                FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
+            for i, frame in enumerate(tqdm(decoded, total=num_frames, desc="writing", unit="frame")):
+                if stopped():
+                    raise Cancelled(f"stopped after {count(i, 'frame')}: no output was written")
+                pose_map = poses[i]
+                if not pose_map.any():
+                    blank.append(i)
+                pose = center_crop_resize(pose_map, width, height)
+                row = make_preview_frame(ref_small, pose, frame)
+                video.write(frame)
+                frames.write(frame)
+                preview.write(row)
+                if i in preview_at:
+                    preview_rows.append(row)
+                report(done_before + i + 1, total, stage)
+        write_preview_grid(tmp(preview_png), preview_rows)
+    if not poses.has_keypoints and blank_frames_warning(blank):  # keypoint sources were checked up front
+        log(blank_frames_warning(blank))
+    return InferOutputs(output, frames_dir, preview_mp4, preview_png, num_frames, time.perf_counter() - started)
