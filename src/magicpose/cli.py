@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from magicpose.eval.command import add_evaluate_parser
 
     add_evaluate_parser(sub)
+    from magicpose.ui.command import add_ui_parser
+
+    add_ui_parser(sub)
     # Training takes its own arguments (config file + key=value overrides): everything after the
     # subcommand is handed over as is.
     sub.add_parser("train", add_help=False, help="two-stage MagicPose training (see: magicpose train --help)")
@@ -299,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             from magicpose.eval.command import run_evaluate
 
             return run_evaluate(args)
+        if args.command == "ui":
+            from magicpose.ui.command import run_ui
+
+            return run_ui(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

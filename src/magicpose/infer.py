@@ -41,7 +41,8 @@ DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DEFAULT_FPS = 8.0
 
 Log = Callable[[str], None]
-# progress(done, total, stage): stage is "denoising", "rendering" (pose2vid) or "writing"
+# progress(done, total, stage), counted within the stage: "denoising" (steps, MagicPose), then "writing" (frames
+# decoded and written); pose2vid has one stage, "rendering" (frames generated and written)
 Progress = Callable[[int, int, str], None]
 
 
@@ -355,24 +356,22 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
             log("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
                 "maps (pass OpenPose JSON or a keypoint .npy)")
         decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
-        done_before, total, stage = 0, num_frames, "rendering"
+        stage = "rendering"
     else:
         log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {args.steps} steps, guidance "
             f"{args.guidance_scale}")
-        total = args.steps + num_frames
-
         def on_step(pipeline, i, t, tensors):
             if stopped():
                 pipeline._interrupt = True  # diffusers' way: the remaining steps are skipped
             else:
-                report(i + 1, total, "denoising")
+                report(i + 1, args.steps, "denoising")
             return tensors
 
         latents = generate_latents(pipe, reference, poses, height, width, args, on_step=on_step)
         if stopped():
             raise Cancelled("stopped before writing: no output was written")
         decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
-        done_before, stage = args.steps, "writing"
+        stage = "writing"
     ref_small = np.asarray(center_crop_resize(reference, width, height))
     blank: list[int] = []
     preview_rows, preview_at = [], set(np.linspace(0, num_frames - 1, min(4, num_frames)).round().astype(int))
@@ -396,7 +395,7 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
                 preview.write(row)
                 if i in preview_at:
                     preview_rows.append(row)
-                report(done_before + i + 1, total, stage)
+                report(i + 1, num_frames, stage)
         write_preview_grid(tmp(preview_png), preview_rows)
     if not poses.has_keypoints and blank_frames_warning(blank):  # keypoint sources were checked up front
         log(blank_frames_warning(blank))

@@ -1,0 +1,167 @@
+"""The page of ``magicpose ui``: a Gradio app over :class:`~magicpose.ui.jobs.JobRunner`.
+
+Gradio is imported inside the functions, so this module (and ``magicpose --help``) imports without the ``[ui]``
+extra. Nothing is fetched from the internet: analytics and share links are off and the theme uses the system's
+fonts instead of Google Fonts.
+"""
+
+# No `from __future__ import annotations`: Gradio reads the handlers' `gr.Request` annotations as objects.
+import os
+from pathlib import Path
+
+from magicpose.infer import DEFAULT_IMAGE
+from magicpose.ui.jobs import JobForm, JobRunner, UIConfig
+
+INSTALL_HINT = "the web page needs Gradio 6: pip install 'magicpose[ui]' (or pip install 'gradio>=6.31,<7')"
+TITLE = "MagicPose: animate a photo"
+CSS = "#status textarea {font-family: ui-monospace, monospace; font-size: 13px}"
+
+
+def import_gradio():
+    """Gradio, with its analytics off before it is imported (it reads the variable at import)."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        import gradio
+    except ImportError:
+        from magicpose.errors import InputError
+
+        raise InputError(INSTALL_HINT) from None
+    return gradio
+
+
+def pose_tools_missing(config: UIConfig) -> str | None:
+    """Why driving videos cannot be used (the extractor's missing-files line), or None when they can."""
+    from magicpose.errors import InputError
+    from magicpose.pose.extract import extractor_class
+
+    try:
+        extractor_class(config.pose_backend).check_weights(config.pose_weights)
+    except InputError as err:
+        return str(err)
+    return None
+
+
+def build_app(config: UIConfig, runner: JobRunner | None = None):
+    """The Blocks of the page; ``runner`` (default: a new one) is where its jobs run."""
+    gr = import_gradio()
+    runner = runner or JobRunner(config)
+    missing_tools = pose_tools_missing(config)
+    tools = missing_tools is None
+    generators = ["magicpose"] + (["pose2vid"] if config.pose2vid_weights else [])
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nOne photo of a person and a sequence of poses in, a video of that person in those "
+                    "poses out. Everything runs on this machine.")
+        with gr.Row():
+            with gr.Column():
+                reference = gr.Image(value=str(DEFAULT_IMAGE), type="filepath", format="png", image_mode="RGB",
+                                     sources=["upload"], label="Reference photo", elem_id="reference", height=260)
+            with gr.Column():
+                driving_files = gr.File(
+                    file_count="multiple", label="Driving poses: pose maps, OpenPose JSON, a .zip or .npy of them"
+                    + (", or a dance video" if tools else "") + " (empty: the example's 16 poses)",
+                    elem_id="driving", height=180)
+                driving_path = gr.Textbox(label="…or a path on this machine (a folder, video or pose file)",
+                                          elem_id="driving-path", max_lines=1)
+                frames_are_video = gr.Checkbox(False, label="the images are frames of a dance video: extract "
+                                               "their poses", visible=tools)
+                if not tools:
+                    gr.Markdown(f"Driving videos need the pose extractor: {missing_tools}. Start the page with "
+                                "--pose-weights DIR to use them.")
+            with gr.Column():
+                generator = gr.Radio(generators, value="magicpose", label="Generator", visible=len(generators) > 1)
+                steps = gr.Slider(1, 100, value=50, step=1, label="Steps (DDIM)", elem_id="steps")
+                guidance = gr.Slider(1, 15, value=7, step=0.5, label="Guidance scale (1 = off)")
+                seed = gr.Number(42, precision=0, label="Seed")
+                with gr.Accordion("Size and speed", open=False):
+                    height = gr.Number(0, precision=0, label="Height (0: the size of the weights)")
+                    width = gr.Number(0, precision=0, label="Width (0: the size of the weights)")
+                    frames_per_batch = gr.Slider(1, 32, value=4, step=1, label="Frames per batch")
+                    fps = gr.Number(0, label="Frames per second (0: 8, or the driving video's)")
+                with gr.Accordion("Driving video", open=False, visible=tools):
+                    align = gr.Radio(["bones", "global", "none"], value="bones",
+                                     label="Fit the dancer's skeleton to the reference's body")
+                    smooth = gr.Checkbox(True, label="Smooth the keypoints over time (One-Euro)")
+                    stride = gr.Number(1, precision=0, label="Keep every N-th frame")
+                    max_frames = gr.Number(0, precision=0, label="At most this many frames (0: all)")
+        with gr.Row():
+            generate = gr.Button("Generate", variant="primary", elem_id="generate")
+            stop = gr.Button("Stop", variant="stop", elem_id="stop")
+        status = gr.Textbox(label="Status", lines=4, max_lines=12, interactive=False, elem_id="status")
+        poses = gr.Image(label="Poses the generator follows (as it sees them)", interactive=False,
+                         elem_id="poses", height=140)
+        with gr.Row():
+            video = gr.Video(label="Result", interactive=False, elem_id="result", autoplay=True, loop=True,
+                             height=320)
+            preview = gr.Image(label="Reference | pose | result", type="filepath", interactive=False,
+                               elem_id="preview", height=320)
+        downloads = gr.File(label="Download", file_count="multiple", interactive=False, elem_id="downloads")
+
+        inputs = [reference, driving_files, driving_path, generator, steps, guidance, seed, height, width,
+                  frames_per_batch, fps, frames_are_video, align, smooth, stride, max_frames]
+        outputs = [status, poses, video, preview, downloads]
+
+        def run(ref, files, path, gen, n_steps, scale, seed_, h, w, fpb, rate, as_video, align_, smooth_, stride_,
+                max_frames_, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+            form = JobForm(ref, files, path, gen, n_steps, scale, seed_, h, w, fpb, rate, as_video, align_,
+                           smooth_, stride_, max_frames_)
+            handle = runner.start(form, request.session_hash)
+            lines: list[str] = []
+            yield "", None, None, None, None
+            finished = False
+            try:
+                for kind, value in handle:
+                    if kind == "progress":
+                        done, total, stage = value
+                        unit = "step" if stage == "denoising" else "frame"
+                        progress(done / total, desc=f"{stage}: {unit} {done} of {total}")
+                        continue
+                    if kind == "poses":
+                        yield "\n".join(lines), value, None, None, None
+                        continue
+                    if kind == "done":
+                        lines.append(f"wrote {value.video} ({value.num_frames} frames) in {value.seconds:.1f} s")
+                        finished = True
+                        yield ("\n".join(lines), gr.skip(), str(value.video), str(value.preview_png),
+                               [str(value.video), str(value.preview_mp4), str(value.preview_png)])
+                        return
+                    lines.append(str(value))
+                    finished = kind in ("stopped", "error")
+                    yield "\n".join(lines), gr.skip(), None, None, None
+            finally:
+                if not finished:  # the page went away mid-job: stop it rather than finish for no one
+                    handle.token.set()
+
+        def new_job(request: gr.Request) -> None:
+            runner.new_token(request.session_hash)
+
+        def stop_job(request: gr.Request) -> None:
+            runner.stop(request.session_hash)
+
+        generate.click(new_job, None, None, queue=False).then(run, inputs, outputs, concurrency_limit=1,
+                                                                show_progress_on=[status])
+        stop.click(stop_job, None, None, queue=False)
+    return demo
+
+
+def theme():
+    gr = import_gradio()
+    system = ["ui-sans-serif", "system-ui", "sans-serif"]  # not Google Fonts: nothing leaves this machine
+    return gr.themes.Default(font=system, font_mono=["ui-monospace", "monospace"])
+
+
+def launch(config: UIConfig, host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+           runner: JobRunner | None = None):
+    """Start the page (loading the MagicPose weights first, so that the first Generate starts at once); with
+    ``block=False`` return (demo, url, runner) and leave it serving in a thread."""
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    if runner is None:
+        runner = JobRunner(config)
+        runner.preload()
+    demo = build_app(config, runner)
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    _, url, _ = demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False,
+                            allowed_paths=[str(Path(config.output_dir).resolve())], prevent_thread_lock=not block,
+                            theme=theme(), css=CSS, footer_links=["api", "settings"], run_history=False,
+                            quiet=not block)
+    return demo, url, runner

@@ -1,0 +1,261 @@
+"""The page's jobs, without Gradio: a form turned into ``magicpose infer``'s options, the generator kept loaded
+between jobs, one job at a time, and Stop. ``app.py`` only lays this out in the browser."""
+
+from __future__ import annotations
+
+import datetime
+import queue
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from magicpose.errors import Cancelled, InputError, first_line
+from magicpose.infer import (
+    DEFAULT_IMAGE,
+    DEFAULT_WEIGHTS,
+    InferOutputs,
+    Log,
+    Progress,
+    check_run_flags,
+    generate_video,
+    load_generator,
+    output_size,
+    prepare_inputs,
+)
+from magicpose.ui.uploads import DrivingSource, stage_driving_input
+
+SHEET_POSES = 8  # pose maps shown before generating
+
+
+@dataclass
+class UIConfig:
+    """What ``magicpose ui`` was started with."""
+
+    weights: str | None = None  # MagicPose weights (default: the embedded demo)
+    pose2vid_weights: str | None = None  # offers the pose2vid generator when given
+    output_dir: Path = Path("outputs") / "ui"
+    device: str | None = None
+    dtype: str | None = None
+    pose_backend: str = "dwpose"
+    pose_weights: str | None = None  # the pose extractor's folder (driving videos)
+
+
+@dataclass
+class JobForm:
+    """The page's form, in the page's own units (0 means "the default" for size and fps)."""
+
+    reference: str | None
+    driving_files: list[str] | None = None
+    driving_path: str | None = None
+    generator: str = "magicpose"
+    steps: int = 50
+    guidance_scale: float = 7.0
+    seed: int = 42
+    height: int = 0
+    width: int = 0
+    frames_per_batch: int = 4
+    fps: float = 0.0
+    frames_are_video: bool = False
+    align: str = "bones"
+    smooth: bool = True
+    stride: int = 1
+    max_frames: int = 0
+
+
+@dataclass
+class JobRecord:
+    number: int
+    started: float
+    finished: float | None = None
+    outcome: str = "running"  # "done", "stopped", "error"
+
+
+def _whole(value, name: str) -> int:
+    """A number box's value as an int, refusing 2.5 steps rather than rounding it silently."""
+    if value is None or float(value) != int(float(value)):
+        raise InputError(f"{name} must be a whole number, got {value}")
+    return int(float(value))
+
+
+def infer_args(form: JobForm, config: UIConfig, output: Path, driving: DrivingSource):
+    """The ``magicpose infer`` options of a form (the CLI's parser supplies every default it does not set)."""
+    from magicpose.cli import build_parser
+
+    args = build_parser().parse_args(["infer"])
+    if not form.reference:
+        raise InputError("no reference photo: upload one (reload the page for the example)")
+    args.image = form.reference
+    args.poses = None if driving.poses is None else str(driving.poses)
+    args.driving_video = None if driving.video is None else str(driving.video)
+    args.output = str(output)
+    args.generator = form.generator
+    args.weights = config.pose2vid_weights if form.generator == "pose2vid" else config.weights
+    if form.generator == "pose2vid" and config.pose2vid_weights is None:
+        raise InputError("pose2vid needs its weights: start the page with --pose2vid-weights DIR")
+    args.steps = _whole(form.steps, "steps")
+    args.guidance_scale = float(form.guidance_scale)
+    args.seed = _whole(form.seed, "seed")
+    height, width = _whole(form.height, "height"), _whole(form.width, "width")
+    args.height, args.width = (height or None), (width or None)
+    args.frames_per_batch = _whole(form.frames_per_batch, "frames per batch")
+    args.fps = float(form.fps) or None
+    args.device, args.dtype = config.device, config.dtype
+    args.align, args.smooth = form.align, bool(form.smooth)
+    args.stride = _whole(form.stride, "stride")
+    args.max_frames = _whole(form.max_frames, "max frames") or None
+    args.backend, args.weights_dir = config.pose_backend, config.pose_weights
+    return args
+
+
+def pose_sheet(poses, height: int, width: int, count: int = SHEET_POSES) -> np.ndarray:
+    """Up to ``count`` pose maps, evenly spread over the sequence, cropped and resized as the generator sees them,
+    side by side with 4 px gaps."""
+    from magicpose.image_utils import center_crop_resize
+
+    picks = np.unique(np.linspace(0, len(poses) - 1, min(count, len(poses))).round().astype(int))
+    tiles = [np.asarray(center_crop_resize(poses[int(i)], width, height)) for i in picks]
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    row = [tiles[0]]
+    for tile in tiles[1:]:
+        row += [gap, tile]
+    return np.concatenate(row, axis=1)
+
+
+class JobRunner:
+    """Runs the page's jobs one at a time (the queue also allows one), keeping each generator loaded.
+
+    Stop works per browser session: :meth:`new_token` is called when Generate is clicked, :meth:`stop` sets the
+    session's token, and the job checks it after every denoising step and frame.
+    """
+
+    def __init__(self, config: UIConfig) -> None:
+        self.config = config
+        self.history: list[JobRecord] = []
+        self._pipes: dict[tuple, tuple[object, list[str]]] = {}
+        self._tokens: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()  # one job at a time, even if a closed page's job is still finishing
+
+    # -- Stop ----------------------------------------------------------------------------------------
+
+    def new_token(self, session: str) -> threading.Event:
+        token = threading.Event()
+        self._tokens[session] = token
+        return token
+
+    def token(self, session: str) -> threading.Event:
+        return self._tokens.get(session) or self.new_token(session)
+
+    def stop(self, session: str) -> None:
+        if session in self._tokens:
+            self._tokens[session].set()
+
+    # -- a job ---------------------------------------------------------------------------------------
+
+    def _output_path(self) -> Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.config.output_dir / f"ui-{stamp}-{len(self.history):03d}.mp4"
+        while path.exists():  # a restarted page in the same second: never overwrite an earlier result
+            path = path.with_name(f"{path.stem}-again.mp4")
+        return path
+
+    def preload(self, log: Log = print) -> None:
+        """Load the MagicPose generator now rather than at the first job."""
+        started = time.perf_counter()
+        args = infer_args(JobForm(reference=str(DEFAULT_IMAGE)), self.config, self._output_path(), DrivingSource())
+        self._generator(args, lambda line: None)
+        log(f"loaded the MagicPose weights '{args.weights or DEFAULT_WEIGHTS}' in "
+            f"{time.perf_counter() - started:.1f} s")
+
+    def _generator(self, args, log: Log):
+        """The loaded pipeline, and its notes (demo weights...) told again at every job."""
+        key = (args.generator, args.weights, args.device, args.dtype)
+        if key not in self._pipes:
+            notes: list[str] = []
+            self._pipes[key] = load_generator(args, notes.append), notes
+        pipe, notes = self._pipes[key]
+        for note in notes:
+            log(note)
+        return pipe
+
+    def run(self, form: JobForm, log: Log, progress: Progress | None = None,
+            should_stop: Callable[[], bool] | None = None,
+            show_poses: Callable[[np.ndarray], None] | None = None) -> InferOutputs:
+        """One whole job, waiting for any job still running: check the form, gather the driving input,
+        extract/align its poses, load the generator, ``show_poses`` the sheet, then generate and write.
+        Errors a user can fix raise InputError naming the uploaded files; Stop raises Cancelled."""
+        with self._lock, tempfile.TemporaryDirectory(prefix="magicpose-ui-") as workdir:
+            record = JobRecord(len(self.history) + 1, time.time())
+            self.history.append(record)
+            driving = DrivingSource()
+            try:
+                driving = stage_driving_input(form.driving_files, form.driving_path, Path(workdir),
+                                              form.frames_are_video)
+                args = infer_args(form, self.config, self._output_path(), driving)
+                check_run_flags(args)
+                inputs = prepare_inputs(args, log)
+                pipe = self._generator(args, log)
+                height, width = output_size(pipe, args, log)
+                if show_poses is not None:
+                    show_poses(pose_sheet(inputs.poses, height, width))
+                outputs = generate_video(pipe, height, width, inputs, args, log=log, progress=progress,
+                                         should_stop=should_stop)
+                record.outcome = "done"
+                return outputs
+            except InputError as err:
+                record.outcome = "error"
+                raise InputError(driving.readable(str(err))) from None
+            except Cancelled:
+                record.outcome = "stopped"
+                raise
+            except BaseException:
+                record.outcome = "error"
+                raise
+            finally:
+                record.finished = time.time()
+
+    def start(self, form: JobForm, session: str) -> JobHandle:
+        """:meth:`run` in a thread of its own, reporting through a queue: a page that is closed mid-job
+        cannot leave a job half-done, and the page's handler stays free to show each event."""
+        handle = JobHandle(self.token(session))
+        handle.thread = threading.Thread(target=handle.work, args=(self, form), daemon=True)
+        handle.thread.start()
+        return handle
+
+
+class JobHandle:
+    """Events of a running job, in order: ("log", line), ("poses", sheet), ("progress", (done, total, stage)),
+    then one of ("done", InferOutputs), ("stopped", line), ("error", line)."""
+
+    def __init__(self, token: threading.Event) -> None:
+        self.token = token
+        self.events: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def work(self, runner: JobRunner, form: JobForm) -> None:
+        put = self.events.put
+        try:
+            outputs = runner.run(form, log=lambda line: put(("log", line)),
+                                 progress=lambda done, total, stage: put(("progress", (done, total, stage))),
+                                 should_stop=self.token.is_set, show_poses=lambda sheet: put(("poses", sheet)))
+            put(("done", outputs))
+        except Cancelled as err:
+            put(("stopped", f"stopped: {err}"))
+        except InputError as err:
+            put(("error", f"error: {err}"))
+        except Exception as err:  # a bug: the page gets one line, the terminal the traceback
+            traceback.print_exc()
+            put(("error", f"error: internal error ({type(err).__name__}: {first_line(err)}); the terminal that "
+                          "runs magicpose ui shows the traceback"))
+
+    def __iter__(self) -> Iterator[tuple[str, object]]:
+        while True:
+            kind, value = self.events.get()
+            yield kind, value
+            if kind in ("done", "stopped", "error"):
+                return

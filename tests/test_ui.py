@@ -1,0 +1,269 @@
+"""The web page's job layer without a browser: the page's job computes exactly what `magicpose infer` computes,
+uploads become the CLI's inputs, Stop and errors leave nothing written, jobs queue, and the app module imports
+without Gradio. The browser itself is driven in test_ui_browser.py."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from magicpose import cli
+from magicpose.errors import Cancelled, InputError
+from magicpose.image_utils import center_crop_resize
+from magicpose.ui.jobs import JobForm, JobRunner, UIConfig, pose_sheet
+from magicpose.ui.uploads import stage_driving_input
+from magicpose.video import VideoWriter, video_info
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "example_data"
+REFERENCE = EXAMPLE / "reference.png"
+POSE_FILES = sorted((EXAMPLE / "poses").glob("*.png"))
+SIZE = 32
+FAST = {"steps": 2, "height": SIZE, "width": SIZE}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory) -> JobRunner:
+    """One runner for the module, as one page serves many jobs (the generator stays loaded)."""
+    return JobRunner(UIConfig(output_dir=tmp_path_factory.mktemp("ui") / "outputs", device="cpu",
+                              dtype="float32"))
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _pngs(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))]
+
+
+def _run(runner: JobRunner, form: JobForm, **hooks):
+    log: list[str] = []
+    return runner.run(form, log=log.append, **hooks), log
+
+
+# -- the page's job is the CLI's job --------------------------------------------------------------------------
+
+
+def test_page_job_writes_what_magicpose_infer_writes(runner, tmp_path, capsys) -> None:
+    events, sheets = [], []
+    form = JobForm(str(REFERENCE), [str(p) for p in POSE_FILES], **FAST)
+    out, log = _run(runner, form, progress=lambda *e: events.append(e), show_poses=sheets.append)
+    cli_out = tmp_path / "cli.mp4"
+    assert cli.main(["infer", "--image", str(REFERENCE), "--poses", str(EXAMPLE / "poses"), "--output", str(cli_out),
+                     "--steps", "2", "--height", str(SIZE), "--width", str(SIZE), "--device", "cpu",
+                     "--dtype", "float32"]) == 0
+    page_frames, cli_frames = _pngs(out.frames_dir), _pngs(tmp_path / "cli_frames")
+    assert len(page_frames) == len(POSE_FILES) == 16
+    for page, ref in zip(page_frames, cli_frames, strict=True):
+        np.testing.assert_array_equal(page, ref)
+    info = video_info(out.video)
+    assert (info["frames"], info["width"], info["height"], info["fps"]) == (16, SIZE, SIZE, pytest.approx(8.0))
+    assert out.preview_mp4.is_file() and out.preview_png.is_file()
+    # progress: every denoising step, then every frame written, in order
+    assert events == [(1, 2, "denoising"), (2, 2, "denoising")] + [(i, 16, "writing") for i in range(1, 17)]
+    # the pose sheet: 8 of the 16 poses, as the generator sees them (cropped and resized), 4 px apart
+    (sheet,) = sheets
+    assert sheet.shape == (SIZE, 8 * SIZE + 7 * 4, 3)
+    last = np.asarray(center_crop_resize(np.asarray(Image.open(POSE_FILES[-1]).convert("RGB")), SIZE, SIZE))
+    np.testing.assert_array_equal(sheet[:, -SIZE:], last)
+    assert "generating 16 frames at 32x32, 2 steps, guidance 7.0" in log
+    assert any(line.startswith("note: demo weights") for line in log)  # told at every job, not only the first
+    assert runner.history[-1].outcome == "done"
+
+
+def test_example_poses_when_nothing_is_uploaded(runner) -> None:
+    out, _ = _run(runner, JobForm(str(REFERENCE), None, "", **FAST))
+    assert video_info(out.video)["frames"] == 16
+
+
+def test_pose2vid_job_equals_the_cli(tmp_path, capsys) -> None:
+    weights = REPO / "pretrained_weights" / "pose2vid_demo"
+    page = JobRunner(UIConfig(output_dir=tmp_path / "page", pose2vid_weights=str(weights), device="cpu"))
+    json_files = sorted((EXAMPLE / "pose_json").glob("*.json"))[:3]
+    out, _ = _run(page, JobForm(str(REFERENCE), [str(p) for p in json_files], generator="pose2vid"))
+    folder = tmp_path / "json"
+    folder.mkdir()
+    for p in json_files:
+        shutil.copy(p, folder)
+    assert cli.main(["infer", "--generator", "pose2vid", "--poses", str(folder), "--output",
+                     str(tmp_path / "cli.mp4"), "--device", "cpu"]) == 0
+    page_frames, cli_frames = _pngs(out.frames_dir), _pngs(tmp_path / "cli_frames")
+    assert len(page_frames) == 3
+    for a, b in zip(page_frames, cli_frames, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- Stop and errors leave nothing behind ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop_at", [(1, "denoising"), (3, "writing")])
+def test_stop_leaves_no_file(runner, stop_at) -> None:
+    before = _files(runner.config.output_dir)
+    stop = threading.Event()
+
+    def progress(done, total, stage):
+        if (done, stage) == stop_at:
+            stop.set()
+
+    with pytest.raises(Cancelled, match="no output was written"):
+        runner.run(JobForm(str(REFERENCE), None, **FAST), log=lambda line: None, progress=progress,
+                   should_stop=stop.is_set)
+    assert _files(runner.config.output_dir) == before  # no video, frames, preview or temporary
+    assert runner.history[-1].outcome == "stopped"
+
+
+def test_bad_upload_names_the_file_and_writes_nothing(runner, tmp_path) -> None:
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    files = [shutil.copy(p, upload) for p in POSE_FILES[:3]]
+    Path(files[1]).write_bytes(b"not a png")
+    before = _files(runner.config.output_dir)
+    with pytest.raises(InputError) as err:
+        _run(runner, JobForm(str(REFERENCE), [str(f) for f in files], **FAST))
+    message = str(err.value)
+    assert message.startswith(f"pose image '{POSE_FILES[1].name}' cannot be read")
+    assert "magicpose-ui-" not in message and "\n" not in message  # the upload, not the page's temporary folder
+    assert _files(runner.config.output_dir) == before
+    assert runner.history[-1].outcome == "error"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"steps": 0}, "--steps 0 must be at least 1 (50 in the original)"),
+    ({"steps": 2.5}, "steps must be a whole number, got 2.5"),
+    ({"height": 36}, "height 36 is not a multiple of 8: use e.g. 32 or 40"),
+    ({"reference": None}, "no reference photo: upload one (reload the page for the example)"),
+    ({"generator": "pose2vid"}, "pose2vid needs its weights: start the page with --pose2vid-weights DIR"),
+    ({"driving_path": "/no/such/poses"}, "driving path '/no/such/poses' does not exist"),
+])
+def test_form_errors_are_the_cli_lines(runner, change, message) -> None:
+    form = JobForm(**{"reference": str(REFERENCE), **FAST, **change})
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _run(runner, form)
+
+
+def test_two_sessions_queue(runner) -> None:
+    """Two pages generating at once: both finish, one after the other; Stop in one leaves the other alone."""
+    handles = [runner.start(JobForm(str(REFERENCE), None, **FAST), session) for session in ("a", "b")]
+    results = [list(h) for h in handles]
+    assert [r[-1][0] for r in results] == ["done", "done"]
+    first, second = sorted(runner.history[-2:], key=lambda r: r.started)
+    assert second.started >= first.finished
+    runner.stop("b")
+    assert runner.token("b").is_set() and not runner.token("a").is_set()
+    assert runner.new_token("b") is runner.token("b") and not runner.token("b").is_set()  # a new Generate
+
+
+def test_a_bug_reaches_the_page_as_one_line(runner, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr("magicpose.ui.jobs.generate_video", broken)
+    kind, line = list(runner.start(JobForm(str(REFERENCE), None, **FAST), "c"))[-1]
+    assert kind == "error"
+    assert line == ("error: internal error (RuntimeError: boom); the terminal that runs magicpose ui shows the "
+                    "traceback")
+
+
+# -- uploads become the CLI's inputs --------------------------------------------------------------------------
+
+
+def test_uploaded_pose_files_become_a_pose_folder(tmp_path) -> None:
+    source = stage_driving_input([str(p) for p in POSE_FILES], "", tmp_path)
+    assert source.video is None and source.poses == tmp_path / "driving"
+    assert [p.read_bytes() for p in sorted(source.poses.iterdir())] == [p.read_bytes() for p in POSE_FILES]
+    assert source.readable(f"pose image '{source.poses / '0001.png'}' is bad") == "pose image '0001.png' is bad"
+    assert source.readable(f"pose folder '{source.poses}' is empty") == "pose folder 'the upload' is empty"
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_a_zip_of_poses(tmp_path, nested) -> None:
+    archive = tmp_path / "poses.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in POSE_FILES[:4]:
+            zf.write(p, f"dance/{p.name}" if nested else p.name)
+        zf.writestr("__MACOSX/._0000.png", b"resource fork")
+    source = stage_driving_input([str(archive)], None, tmp_path / "work")
+    assert source.poses == tmp_path / "work" / "driving" / ("dance" if nested else "")
+    assert sorted(p.name for p in source.poses.iterdir()) == [p.name for p in POSE_FILES[:4]]
+
+
+def test_a_zip_pointing_outside_is_refused(tmp_path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("poses/0000.png", POSE_FILES[0].read_bytes())
+        zf.writestr("../escaped.png", b"x")
+    with pytest.raises(InputError, match="zip 'evil.zip' holds '../escaped.png', which points outside"):
+        stage_driving_input([str(archive)], None, tmp_path / "work")
+    assert not (tmp_path / "escaped.png").exists() and _files(tmp_path / "work" / "driving") == []
+
+
+def test_a_video_upload_is_the_driving_video(tmp_path) -> None:
+    video = tmp_path / "dance.mp4"
+    with VideoWriter(video) as writer:
+        writer.write(np.zeros((16, 16, 3), np.uint8))
+    assert stage_driving_input([str(video)], None, tmp_path).video == video
+    assert stage_driving_input(None, str(video), tmp_path).video == video
+    assert stage_driving_input(None, str(EXAMPLE / "poses"), tmp_path).poses == EXAMPLE / "poses"
+    # frames of a dance video, as a folder on this machine or as uploaded images
+    assert stage_driving_input(None, str(EXAMPLE / "poses"), tmp_path, frames_are_video=True).video == \
+        EXAMPLE / "poses"
+    uploaded = stage_driving_input([str(POSE_FILES[0])], None, tmp_path / "w", frames_are_video=True)
+    assert uploaded.video == tmp_path / "w" / "driving" and uploaded.poses is None
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["dance.mp4", "0000.png"], "'dance.mp4' is a video: upload it alone, not with 1 other file(s)"),
+    (["notes.txt"], "'notes.txt' is neither a video"),
+    (["a/0000.png", "b/0000.png"], "two uploaded files are named '0000.png'"),
+])
+def test_upload_mistakes(tmp_path, names, message) -> None:
+    paths = []
+    for name in names:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(POSE_FILES[0].read_bytes())
+        paths.append(str(path))
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        stage_driving_input(paths, None, tmp_path / "work")
+    with pytest.raises(InputError, match="either as an upload or as a path"):
+        stage_driving_input(paths, str(tmp_path), tmp_path / "work2")
+
+
+def test_pose_sheet_spreads_over_the_sequence() -> None:
+    poses = [np.full((10, 20, 3), i, np.uint8) for i in range(20)]
+    sheet = pose_sheet(poses, 8, 8, count=3)
+    assert sheet.shape == (8, 3 * 8 + 2 * 4, 3)
+    assert [sheet[0, x, 0] for x in (0, 12, 24)] == [0, 10, 19]  # first, middle, last
+
+
+# -- without Gradio -------------------------------------------------------------------------------------------
+
+
+def test_the_page_modules_import_without_gradio_and_the_command_says_how_to_install() -> None:
+    code = ("import sys; sys.modules['gradio'] = None\n"  # as if Gradio were not installed
+            "import magicpose.ui.app, magicpose.ui.jobs, magicpose.ui.command\n"
+            "from magicpose.cli import main\n"
+            "sys.exit(main(['ui']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: the web page needs Gradio 6: pip install 'magicpose[ui]' (or pip install 'gradio>=6.31,<7')"]
+    assert done.stdout == ""
