@@ -129,7 +129,7 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                     finished = kind in ("stopped", "error")
                     yield "\n".join(lines), gr.skip(), None, None, None
             finally:
-                if not finished:  # the page went away mid-job: stop it rather than finish for no one
+                if not finished:  # Gradio cancelled the event mid-job: stop the job too
                     handle.token.set()
 
         def new_job(request: gr.Request) -> None:
@@ -141,6 +141,7 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
         generate.click(new_job, None, None, queue=False).then(run, inputs, outputs, concurrency_limit=1,
                                                                 show_progress_on=[status])
         stop.click(stop_job, None, None, queue=False)
+        demo.unload(stop_job)  # a tab closed or reloaded mid-job: stop it rather than finish for no one
     return demo
 
 
