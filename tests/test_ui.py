@@ -10,6 +10,7 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -19,7 +20,9 @@ from PIL import Image
 from magicpose import cli
 from magicpose.errors import Cancelled, InputError
 from magicpose.image_utils import center_crop_resize
-from magicpose.ui.jobs import JobForm, JobRunner, UIConfig, pose_sheet
+from magicpose.pose import read_openpose_json
+from magicpose.pose.extract import BACKENDS, PoseExtractor
+from magicpose.ui.jobs import JobForm, JobRunner, UIConfig, pose_sheet, stack_rows
 from magicpose.ui.uploads import stage_driving_input
 from magicpose.video import VideoWriter, video_info
 
@@ -109,6 +112,49 @@ def test_pose2vid_job_equals_the_cli(tmp_path, capsys) -> None:
     assert len(page_frames) == 3
     for a, b in zip(page_frames, cli_frames, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+class SamePerson(PoseExtractor):
+    """Sees the example's reference person in every image: enough to run the driving-video route end to end."""
+
+    name: ClassVar[str] = "same-person"
+    weight_files: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_weights_dir(cls, weights_dir=None, device="cpu"):
+        return cls()
+
+    def __call__(self, image):
+        return [read_openpose_json(EXAMPLE / "pose_json" / "0000_keypoints.json").people[0]]
+
+
+def test_driving_video_job_shows_the_alignment_then_the_poses(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(BACKENDS, "same-person", SamePerson)
+    video = tmp_path / "dance.mp4"
+    with VideoWriter(video, fps=10) as writer:
+        for _ in range(3):
+            writer.write(np.asarray(Image.open(REFERENCE).convert("RGB")))
+    page = JobRunner(UIConfig(output_dir=tmp_path / "out", device="cpu", pose_backend="same-person"))
+    sheets = []
+    out, log = _run(page, JobForm(str(REFERENCE), [str(video)], **FAST), show_poses=sheets.append)
+    assert f"driving: 3 frames from '{video}' (3 with a person), smoothed, aligned: bones" in log
+    assert video_info(out.video)["frames"] == 3 and video_info(out.video)["fps"] == pytest.approx(10.0)
+    stem = out.video.with_suffix("")
+    alignment = np.asarray(Image.open(f"{stem}_alignment.png"))
+    assert len(list(Path(f"{stem}_poses", "pose_json").glob("*.json"))) == 3
+    (sheet,) = sheets  # the alignment preview on top, then the 3 poses the generator follows
+    np.testing.assert_array_equal(sheet[:alignment.shape[0], :alignment.shape[1]], alignment)
+    assert sheet.shape == (alignment.shape[0] + 4 + SIZE, max(alignment.shape[1], 3 * SIZE + 2 * 4), 3)
+
+
+def test_driving_video_options_show_only_with_the_pose_tools(tmp_path, monkeypatch) -> None:
+    from magicpose.ui.app import pose_tools_missing
+
+    monkeypatch.setitem(BACKENDS, "same-person", SamePerson)
+    assert pose_tools_missing(UIConfig(pose_backend="same-person")) is None
+    missing = pose_tools_missing(UIConfig(pose_backend="dwpose", pose_weights=str(tmp_path)))
+    assert missing.startswith("the dwpose pose extractor needs yolox_l.onnx, dw-ll_ucoco_384.onnx in "
+                              f"'{tmp_path}'")
 
 
 # -- Stop and errors leave nothing behind ---------------------------------------------------------------------
@@ -252,6 +298,14 @@ def test_pose_sheet_spreads_over_the_sequence() -> None:
     sheet = pose_sheet(poses, 8, 8, count=3)
     assert sheet.shape == (8, 3 * 8 + 2 * 4, 3)
     assert [sheet[0, x, 0] for x in (0, 12, 24)] == [0, 10, 19]  # first, middle, last
+
+
+def test_stack_rows_pads_to_the_widest() -> None:
+    top, bottom = np.zeros((2, 3, 3), np.uint8), np.full((1, 5, 3), 7, np.uint8)
+    stacked = stack_rows(top, bottom, gap=1)
+    assert stacked.shape == (4, 5, 3)
+    assert (stacked[:2, :3] == 0).all() and (stacked[:2, 3:] == 255).all() and (stacked[2] == 255).all()
+    assert (stacked[3] == 7).all()
 
 
 # -- without Gradio -------------------------------------------------------------------------------------------

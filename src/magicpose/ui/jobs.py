@@ -127,6 +127,19 @@ def pose_sheet(poses, height: int, width: int, count: int = SHEET_POSES) -> np.n
     return np.concatenate(row, axis=1)
 
 
+def stack_rows(*rows: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Images one above the other, left-aligned on white, ``gap`` px apart."""
+    width = max(r.shape[1] for r in rows)
+    out = []
+    for i, row in enumerate(rows):
+        if i:
+            out.append(np.full((gap, width, 3), 255, np.uint8))
+        padded = np.full((row.shape[0], width, 3), 255, np.uint8)
+        padded[:, :row.shape[1]] = row
+        out.append(padded)
+    return np.concatenate(out)
+
+
 class JobRunner:
     """Runs the page's jobs one at a time (the queue also allows one), keeping each generator loaded.
 
@@ -202,7 +215,10 @@ class JobRunner:
                 pipe = self._generator(args, log)
                 height, width = output_size(pipe, args, log)
                 if show_poses is not None:
-                    show_poses(pose_sheet(inputs.poses, height, width))
+                    sheet = pose_sheet(inputs.poses, height, width)
+                    if inputs.driving is not None:  # how the dancer's skeleton was fitted to the reference
+                        sheet = stack_rows(inputs.driving.preview, sheet)
+                    show_poses(sheet)
                 outputs = generate_video(pipe, height, width, inputs, args, log=log, progress=progress,
                                          should_stop=should_stop)
                 record.outcome = "done"
