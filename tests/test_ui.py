@@ -4,6 +4,7 @@ without Gradio. The browser itself is driven in test_ui_browser.py."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -321,3 +322,50 @@ def test_the_page_modules_import_without_gradio_and_the_command_says_how_to_inst
     assert done.stderr.strip().splitlines() == [
         "error: the web page needs Gradio 6: pip install 'magicpose[ui]' (or pip install 'gradio>=6.31,<7')"]
     assert done.stdout == ""
+
+
+# -- the command ----------------------------------------------------------------------------------------------
+
+
+def test_magicpose_ui_serves_the_page(tmp_path) -> None:
+    """`magicpose ui` as a user starts it: it loads the weights, then answers on its port with the page."""
+    pytest.importorskip("gradio")
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "magicpose.cli", "ui", "--port", str(port), "--output-dir",
+                               str(tmp_path / "out"), "--device", "cpu"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        page = None
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=1) as response:
+                    page = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.2)
+        assert page is not None and page["title"] == "MagicPose: animate a photo"
+        ids = {c.get("props", {}).get("elem_id") for c in page["components"]}
+        assert {"reference", "driving", "generate", "stop", "status", "poses", "result", "preview",
+                "downloads"} <= ids
+    finally:
+        server.terminate()
+        printed = server.communicate(timeout=60)[0]
+    assert f"magicpose ui: http://127.0.0.1:{port} (Ctrl+C stops it); outputs go to {tmp_path / 'out'}/" in printed
+    assert "loaded the MagicPose weights" in printed
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--weights", "/no/such/weights"], "error: --weights '/no/such/weights' is not a folder"),
+    (["--port", "70000"], "error: --port 70000 must be between 1 and 65535"),
+])
+def test_magicpose_ui_bad_flags(flags, message, capsys) -> None:
+    pytest.importorskip("gradio")
+    assert cli.main(["ui", *flags]) == 2
+    assert capsys.readouterr().err.startswith(message)
