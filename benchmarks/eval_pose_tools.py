@@ -40,6 +40,7 @@ from magicpose.data.synthetic import (
     render_ground_truth,
     split_ids,
 )
+from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
 from magicpose.image_utils import center_crop_resize
 from magicpose.pose import FramePose, align_poses, draw_pose, smooth_keypoints, smooth_poses
 
@@ -64,19 +65,6 @@ def dances(count: int, frames: int, fps: float, seed: int) -> list[np.ndarray]:
     return out
 
 
-def jitter(arr: np.ndarray) -> float:
-    """RMS of the second difference over points visible in three consecutive frames (px)."""
-    seen = arr[..., 2] > 0
-    both = seen[2:] & seen[1:-1] & seen[:-2]
-    d2 = arr[2:, :, :2] - 2 * arr[1:-1, :, :2] + arr[:-2, :, :2]
-    return float(np.sqrt((d2**2).sum(-1)[both].mean()))
-
-
-def mean_error(arr: np.ndarray, truth: np.ndarray) -> float:
-    seen = truth[..., 2] > 0
-    return float(np.linalg.norm(arr[..., :2] - truth[..., :2], axis=-1)[seen].mean())
-
-
 def as_frames(arr: np.ndarray) -> list[FramePose]:
     return [FramePose.from_array(a, RENDER_SIZE, RENDER_SIZE) for a in arr]
 
@@ -96,15 +84,15 @@ def noisy_copies(truths: list[np.ndarray], sigma: float, seed: int) -> list[np.n
 
 
 def smoothing_table(truths, noise_levels, fps: float, seed: int) -> dict:
-    table = {"truth_jitter": round(float(np.mean([jitter(t) for t in truths])), 4)}
+    table = {"truth_jitter": round(float(np.mean([keypoint_jitter(t) for t in truths])), 4)}
     for sigma in noise_levels:
         noisy = noisy_copies(truths, sigma, seed)
         euro = [as_array(smooth_keypoints(as_frames(n), fps)) for n in noisy]
         median = [as_array(smooth_poses(as_frames(n), 7)) for n in noisy]
         row = {}
         for name, arrays in (("noisy", noisy), ("one_euro", euro), ("median7", median)):
-            errors = [mean_error(a, t) for a, t in zip(arrays, truths)]
-            row[name] = {"jitter": round(float(np.mean([jitter(a) for a in arrays])), 4),
+            errors = [mean_keypoint_error(a, t) for a, t in zip(arrays, truths)]
+            row[name] = {"jitter": round(float(np.mean([keypoint_jitter(a) for a in arrays])), 4),
                          "error": round(float(np.mean(errors)), 4)}
         table[f"noise_{sigma:g}px"] = row
     return table
@@ -113,10 +101,10 @@ def smoothing_table(truths, noise_levels, fps: float, seed: int) -> dict:
 def tune(truths, noise_levels, fps: float, seed: int) -> list[tuple]:
     """Mean error relative to the noisy input, per noise level, for a grid of (min_cutoff, beta, d_cutoff)."""
     noisy = {s: noisy_copies(truths, s, seed) for s in noise_levels}
-    base = {s: np.mean([mean_error(n, t) for n, t in zip(noisy[s], truths)]) for s in noise_levels}
+    base = {s: np.mean([mean_keypoint_error(n, t) for n, t in zip(noisy[s], truths)]) for s in noise_levels}
     rows = []
     for mc, beta, dc in itertools.product((0.5, 1, 2, 3, 5), (3, 10, 20, 30, 50, 100), (1, 3, 10)):
-        rel = [np.mean([mean_error(as_array(smooth_keypoints(as_frames(n), fps, mc, beta, d_cutoff=dc)), t)
+        rel = [np.mean([mean_keypoint_error(as_array(smooth_keypoints(as_frames(n), fps, mc, beta, d_cutoff=dc)), t)
                         for n, t in zip(noisy[s], truths)]) / base[s] for s in noise_levels]
         rows.append((float(np.mean(rel)), mc, beta, dc, [round(float(r), 3) for r in rel]))
     return sorted(rows)

@@ -7,6 +7,9 @@
   in the generated one; mean over frames whose true frame shows any keypoint.
 
 The person compared is the most prominent one in each frame (largest box x confidence).
+
+Also the two measures of a keypoint track that the smoothing tests and ``benchmarks/eval_pose_tools.py`` use:
+its jitter and its mean error against the true track.
 """
 
 from __future__ import annotations
@@ -48,3 +51,18 @@ class KeypointScores:
 
     def mean(self, name: str) -> float | None:
         return self.sums[name] / self.counts[name] if self.counts[name] else None
+
+
+def keypoint_jitter(track: np.ndarray) -> float:
+    """RMS length (px) of the second difference p[t+1] - 2 p[t] + p[t-1] of a (T, K, 3) track, over the points
+    seen (score > 0) in all three frames: 0 for motion at constant velocity."""
+    seen = track[..., 2] > 0
+    all_three = seen[2:] & seen[1:-1] & seen[:-2]
+    d2 = track[2:, :, :2] - 2 * track[1:-1, :, :2] + track[:-2, :, :2]
+    return float(np.sqrt((d2**2).sum(-1)[all_three].mean()))
+
+
+def mean_keypoint_error(track: np.ndarray, truth: np.ndarray) -> float:
+    """Mean distance (px) between a (T, K, 3) track and the true one, over the points the truth shows."""
+    seen = truth[..., 2] > 0
+    return float(np.linalg.norm(track[..., :2] - truth[..., :2], axis=-1)[seen].mean())
