@@ -95,6 +95,17 @@ def inert_biases(module: nn.Module) -> set[str]:
 
 
 @pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module: fast for tiny networks on a small shared machine (no OpenMP spinning),
+    reproducible, and what the torchrun ranks use, so in-process and subprocess runs agree bitwise. Modules
+    take it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
 def vgg_file(tmp_path_factory) -> Path:
     """A torchvision-layout vgg19 state dict, random weights (real VGG weights are not on this machine)."""
     from magicpose.models.losses import vgg19_features

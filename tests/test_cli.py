@@ -32,13 +32,7 @@ FAST = ["--steps", "2", "--height", "32", "--width", "32", "--device", "cpu", "-
 SEP = 4  # black separator of the preview images, in pixels
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: fast on a small shared machine (no OpenMP spinning) and reproducible."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _copy_poses(folder: Path, n: int = 3, source: Path = EXAMPLE / "poses", pattern: str = "*.png") -> Path:

@@ -9,7 +9,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from magicpose import cli
@@ -25,12 +24,7 @@ SIZE = 128
 FRAMES = 6
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _dancer(index: int, frames: int, fps: float = 8.0):

@@ -42,12 +42,7 @@ RUN = {"train.max_steps": 6, "train.batch_size": 4, "train.decay_steps": 3, "che
 TENSORS = ("pose_prev", "pose", "frame_prev", "frame", "keypoints_prev", "keypoints")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what the subprocess ranks use: in-process and subprocess runs agree bitwise
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

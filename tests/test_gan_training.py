@@ -35,13 +35,7 @@ GLOBAL = {"model.architecture": "global", "model.ngf": 8, "train.fix_global_step
 G_FILE = Path("generator") / "diffusion_pytorch_model.safetensors"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny networks: one thread is faster on a shared 2-core machine, and is what the torchrun ranks use.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from magicpose import cli
@@ -35,12 +34,7 @@ SIZE = 32
 FAST = {"steps": 2, "height": SIZE, "width": SIZE}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from magicpose.video import read_video, video_info
@@ -56,19 +55,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, one_torch_thread):
     """The page, served from this process on a free port (its runner is there to inspect)."""
     _require_browser_stack()
     from magicpose.ui.app import launch
     from magicpose.ui.jobs import UIConfig
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     config = UIConfig(output_dir=tmp_path_factory.mktemp("ui") / "outputs", device="cpu", dtype="float32")
     demo, url, runner = launch(config, port=_free_port(), block=False)
     yield url, runner
     demo.close()
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -212,13 +208,18 @@ def test_a_bad_upload_shows_the_error_line(server, open_page, tmp_path) -> None:
     assert _outputs(runner) == before and runner.history[-1].outcome == "error"
 
 
+def _start_long_job(page) -> None:
+    """100 steps, under way: Gradio's bar shows the first denoising step."""
+    _fill_form(page, POSE_FILES, steps=100)
+    page.locator("#generate").click()
+    page.locator("[role=progressbar][aria-label^='denoising: step']").first.wait_for()
+
+
 def test_stop_leaves_no_file(server, open_page) -> None:
     _, runner = server
     before = _outputs(runner)
     page = open_page()
-    _fill_form(page, POSE_FILES, steps=100)
-    page.locator("#generate").click()
-    page.locator("[role=progressbar][aria-label^='denoising: step']").first.wait_for()  # Gradio's bar
+    _start_long_job(page)
     page.locator("#stop").click()
     status = _wait_status(page, "stopped: ")
     assert "no output was written" in status.splitlines()[-1]
@@ -247,9 +248,7 @@ def test_a_page_closed_mid_job_stops_its_job(server, open_page) -> None:
     _, runner = server
     before = _outputs(runner)
     page = open_page()
-    _fill_form(page, POSE_FILES, steps=100)
-    page.locator("#generate").click()
-    page.locator("[role=progressbar][aria-label^='denoising: step']").first.wait_for()
+    _start_long_job(page)
     page.close()
     record = runner.history[-1]
     for _ in range(600):  # the job notices at its next step
