@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from magicpose.errors import InputError
+from magicpose.files import RECORD
 from magicpose.video import (
     FrameFolderWriter,
     VideoWriter,
@@ -134,7 +136,8 @@ def test_frame_folder_writer_exact(tmp_path) -> None:
     with FrameFolderWriter(folder) as w:
         paths = [w.write(f) for f in frames]
     assert paths == [folder / f"{i:06d}.png" for i in range(3)]
-    assert sorted(os.listdir(folder)) == ["000000.png", "000001.png", "000002.png"]
+    assert sorted(os.listdir(folder)) == [RECORD, "000000.png", "000001.png", "000002.png"]
+    assert json.loads((folder / RECORD).read_text())["files"] == ["000000.png", "000001.png", "000002.png"]
     for p, f in zip(paths, frames):
         np.testing.assert_array_equal(np.asarray(Image.open(p)), f)
     assert os.listdir(tmp_path) == ["frames"]
@@ -148,17 +151,27 @@ def test_frame_folder_writer_failure_and_replace(tmp_path) -> None:
             raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
 
-    # an existing folder survives a failure and is replaced only on success
-    folder.mkdir()
-    (folder / "old.txt").write_text("old")
+    # an earlier output survives a failure and is replaced only on success
+    with FrameFolderWriter(folder) as w:
+        w.write(np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(RuntimeError):
         with FrameFolderWriter(folder) as w:
-            w.write(np.zeros((4, 4, 3), np.uint8))
+            w.write(np.ones((4, 4, 3), np.uint8))
             raise RuntimeError("boom")
-    assert os.listdir(folder) == ["old.txt"]
+    assert sorted(os.listdir(folder)) == [RECORD, "000000.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(folder / "000000.png")), 0)
     with FrameFolderWriter(folder, pattern="f{:03d}.png") as w:
         w.write(np.full((4, 4, 3), 9, np.uint8))
-    assert os.listdir(folder) == ["f000.png"]
+    assert sorted(os.listdir(folder)) == [RECORD, "f000.png"]
+    assert os.listdir(tmp_path) == ["frames"]
+
+    # a file the user put into that folder is never deleted: the writer refuses and leaves everything as it was
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"'.*frames' now holds files magicpose did not write there \(notes.txt\)"):
+        with FrameFolderWriter(folder) as w:
+            w.write(np.zeros((4, 4, 3), np.uint8))
+    assert sorted(os.listdir(folder)) == [RECORD, "f000.png", "notes.txt"]
+    assert (folder / "notes.txt").read_text() == "mine"
     assert os.listdir(tmp_path) == ["frames"]
 
 
@@ -186,7 +199,7 @@ def test_atomic_outputs_commit_and_rollback(tmp_path) -> None:
         assert os.listdir(tmp_path) != [] and not video.exists()  # only temporaries so far
     assert sorted(os.listdir(tmp_path)) == ["fr", "g.png", "v.mp4"]
     assert video_info(video)["frames"] == 2
-    assert sorted(os.listdir(frames)) == ["000000.png", "000001.png"]
+    assert sorted(os.listdir(frames)) == [RECORD, "000000.png", "000001.png"]
 
 
 def test_make_preview_frame() -> None:

@@ -1,15 +1,385 @@
-"""Making output folders so that a failed run leaves no empty folder behind, and checking them first."""
+"""The files the program writes: atomic replacement, ownership of output folders, and checks before any work.
+
+Atomic replacement (one implementation for every command)
+---------------------------------------------------------
+Every output is written under a hidden temporary sibling of its final path (same folder, so the rename is atomic
+on one filesystem) and committed by :func:`commit`: each file is fsynced, then
+
+* a file replaces the old one with ``os.replace`` (readers see the old or the new file, never a mix);
+* a folder is swapped in with Linux's ``renameat2(RENAME_EXCHANGE)``, one atomic step, after which the old
+  folder (now under the temporary name) is deleted. Where the exchange is unavailable (other systems, some
+  filesystems) the old folder is renamed aside, the new one renamed in, then the old deleted; a crash between
+  the two renames leaves the old folder complete under its aside name, and the next commit or check of that
+  path (:func:`restore_aside`) puts it back.
+
+A SIGKILL at any step therefore leaves the old or the new output complete at the final path (tested by fault
+injection at every step, ``tests/test_files.py``). :func:`atomic_outputs` groups several outputs that appear
+together.
+
+Ownership: a folder the program did not write is never replaced
+---------------------------------------------------------------
+Every folder committed here carries a record, ``.magicpose-output.json``, listing the files written into it.
+Replacing a folder is allowed only when every file in it is listed in its own record (an earlier output of the
+program) or it is empty; anything else (a user's file added inside, a folder the program never wrote, a
+video added into a dataset by another command, which keeps a record of its own) is refused with one line
+naming the folder, before any work (:func:`check_replaceable`) and again at the swap itself. A folder is never
+replaced when it is ``/``, the home folder, or holds an input of the run.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import stat
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from magicpose.errors import InputError
 
+PathLike = str | os.PathLike[str]
+RECORD = ".magicpose-output.json"
 
+# Fault injection for the crash tests: called with the name of each step of a commit ("written", "synced",
+# "exchanged", "aside", "replaced"); a test sets it to a function that SIGKILLs the process at one of them.
+fault_hook: Callable[[str], None] | None = None
+
+
+def _step(name: str) -> None:
+    if fault_hook is not None:
+        fault_hook(name)
+
+
+# -- temporary names ------------------------------------------------------------------------------------------
+
+
+def temp_sibling(path: PathLike) -> Path:
+    """A fresh hidden sibling of ``path`` that keeps its suffix, e.g. ``out.mp4`` -> ``.out.1a2b3c4d.tmp.mp4``.
+
+    The random token lets concurrent runs target the same output without clobbering each other; keeping the
+    suffix lets libraries that guess the format from the name still work."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def _aside_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
+
+
+def _asides(final: Path) -> list[Path]:
+    parent = final.parent if str(final.parent) else Path(".")
+    prefix = f".{final.name}."
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return []
+    return [e for e in entries if e.name.startswith(prefix) and e.name.endswith(".old")
+            and len(e.name) == len(prefix) + 8 + len(".old") and e.is_dir() and not e.is_symlink()]
+
+
+def restore_aside(final: PathLike) -> None:
+    """Put back a folder left under its aside name by a crash between the two renames of a replacement."""
+    final = Path(final)
+    if final.exists() or final.is_symlink():
+        return
+    found = _asides(final)
+    if len(found) == 1:
+        with contextlib.suppress(OSError):
+            os.rename(found[0], final)
+
+
+def remove_path(path: PathLike) -> None:
+    """Delete a file, link or folder if present, ignoring errors (failure paths and the program's own temporaries)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            path.unlink()
+
+
+# -- durability ------------------------------------------------------------------------------------------------
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # e.g. folders cannot be opened on Windows; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: PathLike) -> None:
+    """fsync a file, or every file and folder under a folder, so that a rename after it cannot expose data
+    still in the page cache after a power loss."""
+    path = Path(path)
+    if path.is_symlink():
+        return
+    if not path.is_dir():
+        _fsync(path)
+        return
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            full = Path(root) / name
+            if not full.is_symlink():
+                _fsync(full)
+        _fsync(Path(root), directory=True)
+
+
+def _fsync_parent(path: Path) -> None:
+    _fsync(path.parent if str(path.parent) else Path("."), directory=True)
+
+
+# -- the records of what the program wrote -------------------------------------------------------------------
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every non-folder entry under ``folder`` (files, links, pipes...), as POSIX paths relative to it."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            found.append((rel / name).as_posix())
+    return sorted(found)
+
+
+def write_record(folder: PathLike) -> Path:
+    """Record every file now in ``folder`` as written by the program (call it on the finished temporary)."""
+    from magicpose import __version__
+
+    folder = Path(folder)
+    files = [f for f in _files_under(folder) if f != RECORD]
+    path = folder / RECORD
+    path.write_text(json.dumps({"written_by": f"magicpose {__version__}", "files": files}, indent=0) + "\n")
+    return path
+
+
+def foreign_files(folder: PathLike) -> list[str]:
+    """The files in ``folder`` that its record does not list (all of them when it has none or it is unreadable),
+    relative to it, sorted: what replacing the folder would destroy of someone else's."""
+    folder = Path(folder)
+    present = [f for f in _files_under(folder) if f != RECORD]
+    try:
+        listed = set(json.loads((folder / RECORD).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    return [f for f in present if f not in listed]
+
+
+def _guarded(folder: Path) -> str | None:
+    """Why ``folder`` may never be replaced, or None."""
+    try:
+        resolved = folder.resolve()
+    except (OSError, RuntimeError):
+        return "its path cannot be resolved"
+    if resolved == Path(resolved.anchor):
+        return "it is the root folder"
+    with contextlib.suppress(RuntimeError, KeyError):
+        if resolved == Path.home().resolve():
+            return "it is the home folder"
+    return None
+
+
+def _contains(folder: Path, path: Path) -> bool:
+    try:
+        folder, path = folder.resolve(), path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return path == folder or folder in path.parents
+
+
+def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: str) -> None:
+    """Refuse an output that is, or is a folder holding, one of the run's inputs (writing it would destroy it)."""
+    output = Path(output)
+    for given in inputs:
+        if given is None or str(given) == "":
+            continue
+        if _contains(output, Path(given)):
+            what = "is" if output.resolve() == Path(given).resolve() else "holds"
+            raise InputError(f"output '{output}' {what} the input '{given}': choose another {flag} (an input is "
+                             "never overwritten)")
+
+
+def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | None] = ()) -> None:
+    """Refuse, before any work, to write the output folder ``folder`` where it would replace what the program did
+    not write: ``/``, the home folder, a folder holding an input, a file, or an existing folder holding files
+    that are not an earlier output of the program's (see the module's docstring). ``flag`` names the option that
+    chose the folder, for the fix."""
+    folder = Path(folder)
+    restore_aside(folder)
+    check_not_input(folder, inputs, flag)
+    if not (folder.exists() or folder.is_symlink()):
+        return
+    reason = _guarded(folder)
+    if reason is None and (folder.is_symlink() or not folder.is_dir()):
+        reason = "it is a file, not a folder the program wrote"
+    if reason is not None:
+        raise InputError(f"output folder '{folder}' cannot be replaced: {reason}; choose another {flag}")
+    foreign = foreign_files(folder)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise InputError(f"output folder '{folder}' holds files magicpose did not write there ({shown}): move them "
+                         f"away or choose another {flag} (only an earlier output of magicpose is replaced)")
+
+
+# -- commits ---------------------------------------------------------------------------------------------------
+
+
+def _load_renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_RENAMEAT2 = _load_renameat2()
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+use_exchange = _RENAMEAT2 is not None  # tests turn it off to exercise the two-rename path
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux); False where the system or filesystem cannot."""
+    if not use_exchange or _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not supported here, use the two renames
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _replace_folder(tmp: Path, final: Path) -> None:
+    foreign = foreign_files(final)
+    if foreign:  # checked again at the swap: a file may have been added during the run
+        raise InputError(f"output folder '{final}' now holds files magicpose did not write there "
+                         f"({', '.join(foreign[:3])}): nothing was replaced; move them away and run again")
+    if _exchange(tmp, final):
+        _step("exchanged")
+        _fsync_parent(final)
+        shutil.rmtree(tmp, ignore_errors=True)  # the old output, now under the temporary name
+        return
+    old = _aside_name(final)
+    os.rename(final, old)
+    _step("aside")
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.rename(old, final)  # put the previous output back
+        raise
+    _step("replaced")
+    _fsync_parent(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def commit(tmp: PathLike, final: PathLike, record: bool = True) -> Path:
+    """Move the finished temporary ``tmp`` (a file or a folder) onto ``final`` atomically, as the module's docstring
+    describes; a folder gets its record of written files first (``record=False`` for folders whose layout is read
+    by other programs that must not see an extra file). Returns ``final``."""
+    tmp, final = Path(tmp), Path(final)
+    restore_aside(final)
+    is_folder = tmp.is_dir() and not tmp.is_symlink()
+    if is_folder and record:
+        write_record(tmp)
+    _step("written")
+    fsync_tree(tmp)
+    _step("synced")
+    if is_folder and final.is_dir() and not final.is_symlink():
+        reason = _guarded(final)
+        if reason is not None:
+            raise InputError(f"output folder '{final}' cannot be replaced: {reason}")
+        _replace_folder(tmp, final)
+    else:
+        os.replace(tmp, final)
+        _step("replaced")
+        _fsync_parent(final)
+    return final
+
+
+@contextlib.contextmanager
+def atomic_path(final: PathLike, record: bool = True) -> Iterator[Path]:
+    """Yield a temporary sibling path of ``final``; write a file or a folder there. On success it is committed onto
+    ``final`` (:func:`commit`); on error it is deleted and ``final`` is untouched."""
+    tmp = temp_sibling(final)
+    try:
+        yield tmp
+    except BaseException:
+        remove_path(tmp)
+        raise
+    if tmp.exists() or tmp.is_symlink():
+        try:
+            commit(tmp, final, record=record)
+        except BaseException:
+            remove_path(tmp)
+            raise
+
+
+def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary sibling, fsync, rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_outputs() -> Iterator[Callable[[PathLike], Path]]:
+    """Several outputs that appear together: yield ``tmp(final) -> Path``; on success every temporary that was
+    created is committed onto its final path (in the order asked for), on error all are deleted.
+
+    A rename that itself fails after earlier ones succeeded leaves those committed (rare: same-folder renames)."""
+    pairs: list[tuple[Path, Path]] = []
+
+    def tmp(final: PathLike) -> Path:
+        t = temp_sibling(final)
+        pairs.append((t, Path(final)))
+        return t
+
+    try:
+        yield tmp
+        for t, final in pairs:
+            if t.exists() or t.is_symlink():
+                commit(t, final)
+    except BaseException:
+        for t, _ in pairs:
+            remove_path(t)
+        raise
+
+
+# -- inputs that are not regular files ---------------------------------------------------------------------------
+
+
+def check_regular_file(path: PathLike, what: str, fix: str) -> None:
+    """Refuse a named pipe, socket or device as an input file: reading one can block forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: the caller's own check names it
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise InputError(f"{what} '{path}' is {kind}, not a file: {fix}")
+
+
+# -- output folders made for a run ---------------------------------------------------------------------------------
 def make_parents(*folders: str | Path) -> list[Path]:
     """``mkdir -p`` each folder; returns the folders that did not exist before, deepest first."""
     created: list[Path] = []

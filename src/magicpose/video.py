@@ -2,9 +2,10 @@
 
 Atomicity design
 ----------------
-Every writer produces its output under a temporary name in the *same folder* as the final path (so the
-final rename is an atomic ``os.replace`` on one filesystem) and only renames it on success; on failure
-the temporary is deleted, so a crash never leaves a half-written output.
+Every writer produces its output under a temporary name in the *same folder* as the final path and commits it
+with :func:`magicpose.files.commit` (fsync, atomic rename or folder exchange; an existing folder is replaced only
+when it is an earlier output of the program's) on success; on failure the temporary is deleted, so a crash never
+leaves a half-written output.
 
 * Stand-alone use: ``VideoWriter(path)`` / ``FrameFolderWriter(folder)`` handle their own temporary
   (``atomic=True``, the default).
@@ -28,9 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError
+from .files import atomic_outputs, atomic_path, check_regular_file, commit, remove_path, temp_sibling
 
 __all__ = [
     "FrameFolderWriter",
@@ -54,73 +54,8 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
+temp_path_for = temp_sibling  # the name earlier versions exported
 Frame = np.ndarray | Image.Image
-
-
-# --------------------------------------------------------------------------------------------------
-# temporary paths and commits
-
-
-def temp_path_for(path: PathLike) -> Path:
-    """A fresh hidden sibling of `path` that keeps its suffix, e.g. ``out.mp4`` -> ``.out.1a2b3c.tmp.mp4``.
-
-    The random token lets concurrent runs target the same output without clobbering each other; keeping
-    the suffix lets libraries that guess the format from the name still work.
-    """
-    path = Path(path)
-    token = secrets.token_hex(4)
-    return path.with_name(f".{path.stem}.{token}.tmp{path.suffix}")
-
-
-def _remove(path: Path) -> None:
-    """Delete a file or folder if present, ignoring errors (used on failure paths)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _commit(tmp: Path, final: Path) -> None:
-    """Move `tmp` onto `final`. An existing folder at `final` is swapped out and deleted afterwards,
-    because os.replace cannot overwrite a non-empty directory."""
-    if tmp.is_dir() and final.is_dir() and not final.is_symlink():
-        old = temp_path_for(final).with_suffix(".old")
-        os.replace(final, old)
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            os.replace(old, final)  # put the previous output back
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-
-
-@contextlib.contextmanager
-def atomic_outputs() -> Iterator[Callable[[PathLike], Path]]:
-    """Yield ``tmp(final) -> Path``; on success rename every temporary to its final path, on error
-    delete them all.
-
-    Temporaries that were never created are skipped at commit. Renames happen in registration order;
-    if one rename itself fails the earlier ones stay committed (rare: same-folder renames).
-    """
-    pairs: list[tuple[Path, Path]] = []
-
-    def tmp(final: PathLike) -> Path:
-        t = temp_path_for(final)
-        pairs.append((t, Path(final)))
-        return t
-
-    try:
-        yield tmp
-    except BaseException:
-        for t, _ in pairs:
-            _remove(t)
-        raise
-    for t, final in pairs:
-        if t.exists():
-            _commit(t, final)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,7 +80,7 @@ class _AtomicTarget:
     def __init__(self, path: PathLike, atomic: bool) -> None:
         self.path = Path(path)
         self.atomic = atomic
-        self.work_path = temp_path_for(self.path) if atomic else self.path
+        self.work_path = temp_sibling(self.path) if atomic else self.path
         self.frames_written = 0
         self._closed = False
         self._size: tuple[int, int] | None = None  # (height, width) of the first frame
@@ -250,7 +185,7 @@ class VideoWriter(_AtomicTarget):
             self._container.close()
             self._container = None
             if self.atomic:
-                os.replace(self.work_path, self.path)
+                commit(self.work_path, self.path)
         except BaseException:
             self.abort()
             raise
@@ -263,7 +198,7 @@ class VideoWriter(_AtomicTarget):
             with contextlib.suppress(Exception):
                 self._container.close()
             self._container = None
-        _remove(self.work_path)
+        remove_path(self.work_path)
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -306,7 +241,7 @@ class FrameFolderWriter(_AtomicTarget):
             raise ValueError(f"no frames were written to '{self.path}'")
         if self.atomic:
             try:
-                _commit(self.work_path, self.path)
+                commit(self.work_path, self.path)
             except BaseException:
                 self.abort()
                 raise
@@ -315,7 +250,7 @@ class FrameFolderWriter(_AtomicTarget):
     def abort(self) -> None:
         """Stop writing and delete the working folder."""
         self._closed = True
-        _remove(self.work_path)
+        remove_path(self.work_path)
 
     def __enter__(self) -> FrameFolderWriter:
         return self
@@ -329,6 +264,7 @@ def _open_input(path: PathLike) -> Any:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"video '{path}' does not exist: pass the path of an .mp4/.mov/.avi video")
+    check_regular_file(path, "video", "pass the path of an .mp4/.mov/.avi video file")
     try:
         container = av.open(path, mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -425,11 +361,6 @@ def write_preview_grid(path: PathLike, rows: Sequence[Frame]) -> Path:
             a = np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)))
         pieces.append(a)
     path = Path(path)
-    tmp = temp_path_for(path)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(np.concatenate(pieces, axis=0)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
     return path
