@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from magicpose.errors import Cancelled, InputError
+from magicpose.errors import Cancelled, InputError, print_error
 from magicpose.files import check_writable, parents_removed_on_error
 from magicpose.infer import (
     DEFAULT_IMAGE,
@@ -307,10 +307,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_ui(args)
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print_error(str(err))
         return 2
     except (KeyboardInterrupt, Cancelled):
-        print("interrupted: no output was written", file=sys.stderr)
+        print_error("no output was written", prefix="interrupted")
         return 130
     return 1
 

@@ -7,7 +7,9 @@ and exit non-zero without a traceback.
 
 from __future__ import annotations
 
-__all__ = ["Cancelled", "InputError", "first_line"]
+import sys
+
+__all__ = ["Cancelled", "InputError", "first_line", "print_error"]
 
 
 class InputError(ValueError):
@@ -26,3 +28,18 @@ def first_line(err: BaseException, limit: int = 200) -> str:
 
 class Cancelled(Exception):
     """The user stopped a job (the page's Stop button); whatever it was writing has been removed."""
+
+
+def print_error(message: str, prefix: str = "error") -> None:
+    """Print ``<prefix>: <message>`` to stderr on a line of its own: any live tqdm bar is closed first, so the
+    line never lands in the middle of a progress bar's."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        tqdm = None
+    for bar in list(getattr(tqdm, "_instances", ()) or ()):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a broken bar must not hide the error itself
+            pass
+    print(f"{prefix}: {message}", file=sys.stderr, flush=True)
