@@ -522,8 +522,16 @@ def test_existing_output_is_refused_unless_overwrite(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already exists and is not empty" in err and "--overwrite" in err
     assert (out / "keep.txt").read_text() == "mine"
-    assert main(argv + ["--overwrite"]) == 0
-    assert not (out / "keep.txt").exists()
+    # --overwrite replaces only an earlier output of magicpose: never the user's file
+    assert main(argv + ["--overwrite"]) == 2
+    assert "holds files magicpose did not write there (keep.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    assert main(argv) == 0  # an empty folder is filled
+    _check_components(out, tiny["c"], ["controlnet"])
+    before = (out / "magicpose_info.json").stat().st_ino
+    assert main(argv + ["--overwrite"]) == 0  # its own earlier output is replaced
+    assert (out / "magicpose_info.json").stat().st_ino != before
     _check_components(out, tiny["c"], ["controlnet"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

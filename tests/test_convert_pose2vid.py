@@ -256,9 +256,41 @@ def test_existing_output_is_refused_unless_overwrite(edn, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already exists and is not empty" in err and "--overwrite" in err
     assert (out / "keep.txt").read_text() == "mine"
-    assert main(argv + ["--overwrite"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "model_index.json").is_file()
+    # --overwrite replaces only an earlier output of magicpose: never the user's file
+    assert main(argv + ["--overwrite"]) == 2
+    assert "holds files magicpose did not write there (keep.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    assert main(argv) == 0 and main(argv + ["--overwrite"]) == 0
+    assert (out / "model_index.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["converted"]
+
+
+def test_overwrite_never_deletes_the_input_checkpoint(edn, tmp_path, capsys):
+    """The user converts the generator in its own training folder into that same folder with --overwrite: refused
+    in one line, the checkpoint (and the folder) untouched."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    checkpoint = folder / "latest_net_G.pth"
+    checkpoint.write_bytes(edn["paths"]["official_global"].read_bytes())
+    before = checkpoint.read_bytes()
+    assert main(["convert", "pose2vid", str(checkpoint), str(folder), "--overwrite"]) == 2
+    assert capsys.readouterr().err == (f"error: output '{folder}' holds the input '{checkpoint}': choose another "
+                                       "output folder (an input is never overwritten)\n")
+    assert sorted(p.name for p in folder.iterdir()) == ["latest_net_G.pth"] and checkpoint.read_bytes() == before
+    # a face checkpoint inside the output is protected as well
+    face = folder / "final_generator.pth"
+    face.write_bytes(edn["paths"]["face_lotayou"].read_bytes())
+    checkpoint.unlink()
+    assert main(["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(folder), "--face", str(face),
+                 "--overwrite"]) == 2
+    assert f"holds the input '{face}'" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["final_generator.pth"]
+
+
+def test_unwritable_output_is_one_line(edn, tmp_path, capsys):
+    assert main(["convert", "pose2vid", str(edn["paths"]["official_global"]), "/proc/nope/out"]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot write to '/proc/nope/out' (")
 
 
 def test_detection_and_inferred_layouts(edn):

@@ -19,6 +19,7 @@ from magicpose.data.from_video import add_video
 from magicpose.data.layout import list_videos
 from magicpose.data.pairs import PairDataset
 from magicpose.errors import InputError
+from magicpose.files import RECORD
 from magicpose.pose.openpose_json import read_openpose_json, write_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.schema import NUM_BODY, FramePose, PersonPose
@@ -59,6 +60,11 @@ def source(tmp_path_factory) -> tuple[Path, Path]:
     return video, folder / "json"
 
 
+def _visible(folder: Path) -> list[str]:
+    """The names in ``folder`` without hidden ones (the record of written files)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def _jsons(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.json"))
 
@@ -85,8 +91,8 @@ def test_layout_frames_and_pose_maps(source, tmp_path) -> None:
     out = add_video(video, json_dir, tmp_path / "data")
     assert out == tmp_path / "data" / "train_set" / "dance"
     pose_dir = tmp_path / "data" / "pose_map_train_set" / "dance"
-    assert sorted(p.name for p in out.iterdir()) == [f"{n}.png" for n in NAMES]
-    assert sorted(p.name for p in pose_dir.iterdir()) == [f"{n}.png" for n in NAMES]
+    assert _visible(out) == [f"{n}.png" for n in NAMES]
+    assert _visible(pose_dir) == [f"{n}.png" for n in NAMES]
     decoded = list(read_video(video))
     assert len(decoded) == N
     maps = [draw_pose(read_openpose_json(p)) for p in _jsons(json_dir)]
@@ -94,7 +100,7 @@ def test_layout_frames_and_pose_maps(source, tmp_path) -> None:
         assert np.array_equal(_png(out / f"{name}.png"), decoded[i])
         assert np.array_equal(_png(pose_dir / f"{name}.png"), maps[i])
     assert len({m.tobytes() for m in maps}) == N  # every frame really has its own pose
-    assert not [p for p in (tmp_path / "data").rglob(".*")]  # no temporaries left
+    assert {p.name for p in (tmp_path / "data").rglob(".*")} == {RECORD}  # no temporaries left
 
     videos = list_videos(tmp_path / "data", "train")
     assert [v.name for v in videos] == ["dance"] and [f.name for f in videos[0].frames] == NAMES
@@ -112,9 +118,9 @@ def test_layout_frames_and_pose_maps(source, tmp_path) -> None:
 def test_every_and_max_frames_keep_original_indices(source, tmp_path) -> None:
     video, json_dir = source
     out = add_video(video, json_dir, tmp_path, name="clip", split="test", every=2, max_frames=2)
-    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000002.png"]
+    assert _visible(out) == ["000000.png", "000002.png"]
     pose_dir = tmp_path / "pose_map_test_set" / "clip"
-    assert sorted(p.name for p in pose_dir.iterdir()) == ["000000.png", "000002.png"]
+    assert _visible(pose_dir) == ["000000.png", "000002.png"]
     assert np.array_equal(_png(out / "000002.png"), list(read_video(video))[2])
     assert np.array_equal(_png(pose_dir / "000002.png"), draw_pose(read_openpose_json(_jsons(json_dir)[2])))
 
@@ -127,11 +133,35 @@ def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "3 frame pairs" in out[0] and str(root / "train_set" / "v") in out[0]
     assert main(args + ["--overwrite", "--every", "5"]) == 0  # replaces the whole folder: no stale frames
-    assert sorted(p.name for p in (root / "train_set" / "v").iterdir()) == ["000000.png", "000005.png"]
-    assert sorted(p.name for p in (root / "pose_map_train_set" / "v").iterdir()) == ["000000.png", "000005.png"]
-    assert sorted(p.name for p in (root / "openpose_json_train_set" / "v").iterdir()) == [
+    assert _visible((root / "train_set" / "v")) == ["000000.png", "000005.png"]
+    assert _visible((root / "pose_map_train_set" / "v")) == ["000000.png", "000005.png"]
+    assert _visible((root / "openpose_json_train_set" / "v")) == [
         "000000_keypoints.json", "000005_keypoints.json"]
-    assert not [p for p in root.rglob(".*")]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob(".*")) == [  # no temporary left, the records
+        f"{split}/v/{RECORD}" for split in ("openpose_json_train_set", "pose_map_train_set", "train_set")]
+
+
+def test_overwrite_never_deletes_a_users_file_or_the_input(source, tmp_path, capsys) -> None:
+    """A user adds their notes to a video folder, then replaces the video: refused, the notes stay; and
+    --pose-json pointing into the dataset's own keypoint folder is never replaced by --overwrite."""
+    video, json_dir = source
+    root = tmp_path / "data"
+    args = ["add-video", "--video", str(video), "--pose-json", str(json_dir), "--root", str(root), "--name", "v"]
+    assert main(args) == 0
+    notes = root / "train_set" / "v" / "notes.txt"
+    notes.write_text("my notes")
+    capsys.readouterr()
+    assert main(args + ["--overwrite"]) == 2
+    assert capsys.readouterr().err == (f"error: output folder '{root / 'train_set' / 'v'}' holds files magicpose did "
+                                       "not write there (notes.txt): move them away or choose another --name (only "
+                                       "an earlier output of magicpose is replaced)\n")
+    assert notes.read_text() == "my notes"
+    notes.unlink()
+    kept = root / "openpose_json_train_set" / "v"
+    assert main(["add-video", "--video", str(video), "--pose-json", str(kept), "--root", str(root), "--name", "v",
+                 "--overwrite"]) == 2
+    assert f"is the input '{kept}'" in capsys.readouterr().err
+    assert _visible(kept) == [f"{n}_keypoints.json" for n in NAMES]
 
 
 def test_keypoints_are_kept_for_the_face_stage(source, tmp_path) -> None:
@@ -139,7 +169,7 @@ def test_keypoints_are_kept_for_the_face_stage(source, tmp_path) -> None:
     root = tmp_path / "data"
     add_video(video, json_dir, root, every=2)
     kept = root / "openpose_json_train_set" / "dance"
-    assert sorted(p.name for p in kept.iterdir()) == [f"{i:06d}_keypoints.json" for i in (0, 2, 4)]
+    assert _visible(kept) == [f"{i:06d}_keypoints.json" for i in (0, 2, 4)]
     sources = _jsons(json_dir)
     for i in (0, 2, 4):  # byte for byte, renamed after their frames
         assert (kept / f"{i:06d}_keypoints.json").read_bytes() == sources[i].read_bytes()

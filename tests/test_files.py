@@ -195,6 +195,14 @@ def test_a_folder_added_by_another_command_keeps_its_own_record_and_is_foreign(t
         (tmp / "000000.png").write_text("y")
     assert foreign_files(dataset / "train_set" / "my_dance") == []
     assert foreign_files(dataset) == [f"train_set/my_dance/{RECORD}", "train_set/my_dance/000000.png"]
+    # a video inside the dataset is covered by the dataset's record; a file added into it is not
+    assert foreign_files(dataset / "train_set" / "vid_0000") == []
+    (dataset / "train_set" / "vid_0000" / "extra.png").write_text("z")
+    assert foreign_files(dataset / "train_set" / "vid_0000") == ["extra.png"]
+    assert foreign_files(tmp_path) == sorted(f"data/{f}" for f in [RECORD, "train_set/vid_0000/0000.png",
+                                                                  "train_set/vid_0000/extra.png",
+                                                                  f"train_set/my_dance/{RECORD}",
+                                                                  "train_set/my_dance/000000.png"])
 
 
 def test_outputs_that_are_or_hold_an_input_are_refused(tmp_path) -> None:

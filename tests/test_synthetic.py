@@ -31,6 +31,7 @@ from magicpose.data.synthetic import (
 )
 from magicpose.errors import InputError
 from magicpose.pose import FramePose, draw_pose, read_openpose_json
+from magicpose.video import VideoWriter
 
 SIZE = 64
 FRAMES = 3
@@ -63,8 +64,8 @@ def test_same_seed_gives_identical_files_and_another_seed_differs(dataset, tmp_p
     other = make_synthetic(tmp_path / "other", num_train_videos=2, num_test_videos=2, frames_per_video=FRAMES,
                            size=SIZE, seed=4, progress=False)
     first, second, third = _hashes(dataset), _hashes(again), _hashes(other)
-    # 2 splits x 2 videos x 3 frames x (frame, pose map, json) + meta.json
-    assert len(first) == 2 * 2 * FRAMES * 3 + 1
+    # 2 splits x 2 videos x 3 frames x (frame, pose map, json) + meta.json + the record of the files written
+    assert len(first) == 2 * 2 * FRAMES * 3 + 2
     assert first == second
     assert set(third) == set(first)
     frames = [name for name in first if name.startswith(("train_set", "test_set"))]
@@ -145,9 +146,35 @@ def test_existing_outputs(dataset, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("x")
-    with pytest.raises(InputError, match="not a synthetic dataset"):
+    with pytest.raises(InputError, match=r"holds files magicpose did not write there \(keep.txt\)"):
         make_synthetic(other, 1, 1, 1, size=SIZE, progress=False)
     assert [p.name for p in other.iterdir()] == ["keep.txt"]
+
+
+def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
+    """The user makes a synthetic dataset, adds their own dance with add-video, then reruns make-synthetic on the
+    same folder: refused in one line naming the added video; the video and the dataset stay as they were."""
+    from magicpose.cli import main
+    from magicpose.data.from_video import add_video
+
+    target = tmp_path / "data"
+    make_synthetic(target, num_train_videos=1, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False)
+    # the user's own dance: a video and its OpenPose JSON (here made from a test video's frames and keypoints)
+    video, json_dir = tmp_path / "mine.mp4", target / "openpose_json_test_set" / "vid_0000"
+    with VideoWriter(video, fps=8) as writer:
+        for frame in sorted((target / "test_set" / "vid_0000").glob("*.png")):
+            writer.write(np.asarray(Image.open(frame)))
+    add_video(video, json_dir, target, name="mine")
+    video.unlink()
+    before = _hashes(target)
+    capsys.readouterr()
+    assert main(["make-synthetic", "--output", str(target), "--train-videos", "1", "--test-videos", "1",
+                 "--frames", "2", "--size", str(SIZE)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: output folder '{target}' holds files magicpose did not write there "
+                          "(openpose_json_train_set/mine/") and err.count("\n") == 1
+    assert _hashes(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
 @pytest.mark.parametrize(

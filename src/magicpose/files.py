@@ -165,16 +165,27 @@ def write_record(folder: PathLike) -> Path:
     return path
 
 
+RECORD_LEVELS = 4  # how far up a folder inside a recorded output (a video of a dataset) looks for its record
+
+
 def foreign_files(folder: PathLike) -> list[str]:
-    """The files in ``folder`` that its record does not list (all of them when it has none or it is unreadable),
-    relative to it, sorted: what replacing the folder would destroy of someone else's."""
+    """The files in ``folder`` that its record does not list, relative to it, sorted: what replacing the folder
+    would destroy of someone else's. The record is the folder's own, or for a folder inside a recorded output
+    (one video of a synthetic dataset) the nearest one above it; with none, or an unreadable one, every file is
+    foreign."""
     folder = Path(folder)
     present = [f for f in _files_under(folder) if f != RECORD]
+    owner, prefix = folder, ""
+    for level in range(RECORD_LEVELS + 1):
+        if (owner / RECORD).is_file() or level == RECORD_LEVELS or owner.parent == owner:
+            break
+        prefix = f"{owner.name}/{prefix}"
+        owner = owner.parent
     try:
-        listed = set(json.loads((folder / RECORD).read_text())["files"])
+        listed = set(json.loads((owner / RECORD).read_text())["files"])
     except (OSError, ValueError, KeyError, TypeError):
         listed = set()
-    return [f for f in present if f not in listed]
+    return [f for f in present if prefix + f not in listed]
 
 
 def _guarded(folder: Path) -> str | None:
@@ -412,19 +423,31 @@ def parents_removed_on_error(*folders: str | Path) -> Iterator[None]:
         raise
 
 
-def check_writable(path: Path) -> None:
-    """Fail before any work if ``path`` cannot be created, rather than after generating: create its folder and
-    a probe file in it for real (``os.access`` says yes to root even on /proc), then remove what was made."""
-    if path.is_dir():
-        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
-    parent = path.parent if str(path.parent) else Path(".")
+def _probe(folder: Path, shown: Path, flag: str) -> None:
     created: list[Path] = []
     try:
-        created = make_parents(parent)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".magicpose-probe-"):
+        created = make_parents(folder)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".magicpose-probe-"):
             pass
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise InputError(f"cannot write to '{path}' ({reason}): choose another --output") from None
+        raise InputError(f"cannot write to '{shown}' ({reason}): choose another {flag}") from None
     finally:
         remove_if_empty(created)
+
+
+def check_writable(path: Path, flag: str = "--output") -> None:
+    """Fail before any work if the file ``path`` cannot be created, rather than after generating: create its folder
+    and a probe file in it for real (``os.access`` says yes to root even on /proc), then remove what was made."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
+    _probe(path.parent if str(path.parent) else Path("."), path, flag)
+
+
+def check_writable_folder(folder: Path, flag: str = "--output") -> None:
+    """As :func:`check_writable`, for an output folder: it can be created (or written into) here."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output '{folder}' is a file: pass a folder name, or choose another {flag}")
+    _probe(folder, folder, flag)

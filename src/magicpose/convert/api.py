@@ -146,7 +146,8 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
     log = log or (lambda message: None)
     spec, path = MODES[mode], Path(checkpoint)
     target = parse_dtype(dtype)
-    out = check_output(output_dir, overwrite)  # before any slow work
+    inputs = [checkpoint, config_from, tokenizer if isinstance(tokenizer, (str, Path)) else None]
+    out = check_output(output_dir, overwrite, inputs)  # before any slow work
     tokenizer = load_tokenizer(tokenizer)
     head: list[str] = []
     parts = []
@@ -175,7 +176,7 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
         embeds = _empty_prompt(text, result.tensors["text_encoder"], tokenizer, target)
     models = {p.name: build_model(p.config, cast(result.tensors[p.name], target)) for p in parts}
     log(f"writing '{out}'")
-    with staged_output(out, overwrite) as folder:
+    with staged_output(out, overwrite, inputs) as folder:
         _write(mode, folder, models, tokenizer)
         if embeds is not None:
             save_empty_prompt_embeds(embeds, folder)

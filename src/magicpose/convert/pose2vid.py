@@ -242,7 +242,7 @@ def convert_pose2vid(checkpoint: str | Path, output_dir: str | Path, *, face: st
     log = log or (lambda message: None)
     target = parse_dtype(dtype)
     check_family(family)
-    out = check_output(output_dir, overwrite)  # before any slow work
+    out = check_output(output_dir, overwrite, [checkpoint, face])  # before any slow work
     path, face_path = Path(checkpoint), Path(face) if face is not None else None
     generator = read_generator(path, allow_unsafe_pickle, log)
     enhancer = read_face(face_path, allow_unsafe_pickle, log) if face_path is not None else None
@@ -267,7 +267,7 @@ def convert_pose2vid(checkpoint: str | Path, output_dir: str | Path, *, face: st
     description = (f"Everybody Dance Now pipeline ({family} family, {RANGE_TEXT[pose_range]}; "
                    f"{generator.layout.architecture} generator{face_text})")
     log(f"writing '{out}'")
-    with staged_output(out, overwrite) as folder:
+    with staged_output(out, overwrite, [checkpoint, face]) as folder:
         pipe.save_pretrained(folder, safe_serialization=True)
         write_info(folder, mode="pose2vid", source=path, kind=generator.kind, description=description, dtype=target,
                    configs={name: f"inferred from the tensors of {part.source.name}" for name, part in parts.items()},

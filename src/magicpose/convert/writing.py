@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from magicpose.errors import InputError
-from magicpose.files import make_parents, remove_if_empty
+from magicpose.files import (
+    atomic_path,
+    check_not_input,
+    check_replaceable,
+    check_writable_folder,
+    parents_removed_on_error,
+)
 from magicpose.weights import INFO_FILE  # its "description" is shown when the weights are used
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
@@ -53,47 +57,31 @@ def stored_dtype(tensors: dict[str, torch.Tensor]) -> torch.dtype:
     return max(counts, key=counts.get) if counts else torch.float32
 
 
-def check_output(output_dir: str | Path, overwrite: bool) -> Path:
-    """Refuse, before any work, an output that exists (unless ``overwrite``) or cannot be written."""
+def check_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Refuse, before any work, an output that is or holds an input, exists (unless ``overwrite``, which replaces
+    only an earlier output of magicpose), or cannot be written."""
     out = Path(output_dir)
+    check_not_input(out, inputs, "output folder")
     if out.exists() and not out.is_dir():
         raise InputError(f"output '{out}' is a file: pass a folder name for the converted weights")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"output folder '{out}' already exists and is not empty: choose another folder, or pass "
-                         "--overwrite to replace it")
-    existing = out.parent if str(out.parent) else Path(".")
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write to '{out}': '{existing}' is not a writable folder, choose another output")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError(f"output folder '{out}' already exists and is not empty: choose another folder, or pass "
+                             "--overwrite to replace it")
+        check_replaceable(out, "output folder", inputs)
+    check_writable_folder(out, "output folder")
     return out
 
 
 @contextlib.contextmanager
-def staged_output(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary sibling folder that becomes ``output_dir`` only if the block succeeds.
-
-    On any error the temporary folder (and any parent folder this made) is removed, so no partial
-    output is ever left; an existing output is replaced only once the new one is complete.
-    """
-    out = check_output(output_dir, overwrite)
-    created = make_parents(out.parent)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f"{out.name}.old-{os.getpid()}")
-    try:
-        shutil.rmtree(tmp, ignore_errors=True)
+def staged_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+    """Yield a temporary sibling folder that becomes ``output_dir`` only if the block succeeds
+    (``magicpose.files.atomic_path``): on any error it is removed, with any parent folder this made, so no partial
+    output is ever left; an existing output is replaced only once the new one is complete."""
+    out = check_output(output_dir, overwrite, inputs)
+    with parents_removed_on_error(out.parent), atomic_path(out) as tmp:
         tmp.mkdir()
         yield tmp
-        if out.exists():
-            os.replace(out, old)  # an empty folder, or the one --overwrite replaces
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            os.replace(old, out)
-        remove_if_empty(created)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_info(folder: Path, *, mode: str, source: Path, kind: str, description: str, dtype: torch.dtype | None,

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from magicpose.errors import InputError
-from magicpose.files import make_parents, remove_if_empty
+from magicpose.files import check_replaceable, make_parents, remove_if_empty
 from magicpose.pose.openpose_json import read_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.sequence import natural_sort_key
@@ -138,6 +138,8 @@ def add_video(
                                  "or choose another --name")
             if not folder.is_dir() or folder.is_symlink():
                 raise InputError(f"'{folder}' is not a video folder: move it away, then add the video again")
+        # --overwrite replaces an earlier video of magicpose's only: never the inputs, never a user's files
+        check_replaceable(folder, "--name", inputs=[video, pose_json])
     jsons = _list_json(pose_json)
     decoder = _decode(video)  # opens the file now: a missing or unreadable video fails before any write
 

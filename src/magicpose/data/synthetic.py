@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from magicpose.errors import InputError
+from magicpose.files import check_replaceable, check_writable_folder, parents_removed_on_error
 from magicpose.pose.openpose_json import write_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.schema import FramePose, PersonPose
@@ -120,24 +121,6 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-def _check_output(out: Path) -> None:
-    """Refuse to replace anything but an earlier synthetic dataset."""
-    if not out.exists() and not out.is_symlink():
-        return
-    if not out.is_dir() or out.is_symlink():
-        raise InputError(f"output '{out}' exists and is not a folder: choose a new folder name")
-    if not any(out.iterdir()):
-        return
-    try:
-        meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
-        ours = isinstance(meta, dict) and meta.get("generator") == GENERATOR
-    except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise InputError(f"output folder '{out}' exists and is not a synthetic dataset made by magicpose: "
-                         "choose a new folder or delete it first")
-
-
 def _save_png(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array).save(path, **_PNG)
 
@@ -159,8 +142,9 @@ def make_synthetic(
     and test motions stay disjoint).
 
     Same arguments, byte-identical files. The dataset appears at once when complete: it is written to a
-    hidden sibling folder and renamed (an earlier synthetic dataset at ``out_dir`` is replaced; any
-    other existing non-empty folder is refused). Raises :class:`InputError` for bad arguments.
+    hidden sibling folder and renamed (an earlier dataset written by this function at ``out_dir`` is replaced;
+    a folder holding anything else, such as a video added to that dataset since, is refused). Raises
+    :class:`InputError` for bad arguments.
     """
     from tqdm.auto import tqdm
 
@@ -176,11 +160,8 @@ def make_synthetic(
     if num_train_videos + num_test_videos == 0:
         raise InputError("nothing to write: ask for at least one train or test video")
     out = Path(out_dir)
-    _check_output(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the parent folder of '{out}' ({exc}): choose a writable place") from None
+    check_replaceable(out, "--output")  # only an earlier dataset of make-synthetic's, with nothing added to it
+    check_writable_folder(out, "--output")
 
     counts = {"train": num_train_videos, "test": num_test_videos}
     if identity is not None:
@@ -201,7 +182,8 @@ def make_synthetic(
                    for split, videos in plan.items()},
     }
     total = sum(len(v) for v in plan.values()) * frames_per_video
-    with atomic_outputs() as tmp, tqdm(total=total, desc="make-synthetic", unit="frame", disable=not progress) as bar:
+    with parents_removed_on_error(out.parent), atomic_outputs() as tmp, \
+            tqdm(total=total, desc="make-synthetic", unit="frame", disable=not progress) as bar:
         root = tmp(out)
         root.mkdir()
         for split, videos in plan.items():
