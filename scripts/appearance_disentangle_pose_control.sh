@@ -8,6 +8,8 @@
 # DeepSpeed ZeRO-2 instead of DDP:
 #   accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml train_pose_control.py --config ...
 set -euo pipefail
+# the checkout, found from this file: runs from any folder; relative arguments stay relative to the caller's
+root=$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 if [ $# -lt 4 ]; then
   echo "usage: $0 SD15_DIR DATA_ROOT STAGE1_APPEARANCE_UNET CONTROLNET_DIR [NUM_GPUS] [key=value ...]" >&2
   exit 2
@@ -16,6 +18,7 @@ sd15=$1; data=$2; appearance=$3; controlnet=$4; shift 4
 [ "$controlnet" = "none" ] && controlnet=null
 gpus=1
 if [ $# -gt 0 ] && [ "${1#*=}" = "$1" ]; then gpus=$1; shift; fi
-exec torchrun --nproc_per_node "$gpus" train_pose_control.py --config configs/sd15_pose_control.yaml \
+exec torchrun --nproc_per_node "$gpus" "$root/train_pose_control.py" \
+  --config "$root/configs/sd15_pose_control.yaml" \
   --resume latest model.pretrained_dir="$sd15" data.root="$data" model.appearance_unet="$appearance" \
   model.controlnet="$controlnet" "$@"

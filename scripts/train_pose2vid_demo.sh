@@ -4,13 +4,14 @@
 # float16 export to pretrained_weights/pose2vid_demo. Every stage resumes: rerun after an interruption.
 #   bash scripts/train_pose2vid_demo.sh [WORK_DIR]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=${1:-outputs/pose2vid_demo}
+# the checkout, found from this file: runs from any folder; relative arguments stay relative to the caller's
+root=$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+work=${1:-$root/outputs/pose2vid_demo}  # WORK_DIR: relative to the caller's folder; default in the checkout
 dancer=1870260047  # example_data/README.md
 [ -f "$work/data/meta.json" ] || magicpose make-synthetic --output "$work/data" --identity "$dancer" \
   --train-videos 40 --test-videos 4 --frames 24 --size 128 --seed 11
-python train_pose2vid.py --config configs/demo_pose2vid.yaml --resume latest data.root="$work/data" \
-  output_dir="$work/body"
-python train_pose2vid.py --config configs/demo_pose2vid_face.yaml --resume latest data.root="$work/data" \
-  model.init_from="$work/body" output_dir="$work/face"
-python scripts/export_demo_weights.py "$work/face/final" pretrained_weights/pose2vid_demo
+python "$root/train_pose2vid.py" --config "$root/configs/demo_pose2vid.yaml" --resume latest \
+  data.root="$work/data" output_dir="$work/body"
+python "$root/train_pose2vid.py" --config "$root/configs/demo_pose2vid_face.yaml" --resume latest \
+  data.root="$work/data" model.init_from="$work/body" output_dir="$work/face"
+python "$root/scripts/export_demo_weights.py" "$work/face/final" "$root/pretrained_weights/pose2vid_demo"
