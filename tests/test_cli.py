@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from magicpose import cli
+from magicpose.files import RECORD
 from magicpose.image_utils import center_crop_resize, load_image
 from magicpose.pose import load_pose_sequence
 from magicpose.video import FrameFolderWriter, read_video, video_info
@@ -92,7 +93,7 @@ def test_infer_writes_video_frames_and_previews(runs) -> None:
     assert sorted(p.name for p in runs["a"].parent.iterdir()) == [
         "out.mp4", "out_frames", "out_preview.mp4", "out_preview.png"]
     assert video_info(out["video"]) == {"frames": 3, "width": 32, "height": 32, "fps": 8.0}
-    assert sorted(p.name for p in out["frames"].iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    assert sorted(p.name for p in out["frames"].iterdir()) == [RECORD, "000000.png", "000001.png", "000002.png"]
     frames = _pngs(out["frames"])
     assert [f.shape for f in frames] == [(32, 32, 3)] * 3
     assert all(f.dtype == np.uint8 for f in frames)
@@ -265,6 +266,26 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--output": t / "afile" / "sub" / "out.mp4"}, [f"cannot write to '{t / 'afile' / 'sub' / 'out.mp4'}'"]
     if case == "output_not_mp4":
         return {"--output": t / "out" / "demo.gif"}, [str(t / "out" / "demo.gif"), "must end in .mp4"]
+    if case == "seed_beyond_64_bits":
+        return {"--seed": str(2**64)}, [f"--seed {2**64} must be between 0 and {2**64 - 1}"]
+    if case == "seed_negative":
+        return {"--seed": "-1"}, ["--seed -1 must be between 0 and"]
+    if case in ("guidance_nan", "guidance_inf"):
+        value = case.split("_")[1]
+        return {"--guidance-scale": value}, [f"--guidance-scale {value} must be a finite number"]
+    if case == "height_too_big":
+        return {"--height": "16384"}, ["--height 16384 is more than 8192 pixels"]
+    if case == "user_files_in_the_frames_folder":
+        (t / "out" / "result_frames").mkdir()
+        (t / "out" / "result_frames" / "holiday.jpg").write_bytes(b"a photo")
+        return {}, [f"output folder '{t / 'out' / 'result_frames'}' holds files magicpose did not write there "
+                    "(holiday.jpg)", "choose another --output"]
+    if case == "output_is_the_pose_folder":
+        return {"--output": t / "po.mp4", "--poses": _copy_poses(t / "po_frames", 2)}, [
+            f"output '{t / 'po_frames'}' is the input '{t / 'po_frames'}'"]
+    if case == "output_is_the_reference":
+        shutil.copy(REFERENCE, t / "ref.mp4")
+        return {"--output": t / "ref.mp4", "--image": t / "ref.mp4"}, [f"output '{t / 'ref.mp4'}' is the input"]
     if case == "output_is_a_folder":
         (t / "out" / "x.mp4").mkdir()
         return {"--output": t / "out" / "x.mp4"}, [str(t / "out" / "x.mp4"), "is a folder"]
@@ -277,10 +298,13 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "weights_of_sd_pipeline", "weights_with_corrupt_config", "output_under_a_file",
               "output_under_a_file_deeper", "output_not_mp4", "output_is_a_folder", "too_many_steps",
               "zero_frames_per_batch", "fps_zero", "fps_negative", "device_unknown", "device_cuda_without_cuda",
-              "output_in_proc", "reference_is_a_folder"]
+              "output_in_proc", "reference_is_a_folder", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
+              "guidance_inf", "height_too_big", "user_files_in_the_frames_folder", "output_is_the_pose_folder",
+              "output_is_the_reference"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
-              "device_unknown", "device_cuda_without_cuda"]
+              "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
+              "guidance_inf", "height_too_big"]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -329,6 +353,29 @@ def test_corrupt_info_file_is_not_fatal(tmp_path, capsys) -> None:
     assert cli.main(argv) == 0
     assert "note:" not in capsys.readouterr().out
     assert video_info(out)["frames"] == 2
+
+
+def test_rerun_never_deletes_a_file_the_user_put_into_the_frames_folder(tmp_path, capsys) -> None:
+    """The user runs infer, drops a note into out_frames/, then runs infer again on the same --output: the rerun is
+    refused in one line naming the note, and everything stays as it was; without the note the rerun replaces the
+    program's own earlier frames."""
+    poses = _copy_poses(tmp_path / "poses", 2)
+    out = tmp_path / "out.mp4"
+    assert _infer(REFERENCE, poses, out, "--seed", "1") == 0
+    note = tmp_path / "out_frames" / "my notes.txt"
+    note.write_text("frame 1 looks best")
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    assert _infer(REFERENCE, poses, out, "--seed", "2") == 2
+    assert _error_line(capsys) == (f"error: output folder '{tmp_path / 'out_frames'}' holds files magicpose did not "
+                                   "write there (my notes.txt): move them away or choose another --output (only an "
+                                   "earlier output of magicpose is replaced)")
+    assert _tree(tmp_path) == before
+    note.unlink()
+    first = _pngs(tmp_path / "out_frames")
+    assert _infer(REFERENCE, poses, out, "--seed", "2") == 0
+    assert len(_pngs(tmp_path / "out_frames")) == 2
+    assert not all(np.array_equal(a, b) for a, b in zip(first, _pngs(tmp_path / "out_frames")))
 
 
 # -- failures while writing leave nothing behind -----------------------------------------------------
@@ -405,7 +452,7 @@ def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
         n = len(stems) - 1  # the first frame is the reference
         expected_names = [f"{stem}.png" for stem in stems[1:]]  # the source frames' names, for evaluation
         for sub in ("gen_images", "gt_images", "pose_maps"):
-            assert sorted(p.name for p in (vdir / sub).iterdir()) == expected_names
+            assert sorted(p.name for p in (vdir / sub).glob("*.png")) == expected_names
         src = root / "test_set" / video
         src_pose = root / "pose_map_test_set" / video
         gen, gt, pose = _pngs(vdir / "gen_images"), _pngs(vdir / "gt_images"), _pngs(vdir / "pose_maps")
@@ -418,7 +465,29 @@ def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
             assert not np.array_equal(gen[i], gt[i])
         condition = np.asarray(Image.open(vdir / "condition.png").convert("RGB"))
         assert np.array_equal(condition, np.asarray(center_crop_resize(load_image(src / f"{stems[0]}.png"), 32, 32)))
-    assert not [p for p in out.rglob(".*")]  # no temporaries
+    assert {p.name for p in out.rglob(".*")} == {RECORD}  # no temporaries
+
+
+def test_infer_dataset_rerun_keeps_a_users_file_and_a_failed_run_leaves_no_folder(tmp_path, capsys,
+                                                                                 monkeypatch) -> None:
+    root = tmp_path / "TikTok"
+    _make_dataset(root, {"vid_a": 3})
+    out = tmp_path / "gen"
+    assert _infer_dataset(root, out, "--seed", "5") == 0
+    note = out / "vid_a" / "gt_images" / "README.txt"
+    note.write_text("where these frames come from")
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    assert _infer_dataset(root, out, "--seed", "6") == 2
+    assert _error_line(capsys, strict=False).startswith(
+        f"error: output folder '{out / 'vid_a' / 'gt_images'}' holds files magicpose did not write there (README.txt)")
+    assert _tree(tmp_path) == before
+    # a run that fails while generating leaves no folder of its own behind
+    monkeypatch.setattr("magicpose.infer.generate_latents", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("out of memory")))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        _infer_dataset(root, tmp_path / "new" / "gen")
+    assert not (tmp_path / "new").exists()
 
 
 def test_infer_dataset_max_videos_and_max_frames(tmp_path, capsys) -> None:
@@ -431,7 +500,7 @@ def test_infer_dataset_max_videos_and_max_frames(tmp_path, capsys) -> None:
     assert "vid_a: generating 2 frames at 32x32, 2 steps" in printed and "wrote 1 video to" in printed
     assert [p.name for p in out.iterdir()] == ["vid_a"]
     for sub in ("gen_images", "gt_images", "pose_maps"):
-        assert sorted(p.name for p in (out / "vid_a" / sub).iterdir()) == ["0002.png", "0003.png"]
+        assert sorted(p.name for p in (out / "vid_a" / sub).glob("*.png")) == ["0002.png", "0003.png"]
 
 
 @pytest.mark.parametrize("case", ["one_frame_video", "max_frames_0", "max_videos_negative", "unmatched",

@@ -13,6 +13,7 @@ from PIL import Image
 
 from magicpose import cli
 from magicpose.data.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
+from magicpose.files import RECORD
 from magicpose.pose import FramePose, PersonPose, load_pose_sequence, read_openpose_json
 from magicpose.pose.extract import BACKENDS, PoseExtractor
 from magicpose.video import VideoWriter, read_video, video_info
@@ -272,9 +273,38 @@ def test_extract_poses_never_replaces_a_folder_with_other_files(world, oracle, t
     videos.mkdir()
     (videos / "holiday.mp4").write_bytes(b"precious")
     assert cli.main(["extract-poses", str(world["video"]), "-o", str(videos), "--backend", "oracle"]) == 2
-    assert "already holds other files (holiday.mp4)" in capsys.readouterr().err
+    assert "holds files magicpose did not write there (holiday.mp4)" in capsys.readouterr().err
     assert sorted(p.name for p in videos.iterdir()) == ["holiday.mp4"]
     out = tmp_path / "poses"  # an earlier pose folder is replaced
     for _ in range(2):
         assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["pose_json", "poses"]
+    assert sorted(p.name for p in out.iterdir()) == [RECORD, "pose_json", "poses"]
+    # ... but not once the user has put a file of their own inside it (the old check looked only at the top)
+    (out / "pose_json" / "my_edit_keypoints.json").write_text("{}")
+    capsys.readouterr()
+    assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle"]) == 2
+    assert "holds files magicpose did not write there (pose_json/my_edit_keypoints.json)" in capsys.readouterr().err
+    assert (out / "pose_json" / "my_edit_keypoints.json").read_text() == "{}"
+    # and never the folder holding the video it reads
+    source = tmp_path / "dance"
+    source.mkdir()
+    (source / "dance.mp4").write_bytes(world["video"].read_bytes())
+    assert cli.main(["extract-poses", str(source / "dance.mp4"), "-o", str(source), "--backend", "oracle"]) == 2
+    assert f"output '{source}' holds the input '{source / 'dance.mp4'}'" in capsys.readouterr().err
+    assert sorted(p.name for p in source.iterdir()) == ["dance.mp4"]
+
+
+def test_rerun_never_deletes_a_users_file_in_the_saved_driving_poses(world, oracle, tmp_path, capsys):
+    out = tmp_path / "me.mp4"
+    argv = ["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out), *FAST]
+    assert cli.main(argv) == 0
+    mine = tmp_path / "me_poses" / "pose_json" / "000000_keypoints.fixed.json"
+    mine.write_text("hand-corrected")
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: output folder '{tmp_path / 'me_poses'}' holds files magicpose did not write there "
+        "(pose_json/000000_keypoints.fixed.json): move them away or choose another --output (only an earlier output "
+        "of magicpose is replaced)\n")
+    assert _tree(tmp_path) == before

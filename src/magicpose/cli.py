@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from magicpose.errors import Cancelled, InputError, print_error
-from magicpose.files import check_writable, parents_removed_on_error
+from magicpose.files import check_not_input, check_replaceable, check_writable, parents_removed_on_error
 from magicpose.infer import (
     DEFAULT_IMAGE,
     DEFAULT_OUTPUT,
@@ -176,12 +176,12 @@ def run_infer(args) -> int:
 
 def run_extract_poses(args) -> int:
     from magicpose.pose.extract import load_extractor
-    from magicpose.pose.extract.frames import check_pose_folder, extract_poses, write_pose_folder
+    from magicpose.pose.extract.frames import extract_poses, write_pose_folder
     from magicpose.pose.smooth import smooth_keypoints
 
     check_extraction_flags(args)
     out = Path(args.output)
-    check_pose_folder(out)
+    check_replaceable(out, "--output", inputs=[args.source, args.weights_dir])
     check_writable(out / "keypoints.json")  # probes the folder itself
     extractor = load_extractor(args.backend, args.weights_dir, device=args.device)
     extracted = extract_poses(args.source, extractor, person=args.person, stride=args.stride,
@@ -203,37 +203,30 @@ def run_extract_poses(args) -> int:
 # -- infer-dataset ----------------------------------------------------------------------------------
 
 
+DATASET_VIDEO_FOLDERS = ("gen_images", "gt_images", "pose_maps")
+
+
 def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, width, batch_size) -> None:
     """gen_images/, gt_images/ (the real frames, cropped like the output), pose_maps/, condition.png."""
     from magicpose.image_utils import center_crop_resize, load_image
     from magicpose.video import FrameFolderWriter, atomic_outputs
 
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with atomic_outputs() as tmp:
-            # each frame keeps its source frame's name (as PNG), so evaluation matches it to the ground truth
-            with FrameFolderWriter(tmp(out / "gen_images"), atomic=False) as gen, \
-                    FrameFolderWriter(tmp(out / "gt_images"), atomic=False) as gt, \
-                    FrameFolderWriter(tmp(out / "pose_maps"), atomic=False) as pose_dir:
-                for i, frame in enumerate(pipe.iter_frames(latents, batch_size=batch_size)):
-                    name = Path(targets[i].image).stem + ".png"
-                    gen.write(frame, name)
-                    gt.write(center_crop_resize(load_image(targets[i].image), width, height), name)
-                    pose_dir.write(center_crop_resize(poses[i], width, height), name)
-            center_crop_resize(reference, width, height).save(tmp(out / "condition.png"))
-    except BaseException:
-        if created and not any(out.iterdir()):
-            out.rmdir()
-        raise
+    with parents_removed_on_error(out), atomic_outputs() as tmp:
+        # each frame keeps its source frame's name (as PNG), so evaluation matches it to the ground truth
+        with FrameFolderWriter(tmp(out / "gen_images"), atomic=False) as gen, \
+                FrameFolderWriter(tmp(out / "gt_images"), atomic=False) as gt, \
+                FrameFolderWriter(tmp(out / "pose_maps"), atomic=False) as pose_dir:
+            for i, frame in enumerate(pipe.iter_frames(latents, batch_size=batch_size)):
+                name = Path(targets[i].image).stem + ".png"
+                gen.write(frame, name)
+                gt.write(center_crop_resize(load_image(targets[i].image), width, height), name)
+                pose_dir.write(center_crop_resize(poses[i], width, height), name)
+        center_crop_resize(reference, width, height).save(tmp(out / "condition.png"))
 
 
 def run_infer_dataset(args) -> int:
-    from tqdm.auto import tqdm
-
     from magicpose.data.layout import list_videos
-    from magicpose.image_utils import load_image
-    from magicpose.infer import generate_latents, load_generator, output_size, resize_note
+    from magicpose.infer import load_generator, output_size
 
     check_run_flags(args)
     for name, value in (("--max-videos", args.max_videos), ("--max-frames", args.max_frames)):
@@ -245,8 +238,25 @@ def run_infer_dataset(args) -> int:
             raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
     out_root = Path(args.output)
     check_writable(out_root / "x")
+    inputs = [args.root, args.weights]
+    for video in videos:  # each video's folders may replace only an earlier infer-dataset output
+        for folder in DATASET_VIDEO_FOLDERS:
+            check_replaceable(out_root / video.name / folder, "--output", inputs)
+        check_not_input(out_root / video.name / "condition.png", inputs, "--output")
     pipe = load_generator(args)
     height, width = output_size(pipe, args)
+    with parents_removed_on_error(out_root):
+        _generate_dataset(pipe, videos, out_root, height, width, args)
+    print(f"wrote {count(len(videos), 'video')} to {out_root}")
+    return 0
+
+
+def _generate_dataset(pipe, videos, out_root: Path, height: int, width: int, args) -> None:
+    from tqdm.auto import tqdm
+
+    from magicpose.image_utils import load_image
+    from magicpose.infer import generate_latents, resize_note
+
     for video in tqdm(videos, desc="videos", unit="video"):
         frames = video.frames[: args.max_frames + 1] if args.max_frames else video.frames
         reference = load_image(frames[0].image)
@@ -260,8 +270,6 @@ def run_infer_dataset(args) -> int:
         latents = generate_latents(pipe, reference, poses, height, width, args)
         _write_dataset_video(pipe, out_root / video.name, reference, targets, poses, latents, height, width,
                              args.frames_per_batch)
-    print(f"wrote {count(len(videos), 'video')} to {out_root}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

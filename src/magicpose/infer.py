@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from magicpose.errors import Cancelled, InputError
-from magicpose.files import check_writable, parents_removed_on_error
+from magicpose.files import check_not_input, check_replaceable, check_writable, parents_removed_on_error
 
 # The example and the demo weights are package data, so the main job runs from any install (in a checkout,
 # example_data/ and pretrained_weights/demo* are links to these folders).
@@ -39,6 +39,8 @@ DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DEFAULT_FPS = 8.0
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits
+MAX_SIDE = 8192
 
 Log = Callable[[str], None]
 # progress(done, total, stage), counted within the stage: "denoising" (steps, MagicPose), then "writing" (frames
@@ -61,6 +63,11 @@ def check_run_flags(args) -> None:
 
     if args.fps is not None and (not math.isfinite(args.fps) or args.fps <= 0):
         raise InputError(f"--fps {args.fps:g} must be a positive number of frames per second (8 by default)")
+    if not math.isfinite(args.guidance_scale):
+        raise InputError(f"--guidance-scale {args.guidance_scale} must be a finite number (7 in the original; 1 or "
+                         "less turns the guidance off)")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise InputError(f"--seed {args.seed} must be between 0 and {MAX_SEED} (a 64-bit seed; 42 in the original)")
     if args.steps < 1:
         raise InputError(f"--steps {args.steps} must be at least 1 (50 in the original)")
     if args.steps > 1000:
@@ -72,6 +79,9 @@ def check_run_flags(args) -> None:
         value = getattr(args, name)
         if value is not None and value < 8:
             raise InputError(f"--{name} {value} must be a positive multiple of 8")
+        if value is not None and value > MAX_SIDE:
+            raise InputError(f"--{name} {value} is more than {MAX_SIDE} pixels: use a smaller size (the model's own "
+                             "is 512 for SD 1.5)")
     if (args.height is None) != (args.width is None):
         raise InputError("pass both --height and --width, or neither to use the size of the weights")
     if args.height is not None:
@@ -256,6 +266,26 @@ def driving_poses(args, reference, log: Log = print) -> DrivingInput:
     return DrivingInput(prepared)
 
 
+def check_outputs(output: Path, args) -> None:
+    """Before any work: the video, its previews, its frames folder (and a driving video's poses and alignment
+    preview) replace only the program's own earlier outputs, never an input or a folder holding one, and never
+    a folder holding files the program did not write there (``magicpose.files.check_replaceable``)."""
+    inputs = [getattr(args, name, None)
+              for name in ("image", "poses", "driving_video", "reference_pose", "normalize_to", "weights")]
+    frames_dir, preview_mp4, preview_png = output_paths(output)
+    stem = output.with_suffix("")
+    written_files, folders = [output, preview_mp4, preview_png], [frames_dir]
+    if args.driving_video is not None:
+        written_files.append(Path(f"{stem}_alignment.png"))
+        folders.append(Path(f"{stem}_poses"))
+    for path in written_files:
+        check_not_input(path, inputs, "--output")
+        if path.is_dir():
+            raise InputError(f"'{path}' (written beside --output '{output}') is a folder: choose another --output")
+    for folder in folders:
+        check_replaceable(folder, "--output", inputs)
+
+
 @dataclass
 class PreparedInputs:
     """What the generator will follow, checked and loaded: the page shows the poses before generating."""
@@ -278,6 +308,7 @@ def prepare_inputs(args, log: Log = print) -> PreparedInputs:
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
     check_writable(output)
+    check_outputs(output, args)
     reference = load_image(args.image, "reference image")
     driving = None
     if args.driving_video is not None:

@@ -107,47 +107,21 @@ def extract_poses(source: str | os.PathLike, extractor: PoseExtractor | Callable
     return ExtractedPoses(poses, names, None if fps is None else fps / stride)
 
 
-POSE_FOLDER_ENTRIES = frozenset({"pose_json", "poses", "extracted"})
-
-
-def check_pose_folder(folder: str | os.PathLike) -> None:
-    """Refuse an existing folder that holds anything but an earlier pose folder's entries: it is replaced whole,
-    and ``-o ~/Videos`` must not delete someone's videos."""
-    folder = Path(folder)
-    if folder.is_file():
-        raise InputError(f"output '{folder}' is a file: pass a folder name for the poses")
-    if folder.is_dir():
-        others = sorted(e.name for e in folder.iterdir() if e.name not in POSE_FOLDER_ENTRIES)
-        if others:
-            raise InputError(f"output folder '{folder}' already holds other files ({', '.join(others[:3])}): "
-                             "pass a new or empty folder (only an earlier pose folder is replaced)")
-
-
 def write_pose_folder(frames: list[FramePose], names: list[str], folder: str | os.PathLike) -> Path:
     """``folder/pose_json/<name>_keypoints.json`` and ``folder/poses/<name>.png`` (the rendered maps), written
-    under a temporary name and renamed at the end, replacing an earlier pose folder (and nothing else: see
-    :func:`check_pose_folder`)."""
-    import shutil
-
+    under a temporary name and committed at the end (``magicpose.files.atomic_path``): an earlier pose folder is
+    replaced, a folder holding anything else is refused."""
     from PIL import Image
 
+    from magicpose.files import atomic_path
     from magicpose.pose.openpose_json import write_openpose_json
     from magicpose.pose.render import draw_pose
 
     folder = Path(folder)
-    check_pose_folder(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_path(folder) as tmp:
         (tmp / "pose_json").mkdir(parents=True)
         (tmp / "poses").mkdir()
         for name, frame in zip(names, frames, strict=True):
             write_openpose_json(frame, tmp / "pose_json" / f"{name}_keypoints.json")
             Image.fromarray(draw_pose(frame)).save(tmp / "poses" / f"{name}.png", compress_level=1)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
