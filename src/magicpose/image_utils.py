@@ -14,32 +14,86 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .files import check_regular_file
 
-__all__ = ["InputError", "load_image", "center_crop_resize", "check_size", "to_uint8"]
+__all__ = ["InputError", "decode_rgb", "load_image", "scale_16_to_8", "center_crop_resize", "check_size", "to_uint8"]
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
 
 
-def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image:
-    """Load an image file as an RGB PIL image; ``what`` names it in errors ("reference image", ...).
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+IMAGE_READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
-    Alpha is dropped (not composited) and palette/greyscale images are expanded to RGB. EXIF
-    orientation is applied so phone photos come out upright.
+
+def scale_16_to_8(values: np.ndarray) -> np.ndarray:
+    """16-bit samples (0..65535; larger values are clipped) to 8 bit: ``round(v * 255 / 65535)``.
+
+    ``v * 255 / 65535`` is ``v / 257``, never halfway between two integers, so the rounding has no ties."""
+    wide = np.clip(np.asarray(values, dtype=np.int64), 0, 65535)
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _is_16_bit_png(path: str) -> bool:
+    """True for a PNG whose IHDR says 16 bits per sample (Pillow truncates colour ones to their high byte)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return len(head) == 26 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16
+
+
+def _png_16_to_rgb8(path: str) -> np.ndarray:
+    """Decode a 16-bit PNG at its real depth with OpenCV and scale it to 8-bit RGB (alpha dropped)."""
+    import cv2
+
+    data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if data is None or data.dtype != np.uint16:
+        raise OSError("OpenCV cannot decode this 16-bit PNG")
+    if data.ndim == 2:
+        data = np.repeat(data[:, :, None], 3, axis=2)
+    else:
+        data = data[:, :, 2::-1]  # BGR(A) -> RGB, alpha dropped
+    return scale_16_to_8(data)
+
+
+def decode_rgb(path: str | os.PathLike[str]) -> Image.Image:
+    """Decode an image file to an 8-bit RGB PIL image at the file's real bit depth.
+
+    16-bit images (greyscale, RGB, RGBA, grey+alpha PNGs; Pillow's ``I;16``/``I`` images of other formats)
+    are scaled with :func:`scale_16_to_8` rather than saturated or truncated. Alpha is dropped (not
+    composited), palette/greyscale images are expanded, and EXIF orientation is applied. The decoders'
+    own exceptions (:data:`IMAGE_READ_ERRORS`) propagate; callers turn them into an :class:`InputError`
+    naming the file. The one image reader behind ``infer``'s reference and pose-map images and
+    ``evaluate``'s frames."""
+    path = os.fspath(path)
+    with Image.open(path) as img:
+        img.load()  # decode now so truncated/corrupt data fails here, not later
+        if _is_16_bit_png(path):
+            rgb = Image.fromarray(_png_16_to_rgb8(path))
+            rgb.info = dict(img.info)  # keeps the EXIF/XMP orientation for exif_transpose
+        elif img.mode in _SIXTEEN_BIT_MODES:
+            rgb = Image.fromarray(scale_16_to_8(np.asarray(img))).convert("RGB")
+            rgb.info = dict(img.info)
+        else:
+            rgb = img
+        return ImageOps.exif_transpose(rgb).convert("RGB")
+
+
+def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image:
+    """Load an image file as an RGB PIL image (:func:`decode_rgb`); ``what`` names it in errors
+    ("reference image", ...).
 
     Raises:
-        InputError: the file is missing or cannot be decoded.
+        InputError: the file is missing, not a regular file (a named pipe would block), or cannot be decoded.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{what} '{path}' does not exist: pass the path of a .png/.jpg image")
     if os.path.isdir(path):
         raise InputError(f"{what} '{path}' is a folder: pass the path of one .png/.jpg image in it")
+    check_regular_file(path, what, "pass the path of a .png/.jpg image file")
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now so truncated/corrupt data fails here, not later
-            img = ImageOps.exif_transpose(img)
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return decode_rgb(path)
+    except IMAGE_READ_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         raise InputError(f"cannot read image '{path}' ({reason}): re-export it as PNG or JPEG") from exc
 

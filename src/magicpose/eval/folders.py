@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from magicpose.errors import InputError
+from magicpose.files import check_regular_file
 from magicpose.pose.sequence import IMAGE_EXTENSIONS, SYSTEM_FILES, natural_sort_key
 
 GEN_SUBFOLDER, GT_SUBFOLDER = "gen_images", "gt_images"  # what `magicpose infer-dataset` writes
@@ -40,8 +41,10 @@ class VideoPair:
 
 
 def _frames(folder: Path) -> list[Path]:
-    files = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+    files = [f for f in folder.iterdir() if not f.is_dir() and f.suffix.lower() in IMAGE_EXTENSIONS
              and not f.name.startswith(".") and f.name.lower() not in SYSTEM_FILES]
+    for f in files:  # a named pipe would block the read; a dropped one would shift the pairing
+        check_regular_file(f, "frame", "remove it from the folder")
     return sorted(files, key=lambda f: natural_sort_key(f.name))
 
 

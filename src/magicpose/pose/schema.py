@@ -29,6 +29,17 @@ class PoseInputError(InputError):
     """A pose input (file, folder or array) cannot be used; the message is one line naming it and the fix."""
 
 
+def check_pose_file(path, what: str, fix: str) -> None:
+    """:func:`magicpose.files.check_regular_file` raising :class:`PoseInputError`: a named pipe, socket or device
+    given as a pose input is refused at once instead of blocking the read."""
+    from magicpose.files import check_regular_file
+
+    try:
+        check_regular_file(path, what, fix)
+    except InputError as err:
+        raise PoseInputError(str(err)) from None
+
+
 # COCO-18 order as used by OpenPose and the ControlNet annotator.
 BODY_NAMES: tuple[str, ...] = (
     "nose",

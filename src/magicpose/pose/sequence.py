@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from magicpose.image_utils import IMAGE_READ_ERRORS, decode_rgb
 
 from .openpose_json import read_openpose_json
 from .render import draw_pose
-from .schema import NUM_BODY, NUM_KEYPOINTS, FramePose, PoseInputError
+from .schema import NUM_BODY, NUM_KEYPOINTS, FramePose, PoseInputError, check_pose_file
 
 __all__ = ["IMAGE_EXTENSIONS", "PoseSequence", "load_pose_sequence", "natural_sort_key"]
 
@@ -20,6 +21,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # files operating systems drop into folders (besides hidden ``.*`` files such as .DS_Store and ._frame.png)
 SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "icon\r"})
 _JSON_EXTENSION = ".json"
+_NOT_A_FILE_FIX = "pass a regular file, or a folder of pose-map images or OpenPose JSON files"
 _NPY_HINT = (
     "save uint8 (N, H, W, 3) RGB pose maps, or float (N, K, 3) / (N, P, K, 3) keypoints with K = 18 or 130 "
     "in pixel coordinates, with numpy.save"
@@ -105,11 +107,10 @@ class PoseSequence:
 
 
 def _read_image(path: Path) -> np.ndarray:
+    check_pose_file(path, "pose image", _NOT_A_FILE_FIX)
     try:
-        with Image.open(path) as im:
-            im.load()  # decode now so truncated files fail here, naming the file
-            rgb = im.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        rgb = decode_rgb(path)  # 16-bit maps are scaled to 8 bit, not saturated
+    except IMAGE_READ_ERRORS as exc:
         raise PoseInputError(
             f"pose image '{path}' cannot be read ({_one_line(exc)}): re-export it as PNG/JPEG or remove it"
         ) from None
@@ -145,6 +146,7 @@ def _folder_sequence(folder: Path, width: int | None, height: int | None) -> Pos
     images: list[Path] = []
     jsons: list[Path] = []
     for entry in entries:
+        check_pose_file(entry, "pose folder entry", "remove it from the folder")
         suffix = entry.suffix.lower()
         if entry.is_file() and suffix in IMAGE_EXTENSIONS:
             images.append(entry)
@@ -166,7 +168,22 @@ def _folder_sequence(folder: Path, width: int | None, height: int | None) -> Pos
     return sequence
 
 
+def _check_finite(path: Path, arr: np.ndarray, chunk: int = 256) -> None:
+    """Refuse a keypoint array holding nan or inf, naming the first such frame (read in chunks: memory-mapped)."""
+    for start in range(0, arr.shape[0], chunk):
+        block = np.asarray(arr[start:start + chunk])
+        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        if not finite.all():
+            frame = int(np.argmin(finite))
+            value = block[frame][~np.isfinite(block[frame])][0]
+            raise PoseInputError(
+                f"pose array '{path}' holds {value} in frame {start + frame}, not a finite coordinate or score: "
+                "set each missing point to (0, 0, 0) (score 0 marks it missing) and save the array again"
+            )
+
+
 def _npy_sequence(path: Path, width: int | None, height: int | None) -> PoseSequence:
+    check_pose_file(path, "pose array", _NOT_A_FILE_FIX)
     try:
         # Memory-mapped so a long sequence is not read into memory up front.
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -190,6 +207,8 @@ def _npy_sequence(path: Path, width: int | None, height: int | None) -> PoseSequ
                 f"pose array '{path}' holds keypoints in pixels but no canvas size was given: "
                 "pass width=... and height=... to load_pose_sequence"
             )
+
+        _check_finite(path, arr)
 
         def load_pose(i: int) -> FramePose:
             return FramePose.from_array(np.asarray(arr[i], dtype=np.float32), width, height)
@@ -228,6 +247,7 @@ def load_pose_sequence(
         )
     if path.is_dir():
         return _folder_sequence(path, width, height)
+    check_pose_file(path, "pose source", _NOT_A_FILE_FIX)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _npy_sequence(path, width, height)
