@@ -266,3 +266,37 @@ def test_matches_independent_reference_bitwise(seed):
         w, h = (int(v) for v in rng.integers(24, 320, 2))
         f = FramePose(w, h, [random_person(rng, w, h) for _ in range(int(rng.integers(1, 4)))])
         np.testing.assert_array_equal(draw_pose(f), reference_draw(f))
+
+
+def _one_body(points: dict[int, tuple[float, float]], score: float = 1.0) -> FramePose:
+    return frame(PersonPose(body=body(points, score)))
+
+
+@pytest.mark.parametrize(
+    "pose, visible",
+    [
+        (frame(), False),  # nobody
+        (_one_body({0: (100, 100)}, score=0.0), False),  # a missing point on the canvas
+        (_one_body({0: (100, 100)}), True),
+        (_one_body({i: (-40.0, -40.0) for i in range(18)}), False),  # all negative
+        (_one_body({i: (W + 30.0, 50.0) for i in range(18)}), False),  # all right of the canvas
+        (_one_body({i: (1e30, 1e30) for i in range(18)}), False),  # too far out to draw
+        (_one_body({i: (np.inf, 5.0) for i in range(18)}), False),  # 1e300 read as float32
+        (_one_body({0: (W + 2.0, 50.0)}), True),  # centre off the canvas, the circle's edge on it
+        (_one_body({1: (-30.0, 100.0), 2: (W + 30.0, 100.0)}), True),  # a limb across, both ends off
+        (frame(PersonPose(left_hand=hand({0: (-3.0, 10.0), 1: (10.0, -3.0)}))), False),  # hand points < 0
+        (frame(PersonPose(face=np.array([[5.0, 5.0, 1.0]] + [[0.0, 0.0, 0.0]] * 69, np.float32))), True),
+    ],
+)
+def test_pose_is_visible_says_whether_draw_pose_draws_anything(pose, visible):
+    from magicpose.pose import pose_is_visible
+
+    assert bool(draw_pose(pose).any()) is visible  # the ground truth: the rendered map
+    assert pose_is_visible(pose) is visible
+
+
+def test_pose_is_visible_follows_the_threshold():
+    from magicpose.pose import pose_is_visible
+
+    pose = _one_body({0: (100, 100)}, score=0.3)
+    assert pose_is_visible(pose, threshold=0.2) and not pose_is_visible(pose, threshold=0.3)

@@ -16,7 +16,6 @@ from magicpose.pose import (
     read_openpose_json,
     write_openpose_json,
 )
-from magicpose.pose import sequence as sequence_module
 
 
 def save_png(path, value: int, size=(12, 8), mode="RGB") -> np.ndarray:
@@ -64,7 +63,7 @@ def test_image_folder_natural_order_rgb_and_laziness(tmp_path, monkeypatch):
     opened = []
     real_open = Image.open
     monkeypatch.setattr(
-        sequence_module.Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k)
+        Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k)
     )
 
     seq = load_pose_sequence(tmp_path)
@@ -73,7 +72,7 @@ def test_image_folder_natural_order_rgb_and_laziness(tmp_path, monkeypatch):
     assert seq.names == ["frame_1", "frame_2", "frame_10"]
     assert seq.source == tmp_path and seq.kind == "images"
     frame = seq[2]
-    assert opened == [tmp_path / "frame_10.png"]
+    assert [str(p) for p in opened] == [str(tmp_path / "frame_10.png")]
     assert frame.dtype == np.uint8 and frame.shape == (8, 12, 3)
     np.testing.assert_array_equal(frame, expected[10])
     np.testing.assert_array_equal(seq[-3], expected[1])
@@ -244,3 +243,32 @@ def test_single_image_and_json_files(tmp_path):
     frame = random_frame(np.random.default_rng(5))
     write_openpose_json(frame, tmp_path / "one.json")
     np.testing.assert_array_equal(load_pose_sequence(tmp_path / "one.json")[0], draw_pose(frame))
+
+
+@pytest.mark.parametrize("bad, shown", [(np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")])
+def test_npy_keypoints_with_non_finite_values_are_refused_naming_the_frame(tmp_path, bad, shown):
+    kp = np.zeros((300, 18, 3), np.float32)  # more than one chunk of the scan
+    kp[..., 2] = 1.0
+    kp[290, 5, 1] = bad
+    kp[299, 0, 2] = np.nan  # a later frame: the first is named
+    path = tmp_path / "kp.npy"
+    np.save(path, kp)
+    with pytest.raises(PoseInputError) as info:
+        load_pose_sequence(path, width=40, height=40)
+    assert str(info.value) == (f"pose array '{path}' holds {shown} in frame 290, not a finite coordinate or "
+                               "score: set each missing point to (0, 0, 0) (score 0 marks it missing) and save "
+                               "the array again")
+
+
+def test_npy_keypoints_far_off_canvas_load_and_render_blank(tmp_path):
+    from magicpose.pose import pose_is_visible
+
+    kp = np.zeros((3, 18, 3), np.float64)
+    kp[0, :, :2], kp[1, :, :2], kp[2, :, :2] = -20.0, 1e30, 1e300
+    kp[..., 2] = 1.0
+    path = tmp_path / "kp.npy"
+    np.save(path, kp)
+    seq = load_pose_sequence(path, width=40, height=40)
+    for i in range(3):
+        assert not seq[i].any()
+        assert not pose_is_visible(seq.pose(i))

@@ -32,6 +32,7 @@ from .render import (
     NUM_DRAWN_LIMBS,
     draw_pose,
     draw_pose_batch,
+    pose_is_visible,
 )
 from .schema import (
     BODY25_TO_BODY18,
@@ -85,6 +86,7 @@ __all__ = [
     "normalize_pose_sequence",
     "normalize_poses",
     "person_pose_stats",
+    "pose_is_visible",
     "pose_stats",
     "read_openpose_json",
     "smooth_keypoints",

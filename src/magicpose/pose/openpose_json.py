@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from magicpose.files import write_text_atomic
 
 from .schema import (
     BODY25_TO_BODY18,
@@ -17,6 +18,7 @@ from .schema import (
     FramePose,
     PersonPose,
     PoseInputError,
+    check_pose_file,
 )
 
 __all__ = ["read_openpose_json", "write_openpose_json"]
@@ -35,12 +37,19 @@ def _numbers(path: Path, index: int, key: str, value: object) -> np.ndarray:
     if value is None:
         return np.zeros(0, dtype=np.float64)
     try:
-        return np.asarray(value, dtype=np.float64).reshape(-1)
+        numbers = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise PoseInputError(
             f"OpenPose JSON '{path}': person {index} '{key}' is not a list of numbers; "
             "fix or regenerate the file"
         ) from None
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if bad.size:
+        raise PoseInputError(
+            f"OpenPose JSON '{path}': person {index} '{key}' holds {numbers[bad[0]]} (number {bad[0]}), not a "
+            "finite value; write a missing point as 0, 0, 0 (score 0) or regenerate the file"
+        )
+    return numbers
 
 
 def _parse_person(path: Path, index: int, entry: object) -> PersonPose:
@@ -104,6 +113,7 @@ def read_openpose_json(
     missing points. Raises :class:`PoseInputError` for unreadable or malformed files.
     """
     path = Path(path)
+    check_pose_file(path, "OpenPose JSON", "pass a regular .json file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -157,18 +167,5 @@ def write_openpose_json(frame: FramePose, path: str | os.PathLike) -> None:
         ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden temp name so a half-written file is never picked up by a folder loader.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # A hidden temporary sibling renamed over ``path``: a half-written file is never picked up by a folder loader.
+    write_text_atomic(path, json.dumps(data, allow_nan=False))

@@ -26,6 +26,7 @@ __all__ = [
     "NUM_DRAWN_LIMBS",
     "draw_pose",
     "draw_pose_batch",
+    "pose_is_visible",
 ]
 
 STICKWIDTH = 4
@@ -163,6 +164,24 @@ def draw_pose(
         for person in frame.people:
             _draw_face(canvas, person.face, threshold)
     return canvas
+
+
+def pose_is_visible(frame: FramePose, threshold: float = 0.0) -> bool:
+    """True when :func:`draw_pose` (same ``threshold``, all parts) draws at least one pixel of ``frame``.
+
+    False for a frame without people or present keypoints, and for one whose keypoints all lie off the canvas
+    (negative, beyond its size, or too far out to draw, e.g. 1e30), whose pose map is therefore black.
+    Cheap for ordinary frames: a present keypoint on the canvas answers at once; only frames whose present
+    keypoints are all off the canvas are rendered, since a limb between two of them may still cross it."""
+    any_present = False
+    for person in frame.people:
+        for points in (person.body, person.left_hand, person.right_hand, person.face):
+            xs, ys, ok = _prepare(points, frame.width, frame.height, threshold)
+            for x, y in zip(xs[ok], ys[ok]):
+                any_present = True
+                if 0 <= int(x) < frame.width and 0 <= int(y) < frame.height:
+                    return True
+    return any_present and bool(draw_pose(frame, threshold=threshold).any())
 
 
 def draw_pose_batch(frames: Sequence[FramePose], **kwargs) -> np.ndarray:
