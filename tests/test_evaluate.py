@@ -11,6 +11,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import Tensor, nn
 
 from magicpose.cli import main
+from magicpose.errors import InputError
 from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos
 from magicpose.eval.folders import pair_folders
 from magicpose.eval.keypoints import frame_akd_mkr
@@ -290,3 +291,101 @@ def test_bad_flags_give_one_line(tmp_path, capsys):
     torch.save({"w": torch.zeros(1)}, not_script)
     assert "not a TorchScript file" in _error(capsys, tmp_path / "run", "--i3d", not_script, "--metrics", "fvd")
     assert not (tmp_path / "run" / "evaluation.json").exists()
+
+
+def _pair_of(tmp_path, h: int, w: int, n: int = 2):
+    frames = [np.full((h, w, 3), 60 + 10 * k, np.uint8) for k in range(n)]
+    _write(tmp_path / "gen", frames)
+    _write(tmp_path / "gt", frames)
+    return tmp_path / "gen", tmp_path / "gt"
+
+
+def test_frames_smaller_than_a_metric_needs_are_refused_before_scoring(tmp_path, weights, capsys, monkeypatch):
+    import magicpose.eval.evaluate as module
+
+    monkeypatch.setattr(module, "_read", lambda *a: pytest.fail("a frame was read for scoring"))
+    gen, gt = _pair_of(tmp_path, 6, 9)
+    err = _error(capsys, gen, gt, "--metrics", "l1,ssim", "-o", tmp_path / "r.json")
+    assert err == (f"error: video 'gen': frames are 9x6 ('{gt / '00000.png'}'), smaller than the 7x7 pixels SSIM "
+                   "needs: leave ssim out of --metrics or evaluate frames of at least 7x7\n")
+    (tmp_path / "gen").rename(tmp_path / "small_gen")
+    (tmp_path / "gt").rename(tmp_path / "small_gt")
+    gen, gt = _pair_of(tmp_path, 12, 20)  # enough for SSIM, not for LPIPS' VGG when its weights are there
+    err = _error(capsys, gen, gt, "--metrics", "ssim,lpips", "--eval-weights", weights, "-o", tmp_path / "r.json")
+    assert "frames are 20x12" in err and "the 16x16 pixels LPIPS needs: leave lpips out of --metrics" in err
+    assert not list(tmp_path.rglob("r.*"))
+
+
+def test_small_frames_are_scored_by_the_metrics_that_fit(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    gen, gt = _pair_of(tmp_path, 12, 20)
+    rc, _, _ = _run(capsys, gen, gt, "--metrics", "l1,ssim,lpips", "-o", tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert rc == 0 and report["metrics"] == {"l1": 0.0, "ssim": 1.0} and list(report["skipped"]) == ["lpips"]
+
+
+def test_output_in_a_new_folder_is_created_and_removed_again_on_failure(tmp_path, capsys, monkeypatch):
+    import magicpose.eval.evaluate as module
+
+    gen, gt = _pair_of(tmp_path, 8, 8)
+    out = tmp_path / "new" / "deeper" / "eval.json"
+    rc, stdout, _ = _run(capsys, gen, gt, "--metrics", "l1", "-o", out)
+    assert rc == 0 and stdout.endswith(f"wrote {out} and {out.with_suffix('.md')}\n")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["eval.json", "eval.md"]  # no temporaries left
+    assert json.loads(out.read_text())["metrics"] == {"l1": 0.0}
+
+    def fail(*args, **kwargs):
+        raise InputError("scoring failed")
+
+    monkeypatch.setattr(module, "evaluate_videos", fail)
+    assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "other" / "x" / "e.json") == \
+        "error: scoring failed\n"
+    assert not (tmp_path / "other").exists()
+
+
+def test_unwritable_output_is_refused_before_scoring(tmp_path, capsys, monkeypatch):
+    import magicpose.eval.evaluate as module
+
+    monkeypatch.setattr(module, "evaluate_videos", lambda *a, **k: pytest.fail("scoring started"))
+    gen, gt = _pair_of(tmp_path, 8, 8)
+    (tmp_path / "file").write_text("x")
+    err = _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "file" / "e.json")
+    assert err.startswith(f"error: cannot write to '{tmp_path / 'file' / 'e.json'}' (") and \
+        err.endswith("): choose another --output\n")
+    (tmp_path / "e.md").mkdir()
+    assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "e.json") == (
+        f"error: --output '{tmp_path / 'e.json'}': the Markdown table's path '{tmp_path / 'e.md'}' beside it is a "
+        "folder: choose another --output\n")
+    assert (tmp_path / "file").read_text() == "x" and not (tmp_path / "e.json").exists()
+
+
+def test_device_is_checked_even_without_a_network_metric(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gen, gt = _pair_of(tmp_path, 8, 8)
+    out = tmp_path / "r.json"
+    assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "bogus", "-o", out) == \
+        "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
+    assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "cuda:1", "-o", out) == \
+        "error: --device cuda:1: this machine has no CUDA GPU that PyTorch can use: use --device cpu\n"
+    assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "meta", "-o", out) == \
+        "error: --device meta: it is not supported (cpu, cuda, cuda:N or mps): use --device cpu\n"
+    assert not out.exists()
+    rc, _, _ = _run(capsys, gen, gt, "--metrics", "l1", "--device", "cpu", "-o", out)
+    assert rc == 0 and out.exists()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "0", "--batch-size 0 must be at least 1 (16 by default)"),
+    ("--batch-size", "-3", "--batch-size -3 must be at least 1 (16 by default)"),
+    ("--batch-size", "100000", "--batch-size 100000 is more than 256: use at most 256 (16 by default); one batch "
+                               "or clip is held in memory at once"),
+    ("--clip-length", "0", "--clip-length 0 must be at least 1 (16 by default)"),
+    ("--clip-length", "5000", "--clip-length 5000 is more than 256: use at most 256 (16 by default); one batch "
+                              "or clip is held in memory at once"),
+    ("--clip-stride", "0", "--clip-stride 0 must be at least 1 (1 by default)"),
+])
+def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, monkeypatch, flag, value, message):
+    import magicpose.eval.command as command
+
+    monkeypatch.setattr(command, "Path", lambda *a: pytest.fail("a path was looked at"))
+    assert _error(capsys, tmp_path / "absent", flag, value) == f"error: {message}\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from magicpose.errors import InputError
@@ -80,48 +79,80 @@ def _metrics(text: str) -> tuple[str, ...]:
     return names
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    from magicpose.video import temp_path_for
+MAX_BATCH_SIZE, MAX_CLIP_LENGTH = 256, 256
 
-    tmp = temp_path_for(path)
+
+def check_numbers(args) -> None:
+    """Every numeric option, before any work: a bound on each keeps one batch or clip from exhausting memory."""
+    from magicpose.eval.preprocess import CLIP_LENGTH
+
+    for flag, value, most, default in (("--clip-length", args.clip_length, MAX_CLIP_LENGTH, CLIP_LENGTH),
+                                       ("--clip-stride", args.clip_stride, None, 1),
+                                       ("--batch-size", args.batch_size, MAX_BATCH_SIZE, 16)):
+        if value < 1:
+            raise InputError(f"{flag} {value} must be at least 1 ({default} by default)")
+        if most is not None and value > most:
+            raise InputError(f"{flag} {value} is more than {most}: use at most {most} ({default} by default); one "
+                             "batch or clip is held in memory at once")
+
+
+def check_device(name: str | None) -> str:
+    """The torch device for the networks (cuda when present if ``name`` is None), refused unless it exists here."""
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device '{name}' is not a device: use cpu, cuda, cuda:N or mps") from None
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    problem = {
+        "cpu": None,
+        "cuda": "this machine has no CUDA GPU that PyTorch can use" if gpus == 0 else
+                f"this machine has {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}"
+                if device.index is not None and device.index >= gpus else None,
+        "mps": None if torch.backends.mps.is_available() else "MPS is not available on this machine",
+    }.get(device.type, "it is not supported (cpu, cuda, cuda:N or mps)")
+    if problem:
+        raise InputError(f"--device {name}: {problem}: use --device cpu")
+    return name
 
 
 def run_evaluate(args) -> int:
-    import torch
-
-    from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos, markdown_table
+    from magicpose.eval.evaluate import EvaluationOptions, check_frame_sizes, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
-    from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks
-    from magicpose.files import check_writable
+    from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks, missing_reason
+    from magicpose.files import atomic_outputs, check_writable, parents_removed_on_error
 
     metrics = _metrics(args.metrics)
-    for flag, value in (("--clip-length", args.clip_length), ("--clip-stride", args.clip_stride),
-                        ("--batch-size", args.batch_size)):
-        if value < 1:
-            raise InputError(f"{flag} {value} must be at least 1")
+    check_numbers(args)
+    device = check_device(args.device)
     output = Path(args.output) if args.output else Path(args.gen_dir) / "evaluation.json"
     if output.suffix.lower() != ".json":
         raise InputError(f"--output '{output}' must end in .json (the Markdown table goes beside it as .md)")
+    table_path = output.with_suffix(".md")
     pairs = pair_folders(args.gen_dir, args.gt_dir, resize=args.resize)  # every pairing error before any work
     check_writable(output)
+    if table_path.is_dir():
+        raise InputError(f"--output '{output}': the Markdown table's path '{table_path}' beside it is a folder: "
+                         "choose another --output")
     files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    scored = tuple(m for m in metrics if not (m.startswith("lpips") and missing_reason("lpips", files)))
+    check_frame_sizes(pairs, scored)  # frames too small for a metric, before loading any network
 
-    networks, skipped = load_networks(metrics, files, device, args.pose_backend, args.pose_weights)
-    options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
-                                gif=not args.no_gif, batch_size=args.batch_size, device=device)
-    report = evaluate_videos(pairs, options, skipped=skipped, **networks)
-    report["inputs"] = {"generated": str(args.gen_dir), "ground_truth": str(args.gt_dir or "<video>/gt_images"),
-                        "networks": {name: str(path) for name, path in files.items()}}
-    table = markdown_table(report, label=Path(args.gen_dir).name or "generated")
-    _write_atomic(output, json.dumps(report, indent=2, allow_nan=False) + "\n")
-    _write_atomic(output.with_suffix(".md"), table)
+    with parents_removed_on_error(output.parent):  # a new folder for -o, removed again if the run fails
+        networks, skipped = load_networks(metrics, files, device, args.pose_backend, args.pose_weights)
+        options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
+                                    gif=not args.no_gif, batch_size=args.batch_size, device=device)
+        report = evaluate_videos(pairs, options, skipped=skipped, **networks)
+        report["inputs"] = {"generated": str(args.gen_dir),
+                            "ground_truth": str(args.gt_dir or "<video>/gt_images"),
+                            "networks": {name: str(path) for name, path in files.items()}}
+        table = markdown_table(report, label=Path(args.gen_dir).name or "generated")
+        with atomic_outputs() as tmp:  # both files appear together, or neither
+            tmp(output).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            tmp(table_path).write_text(table, encoding="utf-8")
     print(table, end="")
-    print(f"wrote {output} and {output.with_suffix('.md')}")
+    print(f"wrote {output} and {table_path}")
     return 0

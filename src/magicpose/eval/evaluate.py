@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from magicpose.errors import InputError
 from magicpose.eval import metrics as m
 from magicpose.eval.folders import VideoPair
 from magicpose.eval.frechet import GaussianStats, stats_distance
@@ -45,6 +46,8 @@ LABELS = {
     "ssim": "SSIM", "lpips": "LPIPS", "lpips_disco": "LPIPS (DisCo: [0,1] input)", "fid": "FID",
     "fid_vid": "FID-VID", "fvd": "FVD", "akd": "AKD", "mkr": "MKR",
 }
+# The smallest frame side each metric can score: SSIM's 7x7 window, LPIPS' VGG (four 2x2 poolings leave 1 pixel).
+MIN_FRAME_SIDE = {"ssim": 7, "lpips": 16, "lpips_disco": 16}
 LOWER_IS_BETTER = {"l1", "l1_disco", "lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"}
 
 
@@ -84,6 +87,21 @@ def protocol(options: EvaluationOptions) -> dict[str, str]:
         "mkr": "share of the body keypoints found in the true frame that are missing in the generated one, per "
                "frame, mean over frames where the true frame shows any",
     }
+
+
+def check_frame_sizes(pairs: list[VideoPair], metrics: tuple[str, ...]) -> None:
+    """Refuse, before any scoring, frames too small for one of ``metrics`` (those that will be computed, not
+    skipped), at the size they are scored at: the ground truth's."""
+    for name, side in MIN_FRAME_SIDE.items():
+        if name not in metrics:
+            continue
+        for pair in pairs:
+            width, height = pair.gt_size
+            if min(width, height) < side:
+                raise InputError(
+                    f"video '{pair.name}': frames are {width}x{height} ('{pair.gt[0]}'), smaller than the "
+                    f"{side}x{side} pixels {LABELS[name]} needs: leave {name} out of --metrics or evaluate "
+                    f"frames of at least {side}x{side}")
 
 
 class _FeatureStats:
@@ -157,6 +175,7 @@ def evaluate_videos(
         if network_missing:
             skipped.setdefault(name, "its network was not given")
     active = [name for name in wanted if name not in skipped]
+    check_frame_sizes(pairs, tuple(active))
     device = options.device
     clip_batch = max(1, options.batch_size // 4)
 
