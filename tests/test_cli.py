@@ -655,9 +655,9 @@ def test_system_files_in_a_pose_folder_are_ignored_and_named(runs, tmp_path, cap
                                                     _pngs(_outputs(runs["a"])["frames"]), strict=True))
 
 
-@pytest.mark.parametrize("kind", ["maps", "json"])
+@pytest.mark.parametrize("kind", ["maps", "json", "json_off_canvas"])
 def test_a_pose_frame_without_a_person_is_named_in_a_warning(tmp_path, capsys, kind) -> None:
-    from magicpose.pose import FramePose, load_pose_sequence, write_openpose_json
+    from magicpose.pose import FramePose, PersonPose, load_pose_sequence, write_openpose_json
 
     poses = tmp_path / "poses"
     if kind == "maps":
@@ -665,11 +665,17 @@ def test_a_pose_frame_without_a_person_is_named_in_a_warning(tmp_path, capsys, k
         Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(poses / "0001.png")
     else:
         _copy_poses(poses, 3, EXAMPLE / "pose_json", "*.json")
-        write_openpose_json(FramePose(128, 128, []), poses / "0001_keypoints.json")
+        people = []
+        if kind == "json_off_canvas":  # a whole person far to the left and far below: nothing lands on the canvas
+            body = np.tile(np.float32([[-1e4, 1e30, 1.0]]), (18, 1))
+            people = [PersonPose(body=body)]
+        write_openpose_json(FramePose(128, 128, people), poses / "0001_keypoints.json")
+    (poses / RECORD).write_text("{}")  # magicpose's own record of a folder it wrote is not named as ignored
     assert len(load_pose_sequence(poses)) == 3
     assert _infer(REFERENCE, poses, tmp_path / "out.mp4") == 0
     out = capsys.readouterr().out
-    assert "warning: 1 pose frame hold no person (frame 1)" in out and out.count("hold no person") == 1
+    assert "warning: 1 pose frame hold no person on the canvas (frame 1)" in out
+    assert out.count("hold no person") == 1 and "ignored:" not in out
 
 
 def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_path, capsys) -> None:

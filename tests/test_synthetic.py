@@ -185,6 +185,8 @@ def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
         ({"num_train_videos": -1}, "train videos"),
         ({"num_train_videos": 0, "num_test_videos": 0}, "nothing to write"),
         ({"seed": -2}, "seed"),
+        ({"num_train_videos": 10**11}, "the number of train videos must be at most 100,000, got 100,000,000,000"),
+        ({"frames_per_video": 10**6}, "frames per video must be at most 100,000"),
     ],
 )
 def test_bad_arguments_are_one_line_input_errors(tmp_path, kwargs, message):

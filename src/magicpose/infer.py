@@ -199,8 +199,8 @@ def blank_frames_warning(blank: list[int]) -> str | None:
     if not blank:
         return None
     shown = ", ".join(str(i) for i in blank[:8]) + (", ..." if len(blank) > 8 else "")
-    return (f"warning: {count(len(blank), 'pose frame')} hold no person (frame {shown}): their output comes "
-            f"from a blank pose")
+    return (f"warning: {count(len(blank), 'pose frame')} hold no person on the canvas (frame {shown}): their "
+            f"output comes from a blank pose")
 
 
 # -- the inputs -----------------------------------------------------------------------------------------
@@ -319,10 +319,10 @@ def prepare_inputs(args, log: Log = print) -> PreparedInputs:
     fps = args.fps or (driving.fps if driving is not None and driving.fps else DEFAULT_FPS)
     if poses.ignored:
         log(f"ignored: {', '.join(poses.ignored)} in '{args.poses}' (hidden or system files)")
-    if poses.has_keypoints:
-        no_person = [i for i in range(len(poses))
-                     if not any((part[:, 2] > 0).any() for person in poses.pose(i).people
-                                for part in (person.body, person.left_hand, person.right_hand, person.face))]
+    if poses.has_keypoints:  # no person at all, or only keypoints off the canvas: nothing would be drawn
+        from magicpose.pose import pose_is_visible
+
+        no_person = [i for i in range(len(poses)) if not pose_is_visible(poses.pose(i))]
         if no_person:
             log(blank_frames_warning(no_person))
     if args.normalize_to is not None and driving is None:  # a driving video was normalised already

@@ -75,6 +75,7 @@ SPLITS = ("train", "test")
 # Identity ids and motion ids of each split come from these half-open ranges, whatever the seed.
 ID_RANGES: dict[str, tuple[int, int]] = {"train": (0, 1_000_000_000), "test": (1_000_000_000, 2_000_000_000)}
 MIN_SIZE, MAX_SIZE = 32, 2048
+MAX_VIDEOS, MAX_FRAMES = 100_000, 100_000  # per split, per video: beyond them a run would not finish (or fit a disk)
 _PNG = {"format": "PNG", "compress_level": 6, "optimize": False}
 
 
@@ -115,9 +116,11 @@ def split_ids(seed: int, split: str, count: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
+def _check_count(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be at most {maximum:,}, got {value:,}")
     return int(value)
 
 
@@ -150,9 +153,9 @@ def make_synthetic(
 
     from magicpose.video import atomic_outputs
 
-    num_train_videos = _check_count("the number of train videos", num_train_videos, 0)
-    num_test_videos = _check_count("the number of test videos", num_test_videos, 0)
-    frames_per_video = _check_count("frames per video", frames_per_video, 1)
+    num_train_videos = _check_count("the number of train videos", num_train_videos, 0, MAX_VIDEOS)
+    num_test_videos = _check_count("the number of test videos", num_test_videos, 0, MAX_VIDEOS)
+    frames_per_video = _check_count("frames per video", frames_per_video, 1, MAX_FRAMES)
     size = _check_count("the frame size", size, MIN_SIZE)
     if size > MAX_SIZE:
         raise InputError(f"the frame size must be at most {MAX_SIZE}, got {size}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magicpose.files import RECORD
 from magicpose.image_utils import IMAGE_READ_ERRORS, decode_rgb
 
 from .openpose_json import read_openpose_json
@@ -135,6 +136,7 @@ def _folder_sequence(folder: Path, width: int | None, height: int | None) -> Pos
         raise PoseInputError(
             f"pose folder '{folder}' cannot be listed ({_one_line(exc)}): check its permissions"
         ) from None
+    listed = [e for e in listed if e.name != RECORD]  # magicpose's own record of an output folder: not a pose
     ignored = sorted(e.name for e in listed if e.name.startswith(".") or e.name.lower() in SYSTEM_FILES)
     visible = [e for e in listed if e.name not in ignored]
     entries = sorted(visible, key=lambda e: natural_sort_key(e.name))
