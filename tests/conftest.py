@@ -128,3 +128,25 @@ def run_pose2vid_training(config: Path, overrides: list[str], nproc: int = 1, en
     args = [*launcher, str(root / "train_pose2vid.py"), "--config", str(config),
             *(["--resume", "latest"] if resume else []), *overrides]
     return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=root, timeout=300)
+
+
+def check_convert_overwrite(argv: list[str], out: Path, capsys) -> None:
+    """``magicpose convert ... out``: an existing folder holding a user's file is refused without --overwrite and
+    with it (--overwrite replaces only an earlier output of magicpose); an empty folder is filled and the
+    command's own earlier output replaced. Leaves a converted folder at ``out``."""
+    from magicpose.cli import main
+
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "--overwrite" in err
+    assert main(argv + ["--overwrite"]) == 2
+    assert "holds files magicpose did not write there (keep.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert main(argv) == 0  # an empty folder is filled
+    before = (out / "magicpose_info.json").stat().st_ino
+    assert main(argv + ["--overwrite"]) == 0  # its own earlier output is replaced
+    assert (out / "magicpose_info.json").stat().st_ino != before
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temporary or old copy beside it

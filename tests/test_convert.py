@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import clip_vocab_text_encoder, make_square_dataset
+from conftest import check_convert_overwrite, clip_vocab_text_encoder, make_square_dataset
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from diffusers.loaders import single_file_utils as sfu
 from PIL import Image
@@ -514,26 +514,9 @@ def test_bad_file_is_refused_without_output(tiny, tmp_path, capsys, case, mode, 
 
 def test_existing_output_is_refused_unless_overwrite(tiny, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    argv = ["convert", "controlnet", str(tiny["paths"]["controlnet"]), str(out), "--config-from",
-            str(tiny["configs"])]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "already exists and is not empty" in err and "--overwrite" in err
-    assert (out / "keep.txt").read_text() == "mine"
-    # --overwrite replaces only an earlier output of magicpose: never the user's file
-    assert main(argv + ["--overwrite"]) == 2
-    assert "holds files magicpose did not write there (keep.txt)" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
-    (out / "keep.txt").unlink()
-    assert main(argv) == 0  # an empty folder is filled
+    check_convert_overwrite(["convert", "controlnet", str(tiny["paths"]["controlnet"]), str(out), "--config-from",
+                             str(tiny["configs"])], out, capsys)
     _check_components(out, tiny["c"], ["controlnet"])
-    before = (out / "magicpose_info.json").stat().st_ino
-    assert main(argv + ["--overwrite"]) == 0  # its own earlier output is replaced
-    assert (out / "magicpose_info.json").stat().st_ino != before
-    _check_components(out, tiny["c"], ["controlnet"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_text_encoder_without_clip_vocabulary_needs_a_tokenizer(tiny, tmp_path, capsys):

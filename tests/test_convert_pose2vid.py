@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import check_convert_overwrite
 from safetensors.torch import load_file
 
 from magicpose.cli import main
@@ -249,21 +250,8 @@ def test_dtype_casts_every_floating_tensor(edn, tmp_path, dtype, name):
 
 def test_existing_output_is_refused_unless_overwrite(edn, tmp_path, capsys):
     out = tmp_path / "converted"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    argv = ["convert", "pose2vid", str(edn["paths"]["official_global"]), str(out)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "already exists and is not empty" in err and "--overwrite" in err
-    assert (out / "keep.txt").read_text() == "mine"
-    # --overwrite replaces only an earlier output of magicpose: never the user's file
-    assert main(argv + ["--overwrite"]) == 2
-    assert "holds files magicpose did not write there (keep.txt)" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
-    (out / "keep.txt").unlink()
-    assert main(argv) == 0 and main(argv + ["--overwrite"]) == 0
+    check_convert_overwrite(["convert", "pose2vid", str(edn["paths"]["official_global"]), str(out)], out, capsys)
     assert (out / "model_index.json").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted"]
 
 
 def test_overwrite_never_deletes_the_input_checkpoint(edn, tmp_path, capsys):
