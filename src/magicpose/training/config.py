@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from magicpose.errors import InputError
+from magicpose.errors import InputError, first_line
+from magicpose.files import check_regular_file
 
 STAGES = ("appearance", "pose_control")
 
@@ -107,27 +111,142 @@ def _mixed_precision(value) -> str:
     raise InputError(f"train.mixed_precision '{value}' must be no, fp16 or bf16")
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), stage: str | None = None) -> TrainingConfig:
-    """Schema defaults <- YAML file <- ``key=value`` overrides; the stage is fixed by the entry script."""
-    schema = OmegaConf.structured(TrainingConfig)
+# -- reading a config: shared by `magicpose train`, `train-pose2vid` and `train-base` ------------------------
+
+
+def read_yaml(path: str | Path, example: str) -> DictConfig:
+    """A YAML config file as one mapping; anything else (missing, a folder, a pipe, not text, not YAML, not a
+    mapping of keys) is one InputError line naming the file. ``example`` names a good one, for the fix."""
+    fix = f"pass a YAML file such as {example}"
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"config '{path}' does not exist: {fix}")
+    if path.is_dir():
+        raise InputError(f"config '{path}' is a folder: {fix}")
+    check_regular_file(path, "config", fix)
     try:
-        layers = [schema]
-        if path is not None:
-            if not Path(path).is_file():
-                raise InputError(f"config '{path}' does not exist: pass a YAML file such as configs/tiny_appearance.yaml")
-            layers.append(OmegaConf.load(path))
+        loaded = OmegaConf.load(path)
+    except UnicodeDecodeError:
+        raise InputError(f"config '{path}' is not a text file (it is not UTF-8): {fix}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or first_line(err)
+        raise InputError(f"config '{path}' is not valid YAML ({problem}{where}): fix the file or {fix}") from None
+    except OSError as err:
+        raise InputError(f"cannot read config '{path}' ({err.strerror or type(err).__name__}): {fix}") from None
+    except OmegaConfBaseException as err:
+        raise InputError(f"config '{path}' cannot be read ({first_line(err)}): {fix}") from None
+    if not isinstance(loaded, DictConfig):
+        raise InputError(f"config '{path}' is not a mapping of keys (it holds a list): {fix}")
+    return loaded
+
+
+def read_layers(path: str | Path | None, overrides, example: str) -> list[DictConfig]:
+    """The config file's layer (if any) and the ``key=value`` overrides' layer, in that order."""
+    layers = [] if path is None else [read_yaml(path, example)]
+    for item in overrides:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise InputError(f"override '{item}' is not key=value: pass e.g. train.max_steps=100")
+    try:
         layers.append(OmegaConf.from_dotlist(list(overrides)))
-        if stage is not None:
-            layers.append(OmegaConf.create({"stage": stage}))
+    except OmegaConfBaseException as err:
+        raise InputError(f"bad key=value override ({first_line(err)}): pass e.g. train.max_steps=100") from None
+    return layers
+
+
+def config_error(err: OmegaConfBaseException, what: str, path: str | Path | None) -> InputError:
+    """One line for a schema error (a key typo, a value of the wrong type), naming the key."""
+    source = f"'{path}' or the key=value overrides" if path is not None else "the key=value overrides"
+    key = getattr(err, "full_key", None)
+    message = first_line(getattr(err, "msg", None) or err)
+    named = f"{key}: " if key and str(key) not in message else ""
+    return InputError(f"bad {what} config in {source} ({named}{message}): correct that key or value")
+
+
+def merge_config(layers: list, what: str, path: str | Path | None):
+    """Merge the layers (the schema first) and return the config as its dataclasses: a key typo, a value of the
+    wrong type, a required key left unset is one InputError line naming the key."""
+    try:
         cfg = OmegaConf.merge(*layers)
         missing = sorted(OmegaConf.missing_keys(cfg))
+        if not missing:
+            return OmegaConf.to_object(cfg)
     except OmegaConfBaseException as err:
-        raise InputError(f"bad training config '{path}': {str(err).splitlines()[0]}") from err
-    if missing:
-        raise InputError(f"config '{path}' does not set {', '.join(missing)}: add them to the file or pass key=value")
+        raise config_error(err, what, path) from None
+    where = f"config '{path}'" if path is not None else "the config"
+    raise InputError(f"{where} does not set {', '.join(missing)}: add them to the file or pass key=value")
+
+
+# -- numbers ----------------------------------------------------------------------------------------------------
+
+
+def _value(cfg, name: str):
+    for part in name.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _floats(obj, prefix: str = ""):
+    """(name, value) of every float in a config object: dataclass fields, lists of floats included."""
+    for f in dataclasses.fields(obj):
+        value, name = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _floats(value, f"{name}.")
+        elif isinstance(value, float):
+            yield name, value
+        elif isinstance(value, list | tuple) and any(isinstance(v, float) for v in value):
+            yield from ((name, v) for v in value if isinstance(v, float))
+
+
+def check_numbers(cfg, at_least: dict | None = None, above: dict | None = None, below: dict | None = None,
+                  at_most: dict | None = None) -> None:
+    """Every float of ``cfg`` finite, then each named key within its bounds (None: a default chosen elsewhere):
+    ``at_least`` (>=), ``above`` (>), ``below`` (<), ``at_most`` (<=). One InputError line naming the key."""
+    for name, value in _floats(cfg):
+        if not math.isfinite(value):
+            shown = _value(cfg, name)
+            raise InputError(f"{name}={shown} must be a finite number")
+    for bounds, test, words in ((at_least, lambda v, b: v >= b, "at least"),
+                                (above, lambda v, b: v > b, "greater than"),
+                                (below, lambda v, b: v < b, "less than"), (at_most, lambda v, b: v <= b, "at most")):
+        for name, bound in (bounds or {}).items():
+            value = _value(cfg, name)
+            if value is not None and not test(value, bound):
+                raise InputError(f"{name}={value} must be {words} {bound}")
+
+
+SEED_MAX = 2**32 - 1  # numpy's seeds (accelerate's set_seed seeds numpy too)
+COMMON_AT_LEAST = {"train.batch_size": 1, "train.max_steps": 0, "train.seed": 0, "train.max_grad_norm": 0,
+                   "data.num_workers": 0, "checkpoint.every_steps": 0, "checkpoint.keep_last": 0,
+                   "validation.every_steps": 0, "logging.log_every": 0}
+COMMON_ABOVE = {"train.learning_rate": 0}
+COMMON_BELOW = {"train.adam_beta1": 1, "train.adam_beta2": 1}
+COMMON_AT_MOST = {"train.seed": SEED_MAX}
+
+
+def _check(cfg: TrainingConfig) -> None:
+    """The ranges of every number (before any work: a bad value is one line naming its key)."""
+    check_numbers(cfg, at_least={**COMMON_AT_LEAST, "data.height": 8, "data.width": 8, "data.max_frame_distance": 0,
+                                 "train.gradient_accumulation_steps": 1, "train.appearance_learning_rate": 0,
+                                 "train.adam_beta1": 0, "train.adam_beta2": 0, "train.weight_decay": 0,
+                                 "validation.num_frames": 1, "validation.num_inference_steps": 1},
+                  above={**COMMON_ABOVE, "train.adam_epsilon": 0}, below=COMMON_BELOW, at_most=COMMON_AT_MOST)
+    scale = list(cfg.data.crop_scale)
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+        raise InputError(f"data.crop_scale={scale} must be two area fractions [min, max] with 0 < min <= max <= 1")
+    if cfg.data.height % 8 or cfg.data.width % 8:
+        raise InputError(f"data.height and data.width must be multiples of 8, got {cfg.data.height}x{cfg.data.width}")
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), stage: str | None = None) -> TrainingConfig:
+    """Schema defaults <- YAML file <- ``key=value`` overrides; the stage is fixed by the entry script."""
+    layers = [OmegaConf.structured(TrainingConfig), *read_layers(path, overrides, "configs/tiny_appearance.yaml")]
+    if stage is not None:
+        layers.append(OmegaConf.create({"stage": stage}))
+    cfg = merge_config(layers, "training", path)
     if cfg.stage not in STAGES:
         raise InputError(f"config stage '{cfg.stage}' is not one of {', '.join(STAGES)}")
     cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
-    if cfg.data.height % 8 or cfg.data.width % 8:
-        raise InputError(f"data.height and data.width must be multiples of 8, got {cfg.data.height}x{cfg.data.width}")
-    return OmegaConf.to_object(cfg)
+    _check(cfg)
+    return cfg

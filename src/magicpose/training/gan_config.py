@@ -16,8 +16,19 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from magicpose.errors import InputError
-from magicpose.training.config import CheckpointConfig, LoggingConfig, _mixed_precision
+from magicpose.errors import InputError, first_line
+from magicpose.training.config import (
+    COMMON_ABOVE,
+    COMMON_AT_LEAST,
+    COMMON_AT_MOST,
+    COMMON_BELOW,
+    CheckpointConfig,
+    LoggingConfig,
+    _mixed_precision,
+    check_numbers,
+    merge_config,
+    read_layers,
+)
 
 STAGES = ("body", "face")
 ARCHITECTURES = ("global", "local")
@@ -169,15 +180,13 @@ class Pose2VidFaceTrainingConfig(GanRunConfig):
     loss: FaceLossConfig = field(default_factory=FaceLossConfig)
 
 
-TRAIN_RANGES = (("train.batch_size", "data.height", "data.width"),  # at least 1
-                ("train.max_steps", "train.decay_steps", "data.num_workers", "validation.every_steps",
-                 "checkpoint.every_steps"))  # at least 0
-POSITIVE = ("model.ngf", "model.n_downsample_global", "discriminator.ndf", "discriminator.n_layers",
-            "discriminator.num_D", *TRAIN_RANGES[0])
-NON_NEGATIVE = ("model.n_blocks_global", "model.n_blocks_local", "train.fix_global_steps", *TRAIN_RANGES[1])
-FACE_POSITIVE = ("model.ngf", "model.n_downsampling", "discriminator.ndf", "discriminator.n_layers",
-                 *TRAIN_RANGES[0])
-FACE_NON_NEGATIVE = ("model.n_blocks", *TRAIN_RANGES[1])
+# The ranges of the numbers (checked before any work; None: a default chosen elsewhere).
+AT_LEAST = {**COMMON_AT_LEAST, "data.height": 1, "data.width": 1, "train.decay_steps": 0,
+            "train.adam_beta1": 0, "train.adam_beta2": 0, "loss.vgg_weight": 0, "loss.l1_weight": 0,
+            "discriminator.ndf": 1, "discriminator.n_layers": 1, "model.ngf": 1}
+BODY_AT_LEAST = {**AT_LEAST, "model.n_downsample_global": 1, "model.n_blocks_global": 0, "model.n_blocks_local": 0,
+                 "discriminator.num_D": 1, "train.fix_global_steps": 0, "loss.lambda_feat": 0}
+FACE_AT_LEAST = {**AT_LEAST, "model.n_downsampling": 1, "model.n_blocks": 0}
 
 
 def size_multiple(model: Pose2VidModelConfig) -> int:
@@ -185,23 +194,15 @@ def size_multiple(model: Pose2VidModelConfig) -> int:
     return 2 ** (model.n_downsample_global + (model.architecture == "local"))
 
 
-def _check_ranges(cfg, positive: tuple[str, ...], non_negative: tuple[str, ...]) -> None:
-    for name in positive + non_negative:
-        section, key = name.split(".")
-        value, minimum = getattr(getattr(cfg, section), key), 1 if name in positive else 0
-        if value is not None and value < minimum:  # None: a default chosen elsewhere
-            raise InputError(f"{name} must be at least {minimum}, got {value}")
-
-
 def _check_common(cfg: Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig) -> None:
     """What both stages check: validation, the schedule, the VGG term."""
+    check_numbers(cfg, at_least=FACE_AT_LEAST if cfg.stage == "face" else BODY_AT_LEAST, above=COMMON_ABOVE,
+                  below=COMMON_BELOW, at_most=COMMON_AT_MOST)
     if cfg.validation.every_steps and cfg.validation.num_frames < 1:
         raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
     if cfg.train.decay_steps > cfg.train.max_steps:
         raise InputError(f"train.decay_steps {cfg.train.decay_steps} exceeds train.max_steps "
                          f"{cfg.train.max_steps}: the decay happens within the run")
-    if cfg.loss.vgg_weight < 0:
-        raise InputError("loss.vgg_weight must not be negative")
     if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
         raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision "
                          "vgg19 state dict (.pth or .safetensors), or set loss.vgg_weight=0")
@@ -214,7 +215,7 @@ def _check(cfg: Pose2VidTrainingConfig) -> None:
                                  ("model.pose_range", model.pose_range, POSE_RANGES)):
         if value not in allowed:
             raise InputError(f"{name} '{value}' must be one of {', '.join(allowed)}")
-    _check_ranges(cfg, POSITIVE, NON_NEGATIVE)
+    _check_common(cfg)
     if train.fix_global_steps and model.architecture != "local":
         raise InputError(f"train.fix_global_steps={train.fix_global_steps} needs model.architecture=local "
                          "(it holds the local enhancer's global branch): set it to 0")
@@ -223,9 +224,6 @@ def _check(cfg: Pose2VidTrainingConfig) -> None:
         raise InputError(f"data.height and data.width must be multiples of {multiple} for a "
                          f"{model.architecture} generator with {model.n_downsample_global} downsamplings, "
                          f"got {cfg.data.height}x{cfg.data.width}")
-    if cfg.loss.lambda_feat < 0:
-        raise InputError("loss.lambda_feat must not be negative")
-    _check_common(cfg)
 
 
 def _check_face(cfg: Pose2VidFaceTrainingConfig) -> None:
@@ -233,16 +231,18 @@ def _check_face(cfg: Pose2VidFaceTrainingConfig) -> None:
     trainer's, once it is loaded."""
     if cfg.model.variant not in FACE_VARIANTS:
         raise InputError(f"model.variant '{cfg.model.variant}' must be one of {', '.join(FACE_VARIANTS)}")
-    _check_ranges(cfg, FACE_POSITIVE, FACE_NON_NEGATIVE)
-    if not 0 < cfg.model.size_fraction <= 1:
-        raise InputError(f"model.size_fraction must be in (0, 1] (the head crop's side over the frame "
-                         f"height), got {cfg.model.size_fraction}")
     _check_common(cfg)
+    if not 0 < cfg.model.size_fraction <= 1:
+        raise InputError(f"model.size_fraction={cfg.model.size_fraction} must be in (0, 1] (the head crop's side "
+                         "over the frame height)")
 
 
 def _stage(layers: list) -> str:
     """The ``stage`` the YAML file and the overrides ask for (``body`` when neither says)."""
-    stage = OmegaConf.merge(*layers).get("stage", "body")
+    try:
+        stage = OmegaConf.merge(*layers).get("stage", "body")
+    except OmegaConfBaseException as err:
+        raise InputError(f"bad key=value override or config file ({first_line(err)}): correct it") from None
     if stage not in STAGES:
         raise InputError(f"stage '{stage}' must be one of {', '.join(STAGES)} (body: the global or local "
                          "pose2vid generator; face: the face enhancer on a trained body stage)")
@@ -254,29 +254,15 @@ def load_pose2vid_config(path: str | Path | None,
     """Schema defaults <- YAML file <- ``key=value`` overrides, checked; a problem is one InputError line. The
     top-level ``stage`` picks the schema: :class:`Pose2VidTrainingConfig` (``body``, the default) or
     :class:`Pose2VidFaceTrainingConfig` (``face``)."""
-    try:
-        layers = []
-        if path is not None:
-            if not Path(path).is_file():
-                raise InputError(f"config '{path}' does not exist: pass a YAML file such as "
-                                 "configs/tiny_pose2vid.yaml")
-            layers.append(OmegaConf.load(path))
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
-        face = _stage(layers) == "face"
-        schema = OmegaConf.structured(Pose2VidFaceTrainingConfig if face else Pose2VidTrainingConfig)
-        cfg = OmegaConf.merge(schema, *layers)
-        missing = sorted(OmegaConf.missing_keys(cfg))
-    except OmegaConfBaseException as err:
-        raise InputError(f"bad pose2vid training config '{path}': {str(err).splitlines()[0]}") from err
-    if missing:
-        raise InputError(f"config '{path}' does not set {', '.join(missing)}: add them to the file or pass "
-                         "key=value")
+    layers = read_layers(path, overrides, "configs/tiny_pose2vid.yaml")
+    face = _stage(layers) == "face"
+    schema = OmegaConf.structured(Pose2VidFaceTrainingConfig if face else Pose2VidTrainingConfig)
+    cfg = merge_config([schema, *layers], "pose2vid training", path)
     cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
     if cfg.train.mixed_precision == "fp16":
         # accelerate has one loss scaler for the whole run; the GAN step scales, unscales and steps two
         # optimizers in turn, which one scaler does not support. bf16 needs no loss scaling.
         raise InputError("train.mixed_precision=fp16 is not supported for pose2vid training (its two optimizers "
                          "would share one loss scaler): use bf16 or no")
-    cfg = OmegaConf.to_object(cfg)
     (_check_face if face else _check)(cfg)
     return cfg
