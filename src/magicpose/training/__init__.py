@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-
-from magicpose.errors import InputError
 
 
 def build_parser(stage: str | None = None) -> argparse.ArgumentParser:
@@ -26,15 +23,18 @@ def build_parser(stage: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, stage: str | None = None) -> int:
     args = build_parser(stage).parse_args(argv)
-    try:
+    from magicpose.training.command import run_training
+
+    def load():
         from magicpose.training.config import load_config
+
+        return load_config(args.config, args.overrides, stage=stage or args.stage)
+
+    def start(cfg) -> None:
         from magicpose.training.trainer import Trainer, describe
 
-        cfg = load_config(args.config, args.overrides, stage=stage or args.stage)
         trainer = Trainer(cfg, resume=args.resume)
         trainer.accelerator.print(describe(trainer))
         trainer.train()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_training(load, start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +25,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import CLIPTextConfig, CLIPTextModel
 
+from magicpose import files
 from magicpose.data.layout import list_videos
 from magicpose.errors import InputError
 from magicpose.image_utils import center_crop_resize, load_image
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 from magicpose.tiny import offline_clip_tokenizer
+from magicpose.training.command import run_training
+from magicpose.training.config import SEED_MAX, check_numbers, merge_config, read_layers
 
 
 @dataclass
@@ -98,6 +101,19 @@ def build_base_models(cfg: BaseConfig):
     return vae, unet, text_encoder
 
 
+def _optimizer_step(optimizer, loss: torch.Tensor, losses: list[float], bar, what: str, lr_key: str) -> None:
+    """Backward and step; a loss that is not a number stops the run (nothing is written) before the step."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise InputError(f"the {what} loss became {value} at step {len(losses) + 1}: lower {lr_key}; "
+                         "nothing was written")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    losses.append(value)
+    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+
+
 def train_vae(vae: AutoencoderKL, loader: DataLoader, cfg: BaseConfig) -> list[float]:
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr)
     vae.train()
@@ -107,11 +123,7 @@ def train_vae(vae: AutoencoderKL, loader: DataLoader, cfg: BaseConfig) -> list[f
         posterior = vae.encode(images).latent_dist
         reconstruction = vae.decode(posterior.sample()).sample
         loss = F.mse_loss(reconstruction, images) + cfg.vae_kl_weight * posterior.kl().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        _optimizer_step(optimizer, loss, losses, bar, "VAE", "vae_lr")
     vae.eval().requires_grad_(False)
     return losses
 
@@ -132,12 +144,7 @@ def train_unet(unet: UNet2DConditionModel, vae: AutoencoderKL, context: torch.Te
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
         predicted = unet(noisy, t, encoder_hidden_states=context.expand(latents.shape[0], -1, -1)).sample
-        loss = F.mse_loss(predicted, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        _optimizer_step(optimizer, F.mse_loss(predicted, noise), losses, bar, "base UNet", "unet_lr")
     unet.eval().requires_grad_(False)
     return losses
 
@@ -149,13 +156,58 @@ def scaling_factor(vae: AutoencoderKL, loader: DataLoader, batches: int = 8) -> 
     return float(1.0 / torch.cat(values).std())
 
 
+def check_base_config(cfg: BaseConfig) -> None:
+    """Every number in range, the sizes the networks can be built with; one line naming the key."""
+    check_numbers(cfg, at_least={"size": 1, "seed": 0, "vae_steps": 1, "unet_steps": 1, "vae_kl_weight": 0,
+                                 "unet_layers_per_block": 1, "text_hidden_size": 4, "batch_size": 1,
+                                 "num_workers": 0},
+                  above={"vae_lr": 0, "unet_lr": 0}, at_most={"seed": SEED_MAX})
+    for name, channels, groups in (("vae_channels", cfg.vae_channels, 8), ("unet_channels", cfg.unet_channels, 16)):
+        if not channels or any(c < groups or c % groups for c in channels):
+            raise InputError(f"{name}={list(channels)} must be one or more widths, each a multiple of {groups} "
+                             f"(the networks' group norms have {groups} groups)")
+    if len(cfg.unet_attention_levels) != len(cfg.unet_channels):
+        raise InputError(f"unet_attention_levels={list(cfg.unet_attention_levels)} must have one entry per "
+                         f"unet_channels level ({len(cfg.unet_channels)})")
+    if cfg.text_hidden_size % 4:
+        raise InputError(f"text_hidden_size={cfg.text_hidden_size} must be a multiple of 4 (4 attention heads)")
+    multiple = 2 ** (len(cfg.vae_channels) - 1 + len(cfg.unet_channels) - 1)
+    if cfg.size % multiple:
+        raise InputError(f"size={cfg.size} must be a multiple of {multiple} (the VAE and the UNet halve it "
+                         f"{len(cfg.vae_channels) - 1 + len(cfg.unet_channels) - 1} times in all)")
+
+
+def load_base_config(path: str | Path | None, overrides: list[str] = ()) -> BaseConfig:
+    """Schema defaults <- YAML file <- ``key=value`` overrides, read and checked as the other training
+    commands' configs (:mod:`magicpose.training.config`)."""
+    layers = [OmegaConf.structured(BaseConfig), *read_layers(path, overrides, "configs/demo_base.yaml")]
+    cfg = merge_config(layers, "stage 0", path)
+    check_base_config(cfg)
+    return cfg
+
+
 def train_base(cfg: BaseConfig) -> Path:
+    """Train and write ``output_dir`` as one folder, committed when complete (:mod:`magicpose.files`): a failed
+    or interrupted run leaves what was there before."""
     out = Path(cfg.output_dir)
+    files.check_replaceable(out, "output_dir", inputs=[cfg.data_root])
     dataset = FrameDataset(cfg.data_root, cfg.split, cfg.size)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers,
                         generator=torch.Generator().manual_seed(cfg.seed))
     if len(loader) == 0:
-        raise InputError(f"'{cfg.data_root}' has {len(dataset)} frames, fewer than one batch of {cfg.batch_size}")
+        raise InputError(f"'{cfg.data_root}' has {len(dataset)} frames, fewer than one batch of {cfg.batch_size}: "
+                         "lower batch_size")
+    with files.parents_removed_on_error(out.parent), files.atomic_path(out) as tmp:
+        try:
+            tmp.mkdir()  # now, not after the training: an output_dir that cannot be written fails at once
+        except OSError as err:
+            raise InputError(f"cannot write to output_dir '{out}' ({err.strerror}): pass a writable "
+                             "output_dir") from None
+        _train_into(tmp, dataset, loader, cfg)
+    return out
+
+
+def _train_into(out: Path, dataset: FrameDataset, loader: DataLoader, cfg: BaseConfig) -> None:
     vae, unet, text_encoder = build_base_models(cfg)
     tokenizer = offline_clip_tokenizer()
     started = time.perf_counter()
@@ -173,7 +225,6 @@ def train_base(cfg: BaseConfig) -> Path:
         "unet_loss_first_last": [float(np.mean(unet_losses[:20])), float(np.mean(unet_losses[-20:]))],
         "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
     }, indent=2) + "\n")
-    return out
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -182,17 +233,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--config", default=None, help="YAML with BaseConfig fields, e.g. configs/demo_base.yaml")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     args = parser.parse_args(argv)
-    try:
-        layers = [OmegaConf.structured(BaseConfig)]
-        if args.config:
-            layers.append(OmegaConf.load(args.config))
-        cfg = OmegaConf.merge(*layers, OmegaConf.from_dotlist(args.overrides))
-        missing = sorted(OmegaConf.missing_keys(cfg))
-        if missing:
-            raise InputError(f"stage 0 config does not set {', '.join(missing)}: pass them as key=value")
-        out = train_base(OmegaConf.to_object(cfg))
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+
+    def start(cfg: BaseConfig) -> None:
+        print(f"wrote {train_base(cfg)}")
+
+    return run_training(lambda: load_base_config(args.config, args.overrides), start)

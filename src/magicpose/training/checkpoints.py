@@ -1,8 +1,10 @@
 """Checkpoint folders: ``<output>/checkpoints/checkpoint-<step>/``, written atomically.
 
-A checkpoint is written under a temporary name and renamed only when complete, so a crash during
-the write leaves the previous checkpoints as they were; ``--resume latest`` only ever sees complete
-ones. Each holds every trained tensor once: the trained modules as diffusers folders
+A checkpoint is written under a temporary name and committed (:func:`magicpose.files.commit`) only when
+complete, so a crash during the write leaves the previous checkpoints as they were; ``--resume latest``
+only ever sees complete ones. A checkpoint to resume from is checked before any step: its
+``trainer_state.json`` (readable, a step, the stage of this run) and then accelerate's files, each problem
+one line naming the folder. Each holds every trained tensor once: the trained modules as diffusers folders
 (``appearance_unet/``, ``controlnet/``; loadable by ``from_pretrained`` and, with the run's frozen
 models, by ``magicpose infer --weights <checkpoint>``), beside the rest of accelerate's state
 (optimizer, RNG states), the empty-prompt embedding and ``trainer_state.json`` (the step, the stage
@@ -12,17 +14,19 @@ and the pretrained folder the frozen models come from).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
-from magicpose.errors import InputError
+from magicpose import files
+from magicpose.errors import InputError, first_line
 
 STATE_FILE = "trainer_state.json"
 # Fault injection for the resume tests: "sigkill-after-step:N" or "sigkill-in-checkpoint:N".
@@ -49,13 +53,9 @@ def temporary_path(output_dir: str | Path, step: int) -> Path:
 
 
 def finalize(tmp: Path, step: int, state: dict) -> Path:
-    """Write the trainer state last, then rename: the checkpoint exists only once complete."""
+    """Write the trainer state last, then commit: the checkpoint exists only once complete."""
     (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
-    final = tmp.parent / f"checkpoint-{step}"
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
+    return files.commit(tmp, tmp.parent / f"checkpoint-{step}")
 
 
 def prune(output_dir: str | Path, keep_last: int) -> None:
@@ -68,18 +68,61 @@ def prune(output_dir: str | Path, keep_last: int) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def resolve_resume(output_dir: str | Path, resume: str | None) -> Path | None:
-    """``None`` (fresh start), ``"latest"`` (newest complete checkpoint, or a fresh start) or a path."""
+def resolve_resume(output_dir: str | Path, resume: str | None, stage: str | None = None) -> Path | None:
+    """``None`` (fresh start), ``"latest"`` (newest complete checkpoint, or a fresh start) or a path; the
+    checkpoint's state is checked (:func:`check_state`) when ``stage`` is given."""
     if resume is None:
         return None
     if resume == "latest":
         found = list_checkpoints(output_dir)
-        return found[-1] if found else None
-    path = Path(resume)
-    if not (path / STATE_FILE).is_file():
-        raise InputError(f"checkpoint '{path}' is not a complete checkpoint folder (no {STATE_FILE}): "
-                         "pass --resume latest or a checkpoints/checkpoint-<step> folder")
-    return path
+        checkpoint = found[-1] if found else None
+    else:
+        checkpoint = Path(resume)
+        if not (checkpoint / STATE_FILE).is_file():
+            raise InputError(f"checkpoint '{checkpoint}' is not a complete checkpoint folder (no {STATE_FILE}): "
+                             "pass --resume latest or a checkpoints/checkpoint-<step> folder")
+    if checkpoint is not None and stage is not None:
+        check_state(checkpoint, stage, latest=resume == "latest")
+    return checkpoint
+
+
+def _fix(checkpoint: Path, latest: bool) -> str:
+    if latest:
+        return (f"delete '{checkpoint}' to resume from the checkpoint before it, or pass --resume "
+                "<checkpoint folder>")
+    return "pass another checkpoint folder to --resume, or --resume latest"
+
+
+def check_state(checkpoint: Path, stage: str, latest: bool = False) -> dict:
+    """The checkpoint's ``trainer_state.json``, refused in one line when damaged or of another stage."""
+    path = Path(checkpoint) / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+        step = state["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0 or not isinstance(state.get("stage"), str):
+            raise ValueError("no stage, or no step that is a whole number of at least 0")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        reason = f"no '{err.args[0]}'" if isinstance(err, KeyError) else first_line(err)
+        raise InputError(f"checkpoint '{checkpoint}' has a damaged {STATE_FILE} ({reason}): "
+                         f"{_fix(checkpoint, latest)}") from None
+    if state["stage"] != stage:
+        raise InputError(f"checkpoint '{checkpoint}' was written by stage {state['stage']}, this run trains stage "
+                         f"{stage}: resume from a checkpoint of this stage, or choose another output_dir")
+    return state
+
+
+def load_state(accelerator, checkpoint: Path, latest: bool = False) -> None:
+    """accelerate's ``load_state`` (the trainers' load hooks included); a damaged or foreign file in the
+    checkpoint (a truncated ``optimizer.bin``, weights of other shapes) is one line naming the folder."""
+    try:
+        accelerator.load_state(str(checkpoint))
+    except InputError:
+        raise
+    except Exception as err:  # torch, safetensors, pickle: many kinds; the user needs the folder and the fix
+        raise InputError(f"cannot resume from checkpoint '{checkpoint}' ({first_line(err)}): it is damaged or "
+                         f"was written by a run with other model settings; {_fix(checkpoint, latest)}") from None
 
 
 def read_step(checkpoint: Path) -> int:
@@ -88,6 +131,52 @@ def read_step(checkpoint: Path) -> int:
 
 def read_state(checkpoint: Path) -> dict:
     return json.loads((Path(checkpoint) / STATE_FILE).read_text())
+
+
+def check_replaceable_outputs(output_dir: Path, names: Iterable[str], start_step: int, max_steps: int,
+                              inputs: Iterable[str | Path | None] = ()) -> None:
+    """Before any step: the folders this run will replace at its end (``names`` in ``output_dir``, e.g.
+    ``final``) and the checkpoints it will write over must hold nothing magicpose did not write, nor an input
+    of the run (e.g. ``model.init_from`` pointing into this output_dir)."""
+    inputs = list(inputs)
+    for name in names:
+        files.check_replaceable(output_dir / name, "output_dir", inputs=inputs)
+    for checkpoint in list_checkpoints(output_dir):
+        if start_step < int(_NAME.match(checkpoint.name).group(1)) <= max_steps:
+            files.check_replaceable(checkpoint, "output_dir", inputs=inputs)
+
+
+def check_finite(modules: dict[str, torch.nn.Module], step: int) -> None:
+    """Refuse to save weights that are not all finite (a run that diverged between two loss checks). Called by
+    every process: the parameters are the same on all (unlike, say, BatchNorm statistics), so all stop alike."""
+    for name, module in modules.items():
+        for key, tensor in module.named_parameters():
+            if not torch.isfinite(tensor).all():
+                raise InputError(f"the {name} weights became non-finite ({key}) by step {step}: nothing of step "
+                                 f"{step} was saved; lower train.learning_rate or set train.max_grad_norm")
+
+
+def stop_if_not_finite(accelerator, bad_loss: float | None, step: int, output_dir: Path) -> None:
+    """Stop every process, before the optimizer step, when any process's loss of ``step`` is not finite
+    (``bad_loss``: this process's non-finite loss, or None). One small all-reduce, so that the processes agree."""
+    flag = torch.tensor([0.0 if bad_loss is None else 1.0], device=accelerator.device)
+    if accelerator.reduce(flag, reduction="max").item() > 0:
+        raise nonfinite_loss_error(bad_loss, step, output_dir)
+
+
+def nonfinite_loss_error(value: float | None, step: int, output_dir: Path) -> InputError:
+    """The one line that stops a run whose loss is no longer a number."""
+    shown = "non-finite (on another process)" if value is None or math.isfinite(value) else f"{value}"
+    return InputError(f"the loss became {shown} at step {step}: lower train.learning_rate or set "
+                      f"train.max_grad_norm; nothing of step {step} or later was saved ({kept(output_dir)})")
+
+
+def kept(output_dir: Path) -> str:
+    """Which checkpoint of the run is kept, for the last line of a stopped run."""
+    found = list_checkpoints(output_dir)
+    if not found:
+        return "no checkpoint was written"
+    return f"the last checkpoint kept is '{found[-1]}': resume with --resume latest"
 
 
 def load_module_weights(module: torch.nn.Module, folder: Path) -> None:
@@ -137,7 +226,7 @@ def write_seen_samples(output_dir: str | Path, rank: int, seen: list[int]) -> No
     """The dataset indices one process trained on (``logging.record_samples``), for the sharding tests."""
     folder = Path(output_dir) / "seen_samples"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"rank-{rank}.json").write_text(json.dumps(seen))
+    files.write_text_atomic(folder / f"rank-{rank}.json", json.dumps(seen))
 
 
 def check_output_dir(accelerator, output_dir: Path) -> None:
@@ -145,7 +234,7 @@ def check_output_dir(accelerator, output_dir: Path) -> None:
     if not accelerator.is_main_process:
         return
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        files.make_parents(output_dir)
         probe = output_dir / ".write-test"
         probe.write_text("")
         probe.unlink()

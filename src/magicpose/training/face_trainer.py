@@ -279,6 +279,12 @@ class FaceStageTrainer(Pose2VidTrainer):
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
+    def inputs(self) -> list[Path]:
+        return [self.body_folder]
+
+    def trained_networks(self) -> dict[str, torch.nn.Module]:
+        return {"face enhancer": self.unwrapped_generator, "face discriminator": self.discriminator}
+
     def checkpoint_state(self) -> dict:
         return {"stage": STAGE, "body_generator": str(self.body_folder.resolve()),
                 "body_fingerprint": self.body_fingerprint}

@@ -40,9 +40,7 @@ Runs unchanged under ``python``, ``torchrun --nproc_per_node N`` and ``accelerat
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import sys
+import math
 import time
 from pathlib import Path
 
@@ -56,6 +54,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from magicpose import files
 from magicpose.data.consecutive import ConsecutivePairDataset
 from magicpose.data.sampler import ShardedSampler
 from magicpose.errors import InputError, first_line
@@ -68,6 +67,7 @@ from magicpose.models.pix2pixhd import (
 from magicpose.models.pose2vid import Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.training import checkpoints
+from magicpose.training.command import run_training
 from magicpose.training.gan_config import Pose2VidTrainingConfig, load_pose2vid_config
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
@@ -165,8 +165,11 @@ class Pose2VidTrainer:
                              f"batch of {cfg.train.batch_size} per process x {processes} processes: lower "
                              "train.batch_size")
         self.vgg = self._perceptual_loss()  # before anything is written: a bad VGG file leaves no output
+        stage = self.stage_name.replace(" ", "_")  # as trainer_state.json records it
+        self.resume_from = checkpoints.resolve_resume(self.output_dir, resume, stage=stage)
+        self.resume_latest = resume == "latest"
         self._check_run_needs()
-        self._build(resume)
+        self._build()
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -175,7 +178,14 @@ class Pose2VidTrainer:
         cfg = self.cfg
         if cfg.validation.every_steps:
             checkpoints.validation_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
+        start = checkpoints.read_step(self.resume_from) if self.resume_from is not None else 0
+        checkpoints.check_replaceable_outputs(self.output_dir, ["final"], start, cfg.train.max_steps,
+                                              inputs=[cfg.data.root, *self.inputs()])
         checkpoints.check_output_dir(self.accelerator, self.output_dir)
+
+    def inputs(self) -> list[Path]:
+        """The folders the run reads its networks from (never replaced by its outputs)."""
+        return [generator_folder(self.cfg.model.init_from)] if self.cfg.model.init_from else []
 
     def _perceptual_loss(self) -> VGGPerceptualLoss | None:
         loss = self.cfg.loss
@@ -187,7 +197,7 @@ class Pose2VidTrainer:
             raise InputError(f"loss.vgg19_path: {err} (loss.vgg_weight=0 turns the VGG term off)") from err
         return vgg.to(self.accelerator.device)
 
-    def _build(self, resume: str | None) -> None:
+    def _build(self) -> None:
         """The networks and optimizers (:meth:`_build_networks`), accelerate's hooks, the resumed state."""
         cfg, acc = self.cfg, self.accelerator
         set_seed(cfg.train.seed)  # the networks' init depends on the seed only
@@ -195,13 +205,13 @@ class Pose2VidTrainer:
         acc.register_save_state_pre_hook(self._save_networks)
         acc.register_load_state_pre_hook(self._load_networks)
         self.global_step = 0
-        checkpoint = checkpoints.resolve_resume(self.output_dir, resume)
+        checkpoint = self.resume_from
         if checkpoint is not None:
-            acc.load_state(str(checkpoint))
+            checkpoints.load_state(acc, checkpoint, latest=self.resume_latest)
             self.global_step = checkpoints.read_step(checkpoint)
             acc.print(f"resumed from {checkpoint} at step {self.global_step}")
         if acc.is_main_process:
-            (self.output_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            files.write_text_atomic(self.output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
             if cfg.logging.report_to == "tensorboard":
                 acc.init_trackers("magicpose_pose2vid", config=_flat_config(cfg))
 
@@ -339,6 +349,8 @@ class Pose2VidTrainer:
         while self.global_step < cfg.train.max_steps:
             for batch in self._loader(self.global_step):
                 losses = self.train_step(batch)
+                bad = next((v for v in losses.values() if not math.isfinite(v)), None)
+                checkpoints.stop_if_not_finite(acc, bad, self.global_step + 1, self.output_dir)
                 if cfg.logging.record_samples:
                     seen.extend(int(i) for i in batch["index"])
                 self.global_step += 1
@@ -389,7 +401,11 @@ class Pose2VidTrainer:
         """What ``trainer_state.json`` records beside the step."""
         return {"stage": self.stage_name.replace(" ", "_")}
 
+    def trained_networks(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.unwrapped_generator, "discriminator": self.unwrapped_discriminator}
+
     def save_checkpoint(self) -> None:
+        checkpoints.check_finite(self.trained_networks(), self.global_step)
         checkpoints.save(self.accelerator, self.output_dir, self.global_step, self.cfg.checkpoint.keep_last,
                          self.checkpoint_state())
 
@@ -397,19 +413,15 @@ class Pose2VidTrainer:
         self.pipeline().save_pretrained(folder)
 
     def save_final(self) -> Path:
-        """``final/``: a complete Pose2VidPipeline folder, written under a temporary name and renamed."""
+        """``final/``: a complete Pose2VidPipeline folder, written under a temporary name and committed
+        (:mod:`magicpose.files`)."""
         acc = self.accelerator
+        checkpoints.check_finite(self.trained_networks(), self.global_step)
         acc.wait_for_everyone()
         final = self.output_dir / "final"
         if acc.is_main_process:
-            tmp, old = self.output_dir / ".final.tmp", self.output_dir / ".final.old"
-            for stale in (tmp, old):
-                shutil.rmtree(stale, ignore_errors=True)
-            self._write_final(tmp)
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            with files.atomic_path(final) as tmp:
+                self._write_final(tmp)
         acc.wait_for_everyone()
         return final
 
@@ -504,22 +516,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_pose2vid_config(args.config, args.overrides)
-        if cfg.stage == "face":
-            from magicpose.training.face_trainer import FaceStageTrainer, describe_face
+    return run_training(lambda: load_pose2vid_config(args.config, args.overrides), lambda cfg: _train(cfg, args.resume))
 
-            trainer = FaceStageTrainer(cfg, resume=args.resume)
-            trainer.accelerator.print(describe_face(trainer))
-            trainer.train()
-            return 0
-        trainer = Pose2VidTrainer(cfg, resume=args.resume)
-        trainer.accelerator.print(describe(trainer))
-        if cfg.train.fix_global_steps and not cfg.model.init_from and trainer.global_step == 0:
-            trainer.accelerator.print("warning: train.fix_global_steps without model.init_from holds a "
-                                      "randomly initialised global branch: train the global stage first")
+
+def _train(cfg, resume: str | None) -> None:
+    if cfg.stage == "face":
+        from magicpose.training.face_trainer import FaceStageTrainer, describe_face
+
+        trainer = FaceStageTrainer(cfg, resume=resume)
+        trainer.accelerator.print(describe_face(trainer))
         trainer.train()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return
+    trainer = Pose2VidTrainer(cfg, resume=resume)
+    trainer.accelerator.print(describe(trainer))
+    if cfg.train.fix_global_steps and not cfg.model.init_from and trainer.global_step == 0:
+        trainer.accelerator.print("warning: train.fix_global_steps without model.init_from holds a "
+                                  "randomly initialised global branch: train the global stage first")
+    trainer.train()

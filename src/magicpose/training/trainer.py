@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from magicpose import files
 from magicpose.data.pairs import PairDataset
 from magicpose.data.sampler import ShardedSampler
 from magicpose.empty_prompt import (
@@ -137,8 +136,10 @@ class Trainer:
             raise InputError(f"dataset '{cfg.data.root}' has {len(self.dataset)} frames, fewer than one batch of "
                              f"{cfg.train.batch_size} per process x {self.accelerator.num_processes} processes: "
                              "lower train.batch_size")
+        self.resume_from = checkpoints.resolve_resume(self.output_dir, resume, stage=cfg.stage)
+        self.resume_latest = resume == "latest"
         self._check_run_needs()
-        self._build(resume)
+        self._build()
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -152,9 +153,13 @@ class Trainer:
             if folder.exists() and not any((folder / f).is_file() for f in ("config.json", "tokenizer_config.json")):
                 raise InputError(f"'{folder}' is not a diffusers/transformers folder (no config file): "
                                  f"remove it or copy the complete {name}")
+        start = checkpoints.read_step(self.resume_from) if self.resume_from is not None else 0
+        exported = ["final", "pipeline"] if cfg.stage == "pose_control" else ["final"]
+        checkpoints.check_replaceable_outputs(self.output_dir, exported, start, cfg.train.max_steps, inputs=[
+            cfg.model.pretrained_dir, cfg.model.appearance_unet, cfg.model.controlnet, cfg.data.root])
         checkpoints.check_output_dir(self.accelerator, self.output_dir)
 
-    def _build(self, resume: str | None) -> None:
+    def _build(self) -> None:
         cfg, acc = self.cfg, self.accelerator
         self.context = empty_prompt_embedding(Path(cfg.model.pretrained_dir)).to(acc.device)
         vae, unet, appearance_unet, controlnet = build_models(cfg)
@@ -187,13 +192,13 @@ class Trainer:
         self.noise_scheduler = MagicPosePipeline.default_scheduler()
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.to(acc.device)
         self.global_step = 0
-        checkpoint = checkpoints.resolve_resume(self.output_dir, resume)
+        checkpoint = self.resume_from
         if checkpoint is not None:
-            acc.load_state(str(checkpoint))
+            checkpoints.load_state(acc, checkpoint, latest=self.resume_latest)
             self.global_step = checkpoints.read_step(checkpoint)
             acc.print(f"resumed from {checkpoint} at step {self.global_step}")
         if acc.is_main_process:
-            (self.output_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(self.cfg)))
+            files.write_text_atomic(self.output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(self.cfg)))
             if cfg.logging.report_to == "tensorboard":
                 acc.init_trackers("magicpose", config=_flat_config(cfg))
 
@@ -257,6 +262,7 @@ class Trainer:
         started, start_step, running = time.perf_counter(), self.global_step, []
         self.seen: list[int] = []  # dataset indices this process trained on
         self.step_times: list[float] = []  # perf_counter at the end of each optimizer step
+        bad_loss = None  # a non-finite loss of this process in the optimizer step under way
         while self.global_step < cfg.train.max_steps:
             for batch in self._loader(micro_step):
                 # accelerate's accumulation: the loss divided by the steps, DDP synchronised (and the
@@ -268,11 +274,15 @@ class Trainer:
                         acc.backward(loss)
                     finally:
                         bank.reset()
+                    running.append(loss.item())
+                    if bad_loss is None and not math.isfinite(running[-1]):
+                        bad_loss = running[-1]
+                    if acc.sync_gradients:  # no step on a non-finite loss of any process: every one stops
+                        checkpoints.stop_if_not_finite(acc, bad_loss, self.global_step + 1, self.output_dir)
                     if acc.sync_gradients and cfg.train.max_grad_norm:
                         acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
                     self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
-                running.append(loss.item())
                 self.seen.extend(int(i) for i in batch["index"])
                 micro_step += 1
                 if not acc.sync_gradients:
@@ -282,7 +292,7 @@ class Trainer:
                 rate = (self.global_step - start_step) * self.samples_per_step / (time.perf_counter() - started)
                 bar.update()
                 bar.set_postfix(loss=f"{np.mean(running):.4f}", samples_per_s=f"{rate:.1f}")
-                if self.global_step % cfg.logging.log_every == 0:
+                if cfg.logging.log_every and self.global_step % cfg.logging.log_every == 0:
                     acc.log({"loss": float(np.mean(running)), "samples_per_s": rate}, step=self.global_step)
                 running = []
                 checkpoints.fault("sigkill-after-step", self.global_step)
@@ -321,26 +331,30 @@ class Trainer:
         models.clear()  # nothing left for accelerate to load
 
     def save_checkpoint(self) -> None:
+        checkpoints.check_finite(self._trained_modules(), self.global_step)
         state = {"stage": self.cfg.stage, "pretrained_dir": str(Path(self.cfg.model.pretrained_dir).resolve())}
         checkpoints.save(self.accelerator, self.output_dir, self.global_step, self.cfg.checkpoint.keep_last, state,
                          write_extra=lambda folder: save_empty_prompt_embeds(self.context, folder))
 
     def save_final(self) -> None:
-        """``final/<module>/`` diffusers folders; after stage 2 also a complete ``pipeline/`` for inference."""
+        """``final/<module>/`` diffusers folders; after stage 2 also a complete ``pipeline/`` for inference.
+        Both written under temporary names and committed together when complete (:mod:`magicpose.files`)."""
         acc = self.accelerator
+        checkpoints.check_finite(self._trained_modules(), self.global_step)
         acc.wait_for_everyone()
         if not acc.is_main_process:
             return
-        final = self.output_dir / "final"
-        for name, module in self._trained_modules().items():
-            module.save_pretrained(final / name)
-        if self.cfg.stage == "pose_control":
-            self.export_pipeline(self.output_dir / "pipeline")
+        with files.atomic_outputs() as tmp:
+            final = tmp(self.output_dir / "final")
+            for name, module in self._trained_modules().items():
+                module.save_pretrained(final / name)
+            if self.cfg.stage == "pose_control":
+                self.export_pipeline(tmp(self.output_dir / "pipeline"))
 
     def export_pipeline(self, folder: Path) -> Path:
-        """The inference pipeline: the trained modules as trained (float32), and the frozen ones as
-        ``model.pretrained_dir`` stores them, not the low-precision copies used for training. Written
-        under a temporary name and renamed when complete."""
+        """The inference pipeline, written into ``folder`` (:meth:`save_final` gives a temporary one): the
+        trained modules as trained (float32), and the frozen ones as ``model.pretrained_dir`` stores them,
+        not the low-precision copies used for training."""
         root = Path(self.cfg.model.pretrained_dir)
         optional = {}
         if (root / "text_encoder").is_dir():
@@ -353,13 +367,10 @@ class Trainer:
                                  appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
                                  scheduler=MagicPosePipeline.default_scheduler())
         pipe.empty_prompt_embeds = self.context.detach().cpu()  # saved with the pipeline
-        tmp = folder.with_name(f".{folder.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        pipe.save_pretrained(tmp)
-        self.accelerator.unwrap_model(self.model).install_bank()  # the pipeline took over the processors
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        try:
+            pipe.save_pretrained(folder)
+        finally:
+            self.accelerator.unwrap_model(self.model).install_bank()  # the pipeline took over the processors
         return folder
 
     def pipeline(self) -> MagicPosePipeline:
