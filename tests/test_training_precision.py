@@ -15,6 +15,7 @@ from conftest import TINY_CONFIGS, make_bare_pretrained, make_square_dataset, ti
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from magicpose import files
 from magicpose.errors import InputError
 from magicpose.training import checkpoints
 from magicpose.training.config import load_config
@@ -60,7 +61,8 @@ def test_bf16_checkpointing_validation_and_export_without_text_encoder(workspace
     trainer.train()
     assert sorted(p.name for p in (out / "validation").iterdir()) == ["step-000001.png", "step-000002.png"]
     final = {p.name for p in (out / "final").iterdir()}
-    assert final == ({"appearance_unet", "controlnet"} if stage == "pose_control" else {"appearance_unet"})
+    assert files.RECORD in final  # committed as one folder, with the record of what magicpose wrote in it
+    assert final - {files.RECORD} == ({"appearance_unet", "controlnet"} if stage == "pose_control" else {"appearance_unet"})
     assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
     if stage == "appearance":
         assert not (out / "pipeline").exists()
@@ -193,8 +195,8 @@ def test_a_checkpoint_holds_each_trained_tensor_once_and_loads_for_inference(wor
     assert sorted(names) == sorted(model.state_dict())  # every trained tensor, each exactly once
     assert not list(checkpoint.glob("model*")) and not list(checkpoint.glob("pytorch_model*"))
     assert sorted(p.name for p in checkpoint.iterdir()) == [
-        "appearance_unet", "controlnet", "empty_prompt_embeds.safetensors", "optimizer.bin", "random_states_0.pkl",
-        "trainer_state.json"]
+        files.RECORD, "appearance_unet", "controlnet", "empty_prompt_embeds.safetensors", "optimizer.bin",
+        "random_states_0.pkl", "trainer_state.json"]
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert state["pretrained_dir"] == str((workspace / "pretrained").resolve())
     # magicpose infer --weights <checkpoint>: the trained modules completed by the run's frozen models.
