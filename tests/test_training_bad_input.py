@@ -526,3 +526,20 @@ def test_an_input_inside_the_export_it_would_replace_is_refused(magicpose_run, w
     assert _error(capsys) == (f"output '{out / 'final'}' holds the input '{appearance}': choose another output_dir "
                               "(an input is never overwritten)")
     assert _snapshot(out) == before
+
+
+def test_pruning_keeps_a_checkpoint_holding_a_users_file(tmp_path, capsys) -> None:
+    from magicpose.files import atomic_path
+    from magicpose.training import checkpoints
+
+    root = checkpoints.checkpoint_root(tmp_path)
+    for step in (1, 2, 3):
+        with atomic_path(root / f"checkpoint-{step}", record=step != 2) as tmp:  # 2: an earlier version's, no record
+            tmp.mkdir(parents=True)
+            (tmp / checkpoints.STATE_FILE).write_text(json.dumps({"step": step}))
+    (root / "checkpoint-1" / "eval notes.txt").write_text("best so far")
+    checkpoints.prune(tmp_path, keep_last=1)
+    assert sorted(p.name for p in root.iterdir()) == ["checkpoint-1", "checkpoint-3"]
+    assert (root / "checkpoint-1" / "eval notes.txt").read_text() == "best so far"
+    assert capsys.readouterr().err == (f"warning: '{root / 'checkpoint-1'}' is kept although older than the last 1: "
+                                       "it holds files the trainer did not write there (eval notes.txt)\n")

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -59,12 +60,19 @@ def finalize(tmp: Path, step: int, state: dict) -> Path:
 
 
 def prune(output_dir: str | Path, keep_last: int) -> None:
-    """Delete all but the newest ``keep_last`` checkpoints, and leftovers of interrupted writes."""
+    """Delete all but the newest ``keep_last`` checkpoints, and leftovers of interrupted writes. A checkpoint holding
+    a file the trainer did not write there (a note the user added) is kept, with a warning naming it."""
     root = checkpoint_root(output_dir)
     for stale in root.glob(".checkpoint-*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
     if keep_last > 0:
         for old in list_checkpoints(output_dir)[:-keep_last]:
+            # a checkpoint of an earlier version has no record: its trainer_state.json marks it as the trainer's
+            foreign = files.foreign_files(old) if (old / files.RECORD).is_file() else []
+            if foreign:
+                print(f"warning: '{old}' is kept although older than the last {keep_last}: it holds files the "
+                      f"trainer did not write there ({', '.join(foreign[:3])})", file=sys.stderr)
+                continue
             shutil.rmtree(old, ignore_errors=True)
 
 
