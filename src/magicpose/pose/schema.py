@@ -87,7 +87,8 @@ def _zeros(n: int):
 def _as_points(name: str, value: object, n: int) -> np.ndarray:
     """Copy ``value`` to a float32 (n, 3) array, or raise ValueError naming the field."""
     try:
-        arr = np.array(value, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a finite point far off the canvas (1e300) becomes inf: never drawn
+            arr = np.array(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"PersonPose.{name} must be a numeric ({n}, 3) array: {exc}") from None
     if arr.shape != (n, 3):

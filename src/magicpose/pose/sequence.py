@@ -213,7 +213,8 @@ def _npy_sequence(path: Path, width: int | None, height: int | None) -> PoseSequ
         _check_finite(path, arr)
 
         def load_pose(i: int) -> FramePose:
-            return FramePose.from_array(np.asarray(arr[i], dtype=np.float32), width, height)
+            with np.errstate(over="ignore"):  # float64 points far off the canvas become inf: never drawn
+                return FramePose.from_array(np.asarray(arr[i], dtype=np.float32), width, height)
 
         return PoseSequence(path, "npy_keypoints", names, lambda i: draw_pose(load_pose(i)), load_pose)
     raise bad
