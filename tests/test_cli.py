@@ -689,6 +689,24 @@ def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_pa
     assert "warning" not in out and "generating 1 frame at 64x64" in out and "(1 frame)" in out
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["infer", "--steps", "nan"], "error: argument --steps: invalid int value: 'nan' (see: magicpose infer --help)"),
+    (["infer", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose --help)"),
+    (["evaluate"], "error: the following arguments are required: GEN_DIR (see: magicpose evaluate --help)"),
+    (["convert", "nope", "a", "b"], "error: argument mode: invalid choice: 'nope'"),
+    (["train-pose2vid", "--config"], "error: argument --config: expected one argument (see: magicpose "
+                                     "train-pose2vid --help)"),
+    (["train", "--config", "x.yaml"], "error: the following arguments are required: --stage (see: magicpose train "
+                                      "--help)"),
+    (["train-base", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose train-base --help)"),
+])
+def test_a_malformed_command_line_is_one_error_line(capsys, argv, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith(message), err
+
+
 def test_version_and_subcommand_usage_lines(capsys, monkeypatch) -> None:
     from magicpose import __version__
 

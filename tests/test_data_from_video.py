@@ -133,9 +133,9 @@ def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "3 frame pairs" in out[0] and str(root / "train_set" / "v") in out[0]
     assert main(args + ["--overwrite", "--every", "5"]) == 0  # replaces the whole folder: no stale frames
-    assert _visible((root / "train_set" / "v")) == ["000000.png", "000005.png"]
-    assert _visible((root / "pose_map_train_set" / "v")) == ["000000.png", "000005.png"]
-    assert _visible((root / "openpose_json_train_set" / "v")) == [
+    assert _visible(root / "train_set" / "v") == ["000000.png", "000005.png"]
+    assert _visible(root / "pose_map_train_set" / "v") == ["000000.png", "000005.png"]
+    assert _visible(root / "openpose_json_train_set" / "v") == [
         "000000_keypoints.json", "000005_keypoints.json"]
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob(".*")) == [  # no temporary left, the records
         f"{split}/v/{RECORD}" for split in ("openpose_json_train_set", "pose_map_train_set", "train_set")]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from magicpose.errors import Cancelled, InputError, print_error
+from magicpose.errors import ArgumentParser, Cancelled, InputError, print_error
 from magicpose.files import check_not_input, check_replaceable, check_writable, parents_removed_on_error
 from magicpose.infer import (
     DEFAULT_IMAGE,
@@ -76,7 +76,7 @@ def _add_extraction_args(p: argparse.ArgumentParser, device: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from magicpose import __version__
 
-    parser = argparse.ArgumentParser(prog="magicpose", description="Pose retargeting with MagicPose.")
+    parser = ArgumentParser(prog="magicpose", description="Pose retargeting with MagicPose.")
     parser.add_argument("--version", action="version", version=f"magicpose {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

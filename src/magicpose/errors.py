@@ -7,9 +7,11 @@ and exit non-zero without a traceback.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import NoReturn
 
-__all__ = ["Cancelled", "InputError", "first_line", "print_error"]
+__all__ = ["ArgumentParser", "Cancelled", "InputError", "first_line", "print_error"]
 
 
 class InputError(ValueError):
@@ -43,3 +45,13 @@ def print_error(message: str, prefix: str = "error") -> None:
         except Exception:  # noqa: BLE001 - a broken bar must not hide the error itself
             pass
     print(f"{prefix}: {message}", file=sys.stderr, flush=True)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse in the package's error style: a bad or missing flag is one ``error:`` line naming it and pointing
+    to ``--help`` (exit status 2), not argparse's usage block followed by the message. Subcommand parsers made
+    with ``add_subparsers`` inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        print_error(f"{message} (see: {self.prog} --help)")
+        raise SystemExit(2)

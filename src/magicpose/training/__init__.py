@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from magicpose.errors import ArgumentParser
+
 
 def build_parser(stage: str | None = None) -> argparse.ArgumentParser:
     what = {"appearance": "stage 1, appearance control pretraining",
             "pose_control": "stage 2, appearance-disentangled pose control"}
     # as `magicpose train` the usage line names the subcommand; the train_*.py scripts keep their own name
     prog = "magicpose train" if stage is None else None
-    parser = argparse.ArgumentParser(prog=prog,
+    parser = ArgumentParser(prog=prog,
                                      description=f"MagicPose training ({what.get(stage, 'either stage')}).")
     parser.add_argument("--config", required=True, help="OmegaConf YAML, e.g. configs/tiny_appearance.yaml")
     parser.add_argument("--resume", default=None,

@@ -9,7 +9,6 @@ tokenizer/: exactly what the two MagicPose stages expect as ``model.pretrained_d
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -27,7 +26,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from magicpose import files
 from magicpose.data.layout import list_videos
-from magicpose.errors import InputError
+from magicpose.errors import ArgumentParser, InputError
 from magicpose.image_utils import center_crop_resize, load_image
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 from magicpose.tiny import offline_clip_tokenizer
@@ -228,7 +227,7 @@ def _train_into(out: Path, dataset: FrameDataset, loader: DataLoader, cfg: BaseC
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog,
+    parser = ArgumentParser(prog=prog,
                                      description="Stage 0 (demo only): train a small VAE and base UNet.")
     parser.add_argument("--config", default=None, help="YAML with BaseConfig fields, e.g. configs/demo_base.yaml")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")

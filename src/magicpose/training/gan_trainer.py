@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 from magicpose import files
 from magicpose.data.consecutive import ConsecutivePairDataset
 from magicpose.data.sampler import ShardedSampler
-from magicpose.errors import InputError, first_line
+from magicpose.errors import ArgumentParser, InputError, first_line
 from magicpose.models.losses import VGGPerceptualLoss, discriminator_loss, feature_matching_loss, lsgan_loss
 from magicpose.models.pix2pixhd import (
     MultiscaleDiscriminator,
@@ -500,7 +500,7 @@ def describe(trainer: Pose2VidTrainer) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="magicpose train-pose2vid",
         description="Everybody Dance Now pose2vid training (global, local or face-enhancer stage).")
     parser.add_argument("--config", required=True,
