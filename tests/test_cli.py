@@ -286,6 +286,10 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
     if case == "output_is_the_reference":
         shutil.copy(REFERENCE, t / "ref.mp4")
         return {"--output": t / "ref.mp4", "--image": t / "ref.mp4"}, [f"output '{t / 'ref.mp4'}' is the input"]
+    if case == "users_file_beside_the_output":  # out_preview.png is not the path named: it is never overwritten
+        (t / "out" / "result_preview.png").write_bytes(REFERENCE.read_bytes())
+        return {}, [f"'{t / 'out' / 'result_preview.png'}' (written beside --output '{t / 'out' / 'result.mp4'}') "
+                    "already exists and was not written by magicpose: move it away or choose another --output"]
     if case == "output_is_a_folder":
         (t / "out" / "x.mp4").mkdir()
         return {"--output": t / "out" / "x.mp4"}, [str(t / "out" / "x.mp4"), "is a folder"]
@@ -300,7 +304,7 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "zero_frames_per_batch", "fps_zero", "fps_negative", "device_unknown", "device_cuda_without_cuda",
               "output_in_proc", "reference_is_a_folder", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
               "guidance_inf", "height_too_big", "user_files_in_the_frames_folder", "output_is_the_pose_folder",
-              "output_is_the_reference"]
+              "output_is_the_reference", "users_file_beside_the_output"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
               "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",

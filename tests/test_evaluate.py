@@ -135,6 +135,8 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
         np.mean([structural_similarity(grey(a), grey(b)) for a, b in zip(*videos["dance_a"])]), rel=1e-9)
     assert "clean-fid" in report["protocol"]["fid"] and "stride 1" in report["protocol"]["fvd"]
     table = (tmp_path / "run" / "evaluation.md").read_text()
+    assert table.endswith("\n<!-- written by magicpose -->\n")  # the mark that lets a rerun replace it
+    table = table.removesuffix("\n<!-- written by magicpose -->\n")
     assert "| FID-VID ↓ |" in table and f"| {got['fid_vid']:.2f} |" in table and table in out
 
 
@@ -354,9 +356,18 @@ def test_unwritable_output_is_refused_before_scoring(tmp_path, capsys, monkeypat
         err.endswith("): choose another --output\n")
     (tmp_path / "e.md").mkdir()
     assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "e.json") == (
-        f"error: --output '{tmp_path / 'e.json'}': the Markdown table's path '{tmp_path / 'e.md'}' beside it is a "
-        "folder: choose another --output\n")
+        f"error: '{tmp_path / 'e.md'}' (written beside --output '{tmp_path / 'e.json'}') is a folder: choose another "
+        "--output\n")
     assert (tmp_path / "file").read_text() == "x" and not (tmp_path / "e.json").exists()
+    # a notes file of the user's where the table would go is never overwritten; the command's own table is
+    (tmp_path / "n.md").write_text("# my notes\n")
+    assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "n.json") == (
+        f"error: '{tmp_path / 'n.md'}' (written beside --output '{tmp_path / 'n.json'}') already exists and was not "
+        "written by magicpose: move it away or choose another --output\n")
+    assert (tmp_path / "n.md").read_text() == "# my notes\n" and not (tmp_path / "n.json").exists()
+    monkeypatch.undo()
+    for _ in range(2):
+        assert main(["evaluate", str(gen), str(gt), "--metrics", "l1", "-o", str(tmp_path / "ok.json")]) == 0
 
 
 def test_device_is_checked_even_without_a_network_metric(tmp_path, capsys, monkeypatch):

@@ -226,3 +226,19 @@ def test_write_preview_grid(tmp_path) -> None:
     assert (img[10:14] == 0).all()
     np.testing.assert_array_equal(img[14:, :12], b)
     assert (img[14:, 12:] == 0).all()
+
+
+def test_outputs_carry_the_mark_that_lets_a_rerun_replace_them(tmp_path) -> None:
+    from magicpose.files import check_beside, written_by_magicpose
+
+    with VideoWriter(tmp_path / "ours.mp4") as writer:
+        writer.write(_blocks(16, 16, 0))
+    write_preview_grid(tmp_path / "ours.png", [_blocks(16, 16, 0)])
+    Image.fromarray(_blocks(16, 16, 0)).save(tmp_path / "theirs.png")
+    (tmp_path / "theirs.mp4").write_bytes((tmp_path / "ours.mp4").read_bytes().replace(b"magicpose", b"othertool"))
+    assert written_by_magicpose(tmp_path / "ours.mp4") and written_by_magicpose(tmp_path / "ours.png")
+    assert not written_by_magicpose(tmp_path / "theirs.png") and not written_by_magicpose(tmp_path / "theirs.mp4")
+    assert video_info(tmp_path / "theirs.mp4")["frames"] == 1  # still a valid video: only the tag differs
+    check_beside(tmp_path / "ours.png", tmp_path / "out.mp4", "--output")
+    with pytest.raises(InputError, match="already exists and was not written by magicpose"):
+        check_beside(tmp_path / "theirs.png", tmp_path / "out.mp4", "--output")

@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from magicpose.errors import ArgumentParser, Cancelled, InputError, print_error
-from magicpose.files import check_not_input, check_replaceable, check_writable, parents_removed_on_error
+from magicpose.files import (
+    check_beside,
+    check_not_input,
+    check_replaceable,
+    check_writable,
+    parents_removed_on_error,
+)
 from magicpose.infer import (
     DEFAULT_IMAGE,
     DEFAULT_OUTPUT,
@@ -209,7 +215,7 @@ DATASET_VIDEO_FOLDERS = ("gen_images", "gt_images", "pose_maps")
 def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, width, batch_size) -> None:
     """gen_images/, gt_images/ (the real frames, cropped like the output), pose_maps/, condition.png."""
     from magicpose.image_utils import center_crop_resize, load_image
-    from magicpose.video import FrameFolderWriter, atomic_outputs
+    from magicpose.video import FrameFolderWriter, atomic_outputs, save_marked_png
 
     with parents_removed_on_error(out), atomic_outputs() as tmp:
         # each frame keeps its source frame's name (as PNG), so evaluation matches it to the ground truth
@@ -221,7 +227,7 @@ def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, 
                 gen.write(frame, name)
                 gt.write(center_crop_resize(load_image(targets[i].image), width, height), name)
                 pose_dir.write(center_crop_resize(poses[i], width, height), name)
-        center_crop_resize(reference, width, height).save(tmp(out / "condition.png"))
+        save_marked_png(center_crop_resize(reference, width, height), tmp(out / "condition.png"))
 
 
 def run_infer_dataset(args) -> int:
@@ -243,6 +249,7 @@ def run_infer_dataset(args) -> int:
         for folder in DATASET_VIDEO_FOLDERS:
             check_replaceable(out_root / video.name / folder, "--output", inputs)
         check_not_input(out_root / video.name / "condition.png", inputs, "--output")
+        check_beside(out_root / video.name / "condition.png", out_root, "--output")
     pipe = load_generator(args)
     height, width = output_size(pipe, args)
     with parents_removed_on_error(out_root):

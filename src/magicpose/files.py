@@ -376,6 +376,53 @@ def atomic_outputs() -> Iterator[Callable[[PathLike], Path]]:
         raise
 
 
+# -- files written beside a named output -----------------------------------------------------------------------
+# A preview or table written beside the path the user named is replaced only when it carries magicpose's mark:
+# the PNG text chunk "Software", the mp4 "comment" tag, or a Markdown comment line.
+MARK = "magicpose"
+
+
+def mark_text() -> str:
+    from magicpose import __version__
+
+    return f"{MARK} {__version__}"
+
+
+def written_by_magicpose(path: PathLike) -> bool:
+    """Whether the file ``path`` carries magicpose's mark (a file of another program, or unreadable: False)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".png":
+            from PIL import Image
+
+            with Image.open(path) as image:
+                return str(image.info.get("Software", "")).startswith(MARK)
+        if suffix == ".mp4":
+            import av
+
+            with av.open(os.fspath(path)) as container:
+                return str(container.metadata.get("comment", "")).startswith(MARK)
+        if suffix == ".md":
+            return path.read_text(encoding="utf-8").rstrip().endswith(f"<!-- written by {MARK} -->")
+    except Exception:  # noqa: BLE001 - whatever cannot be read as ours is not ours
+        return False
+    return False
+
+
+def check_beside(path: PathLike, named: PathLike, flag: str) -> None:
+    """Refuse, before any work, a file written beside the output named by ``flag`` (``out_preview.png`` beside
+    ``out.mp4``) where a file magicpose did not write, or a folder, already stands."""
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir() and not path.is_symlink():
+        raise InputError(f"'{path}' (written beside {flag} '{named}') is a folder: choose another {flag}")
+    if not written_by_magicpose(path):
+        raise InputError(f"'{path}' (written beside {flag} '{named}') already exists and was not written by "
+                         f"magicpose: move it away or choose another {flag}")
+
+
 # -- inputs that are not regular files ---------------------------------------------------------------------------
 
 

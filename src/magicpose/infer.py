@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from magicpose.errors import Cancelled, InputError
-from magicpose.files import check_not_input, check_replaceable, check_writable, parents_removed_on_error
+from magicpose.files import (
+    check_beside,
+    check_not_input,
+    check_replaceable,
+    check_writable,
+    parents_removed_on_error,
+)
 
 # The example and the demo weights are package data, so the main job runs from any install (in a checkout,
 # example_data/ and pretrained_weights/demo* are links to these folders).
@@ -222,15 +228,14 @@ class DrivingInput:
         return self.prepared.preview
 
     def write(self, tmp, stem: Path) -> None:
-        from PIL import Image
-
         from magicpose.pose.extract.frames import write_pose_folder
+        from magicpose.video import save_marked_png
 
         p = self.prepared
         folder = tmp(Path(f"{stem}_poses"))
         write_pose_folder(p.final, p.names, folder)  # what the generator followed
         write_pose_folder(p.raw, p.names, folder / "extracted")  # as extracted, before smoothing and alignment
-        Image.fromarray(p.preview).save(tmp(Path(f"{stem}_alignment.png")))
+        save_marked_png(p.preview, tmp(Path(f"{stem}_alignment.png")))
 
 
 def driving_poses(args, reference, log: Log = print) -> DrivingInput:
@@ -280,8 +285,8 @@ def check_outputs(output: Path, args) -> None:
         folders.append(Path(f"{stem}_poses"))
     for path in written_files:
         check_not_input(path, inputs, "--output")
-        if path.is_dir():
-            raise InputError(f"'{path}' (written beside --output '{output}') is a folder: choose another --output")
+        if path != output:  # the previews beside it replace only magicpose's own earlier ones
+            check_beside(path, output, "--output")
     for folder in folders:
         check_replaceable(folder, "--output", inputs)
 

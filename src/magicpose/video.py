@@ -40,7 +40,15 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError
-from .files import atomic_outputs, atomic_path, check_regular_file, commit, remove_path, temp_sibling
+from .files import (
+    atomic_outputs,
+    atomic_path,
+    check_regular_file,
+    commit,
+    mark_text,
+    remove_path,
+    temp_sibling,
+)
 
 __all__ = [
     "FrameFolderWriter",
@@ -48,6 +56,7 @@ __all__ = [
     "atomic_outputs",
     "make_preview_frame",
     "read_video",
+    "save_marked_png",
     "temp_path_for",
     "video_info",
     "write_preview_grid",
@@ -139,6 +148,7 @@ class VideoWriter(_AtomicTarget):
         # Opened lazily: the size is only known at the first frame, and no frames means no file.
         rate = Fraction(self.fps).limit_denominator(1001)
         self._container = av.open(os.fspath(self.work_path), mode="w", format="mp4")
+        self._container.metadata["comment"] = mark_text()  # lets a later run tell its own earlier output
         try:
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width = width + width % 2
@@ -362,5 +372,16 @@ def write_preview_grid(path: PathLike, rows: Sequence[Frame]) -> Path:
         pieces.append(a)
     path = Path(path)
     with atomic_path(path) as tmp:
-        Image.fromarray(np.concatenate(pieces, axis=0)).save(tmp, format="PNG")
+        save_marked_png(np.concatenate(pieces, axis=0), tmp)
     return path
+
+
+def save_marked_png(image: Frame, path: PathLike) -> None:
+    """Save a PNG carrying magicpose's mark (its "Software" text chunk), so that a later run may replace it
+    (``magicpose.files.check_beside``)."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", mark_text())
+    (image if isinstance(image, Image.Image) else Image.fromarray(_as_frame(image))).save(path, format="PNG",
+                                                                                      pnginfo=info)

@@ -123,7 +123,7 @@ def run_evaluate(args) -> int:
     from magicpose.eval.evaluate import EvaluationOptions, check_frame_sizes, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
     from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks, missing_reason
-    from magicpose.files import atomic_outputs, check_writable, parents_removed_on_error
+    from magicpose.files import MARK, atomic_outputs, check_beside, check_writable, parents_removed_on_error
 
     metrics = _metrics(args.metrics)
     check_numbers(args)
@@ -134,9 +134,7 @@ def run_evaluate(args) -> int:
     table_path = output.with_suffix(".md")
     pairs = pair_folders(args.gen_dir, args.gt_dir, resize=args.resize)  # every pairing error before any work
     check_writable(output)
-    if table_path.is_dir():
-        raise InputError(f"--output '{output}': the Markdown table's path '{table_path}' beside it is a folder: "
-                         "choose another --output")
+    check_beside(table_path, output, "--output")  # a folder, or a file magicpose did not write, is refused
     files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
     scored = tuple(m for m in metrics if not (m.startswith("lpips") and missing_reason("lpips", files)))
     check_frame_sizes(pairs, scored)  # frames too small for a metric, before loading any network
@@ -152,7 +150,7 @@ def run_evaluate(args) -> int:
         table = markdown_table(report, label=Path(args.gen_dir).name or "generated")
         with atomic_outputs() as tmp:  # both files appear together, or neither
             tmp(output).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-            tmp(table_path).write_text(table, encoding="utf-8")
+            tmp(table_path).write_text(f"{table}\n<!-- written by {MARK} -->\n", encoding="utf-8")
     print(table, end="")
     print(f"wrote {output} and {table_path}")
     return 0
