@@ -222,7 +222,7 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--frames-per-batch": "0"}, ["--frames-per-batch 0 must be at least 1"]
     if case in ("fps_zero", "fps_negative"):
         fps = {"fps_zero": "0", "fps_negative": "-5"}[case]
-        return {"--fps": fps}, [f"--fps {fps} must be a positive number"]
+        return {"--fps": fps}, [f"--fps {fps} must be a number of frames per second from 0.01 to 1000"]
     if case == "device_unknown":
         return {"--device": "tpu9"}, ["--device 'tpu9' is not a device"]
     if case == "device_cuda_without_cuda":
@@ -286,6 +286,23 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
     if case == "output_is_the_reference":
         shutil.copy(REFERENCE, t / "ref.mp4")
         return {"--output": t / "ref.mp4", "--image": t / "ref.mp4"}, [f"output '{t / 'ref.mp4'}' is the input"]
+    if case in ("fps_tiny", "fps_huge"):
+        fps = {"fps_tiny": "1e-300", "fps_huge": "1e9"}[case]
+        return {"--fps": fps}, [f"--fps {float(fps):g} must be a number of frames per second from 0.01 to 1000"]
+    if case in ("stride_without_a_driving_video", "max_frames_without_a_driving_video"):
+        flag, value = {"stride_without_a_driving_video": ("--stride", "2"),
+                       "max_frames_without_a_driving_video": ("--max-frames", "1")}[case]
+        return {flag: value}, [f"{flag} applies to --driving-video only"]
+    if case == "xformers_not_installed":
+        import importlib.util
+
+        if importlib.util.find_spec("xformers") is not None:
+            pytest.skip("xformers is installed here")
+        return {"--xformers": ""}, ["--xformers: xformers is not installed: pip install 'magicpose[xformers]'"]
+    if case == "output_name_too_long":
+        name = "a" * 250 + ".mp4"  # fits, but not with _preview.mp4
+        return {"--output": t / "out" / name}, [f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
+                                                "name is longer than 255 bytes): choose another --output"]
     if case == "users_file_beside_the_output":  # out_preview.png is not the path named: it is never overwritten
         (t / "out" / "result_preview.png").write_bytes(REFERENCE.read_bytes())
         return {}, [f"'{t / 'out' / 'result_preview.png'}' (written beside --output '{t / 'out' / 'result.mp4'}') "
@@ -304,11 +321,13 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "zero_frames_per_batch", "fps_zero", "fps_negative", "device_unknown", "device_cuda_without_cuda",
               "output_in_proc", "reference_is_a_folder", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
               "guidance_inf", "height_too_big", "user_files_in_the_frames_folder", "output_is_the_pose_folder",
-              "output_is_the_reference", "users_file_beside_the_output"]
+              "output_is_the_reference", "users_file_beside_the_output", "fps_tiny", "fps_huge",
+              "stride_without_a_driving_video", "max_frames_without_a_driving_video", "xformers_not_installed",
+              "output_name_too_long"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
               "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
-              "guidance_inf", "height_too_big"]
+              "guidance_inf", "height_too_big", "fps_tiny", "fps_huge", "xformers_not_installed"]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -321,7 +340,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
             "--height": "32", "--width": "32", "--device": "cpu", "--dtype": "float32", "--weights": DEMO_WEIGHTS}
     overrides, expected = _setup_bad_input(case, tmp_path)
     args.update(overrides)
-    argv = ["infer"] + [s for k, v in args.items() if v is not None for s in (k, str(v))]
+    argv = ["infer"] + [s for k, v in args.items() if v is not None for s in ((k,) if v == "" else (k, str(v)))]
     before = _tree(tmp_path)
     if case in FLAG_CASES:  # refused before any model is loaded
         monkeypatch.setattr("magicpose.weights.load_pipeline", lambda *a, **k: pytest.fail("model loaded"))

@@ -51,18 +51,20 @@ def test_infer_with_pose2vid_writes_the_pipelines_frames(weights, tmp_path):
     assert out.is_file() and (tmp_path / "dance_preview.png").is_file()
 
 
-@pytest.mark.parametrize("case", ["missing weights", "magicpose weights", "bad size"])
+@pytest.mark.parametrize("case", ["missing weights", "magicpose weights", "bad size", "too small"])
 def test_pose2vid_refusals_are_one_line_and_write_nothing(weights, tmp_path, capsys, case):
     extra = {"missing weights": ["--weights", str(tmp_path / "nowhere")],
              "magicpose weights": ["--weights", str(REPO / "pretrained_weights" / "demo")],
-             "bad size": ["--weights", str(weights), "--height", "40"]}[case]
+             "bad size": ["--weights", str(weights), "--height", "40"],
+             "too small": ["--weights", str(weights), "--height", "16", "--width", "16"]}[case]
     out = tmp_path / "out" / "dance.mp4"
     args = ["infer", "--generator", "pose2vid", "--poses", str(EXAMPLE / "poses"), "--output", str(out), *FAST,
             *extra]
     assert cli.main(args) == 2
     line = _error_line(capsys)
     assert {"missing weights": "does not exist", "magicpose weights": "holds a MagicPosePipeline",
-            "bad size": "multiples of 16"}[case] in line
+            "bad size": "multiples of 16",
+            "too small": "--height and --width must be at least 32 for these pose2vid weights, got 16x16"}[case] in line
     assert not (tmp_path / "out").exists()
 
 

@@ -254,3 +254,25 @@ def test_named_pipes_and_sockets_are_refused_as_input_files(tmp_path) -> None:
         check_regular_file("/dev/null", "video", "pass a video file")
     check_regular_file(tmp_path, "folder", "unused")  # folders and missing paths are the callers' to name
     check_regular_file(tmp_path / "missing", "x", "unused")
+
+
+def test_temporary_and_aside_names_fit_the_file_system_for_long_names(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(files, "use_exchange", False)
+    final = tmp_path / ("é" * 120 + ".d")  # 242 bytes: its temporary and aside names must be shortened
+    assert len(os.fsencode(files.temp_sibling(final).name)) <= 255
+    assert files.temp_sibling(final).name.endswith(".tmp.d")
+    with atomic_path(final) as tmp:
+        _write_folder(tmp, "old")
+
+    def replace() -> None:
+        with atomic_path(final) as tmp:
+            _write_folder(tmp, "new", n=3)
+
+    assert _killed_at("aside", replace)
+    assert not final.exists()
+    restore_aside(final)
+    assert _folder_state(final) == "old"
+    replace()
+    assert _folder_state(final) == "new"
+    # only the killed run's unfinished temporary is left beside it (hidden; its name is shortened too)
+    assert sorted(p.name.endswith(".tmp.d") for p in tmp_path.iterdir()) == [False, True]

@@ -199,3 +199,17 @@ def test_write_goes_through_the_atomic_writer(tmp_path, monkeypatch):
     write_openpose_json(FramePose(8, 6, []), tmp_path / "sub" / "f.json")
     assert calls == [(tmp_path / "sub" / "f.json",
                       '{"version": 1.3, "canvas_width": 8, "canvas_height": 6, "people": []}')]
+
+
+def test_a_huge_canvas_and_deeply_nested_json_are_one_line(tmp_path):
+    path = tmp_path / "huge_keypoints.json"
+    write_raw(path, {"people": [], "canvas_width": 100000, "canvas_height": 100000})
+    with pytest.raises(PoseInputError) as err:
+        read_openpose_json(path)
+    assert str(err.value) == (f"OpenPose JSON '{path}': a canvas of 100000x100000 is larger than 16384 pixels on a "
+                              "side; fix canvas_width/canvas_height (the size of the video the keypoints were "
+                              "measured on)")
+    deep = tmp_path / "deep_keypoints.json"
+    deep.write_text('{"people": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(PoseInputError, match=r"deep_keypoints.json' is not valid JSON \(nested too deeply\)"):
+        read_openpose_json(deep, 64, 64)

@@ -58,22 +58,33 @@ def _step(name: str) -> None:
 # -- temporary names ------------------------------------------------------------------------------------------
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
+def _hidden_name(stem: str, tail: str) -> str:
+    """``.{stem}{tail}``, the stem shortened (whole characters) so the name fits in NAME_MAX bytes."""
+    room = NAME_MAX - 1 - len(os.fsencode(tail))
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return f".{stem}{tail}"
+
+
 def temp_sibling(path: PathLike) -> Path:
     """A fresh hidden sibling of ``path`` that keeps its suffix, e.g. ``out.mp4`` -> ``.out.1a2b3c4d.tmp.mp4``.
 
     The random token lets concurrent runs target the same output without clobbering each other; keeping the
     suffix lets libraries that guess the format from the name still work."""
     path = Path(path)
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    return path.with_name(_hidden_name(path.stem, f".{secrets.token_hex(4)}.tmp{path.suffix}"))
 
 
 def _aside_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
+    return final.with_name(_hidden_name(final.name, f".{secrets.token_hex(4)}.old"))
 
 
 def _asides(final: Path) -> list[Path]:
     parent = final.parent if str(final.parent) else Path(".")
-    prefix = f".{final.name}."
+    prefix = _hidden_name(final.name, ".12345678.old")[: -len("12345678.old")]
     try:
         entries = list(parent.iterdir())
     except OSError:
@@ -487,6 +498,9 @@ def check_writable(path: Path, flag: str = "--output") -> None:
     """Fail before any work if the file ``path`` cannot be created, rather than after generating: create its folder
     and a probe file in it for real (``os.access`` says yes to root even on /proc), then remove what was made."""
     path = Path(path)
+    if len(os.fsencode(path.name)) > NAME_MAX:  # checked first: even asking whether it exists fails then
+        raise InputError(f"cannot write to '{path}' (its name is longer than {NAME_MAX} bytes): choose another "
+                         f"{flag}")
     if path.is_dir():
         raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
     _probe(path.parent if str(path.parent) else Path("."), path, flag)

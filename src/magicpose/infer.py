@@ -47,6 +47,7 @@ DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DEFAULT_FPS = 8.0
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits
 MAX_SIDE = 8192
+MIN_FPS, MAX_FPS = 0.01, 1000.0  # what an mp4 time base holds (1/fps as a fraction with denominator <= 1001)
 
 Log = Callable[[str], None]
 # progress(done, total, stage), counted within the stage: "denoising" (steps, MagicPose), then "writing" (frames
@@ -67,8 +68,9 @@ def check_run_flags(args) -> None:
 
     from magicpose.image_utils import check_size
 
-    if args.fps is not None and (not math.isfinite(args.fps) or args.fps <= 0):
-        raise InputError(f"--fps {args.fps:g} must be a positive number of frames per second (8 by default)")
+    if args.fps is not None and not (math.isfinite(args.fps) and MIN_FPS <= args.fps <= MAX_FPS):
+        raise InputError(f"--fps {args.fps:g} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g} "
+                         "(8 by default)")
     if not math.isfinite(args.guidance_scale):
         raise InputError(f"--guidance-scale {args.guidance_scale} must be a finite number (7 in the original; 1 or "
                          "less turns the guidance off)")
@@ -92,6 +94,12 @@ def check_run_flags(args) -> None:
         raise InputError("pass both --height and --width, or neither to use the size of the weights")
     if args.height is not None:
         check_size(args.height, args.width)
+    if getattr(args, "xformers", False):
+        import importlib.util
+
+        if importlib.util.find_spec("xformers") is None:
+            raise InputError("--xformers: xformers is not installed: pip install 'magicpose[xformers]', or leave "
+                             "out --xformers for PyTorch's scaled-dot-product attention")
     if args.cpu_offload and device_and_dtype(args)[0] == "cpu":
         raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
     if args.device is None:
@@ -153,7 +161,10 @@ def load_generator(args, log: Log = print):
         if args.vae_slicing:
             pipe.vae.enable_slicing()
         if args.xformers:
-            pipe.enable_xformers_memory_efficient_attention()
+            try:
+                pipe.enable_xformers_memory_efficient_attention()
+            except ImportError as err:  # the message says what to install
+                raise InputError(f"--xformers: {err}") from None
     note = weights_description(args.weights)
     if note:
         log(f"note: {note}")
@@ -176,6 +187,9 @@ def output_size(pipe, args, log: Log = print) -> tuple[int, int]:
         multiple = pipe.generator.size_multiple
         if height % multiple or width % multiple:
             raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
+                             f"got {height}x{width}")
+        if min(height, width) < 2 * multiple:  # the innermost layer normalises over at least 2x2 pixels
+            raise InputError(f"--height and --width must be at least {2 * multiple} for these pose2vid weights, "
                              f"got {height}x{width}")
     return height, width
 
@@ -283,6 +297,8 @@ def check_outputs(output: Path, args) -> None:
     if args.driving_video is not None:
         written_files.append(Path(f"{stem}_alignment.png"))
         folders.append(Path(f"{stem}_poses"))
+    for path in [*written_files, *folders]:
+        check_writable(path if path in written_files else path / "000000.png")  # e.g. names too long
     for path in written_files:
         check_not_input(path, inputs, "--output")
         if path != output:  # the previews beside it replace only magicpose's own earlier ones
@@ -309,6 +325,10 @@ def prepare_inputs(args, log: Log = print) -> PreparedInputs:
     pose2vid = args.generator == "pose2vid"
     if args.driving_video is None:
         args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
+        for flag, value, default in (("--stride", args.stride, 1), ("--max-frames", args.max_frames, None)):
+            if value != default:
+                raise InputError(f"{flag} applies to --driving-video only: leave it out with --poses (or pick the "
+                                 "pose files to use)")
     output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")

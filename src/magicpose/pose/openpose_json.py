@@ -84,6 +84,9 @@ def _parse_person(path: Path, index: int, entry: object) -> PersonPose:
     return PersonPose(body=body, **parts)
 
 
+MAX_CANVAS = 16384
+
+
 def _canvas_size(path: Path, data: dict, width: int | None, height: int | None) -> tuple[int, int]:
     """Canvas size from the file's canvas_width/height fields, else from the arguments."""
     if "canvas_width" in data or "canvas_height" in data:
@@ -93,6 +96,11 @@ def _canvas_size(path: Path, data: dict, width: int | None, height: int | None) 
             raise PoseInputError(
                 f"OpenPose JSON '{path}': canvas_width/canvas_height must both be positive integers, "
                 f"got {w!r}/{h!r}; fix them or delete both and pass width and height"
+            )
+        if max(w, h) > MAX_CANVAS:  # a pose map of that size would not fit in memory
+            raise PoseInputError(
+                f"OpenPose JSON '{path}': a canvas of {w}x{h} is larger than {MAX_CANVAS} pixels on a side; fix "
+                "canvas_width/canvas_height (the size of the video the keypoints were measured on)"
             )
         return w, h
     if width is None or height is None:
@@ -122,9 +130,10 @@ def read_openpose_json(
         raise PoseInputError(f"OpenPose JSON '{path}' cannot be read ({exc}); check the file") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise PoseInputError(
-            f"OpenPose JSON '{path}' is not valid JSON ({exc}); regenerate the file"
+            f"OpenPose JSON '{path}' is not valid JSON ({reason}); regenerate the file"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise PoseInputError(

@@ -107,8 +107,9 @@ def infer_args(form: JobForm, config: UIConfig, output: Path, driving: DrivingSo
     args.fps = float(form.fps) or None
     args.device, args.dtype = config.device, config.dtype
     args.align, args.smooth = form.align, bool(form.smooth)
-    args.stride = _whole(form.stride, "stride")
-    args.max_frames = _whole(form.max_frames, "max frames") or None
+    if driving.video is not None:  # the page's frame options are a dance video's; pose files are used as given
+        args.stride = _whole(form.stride, "stride")
+        args.max_frames = _whole(form.max_frames, "max frames") or None
     args.backend, args.weights_dir = config.pose_backend, config.pose_weights
     return args
 
