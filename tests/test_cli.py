@@ -303,6 +303,10 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         name = "a" * 250 + ".mp4"  # fits, but not with _preview.mp4
         return {"--output": t / "out" / name}, [f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
                                                 "name is longer than 255 bytes): choose another --output"]
+    if case == "output_inside_the_pose_folder":
+        poses = _copy_poses(t / "my_poses", 2)
+        return {"--poses": poses, "--output": poses / "out.mp4"}, [
+            f"output '{poses / 'out.mp4'}' lies inside the input folder '{poses}'"]
     if case == "users_file_beside_the_output":  # out_preview.png is not the path named: it is never overwritten
         (t / "out" / "result_preview.png").write_bytes(REFERENCE.read_bytes())
         return {}, [f"'{t / 'out' / 'result_preview.png'}' (written beside --output '{t / 'out' / 'result.mp4'}') "
@@ -323,7 +327,7 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "guidance_inf", "height_too_big", "user_files_in_the_frames_folder", "output_is_the_pose_folder",
               "output_is_the_reference", "users_file_beside_the_output", "fps_tiny", "fps_huge",
               "stride_without_a_driving_video", "max_frames_without_a_driving_video", "xformers_not_installed",
-              "output_name_too_long"]
+              "output_name_too_long", "output_inside_the_pose_folder"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
               "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
@@ -527,7 +531,8 @@ def test_infer_dataset_max_videos_and_max_frames(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("case", ["one_frame_video", "max_frames_0", "max_videos_negative", "unmatched",
-                                  "missing_split"])
+                                  "missing_split", "corrupt_frame_in_the_last_video", "output_is_the_root",
+                                  "output_inside_the_root"])
 def test_infer_dataset_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case) -> None:
     root = tmp_path / "TikTok"
     # vid_b (processed after vid_a) has only the reference frame: caught before vid_a is generated
@@ -545,8 +550,16 @@ def test_infer_dataset_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, ca
         expected = [str(root / "test_set" / "vid_a"), "1 unmatched: 0002"]
     elif case == "missing_split":
         extra, expected = ["--split", "train"], [str(root / "train_set"), "does not exist"]
+    elif case == "corrupt_frame_in_the_last_video":  # named before the first video is generated
+        (root / "test_set" / "vid_b" / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        expected = [f"cannot read image '{root / 'test_set' / 'vid_b' / '0002.png'}'"]
+    output = tmp_path / "gen"
+    if case in ("output_is_the_root", "output_inside_the_root"):
+        output = root if case == "output_is_the_root" else root / "test_set"
+        expected = [f"output '{output}' {'is the input' if output == root else 'lies inside the input folder'} "
+                    f"'{root}'"]
     before = _tree(tmp_path)
-    assert _infer_dataset(root, tmp_path / "gen", *extra) == 2
+    assert _infer_dataset(root, output, *extra) == 2
     line = _error_line(capsys)
     for text in expected:
         assert text in line, (text, line)

@@ -188,6 +188,7 @@ def run_extract_poses(args) -> int:
     check_extraction_flags(args)
     out = Path(args.output)
     check_replaceable(out, "--output", inputs=[args.source, args.weights_dir])
+    check_not_input(out, (), "--output", input_folders=[args.source, args.weights_dir])
     check_writable(out / "keypoints.json")  # probes the folder itself
     extractor = load_extractor(args.backend, args.weights_dir, device=args.device)
     extracted = extract_poses(args.source, extractor, person=args.person, stride=args.stride,
@@ -245,6 +246,8 @@ def run_infer_dataset(args) -> int:
     out_root = Path(args.output)
     check_writable(out_root / "x")
     inputs = [args.root, args.weights]
+    check_not_input(out_root, inputs, "--output", input_folders=inputs)
+    _check_frames_open(videos, args.max_frames)
     for video in videos:  # each video's folders may replace only an earlier infer-dataset output
         for folder in DATASET_VIDEO_FOLDERS:
             check_replaceable(out_root / video.name / folder, "--output", inputs)
@@ -256,6 +259,25 @@ def run_infer_dataset(args) -> int:
         _generate_dataset(pipe, videos, out_root, height, width, args)
     print(f"wrote {count(len(videos), 'video')} to {out_root}")
     return 0
+
+
+def _check_frames_open(videos, max_frames: int | None) -> None:
+    """Every frame and pose map that will be read opens as an image (its header, not its pixels): a bad file in
+    the last video is named before the first is generated. A file damaged past its header still stops the run
+    when it is read; the videos finished by then are kept, each complete."""
+    from PIL import Image
+
+    from magicpose.image_utils import IMAGE_READ_ERRORS
+
+    for video in videos:
+        for frame in video.frames[: max_frames + 1] if max_frames else video.frames:
+            for path in (frame.image, frame.pose):
+                try:
+                    with Image.open(path):
+                        pass
+                except IMAGE_READ_ERRORS as exc:
+                    raise InputError(f"cannot read image '{path}' ({exc}): re-export it as PNG or JPEG, or remove "
+                                     "the frame and its pose map") from None
 
 
 def _generate_dataset(pipe, videos, out_root: Path, height: int, width: int, args) -> None:

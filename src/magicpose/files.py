@@ -221,8 +221,10 @@ def _contains(folder: Path, path: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: str) -> None:
-    """Refuse an output that is, or is a folder holding, one of the run's inputs (writing it would destroy it)."""
+def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: str,
+                    input_folders: Iterable[PathLike | None] = ()) -> None:
+    """Refuse an output that is, or is a folder holding, one of the run's inputs (writing it would destroy it), or
+    that lies inside one of ``input_folders`` (a pose folder, a dataset: new files there would change the input)."""
     output = Path(output)
     for given in inputs:
         if given is None or str(given) == "":
@@ -231,6 +233,11 @@ def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: s
             what = "is" if output.resolve() == Path(given).resolve() else "holds"
             raise InputError(f"output '{output}' {what} the input '{given}': choose another {flag} (an input is "
                              "never overwritten)")
+    for folder in input_folders:
+        if folder is not None and str(folder) != "" and Path(folder).is_dir() and _contains(Path(folder), output) \
+                and not _contains(output, Path(folder)):  # the same folder is the case above
+            raise InputError(f"output '{output}' lies inside the input folder '{folder}': choose another {flag} "
+                             "(files written there would become part of the input)")
 
 
 def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | None] = ()) -> None:

@@ -299,6 +299,8 @@ def check_outputs(output: Path, args) -> None:
         folders.append(Path(f"{stem}_poses"))
     for path in [*written_files, *folders]:
         check_writable(path if path in written_files else path / "000000.png")  # e.g. names too long
+    for path in [*written_files, *folders]:  # never inside a pose folder, a folder of frames or the weights
+        check_not_input(path, (), "--output", input_folders=inputs)
     for path in written_files:
         check_not_input(path, inputs, "--output")
         if path != output:  # the previews beside it replace only magicpose's own earlier ones
