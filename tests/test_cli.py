@@ -743,6 +743,18 @@ def test_a_malformed_command_line_is_one_error_line(capsys, argv, message) -> No
     assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith(message), err
 
 
+def test_an_error_during_a_progress_bar_stands_on_its_own_line(capsys) -> None:
+    from tqdm.auto import tqdm
+
+    from magicpose.errors import print_error
+
+    bar = tqdm(total=10, desc="writing", file=sys.stderr)
+    bar.update(3)  # the bar's line is open, without a newline, as when a frame fails to write
+    print_error("cannot write frame 4")
+    err = capsys.readouterr().err
+    assert err.endswith("\nerror: cannot write frame 4\n") and "writing:  30%" in err
+
+
 def test_version_and_subcommand_usage_lines(capsys, monkeypatch) -> None:
     from magicpose import __version__
 
