@@ -420,3 +420,25 @@ def test_options_of_another_mode_are_refused(edn, tmp_path, capsys, mode, flag):
     value = "official" if flag == "--family" else str(tmp_path)
     line = _error(capsys, ["convert", mode, str(edn["paths"]["official"]), str(out), flag, value], out)
     assert f"drop {flag}" in line
+
+
+def test_a_named_pipe_as_the_checkpoint_is_refused_at_once(edn, tmp_path, capsys):
+    import os
+    import threading
+
+    fifo = tmp_path / "latest_net_G.pth"
+    os.mkfifo(fifo)
+    # were the pipe opened, this writer would end the wait after 10 s (and the test fail) instead of hanging
+    unblock = threading.Timer(10, lambda: open(fifo, "wb").close())
+    unblock.daemon = True
+    unblock.start()
+    try:
+        for argv in (["convert", "pose2vid", str(fifo), str(tmp_path / "out")],
+                     ["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(tmp_path / "out"), "--face", str(fifo)]):
+            assert main(argv) == 2
+            assert capsys.readouterr().err.splitlines()[-1] == (
+                f"error: checkpoint '{fifo}' is a named pipe, not a file: pass the checkpoint file itself (.th, .pth, "
+                ".ckpt, .safetensors)")
+    finally:
+        unblock.cancel()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest_net_G.pth"]

@@ -201,3 +201,27 @@ def test_command_line_errors_leave_the_current_folder_clean(launches, tmp_path, 
     monkeypatch.chdir(tmp_path)
     code, _ = _ui(capsys, "--host", "a b")
     assert code == 2 and list(Path(".").iterdir()) == []
+
+
+def test_kill_stops_the_page_like_ctrl_c_and_leaves_no_empty_folder(monkeypatch, tmp_path, capsys) -> None:
+    import os
+    import signal
+    import time
+
+    def serve_until_killed(config, host, port, block):
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        os.kill(os.getpid(), signal.SIGTERM)  # `kill <pid>` while the page waits for jobs
+        time.sleep(5)
+        pytest.fail("SIGTERM did not stop the page")
+
+    monkeypatch.setattr("magicpose.ui.app.launch", serve_until_killed)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "a" / "b"
+    assert cli.main(["ui", "--output-dir", str(out), "--port", str(_free_port())]) == 130
+    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_missing_pose_weights_folder_is_one_line(tmp_path, capsys) -> None:
+    code, err = _ui(capsys, "--pose-weights", str(tmp_path / "nope"), "--port", str(_free_port()))
+    assert (code, err) == (2, [f"error: --pose-weights '{tmp_path / 'nope'}' is not a folder: pass the folder the "
+                               "weights were saved to"])

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from magicpose.errors import InputError, first_line
+from magicpose.files import check_regular_file
 
 DAMAGED = "the file is truncated or damaged: download it again"
 
@@ -70,6 +71,7 @@ def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict
     if path.is_dir():
         raise InputError(f"checkpoint '{path}' is a folder: pass the checkpoint file itself (.th, .pth, .ckpt, "
                          ".safetensors)")
+    check_regular_file(path, "checkpoint", "pass the checkpoint file itself (.th, .pth, .ckpt, .safetensors)")
     if not os.access(path, os.R_OK):
         raise InputError(f"checkpoint '{path}' is not readable: check its permissions")
     try:

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from magicpose.errors import InputError, first_line
+from magicpose.files import check_regular_file
 
 WEIGHTS_ENV = "MAGICPOSE_EVAL_WEIGHTS"
 
@@ -70,6 +71,7 @@ def find_network_files(paths: dict[str, str | None], weights_dir: str | None = N
     for name, spec in NETWORK_FILES.items():
         given = paths.get(name)
         if given:
+            check_regular_file(given, f"--{spec.key}", f"pass the path of {spec.what} ({spec.filename})")
             if not Path(given).is_file():
                 raise InputError(f"--{spec.key} '{given}' does not exist: pass the path of {spec.what} "
                                  f"({spec.filename})")

@@ -7,8 +7,10 @@ import errno
 import ipaddress
 import os
 import re
+import signal
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 from magicpose.errors import InputError
@@ -159,7 +161,8 @@ def run_ui(args) -> int:
     import_gradio()  # the install line, before anything else
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} must be between 1 and 65535")
-    for flag, folder in (("--weights", args.weights), ("--pose2vid-weights", args.pose2vid_weights)):
+    for flag, folder in (("--weights", args.weights), ("--pose2vid-weights", args.pose2vid_weights),
+                         ("--pose-weights", args.pose_weights)):
         if folder is not None and not Path(folder).is_dir():
             raise InputError(f"{flag} '{folder}' is not a folder: pass the folder the weights were saved to")
     output_dir = Path(args.output_dir)
@@ -174,6 +177,8 @@ def run_ui(args) -> int:
                                DrivingSource()))
     created = _missing_folders(output_dir)  # made by launch: removed again if no job wrote into them
     print(f"magicpose ui: http://{args.host}:{args.port} (Ctrl+C stops it); outputs go to {output_dir}/")
+    main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None  # `kill` stops it as Ctrl+C does
     try:
         launch(config, host=args.host, port=args.port, block=True)
     except OSError as err:
@@ -184,5 +189,11 @@ def run_ui(args) -> int:
         raise InputError(f"--port {args.port} on {args.host} could not be listened on: pass another --port") \
             from None
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         remove_if_empty(created)
     return 0
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from magicpose.errors import InputError, first_line
+from magicpose.files import check_regular_file
 from magicpose.pose.extract.base import PoseExtractor
 from magicpose.pose.extract.wholebody import NUM_WHOLEBODY, wholebody_to_openpose
 from magicpose.pose.schema import PersonPose
@@ -211,6 +212,7 @@ def _providers(ort, device: str) -> list:
 
 
 def _session(ort, path: Path, providers: list):
+    check_regular_file(path, "ONNX model", "pass the .onnx file")
     try:
         return ort.InferenceSession(str(path), providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types for unreadable models

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.files import check_regular_file
 from magicpose.pose.schema import PersonPose
 
 from .base import PoseExtractor
@@ -68,6 +69,7 @@ def load_net(kind: str, path: str | os.PathLike, width_div: int = 1, device: str
     A file that cannot be read, or that lacks the network's tensors or has other shapes (e.g. the hand
     file given as the body one), raises one :class:`InputError` line naming the file."""
     net = build_net(kind, width_div)
+    check_regular_file(path, f"OpenPose {kind} weights", "pass the .pth file (lllyasviel/Annotators)")
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, not a torch file, or pickled objects beyond tensors
