@@ -11,7 +11,7 @@ set -euo pipefail
 # the checkout, found from this file: runs from any folder; relative arguments stay relative to the caller's
 root=$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 if [ $# -lt 4 ]; then
-  echo "usage: $0 SD15_DIR DATA_ROOT STAGE1_APPEARANCE_UNET CONTROLNET_DIR [NUM_GPUS] [key=value ...]" >&2
+  echo "error: missing arguments; usage: $0 SD15_DIR DATA_ROOT STAGE1_APPEARANCE_UNET CONTROLNET_DIR [NUM_GPUS] [key=value ...]" >&2
   exit 2
 fi
 sd15=$1; data=$2; appearance=$3; controlnet=$4; shift 4

@@ -6,7 +6,7 @@
 #   bash scripts/inference_any_image_pose.sh me.png poses/ outputs/me.mp4 pretrained_weights/magicpose-sd15 --height 512 --width 512
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  echo "usage: $0 IMAGE POSE_FOLDER [OUTPUT.mp4] [WEIGHTS_DIR] [extra flags for 'magicpose infer']" >&2
+  echo "error: missing arguments; usage: $0 IMAGE POSE_FOLDER [OUTPUT.mp4] [WEIGHTS_DIR] [extra flags for 'magicpose infer']" >&2
   exit 2
 fi
 image=$1; poses=$2; output=${3:-outputs/any_image_pose.mp4}

@@ -7,7 +7,7 @@
 # The poses it followed are saved in OUTPUT_poses/ (rerun with --poses OUTPUT_poses/pose_json).
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  echo "usage: $0 IMAGE VIDEO [OUTPUT.mp4] [WEIGHTS_DIR] [extra flags for 'magicpose infer']" >&2
+  echo "error: missing arguments; usage: $0 IMAGE VIDEO [OUTPUT.mp4] [WEIGHTS_DIR] [extra flags for 'magicpose infer']" >&2
   exit 2
 fi
 image=$1; video=$2; output=${3:-outputs/driving_video.mp4}

@@ -7,7 +7,7 @@
 # Example: bash scripts/inference_tiktok_dataset.sh ./TikTok-v4 outputs/tiktok pretrained_weights/magicpose-sd15 --split disco_test --height 512 --width 512
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  echo "usage: $0 ROOT OUTPUT [WEIGHTS_DIR] [extra flags for 'magicpose infer-dataset']" >&2
+  echo "error: missing arguments; usage: $0 ROOT OUTPUT [WEIGHTS_DIR] [extra flags for 'magicpose infer-dataset']" >&2
   exit 2
 fi
 root=$1; output=$2; shift 2

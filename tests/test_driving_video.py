@@ -244,7 +244,7 @@ def test_driving_video_script_with_the_dwpose_backend(world, tmp_path):
     assert len(list((tmp_path / "out" / "me_poses" / "pose_json").glob("*.json"))) == FRAMES
     usage = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "one-arg"],
                            capture_output=True, text=True)
-    assert usage.returncode == 2 and usage.stderr.startswith("usage:")
+    assert usage.returncode == 2 and usage.stderr.startswith("error: missing arguments; usage: ")
 
 
 def test_normalize_to_replaces_alignment_on_a_driving_video(world, oracle, tmp_path, capsys):
