@@ -303,6 +303,14 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         name = "a" * 250 + ".mp4"  # fits, but not with _preview.mp4
         return {"--output": t / "out" / name}, [f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
                                                 "name is longer than 255 bytes): choose another --output"]
+    if case == "dangling_link_in_poses":
+        poses = _copy_poses(t / "linked", 2)
+        (poses / "0009.png").symlink_to(t / "gone.png")
+        return {"--poses": poses}, [f"pose folder '{poses}' contains '0009.png', a link that leads to no file"]
+    if case == "damaged_component_config":
+        shutil.copytree(DEMO_WEIGHTS, t / "w")
+        (t / "w" / "unet" / "config.json").write_text("{damaged")
+        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}': 'unet/config.json' cannot be read as JSON"]
     if case == "output_inside_the_pose_folder":
         poses = _copy_poses(t / "my_poses", 2)
         return {"--poses": poses, "--output": poses / "out.mp4"}, [
@@ -327,7 +335,8 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "guidance_inf", "height_too_big", "user_files_in_the_frames_folder", "output_is_the_pose_folder",
               "output_is_the_reference", "users_file_beside_the_output", "fps_tiny", "fps_huge",
               "stride_without_a_driving_video", "max_frames_without_a_driving_video", "xformers_not_installed",
-              "output_name_too_long", "output_inside_the_pose_folder"]
+              "output_name_too_long", "output_inside_the_pose_folder", "dangling_link_in_poses",
+              "damaged_component_config"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
               "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",

@@ -203,6 +203,8 @@ def test_driving_failures_are_one_line_and_write_nothing(world, oracle, tmp_path
         video.write_bytes(b"\0not a video" * 100)
     elif case == "missing_video":
         video = tmp_path / "work" / "nope.mp4"
+    if case in ("unreadable_video", "missing_video"):  # the input's problem is named before the extractor's files
+        backend = ["--backend", "dwpose", "--weights-dir", str(tmp_path / "work" / "none")]
     elif case == "poses_and_video":
         extra = ["--poses", str(REPO / "example_data" / "poses")]
     elif case == "nobody_in_reference":

@@ -182,7 +182,7 @@ def run_infer(args) -> int:
 
 def run_extract_poses(args) -> int:
     from magicpose.pose.extract import load_extractor
-    from magicpose.pose.extract.frames import extract_poses, write_pose_folder
+    from magicpose.pose.extract.frames import check_frame_source, extract_poses, write_pose_folder
     from magicpose.pose.smooth import smooth_keypoints
 
     check_extraction_flags(args)
@@ -190,6 +190,7 @@ def run_extract_poses(args) -> int:
     check_replaceable(out, "--output", inputs=[args.source, args.weights_dir])
     check_not_input(out, (), "--output", input_folders=[args.source, args.weights_dir])
     check_writable(out / "keypoints.json")  # probes the folder itself
+    check_frame_source(args.source)  # the input's own problems first, then the extractor's files
     extractor = load_extractor(args.backend, args.weights_dir, device=args.device)
     extracted = extract_poses(args.source, extractor, person=args.person, stride=args.stride,
                               max_frames=args.max_frames)

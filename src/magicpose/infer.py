@@ -256,6 +256,7 @@ def driving_poses(args, reference, log: Log = print) -> DrivingInput:
     from magicpose.pose import read_openpose_json
     from magicpose.pose.driving import prepare_driving_poses
     from magicpose.pose.extract import load_extractor
+    from magicpose.pose.extract.frames import check_frame_source
 
     if args.poses is not None:
         raise InputError("pass either --poses or --driving-video, not both")
@@ -273,6 +274,7 @@ def driving_poses(args, reference, log: Log = print) -> DrivingInput:
             raise InputError(f"--normalize-to '{args.normalize_to}' holds pose maps: it needs keypoints "
                              "(OpenPose JSON or a keypoint .npy)")
         normalize_to = [target.pose(i) for i in range(len(target))]
+    check_frame_source(args.driving_video)  # the input's own problems first, then the extractor's files
     extractor = load_extractor(args.backend, args.weights_dir, device="cpu")
     prepared = prepare_driving_poses(
         args.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=args.align,

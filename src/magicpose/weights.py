@@ -31,6 +31,17 @@ def _read_json(path: Path):
         return None
 
 
+def check_component_configs(folder: Path) -> None:
+    """Each component's config file parses as JSON: a damaged one would otherwise send diffusers to the hub
+    and end in a message about connecting to huggingface.co."""
+    for config in sorted([*folder.glob("*/config.json"), *folder.glob("*/scheduler_config.json")]):
+        try:
+            json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(f"weights folder '{folder}': '{config.relative_to(folder)}' cannot be read as JSON "
+                             f"({first_line(err)}): re-create or re-convert the weights") from None
+
+
 def check_pipeline_folder(path: str | Path) -> Path:
     """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline`` or a training checkpoint."""
     folder = Path(path)
@@ -146,6 +157,7 @@ def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = to
     from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 
     folder = check_pipeline_folder(path)
+    check_component_configs(folder)
     try:
         if (folder / CHECKPOINT_STATE_FILE).is_file():
             pipe = _load_checkpoint(folder, dtype)
@@ -191,6 +203,7 @@ def load_pose2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.d
         found = f"holds a {what}" if what else ("has no model_index.json" if folder.is_dir() else "does not exist")
         raise InputError(f"pose2vid weights folder '{folder}' {found}: pass a folder made by "
                          "`magicpose convert pose2vid` or by pose2vid training")
+    check_component_configs(folder)
     if not (folder / "generator").is_dir():
         raise InputError(f"pose2vid weights folder '{folder}' is missing its 'generator' subfolder: copy the "
                          "complete folder")

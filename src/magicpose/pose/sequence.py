@@ -154,6 +154,11 @@ def _folder_sequence(folder: Path, width: int | None, height: int | None) -> Pos
             images.append(entry)
         elif entry.is_file() and suffix == _JSON_EXTENSION:
             jsons.append(entry)
+        elif entry.is_symlink() and not entry.exists():  # dangling, or a loop
+            raise PoseInputError(
+                f"pose folder '{folder}' contains '{entry.name}', a link that leads to no file: remove it or point "
+                "it at a pose file"
+            )
         else:
             what = "folder" if entry.is_dir() else "file"
             raise PoseInputError(

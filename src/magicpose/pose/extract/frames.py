@@ -62,6 +62,12 @@ def _frame_source(source: Path) -> tuple[Iterator[tuple[str, np.ndarray]], int |
     return numbered(), info["frames"], info["fps"] or None
 
 
+def check_frame_source(source: str | os.PathLike) -> None:
+    """Refuse a driving source that cannot be read (missing, not a video, an empty frame folder, a pipe), before
+    the pose extractor is loaded: the user learns what is wrong with the input first."""
+    _frame_source(Path(source))
+
+
 def extract_poses(source: str | os.PathLike, extractor: PoseExtractor | Callable[[np.ndarray], list[PersonPose]],
                   *, person: str = "one", stride: int = 1, max_frames: int | None = None,
                   progress: bool = True) -> ExtractedPoses:
