@@ -752,6 +752,13 @@ def test_a_malformed_command_line_is_one_error_line(capsys, argv, message) -> No
     assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith(message), err
 
 
+def test_library_messages_quoted_in_an_error_keep_one_plain_line() -> None:
+    from magicpose.errors import InputError
+
+    err = InputError("cannot load 'x.pth' (\x1b[1mWeights only load failed\x1b[0m.\n  Re-running may help)")
+    assert str(err) == "cannot load 'x.pth' (Weights only load failed. Re-running may help)"
+
+
 def test_an_error_during_a_progress_bar_stands_on_its_own_line(capsys) -> None:
     from tqdm.auto import tqdm
 

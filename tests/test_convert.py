@@ -467,6 +467,9 @@ def _write_broken(tmp_path: Path, tiny, case: str) -> Path:
         torch.save(files, path)
     elif case == "missing_file":
         path = tmp_path / "model_state-110000.th"
+    elif case == "random_bytes":  # never answered with advice to unpickle unsafely
+        path = tmp_path / "model_state-110000.th"
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
     else:  # unsafe pickle
         path = tmp_path / "with_args.th"
         torch.save({"state_dict": tiny["files"]["magicpose"], "args": argparse.Namespace(lr=1e-5)}, path)
@@ -494,6 +497,7 @@ def test_wrong_kind_is_refused(tiny, tmp_path, capsys, mode, file, expected):
     ("truncated_safetensors", "sd15", "the file is truncated or damaged: download it again"),
     ("missing_keys", "magicpose", "lacks 3 keys"),
     ("missing_file", "magicpose", "does not exist"),
+    ("random_bytes", "magicpose", "the file is truncated or damaged: download it again"),
     ("unsafe_pickle", "magicpose", "--allow-unsafe-pickle only if you trust where the file came from"),
 ])
 def test_bad_file_is_refused_without_output(tiny, tmp_path, capsys, case, mode, expected):
@@ -517,6 +521,14 @@ def test_existing_output_is_refused_unless_overwrite(tiny, tmp_path, capsys):
     check_convert_overwrite(["convert", "controlnet", str(tiny["paths"]["controlnet"]), str(out), "--config-from",
                              str(tiny["configs"])], out, capsys)
     _check_components(out, tiny["c"], ["controlnet"])
+
+
+def test_a_file_as_the_tokenizer_folder_is_called_a_file(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    line = _error(capsys, ["convert", "sd15", str(tiny["paths"]["sd15"]), str(out), "--config-from",
+                           str(tiny["configs"]), "--tokenizer", str(tiny["paths"]["sd15"])], out)
+    assert line.startswith(f"error: tokenizer folder '{tiny['paths']['sd15']}' is a file, not a folder: pass the "
+                           "folder of a CLIP tokenizer")
 
 
 def test_text_encoder_without_clip_vocabulary_needs_a_tokenizer(tiny, tmp_path, capsys):

@@ -152,3 +152,15 @@ def test_two_images_with_one_name_are_ambiguous(tmp_path) -> None:
     message = _one_line_error(excinfo)
     assert f"folder '{tmp_path / 'test_set' / 'v'}' holds two images named '0002'" in message
     assert "0002.jpg" in message and "0002.png" in message
+
+
+def test_a_named_pipe_named_like_a_frame_is_named_not_skipped(tmp_path) -> None:
+    import os
+
+    _video(tmp_path, "vid", ["0001.png", "0002.png"])
+    (tmp_path / "test_set" / "vid" / "0002.png").unlink()
+    os.mkfifo(tmp_path / "test_set" / "vid" / "0002.png")
+    with pytest.raises(InputError) as err:
+        list_videos(tmp_path, "test")
+    assert _one_line_error(err) == (f"frame '{tmp_path / 'test_set' / 'vid' / '0002.png'}' is a named pipe, not a "
+                                    "file: replace it with an image file")

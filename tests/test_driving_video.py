@@ -310,3 +310,11 @@ def test_rerun_never_deletes_a_users_file_in_the_saved_driving_poses(world, orac
         "(pose_json/000000_keypoints.fixed.json): move them away or choose another --output (only an earlier output "
         "of magicpose is replaced)\n")
     assert _tree(tmp_path) == before
+
+
+def test_extract_poses_checks_the_device_before_the_extractor(world, tmp_path, capsys):
+    argv = ["extract-poses", str(world["video"]), "-o", str(tmp_path / "out"), "--backend", "dwpose",
+            "--weights-dir", str(tmp_path / "none"), "--device", "bogus"]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
+    assert list(tmp_path.iterdir()) == []

@@ -377,9 +377,10 @@ def test_device_is_checked_even_without_a_network_metric(tmp_path, capsys, monke
     assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "bogus", "-o", out) == \
         "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
     assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "cuda:1", "-o", out) == \
-        "error: --device cuda:1: this machine has no CUDA GPU that PyTorch can use: use --device cpu\n"
+        f"error: --device cuda:1: this machine has no CUDA GPU that PyTorch can use (torch {torch.__version__}): use " \
+        "--device cpu\n"
     assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "meta", "-o", out) == \
-        "error: --device meta: it is not supported (cpu, cuda, cuda:N or mps): use --device cpu\n"
+        "error: --device 'meta' is not supported: use cpu, cuda, cuda:N or mps\n"
     assert not out.exists()
     rc, _, _ = _run(capsys, gen, gt, "--metrics", "l1", "--device", "cpu", "-o", out)
     assert rc == 0 and out.exists()
@@ -400,3 +401,10 @@ def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(command, "Path", lambda *a: pytest.fail("a path was looked at"))
     assert _error(capsys, tmp_path / "absent", flag, value) == f"error: {message}\n"
+
+
+def test_an_empty_generated_folder_is_called_empty(tmp_path, capsys):
+    _, gt = _pair_of(tmp_path, 8, 8)
+    (tmp_path / "empty").mkdir()
+    assert _error(capsys, tmp_path / "empty", gt, "--metrics", "l1", "-o", tmp_path / "r.json") == \
+        f"error: no frames or video folders in '{tmp_path / 'empty'}'\n"

@@ -195,10 +195,12 @@ def test_a_folder_added_by_another_command_keeps_its_own_record_and_is_foreign(t
         (tmp / "000000.png").write_text("y")
     assert foreign_files(dataset / "train_set" / "my_dance") == []
     assert foreign_files(dataset) == [f"train_set/my_dance/{RECORD}", "train_set/my_dance/000000.png"]
-    # a video inside the dataset is covered by the dataset's record; a file added into it is not
-    assert foreign_files(dataset / "train_set" / "vid_0000") == []
+    # for a command replacing one video of it (nested), a video inside the dataset is covered by the dataset's
+    # record, a file added into it is not; for any other command the part of a recorded output is foreign
+    assert foreign_files(dataset / "train_set" / "vid_0000", nested=True) == []
+    assert foreign_files(dataset / "train_set" / "vid_0000") == ["0000.png"]
     (dataset / "train_set" / "vid_0000" / "extra.png").write_text("z")
-    assert foreign_files(dataset / "train_set" / "vid_0000") == ["extra.png"]
+    assert foreign_files(dataset / "train_set" / "vid_0000", nested=True) == ["extra.png"]
     assert foreign_files(tmp_path) == sorted(f"data/{f}" for f in [RECORD, "train_set/vid_0000/0000.png",
                                                                   "train_set/vid_0000/extra.png",
                                                                   f"train_set/my_dance/{RECORD}",

@@ -30,6 +30,7 @@ from magicpose.data.synthetic import (
     split_ids,
 )
 from magicpose.errors import InputError
+from magicpose.files import RECORD
 from magicpose.pose import FramePose, draw_pose, read_openpose_json
 from magicpose.video import VideoWriter
 
@@ -175,6 +176,16 @@ def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
                           "(openpose_json_train_set/mine/") and err.count("\n") == 1
     assert _hashes(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    # a part of the dataset is not a dataset of its own to replace
+    with pytest.raises(InputError, match=r"train_set' holds files magicpose did not write there"):
+        make_synthetic(target / "train_set", 1, 0, 2, size=SIZE, progress=False)
+    assert _hashes(target) == before
+    # while add-video --overwrite may replace one of make-synthetic's own videos
+    with VideoWriter(video, fps=8) as writer:
+        for frame in sorted((target / "test_set" / "vid_0000").glob("*.png")):
+            writer.write(np.asarray(Image.open(frame)))
+    add_video(video, json_dir, target, name="vid_0000", overwrite=True)
+    assert (target / "train_set" / "vid_0000" / RECORD).is_file()
 
 
 @pytest.mark.parametrize(

@@ -181,11 +181,13 @@ def run_infer(args) -> int:
 
 
 def run_extract_poses(args) -> int:
+    from magicpose.devices import check_device
     from magicpose.pose.extract import load_extractor
     from magicpose.pose.extract.frames import check_frame_source, extract_poses, write_pose_folder
     from magicpose.pose.smooth import smooth_keypoints
 
     check_extraction_flags(args)
+    check_device(args.device)
     out = Path(args.output)
     check_replaceable(out, "--output", inputs=[args.source, args.weights_dir])
     check_not_input(out, (), "--output", input_folders=[args.source, args.weights_dir])

@@ -8,18 +8,23 @@ and exit non-zero without a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import NoReturn
 
 __all__ = ["ArgumentParser", "Cancelled", "InputError", "first_line", "print_error"]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 class InputError(ValueError):
     """A bad user input; the message is one line naming the file/value and the fix."""
 
     def __init__(self, message: str) -> None:
-        # Collapse any embedded newlines (e.g. from a library's exception text) to keep one line.
-        super().__init__(" ".join(str(message).split()))
+        # Collapse any embedded newlines (e.g. from a library's exception text) to keep one line, and drop the
+        # terminal colour codes some libraries put in their messages.
+        super().__init__(" ".join(_ANSI.sub("", str(message)).split()))
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:

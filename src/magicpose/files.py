@@ -179,16 +179,16 @@ def write_record(folder: PathLike) -> Path:
 RECORD_LEVELS = 4  # how far up a folder inside a recorded output (a video of a dataset) looks for its record
 
 
-def foreign_files(folder: PathLike) -> list[str]:
+def foreign_files(folder: PathLike, nested: bool = False) -> list[str]:
     """The files in ``folder`` that its record does not list, relative to it, sorted: what replacing the folder
-    would destroy of someone else's. The record is the folder's own, or for a folder inside a recorded output
-    (one video of a synthetic dataset) the nearest one above it; with none, or an unreadable one, every file is
-    foreign."""
+    would destroy of someone else's. The record is the folder's own or, with ``nested`` (a command that replaces
+    one part of an output of the same layout: add-video replacing one video of a synthetic dataset), the nearest
+    one above it; with none, or an unreadable one, every file is foreign."""
     folder = Path(folder)
     present = [f for f in _files_under(folder) if f != RECORD]
     owner, prefix = folder, ""
     for level in range(RECORD_LEVELS + 1):
-        if (owner / RECORD).is_file() or level == RECORD_LEVELS or owner.parent == owner:
+        if (owner / RECORD).is_file() or level == RECORD_LEVELS or owner.parent == owner or not nested:
             break
         prefix = f"{owner.name}/{prefix}"
         owner = owner.parent
@@ -240,7 +240,8 @@ def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: s
                              "(files written there would become part of the input)")
 
 
-def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | None] = ()) -> None:
+def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | None] = (),
+                      nested: bool = False) -> None:
     """Refuse, before any work, to write the output folder ``folder`` where it would replace what the program did
     not write: ``/``, the home folder, a folder holding an input, a file, or an existing folder holding files
     that are not an earlier output of the program's (see the module's docstring). ``flag`` names the option that
@@ -255,7 +256,7 @@ def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | N
         reason = "it is a file, not a folder the program wrote"
     if reason is not None:
         raise InputError(f"output folder '{folder}' cannot be replaced: {reason}; choose another {flag}")
-    foreign = foreign_files(folder)
+    foreign = foreign_files(folder, nested)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise InputError(f"output folder '{folder}' holds files magicpose did not write there ({shown}): move them "
@@ -294,8 +295,8 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _replace_folder(tmp: Path, final: Path) -> None:
-    foreign = foreign_files(final)
+def _replace_folder(tmp: Path, final: Path, nested: bool) -> None:
+    foreign = foreign_files(final, nested)
     if foreign:  # checked again at the swap: a file may have been added during the run
         raise InputError(f"output folder '{final}' now holds files magicpose did not write there "
                          f"({', '.join(foreign[:3])}): nothing was replaced; move them away and run again")
@@ -317,7 +318,7 @@ def _replace_folder(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def commit(tmp: PathLike, final: PathLike, record: bool = True) -> Path:
+def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = False) -> Path:
     """Move the finished temporary ``tmp`` (a file or a folder) onto ``final`` atomically, as the module's docstring
     describes; a folder gets its record of written files first (``record=False`` for folders whose layout is read
     by other programs that must not see an extra file). Returns ``final``."""
@@ -333,7 +334,7 @@ def commit(tmp: PathLike, final: PathLike, record: bool = True) -> Path:
         reason = _guarded(final)
         if reason is not None:
             raise InputError(f"output folder '{final}' cannot be replaced: {reason}")
-        _replace_folder(tmp, final)
+        _replace_folder(tmp, final, nested)
     else:
         os.replace(tmp, final)
         _step("replaced")
@@ -371,9 +372,10 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_outputs() -> Iterator[Callable[[PathLike], Path]]:
+def atomic_outputs(nested: bool = False) -> Iterator[Callable[[PathLike], Path]]:
     """Several outputs that appear together: yield ``tmp(final) -> Path``; on success every temporary that was
-    created is committed onto its final path (in the order asked for), on error all are deleted.
+    created is committed onto its final path (in the order asked for; ``nested`` as for :func:`commit`), on error
+    all are deleted.
 
     A rename that itself fails after earlier ones succeeded leaves those committed (rare: same-folder renames)."""
     pairs: list[tuple[Path, Path]] = []
@@ -387,7 +389,7 @@ def atomic_outputs() -> Iterator[Callable[[PathLike], Path]]:
         yield tmp
         for t, final in pairs:
             if t.exists() or t.is_symlink():
-                commit(t, final)
+                commit(t, final, nested=nested)
     except BaseException:
         for t, _ in pairs:
             remove_path(t)
@@ -509,7 +511,7 @@ def check_writable(path: Path, flag: str = "--output") -> None:
         raise InputError(f"cannot write to '{path}' (its name is longer than {NAME_MAX} bytes): choose another "
                          f"{flag}")
     if path.is_dir():
-        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / 'out.mp4'}")
+        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / ('out' + (path.suffix or '.mp4'))}")
     _probe(path.parent if str(path.parent) else Path("."), path, flag)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magicpose.devices import check_device
 from magicpose.errors import Cancelled, InputError
 from magicpose.files import (
     check_beside,
@@ -64,7 +65,6 @@ def count(n: int, noun: str) -> str:
 
 def check_run_flags(args) -> None:
     """Every sampling flag that can be wrong is checked before any model is loaded, each with one line."""
-    import torch
 
     from magicpose.image_utils import check_size
 
@@ -102,24 +102,8 @@ def check_run_flags(args) -> None:
                              "out --xformers for PyTorch's scaled-dot-product attention")
     if args.cpu_offload and device_and_dtype(args)[0] == "cpu":
         raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
-    if args.device is None:
-        return
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device '{args.device}' is not a device: use cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if gpus == 0:
-            raise InputError(f"--device {args.device}: this machine has no CUDA GPU that PyTorch can use "
-                             f"(torch {torch.__version__}): use --device cpu")
-        if device.index is not None and device.index >= gpus:
-            raise InputError(f"--device {args.device}: this machine has {gpus} CUDA GPU(s), "
-                             f"cuda:0 to cuda:{gpus - 1}")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"--device {args.device}: MPS is not available on this machine: use --device cpu")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"--device '{args.device}' is not supported: use cpu, cuda, cuda:N or mps")
+    if args.device is not None:
+        check_device(args.device)
 
 
 def check_extraction_flags(args) -> None:

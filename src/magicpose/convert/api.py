@@ -54,7 +54,8 @@ def load_tokenizer(tokenizer):
 
     folder = Path(tokenizer)
     if not folder.is_dir():
-        raise InputError(f"tokenizer folder '{folder}' does not exist: pass the folder of a CLIP tokenizer "
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"tokenizer folder '{folder}' {state}: pass the folder of a CLIP tokenizer "
                          "(vocab.json and merges.txt, such as SD 1.5's tokenizer/)")
     own_files = ("vocab.json", "tokenizer.json", "tokenizer_config.json")
     if (folder / "tokenizer").is_dir() and not any((folder / f).is_file() for f in own_files):

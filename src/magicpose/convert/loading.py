@@ -34,11 +34,21 @@ def _refused_pickle(path: Path, err: BaseException) -> InputError:
     )
 
 
-def _is_refused_global(err: BaseException) -> bool:
-    """True when weights-only unpickling refused a Python object (as opposed to unreadable bytes)."""
+def _is_refused_global(err: BaseException, path: Path) -> bool:
+    """True when weights-only unpickling refused a Python object (as opposed to unreadable bytes). An unknown
+    opcode ("Unsupported operand") counts only in a file that starts as a pickle does (the PROTO opcode): random
+    bytes raise it too, and must not be answered with advice to unpickle them unsafely."""
     text = str(err)
-    return "Weights only load failed" in text and ("Unsupported global" in text or "Unsupported class" in text
-                                                   or "Unsupported operand" in text or "GLOBAL" in text)
+    if "Weights only load failed" not in text:
+        return False
+    if "Unsupported global" in text or "Unsupported class" in text or "GLOBAL" in text:
+        return True
+    try:
+        with open(path, "rb") as f:
+            starts_as_pickle = f.read(1) == b"\x80"
+    except OSError:
+        starts_as_pickle = False
+    return "Unsupported operand" in text and starts_as_pickle
 
 
 def _torch_load(path: Path, allow_unsafe_pickle: bool):
@@ -77,7 +87,7 @@ def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict
     try:
         data = _read(path, allow_unsafe_pickle)
     except pickle.UnpicklingError as err:
-        if not allow_unsafe_pickle and _is_refused_global(err):
+        if not allow_unsafe_pickle and _is_refused_global(err, path):
             raise _refused_pickle(path, err) from None
         raise _damaged(path, err) from None
     except MemoryError:

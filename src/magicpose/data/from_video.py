@@ -139,7 +139,7 @@ def add_video(
             if not folder.is_dir() or folder.is_symlink():
                 raise InputError(f"'{folder}' is not a video folder: move it away, then add the video again")
         # --overwrite replaces an earlier video of magicpose's only: never the inputs, never a user's files
-        check_replaceable(folder, "--name", inputs=[video, pose_json])
+        check_replaceable(folder, "--name", inputs=[video, pose_json], nested=True)
     jsons = _list_json(pose_json)
     decoder = _decode(video)  # opens the file now: a missing or unreadable video fails before any write
 
@@ -148,7 +148,7 @@ def add_video(
     try:
         with contextlib.closing(decoder):
             created = make_parents(frame_dir.parent, pose_dir.parent, json_dir.parent)
-            with atomic_outputs() as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
+            with atomic_outputs(nested=True) as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
                 frame_tmp, pose_tmp, json_tmp = tmp(frame_dir), tmp(pose_dir), tmp(json_dir)
                 for folder in (frame_tmp, pose_tmp, json_tmp):
                     folder.mkdir()

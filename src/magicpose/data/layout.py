@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from magicpose.errors import InputError
+from magicpose.files import check_regular_file
 from magicpose.pose.sequence import natural_sort_key
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -34,7 +35,11 @@ class VideoFolder:
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    for p in entries:  # a pipe or device named like a frame would block the reader: named, not skipped
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            check_regular_file(p, "frame", "replace it with an image file")
+    files = [p for p in entries if p.is_file()]
     by_stem: dict[str, Path] = {}
     for p in sorted(files):
         if p.suffix.lower() not in IMAGE_SUFFIXES:

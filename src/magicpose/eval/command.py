@@ -96,29 +96,6 @@ def check_numbers(args) -> None:
                              "batch or clip is held in memory at once")
 
 
-def check_device(name: str | None) -> str:
-    """The torch device for the networks (cuda when present if ``name`` is None), refused unless it exists here."""
-    import torch
-
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device '{name}' is not a device: use cpu, cuda, cuda:N or mps") from None
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    problem = {
-        "cpu": None,
-        "cuda": "this machine has no CUDA GPU that PyTorch can use" if gpus == 0 else
-                f"this machine has {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}"
-                if device.index is not None and device.index >= gpus else None,
-        "mps": None if torch.backends.mps.is_available() else "MPS is not available on this machine",
-    }.get(device.type, "it is not supported (cpu, cuda, cuda:N or mps)")
-    if problem:
-        raise InputError(f"--device {name}: {problem}: use --device cpu")
-    return name
-
-
 def run_evaluate(args) -> int:
     from magicpose.eval.evaluate import EvaluationOptions, check_frame_sizes, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
@@ -127,6 +104,8 @@ def run_evaluate(args) -> int:
 
     metrics = _metrics(args.metrics)
     check_numbers(args)
+    from magicpose.devices import check_device
+
     device = check_device(args.device)
     output = Path(args.output) if args.output else Path(args.gen_dir) / "evaluation.json"
     if output.suffix.lower() != ".json":

@@ -122,6 +122,9 @@ def pair_folders(gen_dir, gt_dir=None, resize: bool = False) -> list[VideoPair]:
         gt_root = Path(gt_dir)
         _check_folder(gt_root, "ground-truth folder")
         videos, gt_videos = _video_folders(gen_root, GEN_SUBFOLDER), _video_folders(gt_root, GT_SUBFOLDER)
+        for root, found in ((gen_root, videos), (gt_root, gt_videos)):
+            if found == {}:  # neither frames nor video folders: say so, not that it holds the other kind
+                raise InputError(f"no frames or video folders in '{root}'")
         if videos is None and gt_videos is None:  # one video each
             videos, gt_videos = {gen_root.name: gen_root}, {gen_root.name: gt_root}
         elif videos is None or gt_videos is None:
