@@ -141,6 +141,15 @@ def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
         f"{split}/v/{RECORD}" for split in ("openpose_json_train_set", "pose_map_train_set", "train_set")]
 
 
+def test_a_file_as_the_pose_json_folder_is_called_a_file(source, tmp_path) -> None:
+    video, json_dir = source
+    one = sorted(json_dir.glob("*.json"))[0]
+    with pytest.raises(InputError) as err:
+        add_video(video, one, tmp_path / "data")
+    assert str(err.value).startswith(f"OpenPose JSON folder '{one}' is a file, not a folder: ")
+    assert not (tmp_path / "data").exists()
+
+
 def test_overwrite_never_deletes_a_users_file_or_the_input(source, tmp_path, capsys) -> None:
     """A user adds their notes to a video folder, then replaces the video: refused, the notes stay; and
     --pose-json pointing into the dataset's own keypoint folder is never replaced by --overwrite."""

@@ -83,6 +83,8 @@ def test_port_taken_on_127_0_0_1_is_refused_for_another_host_too(busy_port, laun
     ("", f"--host '' is empty: {FIX}"),
     ("::zz", f"--host '::zz' is not a valid IPv6 address: {FIX}"),
     ("192.0.2.1", f"--host '192.0.2.1' is not an address of this machine (Cannot assign requested address): {FIX}"),
+    ("http://localhost:7860", "--host 'http://localhost:7860' is a URL, not a host: pass the host part alone (e.g. "
+                              "127.0.0.1) and the port with --port"),
 ])
 def test_bad_host_is_one_line(host, line, launches, tmp_path, capsys) -> None:
     code, err = _ui(capsys, "--host", host, "--port", str(_free_port()), "--output-dir", str(tmp_path / "out"))

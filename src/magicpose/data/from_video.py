@@ -57,7 +57,8 @@ def _check_positive(what: str, value: object) -> int:
 def _list_json(folder: Path) -> list[Path]:
     """The visible ``*.json`` files of the OpenPose output folder, in natural (frame) order."""
     if not folder.is_dir():
-        raise InputError(f"OpenPose JSON folder '{folder}' does not exist: {_JSON_FIX} and pass that folder")
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"OpenPose JSON folder '{folder}' {state}: {_JSON_FIX} and pass that folder")
     try:
         files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith(".")]
     except OSError as exc:

@@ -77,6 +77,9 @@ def resolve_host(host: str, port: int) -> list[tuple]:
     name = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1], as Gradio allows
     if not name.strip():
         raise InputError(f"--host '{host}' is empty: {HOST_FIX}")
+    if "://" in name or "/" in name:
+        raise InputError(f"--host '{host}' is a URL, not a host: pass the host part alone (e.g. 127.0.0.1) and the "
+                         "port with --port")
     if re.fullmatch(r"[0-9.]+", name):
         try:
             socket.inet_aton(name)
