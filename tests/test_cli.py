@@ -364,6 +364,16 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
     assert _tree(tmp_path) == before  # no output, no temporary, no folder, inputs untouched
 
 
+def test_latents_that_overflow_are_refused_not_written_black(tmp_path, capsys) -> None:
+    poses = _copy_poses(tmp_path / "poses", 2)
+    before = _tree(tmp_path)
+    assert _infer(REFERENCE, poses, tmp_path / "out" / "x.mp4", "--guidance-scale", "1e30") == 2
+    assert _error_line(capsys, strict=False) == (  # after the weights' loading bars
+        "error: the sampler's latents became nan or inf (--guidance-scale 1e+30, float32): lower --guidance-scale (7 "
+        "in the original), or use --dtype float32; nothing was written")
+    assert _tree(tmp_path) == before
+
+
 def test_weights_that_fail_to_load_exit_2(tmp_path, capsys) -> None:
     weights = tmp_path / "weights"
     shutil.copytree(DEMO_WEIGHTS, weights)

@@ -190,6 +190,18 @@ def generate_latents(pipe, reference, poses, height: int, width: int, args, on_s
     ).frames
 
 
+def check_finite_latents(latents, args) -> None:
+    """Refuse to write black frames: latents that overflowed to nan/inf (a huge --guidance-scale, float16 range)
+    would be decoded and written as if they were a result."""
+    import torch
+
+    if not bool(torch.isfinite(latents).all()):
+        dtype = str(latents.dtype).removeprefix("torch.")
+        raise InputError(f"the sampler's latents became nan or inf (--guidance-scale {args.guidance_scale:g}, "
+                         f"{dtype}): lower --guidance-scale (7 in the original), or use --dtype float32; nothing "
+                         "was written")
+
+
 def resize_note(reference, first_pose: np.ndarray, width: int, height: int) -> str | None:
     if (first_pose.shape[1], first_pose.shape[0]) == reference.size and (width, height) == reference.size:
         return None
@@ -414,6 +426,7 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
         latents = generate_latents(pipe, reference, poses, height, width, args, on_step=on_step)
         if stopped():
             raise Cancelled("stopped before writing: no output was written")
+        check_finite_latents(latents, args)
         decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
         stage = "writing"
     ref_small = np.asarray(center_crop_resize(reference, width, height))
