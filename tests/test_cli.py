@@ -303,6 +303,13 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         name = "a" * 250 + ".mp4"  # fits, but not with _preview.mp4
         return {"--output": t / "out" / name}, [f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
                                                 "name is longer than 255 bytes): choose another --output"]
+    if case == "frames_folder_is_another_kind_of_output":  # a synthetic dataset named like the frames folder
+        from magicpose.data.synthetic import make_synthetic
+
+        make_synthetic(t / "out" / "result_frames", 1, 0, 1, size=32, progress=False)
+        return {}, [f"output folder '{t / 'out' / 'result_frames'}' holds a dataset written by make-synthetic, not "
+                    "frames written by infer: choose another --output (an output is replaced only by the command "
+                    "that wrote it)"]
     if case == "dangling_link_in_poses":
         poses = _copy_poses(t / "linked", 2)
         (poses / "0009.png").symlink_to(t / "gone.png")
@@ -336,7 +343,7 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "output_is_the_reference", "users_file_beside_the_output", "fps_tiny", "fps_huge",
               "stride_without_a_driving_video", "max_frames_without_a_driving_video", "xformers_not_installed",
               "output_name_too_long", "output_inside_the_pose_folder", "dangling_link_in_poses",
-              "damaged_component_config"]
+              "damaged_component_config", "frames_folder_is_another_kind_of_output"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
               "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",

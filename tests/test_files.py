@@ -278,3 +278,22 @@ def test_temporary_and_aside_names_fit_the_file_system_for_long_names(tmp_path, 
     assert _folder_state(final) == "new"
     # only the killed run's unfinished temporary is left beside it (hidden; its name is shortened too)
     assert sorted(p.name.endswith(".tmp.d") for p in tmp_path.iterdir()) == [False, True]
+
+
+def test_an_output_is_replaced_only_by_the_kind_that_wrote_it(tmp_path) -> None:
+    final = tmp_path / "out"
+    with atomic_path(final, kind="dataset") as tmp:
+        _write_folder(tmp, "old")
+    assert json.loads((final / RECORD).read_text())["output"] == "dataset"
+    check_replaceable(final, "--output", kind="dataset")
+    check_replaceable(final, "--output", kind=("video", "dataset"))
+    check_replaceable(final, "--output")  # no kind asked for: any earlier output of magicpose
+    with pytest.raises(InputError) as err:
+        check_replaceable(final, "--output", kind="frames")
+    assert str(err.value) == (f"output folder '{final}' holds a dataset written by make-synthetic, not frames written "
+                              "by infer: choose another --output (an output is replaced only by the command that "
+                              "wrote it)")
+    with pytest.raises(InputError, match="holds a dataset written by make-synthetic, not frames"):
+        with atomic_path(final, kind="frames") as tmp:  # and at the swap itself
+            _write_folder(tmp, "new", n=3)
+    assert _folder_state(final) == "old"

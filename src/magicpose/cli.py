@@ -19,6 +19,7 @@ from magicpose.files import (
     check_not_input,
     check_replaceable,
     check_writable,
+    check_writable_folder,
     parents_removed_on_error,
 )
 from magicpose.infer import (
@@ -189,7 +190,7 @@ def run_extract_poses(args) -> int:
     check_extraction_flags(args)
     check_device(args.device)
     out = Path(args.output)
-    check_replaceable(out, "--output", inputs=[args.source, args.weights_dir])
+    check_replaceable(out, "--output", inputs=[args.source, args.weights_dir], kind="poses")
     check_not_input(out, (), "--output", input_folders=[args.source, args.weights_dir])
     check_writable(out / "keypoints.json")  # probes the folder itself
     check_frame_source(args.source)  # the input's own problems first, then the extractor's files
@@ -223,9 +224,9 @@ def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, 
 
     with parents_removed_on_error(out), atomic_outputs() as tmp:
         # each frame keeps its source frame's name (as PNG), so evaluation matches it to the ground truth
-        with FrameFolderWriter(tmp(out / "gen_images"), atomic=False) as gen, \
-                FrameFolderWriter(tmp(out / "gt_images"), atomic=False) as gt, \
-                FrameFolderWriter(tmp(out / "pose_maps"), atomic=False) as pose_dir:
+        with FrameFolderWriter(tmp(out / "gen_images", kind="frames"), atomic=False) as gen, \
+                FrameFolderWriter(tmp(out / "gt_images", kind="frames"), atomic=False) as gt, \
+                FrameFolderWriter(tmp(out / "pose_maps", kind="frames"), atomic=False) as pose_dir:
             for i, frame in enumerate(pipe.iter_frames(latents, batch_size=batch_size)):
                 name = Path(targets[i].image).stem + ".png"
                 gen.write(frame, name)
@@ -247,13 +248,13 @@ def run_infer_dataset(args) -> int:
         if len(video.frames) < 2:
             raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
     out_root = Path(args.output)
-    check_writable(out_root / "x")
+    check_writable_folder(out_root, "--output")
     inputs = [args.root, args.weights]
     check_not_input(out_root, inputs, "--output", input_folders=inputs)
     _check_frames_open(videos, args.max_frames)
     for video in videos:  # each video's folders may replace only an earlier infer-dataset output
         for folder in DATASET_VIDEO_FOLDERS:
-            check_replaceable(out_root / video.name / folder, "--output", inputs)
+            check_replaceable(out_root / video.name / folder, "--output", inputs, kind="frames")
         check_not_input(out_root / video.name / "condition.png", inputs, "--output")
         check_beside(out_root / video.name / "condition.png", out_root, "--output")
     pipe = load_generator(args)

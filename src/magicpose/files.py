@@ -165,14 +165,24 @@ def _files_under(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def write_record(folder: PathLike) -> Path:
-    """Record every file now in ``folder`` as written by the program (call it on the finished temporary)."""
+# What each kind of output folder is, for the message that refuses to replace one kind with another.
+KINDS = {"frames": "frames written by infer", "poses": "poses written by extract-poses or infer",
+         "weights": "weights written by convert", "dataset": "a dataset written by make-synthetic",
+         "video": "a video written by add-video", "training": "a training export", "checkpoint": "a checkpoint",
+         "base": "stage-0 weights written by train-base"}
+Kind = str | tuple[str, ...] | None
+
+
+def write_record(folder: PathLike, kind: str | None = None) -> Path:
+    """Record every file now in ``folder`` as written by the program, and which kind of output it is (one of
+    :data:`KINDS`); call it on the finished temporary."""
     from magicpose import __version__
 
     folder = Path(folder)
     files = [f for f in _files_under(folder) if f != RECORD]
     path = folder / RECORD
-    path.write_text(json.dumps({"written_by": f"magicpose {__version__}", "files": files}, indent=0) + "\n")
+    record = {"written_by": f"magicpose {__version__}", "output": kind, "files": files}
+    path.write_text(json.dumps(record, indent=0) + "\n")
     return path
 
 
@@ -186,6 +196,16 @@ def foreign_files(folder: PathLike, nested: bool = False) -> list[str]:
     one above it; with none, or an unreadable one, every file is foreign."""
     folder = Path(folder)
     present = [f for f in _files_under(folder) if f != RECORD]
+    record, prefix = _owner_record(folder, nested)
+    try:
+        listed = set(record["files"])
+    except (KeyError, TypeError):
+        listed = set()
+    return [f for f in present if prefix + f not in listed]
+
+
+def _owner_record(folder: Path, nested: bool) -> tuple[dict | None, str]:
+    """The record that covers ``folder`` (see :func:`foreign_files`) and ``folder``'s path relative to it."""
     owner, prefix = folder, ""
     for level in range(RECORD_LEVELS + 1):
         if (owner / RECORD).is_file() or level == RECORD_LEVELS or owner.parent == owner or not nested:
@@ -193,10 +213,27 @@ def foreign_files(folder: PathLike, nested: bool = False) -> list[str]:
         prefix = f"{owner.name}/{prefix}"
         owner = owner.parent
     try:
-        listed = set(json.loads((owner / RECORD).read_text())["files"])
-    except (OSError, ValueError, KeyError, TypeError):
-        listed = set()
-    return [f for f in present if prefix + f not in listed]
+        record = json.loads((owner / RECORD).read_text())
+    except (OSError, ValueError):
+        return None, prefix
+    return (record if isinstance(record, dict) else None), prefix
+
+
+def _other_kind(folder: Path, kind: Kind, nested: bool) -> str | None:
+    """The kind recorded for ``folder`` when it is not ``kind`` (None when it is, or either is unknown)."""
+    record, _ = _owner_record(folder, nested)
+    recorded = record.get("output") if record else None
+    wanted = (kind,) if isinstance(kind, str) else kind
+    if not wanted or not isinstance(recorded, str) or recorded in wanted:
+        return None
+    return recorded
+
+
+def _wrong_kind(folder: Path, recorded: str, kind: Kind, flag: str) -> InputError:
+    wanted = kind if isinstance(kind, str) else kind[0]
+    return InputError(f"output folder '{folder}' holds {KINDS.get(recorded, recorded)}, not "
+                      f"{KINDS.get(wanted, wanted)}: choose another {flag} (an output is replaced only by the "
+                      "command that wrote it)")
 
 
 def _guarded(folder: Path) -> str | None:
@@ -241,7 +278,7 @@ def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: s
 
 
 def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | None] = (),
-                      nested: bool = False) -> None:
+                      nested: bool = False, kind: Kind = None) -> None:
     """Refuse, before any work, to write the output folder ``folder`` where it would replace what the program did
     not write: ``/``, the home folder, a folder holding an input, a file, or an existing folder holding files
     that are not an earlier output of the program's (see the module's docstring). ``flag`` names the option that
@@ -261,6 +298,9 @@ def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | N
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise InputError(f"output folder '{folder}' holds files magicpose did not write there ({shown}): move them "
                          f"away or choose another {flag} (only an earlier output of magicpose is replaced)")
+    recorded = _other_kind(folder, kind, nested)
+    if recorded is not None:
+        raise _wrong_kind(folder, recorded, kind, flag)
 
 
 # -- commits ---------------------------------------------------------------------------------------------------
@@ -295,11 +335,14 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _replace_folder(tmp: Path, final: Path, nested: bool) -> None:
+def _replace_folder(tmp: Path, final: Path, nested: bool, kind: Kind) -> None:
     foreign = foreign_files(final, nested)
     if foreign:  # checked again at the swap: a file may have been added during the run
         raise InputError(f"output folder '{final}' now holds files magicpose did not write there "
                          f"({', '.join(foreign[:3])}): nothing was replaced; move them away and run again")
+    recorded = _other_kind(final, kind, nested)
+    if recorded is not None:
+        raise _wrong_kind(final, recorded, kind, "output")
     if _exchange(tmp, final):
         _step("exchanged")
         _fsync_parent(final)
@@ -318,7 +361,7 @@ def _replace_folder(tmp: Path, final: Path, nested: bool) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = False) -> Path:
+def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = False, kind: Kind = None) -> Path:
     """Move the finished temporary ``tmp`` (a file or a folder) onto ``final`` atomically, as the module's docstring
     describes; a folder gets its record of written files first (``record=False`` for folders whose layout is read
     by other programs that must not see an extra file). Returns ``final``."""
@@ -326,7 +369,7 @@ def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = F
     restore_aside(final)
     is_folder = tmp.is_dir() and not tmp.is_symlink()
     if is_folder and record:
-        write_record(tmp)
+        write_record(tmp, kind if isinstance(kind, str) or kind is None else kind[0])
     _step("written")
     fsync_tree(tmp)
     _step("synced")
@@ -334,7 +377,7 @@ def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = F
         reason = _guarded(final)
         if reason is not None:
             raise InputError(f"output folder '{final}' cannot be replaced: {reason}")
-        _replace_folder(tmp, final, nested)
+        _replace_folder(tmp, final, nested, kind)
     else:
         os.replace(tmp, final)
         _step("replaced")
@@ -343,7 +386,7 @@ def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = F
 
 
 @contextlib.contextmanager
-def atomic_path(final: PathLike, record: bool = True) -> Iterator[Path]:
+def atomic_path(final: PathLike, record: bool = True, kind: Kind = None) -> Iterator[Path]:
     """Yield a temporary sibling path of ``final``; write a file or a folder there. On success it is committed onto
     ``final`` (:func:`commit`); on error it is deleted and ``final`` is untouched."""
     tmp = temp_sibling(final)
@@ -354,7 +397,7 @@ def atomic_path(final: PathLike, record: bool = True) -> Iterator[Path]:
         raise
     if tmp.exists() or tmp.is_symlink():
         try:
-            commit(tmp, final, record=record)
+            commit(tmp, final, record=record, kind=kind)
         except BaseException:
             remove_path(tmp)
             raise
@@ -372,26 +415,26 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_outputs(nested: bool = False) -> Iterator[Callable[[PathLike], Path]]:
-    """Several outputs that appear together: yield ``tmp(final) -> Path``; on success every temporary that was
+def atomic_outputs(nested: bool = False) -> Iterator[Callable[..., Path]]:
+    """Several outputs that appear together: yield ``tmp(final, kind=None) -> Path``; on success every temporary that was
     created is committed onto its final path (in the order asked for; ``nested`` as for :func:`commit`), on error
     all are deleted.
 
     A rename that itself fails after earlier ones succeeded leaves those committed (rare: same-folder renames)."""
-    pairs: list[tuple[Path, Path]] = []
+    pairs: list[tuple[Path, Path, Kind]] = []
 
-    def tmp(final: PathLike) -> Path:
+    def tmp(final: PathLike, kind: Kind = None) -> Path:
         t = temp_sibling(final)
-        pairs.append((t, Path(final)))
+        pairs.append((t, Path(final), kind))
         return t
 
     try:
         yield tmp
-        for t, final in pairs:
+        for t, final, kind in pairs:
             if t.exists() or t.is_symlink():
-                commit(t, final, nested=nested)
+                commit(t, final, nested=nested, kind=kind)
     except BaseException:
-        for t, _ in pairs:
+        for t, _, _ in pairs:
             remove_path(t)
         raise
 

@@ -242,7 +242,7 @@ class DrivingInput:
         from magicpose.video import save_marked_png
 
         p = self.prepared
-        folder = tmp(Path(f"{stem}_poses"))
+        folder = tmp(Path(f"{stem}_poses"), kind="poses")
         write_pose_folder(p.final, p.names, folder)  # what the generator followed
         write_pose_folder(p.raw, p.names, folder / "extracted")  # as extracted, before smoothing and alignment
         save_marked_png(p.preview, tmp(Path(f"{stem}_alignment.png")))
@@ -292,9 +292,11 @@ def check_outputs(output: Path, args) -> None:
     frames_dir, preview_mp4, preview_png = output_paths(output)
     stem = output.with_suffix("")
     written_files, folders = [output, preview_mp4, preview_png], [frames_dir]
+    kinds = {frames_dir: "frames"}
     if args.driving_video is not None:
         written_files.append(Path(f"{stem}_alignment.png"))
         folders.append(Path(f"{stem}_poses"))
+        kinds[folders[-1]] = "poses"
     for path in [*written_files, *folders]:
         check_writable(path if path in written_files else path / "000000.png")  # e.g. names too long
     for path in [*written_files, *folders]:  # never inside a pose folder, a folder of frames or the weights
@@ -304,7 +306,7 @@ def check_outputs(output: Path, args) -> None:
         if path != output:  # the previews beside it replace only magicpose's own earlier ones
             check_beside(path, output, "--output")
     for folder in folders:
-        check_replaceable(folder, "--output", inputs)
+        check_replaceable(folder, "--output", inputs, kind=kinds[folder])
 
 
 @dataclass
@@ -438,7 +440,7 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
             inputs.driving.write(tmp, output.with_suffix(""))
         with VideoWriter(tmp(output), fps=inputs.fps, atomic=False) as video, \
                 VideoWriter(tmp(preview_mp4), fps=inputs.fps, atomic=False) as preview, \
-                FrameFolderWriter(tmp(frames_dir), atomic=False) as frames:
+                FrameFolderWriter(tmp(frames_dir, kind="frames"), atomic=False) as frames:
             for i, frame in enumerate(tqdm(decoded, total=num_frames, desc="writing", unit="frame")):
                 if stopped():
                     raise Cancelled(f"stopped after {count(i, 'frame')}: no output was written")

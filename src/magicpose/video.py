@@ -222,9 +222,11 @@ class FrameFolderWriter(_AtomicTarget):
     `folder` is left untouched. Zero frames is an error, as for VideoWriter.
     """
 
-    def __init__(self, folder: PathLike, pattern: str = "{:06d}.png", *, atomic: bool = True) -> None:
+    def __init__(self, folder: PathLike, pattern: str = "{:06d}.png", *, atomic: bool = True,
+                 kind: str = "frames") -> None:
         super().__init__(folder, atomic)
         self.pattern = pattern
+        self.kind = kind  # what the folder's record says it is (magicpose.files.KINDS)
 
     def write(self, frame: Frame, name: str | None = None) -> Path:
         """Save one uint8 RGB frame (or PIL image) as ``name`` (default: the pattern's next number); returns
@@ -251,7 +253,7 @@ class FrameFolderWriter(_AtomicTarget):
             raise ValueError(f"no frames were written to '{self.path}'")
         if self.atomic:
             try:
-                commit(self.work_path, self.path)
+                commit(self.work_path, self.path, kind=self.kind)
             except BaseException:
                 self.abort()
                 raise

@@ -68,7 +68,7 @@ def check_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str |
         if not overwrite:
             raise InputError(f"output folder '{out}' already exists and is not empty: choose another folder, or pass "
                              "--overwrite to replace it")
-        check_replaceable(out, "output folder", inputs)
+        check_replaceable(out, "output folder", inputs, kind="weights")
     check_writable_folder(out, "output folder")
     return out
 
@@ -79,7 +79,7 @@ def staged_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str 
     (``magicpose.files.atomic_path``): on any error it is removed, with any parent folder this made, so no partial
     output is ever left; an existing output is replaced only once the new one is complete."""
     out = check_output(output_dir, overwrite, inputs)
-    with parents_removed_on_error(out.parent), atomic_path(out) as tmp:
+    with parents_removed_on_error(out.parent), atomic_path(out, kind="weights") as tmp:
         tmp.mkdir()
         yield tmp
 

@@ -140,7 +140,7 @@ def add_video(
             if not folder.is_dir() or folder.is_symlink():
                 raise InputError(f"'{folder}' is not a video folder: move it away, then add the video again")
         # --overwrite replaces an earlier video of magicpose's only: never the inputs, never a user's files
-        check_replaceable(folder, "--name", inputs=[video, pose_json], nested=True)
+        check_replaceable(folder, "--name", inputs=[video, pose_json], nested=True, kind=("video", "dataset"))
     jsons = _list_json(pose_json)
     decoder = _decode(video)  # opens the file now: a missing or unreadable video fails before any write
 
@@ -150,7 +150,8 @@ def add_video(
         with contextlib.closing(decoder):
             created = make_parents(frame_dir.parent, pose_dir.parent, json_dir.parent)
             with atomic_outputs(nested=True) as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
-                frame_tmp, pose_tmp, json_tmp = tmp(frame_dir), tmp(pose_dir), tmp(json_dir)
+                frame_tmp, pose_tmp, json_tmp = (tmp(folder, kind=("video", "dataset"))
+                                                 for folder in (frame_dir, pose_dir, json_dir))
                 for folder in (frame_tmp, pose_tmp, json_tmp):
                     folder.mkdir()
                 count = 0

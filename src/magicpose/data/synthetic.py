@@ -163,7 +163,7 @@ def make_synthetic(
     if num_train_videos + num_test_videos == 0:
         raise InputError("nothing to write: ask for at least one train or test video")
     out = Path(out_dir)
-    check_replaceable(out, "--output")  # only an earlier dataset of make-synthetic's, with nothing added to it
+    check_replaceable(out, "--output", kind="dataset")  # only an earlier dataset of make-synthetic's, with nothing added to it
     check_writable_folder(out, "--output")
 
     counts = {"train": num_train_videos, "test": num_test_videos}
@@ -187,7 +187,7 @@ def make_synthetic(
     total = sum(len(v) for v in plan.values()) * frames_per_video
     with parents_removed_on_error(out.parent), atomic_outputs() as tmp, \
             tqdm(total=total, desc="make-synthetic", unit="frame", disable=not progress) as bar:
-        root = tmp(out)
+        root = tmp(out, kind="dataset")
         root.mkdir()
         for split, videos in plan.items():
             for name, identity_id, motion_id in videos:

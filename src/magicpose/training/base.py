@@ -189,14 +189,14 @@ def train_base(cfg: BaseConfig) -> Path:
     """Train and write ``output_dir`` as one folder, committed when complete (:mod:`magicpose.files`): a failed
     or interrupted run leaves what was there before."""
     out = Path(cfg.output_dir)
-    files.check_replaceable(out, "output_dir", inputs=[cfg.data_root])
+    files.check_replaceable(out, "output_dir", inputs=[cfg.data_root], kind="base")
     dataset = FrameDataset(cfg.data_root, cfg.split, cfg.size)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers,
                         generator=torch.Generator().manual_seed(cfg.seed))
     if len(loader) == 0:
         raise InputError(f"'{cfg.data_root}' has {len(dataset)} frames, fewer than one batch of {cfg.batch_size}: "
                          "lower batch_size")
-    with files.parents_removed_on_error(out.parent), files.atomic_path(out) as tmp:
+    with files.parents_removed_on_error(out.parent), files.atomic_path(out, kind="base") as tmp:
         try:
             tmp.mkdir()  # now, not after the training: an output_dir that cannot be written fails at once
         except OSError as err:

@@ -56,7 +56,7 @@ def temporary_path(output_dir: str | Path, step: int) -> Path:
 def finalize(tmp: Path, step: int, state: dict) -> Path:
     """Write the trainer state last, then commit: the checkpoint exists only once complete."""
     (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
-    return files.commit(tmp, tmp.parent / f"checkpoint-{step}")
+    return files.commit(tmp, tmp.parent / f"checkpoint-{step}", kind="checkpoint")
 
 
 def prune(output_dir: str | Path, keep_last: int) -> None:
@@ -148,10 +148,10 @@ def check_replaceable_outputs(output_dir: Path, names: Iterable[str], start_step
     of the run (e.g. ``model.init_from`` pointing into this output_dir)."""
     inputs = list(inputs)
     for name in names:
-        files.check_replaceable(output_dir / name, "output_dir", inputs=inputs)
+        files.check_replaceable(output_dir / name, "output_dir", inputs=inputs, kind="training")
     for checkpoint in list_checkpoints(output_dir):
         if start_step < int(_NAME.match(checkpoint.name).group(1)) <= max_steps:
-            files.check_replaceable(checkpoint, "output_dir", inputs=inputs)
+            files.check_replaceable(checkpoint, "output_dir", inputs=inputs, kind="checkpoint")
 
 
 def check_finite(modules: dict[str, torch.nn.Module], step: int) -> None:

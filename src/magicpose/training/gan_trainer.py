@@ -420,7 +420,7 @@ class Pose2VidTrainer:
         acc.wait_for_everyone()
         final = self.output_dir / "final"
         if acc.is_main_process:
-            with files.atomic_path(final) as tmp:
+            with files.atomic_path(final, kind="training") as tmp:
                 self._write_final(tmp)
         acc.wait_for_everyone()
         return final

@@ -345,11 +345,11 @@ class Trainer:
         if not acc.is_main_process:
             return
         with files.atomic_outputs() as tmp:
-            final = tmp(self.output_dir / "final")
+            final = tmp(self.output_dir / "final", kind="training")
             for name, module in self._trained_modules().items():
                 module.save_pretrained(final / name)
             if self.cfg.stage == "pose_control":
-                self.export_pipeline(tmp(self.output_dir / "pipeline"))
+                self.export_pipeline(tmp(self.output_dir / "pipeline", kind="training"))
 
     def export_pipeline(self, folder: Path) -> Path:
         """The inference pipeline, written into ``folder`` (:meth:`save_final` gives a temporary one): the

@@ -124,7 +124,7 @@ def write_pose_folder(frames: list[FramePose], names: list[str], folder: str | o
     from magicpose.pose.render import draw_pose
 
     folder = Path(folder)
-    with atomic_path(folder) as tmp:
+    with atomic_path(folder, kind="poses") as tmp:
         (tmp / "pose_json").mkdir(parents=True)
         (tmp / "poses").mkdir()
         for name, frame in zip(names, frames, strict=True):
