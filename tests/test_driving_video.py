@@ -157,6 +157,15 @@ def test_extract_poses_writes_json_and_maps_that_infer_reads(world, oracle, tmp_
     assert all(len(load_pose_sequence(tmp_path / "all" / "pose_json").pose(i).people) == 2 for i in range(FRAMES))
 
 
+def test_extract_poses_from_one_photo(world, oracle, tmp_path, capsys):
+    photo = tmp_path / "me.png"
+    Image.fromarray(world["reference"]).save(photo)
+    assert cli.main(["extract-poses", str(photo), "-o", str(tmp_path / "me"), "--backend", "oracle"]) == 0
+    [body] = _json_people(tmp_path / "me" / "pose_json")
+    np.testing.assert_allclose(body[:18], world["reference_person"].body, atol=1e-3)
+    assert [p.name for p in (tmp_path / "me" / "pose_json").iterdir()] == ["me_keypoints.json"]
+
+
 def test_extract_poses_with_the_dwpose_backend_on_tiny_onnx_models(world, tmp_path):
     pytest.importorskip("onnxruntime")
     from test_extract_dwpose import PERSON_CELL, write_models

@@ -32,7 +32,8 @@ class ExtractedPoses:
 
 
 def _frame_source(source: Path) -> tuple[Iterator[tuple[str, np.ndarray]], int | None, float | None]:
-    """(name, RGB frame) pairs, the frame count when known, and the frame rate (None for images)."""
+    """(name, RGB frame) pairs, the frame count when known, and the frame rate (None for images): from a video, a
+    folder of frames or a single image."""
     from magicpose.image_utils import load_image
     from magicpose.pose.sequence import IMAGE_EXTENSIONS, SYSTEM_FILES, natural_sort_key
     from magicpose.video import read_video, video_info
@@ -48,6 +49,9 @@ def _frame_source(source: Path) -> tuple[Iterator[tuple[str, np.ndarray]], int |
             raise InputError(f"frame folder '{source}' holds no .png/.jpg frames: extract the video's frames "
                              "into it, or pass the video itself")
         return ((f.stem, np.asarray(load_image(f, "frame"))) for f in files), len(files), None
+    if source.suffix.lower() in IMAGE_EXTENSIONS:  # one photo: a one-frame source (e.g. a reference's pose)
+        image = np.asarray(load_image(source, "frame"))
+        return iter([(source.stem, image)]), 1, None
     info = video_info(source)  # one InputError line for a missing, unreadable or stream-less file
 
     def numbered() -> Iterator[tuple[str, np.ndarray]]:
