@@ -270,9 +270,10 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--seed": str(2**64)}, [f"--seed {2**64} must be between 0 and {2**64 - 1}"]
     if case == "seed_negative":
         return {"--seed": "-1"}, ["--seed -1 must be between 0 and"]
-    if case in ("guidance_nan", "guidance_inf"):
+    if case in ("guidance_nan", "guidance_inf", "guidance_1e30"):
         value = case.split("_")[1]
-        return {"--guidance-scale": value}, [f"--guidance-scale {value} must be a finite number"]
+        return {"--guidance-scale": value}, [f"--guidance-scale {float(value):g} must be a number up to 100 (7 in the "
+                                             "original; 1 or less turns the guidance off)"]
     if case == "height_too_big":
         return {"--height": "16384"}, ["--height 16384 is more than 8192 pixels"]
     if case == "user_files_in_the_frames_folder":
@@ -314,10 +315,12 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         poses = _copy_poses(t / "linked", 2)
         (poses / "0009.png").symlink_to(t / "gone.png")
         return {"--poses": poses}, [f"pose folder '{poses}' contains '0009.png', a link that leads to no file"]
-    if case == "damaged_component_config":
+    if case in ("damaged_component_config", "component_config_not_an_object"):
         shutil.copytree(DEMO_WEIGHTS, t / "w")
-        (t / "w" / "unet" / "config.json").write_text("{damaged")
-        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}': 'unet/config.json' cannot be read as JSON"]
+        damaged = case == "damaged_component_config"
+        (t / "w" / "unet" / "config.json").write_text("{damaged" if damaged else "[1, 2]")
+        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}': 'unet/config.json' " + (
+            "cannot be read as JSON" if damaged else "holds a JSON list, not a model configuration")]
     if case == "output_inside_the_pose_folder":
         poses = _copy_poses(t / "my_poses", 2)
         return {"--poses": poses, "--output": poses / "out.mp4"}, [
@@ -343,11 +346,12 @@ BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_
               "output_is_the_reference", "users_file_beside_the_output", "fps_tiny", "fps_huge",
               "stride_without_a_driving_video", "max_frames_without_a_driving_video", "xformers_not_installed",
               "output_name_too_long", "output_inside_the_pose_folder", "dangling_link_in_poses",
-              "damaged_component_config", "frames_folder_is_another_kind_of_output"]
+              "damaged_component_config", "frames_folder_is_another_kind_of_output",
+              "component_config_not_an_object"]
 # flags checked before any model or input is loaded
 FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
               "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
-              "guidance_inf", "height_too_big", "fps_tiny", "fps_huge", "xformers_not_installed"]
+              "guidance_inf", "guidance_1e30", "height_too_big", "fps_tiny", "fps_huge", "xformers_not_installed"]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -371,13 +375,17 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
     assert _tree(tmp_path) == before  # no output, no temporary, no folder, inputs untouched
 
 
-def test_latents_that_overflow_are_refused_not_written_black(tmp_path, capsys) -> None:
+def test_latents_that_overflow_are_refused_not_written_black(tmp_path, capsys, monkeypatch) -> None:
+    import magicpose.infer as infer_module
+
     poses = _copy_poses(tmp_path / "poses", 2)
     before = _tree(tmp_path)
-    assert _infer(REFERENCE, poses, tmp_path / "out" / "x.mp4", "--guidance-scale", "1e30") == 2
+    generate = infer_module.generate_latents  # as float16 on a GPU can overflow: latents hold inf
+    monkeypatch.setattr(infer_module, "generate_latents", lambda *a, **k: generate(*a, **k) * float("inf"))
+    assert _infer(REFERENCE, poses, tmp_path / "out" / "x.mp4") == 2
     assert _error_line(capsys, strict=False) == (  # after the weights' loading bars
-        "error: the sampler's latents became nan or inf (--guidance-scale 1e+30, float32): lower --guidance-scale (7 "
-        "in the original), or use --dtype float32; nothing was written")
+        "error: the sampler's latents became nan or inf (--guidance-scale 7, float32): lower --guidance-scale (7 in "
+        "the original), or use --dtype float32; nothing was written")
     assert _tree(tmp_path) == before
 
 

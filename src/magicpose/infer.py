@@ -48,6 +48,7 @@ DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DEFAULT_FPS = 8.0
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits
 MAX_SIDE = 8192
+MAX_GUIDANCE = 100.0  # far past any useful scale: beyond it the latents grow until the frames are black
 MIN_FPS, MAX_FPS = 0.01, 1000.0  # what an mp4 time base holds (1/fps as a fraction with denominator <= 1001)
 
 Log = Callable[[str], None]
@@ -71,9 +72,9 @@ def check_run_flags(args) -> None:
     if args.fps is not None and not (math.isfinite(args.fps) and MIN_FPS <= args.fps <= MAX_FPS):
         raise InputError(f"--fps {args.fps:g} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g} "
                          "(8 by default)")
-    if not math.isfinite(args.guidance_scale):
-        raise InputError(f"--guidance-scale {args.guidance_scale} must be a finite number (7 in the original; 1 or "
-                         "less turns the guidance off)")
+    if not (math.isfinite(args.guidance_scale) and args.guidance_scale <= MAX_GUIDANCE):
+        raise InputError(f"--guidance-scale {args.guidance_scale:g} must be a number up to {MAX_GUIDANCE:g} (7 in the "
+                         "original; 1 or less turns the guidance off)")
     if not 0 <= args.seed <= MAX_SEED:
         raise InputError(f"--seed {args.seed} must be between 0 and {MAX_SEED} (a 64-bit seed; 42 in the original)")
     if args.steps < 1:

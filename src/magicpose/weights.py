@@ -36,10 +36,14 @@ def check_component_configs(folder: Path) -> None:
     and end in a message about connecting to huggingface.co."""
     for config in sorted([*folder.glob("*/config.json"), *folder.glob("*/scheduler_config.json")]):
         try:
-            json.loads(config.read_text(encoding="utf-8"))
+            parsed = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"weights folder '{folder}': '{config.relative_to(folder)}' cannot be read as JSON "
                              f"({first_line(err)}): re-create or re-convert the weights") from None
+        if not isinstance(parsed, dict):
+            raise InputError(f"weights folder '{folder}': '{config.relative_to(folder)}' holds a JSON "
+                             f"{type(parsed).__name__}, not a model configuration: re-create or re-convert the "
+                             "weights")
 
 
 def check_pipeline_folder(path: str | Path) -> Path:
