@@ -227,3 +227,47 @@ def test_missing_pose_weights_folder_is_one_line(tmp_path, capsys) -> None:
     code, err = _ui(capsys, "--pose-weights", str(tmp_path / "nope"), "--port", str(_free_port()))
     assert (code, err) == (2, [f"error: --pose-weights '{tmp_path / 'nope'}' is not a folder: pass the folder the "
                                "weights were saved to"])
+
+
+def test_ctrl_c_while_serving_stops_the_job_closes_the_server_and_says_130(tmp_path, capsys) -> None:
+    """Gradio's own wait swallows Ctrl+C and exits 0; the page's wait stops the running job, closes the server
+    and reports 130 like every other command."""
+    import os
+    import signal
+    import threading
+
+    from magicpose.ui.app import PageStopped, serve_until_stopped
+    from magicpose.ui.jobs import JobRunner, UIConfig
+
+    class Demo:
+        closed = 0
+
+        def close(self) -> None:
+            Demo.closed += 1
+
+    runner = JobRunner(UIConfig(output_dir=tmp_path))
+    job = runner.new_token("a browser tab")
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(PageStopped):
+        serve_until_stopped(Demo(), runner)
+    assert job.is_set() and Demo.closed == 1
+
+
+@pytest.mark.parametrize("wrote_a_video", [False, True])
+def test_a_stopped_page_is_one_interrupted_line_and_130(monkeypatch, tmp_path, capsys, wrote_a_video) -> None:
+    from magicpose.ui.app import PageStopped
+
+    out = tmp_path / "new" / "ui"
+
+    def serve_then_stop(config, host, port, block):
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        if wrote_a_video:
+            (config.output_dir / "job.mp4").write_bytes(b"video")
+        raise PageStopped
+
+    monkeypatch.setattr("magicpose.ui.app.launch", serve_then_stop)
+    code, err = _ui(capsys, "--output-dir", str(out), "--port", str(_free_port()))
+    said = f"interrupted: the page was stopped; its videos are in {out}/" if wrote_a_video else \
+        "interrupted: the page was stopped"
+    assert (code, err) == (130, [said])
+    assert out.is_dir() == wrote_a_video and (tmp_path / "new").exists() == wrote_a_video

@@ -7,6 +7,7 @@ fonts instead of Google Fonts.
 
 # No `from __future__ import annotations`: Gradio reads the handlers' `gr.Request` annotations as objects.
 import os
+import time
 from pathlib import Path
 
 from magicpose.infer import DEFAULT_IMAGE
@@ -161,8 +162,27 @@ def launch(config: UIConfig, host: str = "127.0.0.1", port: int = 7860, block: b
         runner.preload()
     demo = build_app(config, runner)
     demo.queue(default_concurrency_limit=1, max_size=32)
+    # never Gradio's own blocking wait: it swallows Ctrl+C and exits 0, where every other command says 130
     _, url, _ = demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False,
-                            allowed_paths=[str(Path(config.output_dir).resolve())], prevent_thread_lock=not block,
+                            allowed_paths=[str(Path(config.output_dir).resolve())], prevent_thread_lock=True,
                             theme=theme(), css=CSS, footer_links=["api", "settings"], run_history=False,
                             quiet=not block)
+    if block:
+        serve_until_stopped(demo, runner)
     return demo, url, runner
+
+
+class PageStopped(KeyboardInterrupt):
+    """Ctrl+C (or SIGTERM) while the page was serving, after the server was closed."""
+
+
+def serve_until_stopped(demo, runner: JobRunner) -> None:
+    """Wait for Ctrl+C; then stop the running job (it writes nothing half-done), close the server, and raise
+    :class:`PageStopped`."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runner.stop_all()
+        demo.close()
+        raise PageStopped from None

@@ -13,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from magicpose.errors import InputError
+from magicpose.errors import InputError, print_error
 from magicpose.files import remove_if_empty
 
 
@@ -157,7 +157,7 @@ def _missing_folders(folder: Path) -> list[Path]:
 
 def run_ui(args) -> int:
     from magicpose.infer import DEFAULT_IMAGE, check_run_flags
-    from magicpose.ui.app import import_gradio, launch
+    from magicpose.ui.app import PageStopped, import_gradio, launch
     from magicpose.ui.jobs import JobForm, UIConfig, infer_args
     from magicpose.ui.uploads import DrivingSource
 
@@ -182,8 +182,11 @@ def run_ui(args) -> int:
     print(f"magicpose ui: http://{args.host}:{args.port} (Ctrl+C stops it); outputs go to {output_dir}/")
     main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
     previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None  # `kill` stops it as Ctrl+C does
+    stopped = False
     try:
         launch(config, host=args.host, port=args.port, block=True)
+    except PageStopped:
+        stopped = True
     except OSError as err:
         if "Cannot find empty port" not in str(err):
             raise
@@ -195,6 +198,11 @@ def run_ui(args) -> int:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
         remove_if_empty(created)
+    if stopped:  # as every command's Ctrl+C: one line, status 130
+        kept = output_dir.is_dir() and any(output_dir.iterdir())
+        print_error("the page was stopped" + (f"; its videos are in {output_dir}/" if kept else ""),
+                    prefix="interrupted")
+        return 130
     return 0
 
 

@@ -169,6 +169,11 @@ class JobRunner:
         if session in self._tokens:
             self._tokens[session].set()
 
+    def stop_all(self) -> None:
+        """Stop every session's job (the page is closing)."""
+        for token in list(self._tokens.values()):
+            token.set()
+
     # -- a job ---------------------------------------------------------------------------------------
 
     def _output_path(self) -> Path:
