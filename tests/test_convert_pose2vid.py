@@ -21,7 +21,8 @@ from magicpose.cli import main
 from magicpose.convert import detect_kind
 from magicpose.convert.edn_layout import FACE_LAYOUTS, analyse
 from magicpose.models import pix2pixhd
-from magicpose.models.face_enhancer import NOSE
+from magicpose.models.face_enhancer import LOTAYOU_SIZE_FRACTION, NOSE
+from magicpose.models.face_unet import UnetFaceGenerator
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.pose.schema import FramePose, PersonPose
@@ -82,7 +83,7 @@ def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
                 module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=g) * 0.1)
                 module.running_var.copy_(torch.rand(module.running_var.shape, generator=g) + 0.5)
                 module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
-            elif isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            elif isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and module.bias is not None:
                 module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
     return model.eval()
 
@@ -97,8 +98,11 @@ def edn(tmp_path_factory):
         "lotayou": _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed", sample_size=[288, 512]), 1),
         "official": _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit", sample_size=[512, 1024]), 2),
         "official_global": _randomise(Pose2VidGenerator(**GLOBAL, pose_range="unit", sample_size=[256, 512]), 3),
-        "face_lotayou": _randomise(FaceEnhancer(variant="lotayou"), 4),
+        # configured as the converter records each release (its crop size; hard paste and per-crop BatchNorm are
+        # the defaults)
+        "face_lotayou": _randomise(FaceEnhancer(variant="lotayou", size_fraction=LOTAYOU_SIZE_FRACTION), 4),
         "face_official": _randomise(FaceEnhancer(variant="official"), 5),
+        "face_official_unet": _randomise(FaceEnhancer(variant="official_unet", ngf=4), 6),
     }
     files = {
         "lotayou": lotayou_file(models["lotayou"]),
@@ -106,6 +110,8 @@ def edn(tmp_path_factory):
         "official_global": published(models["official_global"]),
         "face_lotayou": lotayou_file(models["face_lotayou"]),
         "face_official": published(models["face_official"]),
+        "face_official_unet": published(models["face_official_unet"]),  # U-Net keys are ours without net.
+        "pix2pix_unet": UnetFaceGenerator(3, 3, ngf=4).state_dict(),  # a pix2pix U-Net of one image
         "single_frame": published(pix2pixhd.GlobalGenerator(3, 3, ngf=4, n_downsampling=2, n_blocks=1)),
         "discriminator": published_multiscale_d(pix2pixhd.MultiscaleDiscriminator(12, ndf=4, n_layers=2, num_D=2)),
         "face_discriminator": published_face_d(pix2pixhd.NLayerDiscriminator(6, ndf=4, n_layers=2, norm="batch")),
@@ -115,7 +121,8 @@ def edn(tmp_path_factory):
     }
     names = {"lotayou": "lotayou/latest_net_G.pth", "official": "official/latest_net_G.pth",
              "official_global": "official/20_net_G.pth", "face_lotayou": "lotayou/final_generator.pth",
-             "face_official": "official/latest_net_Gface.pth", "single_frame": "pix2pixhd/latest_net_G.pth",
+             "face_official": "official/latest_net_Gface.pth", "face_official_unet": "official_unet/latest_net_Gface.pth",
+             "pix2pix_unet": "pix2pix/latest_net_G.pth", "single_frame": "pix2pixhd/latest_net_G.pth",
              "discriminator": "lotayou/latest_net_D.pth", "face_discriminator": "official/latest_net_Dface.pth",
              "magicpose": "model_state-110000.th", "sd15": "v1-5-pruned.ckpt"}
     paths = {}
@@ -194,7 +201,9 @@ def test_each_family_converts_bit_exactly_and_generates_the_same_frames(edn, tmp
         "pose_range"]
     assert info["sources"] == {"generator": "latest_net_G.pth", "face_enhancer": edn["paths"][face].name}
     assert info["source_kinds"] == {"generator": "edn_local", "face_enhancer": f"edn_face_{family}"}
-    assert info["generator_config"] == _config(models[family]) and info["face_enhancer_config"] == {"variant": family}
+    assert info["generator_config"] == _config(models[family])
+    assert info["face_enhancer_config"] == {"variant": family, "paste": "hard", "norm_statistics": "crop",
+                                            "size_fraction": {"lotayou": 1 / 6, "official": 0.25}[family]}
     assert info["family_from"] == f"from the face enhancer {edn['paths'][face].name}"
     assert info["inferred_layouts"]["face_enhancer"] == FACE_LAYOUTS[family].as_dict()
     if family == "lotayou":  # module. prefix, no num_batches_tracked: filled with 0 and recorded
@@ -221,22 +230,62 @@ def test_global_generator_is_official_without_face(edn, tmp_path):
                           Pose2VidPipeline(generator=original)(pose_images=poses, height=SIZE, width=SIZE,
                                                                output_type="np").frames)
     info = _info(out)
-    assert info["family"] == "official" and info["family_from"].startswith("assumed: a global generator")
+    assert info["family"] == "official" and info["family_from"].startswith("a global generator")
     assert info["sources"] == {"generator": "20_net_G.pth"} and info["face_enhancer_config"] is None
 
 
-@pytest.mark.parametrize("flags, family", [((), "lotayou"), (("--family", "official"), "official"),
-                                           (("--family", "auto"), "lotayou")])
-def test_local_generator_without_face_family(edn, tmp_path, flags, family):
-    out = _convert(edn, tmp_path, "official", *flags)
+@pytest.mark.parametrize("family", ["lotayou", "official"])
+def test_local_generator_without_face_takes_the_family_given(edn, tmp_path, family):
+    out = _convert(edn, tmp_path, "official", "--family", family)
     generator = Pose2VidPipeline.from_pretrained(out).generator
     assert generator.config.pose_range == {"lotayou": "signed", "official": "unit"}[family]
     _assert_same(generator.state_dict(), edn["models"]["official"].state_dict())
+    assert (_info(out)["family"], _info(out)["family_from"]) == (family, "--family")
+
+
+@pytest.mark.parametrize("flags", [(), ("--family", "auto")])
+@pytest.mark.parametrize("generator", ["lotayou", "official"])
+def test_local_generator_alone_needs_family(edn, tmp_path, capsys, flags, generator):
+    """Both families publish the same local enhancer, trained on pose maps of different ranges: nothing in the
+    file tells them apart (guessing Lotayou's range for an official file was off by 1.4 in output)."""
+    out = tmp_path / "out" / "converted"
+    line = _error(capsys, ["convert", "pose2vid", str(edn["paths"][generator]), str(out), *flags], out)
+    assert line == (f"error: '{edn['paths'][generator]}' is a local-enhancer generator, which both Everybody Dance "
+                    "Now families train on differently scaled pose maps and its tensors cannot tell apart: pass "
+                    "--family lotayou (Lotayou's latest_net_G.pth, pose maps in [-1, 1]) or --family official "
+                    "(carolineec/EverybodyDanceNow's {epoch}_net_G.pth, pose maps in [0, 1]), or its --face file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_official_unet_face_converts_bit_exactly_and_runs(edn, tmp_path):
+    """The official default face generator (--faceGtype unet): detected from its nested keys, converted bit for
+    bit, and run by the pipeline as the official test loop does (128-px frames: its 5 levels need 64-px crops)."""
+    models = edn["models"]
+    out = _convert(edn, tmp_path, "official", "--face", str(edn["paths"]["face_official_unet"]))
+    pipe = Pose2VidPipeline.from_pretrained(out)
+    _assert_same(pipe.face_enhancer.state_dict(), models["face_official_unet"].state_dict())
+    assert pipe.face_enhancer.config.variant == "official_unet" and pipe.face_enhancer.size_multiple == 32
     info = _info(out)
-    assert info["family"] == family
-    assert info["family_from"] == ("--family" if "official" in flags else info["family_from"])
-    if family == "lotayou":
-        assert info["family_from"].startswith("assumed") and "--family official" in info["family_from"]
+    assert info["family"] == "official" and info["source_kinds"]["face_enhancer"] == "edn_face_official_unet"
+    assert info["inferred_layouts"]["face_enhancer"]["architecture"] == "unet"
+    poses = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(2)]
+    keypoints = [FramePose(width=128, height=128, people=[PersonPose(body=_nose_body(60, 40))])] * 2
+    original = Pose2VidPipeline(generator=models["official"], face_enhancer=models["face_official_unet"])
+    frames = np.stack(list(pipe.iter_frames(poses, 128, 128, pose_keypoints=keypoints)))
+    assert np.array_equal(frames, np.stack(list(original.iter_frames(poses, 128, 128, pose_keypoints=keypoints))))
+    plain = np.stack(list(pipe.iter_frames(poses, 128, 128)))
+    changed = (frames != plain).any(-1)
+    rows, cols = np.nonzero(changed[0])  # frame 0: only the 64-px box at the nose (60, 40) changed
+    assert (rows.min(), cols.min(), rows.max(), cols.max()) == (8, 28, 71, 91)
+    outside = changed[1].copy()
+    outside[8:72, 28:92] = False
+    assert outside.any()  # frame 1 everywhere: the enhanced frame 0 was fed back, as the official loop does
+
+
+def _nose_body(x: float, y: float) -> np.ndarray:
+    body = np.zeros((18, 3), np.float32)
+    body[NOSE] = (x, y, 1.0)
+    return body
 
 
 @pytest.mark.parametrize("dtype, name", [(torch.float16, "fp16"), (torch.bfloat16, "bf16")])
@@ -367,6 +416,12 @@ WRONG = [
     ("pose2vid", "official", "lotayou", "face", "a body generator, not a face enhancer: pass it as CHECKPOINT"),
     ("pose2vid", "official", "official_global", "face", "not one of the face enhancers magicpose runs"),
     ("pose2vid", "official", "discriminator", "face", "not needed for inference"),
+    ("pose2vid", "official", "face_discriminator", "face", "not needed for inference: pass the face generator saved "
+                                                           "beside it ({epoch}_net_Gface.pth, or Lotayou's "
+                                                           "final_generator.pth) with --face"),
+    ("pose2vid", "official", "pix2pix_unet", "face", "is a pix2pix U-Net (3 inputs, 3 outputs, ngf 4, 5 levels, "
+                                                     "BatchNorm), not the official EDN U-Net face enhancer"),
+    ("pose2vid", "face_official_unet", None, "checkpoint", "the official Everybody Dance Now U-Net face enhancer"),
     ("pose2vid", "official", "magicpose", "face", "convert it with `magicpose convert magicpose`"),
     ("pose2vid", "single_frame", None, "checkpoint", "not a temporal EDN generator"),
 ]
@@ -400,7 +455,7 @@ def test_bad_file_is_refused_without_output(edn, tmp_path, capsys, case, expecte
     assert f"'{path}'" in line and expected in line, line
     assert all(key in line for key in keys), line
     if case == "unsafe_pickle":
-        assert main(argv + ["--allow-unsafe-pickle"]) == 0
+        assert main(argv + ["--allow-unsafe-pickle", "--family", "official"]) == 0
         _assert_same(Pose2VidPipeline.from_pretrained(out).generator.state_dict(),
                      edn["models"]["official"].state_dict())
 

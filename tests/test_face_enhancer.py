@@ -64,12 +64,36 @@ def test_feather_mask_is_one_inside_and_zero_on_the_border():
     assert mask[2, 8].item() == pytest.approx(0.5)
 
 
+def test_hard_paste_writes_the_crop_into_the_box_and_nothing_else():
+    g = torch.Generator().manual_seed(1)
+    frames = torch.rand(3, H, W, generator=g)
+    box = face_box(_body(nose=(90, 60)), W, H)
+    enhanced = torch.rand(3, box.size, box.size, generator=g)
+    out = paste_back(frames, enhanced, box)
+    expected = frames.clone()
+    expected[:, box.top:box.top + box.size, box.left:box.left + box.size] = enhanced
+    assert torch.equal(out, expected) and not torch.equal(frames, out)
+    with pytest.raises(ValueError, match="blend must be"):
+        paste_back(frames, enhanced, box, blend="soft")
+
+
+def test_lotayou_rule_truncates_the_corner_and_needs_the_nose():
+    """Lotayou's crop corner is int(nose - crop / 2): at a nose of 30.7 and a 48-px crop, 6 (round: 7); a
+    frame without a nose is not enhanced, even with both ears visible."""
+    body = _body(nose=(30.7, 32.6))
+    floor, rounded = face_box(body, W, H, 48 / H, rule="lotayou"), face_box(body, W, H, 48 / H)
+    assert (floor.left, floor.top, floor.size) == (int(30.7 - 24), int(32.6 - 24), 48) == (6, 8, 48)
+    assert (rounded.left, rounded.top) == (7, 9)
+    ears = _body(right_ear=(30, 40), left_ear=(50, 40))
+    assert face_box(ears, W, H, 48 / H, rule="lotayou") is None and face_box(ears, W, H, 48 / H) is not None
+
+
 def test_paste_back_changes_no_pixel_outside_the_box_and_blends_inside():
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(2, 3, H, W, generator=g)
     box = face_box(_body(nose=(90, 60)), W, H)  # near the corner
     enhanced = torch.rand(2, 3, box.size, box.size, generator=g)
-    out = paste_back(frames, enhanced, box, feather=4)
+    out = paste_back(frames, enhanced, box, blend="feather", feather=4)
     outside = torch.ones(H, W, dtype=torch.bool)
     outside[box.slices()] = False
     assert torch.equal(out[..., outside], frames[..., outside])
@@ -78,4 +102,4 @@ def test_paste_back_changes_no_pixel_outside_the_box_and_blends_inside():
     assert torch.allclose(inner[..., 4:-4, 4:-4], enhanced[..., 4:-4, 4:-4])  # the inside is the enhanced crop
     assert not torch.equal(out, frames)
     for feather in (1, 3, 5):  # an identity enhancer changes nothing, whatever the weights
-        assert torch.equal(paste_back(frames, crop(frames, box), box, feather=feather), frames)
+        assert torch.equal(paste_back(frames, crop(frames, box), box, blend="feather", feather=feather), frames)

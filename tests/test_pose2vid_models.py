@@ -38,9 +38,36 @@ def test_face_enhancers_are_the_published_networks(tmp_path):
     crop, pose = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(official(crop, pose), crop + official.net(torch.cat([pose, crop], 1)))
-        assert torch.equal(lotayou(crop, pose), crop + lotayou.net(crop))  # Lotayou's ignores the pose
+        # Lotayou's ignores the pose; "running" uses the BatchNorm running statistics (eval mode)
+        assert torch.equal(lotayou(crop, pose, norm_statistics="running"), crop + lotayou.net(crop))
     lotayou.save_pretrained(tmp_path)
     assert FaceEnhancer.from_pretrained(tmp_path).config.variant == "lotayou"
+
+
+def test_crop_statistics_normalise_each_crop_by_itself_and_leave_the_model_unchanged():
+    """Neither original calls .eval() before its test loop, so its BatchNorm face models normalise each crop
+    with the crop's own statistics: the default. The running statistics stay untouched, and the mode too."""
+    torch.manual_seed(0)
+    face = FaceEnhancer(variant="lotayou", ngf=4, n_blocks=1).eval()
+    with torch.no_grad():
+        for bn in (m for m in face.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+    before = {k: v.clone() for k, v in face.state_dict().items()}
+    crops = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        one_by_one = torch.cat([face(crops[i:i + 1]) for i in range(2)])
+        train_mode = face.train()(crops[:1])  # what the originals ran: training-mode BatchNorm on one crop
+        face.eval()
+        running = face(crops, norm_statistics="running")
+    assert torch.equal(one_by_one[:1], train_mode)
+    assert not torch.allclose(one_by_one, running, atol=1e-3)
+    face.load_state_dict(before)  # (train mode updated the running statistics above; the default must not)
+    with torch.no_grad():
+        face(crops[:1])
+    assert all(torch.equal(v, before[k]) for k, v in face.state_dict().items()) and not face.training
+    with pytest.raises(ValueError, match="norm_statistics must be"):
+        face(crops, norm_statistics="batch")
 
 
 def test_bad_configuration_is_refused():

@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--generator", choices=("magicpose", "pose2vid"), default="magicpose",
                        help="magicpose: anyone, from the reference image; pose2vid: Everybody Dance Now, the one "
                             "person its --weights were trained on (--image is then only shown in the preview)")
+    infer.add_argument("--face-blend", choices=("hard", "feather"), default=None,
+                       help="pose2vid's face enhancer: paste the enhanced face back hard (as Everybody Dance "
+                            "Now's code) or feathered into the frame (default: what the weights record: hard "
+                            "for converted releases, feather for magicpose-trained ones)")
     infer.add_argument("--normalize-to", default=None, metavar="TARGET_POSES",
                        help="OpenPose JSON (file or folder) or keypoint .npy of the person to animate: map the "
                             "driving poses onto that person's scale and floor position (Everybody Dance Now "

@@ -82,6 +82,8 @@ def check_run_flags(args) -> None:
     if args.steps > 1000:
         raise InputError(f"--steps {args.steps} is more than the scheduler's 1000 training timesteps: use at most "
                          f"1000 (50 in the original)")
+    if getattr(args, "face_blend", None) is not None and args.generator != "pose2vid":
+        raise InputError("--face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag")
     if args.frames_per_batch < 1:
         raise InputError(f"--frames-per-batch {args.frames_per_batch} must be at least 1 (4 by default)")
     for name in ("height", "width"):
@@ -414,7 +416,8 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
         if pipe.face_enhancer is not None and keypoints is None:
             log("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
                 "maps (pass OpenPose JSON or a keypoint .npy)")
-        decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints)
+        decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints,
+                                   face_blend=getattr(args, "face_blend", None))
         stage = "rendering"
     else:
         log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {args.steps} steps, guidance "

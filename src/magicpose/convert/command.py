@@ -44,10 +44,12 @@ maps were scaled in training; --family sets it:
   lotayou   Lotayou/everybody_dance_now_pytorch: pose maps normalised to [-1, 1]
   official  carolineec/EverybodyDanceNow: label maps not normalised, [0, 1]
   auto      (default) the family of the --face file (final_generator.pth is Lotayou's,
-            {epoch}_net_Gface.pth the official one); without --face, a global generator is
-            official (Lotayou published only the local enhancer) and a local one is taken as
-            Lotayou's published latest_net_G.pth: pass --family official for a local generator
-            you trained with the official code.
+            {epoch}_net_Gface.pth the official one, global or U-Net); without --face, a global
+            generator is official (Lotayou published only the local enhancer); a local one alone
+            cannot be told apart and needs --family.
+The face enhancer keeps its release's test loop: its crop size (official 1/4 of the frame height,
+Lotayou 1/6), a hard paste, per-crop BatchNorm statistics, and what is fed back (official: the
+enhanced frame); `magicpose infer --face-blend feather` blends the face in instead.
 magicpose_info.json records the family, why it was chosen, and the inferred configuration."""
 
 

@@ -27,7 +27,7 @@ class GeneratorLayout:
     """A pix2pixHD generator's configuration as read from its tensors (``ngf`` is the outermost one: the
     local branch's for a local enhancer, whose global branch runs at ``2 * ngf``)."""
 
-    architecture: str  # "local" or "global"
+    architecture: str  # "local", "global", or "unet" (the official U-Net face generator)
     input_nc: int
     output_nc: int
     ngf: int
@@ -38,6 +38,9 @@ class GeneratorLayout:
 
     def describe(self) -> str:
         norm = "BatchNorm" if self.norm == "batch" else "instance norm"
+        if self.architecture == "unet":
+            return (f"U-Net ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf}, "
+                    f"{self.n_downsample_global} levels, {norm})")
         if self.architecture == "local":
             return (f"local enhancer ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf} (global "
                     f"{2 * self.ngf}), {self.n_downsample_global} downsamplings, {self.n_blocks_global} global "
@@ -120,11 +123,28 @@ def generator_layout(state_dict: Mapping) -> GeneratorLayout | None:
     return GeneratorLayout("global", input_nc, output_nc, ngf_global, down, blocks, 0, norm)
 
 
+UNET_STEM = "model.model.0.weight"  # the official U-Net face generator's first conv (ngf, 6, 4, 4)
+
+
+def unet_face_layout(state_dict: Mapping) -> GeneratorLayout | None:
+    """The official U-Net face generator (``--faceGtype unet``): its stem ``model.model.0.weight`` is a 4x4 conv
+    and its keys nest ``model.model.1.model.3...``; ``n_downsample_global`` holds its fixed five levels."""
+    stem = _shape(state_dict, UNET_STEM)
+    if stem is None or len(stem) != 4 or stem[2:] != (4, 4):
+        return None
+    head = _shape(state_dict, "model.model.3.weight")  # the outermost transposed conv (2 ngf, output_nc, 4, 4)
+    output_nc = head[1] if head and len(head) == 4 else 3
+    return GeneratorLayout("unet", stem[1], output_nc, stem[0], 5, 0, 0, "batch")
+
+
 def analyse(state_dict: Mapping) -> EdnFile | None:
     """What an EDN/pix2pixHD checkpoint is (generator, face enhancer, discriminator); None for anything else."""
     stripped = {strip_module(k): v for k, v in state_dict.items()}
     if any(DISCRIMINATOR_KEY.match(k) for k in stripped):
         return EdnFile("edn_discriminator")
+    unet = unet_face_layout(stripped)
+    if unet is not None:
+        return EdnFile("edn_face_official_unet", unet)
     if not any(re.match(r"model\.\d+\.", k) for k in stripped):
         return None
     first = _first_conv(stripped)

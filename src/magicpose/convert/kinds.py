@@ -20,7 +20,7 @@ APPEARANCE = "appearance_control_model."
 POSE = "pose_control_model."
 
 EDN_GENERATORS = ("edn_local", "edn_global")
-EDN_FACES = ("edn_face_official", "edn_face_lotayou")
+EDN_FACES = ("edn_face_official", "edn_face_official_unet", "edn_face_lotayou")
 KINDS = ("magicpose", "stage1", "controlnet_init", "controlnet", "sd15", *EDN_GENERATORS, *EDN_FACES,
          "edn_discriminator", "unknown")
 DESCRIPTIONS = {
@@ -38,6 +38,8 @@ DESCRIPTIONS = {
                          "3 downsamplings, 5 blocks, instance norm)",
     "edn_face_lotayou": "Lotayou's Everybody Dance Now face enhancer (final_generator.pth: 3 inputs, ngf 64, "
                         "2 downsamplings, 6 blocks, BatchNorm)",
+    "edn_face_official_unet": "the official Everybody Dance Now U-Net face enhancer (latest_net_Gface.pth of "
+                              "--faceGtype unet, the official default: 6 inputs, ngf 64, 5 levels, BatchNorm)",
     "edn_discriminator": "an Everybody Dance Now / pix2pixHD discriminator (as latest_net_D.pth or "
                          "latest_net_Dface.pth)",
 }
@@ -69,14 +71,20 @@ SUGGESTION = {
                          "{epoch}_net_G.pth)",
     "edn_face_lotayou": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
                         "latest_net_G.pth)",
+    "edn_face_official_unet": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
+                              "{epoch}_net_G.pth)",
 }
 DIFFUSERS_MARKERS = ("time_embedding.linear_1.weight", "down_blocks.0.resnets.0.conv1.weight",
                      "encoder.down_blocks.0.resnets.0.conv1.weight", "controlnet_cond_embedding.conv_in.weight")
 
 
-def discriminator_message(path: str | Path) -> str:
+def discriminator_message(path: str | Path, face: bool = False) -> str:
+    """``face``: the file was given as the face enhancer (--face), so name the face generator's file."""
+    wanted = ("pass the face generator saved beside it ({epoch}_net_Gface.pth, or Lotayou's final_generator.pth) "
+              "with --face" if face else
+              "convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`")
     return (f"'{path}' is {DESCRIPTIONS['edn_discriminator']}, which is only used in training and not needed for "
-            "inference: convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`")
+            f"inference: {wanted}")
 
 
 def _has(keys: Iterable[str], prefix: str) -> bool:

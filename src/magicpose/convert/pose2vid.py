@@ -29,6 +29,7 @@ from magicpose.convert.extract import stderr_line
 from magicpose.convert.loading import load_checkpoint
 from magicpose.convert.writing import cast, check_output, parse_dtype, staged_output, write_info
 from magicpose.errors import InputError
+from magicpose.models.face_enhancer import LOTAYOU_SIZE_FRACTION, OFFICIAL_SIZE_FRACTION
 from magicpose.models.pix2pixhd import LOCAL_ENHANCER_PREFIXES
 
 Log = Callable[[str], None]
@@ -41,7 +42,12 @@ RANGE_TEXT = {"signed": "pose maps scaled to [-1, 1]", "unit": "pose maps in [0,
 TRAINING_SIZE = {("lotayou", "global"): (288, 512), ("lotayou", "local"): (288, 512),
                  ("official", "global"): (256, 512), ("official", "local"): (512, 1024)}
 FAMILY_REPO = {"lotayou": "Lotayou/everybody_dance_now_pytorch", "official": "carolineec/EverybodyDanceNow"}
-FACE_FAMILY = {"edn_face_official": "official", "edn_face_lotayou": "lotayou"}
+FACE_FAMILY = {"edn_face_official": "official", "edn_face_official_unet": "official", "edn_face_lotayou": "lotayou"}
+FACE_VARIANT = {"edn_face_official": "official", "edn_face_official_unet": "official_unet",
+                "edn_face_lotayou": "lotayou"}
+# Each release's head crop: its side over the frame height (official: 128 of 512; Lotayou's enhance.py: 48 of
+# 288). The crop's centre and rounding follow the variant (magicpose.models.face_enhancer.face_box).
+FACE_SIZE_FRACTION = {"official": OFFICIAL_SIZE_FRACTION, "lotayou": LOTAYOU_SIZE_FRACTION}
 SHOWN = 5  # keys named in an error message
 FACE_FIX = ("the face enhancer with --face (final_generator.pth from Lotayou's release, or {epoch}_net_Gface.pth "
             "from the official code)")
@@ -70,6 +76,10 @@ def _network(layout: GeneratorLayout) -> torch.nn.Module:
     from magicpose.models import pix2pixhd
 
     with init_empty_weights(include_buffers=False):  # shapes only: no memory, no random init
+        if layout.architecture == "unet":
+            from magicpose.models.face_unet import UnetFaceGenerator
+
+            return UnetFaceGenerator(layout.input_nc, layout.output_nc, ngf=layout.ngf)
         if layout.architecture == "local":
             return pix2pixhd.LocalEnhancer(layout.input_nc, layout.output_nc, ngf=layout.ngf,
                                            n_blocks_local=layout.n_blocks_local,
@@ -96,7 +106,7 @@ def _ours(key: str, layout: GeneratorLayout) -> str | None:
             if key.startswith(published):
                 return ours + key[len(published):]
         return None
-    return key if key.startswith("model.") else None
+    return key if key.startswith("model.") else None  # global generators and the U-Net: the same keys
 
 
 def map_generator(path: Path, state_dict: dict[str, torch.Tensor], kind: str, layout: GeneratorLayout,
@@ -136,13 +146,13 @@ def map_generator(path: Path, state_dict: dict[str, torch.Tensor], kind: str, la
     return Converted(path, kind, layout, tensors, filled, module_prefix)
 
 
-def _read(path: Path, allow_unsafe_pickle: bool, log: Log) -> tuple[dict[str, torch.Tensor], str,
-                                                                    GeneratorLayout | None]:
+def _read(path: Path, allow_unsafe_pickle: bool, log: Log, face: bool = False) -> tuple[
+        dict[str, torch.Tensor], str, GeneratorLayout | None]:
     log(f"loading '{path}'")
     state_dict = load_checkpoint(path, allow_unsafe_pickle=allow_unsafe_pickle)
     kind = kinds.detect_kind(state_dict)
     if kind == "edn_discriminator":
-        raise InputError(kinds.discriminator_message(path))
+        raise InputError(kinds.discriminator_message(path, face=face))
     edn = edn_layout.analyse(state_dict)
     layout = edn.layout if edn is not None else None
     if layout is not None:
@@ -168,7 +178,10 @@ def read_generator(path: Path, allow_unsafe_pickle: bool, log: Log) -> Converted
 
 
 def read_face(path: Path, allow_unsafe_pickle: bool, log: Log) -> Converted:
-    state_dict, kind, layout = _read(path, allow_unsafe_pickle, log)
+    state_dict, kind, layout = _read(path, allow_unsafe_pickle, log, face=True)
+    if kind == "edn_face_official_unet" and (layout.input_nc, layout.output_nc) != (6, 3):
+        raise InputError(f"'{path}' (given with --face) is a pix2pix {layout.describe()}, not the official EDN U-Net "
+                         f"face enhancer (6 inputs: the pose crop and the generated crop; 3 outputs): pass {FACE_FIX}")
     if kind in kinds.EDN_FACES:
         return map_generator(path, state_dict, kind, layout, "face enhancer")
     if kind in kinds.EDN_GENERATORS:
@@ -194,8 +207,8 @@ def check_family(family: str | None) -> str:
 
 def resolve_family(family: str | None, generator: Converted, face: Converted | None) -> tuple[str, str]:
     """(family, why). ``auto``: the face file's family; without one, ``official`` for a global generator
-    (Lotayou released only the local enhancer) and ``lotayou`` for a local one (the published
-    ``latest_net_G.pth``; a local generator trained with the official code needs ``--family official``)."""
+    (Lotayou released only the local enhancer). A local generator alone cannot be told: both families train
+    the same network on differently scaled pose maps, so ``--family`` is required."""
     family = check_family(family)
     face_family = FACE_FAMILY.get(face.kind) if face is not None else None
     if family != "auto":
@@ -207,9 +220,11 @@ def resolve_family(family: str | None, generator: Converted, face: Converted | N
     if face_family is not None:
         return face_family, f"from the face enhancer {face.source.name}"
     if generator.layout.architecture == "global":
-        return "official", "assumed: a global generator, which only the official code publishes stages of"
-    return "lotayou", ("assumed: a local generator without --face, as Lotayou's published latest_net_G.pth; pass "
-                       "--family official for one trained with carolineec/EverybodyDanceNow")
+        return "official", "a global generator, which only the official code publishes stages of"
+    raise InputError(f"'{generator.source}' is a local-enhancer generator, which both Everybody Dance Now families "
+                     "train on differently scaled pose maps and its tensors cannot tell apart: pass --family lotayou "
+                     "(Lotayou's latest_net_G.pth, pose maps in [-1, 1]) or --family official "
+                     "(carolineec/EverybodyDanceNow's {epoch}_net_G.pth, pose maps in [0, 1]), or its --face file")
 
 
 def _build(cls, config: dict, tensors: dict[str, torch.Tensor]):
@@ -256,8 +271,11 @@ def convert_pose2vid(checkpoint: str | Path, output_dir: str | Path, *, face: st
     config = generator_config(generator.layout, family)
     models = {"generator": _build(Pose2VidGenerator, config, cast(generator.tensors, target))}
     face_config = None
-    if enhancer is not None:
-        face_config = {"variant": FACE_FAMILY[enhancer.kind]}
+    if enhancer is not None:  # the release's own crop, hard paste, feedback and BatchNorm use (FaceEnhancer)
+        face_config = {"variant": FACE_VARIANT[enhancer.kind], "size_fraction": FACE_SIZE_FRACTION[family],
+                       "paste": "hard", "norm_statistics": "crop"}
+        if enhancer.layout.architecture == "unet":
+            face_config["ngf"] = enhancer.layout.ngf
         models["face_enhancer"] = _build(FaceEnhancer, face_config, cast(enhancer.tensors, target))
     pipe = Pose2VidPipeline(generator=models["generator"], face_enhancer=models.get("face_enhancer"))
 

@@ -1,15 +1,17 @@
-"""Where the face enhancer works: a square head crop from the pose, and a feathered paste-back.
+"""Where the face enhancer works: a square head crop from the pose, and the paste back.
 
 Everybody Dance Now enhances the face on a square crop around the head (official code: 128 x 128 in
 1024 x 512 frames, i.e. a quarter of the frame height, centred on the nose, else between the ears, else on
-the visible ear) and writes the enhanced crop back. The originals paste it back with a hard edge, which
-shows as a seam and jitters with the box; here the enhanced crop is blended in with a mask that is 1
-inside and falls linearly to 0 at the box's border, so no pixel outside the box changes and the border
-itself keeps the body generator's pixels.
+the visible ear; Lotayou: 48 x 48 in 288 x 512 frames, on the nose, its corner truncated to whole pixels)
+and writes the enhanced crop back with a hard edge (``blend="hard"``, the default). That edge can show as a
+seam that jitters with the box; ``blend="feather"`` blends the crop in with a mask that is 1 inside and
+falls linearly to 0 at the box's border, so no pixel outside the box changes and the border itself keeps
+the body generator's pixels.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,7 @@ from magicpose.pose.schema import BODY_NAMES, FramePose
 
 NOSE, RIGHT_EAR, LEFT_EAR = (BODY_NAMES.index(n) for n in ("nose", "right_ear", "left_ear"))
 OFFICIAL_SIZE_FRACTION = 0.25  # 128 px crops in 512 px-high frames
+LOTAYOU_SIZE_FRACTION = 1 / 6  # 48 px crops in 288 px-high frames (face_enhancer/enhance.py)
 
 
 @dataclass(frozen=True)
@@ -59,16 +62,23 @@ def face_box_size(width: int, height: int, size_fraction: float = OFFICIAL_SIZE_
 
 
 def face_box(body: np.ndarray, width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION,
-             multiple: int = 1) -> FaceBox | None:
+             multiple: int = 1, rule: str = "official") -> FaceBox | None:
     """The head crop of an OpenPose-18 ``body`` (18, 3) in a ``width`` x ``height`` frame, of side
     :func:`face_box_size`, moved inside the frame when the head is near a border; None when no head point is
-    visible (or the frame is smaller than the crop can be)."""
-    centre = head_centre(np.asarray(body))
+    visible (or the frame is smaller than the crop can be). ``rule``: "official" centres on
+    :func:`head_centre` and rounds the corner to the nearest pixel; "lotayou" centres on the nose alone and
+    truncates the corner (``int(nose - crop / 2)``, the same as flooring once clamped at 0)."""
+    body = np.asarray(body)
+    if rule == "lotayou":
+        centre = (float(body[NOSE, 0]), float(body[NOSE, 1])) if body[NOSE, 2] > 0 else None
+    else:
+        centre = head_centre(body)
     size = face_box_size(width, height, size_fraction, multiple)
     if centre is None or size is None:
         return None
-    left = min(max(round(centre[0] - size / 2), 0), width - size)
-    top = min(max(round(centre[1] - size / 2), 0), height - size)
+    snap = math.floor if rule == "lotayou" else round
+    left = min(max(snap(centre[0] - size / 2), 0), width - size)
+    top = min(max(snap(centre[1] - size / 2), 0), height - size)
     return FaceBox(int(left), int(top), int(size))
 
 
@@ -102,13 +112,22 @@ def crop(frames: Tensor, box: FaceBox) -> Tensor:
     return frames[..., rows, cols]
 
 
-def paste_back(frames: Tensor, enhanced: Tensor, box: FaceBox, feather: int | None = None) -> Tensor:
-    """``frames`` (..., H, W) with the enhanced crop blended into ``box``; a new tensor. ``feather`` defaults
-    to an eighth of the box."""
-    feather = max(1, box.size // 8) if feather is None else feather
-    mask = feather_mask(box.size, feather, frames.device).to(frames.dtype)
+BLENDS = ("hard", "feather")
+
+
+def paste_back(frames: Tensor, enhanced: Tensor, box: FaceBox, blend: str = "hard",
+               feather: int | None = None) -> Tensor:
+    """``frames`` (..., H, W) with the enhanced crop written into ``box``; a new tensor. ``blend="hard"``
+    replaces the box (both originals); "feather" blends over ``feather`` px (default an eighth of the box)."""
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be 'hard' or 'feather', got {blend!r}")
     out = frames.clone()
     rows, cols = box.slices()
+    if blend == "hard":
+        out[..., rows, cols] = enhanced
+        return out
+    feather = max(1, box.size // 8) if feather is None else feather
+    mask = feather_mask(box.size, feather, frames.device).to(frames.dtype)
     region = frames[..., rows, cols]
     out[..., rows, cols] = region + mask * (enhanced - region)  # exactly the frame where the weight is 0
     return out

@@ -3,9 +3,9 @@
 The pose2vid generator is person-specific: it renders the subject it was trained on, so there is no
 reference image (``image`` is accepted and ignored, so every generator of the package takes the same
 call). Frames are generated autoregressively: frame ``t`` is ``G(cat(pose_t, frame_{t-1}))``, the first
-one from a zero frame, as in EDN's test script. With a face enhancer and the poses' keypoints, each frame's
-head crop is replaced by the enhanced crop, blended in with a feathered mask; frames without a visible head
-pass through unchanged.
+one from a zero frame, as in EDN's test scripts. With a face enhancer and the poses' keypoints, each frame's
+head crop is replaced by the enhanced crop (pasted hard as the originals, or feathered); frames without a
+visible head pass through unchanged. :meth:`Pose2VidPipeline.iter_frames` follows each release's test loop.
 """
 
 from __future__ import annotations
@@ -20,13 +20,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from magicpose.image_utils import center_crop_resize
-from magicpose.models.face_enhancer import (
-    FaceBox,
-    body_in_output,
-    crop,
-    face_box,
-    paste_back,
-)
+from magicpose.models.face_enhancer import body_in_output, crop, face_box, paste_back
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pose.schema import FramePose
 
@@ -40,10 +34,10 @@ class Pose2VidPipelineOutput(BaseOutput):
     frames: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
-def _box_in_output(pose: FramePose, width: int, height: int, size_fraction: float,
-                   multiple: int) -> FaceBox | None:
-    """The head box of ``pose``'s first person, in the output frame (after the centre crop and resize)."""
-    return face_box(body_in_output(pose, width, height), width, height, size_fraction, multiple)
+def to_uint8(frame: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8 as both originals' ``tensor2im``: ``(x + 1) / 2 * 255``,
+    clipped to [0, 255], truncated (not rounded: up to one level below rounding)."""
+    return ((frame.float() + 1) / 2 * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
 
 
 class Pose2VidPipeline(DiffusionPipeline):
@@ -80,35 +74,59 @@ class Pose2VidPipeline(DiffusionPipeline):
         face_size_fraction: float | None = None,
         first_frame: torch.Tensor | None = None,
         callback: Callable[[int], None] | None = None,
+        face_blend: str | None = None,
+        face_norm_statistics: str | None = None,
     ) -> Iterator[np.ndarray]:
         """Generate frame by frame, yielding uint8 (H, W, 3) arrays: memory does not grow with the video.
 
         ``pose_keypoints`` (one :class:`FramePose` per pose map) locate the head for the face enhancer;
         without them the face enhancer is not used. ``face_size_fraction`` (the head crop's side over the
-        frame height) defaults to the one the face enhancer was trained on. ``first_frame`` (3, H, W) in
-        [-1, 1] replaces the zero frame fed with the first pose (Lotayou's ``--use_first_frame``).
+        frame height), ``face_blend`` ("hard" or "feather") and ``face_norm_statistics`` ("crop" or
+        "running") default to the face enhancer's config (see :class:`FaceEnhancer`). ``first_frame``
+        (3, H, W) in [-1, 1] replaces the zero frame fed with the first pose (Lotayou's ``--use_first_frame``).
+
+        The loop is each release's own test loop: for the official face models the face residual is added
+        to the generated frame and that enhanced frame is fed back (``test_fullts.py``); Lotayou's face model
+        enhances the saved 8-bit frame (``enhance.py``: crop, residual, clamp, truncate, paste) and the body
+        generator's own frame is fed back. Frames become 8-bit as both originals do (``tensor2im``: scale,
+        clip, truncate).
         """
         self.check_inputs(pose_images, height, width)
         device, dtype = self._execution_device, self.generator.dtype
-        enhance = self.face_enhancer is not None and pose_keypoints is not None
-        fraction = face_size_fraction or (self.face_enhancer.config.size_fraction if enhance else None)
+        face = self.face_enhancer if pose_keypoints is not None else None
+        if face is not None:
+            fraction = face_size_fraction or face.config.size_fraction
+            blend = face_blend or face.config.paste
+            rule = "lotayou" if face.config.variant == "lotayou" else "official"
         previous = None if first_frame is None else first_frame[None].to(device, dtype)
         for i in range(len(pose_images)):
             pose_map = center_crop_resize(np.asarray(pose_images[i], dtype=np.uint8), width, height)
             pose = torch.from_numpy(np.ascontiguousarray(pose_map)).permute(2, 0, 1)[None].to(device)
             pose = self.generator.pose_input(pose).to(dtype)
             frame = self.generator(pose, previous)
-            previous = frame  # the generator's own output feeds the next step, before any face enhancement
-            if enhance:
-                box = _box_in_output(pose_keypoints[i], width, height, fraction,
-                                     self.face_enhancer.size_multiple)
-                if box is not None:
-                    enhanced = self.face_enhancer(crop(frame, box), crop(pose, box))
-                    frame = paste_back(frame, enhanced, box)
-            image = ((frame[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            box = None
+            if face is not None:
+                box = face_box(body_in_output(pose_keypoints[i], width, height), width, height, fraction,
+                               face.size_multiple, rule)
+            previous = frame
+            if box is None:
+                image = to_uint8(frame[0])
+            elif face.uses_pose:  # official: the residual on the float frame, in place
+                enhanced = face(crop(frame, box), crop(pose, box), norm_statistics=face_norm_statistics)
+                enhanced_frame = paste_back(frame, enhanced, box, blend)
+                previous = enhanced_frame if face.feeds_back_enhanced else frame
+                image = to_uint8(enhanced_frame[0])
+            else:  # Lotayou: the saved 8-bit frame's crop, normalised to [-1, 1], enhanced, pasted as 8 bit
+                image = to_uint8(frame[0])
+                head = crop(image.permute(2, 0, 1), box)[None].to(dtype) / 255.0 * 2 - 1
+                enhanced = to_uint8(face(head, norm_statistics=face_norm_statistics)[0])
+                image = paste_back(image.permute(2, 0, 1).float(), enhanced.permute(2, 0, 1).float(), box,
+                                   blend).round().to(torch.uint8).permute(1, 2, 0)
+                if face.feeds_back_enhanced:
+                    previous = image.permute(2, 0, 1)[None].to(dtype) / 255.0 * 2 - 1
             if callback is not None:
                 callback(i)
-            yield image.permute(1, 2, 0).cpu().numpy()
+            yield image.cpu().numpy()
 
     def __call__(
         self,
@@ -118,6 +136,8 @@ class Pose2VidPipeline(DiffusionPipeline):
         width: int | None = None,
         pose_keypoints: Sequence[FramePose] | None = None,
         first_frame: torch.Tensor | None = None,
+        face_blend: str | None = None,
+        face_norm_statistics: str | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
     ) -> Pose2VidPipelineOutput | tuple:
@@ -130,13 +150,17 @@ class Pose2VidPipeline(DiffusionPipeline):
                 ``generator.default_size`` (the training size, when the weights record it).
             pose_keypoints: the poses' keypoints, for the face enhancer's head box.
             first_frame: (3, H, W) in [-1, 1] replacing the first step's zero frame.
+            face_blend: "hard" (the originals) or "feather"; default the face enhancer's ``paste``.
+            face_norm_statistics: "crop" (the originals) or "running", for BatchNorm face enhancers; default
+                the face enhancer's ``norm_statistics``.
             output_type: "pil", "np" ((F, H, W, 3) float in [0, 1]) or "pt" ((F, 3, H, W) float in [0, 1]).
         """
         del image  # accepted for a uniform call across generators
         default_height, default_width = self.generator.default_size
         height, width = height or default_height, width or default_width
         frames = np.stack(list(self.iter_frames(pose_images, height, width, pose_keypoints=pose_keypoints,
-                                                first_frame=first_frame)))
+                                                first_frame=first_frame, face_blend=face_blend,
+                                                face_norm_statistics=face_norm_statistics)))
         if output_type == "pil":
             out = [PIL.Image.fromarray(f) for f in frames]
         elif output_type == "np":

@@ -84,8 +84,10 @@ STAGE = "pose2vid_face"
 
 def build_face_enhancer(cfg: Pose2VidFaceTrainingConfig) -> FaceEnhancer:
     m = cfg.model
+    # feedback "body": this stage trains on the frozen body's frames, each generated from the body's previous
+    # frame; the feathered paste is this package's default for its own face enhancers
     return FaceEnhancer(variant=m.variant, ngf=m.ngf, n_downsampling=m.n_downsampling, n_blocks=m.n_blocks,
-                        size_fraction=m.size_fraction)
+                        size_fraction=m.size_fraction, paste="feather", feedback="body")
 
 
 def build_face_discriminator(cfg: Pose2VidFaceTrainingConfig) -> NLayerDiscriminator:
@@ -162,8 +164,9 @@ class FaceStageTrainer(Pose2VidTrainer):
     def head_boxes(self, keypoints: Tensor) -> list[FaceBox | None]:
         """(B, 18, 3) keypoints in the training frame -> each frame's head box (None: no visible head)."""
         cfg, face = self.cfg, self.unwrapped_generator
+        rule = "lotayou" if face.config.variant == "lotayou" else "official"  # as the pipeline crops
         return [face_box(body.numpy(), cfg.data.width, cfg.data.height, face.config.size_fraction,
-                         face.size_multiple) for body in keypoints.detach().cpu()]
+                         face.size_multiple, rule) for body in keypoints.detach().cpu()]
 
     @torch.no_grad()
     def face_crops(self, batch: dict) -> dict:
