@@ -57,3 +57,15 @@ def test_statistics_need_two_vectors():
     stats.update(np.ones((1, 3)))
     with pytest.raises(ValueError, match="at least 2"):
         _ = stats.cov
+
+
+def test_equal_sets_score_exactly_zero_never_a_negative_residue():
+    # fewer samples than dimensions: the square roots of the null space's rounding noise leave a residue
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20, 64))
+    mu, s = a.mean(0), np.cov(a, rowvar=False)
+    assert -1e-4 < _scipy_frechet(mu, s, mu, s) < 0  # the textbook formula prints such a set as -0.00
+    assert frechet_distance(mu, s, mu, s) == 0.0
+    # only a residue is clamped: a real distance is untouched (a shift by 0.01 in each of 64 dimensions)
+    b = a + 0.01
+    assert frechet_distance(mu, s, b.mean(0), np.cov(b, rowvar=False)) == pytest.approx(64 * 1e-4, rel=1e-3)

@@ -12,11 +12,19 @@ from torch import Tensor, nn
 
 from magicpose.cli import main
 from magicpose.errors import InputError
-from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos
+from magicpose.eval.evaluate import EvaluationOptions, evaluate_videos, format_value
 from magicpose.eval.folders import pair_folders
+from magicpose.eval.inception_fid import FIDInceptionV3, load_fid_inception
 from magicpose.eval.keypoints import frame_akd_mkr
 from magicpose.eval.lpips import VGG16Features
 from magicpose.eval.networks import WEIGHTS_ENV
+from magicpose.eval.preprocess import (
+    clean_fid_input,
+    fid_vid_frame,
+    fvd_frame,
+    gif_round_trip,
+    pytorch_fid_input,
+)
 from magicpose.pose.schema import PersonPose
 
 FRAMES, H, W = 18, 32, 40
@@ -109,7 +117,8 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     videos = _dataset_output(tmp_path / "run")
-    rc, out, err = _run(capsys, tmp_path / "run", "--eval-weights", weights, "--pose-weights", tmp_path)
+    rc, out, err = _run(capsys, tmp_path / "run", "--eval-weights", weights, "--pose-weights", tmp_path,
+                        "--fid-protocol", "clean-fid")
     assert rc == 0, err
     report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     got = report["metrics"]
@@ -133,7 +142,8 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
     assert report["per_video"]["dance_b"]["frames"] == FRAMES
     assert report["per_video"]["dance_a"]["ssim"] == pytest.approx(
         np.mean([structural_similarity(grey(a), grey(b)) for a, b in zip(*videos["dance_a"])]), rel=1e-9)
-    assert "clean-fid" in report["protocol"]["fid"] and "stride 1" in report["protocol"]["fvd"]
+    assert "clean-fid's protocol" in report["protocol"]["fid"] and "stride 1" in report["protocol"]["fvd"]
+    assert "raw frames" in report["protocol"]["fvd"] and "ActivityNet mean" in report["protocol"]["fid_vid"]
     table = (tmp_path / "run" / "evaluation.md").read_text()
     assert table.endswith("\n<!-- written by magicpose -->\n")  # the mark that lets a rerun replace it
     table = table.removesuffix("\n<!-- written by magicpose -->\n")
@@ -142,13 +152,21 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
 
 def test_a_set_against_itself_scores_zero_distance(tmp_path, weights, capsys):
     _dataset_output(tmp_path / "same", identical=True)
-    rc, _, err = _run(capsys, tmp_path / "same", "--eval-weights", weights, "-o", tmp_path / "r.json")
+    rc, out, err = _run(capsys, tmp_path / "same", "--eval-weights", weights, "-o", tmp_path / "r.json",
+                        "--fid-protocol", "clean-fid")
     assert rc == 0, err
     got = json.loads((tmp_path / "r.json").read_text())["metrics"]
     assert got["l1"] == 0 and got["psnr"] == 100 and got["psnr_disco"] == 100 and got["ssim"] == pytest.approx(1)
     assert got["lpips"] == 0 and got["lpips_disco"] == 0  # LPIPS of identical images with a random backbone
     for name in ("fid", "fid_vid", "fvd"):
-        assert abs(got[name]) < 1e-6, name
+        assert 0 <= got[name] < 1e-6, name  # a rounding residue is never negative
+    assert "-0.00" not in out and "| 0.00 | 0.00 | 0.00 |" in out  # FID, FID-VID, FVD
+
+
+def test_values_that_round_to_zero_print_without_a_sign():
+    assert format_value("fid", -1e-9) == "0.00" and format_value("fvd", -0.004) == "0.00"
+    assert format_value("ssim", -1e-7) == "0.0000" and format_value("l1_disco", -0.0) == "0.000e+00"
+    assert format_value("fid", -0.006) == "-0.01" and format_value("fid_vid", 12.345) == "12.35"  # only zeros
 
 
 def test_clips_reach_the_network_as_sliding_windows_within_each_video(tmp_path):
@@ -181,7 +199,8 @@ def test_batching_does_not_change_the_numbers(tmp_path, weights):
 
     features = {"fid": load_feature_network("inception", weights / "inception-2015-12-05.pt"),
                 "fvd": load_feature_network("i3d", weights / "i3d_torchscript.pt")}
-    results = [evaluate_videos(pairs, EvaluationOptions(metrics=("fid", "fvd", "psnr"), batch_size=b),
+    results = [evaluate_videos(pairs, EvaluationOptions(metrics=("fid", "fvd", "psnr"), batch_size=b,
+                                                        fid_protocol="clean-fid"),
                                features=features, progress=False)["metrics"] for b in (1, 5, 64)]
     for other in results[1:]:
         for name in ("fid", "fvd", "psnr"):
@@ -195,7 +214,8 @@ def test_missing_networks_are_skipped_with_the_reason(tmp_path, capsys, monkeypa
     assert rc == 0
     report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert set(report["skipped"]) == {"lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"}
-    assert "inception-2015-12-05.pt" in report["skipped"]["fid"] and "--i3d" in report["skipped"]["fvd"]
+    assert "--pytorch-fid-inception pt_inception-2015-12-05-6726825d.pth" in report["skipped"]["fid"]
+    assert "--i3d" in report["skipped"]["fvd"]
     assert set(report["metrics"]) == {"l1", "l1_disco", "psnr", "psnr_disco", "ssim"}
     assert "| skipped |" in out and "FID skipped: needs" in out
 
@@ -238,7 +258,7 @@ def test_too_few_frames_for_a_clip_is_skipped_not_faked(tmp_path, weights, capsy
     _write(tmp_path / "gen", _video(0, 10))
     _write(tmp_path / "gt", _video(0, 10))
     rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--eval-weights", weights,
-                      "--metrics", "fid,fvd", "-o", tmp_path / "r.json")
+                      "--metrics", "fid,fvd", "-o", tmp_path / "r.json", "--fid-protocol", "clean-fid")
     assert rc == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert "fvd" not in report["metrics"] and "video of 16 frames" in report["skipped"]["fvd"]
@@ -405,6 +425,189 @@ def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, monkeypat
 
 def test_an_empty_generated_folder_is_called_empty(tmp_path, capsys):
     _, gt = _pair_of(tmp_path, 8, 8)
-    (tmp_path / "empty").mkdir()
-    assert _error(capsys, tmp_path / "empty", gt, "--metrics", "l1", "-o", tmp_path / "r.json") == \
-        f"error: no frames or video folders in '{tmp_path / 'empty'}'\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fix = ("pass the folder holding the generated frames (`magicpose infer-dataset --output DIR` writes them to "
+           "DIR/<video>/gen_images/)")
+    out = ("-o", tmp_path / "r.json")
+    assert _error(capsys, empty, gt, "--metrics", "l1", *out) == f"error: generated folder '{empty}' is empty: {fix}\n"
+    # without GT_DIR too: the folder is empty, not "not infer-dataset output" that wants a second argument
+    assert _error(capsys, empty, "--metrics", "l1", *out) == f"error: generated folder '{empty}' is empty: {fix}\n"
+    (empty / "notes.txt").write_text("x")
+    assert _error(capsys, empty, "--metrics", "l1", *out) == (
+        f"error: generated folder '{empty}' holds no frames (.png .jpg .jpeg .bmp .webp) and no video folders: "
+        f"{fix}\n")
+    assert _error(capsys, gt, tmp_path / "empty2", "--metrics", "l1", *out) == \
+        f"error: ground-truth folder '{tmp_path / 'empty2'}' does not exist: pass a folder of frames or of video " \
+        "folders\n"
+    (tmp_path / "empty2").mkdir()
+    assert _error(capsys, gt, tmp_path / "empty2", "--metrics", "l1", *out) == \
+        f"error: ground-truth folder '{tmp_path / 'empty2'}' is empty: pass the folder holding the ground-truth " \
+        "frames\n"
+    # infer-dataset output whose gen_images of one video is empty
+    _write(tmp_path / "run" / "v" / "gt_images", [np.zeros((8, 8, 3), np.uint8)])
+    (tmp_path / "run" / "v" / "gen_images").mkdir()
+    assert _error(capsys, tmp_path / "run", "--metrics", "l1", *out) == (
+        f"error: video 'v': the generated folder '{tmp_path / 'run' / 'v' / 'gen_images'}' holds no frames "
+        "(.png .jpg .jpeg .bmp .webp): put the video's generated frames there, or evaluate folders without video "
+        "'v'\n")
+    assert not (tmp_path / "r.json").exists()
+
+
+class _Recorder:
+    """A feature network that keeps every input it is given (one array per item) and returns simple features."""
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+
+    def __call__(self, x: Tensor) -> Tensor:
+        self.inputs.extend(x.numpy())
+        return torch.stack([x.mean(tuple(range(1, x.ndim))), x.std(tuple(range(1, x.ndim)))], 1)
+
+    def holds(self, expected: np.ndarray) -> bool:
+        return any(a.shape == expected.shape and np.array_equal(a, expected) for a in self.inputs)
+
+
+def test_with_resize_the_networks_read_the_original_generated_frame(tmp_path):
+    """--resize: per-frame metrics compare at the ground truth's size; FID, FID-VID and FVD resize each generated
+    frame from the file itself, as DisCo (pytorch-fid and its clip loader read the files)."""
+    gt = _video(0, 16)
+    small = [np.asarray(Image.fromarray(f).resize((W // 2 + 3, H // 2))) for f in _noisy(gt, 0)]
+    _write(tmp_path / "gt", gt)
+    _write(tmp_path / "gen", small)
+    recorders = {name: _Recorder() for name in ("fid", "fid_vid", "fvd")}
+    pairs = pair_folders(tmp_path / "gen", tmp_path / "gt", resize=True)
+    report = evaluate_videos(pairs, EvaluationOptions(metrics=("l1", "fid", "fid_vid", "fvd")), features=recorders,
+                             progress=False)
+    resized = [cv2.resize(f, (W, H), interpolation=cv2.INTER_LINEAR) for f in small]
+    assert report["metrics"]["l1"] == pytest.approx(
+        np.mean([np.abs(a.astype(float) - b).mean() / 255 for a, b in zip(resized, gt)]), rel=1e-12)
+    for original, wrong in zip(small, resized):
+        assert recorders["fid"].holds(pytorch_fid_input(original))
+        assert not recorders["fid"].holds(pytorch_fid_input(wrong))
+    first_clip = {name: np.stack([prepare(f) for f in small], axis=1) for name, prepare in
+                  (("fid_vid", fid_vid_frame), ("fvd", fvd_frame))}
+    for name, clip in first_clip.items():
+        assert recorders[name].holds(clip), name
+        assert not recorders[name].holds(np.stack([fvd_frame(f) if name == "fvd" else fid_vid_frame(f)
+                                                   for f in resized], axis=1)), name
+    assert len(recorders["fid"].inputs) == 32 and len(recorders["fvd"].inputs) == 2  # both sides
+
+
+def test_clips_are_raw_frames_by_default_and_gif_is_an_option(tmp_path, capsys):
+    frames = _video(0, 16)
+    _write(tmp_path / "gen", frames)
+    _write(tmp_path / "gt", frames)
+    pairs = pair_folders(tmp_path / "gen", tmp_path / "gt")
+    raw_clip = np.stack([fvd_frame(f) for f in frames], axis=1)
+    gif_clip = np.stack([fvd_frame(gif_round_trip(f)) for f in frames], axis=1)
+    assert not np.array_equal(raw_clip, gif_clip)  # these frames have more colours than a palette holds
+    for options, expected in ((EvaluationOptions(metrics=("fvd",)), raw_clip),
+                              (EvaluationOptions(metrics=("fvd",), gif=True), gif_clip)):
+        recorder = _Recorder()
+        report = evaluate_videos(pairs, options, features={"fvd": recorder}, progress=False)
+        assert len(recorder.inputs) == 2 and all(np.array_equal(x, expected) for x in recorder.inputs)
+        assert ("GIF palette" in report["protocol"]["fvd"]) == options.gif
+    # the command: raw frames by default, --gif for the palette, --no-gif still accepted (a no-op now)
+    for flags, palette in (((), False), (("--gif",), True), (("--no-gif",), False), (("--gif", "--no-gif"), False)):
+        rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--metrics", "fvd", "-o", tmp_path / "r.json",
+                          *flags)
+        assert rc == 0, err
+        protocol = json.loads((tmp_path / "r.json").read_text())["protocol"]["fvd"]
+        assert ("GIF palette" in protocol) == palette and ("raw frames" in protocol) != palette, flags
+
+
+def _random_fid_inception(path) -> None:
+    """pytorch-fid's file layout with random weights whose activations stay O(1) (He-scaled convolutions)."""
+    torch.manual_seed(0)
+    model = FIDInceptionV3()
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight)
+        elif isinstance(module, nn.BatchNorm2d):
+            module.running_var.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.1, 0.1)
+    torch.save(model.state_dict(), path)
+
+
+def _pytorch_fid_features(paths, model) -> np.ndarray:
+    """pytorch-fid's get_activations, written out: PIL RGB, ToTensor, one batch, bilinear resize to 299 and
+    2x - 1 in the model, float32 features stored into a float64 array."""
+    batch = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1).float() / 255
+                         for p in paths])
+    x = 2 * torch.nn.functional.interpolate(batch, size=(299, 299), mode="bilinear", align_corners=False) - 1
+    with torch.no_grad():
+        act = np.empty((len(paths), 2048))
+        act[:] = model(x).numpy()
+    return act
+
+
+def _sample_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance of two small samples (n < D) without a D x D square root: with centred rows A and B,
+    the nonzero eigenvalues of S1 S2 are the squared singular values of A B^T / (n - 1), so
+    Tr (S1 S2)^(1/2) is the sum of those singular values (an independent route to pytorch-fid's number)."""
+    ca, cb = a - a.mean(0), b - b.mean(0)
+    n = len(a)
+    tr_covmean = np.linalg.svd(ca @ cb.T / (n - 1), compute_uv=False).sum()
+    diff = a.mean(0) - b.mean(0)
+    return float(diff @ diff + (ca**2).sum() / (n - 1) + (cb**2).sum() / (n - 1) - 2 * tr_covmean)
+
+
+def test_fid_protocol_picks_the_network_and_the_resize(tmp_path, weights, capsys, monkeypatch):
+    """pytorch-fid (the default) and clean-fid, each against an independent computation of that protocol."""
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    assert EvaluationOptions().fid_protocol == "pytorch-fid"
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for name in ("inception-2015-12-05.pt", "i3d_torchscript.pt"):
+        (folder / name).write_bytes((weights / name).read_bytes())
+    _random_fid_inception(folder / "pt_inception-2015-12-05-6726825d.pth")
+    gt = _video(0, 3)
+    _write(tmp_path / "gen", _noisy(gt, 0))
+    _write(tmp_path / "gt", gt)
+    got = {}
+    for protocol in ("pytorch-fid", "clean-fid"):
+        flags = ("--fid-protocol", protocol) if protocol == "clean-fid" else ()  # pytorch-fid: the default
+        rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--metrics", "fid", "--eval-weights", folder,
+                          "-o", tmp_path / "r.json", *flags)
+        assert rc == 0, err
+        report = json.loads((tmp_path / "r.json").read_text())
+        got[protocol] = report["metrics"]["fid"]
+        assert f"{protocol}'s protocol" in report["protocol"]["fid"]
+
+    paths = {side: sorted((tmp_path / side).glob("*.png")) for side in ("gen", "gt")}
+    model = load_fid_inception(folder / "pt_inception-2015-12-05-6726825d.pth")
+    expected = _sample_frechet(_pytorch_fid_features(paths["gen"], model), _pytorch_fid_features(paths["gt"], model))
+    assert got["pytorch-fid"] == pytest.approx(expected, rel=1e-5) and expected > 1e-3
+
+    script = torch.jit.load(str(folder / "inception-2015-12-05.pt"))
+
+    def clean_features(files):
+        x = torch.from_numpy(np.stack([clean_fid_input(np.asarray(Image.open(p).convert("RGB"))) for p in files]))
+        return script(x, return_features=True).detach().double().numpy()
+
+    expected_clean = _sample_frechet(clean_features(paths["gen"]), clean_features(paths["gt"]))
+    assert got["clean-fid"] == pytest.approx(expected_clean, rel=1e-5)
+    assert abs(got["clean-fid"] - got["pytorch-fid"]) > 1e-3 * got["pytorch-fid"]  # other numbers
+
+
+def test_fid_network_file_refusals_name_the_flag(tmp_path, weights, capsys, monkeypatch):
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    gen, gt = _pair_of(tmp_path, 8, 8)
+    out = ("-o", tmp_path / "r.json", "--metrics", "fid")
+    script = weights / "inception-2015-12-05.pt"
+    err = _error(capsys, gen, gt, "--pytorch-fid-inception", script, *out)
+    assert f"'{script}' is a TorchScript file" in err and "--inception with --fid-protocol clean-fid" in err
+    truncated = tmp_path / "pt_inception.pth"
+    torch.save({"Conv2d_1a_3x3.conv.weight": torch.zeros(32, 3, 3, 3)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-40])
+    assert f"cannot read '{truncated}'" in _error(capsys, gen, gt, "--pytorch-fid-inception", truncated, *out)
+    state_dict = tmp_path / "state.pth"
+    torch.save({"w": torch.zeros(1)}, state_dict)
+    err = _error(capsys, gen, gt, "--inception", state_dict, "--fid-protocol", "clean-fid", *out)
+    assert "is not a TorchScript file" in err and "goes to --pytorch-fid-inception" in err
+    assert "--pytorch-fid-inception" in _error(capsys, gen, gt, "--pytorch-fid-inception", tmp_path / "no.pth", *out)
+    # the TorchScript alone, under the default protocol: FID skipped, and the reason names both ways out
+    rc, _, _ = _run(capsys, gen, gt, "--inception", script, *out)
+    reason = json.loads((tmp_path / "r.json").read_text())["skipped"]["fid"]
+    assert rc == 0 and "--pytorch-fid-inception" in reason and "--fid-protocol clean-fid" in reason

@@ -10,7 +10,8 @@ from magicpose.errors import InputError
 
 DESCRIPTION = """\
 Scores generated videos against their ground truth with the metrics of the MagicPose/DisCo papers:
-L1, PSNR, SSIM and LPIPS per frame, FID over all frames, FID-VID and FVD over 16-frame clips, and MRAA's
+L1, PSNR, SSIM and LPIPS per frame, FID over all frames (pytorch-fid's protocol, as the papers, by
+default), FID-VID and FVD over every 16-frame window of the raw frames, and MRAA's
 AKD and MKR of the body keypoints when a pose extractor's weights are there. The papers'
 own variants (DisCo's L1 over H*W, its uint8-overflow PSNR, LPIPS fed [0, 1]) are reported beside the
 correct ones under their own names. Every convention is written into the results (see README,
@@ -28,7 +29,7 @@ its file is reported as skipped, with the reason.
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     from magicpose.eval.evaluate import ALL_METRICS
     from magicpose.eval.networks import NETWORK_FILES
-    from magicpose.eval.preprocess import CLIP_LENGTH
+    from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS
 
     parser = subparsers.add_parser("evaluate", help="the papers' metrics (L1, PSNR, SSIM, LPIPS, FID, FID-VID, FVD) "
                                    "of generated frames against the ground truth", description=DESCRIPTION,
@@ -47,9 +48,16 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--clip-length", type=int, default=CLIP_LENGTH,
                         help=f"frames per FID-VID/FVD clip (default: {CLIP_LENGTH}, the papers')")
     parser.add_argument("--clip-stride", type=int, default=1,
-                        help="start a clip every N frames (default: 1, every window, as the papers' GIFs)")
-    parser.add_argument("--no-gif", action="store_true",
-                        help="score clips on the raw frames instead of through a GIF palette as the papers do")
+                        help="start a clip every N frames (default: 1, every window, as DisCo)")
+    parser.add_argument("--gif", action="store_true",
+                        help="score FID-VID/FVD clips through a GIF palette, DisCo's June-2023 protocol (default: "
+                             "the raw frames, its current one)")
+    # Before the default flipped to raw frames, --no-gif selected them; it is kept as a no-op for old scripts.
+    parser.add_argument("--no-gif", dest="gif", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument("--fid-protocol", choices=FID_PROTOCOLS, default=FID_PROTOCOLS[0],
+                        help="pytorch-fid (default, as the papers: bilinear resize, pytorch-fid's Inception, "
+                             "--pytorch-fid-inception) or clean-fid (float bicubic resize, clean-fid's "
+                             "TorchScript Inception, --inception)")
     parser.add_argument("--eval-weights", default=None, metavar="DIR",
                         help="folder holding the network files under their usual names "
                              "(default: $MAGICPOSE_EVAL_WEIGHTS)")
@@ -119,9 +127,11 @@ def run_evaluate(args) -> int:
     check_frame_sizes(pairs, scored)  # frames too small for a metric, before loading any network
 
     with parents_removed_on_error(output.parent):  # a new folder for -o, removed again if the run fails
-        networks, skipped = load_networks(metrics, files, device, args.pose_backend, args.pose_weights)
+        networks, skipped = load_networks(metrics, files, device, args.pose_backend, args.pose_weights,
+                                          fid_protocol=args.fid_protocol)
         options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
-                                    gif=not args.no_gif, batch_size=args.batch_size, device=device)
+                                    gif=args.gif, fid_protocol=args.fid_protocol, batch_size=args.batch_size,
+                                    device=device)
         report = evaluate_videos(pairs, options, skipped=skipped, **networks)
         report["inputs"] = {"generated": str(args.gen_dir),
                             "ground_truth": str(args.gt_dir or "<video>/gt_images"),

@@ -21,10 +21,11 @@ from magicpose.eval.frechet import GaussianStats, stats_distance
 from magicpose.eval.keypoints import KeypointScores, main_body
 from magicpose.eval.preprocess import (
     CLIP_LENGTH,
+    FID_INPUTS,
+    FID_PROTOCOLS,
     GIF_FPS,
     ClipWindows,
     clip_count,
-    fid_input,
     fid_vid_frame,
     fvd_frame,
     gif_round_trip,
@@ -56,19 +57,32 @@ class EvaluationOptions:
     metrics: tuple[str, ...] = ALL_METRICS
     clip_length: int = CLIP_LENGTH
     clip_stride: int = 1
-    gif: bool = True  # score clips through GIF's palette, as the papers' FID-VID/FVD do
+    gif: bool = False  # True: clips through GIF's palette (DisCo's June-2023 protocol); False: raw frames (today's)
+    fid_protocol: str = "pytorch-fid"  # or "clean-fid": which Inception and resize FID uses
     batch_size: int = 16  # frames per FID batch; clips go in batches of batch_size // 4
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.fid_protocol not in FID_PROTOCOLS:
+            raise ValueError(f"fid_protocol must be one of {FID_PROTOCOLS}, got {self.fid_protocol!r}")
 
 
 def protocol(options: EvaluationOptions) -> dict[str, str]:
     """Every convention that changes the numbers, written into the results."""
-    palette = (f"each frame through a GIF palette (Pillow, as DisCo's {GIF_FPS:g} fps GIFs)" if options.gif
-               else "raw frames (no GIF)")
-    clips = f"every window of {options.clip_length} consecutive frames of a video, stride {options.clip_stride}, {palette}"
+    palette = (f"each frame through a GIF palette (Pillow, as DisCo's June-2023 {GIF_FPS:g} fps GIFs)" if options.gif
+               else "raw frames (no GIF), as DisCo's current protocol")
+    clips = (f"every window of {options.clip_length} consecutive frames of a video, stride {options.clip_stride}, "
+             f"{palette}; frames stretched with clean-fid's float bicubic resize, not clipped")
+    fid = {
+        "pytorch-fid": "pytorch-fid's protocol, as the papers: frames as x / 255, bilinear resize to 299x299 "
+                       "(align_corners=False), 2x - 1, pytorch-fid's Inception-v3 (pt_inception-2015-12-05), "
+                       "2048-d pool features",
+        "clean-fid": "clean-fid's protocol: frames stretched to 299x299 with the float bicubic resize (not "
+                     "clipped), clean-fid's Inception-v3 TorchScript (inception-2015-12-05.pt), 2048-d features",
+    }[options.fid_protocol]
     return {
         "frames": "paired by file name; generated frames resized to the ground truth's size (bilinear) only with "
-                  "--resize",
+                  "--resize, for the per-frame metrics (FID, FID-VID and FVD read the generated frame as it is)",
         "l1": "mean |gen - gt| with pixels in [0, 1], RGB, per frame then mean over all frames",
         "l1_disco": "mean |gen - gt| of 0-255 values divided by H*W (DisCo)",
         "psnr": "float PSNR of 8-bit RGB, per frame (100 dB for identical frames), mean over all frames",
@@ -77,10 +91,9 @@ def protocol(options: EvaluationOptions) -> dict[str, str]:
                 "sample covariance, K1 0.01, K2 0.03, data range 255; per frame, mean",
         "lpips": "LPIPS v0.1, VGG16, inputs in [-1, 1] at the frames' size, per frame, mean",
         "lpips_disco": "the same network fed [0, 1] images, as DisCo's script does",
-        "fid": "Inception-v3 pool features (2048) of every frame, pooled over all videos; frames stretched to "
-               "299x299 with clean-fid's float bicubic resize; Fréchet distance generated vs ground truth",
-        "fid_vid": f"3D ResNet-50 (Kinetics) pooled features of clips at 112x112, Kinetics mean subtracted; "
-                   f"clips: {clips}; pooled over all videos",
+        "fid": f"every frame of every video, generated vs ground truth; {fid}; Fréchet distance",
+        "fid_vid": f"3D ResNet-50 (Hara et al., Kinetics) pooled features of clips at 112x112, ActivityNet mean "
+                   f"[114.7748, 107.7354, 99.4750] subtracted; clips: {clips}; pooled over all videos",
         "fvd": f"I3D features (400) of clips at 224x224 in [-1, 1]; clips: {clips}; pooled over all videos",
         "akd": "mean |dx|, |dy| in ground-truth pixels over the 18 body keypoints the pose extractor finds in "
                "both frames (most prominent person), per frame, mean over frames with any such keypoint",
@@ -125,11 +138,15 @@ class _FeatureStats:
             self.buffer = []
 
 
-def _read(path, size: tuple[int, int] | None = None) -> np.ndarray:
-    frame = np.asarray(load_image(path, "frame"))
-    if size is not None and (frame.shape[1], frame.shape[0]) != size:
-        frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
-    return frame
+def _read(path) -> np.ndarray:
+    return np.asarray(load_image(path, "frame"))
+
+
+def _resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame at ``size`` (width, height), bilinear, as DisCo's per-frame metrics resize it."""
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
 
 
 def _lpips_pair(model, gen: np.ndarray, gt: np.ndarray, device) -> tuple[float, float]:
@@ -191,6 +208,7 @@ def evaluate_videos(
 
     gen_side, gt_side = side(), side()
     prepare = {"fid_vid": fid_vid_frame, "fvd": fvd_frame}
+    fid_input = FID_INPUTS[options.fid_protocol]
     totals = {name: 0.0 for name in active if name not in ("fid", "fid_vid", "fvd", *KEYPOINT_METRICS)}
     use_keypoints = any(name in active for name in KEYPOINT_METRICS)
     keypoints = KeypointScores()
@@ -203,7 +221,10 @@ def evaluate_videos(
             for w in s.windows.values():
                 w.reset()
         for gen_path, gt_path in zip(pair.gen, pair.gt):
-            gen, gt = _read(gen_path, pair.gt_size if pair.resized else None), _read(gt_path)
+            # DisCo resizes to the ground truth's size only for the per-frame metrics; its FID, FID-VID and FVD
+            # read the generated file, so their inputs are resized from the original frame, once.
+            original, gt = _read(gen_path), _read(gt_path)
+            gen = _resized(original, pair.gt_size) if pair.resized else original
             for name in sums:
                 if name in FRAME_METRICS:
                     sums[name] += FRAME_METRICS[name](gen, gt)
@@ -216,7 +237,7 @@ def evaluate_videos(
                 gen_body, gt_body = main_body(pose_extractor(gen)), main_body(pose_extractor(gt))
                 for scores in (keypoints, video_keypoints):
                     scores.add(gen_body, gt_body)
-            for s, frame in ((gen_side, gen), (gt_side, gt)):
+            for s, frame in ((gen_side, original), (gt_side, gt)):
                 if s.fid is not None:
                     s.fid.add(fid_input(frame))
                 if s.windows:
@@ -269,12 +290,14 @@ def evaluate_videos(
 
 
 def format_value(name: str, value: float) -> str:
-    """A metric as the tables print it."""
+    """A metric as the tables print it (a value that rounds to zero prints without a minus sign)."""
     if name == "l1_disco":
-        return f"{value:.3e}"
-    if name.startswith(("psnr", "fid", "fvd", "akd")):
-        return f"{value:.2f}"
-    return f"{value:.4f}"
+        text = f"{value:.3e}"
+    elif name.startswith(("psnr", "fid", "fvd", "akd")):
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.4f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def markdown_table(report: dict, label: str = "generated") -> str:

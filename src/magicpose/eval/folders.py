@@ -60,6 +60,20 @@ def _video_folders(root: Path, subfolder: str) -> dict[str, Path] | None:
     return videos
 
 
+def _holds_nothing(folder: Path) -> str:
+    """How a folder without frames or video folders looks, for the error that names it."""
+    visible = [f for f in folder.iterdir() if not f.name.startswith(".") and f.name.lower() not in SYSTEM_FILES]
+    kinds = " ".join(IMAGE_EXTENSIONS)
+    return "is empty" if not visible else f"holds no frames ({kinds}) and no video folders"
+
+
+def _empty_root(root: Path, what: str) -> InputError:
+    fix = ("pass the folder holding the generated frames (`magicpose infer-dataset --output DIR` writes them to "
+           "DIR/<video>/gen_images/)" if what == "generated folder" else
+           "pass the folder holding the ground-truth frames")
+    return InputError(f"{what} '{root}' {_holds_nothing(root)}: {fix}")
+
+
 def _check_folder(path: Path, what: str) -> None:
     if not path.exists():
         raise InputError(f"{what} '{path}' does not exist: pass a folder of frames or of video folders")
@@ -78,10 +92,11 @@ def _size(path: Path) -> tuple[int, int]:
 
 def _pair_video(name: str, gen_dir: Path, gt_dir: Path, resize: bool) -> VideoPair:
     gen, gt = _frames(gen_dir), _frames(gt_dir)
-    if not gen:
-        raise InputError(f"video '{name}': no frames in '{gen_dir}'")
-    if not gt:
-        raise InputError(f"video '{name}': no ground-truth frames in '{gt_dir}'")
+    for frames, folder, what in ((gen, gen_dir, "generated"), (gt, gt_dir, "ground-truth")):
+        if not frames:
+            kinds = " ".join(IMAGE_EXTENSIONS)
+            raise InputError(f"video '{name}': the {what} folder '{folder}' holds no frames ({kinds}): put the "
+                             f"video's {what} frames there, or evaluate folders without video '{name}'")
     gen_stems, gt_stems = [f.stem for f in gen], [f.stem for f in gt]
     if gen_stems != gt_stems:
         only_gen = sorted(set(gen_stems) - set(gt_stems), key=natural_sort_key)
@@ -114,6 +129,8 @@ def pair_folders(gen_dir, gt_dir=None, resize: bool = False) -> list[VideoPair]:
     _check_folder(gen_root, "generated folder")
     if gt_dir is None:
         videos = _video_folders(gen_root, GEN_SUBFOLDER)
+        if videos == {}:  # neither frames nor video folders: name that, not a missing ground truth
+            raise _empty_root(gen_root, "generated folder")
         if videos is None or not any((gen_root / v / GT_SUBFOLDER).is_dir() for v in videos):
             raise InputError(f"'{gen_root}' is not `magicpose infer-dataset` output (no <video>/{GT_SUBFOLDER}/): "
                              "pass the ground-truth folder as the second argument")
@@ -122,9 +139,9 @@ def pair_folders(gen_dir, gt_dir=None, resize: bool = False) -> list[VideoPair]:
         gt_root = Path(gt_dir)
         _check_folder(gt_root, "ground-truth folder")
         videos, gt_videos = _video_folders(gen_root, GEN_SUBFOLDER), _video_folders(gt_root, GT_SUBFOLDER)
-        for root, found in ((gen_root, videos), (gt_root, gt_videos)):
+        for root, found, what in ((gen_root, videos, "generated folder"), (gt_root, gt_videos, "ground-truth folder")):
             if found == {}:  # neither frames nor video folders: say so, not that it holds the other kind
-                raise InputError(f"no frames or video folders in '{root}'")
+                raise _empty_root(root, what)
         if videos is None and gt_videos is None:  # one video each
             videos, gt_videos = {gen_root.name: gen_root}, {gen_root.name: gt_root}
         elif videos is None or gt_videos is None:
@@ -132,7 +149,7 @@ def pair_folders(gen_dir, gt_dir=None, resize: bool = False) -> list[VideoPair]:
             raise InputError(f"'{flat}' holds frames but '{nested}' holds video folders: pass two folders of "
                              "frames (one video) or two folders of video folders")
     if not videos:
-        raise InputError(f"no frames or video folders in '{gen_root}'")
+        raise _empty_root(gen_root, "generated folder")
     missing = [v for v in videos if v not in gt_videos]
     extra = [v for v in gt_videos if v not in videos]
     if missing or extra:

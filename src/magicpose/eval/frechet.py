@@ -59,7 +59,12 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
     ``Tr((S1 S2)^(1/2))`` is the sum of the square roots of the eigenvalues of ``S1^(1/2) S2 S1^(1/2)``, a
     symmetric positive semi-definite matrix with the same eigenvalues as ``S1 S2``: symmetric eigensolvers
-    only, so no complex parts to discard and no failure on the singular covariances of small sets.
+    only, so no complex parts to discard and no failure on the singular covariances of small sets. It agrees
+    with pytorch-fid's ``scipy.linalg.sqrtm`` formula to about 1e-7 relative, singular 2048-d covariances of
+    40 samples included (README, "Evaluation").
+
+    The distance is never negative; the large terms that cancel for two equal sets leave a rounding residue
+    of either sign, so a negative result (only ever such a residue) is returned as 0.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
@@ -69,7 +74,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     middle = root1 @ sigma2 @ root1
     tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+    return max(0.0, float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean))
 
 
 def stats_distance(a: GaussianStats, b: GaussianStats) -> float:

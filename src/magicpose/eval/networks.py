@@ -7,8 +7,11 @@ usual names. A metric whose network is not found is skipped with the reason, nev
 ========  ============================  ==========================================================
 metric    file (usual name)             what loads it
 ========  ============================  ==========================================================
-FID       inception-2015-12-05.pt       TorchScript Inception-v3 of clean-fid / StyleGAN2-ADA (the one
-                                        DisCo's metric code uses), called ``net(x, return_features=True)``
+FID       pt_inception-2015-12-05-      pytorch-fid's state dict (the papers' FID; ``--fid-protocol
+          6726825d.pth                  pytorch-fid``, the default), magicpose.eval.inception_fid
+FID       inception-2015-12-05.pt       TorchScript Inception-v3 of clean-fid / StyleGAN2-ADA (DisCo's
+                                        metric_center.py; ``--fid-protocol clean-fid``), called
+                                        ``net(x, return_features=True)``
 FID-VID   resnet-50-kinetics.pth        3D ResNet-50 of Hara et al. (magicpose.eval.resnet3d), pooled
                                         2048-d features
 FVD       i3d_torchscript.pt            TorchScript I3D of StyleGAN-V (the FVD file most code uses),
@@ -39,21 +42,29 @@ WEIGHTS_ENV = "MAGICPOSE_EVAL_WEIGHTS"
 
 @dataclass(frozen=True)
 class NetworkFile:
-    key: str  # the argument name: --inception, --resnet3d, --i3d, --lpips-vgg, --lpips-heads
+    key: str  # the argument name: --pytorch-fid-inception, --inception, --resnet3d, --i3d, --lpips-vgg, ...
     filename: str
     what: str
 
 
 NETWORK_FILES = {
-    "inception": NetworkFile("inception", "inception-2015-12-05.pt", "the FID Inception-v3 TorchScript"),
+    "pytorch_fid_inception": NetworkFile("pytorch-fid-inception", "pt_inception-2015-12-05-6726825d.pth",
+                                         "pytorch-fid's FID Inception-v3 weights"),
+    "inception": NetworkFile("inception", "inception-2015-12-05.pt", "clean-fid's FID Inception-v3 TorchScript"),
     "resnet3d": NetworkFile("resnet3d", "resnet-50-kinetics.pth", "the Kinetics 3D ResNet-50 of FID-VID"),
     "i3d": NetworkFile("i3d", "i3d_torchscript.pt", "the FVD I3D TorchScript"),
     "lpips_vgg": NetworkFile("lpips-vgg", "vgg16-397923af.pth", "torchvision's VGG16 weights for LPIPS"),
     "lpips_heads": NetworkFile("lpips-heads", "vgg.pth", "the LPIPS v0.1 linear heads for VGG"),
 }
-# Which files each network-based metric needs.
-METRIC_NETWORKS = {"lpips": ("lpips_vgg", "lpips_heads"), "fid": ("inception",), "fid_vid": ("resnet3d",),
-                   "fvd": ("i3d",)}
+# Which file FID needs under each --fid-protocol.
+FID_NETWORK = {"pytorch-fid": "pytorch_fid_inception", "clean-fid": "inception"}
+
+
+def metric_networks(fid_protocol: str = "pytorch-fid") -> dict[str, tuple[str, ...]]:
+    """Which files each network-based metric needs."""
+    return {"lpips": ("lpips_vgg", "lpips_heads"), "fid": (FID_NETWORK[fid_protocol],), "fid_vid": ("resnet3d",),
+            "fvd": ("i3d",)}
+
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -81,13 +92,17 @@ def find_network_files(paths: dict[str, str | None], weights_dir: str | None = N
     return found
 
 
-def missing_reason(metric: str, files: dict[str, Path]) -> str | None:
+def missing_reason(metric: str, files: dict[str, Path], fid_protocol: str = "pytorch-fid") -> str | None:
     """Why ``metric`` cannot be computed with ``files`` (None when it can)."""
-    absent = [NETWORK_FILES[n] for n in METRIC_NETWORKS[metric] if n not in files]
+    absent = [NETWORK_FILES[n] for n in metric_networks(fid_protocol)[metric] if n not in files]
     if not absent:
         return None
     need = " and ".join(f"{s.what} (--{s.key} {s.filename})" for s in absent)
-    return f"needs {need}; or name a folder holding the files with --eval-weights or ${WEIGHTS_ENV}"
+    reason = f"needs {need}; or name a folder holding the files with --eval-weights or ${WEIGHTS_ENV}"
+    other = next(p for p in FID_NETWORK if p != fid_protocol)
+    if metric == "fid" and FID_NETWORK[other] in files:
+        reason += f" (or pass --fid-protocol {other} to use {files[FID_NETWORK[other]].name}, which is there)"
+    return reason
 
 
 def is_torchscript(path: Path) -> bool:
@@ -101,8 +116,12 @@ def is_torchscript(path: Path) -> bool:
 
 def _load_script(path: Path, spec: NetworkFile, device) -> torch.jit.ScriptModule:
     if not is_torchscript(path):
+        hint = ""
+        if spec.key == "inception":  # the other FID file is a plain state dict
+            hint = (" (pytorch-fid's pt_inception-2015-12-05-6726825d.pth goes to --pytorch-fid-inception, with "
+                    "--fid-protocol pytorch-fid)")
         raise InputError(f"'{path}' is not a TorchScript file: --{spec.key} takes {spec.what} "
-                         f"({spec.filename})")
+                         f"({spec.filename}){hint}")
     try:
         with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript, yet these files exist only as such
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -114,6 +133,11 @@ def _load_script(path: Path, spec: NetworkFile, device) -> torch.jit.ScriptModul
 def load_feature_network(name: str, path: Path, device="cpu") -> FeatureFn:
     """A function from the prepared input batch (magicpose.eval.preprocess) to (B, D) features."""
     spec = NETWORK_FILES[name]
+    if name == "pytorch_fid_inception":
+        from magicpose.eval.inception_fid import load_fid_inception
+
+        inception = load_fid_inception(path).to(device)
+        return lambda x: inception(x)
     if name == "inception":
         net = _load_script(path, spec, device)
         return lambda x: net(x, return_features=True).reshape(len(x), -1)
@@ -138,22 +162,24 @@ def load_lpips(files: dict[str, Path], device="cpu") -> torch.nn.Module:
 
 
 def load_networks(metrics, files: dict[str, Path], device="cpu", pose_backend: str = "dwpose",
-                  pose_weights=None) -> tuple[dict, dict[str, str]]:
+                  pose_weights=None, fid_protocol: str = "pytorch-fid") -> tuple[dict, dict[str, str]]:
     """The networks ``metrics`` need, as keyword arguments of ``evaluate_videos`` (features, lpips,
-    pose_extractor), and the reason of each metric that cannot be computed from ``files``."""
+    pose_extractor), and the reason of each metric that cannot be computed from ``files``; FID's network
+    is the one of ``fid_protocol``."""
     networks: dict = {"features": {}, "lpips": None, "pose_extractor": None}
     skipped: dict[str, str] = {}
+    needs = metric_networks(fid_protocol)
     for metric in metrics:
         network = "lpips" if metric.startswith("lpips") else metric
-        if network not in METRIC_NETWORKS:
+        if network not in needs:
             continue
-        reason = missing_reason(network, files)
+        reason = missing_reason(network, files, fid_protocol)
         if reason:
             skipped[metric] = reason
         elif network == "lpips":
             networks["lpips"] = networks["lpips"] or load_lpips(files, device)
         elif network not in networks["features"]:
-            file_key = METRIC_NETWORKS[network][0]
+            file_key = needs[network][0]
             networks["features"][network] = load_feature_network(file_key, files[file_key], device)
     keypoint_metrics = [m for m in metrics if m in ("akd", "mkr")]
     if keypoint_metrics:

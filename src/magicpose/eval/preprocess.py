@@ -1,14 +1,20 @@
 """How frames are turned into the inputs of the feature networks (the FID/FID-VID/FVD protocol of DisCo).
 
-- Resizing: clean-fid's "clean" resize, which DisCo's metric code uses for all three: PIL bicubic on each
-  channel in float ('F' mode), clipped to [0, 255] and not re-quantised. Frames are stretched to the
-  square input (no crop), as there.
+- FID, pytorch-fid (the default; what DisCo's ``gen_eval.sh`` runs, ``python -m pytorch_fid`` on the two
+  frame folders): the 8-bit frame as [0, 1] floats (``x / 255``), stretched to 299x299 by
+  ``F.interpolate(mode="bilinear", align_corners=False)``, then scaled to [-1, 1] (``2 x - 1``).
+- FID, clean-fid (the option ``--fid-protocol clean-fid``) and FID-VID/FVD always: clean-fid's "clean"
+  resize, a copy of which DisCo's ``tool/metrics/resize.py`` uses: PIL bicubic on each channel in float
+  ('F' mode), neither clipped to [0, 255] nor re-quantised (bicubic overshoots a sharp edge by a few
+  levels; those values are kept). Frames are stretched to the square input (no crop), as there.
 - Clips: every window of ``length`` consecutive frames of a video (``stride`` 1 by default), as DisCo's
-  ``gen_gifs_for_fvd.py`` writes one 16-frame GIF per start frame. Videos shorter than a clip give none.
-- GIF round trip: DisCo scores the GIFs, so each frame goes through GIF's 256-colour palette. Pillow
-  quantises every frame of a GIF on its own, so a frame reads back the same in every clip that holds it
-  and is quantised once here (tests/test_eval_preprocess.py checks this against a 16-frame GIF). The
-  frame rate (3 fps there) only sets the GIF's frame durations and does not change the pixels.
+  ``DatasetFVDVideoFromFramesResize`` starts one 16-frame clip at every frame of the raw frame folders.
+  Videos shorter than a clip give none.
+- GIF round trip (the option ``--gif``; DisCo's June-2023 protocol scored 16-frame GIFs written by
+  ``gen_gifs_for_fvd.py``): each frame goes through GIF's 256-colour palette. Pillow quantises every frame
+  of a GIF on its own, so a frame reads back the same in every clip that holds it and is quantised once
+  here (tests/test_eval_preprocess.py checks this against a 16-frame GIF). The frame rate (3 fps there)
+  only sets the GIF's frame durations and does not change the pixels.
 """
 
 from __future__ import annotations
@@ -18,21 +24,31 @@ from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 FID_SIZE, FID_VID_SIZE, FVD_SIZE = 299, 112, 224
 CLIP_LENGTH = 16
 GIF_FPS = 3.0  # DisCo's GIFs: recorded in the protocol; no effect on the decoded pixels
-# The mean RGB (0-255) of Kinetics that the 3D ResNet-50 was trained with; subtracted before it.
-KINETICS_MEAN = np.array([114.7748, 107.7354, 99.4750], np.float32)
+# The mean RGB (0-255) subtracted before the 3D ResNet-50: the ActivityNet mean of Hara et al.'s
+# 3D-ResNets code (get_mean(dataset="activitynet")), which their Kinetics models were trained with. Float64,
+# as DisCo subtracts it (a float64 tensor) before casting the clip back to float32.
+ACTIVITYNET_MEAN = np.array([114.7748, 107.7354, 99.4750], np.float64)
+FID_PROTOCOLS = ("pytorch-fid", "clean-fid")
 
 
-def resize_clean(frame: np.ndarray, size: int) -> np.ndarray:
-    """(size, size, 3) float32 in [0, 255]: bicubic per channel in float, as clean-fid's "clean" mode."""
+def resize_clean(frame: np.ndarray, size: int, clip: bool = False) -> np.ndarray:
+    """(size, size, 3) float32: bicubic per channel in float, as clean-fid's "clean" mode and DisCo.
+
+    Not clipped: bicubic's overshoot at sharp edges leaves values a few levels below 0 or above 255, and
+    DisCo keeps them. ``clip=True`` clamps to [0, 255] (this package's protocol before; only for comparison).
+    """
     channels = [np.asarray(Image.fromarray(np.ascontiguousarray(frame[..., c]).astype(np.float32), mode="F")
                            .resize((size, size), Image.Resampling.BICUBIC))
                 for c in range(3)]
-    return np.clip(np.stack(channels, axis=-1), 0, 255)
+    out = np.stack(channels, axis=-1)
+    return np.clip(out, 0, 255) if clip else out
 
 
 def gif_round_trip(frame: np.ndarray) -> np.ndarray:
@@ -44,14 +60,29 @@ def gif_round_trip(frame: np.ndarray) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def fid_input(frame: np.ndarray) -> np.ndarray:
-    """(3, 299, 299) float32 in [0, 255], what the FID Inception TorchScript takes."""
+def clean_fid_input(frame: np.ndarray) -> np.ndarray:
+    """(3, 299, 299) float32 on the 0-255 scale, what clean-fid's Inception TorchScript takes."""
     return resize_clean(frame, FID_SIZE).transpose(2, 0, 1)
 
 
+def pytorch_fid_input(frame: np.ndarray) -> np.ndarray:
+    """(3, 299, 299) float32 in [-1, 1], pytorch-fid's input: ``ToTensor`` (x / 255), bilinear resize to 299
+    (inside its ``InceptionV3``, ``resize_input=True``), then ``2 x - 1`` (``normalize_input=True``).
+
+    Resizing one frame gives the same numbers as resizing it within a batch (each output pixel reads only its
+    own image), so frames of different sizes can share a batch here, unlike in pytorch-fid.
+    """
+    x = torch.tensor(frame).permute(2, 0, 1)[None].float().div(255)  # a copy: decoded frames are read-only
+    x = F.interpolate(x, size=(FID_SIZE, FID_SIZE), mode="bilinear", align_corners=False)
+    return (2 * x - 1)[0].numpy()
+
+
+FID_INPUTS = {"pytorch-fid": pytorch_fid_input, "clean-fid": clean_fid_input}
+
+
 def fid_vid_frame(frame: np.ndarray) -> np.ndarray:
-    """(3, 112, 112) float32: Kinetics mean subtracted, a frame of a 3D ResNet-50 clip."""
-    return (resize_clean(frame, FID_VID_SIZE) - KINETICS_MEAN).transpose(2, 0, 1)
+    """(3, 112, 112) float32: the ActivityNet mean subtracted, a frame of a 3D ResNet-50 clip."""
+    return (resize_clean(frame, FID_VID_SIZE) - ACTIVITYNET_MEAN).astype(np.float32).transpose(2, 0, 1)
 
 
 def fvd_frame(frame: np.ndarray) -> np.ndarray:

@@ -7,7 +7,9 @@ strictly (after dropping the ``module.`` prefix that ``nn.DataParallel`` left on
 
 Input convention, applied by the caller and not by this module: 16-frame clips, each frame resized to
 112x112, RGB in 0-255 minus the per-channel mean ``[114.7748, 107.7354, 99.4750]`` (no division by a
-standard deviation), laid out as (B, 3, T, H, W) float.
+standard deviation), laid out as (B, 3, T, H, W) float. That mean is ActivityNet's, not Kinetics': Hara's
+code subtracts ``get_mean(dataset="activitynet")`` by default, also when training on Kinetics (its
+Kinetics mean, [110.6367, 103.1607, 96.2902], is an option), and DisCo subtracts the same numbers.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
 
-__all__ = ["KINETICS_MEAN", "ResNet3D", "load_resnet3d", "resnet3d_50"]
+__all__ = ["ACTIVITYNET_MEAN", "ResNet3D", "load_resnet3d", "resnet3d_50"]
 
-# Per-channel RGB mean (0-255 scale) the checkpoint was trained with; the caller subtracts it.
-KINETICS_MEAN = (114.7748, 107.7354, 99.4750)
+# Per-channel RGB mean (0-255 scale) the checkpoint was trained with (ActivityNet's, see above); the caller
+# subtracts it.
+ACTIVITYNET_MEAN = (114.7748, 107.7354, 99.4750)
 
 _EXPANSION = 4
 _WHAT = "a 3D ResNet-50 Kinetics checkpoint (resnet-50-kinetics.pth)"
