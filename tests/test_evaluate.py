@@ -30,15 +30,24 @@ from magicpose.pose.schema import PersonPose
 FRAMES, H, W = 18, 32, 40
 
 
-class TinyInception(nn.Module):
-    """Stands in for the FID Inception TorchScript: same call, 6-d features."""
-
+class _TinyLayers(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 6, 7, stride=4)
 
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.conv(x)).mean((2, 3))
+
+
+class TinyInception(nn.Module):
+    """Stands in for clean-fid's Inception TorchScript: a ``layers`` module on (x - 128) / 128, 6-d features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = _TinyLayers()
+
     def forward(self, x: Tensor, return_features: bool = False) -> Tensor:
-        return torch.tanh(self.conv(x / 255)).mean((2, 3))
+        return self.layers((x - 128) / 128)
 
 
 class TinyI3D(nn.Module):
@@ -606,6 +615,11 @@ def test_fid_network_file_refusals_name_the_flag(tmp_path, weights, capsys, monk
     torch.save({"w": torch.zeros(1)}, state_dict)
     err = _error(capsys, gen, gt, "--inception", state_dict, "--fid-protocol", "clean-fid", *out)
     assert "is not a TorchScript file" in err and "goes to --pytorch-fid-inception" in err
+    other_script = tmp_path / "other.pt"
+    (other_script).write_bytes((weights / "i3d_torchscript.pt").read_bytes())
+    err = _error(capsys, gen, gt, "--inception", other_script, "--fid-protocol", "clean-fid", *out)
+    assert err == (f"error: '{other_script}' has no 'layers' module: --inception takes clean-fid's FID Inception-v3 "
+                   "TorchScript (inception-2015-12-05.pt, StyleGAN2-ADA's file that clean-fid uses)\n")
     assert "--pytorch-fid-inception" in _error(capsys, gen, gt, "--pytorch-fid-inception", tmp_path / "no.pth", *out)
     # the TorchScript alone, under the default protocol: FID skipped, and the reason names both ways out
     rc, _, _ = _run(capsys, gen, gt, "--inception", script, *out)

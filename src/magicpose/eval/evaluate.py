@@ -78,7 +78,8 @@ def protocol(options: EvaluationOptions) -> dict[str, str]:
                        "(align_corners=False), 2x - 1, pytorch-fid's Inception-v3 (pt_inception-2015-12-05), "
                        "2048-d pool features",
         "clean-fid": "clean-fid's protocol: frames stretched to 299x299 with the float bicubic resize (not "
-                     "clipped), clean-fid's Inception-v3 TorchScript (inception-2015-12-05.pt), 2048-d features",
+                     "clipped), (x - 128) / 128 through the layers of clean-fid's Inception-v3 TorchScript "
+                     "(inception-2015-12-05.pt), 2048-d features",
     }[options.fid_protocol]
     return {
         "frames": "paired by file name; generated frames resized to the ground truth's size (bilinear) only with "

@@ -10,8 +10,8 @@ metric    file (usual name)             what loads it
 FID       pt_inception-2015-12-05-      pytorch-fid's state dict (the papers' FID; ``--fid-protocol
           6726825d.pth                  pytorch-fid``, the default), magicpose.eval.inception_fid
 FID       inception-2015-12-05.pt       TorchScript Inception-v3 of clean-fid / StyleGAN2-ADA (DisCo's
-                                        metric_center.py; ``--fid-protocol clean-fid``), called
-                                        ``net(x, return_features=True)``
+                                        metric_center.py; ``--fid-protocol clean-fid``), called as they
+                                        call it: ``net.layers((x - 128) / 128)``
 FID-VID   resnet-50-kinetics.pth        3D ResNet-50 of Hara et al. (magicpose.eval.resnet3d), pooled
                                         2048-d features
 FVD       i3d_torchscript.pt            TorchScript I3D of StyleGAN-V (the FVD file most code uses),
@@ -140,7 +140,13 @@ def load_feature_network(name: str, path: Path, device="cpu") -> FeatureFn:
         return lambda x: inception(x)
     if name == "inception":
         net = _load_script(path, spec, device)
-        return lambda x: net(x, return_features=True).reshape(len(x), -1)
+        if not hasattr(net, "layers"):
+            raise InputError(f"'{path}' has no 'layers' module: --inception takes {spec.what} ({spec.filename}, "
+                             "StyleGAN2-ADA's file that clean-fid uses)")
+        layers = net.layers
+        # As clean-fid and DisCo call it on frames already resized to 299 (resize_inside=False): scaled by
+        # (x - 128) / 128 and run through its layers, bypassing the file's own resampling.
+        return lambda x: layers((x - 128) / 128).reshape(len(x), -1)
     if name == "i3d":
         net = _load_script(path, spec, device)
         return lambda x: net(x, rescale=False, resize=False, return_features=True).reshape(len(x), -1)
