@@ -2,7 +2,7 @@
 
     python benchmarks/compare_generators.py [--motions 4] [--frames 24] [--steps 50] [--seed 0]
         [--out outputs/compare_generators] [--eval-weights DIR] [--magicpose pretrained_weights/demo]
-        [--pose2vid pretrained_weights/pose2vid_demo] [--no-gif] [--device cpu]
+        [--pose2vid pretrained_weights/pose2vid_demo] [--gif] [--fid-protocol clean-fid] [--device cpu]
 
 The set (the self-reenactment set of benchmarks/eval_gan.py): the synthetic dancer the pose2vid demo was
 trained on (example_data/README.md) performs --motions held-out motions (ids from the test range, picked
@@ -53,7 +53,7 @@ from magicpose.eval.evaluate import (
 )
 from magicpose.eval.folders import pair_folders
 from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks
-from magicpose.eval.preprocess import CLIP_LENGTH, clip_count
+from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS, clip_count
 
 GENERATORS = ("magicpose", "pose2vid", "pose2vid_face", "copy_reference")
 GT = "gt"
@@ -107,7 +107,8 @@ def resolve_networks(args, device: str) -> tuple[dict, dict[str, str], dict[str,
     """The networks as `magicpose evaluate` finds them: keyword arguments of evaluate_videos, the reasons of
     the metrics that cannot be computed, and the files found."""
     files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
-    networks, skipped = load_networks(ALL_METRICS, files, device, args.pose_backend, args.pose_weights)
+    networks, skipped = load_networks(ALL_METRICS, files, device, args.pose_backend, args.pose_weights,
+                                      fid_protocol=args.fid_protocol)
     return networks, skipped, {name: str(path) for name, path in files.items()}
 
 
@@ -158,8 +159,11 @@ def main() -> None:
                         help="MagicPose weights, or 'none' to skip it")
     parser.add_argument("--pose2vid", default=str(ROOT / "pretrained_weights" / "pose2vid_demo"),
                         help="pose2vid weights (with or without face enhancer), or 'none' to skip both")
-    parser.add_argument("--no-gif", action="store_true",
-                        help="score FID-VID/FVD clips on the raw frames instead of through a GIF palette")
+    parser.add_argument("--gif", action="store_true",
+                        help="score FID-VID/FVD clips through a GIF palette (DisCo's June-2023 protocol; default: "
+                             "the raw frames, as `magicpose evaluate`)")
+    parser.add_argument("--fid-protocol", choices=FID_PROTOCOLS, default=FID_PROTOCOLS[0],
+                        help="FID as pytorch-fid (default, as the papers) or clean-fid, as `magicpose evaluate`")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     args = parser.parse_args()
     if args.frames < CLIP_LENGTH:
@@ -200,7 +204,7 @@ def main() -> None:
             log(f"motion {n + 1}/{len(motions)} ({motion}) {name:15s} {time.perf_counter() - tic:7.1f} s  "
                 f"IoU {np.mean(values):.3f}")
 
-    options = EvaluationOptions(gif=not args.no_gif, device=device)
+    options = EvaluationOptions(gif=args.gif, fid_protocol=args.fid_protocol, device=device)
     reports, rows, skipped = {}, {}, {}
     for name in generators:
         tic = time.perf_counter()
@@ -225,7 +229,8 @@ def main() -> None:
     table = markdown(rows, skipped, not_run, set_line)
     (out / "compare_generators.md").write_text(table)
     record = {"set": {"dancer": dancer, "motions": motions, "frames_per_motion": args.frames, "size": SIZE,
-                      "steps": args.steps, "seed": args.seed, "split_seed": args.split_seed, "gif": not args.no_gif,
+                      "steps": args.steps, "seed": args.seed, "split_seed": args.split_seed, "gif": args.gif,
+                      "fid_protocol": args.fid_protocol,
                       "device": device, "networks": network_files},
               "not_run": not_run, "generators": reports}
     (out / "compare_generators.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
