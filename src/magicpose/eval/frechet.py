@@ -60,8 +60,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     ``Tr((S1 S2)^(1/2))`` is the sum of the square roots of the eigenvalues of ``S1^(1/2) S2 S1^(1/2)``, a
     symmetric positive semi-definite matrix with the same eigenvalues as ``S1 S2``: symmetric eigensolvers
     only, so no complex parts to discard and no failure on the singular covariances of small sets. It agrees
-    with pytorch-fid's ``scipy.linalg.sqrtm`` formula to about 1e-7 relative, singular 2048-d covariances of
-    40 samples included (README, "Evaluation").
+    with pytorch-fid's ``scipy.linalg.sqrtm`` formula to 1e-14 when there are more samples than dimensions;
+    with fewer (singular covariances) both carry a rounding bias of 1e-7 to 1e-4 relative, from the square
+    roots of the null space's rounding noise (README, "Evaluation").
 
     The distance is never negative; the large terms that cancel for two equal sets leave a rounding residue
     of either sign, so a negative result (only ever such a residue) is returned as 0.
