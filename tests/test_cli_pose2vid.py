@@ -51,6 +51,32 @@ def test_infer_with_pose2vid_writes_the_pipelines_frames(weights, tmp_path):
     assert out.is_file() and (tmp_path / "dance_preview.png").is_file()
 
 
+def test_face_blend_flag_reaches_the_pipeline(weights, tmp_path):
+    """The weights record the hard paste; --face-blend feather writes the feathered frames instead."""
+    poses = EXAMPLE / "pose_json"
+    sequence = load_pose_sequence(poses)
+    keypoints = [sequence.pose(i) for i in range(len(sequence))]
+    pipe = Pose2VidPipeline.from_pretrained(weights)
+    assert pipe.face_enhancer.config.paste == "hard"
+    out = tmp_path / "feathered.mp4"
+    assert cli.main(["infer", "--generator", "pose2vid", "--weights", str(weights), "--poses", str(poses),
+                     "--output", str(out), "--face-blend", "feather", *FAST]) == 0
+    written = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "feathered_frames").glob("*.png"))]
+    feathered = list(pipe.iter_frames(sequence, 32, 32, pose_keypoints=keypoints, face_blend="feather"))
+    hard = list(pipe.iter_frames(sequence, 32, 32, pose_keypoints=keypoints))
+    assert len(written) == 16 and all(np.array_equal(a, b) for a, b in zip(written, feathered, strict=True))
+    assert any(not np.array_equal(a, b) for a, b in zip(feathered, hard))
+
+
+def test_face_blend_without_pose2vid_is_refused(tmp_path, capsys):
+    out = tmp_path / "out" / "dance.mp4"
+    assert cli.main(["infer", "--poses", str(EXAMPLE / "poses"), "--output", str(out), "--face-blend", "feather",
+                     *FAST]) == 2
+    assert _error_line(capsys) == ("error: --face-blend is for pose2vid's face enhancer: add --generator pose2vid, or "
+                                   "drop the flag")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("case", ["missing weights", "magicpose weights", "bad size", "too small"])
 def test_pose2vid_refusals_are_one_line_and_write_nothing(weights, tmp_path, capsys, case):
     extra = {"missing weights": ["--weights", str(tmp_path / "nowhere")],
