@@ -18,8 +18,8 @@ from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
 from magicpose.models import pix2pixhd
-from magicpose.models.face_unet import LEVELS, UnetFaceGenerator
 from magicpose.models.face_enhancer import OFFICIAL_SIZE_FRACTION
+from magicpose.models.face_unet import LEVELS, UnetFaceGenerator
 
 NetG = Literal["global", "local"]
 FaceVariant = Literal["official", "official_unet", "lotayou"]
