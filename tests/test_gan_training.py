@@ -344,13 +344,18 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(data, straig
     assert len(inert[0]) == 12 and len(inert[1]) == 4
     for a, b, skip in zip(_networks(straight), _networks(tmp_path / "two"), inert, strict=True):
         assert a.keys() == b.keys() and skip < a.keys()
-        assert max((a[k] - b[k]).abs().max().item() for k in a if k not in skip) <= 1e-6  # measured: < 1e-7
+        # Measured: < 1e-7 on an Intel CPU, 5.3e-6 on an AMD EPYC, whose kernels round differently; the wandering
+        # inert biases (below) shift the rounding of what follows them, and Adam amplifies that on weights whose
+        # gradient is near 0. A rank that did not synchronise would be off by the learning rate (2e-4) per step.
+        assert max((a[k] - b[k]).abs().max().item() for k in a if k not in skip) <= 2e-5
     # the inert biases did wander apart (up to 1e-3), yet both runs compute the same frames and logits
     dataset = ConsecutivePairDataset(data, "train", 32, 32)
     items = [dataset[i] for i in range(len(dataset))]
     batch = {k: torch.stack([it[k] for it in items]) for k in ("pose_prev", "pose", "frame_prev", "frame")}
     for a, b in zip(_outputs(straight, batch), _outputs(tmp_path / "two", batch), strict=True):
-        assert (a - b).abs().max().item() <= 1e-5  # measured: 2.3e-6 on frames in [-1, 1]
+        # measured on frames in [-1, 1]: 2.3e-6 on the Intel CPU, 4.7e-4 (0.06 of a uint8 level) on the AMD EPYC, from
+        # the other weights' 5e-6 (moving the inert biases by 1e-3 moves the frames by 1e-6 only)
+        assert (a - b).abs().max().item() <= 2e-3
     seen = {r: json.loads((tmp_path / "two" / "seen_samples" / f"rank-{r}.json").read_text()) for r in (0, 1)}
     single = json.loads((straight / "seen_samples" / "rank-0.json").read_text())
     assert len(seen[0]) == len(seen[1]) == 12 and len(single) == 24
