@@ -240,7 +240,23 @@ def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, 
 
 
 def run_infer_dataset(args) -> int:
+    """Every video of the split, or, as one of several processes (``torchrun``, ``accelerate launch``), this
+    rank's share of them (``magicpose.distributed``): every rank first checks the whole run, then generates and
+    writes only its own videos, each seeded by itself, so the files equal one process's."""
+    from magicpose.distributed import rank_from_environ
+
+    rank = rank_from_environ()
+    try:
+        return _infer_dataset(args, rank)
+    except InputError as err:  # one line per failing rank, naming it
+        if rank.several:
+            raise InputError(f"{rank.prefix}{err}") from None
+        raise
+
+
+def _infer_dataset(args, rank) -> int:
     from magicpose.data.layout import list_videos
+    from magicpose.distributed import sigterm_interrupts
     from magicpose.infer import load_generator, output_size
 
     check_run_flags(args)
@@ -255,18 +271,57 @@ def run_infer_dataset(args) -> int:
     check_writable_folder(out_root, "--output")
     inputs = [args.root, args.weights]
     check_not_input(out_root, inputs, "--output", input_folders=inputs)
-    _check_frames_open(videos, args.max_frames)
+    _check_frames_open(videos, args.max_frames)  # every rank checks every video: all refuse before any work
     for video in videos:  # each video's folders may replace only an earlier infer-dataset output
         for folder in DATASET_VIDEO_FOLDERS:
             check_replaceable(out_root / video.name / folder, "--output", inputs, kind="frames")
         check_not_input(out_root / video.name / "condition.png", inputs, "--output")
         check_beside(out_root / video.name / "condition.png", out_root, "--output")
-    pipe = load_generator(args)
-    height, width = output_size(pipe, args)
-    with parents_removed_on_error(out_root):
-        _generate_dataset(pipe, videos, out_root, height, width, args)
-    print(f"wrote {count(len(videos), 'video')} to {out_root}")
+    args.device = rank.device(args.device)
+    mine = rank.shard(videos)
+    if not mine:
+        print(f"{rank.prefix}no video to generate ({count(len(videos), 'video')} for {rank.world_size} processes)")
+        return 0
+    _use_device(args.device)
+    if rank.local_rank != 0:  # one set of progress bars per node: its first process's
+        _hide_loading_bars()
+    pipe = load_generator(args, log=lambda line: print(rank.prefix + line))
+    if rank.local_rank != 0:
+        pipe.set_progress_bar_config(disable=True)
+    height, width = output_size(pipe, args, log=lambda line: print(rank.prefix + line))
+    done: list[str] = []
+    try:
+        # only the folders this rank made are removed on failure, and only when empty: never another rank's
+        with sigterm_interrupts(), parents_removed_on_error(out_root):
+            _generate_dataset(pipe, mine, out_root, height, width, args, rank, done)
+    except KeyboardInterrupt:  # Ctrl+C, or the launcher stopping this rank because another failed
+        kept = (f"the video in progress was not written; {count(len(done), 'finished video')} kept in {out_root}: "
+                f"{', '.join(done)}") if done else "no output was written"
+        print_error(rank.prefix + kept, prefix="interrupted")
+        return 130
+    if rank.several:
+        print(f"{rank.prefix}wrote {count(len(done), 'video')} to {out_root}: {', '.join(done)} (this rank's share "
+              f"of {count(len(videos), 'video')})")
+    else:
+        print(f"wrote {count(len(done), 'video')} to {out_root}")
     return 0
+
+
+def _hide_loading_bars() -> None:
+    """No 'Loading pipeline components' and 'Loading weights' bars from this process."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
+def _use_device(device: str | None) -> None:
+    """Make ``cuda:N`` the current CUDA device, so that nothing of this rank lands on another rank's GPU 0."""
+    if device and device.startswith("cuda:"):
+        import torch
+
+        torch.cuda.set_device(device)
 
 
 def _check_frames_open(videos, max_frames: int | None) -> None:
@@ -288,25 +343,28 @@ def _check_frames_open(videos, max_frames: int | None) -> None:
                                      "the frame and its pose map") from None
 
 
-def _generate_dataset(pipe, videos, out_root: Path, height: int, width: int, args) -> None:
+def _generate_dataset(pipe, videos, out_root: Path, height: int, width: int, args, rank, done: list[str]) -> None:
+    """Generate and write ``videos``, appending each finished one's name to ``done``."""
     from tqdm.auto import tqdm
 
     from magicpose.image_utils import load_image
     from magicpose.infer import generate_latents, resize_note
 
-    for video in tqdm(videos, desc="videos", unit="video"):
+    desc = f"videos (rank {rank.rank}/{rank.world_size})" if rank.several else "videos"
+    for video in tqdm(videos, desc=desc, unit="video", disable=rank.local_rank != 0):
         frames = video.frames[: args.max_frames + 1] if args.max_frames else video.frames
         reference = load_image(frames[0].image)
         targets = frames[1:]
         poses = [np.asarray(load_image(f.pose)) for f in targets]
         note = resize_note(reference, poses[0], width, height)
         if note:
-            print(note)
-        print(f"{video.name}: generating {count(len(poses), 'frame')} at {width}x{height}, {args.steps} steps, "
-              f"guidance {args.guidance_scale}")
+            print(rank.prefix + note)
+        print(f"{rank.prefix}{video.name}: generating {count(len(poses), 'frame')} at {width}x{height}, "
+              f"{args.steps} steps, guidance {args.guidance_scale}")
         latents = generate_latents(pipe, reference, poses, height, width, args)
         _write_dataset_video(pipe, out_root / video.name, reference, targets, poses, latents, height, width,
                              args.frames_per_batch)
+        done.append(video.name)
 
 
 def main(argv: list[str] | None = None) -> int:

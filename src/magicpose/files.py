@@ -501,17 +501,41 @@ def check_regular_file(path: PathLike, what: str, fix: str) -> None:
 
 
 # -- output folders made for a run ---------------------------------------------------------------------------------
+MKDIR_TRIES = 10  # how often make_parents looks again when another process removes a folder it is making inside
+
+
 def make_parents(*folders: str | Path) -> list[Path]:
-    """``mkdir -p`` each folder; returns the folders that did not exist before, deepest first."""
+    """``mkdir -p`` each folder; returns the folders this call created, deepest first.
+
+    Safe when other processes make and remove the same folders at the same time (the ranks of a multi-GPU
+    ``infer-dataset`` share their output folder): a folder another process made first is not returned, so it is
+    never removed as this call's own, and a parent that another process removes (the empty folder it made, in
+    its clean-up) between the look and the ``mkdir`` is made again."""
     created: list[Path] = []
     for folder in map(Path, folders):
-        missing = []
-        while not folder.exists():
-            missing.append(folder)
-            folder = folder.parent
-        for f in reversed(missing):
-            f.mkdir(exist_ok=True)
-        created = missing + created
+        for attempt in range(MKDIR_TRIES):
+            missing = []
+            f = folder
+            while not f.exists():
+                missing.append(f)
+                f = f.parent
+            made: list[Path] = []
+            try:
+                for f in reversed(missing):
+                    try:
+                        f.mkdir()
+                    except FileExistsError:  # made by another process since the look: not ours
+                        if not f.is_dir():
+                            raise
+                    else:
+                        made.insert(0, f)
+            except FileNotFoundError:  # a parent was removed since the look: look again
+                created = made + created
+                if attempt == MKDIR_TRIES - 1:
+                    raise
+                continue
+            created = made + created
+            break
     return created
 
 
@@ -534,16 +558,20 @@ def parents_removed_on_error(*folders: str | Path) -> Iterator[None]:
 
 
 def _probe(folder: Path, shown: Path, flag: str) -> None:
-    created: list[Path] = []
-    try:
-        created = make_parents(folder)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".magicpose-probe-"):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise InputError(f"cannot write to '{shown}' ({reason}): choose another {flag}") from None
-    finally:
-        remove_if_empty(created)
+    for attempt in range(MKDIR_TRIES):
+        created: list[Path] = []
+        try:
+            created = make_parents(folder)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".magicpose-probe-"):
+                pass
+            return
+        except OSError as err:
+            if isinstance(err, FileNotFoundError) and not folder.exists() and attempt < MKDIR_TRIES - 1:
+                continue  # another process's probe removed the folder it made, found here by this one: again
+            reason = err.strerror or type(err).__name__
+            raise InputError(f"cannot write to '{shown}' ({reason}): choose another {flag}") from None
+        finally:
+            remove_if_empty(created)
 
 
 def check_writable(path: Path, flag: str = "--output") -> None:
