@@ -262,7 +262,7 @@ def folder_gib(folder: Path) -> float:
 def generate(pipe, reference, poses, frames_per_batch: int, steps: int, size: int) -> torch.Tensor:
     return pipe(image=reference, pose_images=poses, height=size, width=size, num_inference_steps=steps,
                 guidance_scale=GUIDANCE, generator=torch.Generator().manual_seed(SEED),
-                frames_per_batch=frames_per_batch, output_type="latent").frames
+                frames_per_batch=frames_per_batch, output_type="latent").frames[0]
 
 
 def time_inference(pipe, reference, poses, plan: Plan, device: torch.device) -> dict:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_pipeline_equivalence import literal_original_loop  # noqa: E402
 
-from magicpose.models.reference_attention import run_appearance_unet  # noqa: E402
+from magicpose.models.reference_attention import attached_reference_bank, run_appearance_unet  # noqa: E402
 from magicpose.tiny import make_components  # noqa: E402
 
 FRAMES_PER_BATCH = 4
@@ -64,7 +64,7 @@ def build_pipeline(components):
 def run_pipeline(pipe, reference, poses, size, steps):
     return pipe(image=reference, pose_images=poses, height=size, width=size, num_inference_steps=steps,
                 guidance_scale=GUIDANCE, generator=torch.Generator().manual_seed(SEED),
-                frames_per_batch=FRAMES_PER_BATCH, output_type="latent").frames
+                frames_per_batch=FRAMES_PER_BATCH, output_type="latent").frames[0]
 
 
 def prepare_floor(pipe, reference, poses, size, steps):
@@ -81,6 +81,11 @@ def prepare_floor(pipe, reference, poses, size, steps):
 
 @torch.no_grad()
 def run_floor(pipe, context, pose, latents, ref, timesteps):
+    with attached_reference_bank(pipe.appearance_unet, pipe.unet, pipe.bank):
+        return _floor_loop(pipe, context, pose, latents, ref, timesteps)
+
+
+def _floor_loop(pipe, context, pose, latents, ref, timesteps):
     z = latents.clone()
     for t in timesteps:
         run_appearance_unet(pipe.appearance_unet, pipe.bank, ref, t, context)
@@ -101,8 +106,9 @@ def run_floor(pipe, context, pose, latents, ref, timesteps):
 
 @torch.no_grad()
 def appearance_passes(pipe, ref, context, stop_after_last_write, count=50):
-    for _ in range(count):
-        run_appearance_unet(pipe.appearance_unet, pipe.bank, ref, 500, context, stop_after_last_write)
+    with attached_reference_bank(pipe.appearance_unet, pipe.unet, pipe.bank):
+        for _ in range(count):
+            run_appearance_unet(pipe.appearance_unet, pipe.bank, ref, 500, context, stop_after_last_write)
 
 
 def _timed(fn):

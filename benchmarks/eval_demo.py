@@ -93,7 +93,7 @@ def evaluate(pipe, pairs: int, frames: int, fps: float, steps: int, guidance_sca
     for n, (identity_id, motion_id) in enumerate(split_ids(seed, "test", pairs)):
         reference, maps, truth, background = held_out_case(identity_id, motion_id, frames, size, fps)
         output = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=steps,
-                      generator=torch.Generator().manual_seed(n), output_type="np", **extra).frames
+                      generator=torch.Generator().manual_seed(n), output_type="np", **extra).frames[0]
         generated = [(f * 255).round().astype(np.uint8) for f in output]
         for name, predicted in (("magicpose", generated), ("copy_reference", [reference] * len(truth)),
                                 ("pose_map", maps)):

@@ -69,7 +69,7 @@ def run_pose2vid(pipe, maps, keypoints) -> list[np.ndarray]:
 
 def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarray]:
     out = pipe(image=reference, pose_images=maps, height=SIZE, width=SIZE, num_inference_steps=steps,
-               generator=torch.Generator().manual_seed(seed), output_type="np").frames
+               generator=torch.Generator().manual_seed(seed), output_type="np").frames[0]
     return [(f * 255).round().astype(np.uint8) for f in out]
 
 

@@ -171,7 +171,7 @@ def generation_table(pipe, count: int, frames: int, fps: float, steps: int, seed
         for m in methods:
             maps = [small(draw_pose(f)) for f in poses[m]]
             out = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=steps,
-                       generator=torch.Generator().manual_seed(n), output_type="np").frames
+                       generator=torch.Generator().manual_seed(n), output_type="np").frames[0]
             generated = [(f * 255).round().astype(np.uint8) for f in out]
             s = scores(generated, target, background)
             for metric in per_pair[m]:

@@ -338,7 +338,7 @@ def test_converted_pipeline_generates_the_same_frames(tiny, tmp_path):
         pipe.set_progress_bar_config(disable=True)
         frames.append(pipe(image=_images(1, 7)[0], pose_images=_images(2, 1), height=32, width=32,
                            num_inference_steps=2, generator=torch.Generator().manual_seed(3),
-                           output_type="np").frames)
+                           output_type="np").frames[0])
     assert np.array_equal(frames[0], frames[1])
     from magicpose.weights import weights_description
 
@@ -394,7 +394,7 @@ def test_pipeline_without_tokenizer_loads_and_runs(tiny, tmp_path):
     assert pipe.tokenizer is None and pipe.empty_prompt_embeds is not None
     pipe.set_progress_bar_config(disable=True)
     frames = pipe(image=_images(1, 7)[0], pose_images=_images(1, 1), height=32, width=32, num_inference_steps=1,
-                  generator=torch.Generator().manual_seed(3), output_type="np").frames
+                  generator=torch.Generator().manual_seed(3), output_type="np").frames[0]
     assert frames.shape == (1, 32, 32, 3) and np.isfinite(frames).all()
 
 

@@ -55,7 +55,7 @@ def test_both_stages_train_on_cuda_with_checkpointing_validation_and_export(work
             assert all(torch.equal(exported[k], stored[k]) for k in stored)
         frames = load_pipeline(out / "pipeline", device="cuda", dtype=torch.float16)(
             image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 2, num_inference_steps=2,
-            height=32, width=32, output_type="np").frames
+            height=32, width=32, output_type="np").frames[0]
         assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
 
@@ -95,8 +95,8 @@ def test_decoded_frames_leave_the_gpu_batch_by_batch(workspace):
 
     pipe.image_processor.postprocess = recording
     frames = pipe(image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 6, num_inference_steps=2,
-                  height=32, width=32, frames_per_batch=2, output_type="np").frames
+                  height=32, width=32, frames_per_batch=2, output_type="np").frames[0]
     assert seen == ["cpu"] and frames.shape == (6, 32, 32, 3)
     pt = pipe(image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 2, num_inference_steps=2,
-              height=32, width=32, output_type="pt").frames
+              height=32, width=32, output_type="pt").frames[0]
     assert pt.device.type == "cuda"  # "pt" stays where the pipeline runs, as in diffusers

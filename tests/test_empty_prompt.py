@@ -26,7 +26,7 @@ def _frames(pipe: MagicPosePipeline) -> np.ndarray:
     poses = [torch.rand((3, 32, 32), generator=g) for _ in range(2)]
     pipe.set_progress_bar_config(disable=True)
     return pipe(image=reference, pose_images=poses, height=32, width=32, num_inference_steps=2,
-                generator=torch.Generator().manual_seed(0), output_type="np").frames
+                generator=torch.Generator().manual_seed(0), output_type="np").frames[0]
 
 
 def test_known_clip_ids_of_the_empty_prompt():

@@ -3,6 +3,7 @@ re-statement of the original MagicPose loop (appearance UNet rerun for every fra
 separate conditional and unconditional calls, the ControlNet run for both)."""
 
 import copy
+import inspect
 
 import numpy as np
 import pytest
@@ -12,7 +13,11 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from magicpose.models.reference_attention import run_appearance_unet
+from magicpose.models.reference_attention import (
+    attached_reference_bank,
+    run_appearance_unet,
+    self_attention_names,
+)
 from magicpose.tiny import make_components, make_pipeline
 
 SIZE = 32  # pixels; the tiny VAE downsamples by 2
@@ -41,7 +46,7 @@ def test_bank_and_guidance_off_equals_diffusers_controlnet_pipeline():
     poses = _images(2, seed=1)
     ours = pipe(image=_images(1, 7)[0], pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=4,
                 guidance_scale=1.0, appearance_control=False, generator=torch.Generator().manual_seed(3),
-                output_type="np").frames
+                output_type="np").frames[0]
     for i, pose in enumerate(poses):
         theirs = sd(prompt="", image=pose, height=SIZE, width=SIZE, num_inference_steps=4, guidance_scale=1.0,
                     generator=torch.Generator().manual_seed(3), output_type="np").images[0]
@@ -103,13 +108,16 @@ def original_loop_runner(components, prompt_embeds=None, device="cpu", dtype=tor
     context = prompt_embeds.to(device, dtype)
 
     @torch.no_grad()
-    def run(reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True):
-        """One frame at a time; every step reruns A, and runs the ControlNet for both branches.
+    def run(reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True, scheduler=None):
+        """Frame by frame: every step reruns A for each frame, and runs the ControlNet for both branches.
 
-        ``reference`` and ``poses`` are PIL images of ``size`` x ``size``. Returns frames (F, H, W, 3) in
-        [0, 1], or the final latents when ``decode`` is False.
+        ``reference`` and ``poses`` are PIL images of ``size`` x ``size``; ``scheduler`` defaults to the
+        components' DDIM. The frames share one scheduler step per timestep, so a stochastic scheduler draws
+        its noise for all frames at once, as the pipeline does (for a deterministic one this equals running
+        each frame's whole loop on its own, as the original does). Returns frames (F, H, W, 3) in [0, 1],
+        or the final latents when ``decode`` is False.
         """
-        scheduler = copy.deepcopy(components["scheduler"])
+        scheduler = copy.deepcopy(scheduler or components["scheduler"])
         generator = torch.Generator().manual_seed(seed)
         scale = 2 ** (len(vae.config.block_out_channels) - 1)
         shape = (1, 4, size // scale, size // scale)
@@ -117,36 +125,41 @@ def original_loop_runner(components, prompt_embeds=None, device="cpu", dtype=tor
         pixels = (_to_pixels(reference) * 2 - 1).to(device, dtype)
         ref_latent = vae.encode(pixels).latent_dist.sample(generator) * vae.config.scaling_factor
         scheduler.set_timesteps(steps)
-        frames = []
-        for pose in poses:
-            z = noise.clone()
-            hint = _to_pixels(pose).to(device, dtype)
-            for t in scheduler.timesteps:
+        accepted = inspect.signature(scheduler.step).parameters
+        step_kwargs = {k: v for k, v in (("eta", 0.0), ("generator", generator)) if k in accepted}
+        hints = [_to_pixels(pose).to(device, dtype) for pose in poses]
+        z = noise.repeat(len(poses), 1, 1, 1) * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            eps = []
+            for f, hint in enumerate(hints):
+                z_in = scheduler.scale_model_input(z[f:f + 1], t)
                 appearance(ref_latent, t, encoder_hidden_states=context)
-                down, mid = controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
+                down, mid = controlnet(z_in, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
                 for r in readers:
                     r.enabled = True
-                eps_c = unet(z, t, encoder_hidden_states=context, down_block_additional_residuals=down,
+                eps_c = unet(z_in, t, encoder_hidden_states=context, down_block_additional_residuals=down,
                              mid_block_additional_residual=mid).sample
-                controlnet(z, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)  # discarded
+                controlnet(z_in, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)  # discarded
                 for r in readers:
                     r.enabled = False
-                eps_u = unet(z, t, encoder_hidden_states=context).sample
-                eps = eps_u + guidance_scale * (eps_c - eps_u)
-                z = scheduler.step(eps, t, z, eta=0.0).prev_sample
-            if not decode:
-                frames.append(z)
-                continue
-            image = vae.decode(z / vae.config.scaling_factor).sample
+                eps_u = unet(z_in, t, encoder_hidden_states=context).sample
+                eps.append(eps_u + guidance_scale * (eps_c - eps_u))
+            z = scheduler.step(torch.cat(eps), t, z, **step_kwargs).prev_sample
+        if not decode:
+            return z
+        frames = []
+        for f in range(len(poses)):
+            image = vae.decode(z[f:f + 1] / vae.config.scaling_factor).sample
             frames.append((image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy())
-        return np.stack(frames) if decode else torch.cat(frames)
+        return np.stack(frames)
 
     return run
 
 
-def literal_original_loop(components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True):
+def literal_original_loop(components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True,
+                          scheduler=None):
     """The original's sampler, literally, on the CPU in float32 (see ``original_loop_runner``)."""
-    return original_loop_runner(components)(reference, poses, steps, guidance_scale, seed, size, decode)
+    return original_loop_runner(components)(reference, poses, steps, guidance_scale, seed, size, decode, scheduler)
 
 
 @pytest.mark.parametrize("frames_per_batch", [2, 3])
@@ -156,18 +169,18 @@ def test_optimised_sampler_equals_literal_original_loop(frames_per_batch):
     expected = literal_original_loop(components, reference, poses, steps=4, guidance_scale=7.0, seed=9)
     pipe = make_pipeline("tiny", seed=5)
     got = pipe(image=reference, pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=4, guidance_scale=7.0,
-               generator=torch.Generator().manual_seed(9), frames_per_batch=frames_per_batch, output_type="np").frames
+               generator=torch.Generator().manual_seed(9), frames_per_batch=frames_per_batch, output_type="np").frames[0]
     assert got.shape == expected.shape == (4, SIZE, SIZE, 3)
     assert np.abs(got - expected).max() <= 1e-5
     # The oracle is not trivially satisfied: without the reference the frames differ.
     no_ref = pipe(image=reference, pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=4,
-                  generator=torch.Generator().manual_seed(9), appearance_control=False, output_type="np").frames
+                  generator=torch.Generator().manual_seed(9), appearance_control=False, output_type="np").frames[0]
     assert np.abs(no_ref - expected).max() > 1e-3
 
 
 def _run(pipe, reference, poses, seed=0, **kwargs):
     return pipe(image=reference, pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=3,
-                generator=torch.Generator().manual_seed(seed), output_type="np", **kwargs).frames
+                generator=torch.Generator().manual_seed(seed), output_type="np", **kwargs).frames[0]
 
 
 def test_reference_conditions_output_and_same_inputs_are_deterministic():
@@ -204,11 +217,12 @@ def test_stopping_after_the_last_write_gives_the_same_bank():
     pipe = make_pipeline("tiny", seed=4)
     latents = torch.randn(1, 4, 16, 16)
     context = pipe.encode_prompt("", torch.device("cpu"))
-    with torch.no_grad():
+    with torch.no_grad(), attached_reference_bank(pipe.appearance_unet, pipe.unet, pipe.bank):
         full = dict(run_appearance_unet(pipe.appearance_unet, pipe.bank, latents, 500, context,
                                         stop_after_last_write=False).features)
         early = dict(run_appearance_unet(pipe.appearance_unet, pipe.bank, latents, 500, context,
                                          stop_after_last_write=True).features)
+    assert len(full) == len(self_attention_names(pipe.appearance_unet)) > 0
     assert sorted(full) == sorted(early)
     assert all(torch.equal(full[k], early[k]) for k in full)
 

@@ -80,7 +80,7 @@ def test_bf16_checkpointing_validation_and_export_without_text_encoder(workspace
     exported = load_file(pipeline / "controlnet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(exported[k], v) for k, v in model.controlnet.state_dict().items())
     frames = load_pipeline(pipeline)(image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 2,
-                                     num_inference_steps=2, height=32, width=32, output_type="np").frames
+                                     num_inference_steps=2, height=32, width=32, output_type="np").frames[0]
     assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
 
@@ -204,9 +204,9 @@ def test_a_checkpoint_holds_each_trained_tensor_once_and_loads_for_inference(wor
                                                                          .manual_seed(1))] * 2,
                   num_inference_steps=2, height=32, width=32, output_type="np",
                   generator=torch.Generator().manual_seed(0))
-    from_checkpoint = load_pipeline(checkpoint)(**kwargs).frames
+    from_checkpoint = load_pipeline(checkpoint)(**kwargs).frames[0]
     kwargs["generator"] = torch.Generator().manual_seed(0)
-    from_export = load_pipeline(out / "pipeline")(**kwargs).frames
+    from_export = load_pipeline(out / "pipeline")(**kwargs).frames[0]
     assert (from_checkpoint == from_export).all()
 
 

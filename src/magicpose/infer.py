@@ -190,7 +190,7 @@ def generate_latents(pipe, reference, poses, height: int, width: int, args, on_s
         guidance_scale=args.guidance_scale, generator=torch.Generator().manual_seed(args.seed),
         frames_per_batch=args.frames_per_batch, appearance_timestep=args.appearance_timestep,
         output_type="latent", callback_on_step_end=on_step,
-    ).frames
+    ).frames[0]
 
 
 def check_finite_latents(latents, args) -> None:

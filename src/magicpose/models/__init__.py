@@ -19,8 +19,8 @@ from magicpose.models.pix2pixhd import (
 )
 from magicpose.models.reference_attention import (
     BankFilled,
-    ReferenceAttnProcessor,
     ReferenceBank,
+    attached_reference_bank,
     install_reference_attention,
     run_appearance_unet,
     self_attention_names,
@@ -32,10 +32,10 @@ __all__ = [
     "LocalEnhancer",
     "MultiscaleDiscriminator",
     "NLayerDiscriminator",
-    "ReferenceAttnProcessor",
     "ReferenceBank",
     "VGGPerceptualLoss",
     "apply_face_residual",
+    "attached_reference_bank",
     "convert_published_state_dict",
     "discriminator_loss",
     "discriminator_pair_input",

@@ -2,12 +2,18 @@
 
 The appearance UNet runs on the clean reference latent and *writes* the input of every
 self-attention layer (``attn1``, already layer-normed by ``BasicTransformerBlock``) into a
-:class:`ReferenceBank`. The frozen main UNet then *reads* it: each ``attn1`` takes its keys and
-values from ``[own tokens ; bank tokens]`` projected by its own ``to_k``/``to_v``. Both UNets have
-the same layer names, so a bank entry is keyed by the processor name.
+:class:`ReferenceBank`. The frozen main UNet then *reads* it: each ``attn1`` attends to
+``[own tokens ; bank tokens]`` projected by its own ``to_k``/``to_v``, as the original code does
+(it passes that concatenation to the layer as its context). Both UNets have the same layer names,
+so a bank entry is keyed by the layer name.
 
-Everything goes through attention processors installed with ``set_attn_processor``; no
-``forward`` is replaced.
+The bank is attached as forward pre-hooks on the ``attn1`` modules, not as attention processors:
+whatever processor a layer runs (diffusers' default ``AttnProcessor2_0``, attention slicing,
+xformers, ``set_default_attn_processor()``, a processor of the user's), reading hands it the
+concatenation as ``encoder_hidden_states``, which every self-attention processor projects with the
+layer's own ``to_k``/``to_v``. Processors are never replaced, the hooks do nothing while the bank
+is off, and :func:`attached_reference_bank` removes them again, so a UNet shared with other
+pipelines is left as it was found.
 """
 
 from __future__ import annotations
@@ -17,11 +23,10 @@ from contextlib import contextmanager
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
+from torch.utils.hooks import RemovableHandle
 
 BankMode = Literal["off", "write", "read"]
-AttentionBackend = Literal["sdpa", "xformers"]
 
 
 class BankFilled(Exception):
@@ -35,25 +40,21 @@ class BankFilled(Exception):
 class ReferenceBank:
     """Self-attention inputs of the appearance UNet, keyed by ``attn1`` layer name.
 
-    ``mode`` tells the installed processors what to do: in ``"write"`` the writers (on the
-    appearance UNet) store their input, in ``"read"`` the readers (on the main UNet) attend to the
-    stored features; otherwise every processor is plain self-attention. A writer never reads and a
-    reader never writes. Use :meth:`writing` / :meth:`reading` (or :meth:`reset`); gradient
-    checkpointing recomputes blocks under :meth:`replaying`.
+    ``mode`` tells the attached hooks what to do: in ``"write"`` the writers (on the appearance
+    UNet) store their input, in ``"read"`` the readers (on the main UNet) attend to the stored
+    features; otherwise every layer is plain self-attention. A writer never reads and a reader
+    never writes. Use :meth:`writing` / :meth:`reading` (or :meth:`reset`); gradient checkpointing
+    recomputes blocks under :meth:`replaying`.
     """
 
     def __init__(self) -> None:
         self.mode: BankMode = "off"
         self.features: dict[str, torch.Tensor] = {}
-        # Projected keys/values of the bank per layer: they depend only on the bank, so they are
-        # computed on the first read and reused by every frame batch until the next write.
-        self._kv_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.last_writer: str | None = None
         self.stop_after_last_write = False
 
     def clear(self) -> None:
         self.features.clear()
-        self._kv_cache.clear()
 
     def reset(self) -> None:
         """Back to plain attention with an empty bank."""
@@ -97,102 +98,40 @@ class ReferenceBank:
         finally:
             self.mode = previous
 
-    def reference_kv(self, name: str, attn: Attention) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of the bank entry ``name``, projected by the reader's ``attn``."""
-        if torch.is_grad_enabled():
-            # Training: no cache, so that checkpointed blocks recompute exactly what they saved.
-            ref = self.features[name]
-            return attn.to_k(ref), attn.to_v(ref)
-        if name not in self._kv_cache:
-            ref = self.features[name]
-            self._kv_cache[name] = (attn.to_k(ref), attn.to_v(ref))
-        return self._kv_cache[name]
+    def reference_tokens(self, name: str, batch_size: int) -> torch.Tensor:
+        """The bank entry ``name`` broadcast to ``batch_size`` (one reference for all frames, or one each)."""
+        ref = self.features[name]
+        if ref.shape[0] == batch_size:
+            return ref
+        if ref.shape[0] == 1:
+            return ref.expand(batch_size, -1, -1)
+        raise ValueError(
+            f"bank entry {name} has batch {ref.shape[0]} but the main UNet runs batch {batch_size}: "
+            "use one reference for all frames or one per sample"
+        )
 
 
-def _expand_batch(ref: torch.Tensor, batch_size: int, name: str) -> torch.Tensor:
-    if ref.shape[0] == batch_size:
-        return ref
-    if ref.shape[0] == 1:
-        return ref.expand(batch_size, -1, -1)
-    raise ValueError(
-        f"bank entry {name} has batch {ref.shape[0]} but the main UNet runs batch {batch_size}: "
-        "use one reference for all frames or one per sample"
-    )
+def _reference_hook(bank: ReferenceBank, name: str, role: Literal["write", "read"]):
+    """The pre-hook of one ``attn1``: store its input (writer) or extend its context (reader)."""
 
-
-def _xformers_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    import xformers.ops  # optional dependency, checked by the pipeline before this backend is chosen
-
-    out = xformers.ops.memory_efficient_attention(
-        query.transpose(1, 2).contiguous(), key.transpose(1, 2).contiguous(), value.transpose(1, 2).contiguous()
-    )
-    return out.transpose(1, 2)
-
-
-class ReferenceAttnProcessor:
-    """Self-attention processor for one ``attn1`` layer that writes to or reads from a bank.
-
-    ``role="write"`` (appearance UNet) stores its input when the bank is in "write" mode;
-    ``role="read"`` (main UNet) takes its key/value tokens from ``[own ; bank]`` when the bank is
-    in "read" mode (the bank is broadcast over the batch when it holds one reference). Otherwise
-    it is plain self-attention, with the math of diffusers' ``AttnProcessor2_0``.
-    """
-
-    def __init__(
-        self, bank: ReferenceBank, name: str, role: Literal["write", "read"], backend: AttentionBackend = "sdpa"
-    ) -> None:
-        self.bank = bank
-        self.name = name
-        self.role = role
-        self.backend = backend
-
-    def _attend(self, attn: Attention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        batch_size = query.shape[0]
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
-        if self.backend == "xformers":
-            out = _xformers_attention(query, key, value)
-        else:
-            out = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
-        return out.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim).to(query.dtype)
-
-    def __call__(
-        self,
-        attn: Attention,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        **kwargs,
-    ) -> torch.Tensor:
-        if encoder_hidden_states is not None or attention_mask is not None:
-            raise ValueError(f"{self.name}: the reference processor only serves unmasked self-attention (attn1)")
-        if hidden_states.ndim != 3 or attn.group_norm is not None or attn.spatial_norm is not None:
-            raise ValueError(f"{self.name}: expected a BasicTransformerBlock attn1 on (batch, tokens, channels)")
-        mode = self.bank.mode if self.bank.mode == self.role else "off"
-        residual = hidden_states
-
-        if mode == "write":
-            self.bank.features[self.name] = hidden_states
-            if self.bank.stop_after_last_write and self.name == self.bank.last_writer:
+    def hook(attn: Attention, args: tuple, kwargs: dict):
+        if bank.mode != role:
+            return None
+        hidden_states = args[0] if args else kwargs["hidden_states"]
+        if kwargs.get("encoder_hidden_states") is not None or kwargs.get("attention_mask") is not None:
+            raise ValueError(f"{name}: the reference bank only serves unmasked self-attention (attn1)")
+        if role == "write":
+            bank.features[name] = hidden_states
+            if bank.stop_after_last_write and name == bank.last_writer:
                 raise BankFilled
+            return None
+        if "Fused" in type(attn.processor).__name__:  # a fused to_qkv has no key projection of its own to apply
+            raise ValueError(f"{name}: the reference bank needs separate to_k/to_v projections; call "
+                             "unet.unfuse_qkv_projections() before sampling with appearance control")
+        context = torch.cat([hidden_states, bank.reference_tokens(name, hidden_states.shape[0])], dim=1)
+        return args, {**kwargs, "encoder_hidden_states": context}
 
-        query = attn.to_q(hidden_states)
-        key = attn.to_k(hidden_states)
-        value = attn.to_v(hidden_states)
-        if mode == "read":
-            ref_key, ref_value = self.bank.reference_kv(self.name, attn)
-            batch_size = hidden_states.shape[0]
-            key = torch.cat([key, _expand_batch(ref_key, batch_size, self.name)], dim=1)
-            value = torch.cat([value, _expand_batch(ref_value, batch_size, self.name)], dim=1)
-
-        hidden_states = self._attend(attn, query, key, value)
-        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+    return hook
 
 
 def self_attention_names(unet: torch.nn.Module) -> list[str]:
@@ -204,23 +143,44 @@ def self_attention_names(unet: torch.nn.Module) -> list[str]:
 
 
 def install_reference_attention(
-    unet: torch.nn.Module, bank: ReferenceBank, backend: AttentionBackend = "sdpa", writer: bool = False
-) -> list[str]:
-    """Put a :class:`ReferenceAttnProcessor` on every ``attn1`` of ``unet``; other layers keep theirs.
+    unet: torch.nn.Module, bank: ReferenceBank, writer: bool = False
+) -> list[RemovableHandle]:
+    """Attach ``bank`` to every ``attn1`` of ``unet`` (a writer for the appearance UNet, else a reader).
 
-    Returns the ``attn1`` names in execution order. Installing on the appearance UNet
-    (``writer=True``) and on the main UNet with the same bank connects them.
+    Returns the hook handles; ``handle.remove()`` detaches. Attaching the appearance UNet
+    (``writer=True``) and the main UNet to the same bank connects them; other hooks, processors and
+    layers are untouched.
     """
-    processors = dict(unet.attn_processors)
     names = self_attention_names(unet)
     if not names:
         raise ValueError("this UNet has no self-attention (attn1) layers to inject the reference into")
+    handles = []
     for name in names:
-        processors[name + ".processor"] = ReferenceAttnProcessor(bank, name, "write" if writer else "read", backend)
-    unet.set_attn_processor(processors)
+        attn = unet.get_submodule(name)
+        if attn.is_cross_attention or attn.norm_cross is not None or attn.group_norm is not None:
+            raise ValueError(f"{name}: expected a BasicTransformerBlock self-attention (attn1)")
+        hook = _reference_hook(bank, name, "write" if writer else "read")
+        handles.append(attn.register_forward_pre_hook(hook, with_kwargs=True))
     if writer:
         bank.last_writer = names[-1]
-    return names
+    return handles
+
+
+@contextmanager
+def attached_reference_bank(
+    appearance_unet: torch.nn.Module, unet: torch.nn.Module, bank: ReferenceBank
+) -> Iterator[ReferenceBank]:
+    """``bank`` connecting ``appearance_unet`` (writer) to ``unet`` (reader) for the ``with`` block only."""
+    if self_attention_names(appearance_unet) != self_attention_names(unet):
+        raise ValueError("the appearance UNet and the UNet must have the same self-attention layers")
+    handles = install_reference_attention(appearance_unet, bank, writer=True)
+    try:
+        handles += install_reference_attention(unet, bank)
+        yield bank
+    finally:
+        for handle in handles:
+            handle.remove()
+        bank.reset()
 
 
 def run_appearance_unet(

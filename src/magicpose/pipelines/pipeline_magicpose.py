@@ -19,6 +19,7 @@ after the last bank write.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,7 +29,14 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
+from diffusers import (
+    AutoencoderKL,
+    AutoencoderTiny,
+    ControlNetModel,
+    DDIMScheduler,
+    DiffusionPipeline,
+    UNet2DConditionModel,
+)
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
@@ -39,12 +47,8 @@ from magicpose.empty_prompt import (
     load_empty_prompt_embeds,
     save_empty_prompt_embeds,
 )
-from magicpose.image_utils import center_crop_resize
-from magicpose.models.reference_attention import (
-    ReferenceBank,
-    install_reference_attention,
-    run_appearance_unet,
-)
+from magicpose.models.reference_attention import ReferenceBank, attached_reference_bank, run_appearance_unet
+from magicpose.pipelines.inputs import ImageInput, pose_to_uint8, reference_pixels
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -57,12 +61,12 @@ EXAMPLE_DOC_STRING = """
         >>> pipe = MagicPosePipeline.from_pretrained("pretrained_weights/magicpose-sd15")  # a local folder
         >>> reference = load_image("example_data/reference.png")
         >>> poses = load_pose_sequence("example_data/poses")
-        >>> frames = pipe(image=reference, pose_images=poses, generator=torch.Generator().manual_seed(42)).frames
-        >>> frames[0].save("frame0.png")
+        >>> video = pipe(image=reference, pose_images=poses, generator=torch.Generator().manual_seed(42)).frames[0]
+        >>> video[0].save("frame0.png")
         ```
 """
 
-PoseImage = PIL.Image.Image | np.ndarray | torch.Tensor
+PoseImage = ImageInput
 
 
 @dataclass
@@ -70,19 +74,19 @@ class MagicPosePipelineOutput(BaseOutput):
     """Output of :class:`MagicPosePipeline`.
 
     Args:
-        frames: the generated video, one entry per pose: a list of PIL images, a float array
-            ``(F, H, W, 3)`` in [0, 1], a tensor ``(F, 3, H, W)`` in [0, 1], or latents ``(F, 4, h, w)``
-            for ``output_type="latent"``.
+        frames: the generated videos, batch first as in diffusers' video pipelines, each with one frame per
+            pose: a list of videos that are lists of PIL images, a float array ``(B, F, H, W, 3)`` in [0, 1], a
+            tensor ``(B, F, 3, H, W)`` in [0, 1], or latents ``(B, F, 4, h, w)`` for ``output_type="latent"``.
     """
 
-    frames: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+    frames: list[list[PIL.Image.Image]] | np.ndarray | torch.Tensor
 
 
 class MagicPosePipeline(DiffusionPipeline):
     r"""Pose retargeting with MagicPose: appearance control + pose ControlNet on a frozen SD UNet.
 
     Args:
-        vae: the SD VAE, encodes the reference and decodes the frames.
+        vae: the SD VAE, encodes the reference and decodes the frames (``AutoencoderTiny`` works too).
         text_encoder: CLIP text encoder (the prompt is empty by default, as in the original); optional
             when the folder stores the empty-prompt embedding (``empty_prompt_embeds.safetensors``).
         tokenizer: CLIP tokenizer; optional: without it only the empty prompt works (its CLIP ids are known).
@@ -100,7 +104,7 @@ class MagicPosePipeline(DiffusionPipeline):
 
     def __init__(
         self,
-        vae: AutoencoderKL,
+        vae: AutoencoderKL | AutoencoderTiny,
         text_encoder: CLIPTextModel | None,
         tokenizer: CLIPTokenizer | None,
         unet: UNet2DConditionModel,
@@ -120,9 +124,9 @@ class MagicPosePipeline(DiffusionPipeline):
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+        # Attached to the two UNets only while a call samples (see attached_reference_bank): the UNets'
+        # attention processors are never replaced, so a UNet shared with other pipelines is left as it was.
         self.bank = ReferenceBank()
-        self._attention_backend = "sdpa"
-        self._install_bank()
         # CLIP embedding of "" (1, 77, dim), saved beside the components; used instead of the text encoder.
         self.empty_prompt_embeds: torch.Tensor | None = None
 
@@ -138,10 +142,6 @@ class MagicPosePipeline(DiffusionPipeline):
         super().save_pretrained(save_directory, *args, **kwargs)
         if self.empty_prompt_embeds is not None:
             save_empty_prompt_embeds(self.empty_prompt_embeds, save_directory)
-
-    def _install_bank(self) -> None:
-        install_reference_attention(self.appearance_unet, self.bank, self._attention_backend, writer=True)
-        install_reference_attention(self.unet, self.bank, self._attention_backend)
 
     @staticmethod
     def default_scheduler() -> DDIMScheduler:
@@ -160,6 +160,10 @@ class MagicPosePipeline(DiffusionPipeline):
 
     # -- attention backends -------------------------------------------------------------------
 
+    # The reference bank works with whichever attention processors the UNets run (it hands each attn1 its extended
+    # context), so diffusers' own switches apply unchanged: set_attn_processor, set_default_attn_processor,
+    # enable_attention_slicing, enable_xformers_memory_efficient_attention.
+
     def enable_xformers_memory_efficient_attention(self, attention_op: Callable | None = None) -> None:
         """Use xformers for every attention, the reference self-attention included."""
         try:
@@ -170,13 +174,6 @@ class MagicPosePipeline(DiffusionPipeline):
                 "PyTorch scaled-dot-product attention"
             ) from err
         super().enable_xformers_memory_efficient_attention(attention_op)
-        self._attention_backend = "xformers"
-        self._install_bank()
-
-    def disable_xformers_memory_efficient_attention(self) -> None:
-        super().disable_xformers_memory_efficient_attention()
-        self._attention_backend = "sdpa"
-        self._install_bank()
 
     # -- properties (diffusers conventions) ---------------------------------------------------
 
@@ -208,6 +205,7 @@ class MagicPosePipeline(DiffusionPipeline):
         appearance_timestep: str,
         latents: torch.Tensor | None,
         callback_on_step_end_tensor_inputs: list[str],
+        num_videos_per_prompt: int = 1,
     ) -> None:
         if height % self.vae_scale_factor or width % self.vae_scale_factor or height <= 0 or width <= 0:
             raise ValueError(
@@ -221,10 +219,13 @@ class MagicPosePipeline(DiffusionPipeline):
             raise ValueError(f"frames_per_batch must be >= 1, got {frames_per_batch}")
         if appearance_timestep not in ("same", "zero"):
             raise ValueError(f"appearance_timestep must be 'same' or 'zero', got {appearance_timestep!r}")
+        if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
+            raise ValueError(f"num_videos_per_prompt must be an integer >= 1, got {num_videos_per_prompt!r}")
         shape = (self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        if latents is not None and (latents.ndim != 4 or tuple(latents.shape[1:]) != shape
-                                    or latents.shape[0] not in (1, len(pose_images))):
-            raise ValueError(f"latents must have shape (1 or {len(pose_images)}, {', '.join(map(str, shape))})")
+        if latents is not None and (latents.ndim not in (4, 5) or tuple(latents.shape[-3:]) != shape
+                                    or latents.shape[-4] not in (1, len(pose_images))):
+            raise ValueError(f"latents must have shape ([videos,] 1 or {len(pose_images)}, "
+                             f"{', '.join(map(str, shape))})")
         bad = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
         if bad:
             raise ValueError(f"callback_on_step_end_tensor_inputs {bad} not in {self._callback_tensor_inputs}")
@@ -251,29 +252,24 @@ class MagicPosePipeline(DiffusionPipeline):
         """Pose maps as one uint8 tensor (F, 3, H, W) kept on the CPU: 3·H·W bytes per frame."""
         out = torch.empty((len(pose_images), 3, height, width), dtype=torch.uint8)
         for i in range(len(pose_images)):
-            pose = pose_images[i]
-            if isinstance(pose, torch.Tensor):  # (3, H, W) in [0, 1]
-                pose = (pose.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-            elif isinstance(pose, PIL.Image.Image):
-                pose = np.asarray(pose.convert("RGB"))
-            pose = center_crop_resize(np.asarray(pose, dtype=np.uint8), width, height)
-            out[i] = torch.from_numpy(np.ascontiguousarray(pose)).permute(2, 0, 1)
+            out[i] = torch.from_numpy(np.ascontiguousarray(pose_to_uint8(pose_images[i], height, width))).permute(2, 0, 1)
         return out
 
-    def encode_reference(
-        self, image: PIL.Image.Image | np.ndarray | torch.Tensor, height: int, width: int,
-        generator: torch.Generator | None, device: torch.device, dtype: torch.dtype,
+    def encode_pixels(
+        self, pixels: torch.Tensor, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype,
     ) -> torch.Tensor:
-        """Scaled VAE latent of the reference, a sample of the posterior as in the original."""
-        if isinstance(image, torch.Tensor):  # (3, H, W) or (1, 3, H, W) in [-1, 1]
-            pixels = image if image.ndim == 4 else image[None]
-        else:
-            if isinstance(image, np.ndarray):
-                image = PIL.Image.fromarray(image)
-            pixels = self.image_processor.preprocess(center_crop_resize(image.convert("RGB"), width, height))
-        pixels = pixels.to(device=device, dtype=self.vae.dtype)
-        latent = self.vae.encode(pixels).latent_dist.sample(generator)
+        """Scaled VAE latents of images in [-1, 1]: a sample of the posterior as in the original (an
+        ``AutoencoderTiny``, which has no posterior, gives its latents)."""
+        encoded = self.vae.encode(pixels.to(device=device, dtype=self.vae.dtype))
+        latent = encoded.latent_dist.sample(generator) if hasattr(encoded, "latent_dist") else encoded.latents
         return (latent * self.vae.config.scaling_factor).to(dtype)
+
+    def encode_reference(
+        self, image, height: int, width: int, generator: torch.Generator | None, device: torch.device,
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """Scaled VAE latents (N, 4, h, w) of the reference image(s), in any input form ``image`` takes."""
+        return self.encode_pixels(reference_pixels(image, height, width), generator, device, dtype)
 
     def prepare_latents(
         self, num_frames: int, height: int, width: int, same_noise_for_all_frames: bool,
@@ -287,6 +283,37 @@ class MagicPosePipeline(DiffusionPipeline):
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         latents = latents.to(device=device, dtype=dtype).expand(num_frames, -1, -1, -1).clone()
         return latents * self.scheduler.init_noise_sigma
+
+    # -- the scheduler ------------------------------------------------------------------------
+
+    def prepare_timesteps(
+        self, num_inference_steps: int, device: torch.device, timesteps: list[int] | None,
+        sigmas: list[float] | None,
+    ) -> torch.Tensor:
+        """``scheduler.set_timesteps`` with custom ``timesteps`` or ``sigmas`` where the scheduler takes them."""
+        if timesteps is not None and sigmas is not None:
+            raise ValueError("pass either `timesteps` or `sigmas`, not both")
+        custom = {"timesteps": timesteps} if timesteps is not None else {"sigmas": sigmas} if sigmas is not None else {}
+        for name in custom:
+            if name not in inspect.signature(self.scheduler.set_timesteps).parameters:
+                raise ValueError(f"{type(self.scheduler).__name__} does not take custom `{name}`: leave them out or "
+                                 "choose a scheduler that does (e.g. DPMSolverMultistepScheduler, EulerDiscreteScheduler)")
+        if custom:
+            self.scheduler.set_timesteps(device=device, **custom)
+        else:
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
+        return self.scheduler.timesteps
+
+    def prepare_extra_step_kwargs(self, generator: torch.Generator | None, eta: float) -> dict[str, Any]:
+        """``eta`` and ``generator`` for ``scheduler.step``, each only where the scheduler accepts it (as diffusers
+        pipelines do): DDIM takes eta, ancestral and SDE samplers a generator, DPM-Solver++ or UniPC neither."""
+        accepted = inspect.signature(self.scheduler.step).parameters
+        extra = {}
+        if "eta" in accepted:
+            extra["eta"] = eta
+        if "generator" in accepted:
+            extra["generator"] = generator
+        return extra
 
     # -- the sampler --------------------------------------------------------------------------
 
@@ -319,18 +346,76 @@ class MagicPosePipeline(DiffusionPipeline):
         eps_uncond = self.unet(latents, t, encoder_hidden_states=context, return_dict=False)[0]
         return eps_uncond + self.guidance_scale * (eps_cond - eps_uncond)
 
+    def sample_step(
+        self, latents: torch.Tensor, t: torch.Tensor, poses: torch.Tensor, prompt_embeds: torch.Tensor,
+        appearance_control: bool, controlnet_conditioning_scale: float, frames_per_batch: int,
+    ) -> torch.Tensor:
+        """Guided noise prediction for every frame at timestep ``t`` (the bank already filled for ``t``).
+
+        The UNet and ControlNet see the scheduler's scaled input (identity for DDIM/DPM-Solver/UniPC, the
+        sigma scaling for Euler-type schedulers); the reference latent fed to the appearance UNet is clean
+        and is not scaled.
+        """
+        device, dtype = latents.device, latents.dtype
+        model_input = self.scheduler.scale_model_input(latents, t)
+        noise_pred = torch.empty_like(latents)
+        for start in range(0, latents.shape[0], frames_per_batch):
+            stop = min(start + frames_per_batch, latents.shape[0])
+            pose = poses[start:stop].to(device=device, dtype=dtype) / 255.0
+            noise_pred[start:stop] = self.predict_noise(
+                model_input[start:stop], t, pose, prompt_embeds, appearance_control, controlnet_conditioning_scale,
+            )
+        return noise_pred
+
+    def sample_video(
+        self, reference: torch.Tensor | None, poses: torch.Tensor, prompt_embeds: torch.Tensor,
+        generator: torch.Generator | None, latents: torch.Tensor | None, num_inference_steps: int,
+        timesteps: list[int] | None, sigmas: list[float] | None, eta: float, same_noise_for_all_frames: bool,
+        appearance_control: bool, appearance_timestep: str, controlnet_conditioning_scale: float,
+        frames_per_batch: int, callback_on_step_end, callback_on_step_end_tensor_inputs: list[str], progress_bar,
+    ) -> torch.Tensor:
+        """One video's denoising loop; ``reference`` holds its image (1, 3, H, W) in [-1, 1]. Returns latents."""
+        device, dtype = self._execution_device, self.unet.dtype
+        num_frames, height, width = poses.shape[0], poses.shape[2], poses.shape[3]
+        timesteps = self.prepare_timesteps(num_inference_steps, device, timesteps, sigmas)  # resets its state
+        self._num_timesteps = len(timesteps)
+        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
+        # The generator draws the initial noise first, then the reference's posterior sample, as the original.
+        latents = self.prepare_latents(num_frames, height, width, same_noise_for_all_frames, generator, device,
+                                       dtype, latents)
+        reference_latents = self.encode_pixels(reference, generator, device, dtype) if appearance_control else None
+        for i, t in enumerate(timesteps):
+            if self.interrupt:
+                continue
+            if appearance_control and (appearance_timestep == "same" or i == 0):
+                t_ref = t if appearance_timestep == "same" else torch.zeros_like(t)
+                run_appearance_unet(self.appearance_unet, self.bank, reference_latents, t_ref, prompt_embeds)
+            noise_pred = self.sample_step(latents, t, poses, prompt_embeds, appearance_control,
+                                          controlnet_conditioning_scale, frames_per_batch)
+            latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+            if callback_on_step_end is not None:
+                step_tensors = {"latents": latents}
+                callback_kwargs = {k: step_tensors[k] for k in callback_on_step_end_tensor_inputs}
+                callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
+                latents = callback_outputs.pop("latents", latents)
+            progress_bar.update()
+        return latents
+
     @torch.no_grad()
     def __call__(
         self,
-        image: PIL.Image.Image | np.ndarray | torch.Tensor = None,
+        image: ImageInput | list[ImageInput] = None,
         pose_images: Sequence[PoseImage] = None,
         prompt: str = "",
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
+        timesteps: list[int] | None = None,
+        sigmas: list[float] | None = None,
         guidance_scale: float = 7.0,
+        num_videos_per_prompt: int = 1,
         eta: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         prompt_embeds: torch.Tensor | None = None,
         output_type: str = "pil",
@@ -343,23 +428,31 @@ class MagicPosePipeline(DiffusionPipeline):
         callback_on_step_end: Callable[[Any, int, torch.Tensor, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> MagicPosePipelineOutput | tuple:
-        r"""Generate one frame per pose, in the appearance of the reference image.
+        r"""Generate one frame per pose, in the appearance of the reference image: one video per reference
+        and per ``num_videos_per_prompt``.
 
         Args:
-            image: the reference image (PIL, uint8 array, or a tensor in [-1, 1]); centre-cropped to the
-                output aspect ratio, then resized.
-            pose_images: one OpenPose map per frame (PIL, uint8 arrays, tensors in [0, 1], or a
-                :class:`magicpose.pose.PoseSequence`), cropped and resized like the reference.
+            image: the reference image, or a list (or a stacked batch) of them for one video each, in
+                diffusers' conventions: PIL, numpy (float in [0, 1], uint8), tensors (3, H, W) in [0, 1]
+                (negative values: read as [-1, 1]); centre-cropped to the output aspect ratio, then resized.
+            pose_images: one OpenPose map per frame, shared by every video (PIL, numpy, tensors, in the same
+                ranges, or a :class:`magicpose.pose.PoseSequence`), cropped and resized like the reference.
             prompt: text for both branches; the original always uses "".
             height, width: output size, multiples of 8; default ``unet.config.sample_size * 8``.
-            num_inference_steps: DDIM steps (50 in the original).
+            num_inference_steps: denoising steps (50 DDIM steps in the original).
+            timesteps, sigmas: a custom schedule instead of ``num_inference_steps``, for schedulers whose
+                ``set_timesteps`` takes one.
             guidance_scale: image classifier-free guidance ``s`` (7 in the original); ``<= 1`` turns it
                 off and skips the unconditional pass.
-            eta: DDIM eta (0 in the original).
-            generator: seeds the initial noise and the reference posterior sample.
-            latents: initial noise, shape (1 or F, 4, H/8, W/8).
+            num_videos_per_prompt: videos per reference image, each from its own noise.
+            eta: DDIM eta (0 in the original); passed only to schedulers whose ``step`` takes it.
+            generator: seeds the initial noise, the reference posterior sample and a stochastic scheduler's
+                noise; a list gives each video its own (video ``b`` then equals a one-video call with
+                ``generator[b]``).
+            latents: initial noise, shape ([videos,] 1 or F, 4, H/8, W/8).
             prompt_embeds: precomputed prompt embedding, replaces ``prompt``.
-            output_type: "pil", "np", "pt" or "latent".
+            output_type: "pil" (a list of videos, each a list of images), "np" (videos, frames, H, W, 3) in
+                [0, 1], "pt" (videos, frames, 3, H, W) in [0, 1], or "latent" (videos, frames, 4, H/8, W/8).
             controlnet_conditioning_scale: weight of the pose residuals (1 in the original).
             frames_per_batch: frames per UNet/ControlNet call; also the VAE decode batch.
             appearance_control: False runs without the reference (a plain pose-ControlNet SD sampler).
@@ -367,8 +460,8 @@ class MagicPosePipeline(DiffusionPipeline):
                 "zero" computes the bank once per video at t=0, which needs weights trained that way.
             same_noise_for_all_frames: one initial noise for every frame (the original's choice, it
                 steadies the video).
-            callback_on_step_end: called as ``fn(pipe, i, t, {"latents": ...})`` after each step; may
-                return a dict with replaced ``latents``.
+            callback_on_step_end: called as ``fn(pipe, i, t, {"latents": ...})`` after each step of each video;
+                may return a dict with replaced ``latents``.
 
         Examples:
         """
@@ -376,67 +469,60 @@ class MagicPosePipeline(DiffusionPipeline):
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
         self.check_inputs(image, pose_images, height, width, frames_per_batch, appearance_timestep, latents,
-                          callback_on_step_end_tensor_inputs)
+                          callback_on_step_end_tensor_inputs, num_videos_per_prompt)
+        if output_type not in ("pil", "np", "pt", "latent"):
+            raise ValueError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+        references = reference_pixels(image, height, width)
+        num_videos = references.shape[0] * num_videos_per_prompt
+        if isinstance(generator, list) and len(generator) != num_videos:
+            raise ValueError(f"a list of generators needs one per video ({num_videos}), got {len(generator)}")
+        if latents is not None and latents.ndim == 5 and latents.shape[0] != num_videos:
+            raise ValueError(f"latents hold {latents.shape[0]} videos, the call makes {num_videos}")
         self._guidance_scale = guidance_scale
         self._interrupt = False
         device = self._execution_device
         dtype = self.unet.dtype
-        num_frames = len(pose_images)
 
         if prompt_embeds is None:
             prompt_embeds = self.encode_prompt(prompt, device)
         prompt_embeds = prompt_embeds.to(device=device, dtype=dtype)
         poses = self.prepare_pose_images(pose_images, height, width)
 
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
-        latents = self.prepare_latents(num_frames, height, width, same_noise_for_all_frames, generator, device,
-                                       dtype, latents)
-        reference_latents = None
-        if appearance_control:
-            reference_latents = self.encode_reference(image, height, width, generator, device, dtype)
-
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for i, t in enumerate(timesteps):
-                if self.interrupt:
-                    continue
-                if appearance_control and (appearance_timestep == "same" or i == 0):
-                    t_ref = t if appearance_timestep == "same" else torch.zeros_like(t)
-                    run_appearance_unet(self.appearance_unet, self.bank, reference_latents, t_ref, prompt_embeds)
-                noise_pred = torch.empty_like(latents)
-                for start in range(0, num_frames, frames_per_batch):
-                    stop = min(start + frames_per_batch, num_frames)
-                    pose = poses[start:stop].to(device=device, dtype=dtype) / 255.0
-                    noise_pred[start:stop] = self.predict_noise(
-                        latents[start:stop], t, pose, prompt_embeds, appearance_control,
-                        controlnet_conditioning_scale,
-                    )
-                latents = self.scheduler.step(noise_pred, t, latents, eta=eta, generator=generator,
-                                              return_dict=False)[0]
-                if callback_on_step_end is not None:
-                    step_tensors = {"latents": latents}
-                    callback_kwargs = {k: step_tensors[k] for k in callback_on_step_end_tensor_inputs}
-                    callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
-                    latents = callback_outputs.pop("latents", latents)
-                progress_bar.update()
-        self.bank.clear()
+        videos = []
+        steps = len(self.prepare_timesteps(num_inference_steps, device, timesteps, sigmas))  # for the progress bar
+        with self.progress_bar(total=num_videos * steps) as progress_bar, \
+                attached_reference_bank(self.appearance_unet, self.unet, self.bank):
+            for b in range(num_videos):
+                videos.append(self.sample_video(
+                    references[b // num_videos_per_prompt][None], poses, prompt_embeds,
+                    generator[b] if isinstance(generator, list) else generator,
+                    None if latents is None else latents[b] if latents.ndim == 5 else latents,
+                    num_inference_steps, timesteps, sigmas, eta, same_noise_for_all_frames, appearance_control,
+                    appearance_timestep, controlnet_conditioning_scale, frames_per_batch, callback_on_step_end,
+                    callback_on_step_end_tensor_inputs, progress_bar,
+                ))
 
         if output_type == "latent":
-            frames = latents
+            frames = torch.stack(videos)
         else:
-            # "np" and "pil" end on the CPU anyway: move each decoded batch there at once, so the device
-            # holds one batch of images, not the whole video. "pt" stays on the device, as in diffusers.
-            keep_on_device = output_type == "pt"
-            decoded = [self.decode_latents(latents[s:s + frames_per_batch]).to(
-                       device if keep_on_device else "cpu") for s in range(0, num_frames, frames_per_batch)]
-            frames = self.image_processor.postprocess(torch.cat(decoded), output_type=output_type)
+            frames = [self.decode_video(video, frames_per_batch, output_type) for video in videos]
+            frames = frames if output_type == "pil" else (np.stack(frames) if output_type == "np" else
+                                                          torch.stack(frames))
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)
         return MagicPosePipelineOutput(frames=frames)
 
     # -- decoding -----------------------------------------------------------------------------
+
+    def decode_video(self, latents: torch.Tensor, frames_per_batch: int, output_type: str):
+        """One video's latents (F, 4, h, w) as PIL images, an array (F, H, W, 3) or a tensor (F, 3, H, W)."""
+        # "np" and "pil" end on the CPU anyway: move each decoded batch there at once, so the device
+        # holds one batch of images, not the whole video. "pt" stays on the device, as in diffusers.
+        keep_on = latents.device if output_type == "pt" else "cpu"
+        decoded = [self.decode_latents(latents[s:s + frames_per_batch]).to(keep_on)
+                   for s in range(0, latents.shape[0], frames_per_batch)]
+        return self.image_processor.postprocess(torch.cat(decoded), output_type=output_type)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """VAE-decode a batch of latents to images in [-1, 1], shape (B, 3, H, W)."""
@@ -447,8 +533,13 @@ class MagicPosePipeline(DiffusionPipeline):
     def iter_frames(self, latents: torch.Tensor, batch_size: int = 4) -> Iterator[np.ndarray]:
         """Decode latents batch by batch into uint8 (H, W, 3) frames, for streaming to a writer.
 
-        With ``output_type="latent"`` this keeps memory independent of the video length.
+        With ``output_type="latent"`` this keeps memory independent of the video length. ``latents`` is one
+        video: (F, 4, h, w), or the pipeline's (1, F, 4, h, w).
         """
+        if latents.ndim == 5:
+            if latents.shape[0] != 1:
+                raise ValueError(f"iter_frames decodes one video at a time, got {latents.shape[0]}: pass latents[b]")
+            latents = latents[0]
         for start in range(0, latents.shape[0], batch_size):
             images = self.decode_latents(latents[start:start + batch_size])
             images = ((images.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)

@@ -28,16 +28,14 @@ class MagicPoseTrainingModel(torch.nn.Module):
         self.controlnet = controlnet
         self._frozen = {"unet": unet}  # a dict, so the frozen UNet is not registered as a submodule
         self.bank = ReferenceBank()
-        self.install_bank()
+        # The model owns both UNets for the whole run, so the bank stays attached (its hooks are inert while
+        # the bank is off, e.g. while a validation pipeline samples with its own bank).
+        install_reference_attention(self.appearance_unet, self.bank, writer=True)
+        install_reference_attention(self.unet, self.bank)
 
     @property
     def unet(self) -> UNet2DConditionModel:
         return self._frozen["unet"]
-
-    def install_bank(self) -> None:
-        """(Re)connect both UNets to this model's bank, e.g. after a validation pipeline replaced it."""
-        install_reference_attention(self.appearance_unet, self.bank, writer=True)
-        install_reference_attention(self.unet, self.bank)
 
     def forward(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor, timesteps: torch.Tensor,
                 context: torch.Tensor, pose: torch.Tensor | None = None) -> torch.Tensor:
@@ -59,8 +57,8 @@ class MagicPoseTrainingModel(torch.nn.Module):
         raising :class:`BankFilled` inside its last transformer block; an exception leaving a
         checkpointed region aborts it half-way (and PyTorch before 2.13 left the region's
         saved-tensor hooks installed after such an exception), so the block that raises runs
-        uncheckpointed: it only computes its first norm before stopping. (2) The processors act on
-        the bank's global mode; each recomputation runs in the mode its forward pass saw (writers
+        uncheckpointed: it only computes its first norm before stopping. (2) The bank's hooks act on
+        its global mode; each recomputation runs in the mode its forward pass saw (writers
         never write again), whatever the mode is when the backward pass comes.
         """
         last_writer = self.appearance_unet.get_submodule(self.bank.last_writer)

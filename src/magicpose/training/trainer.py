@@ -367,14 +367,11 @@ class Trainer:
                                  appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
                                  scheduler=MagicPosePipeline.default_scheduler())
         pipe.empty_prompt_embeds = self.context.detach().cpu()  # saved with the pipeline
-        try:
-            pipe.save_pretrained(folder)
-        finally:
-            self.accelerator.unwrap_model(self.model).install_bank()  # the pipeline took over the processors
+        pipe.save_pretrained(folder)
         return folder
 
     def pipeline(self) -> MagicPosePipeline:
-        """A MagicPosePipeline around the models being trained (it takes over the attention processors)."""
+        """A MagicPosePipeline around the models being trained (it attaches its own bank while it samples)."""
         modules = self._trained_modules()
         model = self.accelerator.unwrap_model(self.model)
         pipe = MagicPosePipeline(vae=self.vae, text_encoder=None, tokenizer=None, unet=model.unet,
@@ -408,9 +405,8 @@ class Trainer:
                     out = pipe(image=reference, pose_images=poses, height=height, width=width,
                                num_inference_steps=cfg.validation.num_inference_steps,
                                guidance_scale=cfg.validation.guidance_scale, prompt_embeds=self.context,
-                               generator=torch.Generator().manual_seed(cfg.train.seed), output_type="np").frames
+                               generator=torch.Generator().manual_seed(cfg.train.seed), output_type="np").frames[0]
             finally:
-                model.install_bank()  # the pipeline installed processors bound to its own bank
                 model.train()
             rows = [make_preview_frame(np.asarray(reference), p, (o * 255).round().astype(np.uint8))
                     for p, o in zip(poses, out)]
