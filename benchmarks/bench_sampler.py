@@ -70,7 +70,7 @@ def run_pipeline(pipe, reference, poses, size, steps):
 def prepare_floor(pipe, reference, poses, size, steps):
     """Everything the floor loop needs, computed outside the timer."""
     device, dtype = torch.device("cpu"), pipe.unet.dtype
-    context = pipe.encode_prompt("", device)
+    context = pipe.encode_prompt("", device)[0]
     pose = pipe.prepare_pose_images(poses, size, size).float() / 255.0
     latents = pipe.prepare_latents(len(poses), size, size, True, torch.Generator().manual_seed(SEED), device,
                                    dtype, None)

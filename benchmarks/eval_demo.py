@@ -59,7 +59,7 @@ def with_trained_modules(pipe, folder: Path):
     parts = dict(pipe.components, appearance_unet=UNet2DConditionModel.from_pretrained(folder / "appearance_unet"))
     if (folder / "controlnet").is_dir():
         parts["controlnet"] = ControlNetModel.from_pretrained(folder / "controlnet")
-    swapped = MagicPosePipeline(**parts)  # installs the reference attention on the new appearance UNet
+    swapped = MagicPosePipeline(**parts)
     swapped.empty_prompt_embeds = pipe.empty_prompt_embeds
     return swapped
 

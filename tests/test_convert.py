@@ -296,7 +296,7 @@ def test_every_format_converts_bit_exactly(tiny, tmp_path, kind):
     assert info["kind"] == "converted" and info["source"] == source and source in info["description"]
     assert info["unexpected_keys"] == []
     if kind != "controlnet":
-        assert (out / "empty_prompt_embeds.safetensors").is_file() and (out / "tokenizer").is_dir()
+        assert (out / "empty_prompt" / "config.json").is_file() and (out / "tokenizer").is_dir()
         assert POSITION_IDS in info["ignored_keys"] and "betas" in info["ignored_keys"]
         assert "model_ema.decay" in info["ignored_keys"]
     if kind in ("magicpose", "stage1"):
@@ -332,7 +332,7 @@ def test_converted_pipeline_generates_the_same_frames(tiny, tmp_path):
                  str(tiny["tokenizer"]), "--config-from", str(tiny["configs"])]) == 0
     converted = MagicPosePipeline.from_pretrained(out, local_files_only=True)
     original = MagicPosePipeline(**make_components("tiny"))  # the same seeds: the same weights, fresh modules
-    assert torch.equal(converted.empty_prompt_embeds, original.encode_prompt("", torch.device("cpu")))
+    assert torch.equal(converted.empty_prompt_embeds, original.encode_prompt("", torch.device("cpu"))[0])
     frames = []
     for pipe in (converted, original):
         pipe.set_progress_bar_config(disable=True)
@@ -354,7 +354,7 @@ def test_half_precision_output_is_the_cast_original(tiny, tmp_path, dtype):
     ids = offline_clip_tokenizer()("", padding="max_length", max_length=77, return_tensors="pt").input_ids
     with torch.no_grad():  # computed in float32, then cast
         expected = tiny["c"]["text_encoder"](ids)[0].to(dtype)
-    assert torch.equal(load_file(out / "empty_prompt_embeds.safetensors")["prompt_embeds"], expected)
+    assert torch.equal(load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"], expected)
 
 
 def test_empty_prompt_embedding_with_tokenizer(tiny, tmp_path):
@@ -364,7 +364,7 @@ def test_empty_prompt_embedding_with_tokenizer(tiny, tmp_path):
     ids = tokenizer("", padding="max_length", max_length=77, return_tensors="pt").input_ids
     with torch.no_grad():
         expected = tiny["c"]["text_encoder"](ids)[0]
-    assert torch.equal(load_file(out / "empty_prompt_embeds.safetensors")["prompt_embeds"], expected)
+    assert torch.equal(load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"], expected)
 
 
 def test_empty_prompt_embedding_from_known_clip_ids(tiny, tmp_path):
@@ -376,7 +376,7 @@ def test_empty_prompt_embedding_from_known_clip_ids(tiny, tmp_path):
     out = convert_sd15(path, tmp_path / "out", config_from=_config_folder(tmp_path / "configs", c), log=None)
     with torch.no_grad():
         expected = text_encoder(torch.tensor([[49406] + [49407] * 76]))[0]
-    assert torch.equal(load_file(out / "empty_prompt_embeds.safetensors")["prompt_embeds"], expected)
+    assert torch.equal(load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"], expected)
     assert not (out / "tokenizer").exists()
     _check_components(out, c, ["text_encoder"])
 
@@ -561,7 +561,7 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     body = [k for k in original["appearance_unet"].state_dict() if not k.startswith(("conv_norm_out", "conv_out"))]
     assert all(torch.equal(started[k], original["appearance_unet"].state_dict()[k]) for k in body)
     assert all(torch.equal(v, original["unet"].state_dict()[k]) for k, v in model.unet.state_dict().items())
-    assert torch.equal(trainer.context, load_file(out / "empty_prompt_embeds.safetensors")["prompt_embeds"])
+    assert torch.equal(trainer.context, load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"])
     trainer.train()
     assert trainer.global_step == 2
     trained = load_file(tmp_path / "train" / "final" / "appearance_unet" / "diffusion_pytorch_model.safetensors")

@@ -100,3 +100,34 @@ def test_decoded_frames_leave_the_gpu_batch_by_batch(workspace):
     pt = pipe(image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 2, num_inference_steps=2,
               height=32, width=32, output_type="pt").frames[0]
     assert pt.device.type == "cuda"  # "pt" stays where the pipeline runs, as in diffusers
+
+
+def test_gpu_only_diffusers_checks_keep_the_reference():
+    """diffusers' accelerator-only common checks (float16 inference, model and sequential CPU offload, xformers)
+    on MagicPosePipeline: each gives the frames of the plain float32 GPU run, within diffusers' tolerances."""
+    import numpy as np
+
+    from magicpose.tiny import make_pipeline
+
+    def frames(pipe):
+        pipe.set_progress_bar_config(disable=True)
+        return pipe(image=torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)),
+                    pose_images=[torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in (1, 2)],
+                    num_inference_steps=2, height=32, width=32, generator=torch.Generator().manual_seed(3),
+                    output_type="np").frames
+
+    expected = frames(make_pipeline("tiny", seed=0).to("cuda"))
+    assert np.abs(frames(make_pipeline("tiny", seed=0).to("cuda", torch.float16)) - expected).max() <= 1e-2
+    offloaded = make_pipeline("tiny", seed=0)
+    offloaded.enable_model_cpu_offload()
+    assert np.abs(frames(offloaded) - expected).max() <= 1e-4
+    sequential = make_pipeline("tiny", seed=0)
+    sequential.enable_sequential_cpu_offload()
+    assert np.abs(frames(sequential) - expected).max() <= 1e-4
+    try:
+        import xformers  # noqa: F401
+    except ImportError:
+        return
+    fast = make_pipeline("tiny", seed=0).to("cuda")
+    fast.enable_xformers_memory_efficient_attention()
+    assert np.abs(frames(fast) - expected).max() <= 1e-3

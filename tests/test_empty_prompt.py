@@ -8,7 +8,7 @@ import torch
 from conftest import clip_vocab_text_encoder
 
 from magicpose.empty_prompt import (
-    EMPTY_PROMPT_FILE,
+    EMPTY_PROMPT_FOLDER,
     compute_empty_prompt_embeds,
     empty_prompt_ids,
     load_empty_prompt_embeds,
@@ -54,17 +54,17 @@ def test_with_a_tokenizer_the_ids_are_the_tokenizers():
 
 def test_pipeline_without_text_models_equals_the_full_pipeline(tmp_path):
     full = MagicPosePipeline(**make_components("tiny"))
-    embeds = full.encode_prompt("", torch.device("cpu")).detach()
+    embeds = full.encode_prompt("", torch.device("cpu"))[0].detach()
     expected = _frames(full)
     # Fresh copies of the same seeded models: a pipeline takes over its UNets' attention processors.
     bare = MagicPosePipeline(**{**make_components("tiny"), "tokenizer": None, "text_encoder": None})
     bare.empty_prompt_embeds = embeds
     assert np.array_equal(_frames(bare), expected)
     with pytest.raises(ValueError, match="pass prompt_embeds"):
-        bare.encode_prompt("a dancer", torch.device("cpu"))
+        bare.encode_prompt("a dancer", torch.device("cpu"))[0]
 
     bare.save_pretrained(tmp_path / "pipe")
-    assert (tmp_path / "pipe" / EMPTY_PROMPT_FILE).is_file()
+    assert (tmp_path / "pipe" / EMPTY_PROMPT_FOLDER / "diffusion_pytorch_model.safetensors").is_file()
     assert check_pipeline_folder(tmp_path / "pipe") == tmp_path / "pipe"  # tokenizer/text encoder saved as null
     loaded = load_pipeline(tmp_path / "pipe")
     assert loaded.tokenizer is None and loaded.text_encoder is None
@@ -76,9 +76,9 @@ def test_tokenizer_free_pipeline_computes_the_empty_prompt_from_known_ids():
     parts = make_components("tiny")
     text_encoder = clip_vocab_text_encoder()
     pipe = MagicPosePipeline(**{**parts, "text_encoder": text_encoder, "tokenizer": None})
-    assert torch.equal(pipe.encode_prompt("", torch.device("cpu")), compute_empty_prompt_embeds(text_encoder))
+    assert torch.equal(pipe.encode_prompt("", torch.device("cpu"))[0], compute_empty_prompt_embeds(text_encoder))
     with pytest.raises(ValueError, match="no tokenizer"):
-        pipe.encode_prompt("a dancer", torch.device("cpu"))
+        pipe.encode_prompt("a dancer", torch.device("cpu"))[0]
 
 
 def test_trainer_prefers_the_stored_embedding(tmp_path):

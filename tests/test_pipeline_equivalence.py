@@ -216,7 +216,7 @@ def test_bank_holds_one_tensor_per_self_attention_of_the_appearance_unet():
 def test_stopping_after_the_last_write_gives_the_same_bank():
     pipe = make_pipeline("tiny", seed=4)
     latents = torch.randn(1, 4, 16, 16)
-    context = pipe.encode_prompt("", torch.device("cpu"))
+    context = pipe.encode_prompt("", torch.device("cpu"))[0]
     with torch.no_grad(), attached_reference_bank(pipe.appearance_unet, pipe.unet, pipe.bank):
         full = dict(run_appearance_unet(pipe.appearance_unet, pipe.bank, latents, 500, context,
                                         stop_after_last_write=False).features)

@@ -68,7 +68,7 @@ def test_bf16_checkpointing_validation_and_export_without_text_encoder(workspace
         assert not (out / "pipeline").exists()
         return
     pipeline = out / "pipeline"
-    assert not (pipeline / "text_encoder").exists() and (pipeline / "empty_prompt_embeds.safetensors").is_file()
+    assert not (pipeline / "text_encoder").exists() and (pipeline / "empty_prompt" / "config.json").is_file()
     # The frozen models exactly as the pretrained folder stores them (float16 here), not the bf16 copies.
     for name in ("unet", "vae"):
         exported = load_file(pipeline / name / "diffusion_pytorch_model.safetensors")
@@ -177,7 +177,7 @@ def test_probe_pass_runs_with_every_module_and_input_on_the_training_device(work
 def _tensor_names(folder: Path) -> list[str]:
     names = []
     for file in folder.rglob("*.safetensors"):
-        if file.name == "empty_prompt_embeds.safetensors":
+        if file.parent.name == "empty_prompt":  # the prompt embedding, not a trained tensor
             continue
         with safe_open(str(file), framework="pt") as f:
             names += [f"{file.parent.name}.{k}" for k in f.keys()]
@@ -195,7 +195,7 @@ def test_a_checkpoint_holds_each_trained_tensor_once_and_loads_for_inference(wor
     assert sorted(names) == sorted(model.state_dict())  # every trained tensor, each exactly once
     assert not list(checkpoint.glob("model*")) and not list(checkpoint.glob("pytorch_model*"))
     assert sorted(p.name for p in checkpoint.iterdir()) == [
-        files.RECORD, "appearance_unet", "controlnet", "empty_prompt_embeds.safetensors", "optimizer.bin",
+        files.RECORD, "appearance_unet", "controlnet", "empty_prompt", "optimizer.bin",
         "random_states_0.pkl", "trainer_state.json"]
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     assert state["pretrained_dir"] == str((workspace / "pretrained").resolve())

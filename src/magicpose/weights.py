@@ -14,10 +14,13 @@ from pathlib import Path
 import torch
 
 from magicpose.errors import InputError, first_line
+from magicpose.pipelines.generic_loading import pipeline_class_name
 
 REQUIRED_COMPONENTS = ("vae", "unet", "appearance_unet", "controlnet", "scheduler")
 # May be saved as null: a converted checkpoint stores the empty-prompt embedding instead.
 OPTIONAL_COMPONENTS = ("text_encoder", "tokenizer")
+# Absent from folders written before it was a component (they keep empty_prompt_embeds.safetensors instead).
+LATER_COMPONENTS = ("empty_prompt",)
 INFO_FILE = "magicpose_info.json"  # optional: what these weights are (e.g. random demo weights)
 CHECKPOINT_STATE_FILE = "trainer_state.json"  # marks a training checkpoint (magicpose.training.checkpoints)
 _SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
@@ -72,18 +75,19 @@ def check_pipeline_folder(path: str | Path) -> Path:
         raise InputError(f"cannot read '{index_file}' ({err}): the weights folder is damaged, re-create it") from err
     if not isinstance(index, dict):
         raise InputError(f"'{index_file}' is not a JSON object: the weights folder is damaged, re-create it")
-    if index.get("_class_name") == "Pose2VidPipeline":
+    name = pipeline_class_name(index)
+    if name == "Pose2VidPipeline":
         raise InputError(f"weights folder '{folder}' holds a Pose2VidPipeline (Everybody Dance Now), not a "
                          "MagicPosePipeline: pass --generator pose2vid")
-    if index.get("_class_name") != "MagicPosePipeline":
-        raise InputError(f"weights folder '{folder}' holds a {index.get('_class_name')}, not a MagicPosePipeline: "
+    if name != "MagicPosePipeline":
+        raise InputError(f"weights folder '{folder}' holds a {name}, not a MagicPosePipeline: "
                          "convert the checkpoint with `magicpose convert`")
-    for name in REQUIRED_COMPONENTS + OPTIONAL_COMPONENTS:
+    for name in REQUIRED_COMPONENTS + OPTIONAL_COMPONENTS + tuple(n for n in LATER_COMPONENTS if n in index):
         if name not in index:
             raise InputError(f"weights folder '{folder}' lacks the '{name}' component in model_index.json: "
                              "re-save the complete pipeline")
         saved_as_none = isinstance(index[name], list) and index[name][:1] == [None]
-        if name in OPTIONAL_COMPONENTS and saved_as_none:
+        if name in OPTIONAL_COMPONENTS + LATER_COMPONENTS and saved_as_none:
             continue
         if not (folder / name).is_dir():
             raise InputError(f"weights folder '{folder}' is missing its '{name}' subfolder: copy the complete "
@@ -202,8 +206,8 @@ def load_pose2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.d
     if isinstance(state, dict) and state.get("stage") == "pose2vid_face":
         return _load_face_checkpoint(folder, state, dtype).to(device)
     index = _read_json(folder / "model_index.json") if folder.is_dir() else None
-    if not isinstance(index, dict) or index.get("_class_name") != "Pose2VidPipeline":
-        what = index.get("_class_name") if isinstance(index, dict) else None
+    what = pipeline_class_name(index) if isinstance(index, dict) else None
+    if what != "Pose2VidPipeline":
         found = f"holds a {what}" if what else ("has no model_index.json" if folder.is_dir() else "does not exist")
         raise InputError(f"pose2vid weights folder '{folder}' {found}: pass a folder made by "
                          "`magicpose convert pose2vid` or by pose2vid training")

@@ -99,15 +99,21 @@ def _save_components(folder: Path, models: dict, tokenizer, names: tuple[str, ..
         tokenizer.save_pretrained(str(folder / "tokenizer"))
 
 
-def _write(mode: str, folder: Path, models: dict, tokenizer) -> None:
+def _write(mode: str, folder: Path, models: dict, tokenizer, embeds: torch.Tensor | None) -> None:
+    """The converted models; the empty-prompt embedding as the pipeline's component (or, in the folders that
+    are not pipelines, as the same ``empty_prompt/`` folder beside the models)."""
     from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 
     if mode == "magicpose":
         pipe = MagicPosePipeline(vae=models["vae"], text_encoder=models["text_encoder"], tokenizer=tokenizer,
                                  unet=models["unet"], appearance_unet=models["appearance_unet"],
                                  controlnet=models["controlnet"], scheduler=MagicPosePipeline.default_scheduler())
+        pipe.empty_prompt_embeds = embeds
         pipe.save_pretrained(folder, safe_serialization=True)
-    elif mode == "stage1":
+        return
+    if embeds is not None:
+        save_empty_prompt_embeds(embeds, folder)
+    if mode == "stage1":
         _save_components(folder, models, tokenizer, ("vae", "unet", "text_encoder", "appearance_unet"))
     elif mode == "controlnet":
         models["controlnet"].save_pretrained(folder, safe_serialization=True)
@@ -178,9 +184,7 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
     models = {p.name: build_model(p.config, cast(result.tensors[p.name], target)) for p in parts}
     log(f"writing '{out}'")
     with staged_output(out, overwrite, inputs) as folder:
-        _write(mode, folder, models, tokenizer)
-        if embeds is not None:
-            save_empty_prompt_embeds(embeds, folder)
+        _write(mode, folder, models, tokenizer, embeds)
         write_info(folder, mode=mode, source=path, kind=kind, description=spec.description, dtype=target,
                    configs={p.name: p.config.source for p in parts}, ignored=result.ignored,
                    unexpected=result.unexpected, filled=result.filled)

@@ -32,8 +32,8 @@ modes:
 """ + "\n".join(f"  {mode:<11} " + f"takes {takes}\nwrites {writes}".replace("\n", "\n" + " " * 14)
                 for mode, (takes, writes) in MODE_HELP.items()) + """
 
-Modes with a text encoder also write empty_prompt_embeds.safetensors (the CLIP embedding of "",
-MagicPose's prompt) and, with --tokenizer, tokenizer/. magicpose_info.json records the source, the
+Modes with a text encoder also write empty_prompt/ (the CLIP embedding of "", MagicPose's prompt, a
+pipeline component) and, with --tokenizer, tokenizer/. magicpose_info.json records the source, the
 ignored keys (schedule buffers, EMA copies, unused leftovers) and any unexpected ones. The output
 folder appears only once complete.
 

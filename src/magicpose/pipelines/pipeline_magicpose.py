@@ -38,16 +38,14 @@ from diffusers import (
     UNet2DConditionModel,
 )
 from diffusers.image_processor import VaeImageProcessor
+from diffusers.pipelines.pipeline_utils import StableDiffusionMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from magicpose.empty_prompt import (
-    compute_empty_prompt_embeds,
-    load_empty_prompt_embeds,
-    save_empty_prompt_embeds,
-)
+from magicpose.empty_prompt import EmptyPromptEmbedding, compute_empty_prompt_embeds, load_empty_prompt_embeds
 from magicpose.models.reference_attention import ReferenceBank, attached_reference_bank, run_appearance_unet
+from magicpose.pipelines.generic_loading import GenericLoadingMixin
 from magicpose.pipelines.inputs import ImageInput, pose_to_uint8, reference_pixels
 
 EXAMPLE_DOC_STRING = """
@@ -82,24 +80,31 @@ class MagicPosePipelineOutput(BaseOutput):
     frames: list[list[PIL.Image.Image]] | np.ndarray | torch.Tensor
 
 
-class MagicPosePipeline(DiffusionPipeline):
+class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionMixin):
     r"""Pose retargeting with MagicPose: appearance control + pose ControlNet on a frozen SD UNet.
 
     Args:
         vae: the SD VAE, encodes the reference and decodes the frames (``AutoencoderTiny`` works too).
         text_encoder: CLIP text encoder (the prompt is empty by default, as in the original); optional
-            when the folder stores the empty-prompt embedding (``empty_prompt_embeds.safetensors``).
+            when the folder stores the empty-prompt embedding (the ``empty_prompt`` component).
         tokenizer: CLIP tokenizer; optional: without it only the empty prompt works (its CLIP ids are known).
         unet: the frozen Stable Diffusion UNet.
         appearance_unet: a UNet of the same configuration whose self-attention inputs are injected
             into ``unet`` (its output head is never used).
         controlnet: the OpenPose ControlNet; ``None`` for a stage-1 (appearance only) model, whose
             frames then follow no pose.
-        scheduler: DDIM configured as the original (see :meth:`default_scheduler`).
+        scheduler: DDIM configured as the original (see :meth:`default_scheduler`); any diffusers scheduler
+            can replace it (``Scheduler.from_config(pipe.scheduler.config)``).
+        empty_prompt: the CLIP embedding of "" (an :class:`EmptyPromptEmbedding`), used instead of the text
+            encoder for the empty prompt; also reachable as the tensor ``empty_prompt_embeds``.
+
+    A saved folder loads with ``MagicPosePipeline.from_pretrained(folder)`` or with diffusers' generic
+    ``DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)`` (see ``generic_loading``).
     """
 
     model_cpu_offload_seq = "text_encoder->appearance_unet->controlnet->unet->vae"
-    _optional_components = ["controlnet", "tokenizer", "text_encoder"]
+    _optional_components = ["controlnet", "tokenizer", "text_encoder", "empty_prompt"]
+    _exclude_from_cpu_offload = ["empty_prompt"]
     _callback_tensor_inputs = ["latents"]
 
     def __init__(
@@ -111,6 +116,7 @@ class MagicPosePipeline(DiffusionPipeline):
         appearance_unet: UNet2DConditionModel,
         controlnet: ControlNetModel | None,
         scheduler: DDIMScheduler,
+        empty_prompt: EmptyPromptEmbedding | None = None,
     ):
         super().__init__()
         self.register_modules(
@@ -121,27 +127,34 @@ class MagicPosePipeline(DiffusionPipeline):
             appearance_unet=appearance_unet,
             controlnet=controlnet,
             scheduler=scheduler,
+            empty_prompt=empty_prompt,
         )
-        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        # 8 (SD's) when built without a VAE, e.g. only to encode prompts, as diffusers pipelines do
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 8
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         # Attached to the two UNets only while a call samples (see attached_reference_bank): the UNets'
         # attention processors are never replaced, so a UNet shared with other pipelines is left as it was.
         self.bank = ReferenceBank()
-        # CLIP embedding of "" (1, 77, dim), saved beside the components; used instead of the text encoder.
-        self.empty_prompt_embeds: torch.Tensor | None = None
+
+    @property
+    def empty_prompt_embeds(self) -> torch.Tensor | None:
+        """The CLIP embedding of "" (1, 77, dim) the ``empty_prompt`` component holds, or None."""
+        return None if self.empty_prompt is None else self.empty_prompt.embeds
+
+    @empty_prompt_embeds.setter
+    def empty_prompt_embeds(self, embeds: torch.Tensor | None) -> None:
+        self.register_modules(empty_prompt=None if embeds is None else EmptyPromptEmbedding.from_tensor(embeds))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """``DiffusionPipeline.from_pretrained``, plus the stored empty-prompt embedding of a local folder."""
+        """``DiffusionPipeline.from_pretrained``; a local folder written before the embedding was a component
+        still gives its ``empty_prompt_embeds.safetensors``."""
         pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        if Path(pretrained_model_name_or_path).is_dir():
-            pipe.empty_prompt_embeds = load_empty_prompt_embeds(pretrained_model_name_or_path)
+        if pipe.empty_prompt is None and Path(pretrained_model_name_or_path).is_dir():
+            legacy = load_empty_prompt_embeds(pretrained_model_name_or_path)
+            if legacy is not None:
+                pipe.empty_prompt_embeds = legacy
         return pipe
-
-    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if self.empty_prompt_embeds is not None:
-            save_empty_prompt_embeds(self.empty_prompt_embeds, save_directory)
 
     @staticmethod
     def default_scheduler() -> DDIMScheduler:
@@ -230,10 +243,15 @@ class MagicPosePipeline(DiffusionPipeline):
         if bad:
             raise ValueError(f"callback_on_step_end_tensor_inputs {bad} not in {self._callback_tensor_inputs}")
 
-    def encode_prompt(self, prompt: str, device: torch.device) -> torch.Tensor:
-        """CLIP ``last_hidden_state`` of the prompt, shape (1, 77, dim)."""
+    def encode_prompt(self, prompt: str, device: torch.device) -> tuple[torch.Tensor]:
+        """``(prompt_embeds,)``: the CLIP ``last_hidden_state`` of the prompt, shape (1, 77, dim), in a tuple as
+        diffusers' ``encode_prompt`` returns its embeddings (there is no negative prompt: the unconditional
+        branch drops the reference and the pose, not the text)."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"`prompt` is one string shared by every video, got {type(prompt).__name__}")
         if prompt == "" and self.empty_prompt_embeds is not None:
-            return self.empty_prompt_embeds.to(device)
+            # a copy: a loaded buffer may sit unaligned in the file's memory map (see load_empty_prompt_embeds)
+            return (self.empty_prompt_embeds.to(device).clone(),)
         if self.text_encoder is None:
             raise ValueError("this pipeline has neither a text encoder nor a stored empty-prompt embedding: "
                              "pass prompt_embeds")
@@ -241,12 +259,12 @@ class MagicPosePipeline(DiffusionPipeline):
             if prompt != "":
                 raise ValueError("this pipeline has no tokenizer, so only the empty prompt works: pass prompt_embeds,"
                                  " or convert again with --tokenizer <a CLIP tokenizer folder>")
-            return compute_empty_prompt_embeds(self.text_encoder).to(device)
+            return (compute_empty_prompt_embeds(self.text_encoder).to(device),)
         ids = self.tokenizer(
             prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
             return_tensors="pt",
         ).input_ids
-        return self.text_encoder(ids.to(device))[0]
+        return (self.text_encoder(ids.to(device))[0],)
 
     def prepare_pose_images(self, pose_images: Sequence[PoseImage], height: int, width: int) -> torch.Tensor:
         """Pose maps as one uint8 tensor (F, 3, H, W) kept on the CPU: 3·H·W bytes per frame."""
@@ -484,7 +502,7 @@ class MagicPosePipeline(DiffusionPipeline):
         dtype = self.unet.dtype
 
         if prompt_embeds is None:
-            prompt_embeds = self.encode_prompt(prompt, device)
+            (prompt_embeds,) = self.encode_prompt(prompt, device)
         prompt_embeds = prompt_embeds.to(device=device, dtype=dtype)
         poses = self.prepare_pose_images(pose_images, height, width)
 

@@ -22,6 +22,7 @@ from diffusers.utils import BaseOutput
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.face_enhancer import body_in_output, crop, face_box, paste_back
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
+from magicpose.pipelines.generic_loading import GenericLoadingMixin
 from magicpose.pose.schema import FramePose
 
 PoseImage = PIL.Image.Image | np.ndarray
@@ -40,7 +41,7 @@ def to_uint8(frame: torch.Tensor) -> torch.Tensor:
     return ((frame.float() + 1) / 2 * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
 
 
-class Pose2VidPipeline(DiffusionPipeline):
+class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
     r"""Everybody Dance Now: a person-specific pose2vid generator with temporal smoothing, and an optional
     face enhancer.
 

@@ -20,7 +20,7 @@ STAGES = ("appearance", "pose_control")
 @dataclass
 class ModelConfig:
     # A folder with vae/ and unet/ subfolders, and the empty prompt's embedding: stored
-    # (empty_prompt_embeds.safetensors, as `magicpose convert` writes it) or text_encoder/ (+ tokenizer/).
+    # (empty_prompt/, as `magicpose convert` writes it) or text_encoder/ (+ tokenizer/).
     # A converted SD 1.5, a MagicPose pipeline folder, or the demo base models. All of it stays frozen.
     pretrained_dir: str = "???"
     # Stage 2: the stage-1 appearance UNet folder (diffusers format). Stage 1: optional starting point;

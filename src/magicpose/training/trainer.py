@@ -37,7 +37,7 @@ from magicpose import files
 from magicpose.data.pairs import PairDataset
 from magicpose.data.sampler import ShardedSampler
 from magicpose.empty_prompt import (
-    EMPTY_PROMPT_FILE,
+    EMPTY_PROMPT_FOLDER,
     compute_empty_prompt_embeds,
     load_empty_prompt_embeds,
     save_empty_prompt_embeds,
@@ -81,7 +81,7 @@ def empty_prompt_embedding(pretrained_dir: Path) -> torch.Tensor:
     try:
         return compute_empty_prompt_embeds(text_encoder, _tokenizer(pretrained_dir))
     except ValueError as err:
-        raise InputError(f"'{pretrained_dir}' has no tokenizer/ and no {EMPTY_PROMPT_FILE} ({err})") from err
+        raise InputError(f"'{pretrained_dir}' has no tokenizer/ and no {EMPTY_PROMPT_FOLDER}/ ({err})") from err
 
 
 def build_models(cfg: TrainingConfig):
