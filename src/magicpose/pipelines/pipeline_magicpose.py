@@ -245,26 +245,28 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
 
     def encode_prompt(self, prompt: str, device: torch.device) -> tuple[torch.Tensor]:
         """``(prompt_embeds,)``: the CLIP ``last_hidden_state`` of the prompt, shape (1, 77, dim), in a tuple as
-        diffusers' ``encode_prompt`` returns its embeddings (there is no negative prompt: the unconditional
-        branch drops the reference and the pose, not the text)."""
+        diffusers' ``encode_prompt`` returns its embeddings, named as ``__call__``'s argument (there is no
+        negative prompt: the unconditional branch drops the reference and the pose, not the text)."""
         if not isinstance(prompt, str):
             raise ValueError(f"`prompt` is one string shared by every video, got {type(prompt).__name__}")
         if prompt == "" and self.empty_prompt_embeds is not None:
             # a copy: a loaded buffer may sit unaligned in the file's memory map (see load_empty_prompt_embeds)
-            return (self.empty_prompt_embeds.to(device).clone(),)
-        if self.text_encoder is None:
+            prompt_embeds = self.empty_prompt_embeds.to(device).clone()
+        elif self.text_encoder is None:
             raise ValueError("this pipeline has neither a text encoder nor a stored empty-prompt embedding: "
                              "pass prompt_embeds")
-        if self.tokenizer is None:
+        elif self.tokenizer is None:
             if prompt != "":
                 raise ValueError("this pipeline has no tokenizer, so only the empty prompt works: pass prompt_embeds,"
                                  " or convert again with --tokenizer <a CLIP tokenizer folder>")
-            return (compute_empty_prompt_embeds(self.text_encoder).to(device),)
-        ids = self.tokenizer(
-            prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
-            return_tensors="pt",
-        ).input_ids
-        return (self.text_encoder(ids.to(device))[0],)
+            prompt_embeds = compute_empty_prompt_embeds(self.text_encoder).to(device)
+        else:
+            ids = self.tokenizer(
+                prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+                return_tensors="pt",
+            ).input_ids
+            prompt_embeds = self.text_encoder(ids.to(device))[0]
+        return (prompt_embeds,)
 
     def prepare_pose_images(self, pose_images: Sequence[PoseImage], height: int, width: int) -> torch.Tensor:
         """Pose maps as one uint8 tensor (F, 3, H, W) kept on the CPU: 3·H·W bytes per frame."""
