@@ -1,6 +1,9 @@
 """Shared test helpers (pytest puts tests/ on sys.path, so test files import them from here)."""
 
+import functools
+import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +153,58 @@ def check_convert_overwrite(argv: list[str], out: Path, capsys) -> None:
     assert main(argv + ["--overwrite"]) == 0  # its own earlier output is replaced
     assert (out / "magicpose_info.json").stat().st_ino != before
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temporary or old copy beside it
+
+
+# -- test tiers: markers applied here, from what a test does, so no test file has to remember them --------------
+
+# Starting a process (a CLI run, torchrun, a script, pip) costs a Python start-up and a torch import each time.
+_SPAWNS = re.compile(r"\bsubprocess\.(?:run|Popen|check_call|check_output)\(|\brun_pose2vid_training\(")
+
+
+@functools.cache
+def _source(function) -> str:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+@functools.cache
+def _spawning_functions(module_name: str) -> frozenset[str]:
+    """Names of the module's own functions that start a process, directly or through one another."""
+    module = sys.modules.get(module_name)
+    if module is None:
+        return frozenset()
+    sources = {name: _source(obj) for name, obj in vars(module).items()
+               if inspect.isfunction(obj) and obj.__module__ == module_name}
+    spawning = {name for name, source in sources.items() if _SPAWNS.search(source)}
+    while True:
+        alternatives = "|".join(map(re.escape, spawning))
+        calls = re.compile(rf"\b(?:{alternatives})\(") if spawning else None
+        more = {name for name, source in sources.items() if name not in spawning and calls and calls.search(source)}
+        if not more:
+            return frozenset(spawning)
+        spawning |= more
+
+
+def _starts_a_process(item) -> bool:
+    functions = [item.function]
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        functions += [d.func for d in defs]
+    for function in functions:
+        function = inspect.unwrap(function)
+        source = _source(function)
+        names = _spawning_functions(function.__module__)
+        if _SPAWNS.search(source) or any(re.search(rf"\b{re.escape(n)}\(", source) for n in names - {function.__name__}):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow``: the test (or a fixture it uses) starts a process; ``browser``: it drives chromium. The fast tier
+    is ``python -m pytest -m "not slow and not browser"``."""
+    for item in items:
+        if item.module.__name__ == "test_ui_browser":
+            item.add_marker(pytest.mark.browser)
+        if _starts_a_process(item):
+            item.add_marker(pytest.mark.slow)

@@ -92,6 +92,7 @@ def _fixed_batch_loss(trainer: Trainer) -> float:
         bank.reset()
 
 
+@pytest.mark.slow  # trains until the loss falls: seconds, in one process
 def test_loss_falls_on_a_tiny_set(workspace, tmp_path):
     cfg = load_config(ROOT / STAGE2, _stage2(workspace, tmp_path / "fit", **{
         "train.max_steps": 60, "train.learning_rate": 3e-3, "train.batch_size": 6, "checkpoint.every_steps": 1000}),
