@@ -56,7 +56,7 @@ def test_pipeline_without_text_models_equals_the_full_pipeline(tmp_path):
     full = MagicPosePipeline(**make_components("tiny"))
     embeds = full.encode_prompt("", torch.device("cpu"))[0].detach()
     expected = _frames(full)
-    # Fresh copies of the same seeded models: a pipeline takes over its UNets' attention processors.
+    # Fresh copies of the same seeded models, so the two pipelines share no module.
     bare = MagicPosePipeline(**{**make_components("tiny"), "tokenizer": None, "text_encoder": None})
     bare.empty_prompt_embeds = embeds
     assert np.array_equal(_frames(bare), expected)
