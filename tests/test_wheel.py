@@ -37,6 +37,17 @@ def test_the_wheel_holds_every_asset_file(installed):
     assert len(assets) > 50 and assets <= names, sorted(assets - names)[:5]
 
 
+def test_the_wheel_carries_the_packages_one_version_string(installed):
+    """pyproject.toml reads the version from magicpose/__init__.py: the wheel's name and metadata say the same."""
+    import magicpose
+
+    wheel = installed["wheel"]
+    assert wheel.name.startswith(f"magicpose-{magicpose.__version__}-")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        assert f"Version: {magicpose.__version__}" in archive.read(metadata).decode().splitlines()
+
+
 @pytest.mark.parametrize("generator", ["magicpose", "pose2vid"])
 def test_infer_with_no_arguments_runs_from_the_installed_wheel(installed, generator):
     cwd = installed["cwd"] / f"run_{generator}"  # outside the checkout: no example_data/ here

@@ -1,6 +1,6 @@
 """magicpose: pose retargeting with MagicPose on Stable Diffusion 1.5, diffusers-native."""
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package's only version string: pyproject.toml reads it from here
 __all__ = ["FaceEnhancer", "MagicPosePipeline", "MagicPosePipelineOutput", "Pose2VidGenerator", "Pose2VidPipeline",
            "Pose2VidPipelineOutput", "__version__"]
 # Lazy, so that `import magicpose.pose` or `magicpose.video` does not load torch and diffusers. diffusers
