@@ -53,7 +53,7 @@ def child(args) -> None:
 
 
 def prepare(work: Path, size: str) -> None:
-    from magicpose.data.synthetic import make_synthetic
+    from magicpose.synthetic import make_synthetic
     from magicpose.tiny import make_pipeline
 
     make_pipeline(size, seed=0).save_pretrained(work / "pretrained")

@@ -41,7 +41,6 @@ from eval_demo import ROOT
 from eval_gan import SIZE, case, demo_dancer, run_magicpose, run_pose2vid
 from PIL import Image
 
-from magicpose.data.synthetic import split_ids
 from magicpose.eval import foreground_iou, foreground_mask
 from magicpose.eval.evaluate import (
     ALL_METRICS,
@@ -54,6 +53,7 @@ from magicpose.eval.evaluate import (
 from magicpose.eval.folders import pair_folders
 from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks
 from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS, clip_count
+from magicpose.synthetic import split_ids
 
 GENERATORS = ("magicpose", "pose2vid", "pose2vid_face", "copy_reference")
 GT = "gt"

@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from magicpose.data.synthetic import (
+from magicpose.eval import foreground_iou, foreground_mask, psnr, ssim_gaussian
+from magicpose.image_utils import center_crop_resize
+from magicpose.pose import FramePose, draw_pose
+from magicpose.synthetic import (
     Identity,
     Motion,
     pose_sequence,
@@ -31,9 +34,6 @@ from magicpose.data.synthetic import (
     render_ground_truth,
     split_ids,
 )
-from magicpose.eval import foreground_iou, foreground_mask, psnr, ssim_gaussian
-from magicpose.image_utils import center_crop_resize
-from magicpose.pose import FramePose, draw_pose
 
 ROOT = Path(__file__).resolve().parents[1]
 RENDER_SIZE = 128  # the synthetic dataset's size; frames are resized to the model's size as in training

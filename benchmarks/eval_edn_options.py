@@ -24,8 +24,8 @@ import torch
 from eval_demo import ROOT
 from eval_gan import case, demo_dancer
 
-from magicpose.data.synthetic import split_ids
 from magicpose.models.face_enhancer import body_in_output, face_box
+from magicpose.synthetic import split_ids
 
 SIZE = 64
 

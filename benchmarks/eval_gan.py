@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from eval_demo import ROOT, scores
 
-from magicpose.data.synthetic import (
+from magicpose.image_utils import center_crop_resize
+from magicpose.pose import FramePose, draw_pose
+from magicpose.synthetic import (
     Identity,
     Motion,
     pose_sequence,
@@ -37,8 +39,6 @@ from magicpose.data.synthetic import (
     render_ground_truth,
     split_ids,
 )
-from magicpose.image_utils import center_crop_resize
-from magicpose.pose import FramePose, draw_pose
 
 RENDER_SIZE = 128  # the synthetic world's size; everything is resized to the models' size as in training
 SIZE = 64

@@ -32,7 +32,10 @@ import numpy as np
 import torch
 from eval_demo import ROOT, scores
 
-from magicpose.data.synthetic import (
+from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
+from magicpose.image_utils import center_crop_resize
+from magicpose.pose import FramePose, align_poses, draw_pose, smooth_keypoints, smooth_poses
+from magicpose.synthetic import (
     Identity,
     Motion,
     pose_sequence,
@@ -40,9 +43,6 @@ from magicpose.data.synthetic import (
     render_ground_truth,
     split_ids,
 )
-from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
-from magicpose.image_utils import center_crop_resize
-from magicpose.pose import FramePose, align_poses, draw_pose, smooth_keypoints, smooth_poses
 
 RENDER_SIZE = 128  # the synthetic world's canvas
 MODES = ("none", "global", "bones")

@@ -135,8 +135,8 @@ def write_set(out: Path, motions: int, frames: int, device: str) -> tuple[Path, 
     from eval_gan import SIZE, case, demo_dancer, run_pose2vid
     from PIL import Image
 
-    from magicpose.data.synthetic import split_ids
     from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+    from magicpose.synthetic import split_ids
     from magicpose.weights import load_pose2vid_pipeline
 
     pipe = load_pose2vid_pipeline(str(ROOT / "pretrained_weights" / "pose2vid_demo"), device=device)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from eval_demo import held_out_case, scores
 
-from magicpose.data.synthetic import split_ids
+from magicpose.synthetic import split_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [("DDIMScheduler", 50, {}), ("DDIMScheduler", 20, {}), ("DPMSolverMultistepScheduler", 20, {}),

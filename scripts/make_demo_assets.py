@@ -19,8 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from magicpose.data.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
 from magicpose.pose import FramePose, draw_pose, write_openpose_json
+from magicpose.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
 from magicpose.tiny import make_pipeline
 from magicpose.weights import INFO_FILE
 

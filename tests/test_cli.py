@@ -305,7 +305,7 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--output": t / "out" / name}, [f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
                                                 "name is longer than 255 bytes): choose another --output"]
     if case == "frames_folder_is_another_kind_of_output":  # a synthetic dataset named like the frames folder
-        from magicpose.data.synthetic import make_synthetic
+        from magicpose.synthetic import make_synthetic
 
         make_synthetic(t / "out" / "result_frames", 1, 0, 1, size=32, progress=False)
         return {}, [f"output folder '{t / 'out' / 'result_frames'}' holds a dataset written by make-synthetic, not "

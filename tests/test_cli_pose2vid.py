@@ -111,8 +111,8 @@ def test_infer_py_renders_the_example_dancer_with_the_demo_weights(tmp_path):
     import subprocess
     import sys
 
-    from magicpose.data.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
     from magicpose.image_utils import center_crop_resize
+    from magicpose.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
     from magicpose.weights import load_pose2vid_pipeline
 
     out = tmp_path / "edn.mp4"

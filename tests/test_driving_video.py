@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from magicpose import cli
-from magicpose.data.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
 from magicpose.files import RECORD
 from magicpose.pose import FramePose, PersonPose, load_pose_sequence, read_openpose_json
 from magicpose.pose.extract import BACKENDS, PoseExtractor
+from magicpose.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
 from magicpose.video import VideoWriter, read_video, video_info
 
 REPO = Path(__file__).resolve().parents[1]

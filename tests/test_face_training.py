@@ -18,13 +18,13 @@ from safetensors.torch import load_file
 
 from magicpose import cli
 from magicpose.data.consecutive import ConsecutivePairDataset
-from magicpose.data.synthetic import make_synthetic
 from magicpose.errors import InputError
 from magicpose.models.face_enhancer import body_in_output, crop, face_box, face_box_size
 from magicpose.models.losses import lsgan_loss
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.pose import load_pose_sequence
+from magicpose.synthetic import make_synthetic
 from magicpose.training import checkpoints, face_trainer
 from magicpose.training.face_trainer import FACE_DISCRIMINATOR_FILE, FaceStageTrainer
 from magicpose.training.gan_config import load_pose2vid_config

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from magicpose.data.synthetic import Identity, Motion, pose_sequence, split_ids
 from magicpose.pose import (
     NUM_BODY,
     FramePose,
@@ -22,6 +21,7 @@ from magicpose.pose import (
     fit_global_alignment,
 )
 from magicpose.pose.align import ORDER, PARENT
+from magicpose.synthetic import Identity, Motion, pose_sequence, split_ids
 
 W, H = 512, 384
 NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_WRIST, L_KNEE, R_HIP = 0, 1, 2, 3, 4, 7, 12, 8

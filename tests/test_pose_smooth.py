@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from magicpose.data.synthetic import Identity, Motion, pose_sequence, split_ids
 from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
 from magicpose.pose import (
     NUM_KEYPOINTS,
@@ -16,6 +15,7 @@ from magicpose.pose import (
     smooth_keypoints,
     stride_frames,
 )
+from magicpose.synthetic import Identity, Motion, pose_sequence, split_ids
 
 FPS = 30.0
 S = 128  # the synthetic dancers' canvas

@@ -1,4 +1,4 @@
-"""Tests for magicpose.data.synthetic: identities, motions, exact keypoints, rendering and the dataset writer."""
+"""Tests for magicpose.synthetic: identities, motions, exact keypoints, rendering and the dataset writer."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import magicpose.data.synthetic as synthetic
+import magicpose.synthetic.dataset as synthetic
 from magicpose.data.layout import list_videos
-from magicpose.data.synthetic import (
+from magicpose.errors import InputError
+from magicpose.files import RECORD
+from magicpose.pose import FramePose, draw_pose, read_openpose_json
+from magicpose.synthetic import (
     ID_RANGES,
     DanceState,
     Identity,
@@ -29,9 +32,6 @@ from magicpose.data.synthetic import (
     run_make_synthetic,
     split_ids,
 )
-from magicpose.errors import InputError
-from magicpose.files import RECORD
-from magicpose.pose import FramePose, draw_pose, read_openpose_json
 from magicpose.video import VideoWriter
 
 SIZE = 64

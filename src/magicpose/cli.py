@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(dataset)
     dataset.set_defaults(generator="magicpose")
 
-    from magicpose.data.synthetic import add_make_synthetic_arguments
+    from magicpose.synthetic import add_make_synthetic_arguments
 
     add_make_synthetic_arguments(sub.add_parser(
         "make-synthetic", help="write a synthetic-dancers dataset (TikTok layout + OpenPose JSON)"))
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "infer-dataset":
             return run_infer_dataset(args)
         if args.command == "make-synthetic":
-            from magicpose.data.synthetic import run_make_synthetic
+            from magicpose.synthetic import run_make_synthetic
 
             return run_make_synthetic(args)
         if args.command == "add-video":

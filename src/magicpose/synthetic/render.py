@@ -1,7 +1,7 @@
 """Synthetic dancers, part 3: drawing an :class:`Identity` in a pose, from its keypoints alone.
 
 :func:`render_person` draws the figure over the identity's room (:func:`render_background`) using
-only the identity and the keypoints made by :mod:`~magicpose.data.synthetic_motion` (all points carry
+only the identity and the keypoints made by :mod:`~magicpose.synthetic.motion` (all points carry
 their true projected coordinates; scores say which are visible). Everything else is recovered from the
 keypoints: the scale from the neck-to-mid-hip length, the head centre from the ears, the head's
 turn from the nose, the body's turn from the shoulder width. Limbs are outlined capsules, the top's
@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 
 from magicpose.pose.schema import PersonPose
-
-from .synthetic_identity import RGB, Identity, mix
-from .synthetic_motion import FACE_LOCAL, NOSE_TIP
+from magicpose.synthetic.identity import RGB, Identity, mix
+from magicpose.synthetic.motion import FACE_LOCAL, NOSE_TIP
 
 __all__ = ["render_background", "render_ground_truth", "render_person"]
 

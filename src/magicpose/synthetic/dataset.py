@@ -14,8 +14,8 @@ maps of those keypoints (``draw_pose``) and compared with
 are not converted to A's skeleton; there is no ``retarget_pose``: the motion, not B's keypoints, is
 what is transferred.)
 
-Modules: :mod:`.synthetic_identity` (who), :mod:`.synthetic_motion` (how they move, keypoints),
-:mod:`.synthetic_render` (drawing), this one (sequences, the dataset writer and its CLI hooks).
+Modules: :mod:`.identity` (who), :mod:`.motion` (how they move, keypoints), :mod:`.render` (drawing), this
+one (sequences, the dataset writer and its CLI hooks).
 
 Dataset (``make_synthetic``)::
 
@@ -44,10 +44,9 @@ from magicpose.files import check_replaceable, check_writable_folder, parents_re
 from magicpose.pose.openpose_json import write_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.schema import FramePose, PersonPose
-
-from .synthetic_identity import Identity
-from .synthetic_motion import FPS, DanceState, Motion, keypoints_from_state
-from .synthetic_render import render_background, render_ground_truth, render_person
+from magicpose.synthetic.identity import Identity
+from magicpose.synthetic.motion import FPS, DanceState, Motion, keypoints_from_state
+from magicpose.synthetic.render import render_background, render_ground_truth, render_person
 
 __all__ = [
     "FPS",

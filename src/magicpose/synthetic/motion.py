@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from magicpose.pose.schema import PersonPose
-
-from .synthetic_identity import Identity
+from magicpose.synthetic.identity import Identity
 
 __all__ = [
     "FACE_LOCAL",
