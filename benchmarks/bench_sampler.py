@@ -35,6 +35,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from results import record  # noqa: E402
 from test_pipeline_equivalence import literal_original_loop  # noqa: E402
 
 from magicpose.models.reference_attention import attached_reference_bank, run_appearance_unet  # noqa: E402
@@ -207,6 +208,7 @@ def main() -> None:
         "max_abs_latent_diff": float(f"{diff:.3g}"),
     }
     print(json.dumps(result))
+    record("bench_sampler", result)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import diffusers
 import numpy as np
 import torch
 from eval_demo import held_out_case, scores
+from results import record
 
 from magicpose.synthetic import split_ids
 
@@ -72,8 +73,10 @@ def main() -> None:
         print(f"{label:28s} PSNR {r['psnr']:6.2f} dB  IoU {r['iou']:.3f}  SSIM-G {r['ssim_gaussian']:.3f}  "
               f"vs DDIM 50: mean {r['levels_from_ddim50_mean']:5.2f}, p99 {r['levels_from_ddim50_p99']:5.1f} levels  "
               f"{r['seconds_per_video']:5.2f} s/video", flush=True)
-    print(json.dumps({"pairs": args.pairs, "frames": args.frames, "size": size, "torch_threads": torch.get_num_threads(),
-                      "results": results}))
+    summary = {"pairs": args.pairs, "frames": args.frames, "size": size, "torch_threads": torch.get_num_threads(),
+               "results": results}
+    print(json.dumps(summary))
+    record("eval_schedulers", summary)
 
 
 if __name__ == "__main__":
