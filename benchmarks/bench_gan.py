@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from results import record
 
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.pose2vid import Pose2VidGenerator
@@ -381,6 +382,7 @@ def main() -> None:
         + ("; other processes held a core or more: absolute frames/s are low and noisy, the interleaved "
            "ratios less so" if load_start > 1 else ""))
     print(json.dumps(rounded(result)))
+    record("bench_gan", rounded(result))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from results import record
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -152,6 +154,7 @@ def main() -> None:
         print(f"| {name} | {first:.2f} | {video:.1f} | {first / base['first_progress_s']:.3f} | "
               f"{video / base['video_s']:.3f} |")
     print(json.dumps(report))
+    record("bench_ui", report)
 
 
 if __name__ == "__main__":

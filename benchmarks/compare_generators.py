@@ -40,6 +40,7 @@ import numpy as np
 from eval_demo import ROOT
 from eval_gan import SIZE, case, demo_dancer, run_magicpose, run_pose2vid
 from PIL import Image
+from results import record as keep_result
 
 from magicpose.eval import foreground_iou, foreground_mask
 from magicpose.eval.evaluate import (
@@ -239,6 +240,7 @@ def main() -> None:
     log(f"wrote {out / 'compare_generators.md'} and {out / 'compare_generators.json'} "
         f"({time.perf_counter() - started:.0f} s in all)")
     print(json.dumps(rows))
+    keep_result("compare_generators", record)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import record
 
 from magicpose.eval import foreground_iou, foreground_mask, psnr, ssim_gaussian
 from magicpose.image_utils import center_crop_resize
@@ -139,6 +140,7 @@ def main() -> None:
     if args.save_grid:
         write_preview_grid(args.save_grid, rows)
     print(json.dumps(result))
+    record("eval_demo", result)
 
 
 if __name__ == "__main__":

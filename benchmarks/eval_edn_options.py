@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from eval_demo import ROOT
 from eval_gan import case, demo_dancer
+from results import record
 
 from magicpose.models.face_enhancer import body_in_output, face_box
 from magicpose.synthetic import split_ids
@@ -132,6 +133,7 @@ def main() -> None:
             "--face-blend feather": lambda: run(lotayou, cases, configure={"paste": "feather", "feedback": None}),
         })
     print(json.dumps(results))
+    record("eval_edn_options", results)
 
 
 def _rounded(pipe, cases, original) -> list[np.ndarray]:

@@ -28,6 +28,7 @@ import time
 import numpy as np
 import torch
 from eval_demo import ROOT, scores
+from results import record
 
 from magicpose.image_utils import center_crop_resize
 from magicpose.pose import FramePose, draw_pose
@@ -129,6 +130,7 @@ def main() -> None:
                 print(f"  {title:15s} {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  "
                       f"SSIM-Gaussian {values['ssim_gaussian']:.3f}", flush=True)
     print(json.dumps(result))
+    record("eval_gan", result)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import time
 import numpy as np
 import torch
 from eval_demo import ROOT, scores
+from results import record
 
 from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
 from magicpose.image_utils import center_crop_resize
@@ -258,6 +259,7 @@ def main() -> None:
             log(f"  paired {key:22s} {mean:+.4f} +- {se:.4f} (mean +- s.e. over pairs)")
     log(f"{time.perf_counter() - started:.0f} s")
     print(json.dumps(result))
+    record("eval_pose_tools", result)
 
 
 if __name__ == "__main__":
