@@ -239,8 +239,8 @@ def main() -> None:
     log(table, end="")
     log(f"wrote {out / 'compare_generators.md'} and {out / 'compare_generators.json'} "
         f"({time.perf_counter() - started:.0f} s in all)")
+    keep_result("compare_generators", record)  # the whole record, with the machine, in benchmarks/results/
     print(json.dumps(rows))
-    keep_result("compare_generators", record)
 
 
 if __name__ == "__main__":
