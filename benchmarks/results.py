@@ -14,6 +14,8 @@ import platform
 import sys
 from pathlib import Path
 
+from magicpose.files import write_text_atomic
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -41,7 +43,4 @@ def record(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}.json"
     payload = {"benchmark": name, "date": datetime.date.today().isoformat(), "machine": machine(),
                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "result": result}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(payload, indent=2) + "\n")

@@ -16,16 +16,9 @@ import json
 from pathlib import Path
 
 from magicpose.files import write_text_atomic
+from magicpose.weights import pipeline_class_name
 
 INDEX_FILE = "model_index.json"
-
-
-def pipeline_class_name(index: dict) -> str | None:
-    """The class a ``model_index.json`` names, in either form (``"Name"`` or ``["module file", "Name"]``)."""
-    name = index.get("_class_name")
-    if isinstance(name, list) and len(name) == 2 and all(isinstance(part, str) for part in name):
-        return name[1]
-    return name if isinstance(name, str) else None
 
 
 def write_custom_pipeline_files(folder: str | Path, cls: type) -> None:
