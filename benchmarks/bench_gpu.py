@@ -75,7 +75,7 @@ CONFIGS = {"appearance": ROOT / "configs" / "sd15_appearance.yaml",
 class Plan:
     """Every size of the run: the real one and the smoke one differ only here."""
 
-    models: str  # "sd15" (shipped SD 1.5 configurations) or "tiny" (magicpose.tiny's test sizes)
+    models: str  # "sd15" (shipped SD 1.5 configurations) or "tiny" (magicpose.tiny_models's test sizes)
     size: int  # pixels, inference and training
     steps: int  # DDIM steps of the timed inference
     frames: int  # frames per timed inference call
@@ -174,18 +174,18 @@ def allocated_gib(device: torch.device) -> float | None:
 
 
 def model_configs(models: str) -> dict:
-    """ComponentConfig of each network: the shipped SD 1.5 ones, or magicpose.tiny's sizes."""
+    """ComponentConfig of each network: the shipped SD 1.5 ones, or magicpose.tiny_models's sizes."""
     from magicpose.convert.configs import ComponentConfig, _controlnet_from_unet, component_config
 
     if models == "sd15":
         return {name: component_config(name) for name in ("unet", "appearance_unet", "controlnet", "vae")}
-    from magicpose.tiny import UNET_CONFIGS, VAE_CONFIGS
+    from magicpose.tiny_models import UNET_CONFIGS, VAE_CONFIGS
 
-    unet = ComponentConfig("unet", dict(UNET_CONFIGS[models]), "magicpose.tiny")
+    unet = ComponentConfig("unet", dict(UNET_CONFIGS[models]), "magicpose.tiny_models")
     levels = len(VAE_CONFIGS[models]["block_out_channels"])
     vae = ComponentConfig("vae", dict(down_block_types=("DownEncoderBlock2D",) * levels,
                                       up_block_types=("UpDecoderBlock2D",) * levels, latent_channels=4,
-                                      **VAE_CONFIGS[models]), "magicpose.tiny")
+                                      **VAE_CONFIGS[models]), "magicpose.tiny_models")
     return {"unet": unet, "appearance_unet": ComponentConfig("appearance_unet", unet.config, unet.source),
             "controlnet": _controlnet_from_unet(unet), "vae": vae}
 
@@ -194,7 +194,7 @@ def build_components(plan: Plan, device: torch.device, dtype: torch.dtype, seed:
     """Seeded random networks built on ``device`` (an 860M-parameter init is fast there), cast to ``dtype``."""
     from magicpose.convert.configs import _instantiate
     from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
-    from magicpose.tiny import perturb_zero_initialised
+    from magicpose.tiny_models import perturb_zero_initialised
 
     configs = model_configs(plan.models)
     models = {}
@@ -368,7 +368,7 @@ def train_once(ws: Workspace, stage: str, checkpointing: bool, extras: bool) -> 
     from accelerate.state import AcceleratorState
 
     from magicpose.training.config import load_config
-    from magicpose.training.trainer import Trainer
+    from magicpose.training.magicpose_trainer import Trainer
 
     plan, device = ws.plan, ws.device
     output_dir = ws.work / f"train-{stage}-{'on' if checkpointing else 'off'}"

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_sampler.py [--steps 10] [--frames 8] [--size 128] [--repeats 3]
 
-On the "sd-small" configuration (the SD 1.5 block layout with fewer channels, see magicpose.tiny)
+On the "sd-small" configuration (the SD 1.5 block layout with fewer channels, see magicpose.tiny_models)
 it times, for the same inputs and seed:
 
   (a) the literal original loop from tests/test_pipeline_equivalence.py: one frame at a time, the
@@ -39,7 +39,7 @@ from results import record  # noqa: E402
 from test_pipeline_equivalence import literal_original_loop  # noqa: E402
 
 from magicpose.models.reference_attention import attached_reference_bank, run_appearance_unet  # noqa: E402
-from magicpose.tiny import make_components  # noqa: E402
+from magicpose.tiny_models import make_components  # noqa: E402
 
 FRAMES_PER_BATCH = 4
 GUIDANCE = 7.0

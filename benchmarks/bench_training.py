@@ -33,7 +33,7 @@ def child(args) -> None:
     import torch
 
     from magicpose.training.config import load_config
-    from magicpose.training.trainer import Trainer
+    from magicpose.training.magicpose_trainer import Trainer
 
     overrides = [f"model.pretrained_dir={args.work}/pretrained", f"data.root={args.work}/data",
                  f"output_dir={args.work}/run-{args.child}-{args.checkpointing}-{os.environ.get('WORLD_SIZE', 1)}",
@@ -54,7 +54,7 @@ def child(args) -> None:
 
 def prepare(work: Path, size: str) -> None:
     from magicpose.synthetic import make_synthetic
-    from magicpose.tiny import make_pipeline
+    from magicpose.tiny_models import make_pipeline
 
     make_pipeline(size, seed=0).save_pretrained(work / "pretrained")
     make_synthetic(work / "data", num_train_videos=12, num_test_videos=1, frames_per_video=8, size=64, progress=False)

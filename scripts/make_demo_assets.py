@@ -21,7 +21,7 @@ from PIL import Image
 
 from magicpose.pose import FramePose, draw_pose, write_openpose_json
 from magicpose.synthetic import Identity, Motion, pose_sequence, render_ground_truth, split_ids
-from magicpose.tiny import make_pipeline
+from magicpose.tiny_models import make_pipeline
 from magicpose.weights import INFO_FILE
 
 ROOT = Path(__file__).resolve().parents[1]

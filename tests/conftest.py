@@ -47,7 +47,7 @@ def make_bare_pretrained(folder: Path, dtype: torch.dtype = torch.float16) -> Pa
     """What a converted SD 1.5 folder gives the trainer, tiny: ``vae/`` and ``unet/`` stored in ``dtype``
     and the stored empty-prompt embedding; no text encoder, no tokenizer."""
     from magicpose.empty_prompt import compute_empty_prompt_embeds, save_empty_prompt_embeds
-    from magicpose.tiny import make_pipeline
+    from magicpose.tiny_models import make_pipeline
 
     pipe = make_pipeline("tiny", seed=0)
     folder.mkdir(parents=True)
@@ -69,7 +69,7 @@ def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = No
     from accelerate.state import AcceleratorState
 
     from magicpose.training.config import load_config
-    from magicpose.training.trainer import Trainer
+    from magicpose.training.magicpose_trainer import Trainer
 
     values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
               "validation.every_steps": 0, "checkpoint.every_steps": 1000, "train.max_steps": 3, **overrides}

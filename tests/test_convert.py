@@ -31,7 +31,7 @@ from magicpose.convert import (
     load_checkpoint,
 )
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
-from magicpose.tiny import make_components, offline_clip_tokenizer
+from magicpose.tiny_models import make_components, offline_clip_tokenizer
 
 UNET, VAE, TEXT = "model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer."
 BUFFERS = ["betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
@@ -543,7 +543,7 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     from accelerate.state import AcceleratorState
 
     from magicpose.training.config import load_config
-    from magicpose.training.trainer import Trainer
+    from magicpose.training.magicpose_trainer import Trainer
 
     out = tmp_path / "stage1"
     assert main(["convert", "stage1", str(tiny["paths"]["stage1"]), str(out), "--tokenizer", str(tiny["tokenizer"]),

@@ -82,7 +82,7 @@ def test_resume_on_cuda_continues_from_the_checkpoint(workspace, tmp_path):
 
 
 def test_decoded_frames_leave_the_gpu_batch_by_batch(workspace):
-    from magicpose.tiny import make_pipeline
+    from magicpose.tiny_models import make_pipeline
 
     pipe = make_pipeline("tiny", seed=0).to("cuda")
     pipe.set_progress_bar_config(disable=True)
@@ -107,7 +107,7 @@ def test_gpu_only_diffusers_checks_keep_the_reference():
     on MagicPosePipeline: each gives the frames of the plain float32 GPU run, within diffusers' tolerances."""
     import numpy as np
 
-    from magicpose.tiny import make_pipeline
+    from magicpose.tiny_models import make_pipeline
 
     def frames(pipe):
         pipe.set_progress_bar_config(disable=True)

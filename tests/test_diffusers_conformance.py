@@ -16,7 +16,7 @@ import torch
 from test_pipeline_equivalence import SIZE, _images
 
 from magicpose import MagicPosePipeline
-from magicpose.tiny import make_components
+from magicpose.tiny_models import make_components
 
 REFERENCES, POSES = _images(3, 61), _images(2, 62)
 STEPS = 2

@@ -15,8 +15,8 @@ from magicpose.empty_prompt import (
     save_empty_prompt_embeds,
 )
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
-from magicpose.tiny import make_components
-from magicpose.training.trainer import empty_prompt_embedding
+from magicpose.tiny_models import make_components
+from magicpose.training.magicpose_trainer import empty_prompt_embedding
 from magicpose.weights import check_pipeline_folder, load_pipeline
 
 

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from magicpose.tiny import make_pipeline
+from magicpose.tiny_models import make_pipeline
 
 
 def test_console_command_is_installed_and_lists_subcommands():

@@ -27,8 +27,8 @@ from magicpose.pose import load_pose_sequence
 from magicpose.synthetic import make_synthetic
 from magicpose.training import checkpoints, face_trainer
 from magicpose.training.face_trainer import FACE_DISCRIMINATOR_FILE, FaceStageTrainer
-from magicpose.training.gan_config import load_pose2vid_config
-from magicpose.training.gan_trainer import Pose2VidTrainer
+from magicpose.training.pose2vid_config import load_pose2vid_config
+from magicpose.training.pose2vid_trainer import Pose2VidTrainer
 from magicpose.weights import load_pose2vid_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

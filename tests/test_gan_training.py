@@ -20,8 +20,8 @@ from magicpose.image_utils import center_crop_resize, load_image
 from magicpose.models.pix2pixhd import local_enhancer_from_global_state_dict
 from magicpose.pose import load_pose_sequence
 from magicpose.training import checkpoints
-from magicpose.training.gan_config import load_pose2vid_config
-from magicpose.training.gan_trainer import (
+from magicpose.training.pose2vid_config import load_pose2vid_config
+from magicpose.training.pose2vid_trainer import (
     DISCRIMINATOR_FILE,
     Pose2VidTrainer,
     build_discriminator,

@@ -9,7 +9,7 @@ from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 from test_pipeline_equivalence import SIZE, _images
 
 from magicpose import MagicPosePipeline
-from magicpose.tiny import make_components
+from magicpose.tiny_models import make_components
 
 REFERENCE, POSES = _images(1, 31)[0], _images(2, 32)
 

@@ -18,7 +18,7 @@ from magicpose.models.reference_attention import (
     run_appearance_unet,
     self_attention_names,
 )
-from magicpose.tiny import make_components, make_pipeline
+from magicpose.tiny_models import make_components, make_pipeline
 
 SIZE = 32  # pixels; the tiny VAE downsamples by 2
 

@@ -15,7 +15,7 @@ from test_pipeline_equivalence import SIZE, _images
 from magicpose import MagicPosePipeline, Pose2VidPipeline
 from magicpose.empty_prompt import LEGACY_EMPTY_PROMPT_FILE
 from magicpose.models.pose2vid import Pose2VidGenerator
-from magicpose.tiny import make_components
+from magicpose.tiny_models import make_components
 from magicpose.weights import check_pipeline_folder, load_pipeline
 
 REFERENCE, POSES = _images(1, 51)[0], _images(2, 52)

@@ -8,7 +8,7 @@ from diffusers import AutoencoderTiny
 from test_pipeline_equivalence import SIZE, _images
 
 from magicpose import MagicPosePipeline
-from magicpose.tiny import make_components
+from magicpose.tiny_models import make_components
 
 REFERENCE, OTHER_REFERENCE, POSES = _images(1, 41)[0], _images(1, 42)[0], _images(2, 43)
 LATENT = (4, SIZE // 2, SIZE // 2)

@@ -13,7 +13,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from test_pipeline_equivalence import SIZE, _images, literal_original_loop
 
 from magicpose import MagicPosePipeline
-from magicpose.tiny import make_components
+from magicpose.tiny_models import make_components
 
 STEPS = 4
 # The scheduler families of diffusers' compatibles list (KarrasDiffusionSchedulers), by name; the DDIM default first.

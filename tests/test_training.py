@@ -14,10 +14,10 @@ from conftest import make_square_dataset
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from magicpose.tiny import make_pipeline
+from magicpose.tiny_models import make_pipeline
 from magicpose.training import checkpoints
 from magicpose.training.config import load_config
-from magicpose.training.trainer import Trainer
+from magicpose.training.magicpose_trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ from conftest import make_square_dataset
 from safetensors.torch import load_file
 
 from magicpose import cli, files
-from magicpose.tiny import make_pipeline
+from magicpose.tiny_models import make_pipeline
 from magicpose.training import checkpoints
-from magicpose.training.gan_trainer import Pose2VidTrainer
-from magicpose.training.trainer import Trainer
+from magicpose.training.magicpose_trainer import Trainer
+from magicpose.training.pose2vid_trainer import Pose2VidTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE1 = ROOT / "configs" / "tiny_appearance.yaml"

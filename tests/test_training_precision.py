@@ -19,8 +19,8 @@ from magicpose import files
 from magicpose.errors import InputError
 from magicpose.training import checkpoints
 from magicpose.training.config import load_config
+from magicpose.training.magicpose_trainer import Trainer
 from magicpose.training.model import MagicPoseTrainingModel
-from magicpose.training.trainer import Trainer
 from magicpose.weights import load_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -374,11 +374,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return train_main(argv[1:])
     if argv[:1] == ["train-base"]:
-        from magicpose.training.base import main as base_main
+        from magicpose.training.demo_stage0 import main as base_main
 
         return base_main(argv[1:], prog="magicpose train-base")
     if argv[:1] == ["train-pose2vid"]:
-        from magicpose.training.gan_trainer import main as pose2vid_main
+        from magicpose.training.pose2vid_trainer import main as pose2vid_main
 
         return pose2vid_main(argv[1:])
     args = build_parser().parse_args(argv)

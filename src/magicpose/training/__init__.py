@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None, stage: str | None = None) -> int:
         return load_config(args.config, args.overrides, stage=stage or args.stage)
 
     def start(cfg) -> None:
-        from magicpose.training.trainer import Trainer, describe
+        from magicpose.training.magicpose_trainer import Trainer, describe
 
         trainer = Trainer(cfg, resume=args.resume)
         trainer.accelerator.print(describe(trainer))

@@ -74,8 +74,8 @@ from magicpose.models.pix2pixhd import NLayerDiscriminator
 from magicpose.models.pose2vid import FACE_SIZES, FaceEnhancer
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.training import checkpoints
-from magicpose.training.gan_config import Pose2VidFaceTrainingConfig
-from magicpose.training.gan_trainer import Pose2VidTrainer, generator_folder, load_generator
+from magicpose.training.pose2vid_config import Pose2VidFaceTrainingConfig
+from magicpose.training.pose2vid_trainer import Pose2VidTrainer, generator_folder, load_generator
 
 FACE_FOLDER = "face_enhancer"
 FACE_DISCRIMINATOR_FILE = "face_discriminator.safetensors"

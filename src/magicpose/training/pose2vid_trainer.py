@@ -68,7 +68,7 @@ from magicpose.models.pose2vid import Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.training import checkpoints
 from magicpose.training.command import run_training
-from magicpose.training.gan_config import Pose2VidTrainingConfig, load_pose2vid_config
+from magicpose.training.pose2vid_config import Pose2VidTrainingConfig, load_pose2vid_config
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 GENERATOR_FIELDS = ("ngf", "n_downsample_global", "n_blocks_global", "n_blocks_local", "norm", "pose_range")

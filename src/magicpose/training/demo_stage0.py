@@ -29,7 +29,7 @@ from magicpose.data.layout import list_videos
 from magicpose.errors import ArgumentParser, InputError
 from magicpose.image_utils import center_crop_resize, load_image
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
-from magicpose.tiny import offline_clip_tokenizer
+from magicpose.tiny_models import offline_clip_tokenizer
 from magicpose.training.command import run_training
 from magicpose.training.config import SEED_MAX, check_numbers, merge_config, read_layers
 
