@@ -5,7 +5,7 @@ Also runs under `torchrun --nproc_per_node N train_appearance.py ...` and `accel
 
 import sys
 
-from magicpose.training import main
+from magicpose.commands.train import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:], stage="appearance"))

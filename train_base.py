@@ -5,7 +5,7 @@
 
 import sys
 
-from magicpose.training.demo_stage0 import main
+from magicpose.commands.train_base import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

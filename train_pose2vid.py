@@ -8,7 +8,7 @@ The global stage (configs/pose2vid_global.yaml), then the local stage started fr
 
 import sys
 
-from magicpose.training.pose2vid_trainer import main
+from magicpose.commands.train_pose2vid import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,9 +219,11 @@ def main(argv=None) -> int:
     print(f"  {'mapping':10s} {result['mapping_ms']:9.2f} {'':9s} {result['mapping_ms']:13.2f}")
     print(f"  {'total':10s} {result['total_ms']:9.2f}")
     print(f"  {'frames/s':10s} {result['fps']:9.2f}")
-    print(json.dumps({"models": models, "frame": list(frame_wh), "device": args.device,
-                      "onnxruntime": onnxruntime.__version__, "cores": os.cpu_count(), "load_average": round(load, 2),
-                      **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}))
+    summary = {"models": models, "frame": list(frame_wh), "device": args.device,
+               "onnxruntime": onnxruntime.__version__, "cores": os.cpu_count(), "load_average": round(load, 2),
+               **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}
+    record("bench_extract", summary)
+    print(json.dumps(summary))
     return 0
 
 

@@ -20,7 +20,7 @@ prompt is a random stored embedding (no text encoder). Sections, in order, each 
                     call with 2 steps, output_type="latent" then streamed decoding (pipe.iter_frames), as the CLI;
   cpu_offload       the same pipeline after enable_model_cpu_offload(): s/frame (4 frames, 5 steps) and peak;
   inference.bf16    inference.fp16 again with bf16 models;
-  training.<stage>.checkpointing_<on|off>  the package's Trainer exactly as users drive it
+  training.<stage>.checkpointing_<on|off>  the package's MagicPoseTrainer exactly as users drive it
                     (configs/sd15_<stage>.yaml; 512 px, batch 8 and no gradient accumulation, bf16 mixed
                     precision, 2 warm-up + 5 timed steps, no checkpoints): samples/s over the timed steps,
                     peak GPU memory of the run (set-up included), and the time train() spends after its last
@@ -368,7 +368,7 @@ def train_once(ws: Workspace, stage: str, checkpointing: bool, extras: bool) -> 
     from accelerate.state import AcceleratorState
 
     from magicpose.training.config import load_config
-    from magicpose.training.magicpose_trainer import Trainer
+    from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
     plan, device = ws.plan, ws.device
     output_dir = ws.work / f"train-{stage}-{'on' if checkpointing else 'off'}"
@@ -384,7 +384,7 @@ def train_once(ws: Workspace, stage: str, checkpointing: bool, extras: bool) -> 
         samples_per_step = cfg.train.batch_size * cfg.train.gradient_accumulation_steps  # one process
         out["samples_per_step"] = samples_per_step
         try:
-            trainer = Trainer(cfg)
+            trainer = MagicPoseTrainer(cfg)
             trainer.train()
         except Exception as err:
             errors.append(f"train: {first_line(err)}")

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import record
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"appearance": ROOT / "configs" / "tiny_appearance.yaml",
            "pose_control": ROOT / "configs" / "tiny_pose_control.yaml"}
@@ -33,7 +35,7 @@ def child(args) -> None:
     import torch
 
     from magicpose.training.config import load_config
-    from magicpose.training.magicpose_trainer import Trainer
+    from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
     overrides = [f"model.pretrained_dir={args.work}/pretrained", f"data.root={args.work}/data",
                  f"output_dir={args.work}/run-{args.child}-{args.checkpointing}-{os.environ.get('WORLD_SIZE', 1)}",
@@ -43,7 +45,7 @@ def child(args) -> None:
     if args.child == "pose_control":
         overrides.append(f"model.appearance_unet={args.work}/pretrained/unet")
     torch.manual_seed(0)
-    trainer = Trainer(load_config(CONFIGS[args.child], overrides, stage=args.child))
+    trainer = MagicPoseTrainer(load_config(CONFIGS[args.child], overrides, stage=args.child))
     trainer.train()
     times = trainer.step_times  # end of each optimizer step
     seconds = times[WARMUP + args.steps - 1] - times[WARMUP - 1]
@@ -113,6 +115,7 @@ def main() -> None:
                 result[f"{stage}_checkpointing"]["peak_mib"] / result[stage]["peak_mib"], 3)
         print(f"  pose_control, 2 processes (gloo): {total:.2f} samples/s in all, "
               f"{result['two_over_one_process']:.2f}x one process")
+        record("bench_training", result)
         print(json.dumps(result))
 
 

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from eval_demo import ROOT, evaluate, with_trained_modules
+from results import record
 
 
 def checkpoints_by_step(run: Path) -> list[tuple[int, Path]]:
@@ -62,7 +63,9 @@ def main() -> None:
         print(f"step {step:6d}  {_figures(m)}", flush=True)
     for name, m in baselines.items():
         print(f"{name:11s}  {_figures(m)}")
-    print(json.dumps({"steps": [s for s, _ in points], "magicpose": curve, **baselines}))
+    result = {"run": args.run, "steps": [s for s, _ in points], "magicpose": curve, **baselines}
+    record("eval_curve", result)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

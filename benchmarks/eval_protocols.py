@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import record
 from torch import Tensor, nn
 
 from magicpose.eval import preprocess
@@ -290,18 +291,19 @@ def main() -> None:
                     "photos": lambda: write_photo_set(out / "photos", args.frames)}
         sets = {name: builders[name]() for name in args.sets.split(",")}
     log(f"networks: {networks_what}")
-    tables, record = [], {"networks": networks_what, "sets": {}}
+    tables, summary = [], {"networks": networks_what, "sets": {}}
     for name, (gen, gt, set_what) in sets.items():
         log(f"set {name}: {set_what}")
         pairs = pair_folders(gen, gt)
         rows = measure(pairs, features, args.device)
         ranges = out_of_range(pairs)
         tables.append(markdown(rows, set_what, ranges))
-        record["sets"][name] = {"set": set_what, "rows": rows, "resize_out_of_range": ranges}
+        summary["sets"][name] = {"set": set_what, "rows": rows, "resize_out_of_range": ranges}
     text = "\n".join(tables) + f"\nNetworks: {networks_what}.\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval_protocols.md").write_text(text)
-    (out / "eval_protocols.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "eval_protocols.json").write_text(json.dumps(summary, indent=2) + "\n")
+    record("eval_protocols", summary)
     log("")
     log(text, end="")
     log(f"wrote {out / 'eval_protocols.md'} ({time.perf_counter() - started:.0f} s in all)")

@@ -62,21 +62,21 @@ TINY_CONFIGS = {"appearance": Path(__file__).resolve().parents[1] / "configs" / 
 
 
 def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = None, **overrides):
-    """A Trainer on the tiny configs, ``workspace/pretrained`` and ``workspace/data``, in this process.
+    """A MagicPoseTrainer on the tiny configs, ``workspace/pretrained`` and ``workspace/data``, in this process.
 
     Defaults: 3 steps, no validation, no checkpoint; stage 2 seeds its appearance UNet with the pretrained UNet.
     """
     from accelerate.state import AcceleratorState
 
     from magicpose.training.config import load_config
-    from magicpose.training.magicpose_trainer import Trainer
+    from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
     values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
               "validation.every_steps": 0, "checkpoint.every_steps": 1000, "train.max_steps": 3, **overrides}
     if stage == "pose_control":
         values.setdefault("model.appearance_unet", workspace / "pretrained" / "unet")
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision per process
-    return Trainer(load_config(TINY_CONFIGS[stage], [f"{k}={v}" for k, v in values.items()], stage=stage),
+    return MagicPoseTrainer(load_config(TINY_CONFIGS[stage], [f"{k}={v}" for k, v in values.items()], stage=stage),
                    resume=resume)
 
 

@@ -21,6 +21,7 @@ from PIL import Image
 from magicpose import cli
 from magicpose.files import RECORD
 from magicpose.image_utils import center_crop_resize, load_image
+from magicpose.infer import DEFAULT_IMAGE, DEFAULT_OUTPUT
 from magicpose.pose import load_pose_sequence
 from magicpose.video import FrameFolderWriter, read_video, video_info
 
@@ -761,7 +762,7 @@ def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_pa
 
 @pytest.mark.parametrize("argv, message", [
     (["infer", "--steps", "nan"], "error: argument --steps: invalid int value: 'nan' (see: magicpose infer --help)"),
-    (["infer", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose --help)"),
+    (["infer", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose infer --help)"),
     (["evaluate"], "error: the following arguments are required: GEN_DIR (see: magicpose evaluate --help)"),
     (["convert", "nope", "a", "b"], "error: argument mode: invalid choice: 'nope'"),
     (["train-pose2vid", "--config"], "error: argument --config: expected one argument (see: magicpose "
@@ -811,6 +812,6 @@ def test_version_and_subcommand_usage_lines(capsys, monkeypatch) -> None:
     with pytest.raises(SystemExit):
         cli.main(["infer", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    for shown in (f"(default: the example's, {cli.DEFAULT_IMAGE})", f"(default: {cli.DEFAULT_OUTPUT},",
+    for shown in (f"(default: the example's, {DEFAULT_IMAGE})", f"(default: {DEFAULT_OUTPUT},",
                   "(default: the example's pose maps", "(default: 8,"):
         assert shown in help_text, shown

@@ -543,7 +543,7 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     from accelerate.state import AcceleratorState
 
     from magicpose.training.config import load_config
-    from magicpose.training.magicpose_trainer import Trainer
+    from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
     out = tmp_path / "stage1"
     assert main(["convert", "stage1", str(tiny["paths"]["stage1"]), str(out), "--tokenizer", str(tiny["tokenizer"]),
@@ -554,7 +554,7 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     AcceleratorState._reset_state(reset_partial_state=True)
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_pose_control.yaml",
                       [f"{k}={v}" for k, v in overrides.items()], stage="pose_control")
-    trainer = Trainer(cfg)
+    trainer = MagicPoseTrainer(cfg)
     model = trainer.accelerator.unwrap_model(trainer.model)
     original = tiny["c"]
     started = {k: v.detach().clone() for k, v in model.appearance_unet.state_dict().items()}

@@ -426,7 +426,7 @@ def test_device_is_checked_even_without_a_network_metric(tmp_path, capsys, monke
     ("--clip-stride", "0", "--clip-stride 0 must be at least 1 (1 by default)"),
 ])
 def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, monkeypatch, flag, value, message):
-    import magicpose.eval.command as command
+    import magicpose.commands.evaluate as command
 
     monkeypatch.setattr(command, "Path", lambda *a: pytest.fail("a path was looked at"))
     assert _error(capsys, tmp_path / "absent", flag, value) == f"error: {message}\n"

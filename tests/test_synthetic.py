@@ -22,14 +22,12 @@ from magicpose.synthetic import (
     DanceState,
     Identity,
     Motion,
-    add_make_synthetic_arguments,
     keypoints_from_state,
     make_synthetic,
     pose_sequence,
     render_background,
     render_ground_truth,
     render_person,
-    run_make_synthetic,
     split_ids,
 )
 from magicpose.video import VideoWriter
@@ -224,11 +222,13 @@ def test_an_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     assert not any(tmp_path.iterdir())
 
 
-def test_cli_hooks(tmp_path, capsys):
-    parser = add_make_synthetic_arguments(argparse.ArgumentParser())
+def test_the_make_synthetic_command(tmp_path, capsys):
+    from magicpose.commands import make_synthetic as command
+
+    parser = command.add_parser(argparse.ArgumentParser().add_subparsers())
     args = parser.parse_args(["--output", str(tmp_path / "cli"), "--train-videos", "1", "--test-videos", "1",
                               "--frames", "2", "--size", "48", "--seed", "7"])
-    assert run_make_synthetic(args) == 0
+    assert command.run(args) == 0
     meta = json.loads((tmp_path / "cli" / "meta.json").read_text())
     assert (meta["seed"], meta["size"], meta["frames_per_video"]) == (7, 48, 2)
     assert len(list_videos(tmp_path / "cli", "test")[0].frames) == 2

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from magicpose.tiny_models import make_pipeline
 from magicpose.training import checkpoints
 from magicpose.training.config import load_config
-from magicpose.training.magicpose_trainer import Trainer
+from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def test_frozen_modules_stay_bitwise_and_every_trainable_tensor_changes(workspac
         extra = {"model.appearance_unet": workspace / "pretrained" / "unet"} if stage == "pose_control" else {}
         cfg = load_config(ROOT / config, _overrides(workspace, tmp_path / stage, **{"train.max_steps": 4, **extra}),
                           stage=stage)
-        trainer = Trainer(cfg)
+        trainer = MagicPoseTrainer(cfg)
         model = trainer.accelerator.unwrap_model(trainer.model)
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -81,7 +81,7 @@ def test_frozen_modules_stay_bitwise_and_every_trainable_tensor_changes(workspac
 
 
 @torch.no_grad()
-def _fixed_batch_loss(trainer: Trainer) -> float:
+def _fixed_batch_loss(trainer: MagicPoseTrainer) -> float:
     trainer.dataset.set_epoch(0)
     items = [trainer.dataset[i] for i in range(len(trainer.dataset))]
     batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("reference", "image", "pose", "seed")}
@@ -97,7 +97,7 @@ def test_loss_falls_on_a_tiny_set(workspace, tmp_path):
     cfg = load_config(ROOT / STAGE2, _stage2(workspace, tmp_path / "fit", **{
         "train.max_steps": 60, "train.learning_rate": 3e-3, "train.batch_size": 6, "checkpoint.every_steps": 1000}),
         stage="pose_control")
-    trainer = Trainer(cfg)
+    trainer = MagicPoseTrainer(cfg)
     before = _fixed_batch_loss(trainer)
     trainer.train()
     after = _fixed_batch_loss(trainer)
@@ -164,7 +164,7 @@ def _train_in_process(workspace: Path, out: Path, **extra) -> dict[str, torch.Te
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision per process
     cfg = load_config(ROOT / STAGE2, _stage2(workspace, out, **{"checkpoint.every_steps": 1000, **extra}),
                       stage="pose_control")
-    trainer = Trainer(cfg)
+    trainer = MagicPoseTrainer(cfg)
     trainer.train()
     model = trainer.accelerator.unwrap_model(trainer.model)
     return {n: p.detach().clone() for n, p in model.named_parameters()}

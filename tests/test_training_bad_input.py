@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from magicpose import cli, files
 from magicpose.tiny_models import make_pipeline
 from magicpose.training import checkpoints
-from magicpose.training.magicpose_trainer import Trainer
+from magicpose.training.magicpose_trainer import MagicPoseTrainer
 from magicpose.training.pose2vid_trainer import Pose2VidTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,7 +333,7 @@ def _nan_at(monkeypatch, cls, method: str, step: int, error: type[BaseException]
 
 def test_a_nan_loss_stops_magicpose_training_before_its_step_and_exports_nothing(workspace, tmp_path, capsys,
                                                                                  monkeypatch):
-    _nan_at(monkeypatch, Trainer, "loss", 3)
+    _nan_at(monkeypatch, MagicPoseTrainer, "loss", 3)
     out = tmp_path / "run"
     assert _train(workspace, out) == 2
     last = out / "checkpoints" / "checkpoint-2"
@@ -348,7 +348,7 @@ def test_a_nan_loss_stops_magicpose_training_before_its_step_and_exports_nothing
 
 def test_a_nan_loss_at_the_first_step_leaves_no_output_folder_but_never_removes_an_existing_one(
         workspace, tmp_path, capsys, monkeypatch):
-    _nan_at(monkeypatch, Trainer, "loss", 1)
+    _nan_at(monkeypatch, MagicPoseTrainer, "loss", 1)
     out = tmp_path / "new" / "run"
     assert _train(workspace, out, "train.max_steps=2", stage="pose_control") == 2
     assert _error(capsys).startswith("the loss became nan at step 1: ")
@@ -391,7 +391,7 @@ def test_weights_that_became_non_finite_are_never_saved(workspace, tmp_path, cap
 
 
 def test_ctrl_c_is_one_line_naming_the_checkpoint_kept_and_exit_130(workspace, tmp_path, capsys, monkeypatch):
-    _nan_at(monkeypatch, Trainer, "loss", 3, error=KeyboardInterrupt)
+    _nan_at(monkeypatch, MagicPoseTrainer, "loss", 3, error=KeyboardInterrupt)
     out = tmp_path / "run"
     assert _train(workspace, out) == 130
     assert _error(capsys, "interrupted") == (

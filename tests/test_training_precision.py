@@ -19,7 +19,7 @@ from magicpose import files
 from magicpose.errors import InputError
 from magicpose.training import checkpoints
 from magicpose.training.config import load_config
-from magicpose.training.magicpose_trainer import Trainer
+from magicpose.training.magicpose_trainer import MagicPoseTrainer
 from magicpose.training.model import MagicPoseTrainingModel
 from magicpose.weights import load_pipeline
 
@@ -36,7 +36,7 @@ def workspace(tmp_path_factory):
 
 
 
-def _trained(trainer: Trainer) -> dict[str, torch.Tensor]:
+def _trained(trainer: MagicPoseTrainer) -> dict[str, torch.Tensor]:
     model = trainer.accelerator.unwrap_model(trainer.model)
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
@@ -98,7 +98,7 @@ def test_gradient_checkpointing_under_bf16_trains_the_same_weights(workspace, tm
 
 # -- gradient checkpointing and the reference bank ---------------------------------------------------
 
-def _one_backward(trainer: Trainer, before_backward=None) -> dict[str, torch.Tensor]:
+def _one_backward(trainer: MagicPoseTrainer, before_backward=None) -> dict[str, torch.Tensor]:
     """The gradients of one fixed batch."""
     trainer.dataset.set_epoch(0)
     items = [trainer.dataset[i] for i in range(2)]

@@ -308,7 +308,7 @@ def test_stack_rows_pads_to_the_widest() -> None:
 
 def test_the_page_modules_import_without_gradio_and_the_command_says_how_to_install() -> None:
     code = ("import sys; sys.modules['gradio'] = None\n"  # as if Gradio were not installed
-            "import magicpose.ui.app, magicpose.ui.jobs, magicpose.ui.command\n"
+            "import magicpose.ui.app, magicpose.ui.jobs, magicpose.commands.ui\n"
             "from magicpose.cli import main\n"
             "sys.exit(main(['ui']))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -10,9 +10,9 @@ It runs in phases so that the page can show what each one produced:
 3. :func:`generate_video`: denoise (or render) and write the video, its frames and previews together and
    atomically, reporting progress and, when asked to stop, leaving nothing written.
 
-Options come as the ``argparse.Namespace`` of ``magicpose infer`` (the page builds one from its form), so the
-CLI and the page check them with the same one-line errors. Messages go through ``log``: ``print`` for the CLI,
-the status box for the page.
+Options come as one :class:`InferOptions` (the CLI builds it from ``magicpose infer``'s flags, the page from its
+form), which holds every default once and is never changed by the job; the CLI and the page check it with the
+same one-line errors. Messages go through ``log``: ``print`` for the CLI, the status box for the page.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ from magicpose.files import (
     check_writable,
     parents_removed_on_error,
 )
+from magicpose.pose.driving import DEFAULT_ALIGN, DEFAULT_FPS
+from magicpose.pose.extract import DEFAULT_BACKEND
+from magicpose.pose.smooth import BETA, MIN_CUTOFF
 
 # The example and the demo weights are package data, so the main job runs from any install (in a checkout,
 # example_data/ and pretrained_weights/demo* are links to these folders).
@@ -45,7 +48,8 @@ DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
 DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
-DEFAULT_FPS = 8.0
+GENERATORS = ("magicpose", "pose2vid")
+DTYPES = ("float32", "float16", "bfloat16")
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits
 MAX_SIDE = 8192
 MAX_GUIDANCE = 100.0  # far past any useful scale: beyond it the latents grow until the frames are black
@@ -57,6 +61,73 @@ Log = Callable[[str], None]
 Progress = Callable[[int, int, str], None]
 
 
+@dataclass(frozen=True)
+class InferOptions:
+    """Everything one infer job follows, each default written here once (``magicpose infer``'s flags, the web
+    page's form and ``infer-dataset`` take theirs from this class). ``None`` means "the default for the
+    generator" or "the model's own" (size), resolved by the properties below."""
+
+    image: str = str(DEFAULT_IMAGE)
+    poses: str | None = None  # pose maps, OpenPose JSON or .npy
+    driving_video: str | None = None  # instead of poses: a video or frame folder whose poses are extracted
+    output: str | None = None  # the mp4; frames and previews go beside it
+    generator: str = "magicpose"
+    weights: str | None = None
+    # sampling
+    steps: int = 50  # DDIM steps, as the original
+    guidance_scale: float = 7.0  # image classifier-free guidance, as the original
+    seed: int = 42  # the original's
+    height: int | None = None
+    width: int | None = None
+    frames_per_batch: int = 4
+    appearance_timestep: str = "same"
+    device: str | None = None  # cuda when available
+    dtype: str | None = None  # float16 on cuda, float32 elsewhere
+    xformers: bool = False
+    cpu_offload: bool = False
+    vae_slicing: bool = False
+    fps: float | None = None  # DEFAULT_FPS, or the driving video's rate / stride
+    face_blend: str | None = None  # pose2vid: what the weights record
+    normalize_to: str | None = None
+    # a driving video's poses
+    align: str = DEFAULT_ALIGN
+    reference_pose: str | None = None
+    backend: str = DEFAULT_BACKEND
+    weights_dir: str | None = None
+    person: str = "one"
+    stride: int = 1
+    max_frames: int | None = None
+    smooth: bool = True
+    min_cutoff: float = MIN_CUTOFF
+    beta: float = BETA
+
+    @classmethod
+    def from_namespace(cls, namespace) -> InferOptions:
+        """The options a parsed command line holds (flags it does not have keep their defaults)."""
+        return cls(**{f.name: getattr(namespace, f.name) for f in fields(cls) if hasattr(namespace, f.name)})
+
+    @property
+    def pose2vid(self) -> bool:
+        return self.generator == "pose2vid"
+
+    @property
+    def weights_folder(self) -> str:
+        """``weights``, else the generator's embedded demo weights."""
+        return self.weights or str(DEFAULT_POSE2VID_WEIGHTS if self.pose2vid else DEFAULT_WEIGHTS)
+
+    @property
+    def pose_source(self) -> str | None:
+        """``poses``, else the example's (pose maps; OpenPose JSON for pose2vid, whose face enhancer finds the
+        head in the keypoints); None with a driving video."""
+        if self.driving_video is not None:
+            return self.poses
+        return self.poses or str(DEFAULT_POSE2VID_POSES if self.pose2vid else DEFAULT_POSES)
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output or (DEFAULT_POSE2VID_OUTPUT if self.pose2vid else DEFAULT_OUTPUT))
+
+
 def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -64,58 +135,60 @@ def count(n: int, noun: str) -> str:
 # -- checks before any work -----------------------------------------------------------------------------
 
 
-def check_run_flags(args) -> None:
+def check_run_flags(options: InferOptions) -> None:
     """Every sampling flag that can be wrong is checked before any model is loaded, each with one line."""
 
     from magicpose.image_utils import check_size
 
-    if args.fps is not None and not (math.isfinite(args.fps) and MIN_FPS <= args.fps <= MAX_FPS):
-        raise InputError(f"--fps {args.fps:g} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g} "
+    if options.fps is not None and not (math.isfinite(options.fps) and MIN_FPS <= options.fps <= MAX_FPS):
+        raise InputError(f"--fps {options.fps:g} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g} "
                          "(8 by default)")
-    if not (math.isfinite(args.guidance_scale) and args.guidance_scale <= MAX_GUIDANCE):
-        raise InputError(f"--guidance-scale {args.guidance_scale:g} must be a number up to {MAX_GUIDANCE:g} (7 in the "
+    if not (math.isfinite(options.guidance_scale) and options.guidance_scale <= MAX_GUIDANCE):
+        raise InputError(f"--guidance-scale {options.guidance_scale:g} must be a number up to {MAX_GUIDANCE:g} (7 in the "
                          "original; 1 or less turns the guidance off)")
-    if not 0 <= args.seed <= MAX_SEED:
-        raise InputError(f"--seed {args.seed} must be between 0 and {MAX_SEED} (a 64-bit seed; 42 in the original)")
-    if args.steps < 1:
-        raise InputError(f"--steps {args.steps} must be at least 1 (50 in the original)")
-    if args.steps > 1000:
-        raise InputError(f"--steps {args.steps} is more than the scheduler's 1000 training timesteps: use at most "
+    if not 0 <= options.seed <= MAX_SEED:
+        raise InputError(f"--seed {options.seed} must be between 0 and {MAX_SEED} (a 64-bit seed; 42 in the original)")
+    if options.steps < 1:
+        raise InputError(f"--steps {options.steps} must be at least 1 (50 in the original)")
+    if options.steps > 1000:
+        raise InputError(f"--steps {options.steps} is more than the scheduler's 1000 training timesteps: use at most "
                          f"1000 (50 in the original)")
-    if getattr(args, "face_blend", None) is not None and args.generator != "pose2vid":
+    if options.face_blend is not None and not options.pose2vid:
         raise InputError("--face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag")
-    if args.frames_per_batch < 1:
-        raise InputError(f"--frames-per-batch {args.frames_per_batch} must be at least 1 (4 by default)")
+    if options.frames_per_batch < 1:
+        raise InputError(f"--frames-per-batch {options.frames_per_batch} must be at least 1 (4 by default)")
     for name in ("height", "width"):
-        value = getattr(args, name)
+        value = getattr(options, name)
         if value is not None and value < 8:
             raise InputError(f"--{name} {value} must be a positive multiple of 8")
         if value is not None and value > MAX_SIDE:
             raise InputError(f"--{name} {value} is more than {MAX_SIDE} pixels: use a smaller size (the model's own "
                              "is 512 for SD 1.5)")
-    if (args.height is None) != (args.width is None):
+    if (options.height is None) != (options.width is None):
         raise InputError("pass both --height and --width, or neither to use the size of the weights")
-    if args.height is not None:
-        check_size(args.height, args.width)
-    if getattr(args, "xformers", False):
+    if options.height is not None:
+        check_size(options.height, options.width)
+    if options.xformers:
         import importlib.util
 
         if importlib.util.find_spec("xformers") is None:
             raise InputError("--xformers: xformers is not installed: pip install 'magicpose[xformers]', or leave "
                              "out --xformers for PyTorch's scaled-dot-product attention")
-    if args.cpu_offload and device_and_dtype(args)[0] == "cpu":
+    if options.cpu_offload and device_and_dtype(options)[0] == "cpu":
         raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
-    if args.device is not None:
-        check_device(args.device)
+    if options.device is not None:
+        check_device(options.device)
 
 
-def check_extraction_flags(args) -> None:
-    if args.stride < 1:
-        raise InputError(f"--stride {args.stride} must be at least 1")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames {args.max_frames} must be at least 1 (leave it out for every frame)")
+def check_extraction_flags(options) -> None:
+    """The driving-video extraction flags (of ``infer`` and ``extract-poses``): stride, max_frames, min_cutoff,
+    beta."""
+    if options.stride < 1:
+        raise InputError(f"--stride {options.stride} must be at least 1")
+    if options.max_frames is not None and options.max_frames < 1:
+        raise InputError(f"--max-frames {options.max_frames} must be at least 1 (leave it out for every frame)")
     for name in ("min_cutoff", "beta"):
-        value = getattr(args, name)
+        value = getattr(options, name)
         if not math.isfinite(value) or value < 0 or (name == "min_cutoff" and value == 0):
             raise InputError(f"--{name.replace('_', '-')} {value:g} must be a positive number")
 
@@ -123,54 +196,52 @@ def check_extraction_flags(args) -> None:
 # -- the generator --------------------------------------------------------------------------------------
 
 
-def device_and_dtype(args):
+def device_and_dtype(options: InferOptions):
     import torch
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    name = args.dtype or ("float16" if device.startswith("cuda") else "float32")
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    name = options.dtype or ("float16" if device.startswith("cuda") else "float32")
     return device, getattr(torch, name)
 
 
-def load_generator(args, log: Log = print):
-    """The pipeline of ``args.generator`` from ``args.weights`` (default: the embedded demo weights, which
-    ``args.weights`` is set to)."""
+def load_generator(options: InferOptions, log: Log = print):
+    """The pipeline of ``options.generator`` from ``options.weights_folder``."""
     from magicpose.weights import load_pipeline, load_pose2vid_pipeline, weights_description
 
-    device, dtype = device_and_dtype(args)
-    if args.generator == "pose2vid":
-        args.weights = args.weights or str(DEFAULT_POSE2VID_WEIGHTS)
-        pipe = load_pose2vid_pipeline(args.weights, device=device, dtype=dtype)
+    device, dtype = device_and_dtype(options)
+    weights = options.weights_folder
+    if options.pose2vid:
+        pipe = load_pose2vid_pipeline(weights, device=device, dtype=dtype)
     else:
-        args.weights = args.weights or str(DEFAULT_WEIGHTS)
-        pipe = load_pipeline(args.weights, device="cpu" if args.cpu_offload else device, dtype=dtype)
-        if args.cpu_offload:
+        pipe = load_pipeline(weights, device="cpu" if options.cpu_offload else device, dtype=dtype)
+        if options.cpu_offload:
             pipe.enable_model_cpu_offload(device=device)
-        if args.vae_slicing:
+        if options.vae_slicing:
             pipe.vae.enable_slicing()
-        if args.xformers:
+        if options.xformers:
             try:
                 pipe.enable_xformers_memory_efficient_attention()
             except ImportError as err:  # the message says what to install
                 raise InputError(f"--xformers: {err}") from None
-    note = weights_description(args.weights)
+    note = weights_description(weights)
     if note:
         log(f"note: {note}")
     return pipe
 
 
-def output_size(pipe, args, log: Log = print) -> tuple[int, int]:
+def output_size(pipe, options: InferOptions, log: Log = print) -> tuple[int, int]:
     """(height, width): the flags', else the size the weights were trained at; pose2vid's multiple checked."""
-    if args.generator == "pose2vid":
+    if options.pose2vid:
         native = pipe.generator.default_size
     else:
         side = pipe.unet.config.sample_size * pipe.vae_scale_factor
         native = (side, side)
-    height, width = (args.height, args.width) if args.height is not None else native
+    height, width = (options.height, options.width) if options.height is not None else native
     ratios = (height / native[0], width / native[1])
     if max(ratios) > 2 or min(ratios) < 0.5:  # the 64 px demo at 512 px gives noise: say so up front
         log(f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
             f"expect noise (leave out --height and --width to use their size)")
-    if args.generator == "pose2vid":
+    if options.pose2vid:
         multiple = pipe.generator.size_multiple
         if height % multiple or width % multiple:
             raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
@@ -181,26 +252,26 @@ def output_size(pipe, args, log: Log = print) -> tuple[int, int]:
     return height, width
 
 
-def generate_latents(pipe, reference, poses, height: int, width: int, args, on_step=None):
+def generate_latents(pipe, reference, poses, height: int, width: int, options: InferOptions, on_step=None):
     """MagicPose's denoising loop; ``on_step(pipe, i, t, tensors)`` is the pipeline's step callback."""
     import torch
 
     return pipe(
-        image=reference, pose_images=poses, height=height, width=width, num_inference_steps=args.steps,
-        guidance_scale=args.guidance_scale, generator=torch.Generator().manual_seed(args.seed),
-        frames_per_batch=args.frames_per_batch, appearance_timestep=args.appearance_timestep,
+        image=reference, pose_images=poses, height=height, width=width, num_inference_steps=options.steps,
+        guidance_scale=options.guidance_scale, generator=torch.Generator().manual_seed(options.seed),
+        frames_per_batch=options.frames_per_batch, appearance_timestep=options.appearance_timestep,
         output_type="latent", callback_on_step_end=on_step,
     ).frames[0]
 
 
-def check_finite_latents(latents, args) -> None:
+def check_finite_latents(latents, options: InferOptions) -> None:
     """Refuse to write black frames: latents that overflowed to nan/inf (a huge --guidance-scale, float16 range)
     would be decoded and written as if they were a result."""
     import torch
 
     if not bool(torch.isfinite(latents).all()):
         dtype = str(latents.dtype).removeprefix("torch.")
-        raise InputError(f"the sampler's latents became nan or inf (--guidance-scale {args.guidance_scale:g}, "
+        raise InputError(f"the sampler's latents became nan or inf (--guidance-scale {options.guidance_scale:g}, "
                          f"{dtype}): lower --guidance-scale (7 in the original), or use --dtype float32; nothing "
                          "was written")
 
@@ -251,52 +322,52 @@ class DrivingInput:
         save_marked_png(p.preview, tmp(Path(f"{stem}_alignment.png")))
 
 
-def driving_poses(args, reference, log: Log = print) -> DrivingInput:
+def driving_poses(options: InferOptions, reference, log: Log = print) -> DrivingInput:
     from magicpose.pose import read_openpose_json
     from magicpose.pose.driving import prepare_driving_poses
     from magicpose.pose.extract import load_extractor
     from magicpose.pose.extract.frames import check_frame_source
 
-    if args.poses is not None:
+    if options.poses is not None:
         raise InputError("pass either --poses or --driving-video, not both")
-    check_extraction_flags(args)
+    check_extraction_flags(options)
     reference_pose = normalize_to = None
-    if args.reference_pose is not None:
-        reference_pose = read_openpose_json(args.reference_pose, reference.width, reference.height)
-    if args.normalize_to is not None:
+    if options.reference_pose is not None:
+        reference_pose = read_openpose_json(options.reference_pose, reference.width, reference.height)
+    if options.normalize_to is not None:
         from magicpose.pose import load_pose_sequence
 
-        if args.align != "none":
+        if options.align != "none":
             raise InputError("--normalize-to replaces the alignment: pass --align none with it")
-        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
+        target = load_pose_sequence(options.normalize_to, width=reference.width, height=reference.height)
         if not target.has_keypoints:
-            raise InputError(f"--normalize-to '{args.normalize_to}' holds pose maps: it needs keypoints "
+            raise InputError(f"--normalize-to '{options.normalize_to}' holds pose maps: it needs keypoints "
                              "(OpenPose JSON or a keypoint .npy)")
         normalize_to = [target.pose(i) for i in range(len(target))]
-    check_frame_source(args.driving_video)  # the input's own problems first, then the extractor's files
-    extractor = load_extractor(args.backend, args.weights_dir, device="cpu")
+    check_frame_source(options.driving_video)  # the input's own problems first, then the extractor's files
+    extractor = load_extractor(options.backend, options.weights_dir, device="cpu")
     prepared = prepare_driving_poses(
-        args.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=args.align,
-        smooth=args.smooth, stride=args.stride, max_frames=args.max_frames, person=args.person,
-        smooth_options={"min_cutoff": args.min_cutoff, "beta": args.beta}, normalize_to=normalize_to)
+        options.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=options.align,
+        smooth=options.smooth, stride=options.stride, max_frames=options.max_frames, person=options.person,
+        smooth_options={"min_cutoff": options.min_cutoff, "beta": options.beta}, normalize_to=normalize_to)
     seen = sum(1 for f in prepared.raw if f.people)
-    fitted = f"normalised to '{args.normalize_to}'" if normalize_to is not None else f"aligned: {args.align}"
-    log(f"driving: {count(len(prepared.raw), 'frame')} from '{args.driving_video}' ({seen} with a person), "
-        f"{'smoothed, ' if args.smooth else ''}{fitted}")
+    fitted = f"normalised to '{options.normalize_to}'" if normalize_to is not None else f"aligned: {options.align}"
+    log(f"driving: {count(len(prepared.raw), 'frame')} from '{options.driving_video}' ({seen} with a person), "
+        f"{'smoothed, ' if options.smooth else ''}{fitted}")
     return DrivingInput(prepared)
 
 
-def check_outputs(output: Path, args) -> None:
+def check_outputs(output: Path, options: InferOptions) -> None:
     """Before any work: the video, its previews, its frames folder (and a driving video's poses and alignment
     preview) replace only the program's own earlier outputs, never an input or a folder holding one, and never
     a folder holding files the program did not write there (``magicpose.files.check_replaceable``)."""
-    inputs = [getattr(args, name, None)
-              for name in ("image", "poses", "driving_video", "reference_pose", "normalize_to", "weights")]
+    inputs = [options.image, options.pose_source, options.driving_video, options.reference_pose,
+              options.normalize_to, options.weights_folder]
     frames_dir, preview_mp4, preview_png = output_paths(output)
     stem = output.with_suffix("")
     written_files, folders = [output, preview_mp4, preview_png], [frames_dir]
     kinds = {frames_dir: "frames"}
-    if args.driving_video is not None:
+    if options.driving_video is not None:
         written_files.append(Path(f"{stem}_alignment.png"))
         folders.append(Path(f"{stem}_poses"))
         kinds[folders[-1]] = "poses"
@@ -323,44 +394,43 @@ class PreparedInputs:
     output: Path
 
 
-def prepare_inputs(args, log: Log = print) -> PreparedInputs:
+def prepare_inputs(options: InferOptions, log: Log = print) -> PreparedInputs:
     from magicpose.image_utils import load_image
     from magicpose.pose import load_pose_sequence
 
-    pose2vid = args.generator == "pose2vid"
-    if args.driving_video is None:
-        args.poses = args.poses or str(DEFAULT_POSE2VID_POSES if pose2vid else DEFAULT_POSES)
-        for flag, value, default in (("--stride", args.stride, 1), ("--max-frames", args.max_frames, None)):
+    if options.driving_video is None:
+        for flag, value, default in (("--stride", options.stride, InferOptions.stride),
+                                     ("--max-frames", options.max_frames, InferOptions.max_frames)):
             if value != default:
                 raise InputError(f"{flag} applies to --driving-video only: leave it out with --poses (or pick the "
                                  "pose files to use)")
-    output = Path(args.output or (DEFAULT_POSE2VID_OUTPUT if pose2vid else DEFAULT_OUTPUT))
+    output = options.output_path
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
     check_writable(output)
-    check_outputs(output, args)
-    reference = load_image(args.image, "reference image")
+    check_outputs(output, options)
+    reference = load_image(options.image, "reference image")
     driving = None
-    if args.driving_video is not None:
-        driving = driving_poses(args, reference, log)
+    if options.driving_video is not None:
+        driving = driving_poses(options, reference, log)
         poses = driving.sequence
     else:
-        poses = load_pose_sequence(args.poses, width=reference.width, height=reference.height)
-    fps = args.fps or (driving.fps if driving is not None and driving.fps else DEFAULT_FPS)
+        poses = load_pose_sequence(options.pose_source, width=reference.width, height=reference.height)
+    fps = options.fps or (driving.fps if driving is not None and driving.fps else DEFAULT_FPS)
     if poses.ignored:
-        log(f"ignored: {', '.join(poses.ignored)} in '{args.poses}' (hidden or system files)")
+        log(f"ignored: {', '.join(poses.ignored)} in '{options.pose_source}' (hidden or system files)")
     if poses.has_keypoints:  # no person at all, or only keypoints off the canvas: nothing would be drawn
         from magicpose.pose import pose_is_visible
 
         no_person = [i for i in range(len(poses)) if not pose_is_visible(poses.pose(i))]
         if no_person:
             log(blank_frames_warning(no_person))
-    if args.normalize_to is not None and driving is None:  # a driving video was normalised already
+    if options.normalize_to is not None and driving is None:  # a driving video was normalised already
         from magicpose.pose import normalize_pose_sequence
 
-        target = load_pose_sequence(args.normalize_to, width=reference.width, height=reference.height)
+        target = load_pose_sequence(options.normalize_to, width=reference.width, height=reference.height)
         poses = normalize_pose_sequence(poses, target)
-        log(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{args.normalize_to}'")
+        log(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{options.normalize_to}'")
     return PreparedInputs(reference, poses, driving, fps, output)
 
 
@@ -383,7 +453,7 @@ def output_paths(output: Path) -> tuple[Path, Path, Path]:
     return Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"), Path(f"{stem}_preview.png")
 
 
-def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, *, log: Log = print,
+def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, options: InferOptions, *, log: Log = print,
                    progress: Progress | None = None,
                    should_stop: Callable[[], bool] | None = None) -> InferOutputs:
     """Generate every frame and write the video, its frames, the reference | pose | output previews (and a driving
@@ -409,7 +479,7 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
         log(note)
 
     started = time.perf_counter()
-    if args.generator == "pose2vid":  # autoregressive: each frame is generated as it is written
+    if options.pose2vid:  # autoregressive: each frame is generated as it is written
         log(f"generating {count(num_frames, 'frame')} at {width}x{height} with pose2vid (each from the "
             f"previous one)")
         keypoints = [poses.pose(i) for i in range(num_frames)] if poses.has_keypoints else None
@@ -417,23 +487,23 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, args, 
             log("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
                 "maps (pass OpenPose JSON or a keypoint .npy)")
         decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints,
-                                   face_blend=getattr(args, "face_blend", None))
+                                   face_blend=options.face_blend)
         stage = "rendering"
     else:
-        log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {args.steps} steps, guidance "
-            f"{args.guidance_scale}")
+        log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {options.steps} steps, guidance "
+            f"{options.guidance_scale}")
         def on_step(pipeline, i, t, tensors):
             if stopped():
                 pipeline._interrupt = True  # diffusers' way: the remaining steps are skipped
             else:
-                report(i + 1, args.steps, "denoising")
+                report(i + 1, options.steps, "denoising")
             return tensors
 
-        latents = generate_latents(pipe, reference, poses, height, width, args, on_step=on_step)
+        latents = generate_latents(pipe, reference, poses, height, width, options, on_step=on_step)
         if stopped():
             raise Cancelled("stopped before writing: no output was written")
-        check_finite_latents(latents, args)
-        decoded = pipe.iter_frames(latents, batch_size=args.frames_per_batch)
+        check_finite_latents(latents, options)
+        decoded = pipe.iter_frames(latents, batch_size=options.frames_per_batch)
         stage = "writing"
     ref_small = np.asarray(center_crop_resize(reference, width, height))
     blank: list[int] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from magicpose.errors import InputError, first_line
+from magicpose.model_index import pipeline_class_name
 
 REQUIRED_COMPONENTS = ("vae", "unet", "appearance_unet", "controlnet", "scheduler")
 # May be saved as null: a converted checkpoint stores the empty-prompt embedding instead.
@@ -31,15 +32,6 @@ def _read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-
-
-def pipeline_class_name(index: dict) -> str | None:
-    """The class a ``model_index.json`` names, in either form (``"Name"``, or ``["module file", "Name"]`` as
-    ``magicpose.pipelines.generic_loading`` writes it for diffusers' generic loader)."""
-    name = index.get("_class_name")
-    if isinstance(name, list) and len(name) == 2 and all(isinstance(part, str) for part in name):
-        return name[1]
-    return name if isinstance(name, str) else None
 
 
 def check_component_configs(folder: Path) -> None:

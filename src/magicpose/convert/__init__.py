@@ -14,7 +14,6 @@ _EXPORTS = {
     "convert": "api", "MODES": "api", "convert_pose2vid": "pose2vid",
     "detect_kind": "kinds", "KINDS": "kinds",
     "load_checkpoint": "loading",
-    "add_convert_parser": "command", "run_convert": "command",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -19,7 +19,6 @@ any folder this call created are removed, so a failed call leaves the dataset ex
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -35,7 +34,7 @@ from magicpose.pose.openpose_json import read_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.sequence import natural_sort_key
 
-__all__ = ["add_add_video_arguments", "add_video", "run_add_video"]
+__all__ = ["add_video"]
 
 _JSON_FIX = "run OpenPose with --write_json on this very video (every frame, no --frame_step)"
 
@@ -179,36 +178,3 @@ def add_video(
                              "permissions there") from None
         raise
     return frame_dir
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI hooks (wired by magicpose.cli as `magicpose add-video`)
-
-
-def add_add_video_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``add-video`` options to ``parser``."""
-    parser.add_argument("--video", required=True, metavar="PATH", help="the dance video (.mp4/.mov/.avi)")
-    parser.add_argument("--pose-json", required=True, metavar="DIR",
-                        help="folder of OpenPose --write_json output for this video, one .json per frame")
-    parser.add_argument("--root", required=True, metavar="DIR",
-                        help="dataset root: writes <root>/<split>_set/<name>/, "
-                             "<root>/pose_map_<split>_set/<name>/ and "
-                             "<root>/openpose_json_<split>_set/<name>/")
-    parser.add_argument("--name", default=None, help="video folder name (default: the video file's stem)")
-    parser.add_argument("--split", default="train", help="split name (default: train)")
-    parser.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default: 1)")
-    parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="keep at most N frames")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing video of that name")
-    return parser
-
-
-def run_add_video(args: argparse.Namespace) -> int:
-    """Run ``magicpose add-video``; raises :class:`InputError` for bad inputs."""
-    frame_dir = add_video(args.video, args.pose_json, args.root, name=args.name, split=args.split,
-                          every=args.every, max_frames=args.max_frames, overwrite=args.overwrite)
-    root, split_set = frame_dir.parent.parent, frame_dir.parent.name
-    pose_dir = root / f"pose_map_{split_set}" / frame_dir.name
-    json_dir = root / f"openpose_json_{split_set}" / frame_dir.name
-    count = sum(1 for p in frame_dir.iterdir() if p.suffix == ".png")
-    print(f"wrote {count} frame pairs to {frame_dir} and {pose_dir}, their keypoints to {json_dir}")
-    return 0

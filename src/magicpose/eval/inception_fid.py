@@ -221,7 +221,7 @@ def load_fid_inception(path: str | Path) -> FIDInceptionV3:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"'{path}' does not exist: pass the path of {_WHAT}")
-    from magicpose.eval.networks import is_torchscript
+    from magicpose.eval.torchscript import is_torchscript
 
     if is_torchscript(path):
         raise InputError(f"'{path}' is a TorchScript file, not {_WHAT}: a TorchScript Inception "

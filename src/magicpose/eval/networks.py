@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import warnings
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import torch
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.torchscript import is_torchscript
 from magicpose.files import check_regular_file
 
 WEIGHTS_ENV = "MAGICPOSE_EVAL_WEIGHTS"
@@ -103,15 +103,6 @@ def missing_reason(metric: str, files: dict[str, Path], fid_protocol: str = "pyt
     if metric == "fid" and FID_NETWORK[other] in files:
         reason += f" (or pass --fid-protocol {other} to use {files[FID_NETWORK[other]].name}, which is there)"
     return reason
-
-
-def is_torchscript(path: Path) -> bool:
-    """TorchScript archives hold a ``constants.pkl``; plain ``torch.save`` files do not."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(n.endswith("/constants.pkl") or n == "constants.pkl" for n in archive.namelist())
-    except zipfile.BadZipFile:
-        return False
 
 
 def _load_script(path: Path, spec: NetworkFile, device) -> torch.jit.ScriptModule:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from magicpose.files import write_text_atomic
-from magicpose.weights import pipeline_class_name
+from magicpose.model_index import pipeline_class_name
 
 INDEX_FILE = "model_index.json"
 

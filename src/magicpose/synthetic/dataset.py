@@ -31,7 +31,6 @@ Test identities and motions are drawn from id ranges disjoint from the training 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -56,14 +55,12 @@ __all__ = [
     "DanceState",
     "Identity",
     "Motion",
-    "add_make_synthetic_arguments",
     "keypoints_from_state",
     "make_synthetic",
     "pose_sequence",
     "render_background",
     "render_ground_truth",
     "render_person",
-    "run_make_synthetic",
     "split_ids",
     "synthesize_video",
 ]
@@ -204,32 +201,3 @@ def make_synthetic(
                     bar.update(1)
         (root / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI hooks (wired by magicpose.cli as `magicpose make-synthetic`)
-
-
-def add_make_synthetic_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``make-synthetic`` options to ``parser``."""
-    parser.add_argument("--output", required=True, help="dataset folder to write (TikTok layout + meta.json)")
-    parser.add_argument("--train-videos", type=int, default=200, help="number of training videos (default: 200)")
-    parser.add_argument("--test-videos", type=int, default=20,
-                        help="number of test videos, with held-out identities and motions (default: 20)")
-    parser.add_argument("--frames", type=int, default=24, help=f"frames per video, at {FPS:g} fps (default: 24)")
-    parser.add_argument("--size", type=int, default=128, help="frame width and height in pixels (default: 128)")
-    parser.add_argument("--seed", type=int, default=0, help="picks the identities and motions (default: 0)")
-    parser.add_argument("--identity", type=int, default=None,
-                        help="one person in every video (an identity id, e.g. the example dancer's in "
-                             "example_data/README.md): a dataset for a person-specific generator (pose2vid)")
-    return parser
-
-
-def run_make_synthetic(args: argparse.Namespace) -> int:
-    """Run ``magicpose make-synthetic``; raises :class:`InputError` for bad arguments."""
-    out = make_synthetic(args.output, num_train_videos=args.train_videos, num_test_videos=args.test_videos,
-                         frames_per_video=args.frames, size=args.size, seed=args.seed, identity=args.identity)
-    print(f"wrote {args.train_videos} train and {args.test_videos} test videos of {args.frames} frames "
-          f"({args.size}x{args.size}) to {out}")
-    return 0
-

@@ -26,11 +26,10 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from magicpose import files
 from magicpose.data.layout import list_videos
-from magicpose.errors import ArgumentParser, InputError
+from magicpose.errors import InputError
 from magicpose.image_utils import center_crop_resize, load_image
 from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 from magicpose.tiny_models import offline_clip_tokenizer
-from magicpose.training.command import run_training
 from magicpose.training.config import SEED_MAX, check_numbers, merge_config, read_layers
 
 
@@ -224,16 +223,3 @@ def _train_into(out: Path, dataset: FrameDataset, loader: DataLoader, cfg: BaseC
         "unet_loss_first_last": [float(np.mean(unet_losses[:20])), float(np.mean(unet_losses[-20:]))],
         "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
     }, indent=2) + "\n")
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = ArgumentParser(prog=prog,
-                                     description="Stage 0 (demo only): train a small VAE and base UNet.")
-    parser.add_argument("--config", default=None, help="YAML with BaseConfig fields, e.g. configs/demo_base.yaml")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = parser.parse_args(argv)
-
-    def start(cfg: BaseConfig) -> None:
-        print(f"wrote {train_base(cfg)}")
-
-    return run_training(lambda: load_base_config(args.config, args.overrides), start)

@@ -116,7 +116,7 @@ class FaceStageTrainer(Pose2VidTrainer):
 
     # -- set-up -----------------------------------------------------------------------------------
 
-    def _check_run_needs(self) -> None:
+    def check_run_needs(self) -> None:
         """The body generator, the crop size and the validation keypoints, before anything is written."""
         cfg = self.cfg
         self.body_folder = generator_folder(cfg.model.init_from)
@@ -139,9 +139,9 @@ class FaceStageTrainer(Pose2VidTrainer):
         if cfg.validation.every_steps:  # the preview shows the face enhancer: the frames need keypoints
             split = cfg.validation.split or cfg.data.split
             check_keypoints(cfg.data.root, split, checkpoints.validation_videos(cfg.data.root, split)[:1])
-        super()._check_run_needs()
+        super().check_run_needs()
 
-    def _build_networks(self) -> None:
+    def build_networks(self) -> None:
         cfg, acc = self.cfg, self.accelerator
         face, discriminator = build_face_enhancer(cfg), build_face_discriminator(cfg)
         betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
@@ -292,7 +292,7 @@ class FaceStageTrainer(Pose2VidTrainer):
         return {"stage": STAGE, "body_generator": str(self.body_folder.resolve()),
                 "body_fingerprint": self.body_fingerprint}
 
-    def _save_networks(self, models: list, weights: list, output_dir: str) -> None:
+    def save_networks(self, models: list, weights: list, output_dir: str) -> None:
         """accelerate's save hook: G_f as a diffusers folder, D_f as one safetensors file; the frozen body is
         named in trainer_state.json, not copied."""
         if self.accelerator.is_main_process:
@@ -300,7 +300,7 @@ class FaceStageTrainer(Pose2VidTrainer):
             save_file(self.discriminator.state_dict(), str(Path(output_dir) / FACE_DISCRIMINATOR_FILE))
         weights.clear()
 
-    def _load_networks(self, models: list, input_dir: str) -> None:
+    def load_networks(self, models: list, input_dir: str) -> None:
         state = checkpoints.read_state(Path(input_dir))
         if state.get("body_fingerprint") != self.body_fingerprint:
             raise InputError(f"checkpoint '{input_dir}' was trained on another body generator "

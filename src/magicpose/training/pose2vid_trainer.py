@@ -1,6 +1,6 @@
-"""The Everybody Dance Now pose2vid training loop (the global and the local stage), on accelerate. The face-
-enhancer stage (``stage: face``) runs this loop too, with its own step and networks:
-:mod:`magicpose.training.face_trainer`.
+"""Everybody Dance Now pose2vid training (the global and the local stage): what the shared loop
+(:mod:`magicpose.training.loop`) runs. The face-enhancer stage (``stage: face``) is a subclass with its own
+step and networks: :mod:`magicpose.training.face_trainer`.
 
 Per step, on a batch of consecutive frame pairs (``magicpose.data.consecutive``), as the official EDN code
 (``pix2pixHD_model_fullts.py``, ``train_fullts.py``) does it:
@@ -25,39 +25,26 @@ step after them G's optimizer state is reset and every parameter trains, as EDN'
 rebuilds its Adam over all parameters. The gradients are dropped rather than the branch frozen
 (``requires_grad``) so that DDP, prepared once, always sees every parameter used.
 
-The plumbing is the MagicPose trainer's: data sharded by rank with ``ShardedSampler`` (N processes with
-batch b train exactly like 1 process with batch N*b), exact resume (the data order is a function of the
-step; nothing in a step is random), atomic checkpoints holding each trained tensor once (the generator as a
-``Pose2VidPipeline`` folder, so ``magicpose infer --generator pose2vid --weights <checkpoint>`` works; the
-discriminator in ``discriminator.safetensors``; the optimizers' moments and the RNG states in accelerate's
-files), fault injection for the tests, a progress bar, validation previews (pose | generated | real). At the
-end ``final/`` is a complete ``Pose2VidPipeline`` folder, written under a temporary name and renamed.
-
-Runs unchanged under ``python``, ``torchrun --nproc_per_node N`` and ``accelerate launch``. On CPU,
-``ACCELERATE_USE_CPU=true`` makes torchrun ranks synchronise over gloo.
+The loop's plumbing (sharded data, exact resume: nothing in a step is random) holds as for MagicPose.
+Checkpoints hold each trained tensor once: the generator as a ``Pose2VidPipeline`` folder (so ``magicpose
+infer --generator pose2vid --weights <checkpoint>`` works), the discriminator in ``discriminator.safetensors``,
+the optimizers' moments and the RNG states in accelerate's files. Validation previews are pose | generated |
+real rows. At the end ``final/`` is a complete ``Pose2VidPipeline`` folder, written under a temporary name and
+renamed.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
-from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from magicpose import files
 from magicpose.data.consecutive import ConsecutivePairDataset
-from magicpose.data.sampler import ShardedSampler
-from magicpose.errors import ArgumentParser, InputError, first_line
+from magicpose.errors import InputError, first_line
 from magicpose.models.losses import VGGPerceptualLoss, discriminator_loss, feature_matching_loss, lsgan_loss
 from magicpose.models.pix2pixhd import (
     MultiscaleDiscriminator,
@@ -67,8 +54,8 @@ from magicpose.models.pix2pixhd import (
 from magicpose.models.pose2vid import Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.training import checkpoints
-from magicpose.training.command import run_training
-from magicpose.training.pose2vid_config import Pose2VidTrainingConfig, load_pose2vid_config
+from magicpose.training.loop import TrainingLoop
+from magicpose.training.pose2vid_config import Pose2VidTrainingConfig
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 GENERATOR_FIELDS = ("ngf", "n_downsample_global", "n_blocks_global", "n_blocks_local", "norm", "pose_range")
@@ -142,49 +129,23 @@ def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
     return f"initialised the global branch from the global generator in {folder}"
 
 
-class Pose2VidTrainer:
+class Pose2VidTrainer(TrainingLoop):
+    """pose2vid's global or local stage on the shared loop (:mod:`magicpose.training.loop`)."""
+
+    cfg: Pose2VidTrainingConfig
+    tracker_project = "magicpose_pose2vid"
+    dataset_unit = "frame pairs"
     needs_keypoints = False  # the data's OpenPose keypoints (the face stage finds the head in them)
 
-    def __init__(self, cfg: Pose2VidTrainingConfig, resume: str | None = None) -> None:
-        self.cfg = cfg
-        self.output_dir = Path(cfg.output_dir)
-        self.accelerator = Accelerator(
-            mixed_precision=cfg.train.mixed_precision,
-            log_with="tensorboard" if cfg.logging.report_to == "tensorboard" else None,
-            project_config=ProjectConfiguration(project_dir=str(self.output_dir),
-                                                logging_dir=str(self.output_dir / "logs")),
-        )
-        self.dataset = ConsecutivePairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height,
-                                              width=cfg.data.width, keypoints=self.needs_keypoints)
-        self.sampler = ShardedSampler(len(self.dataset), num_replicas=self.accelerator.num_processes,
-                                      rank=self.accelerator.process_index, seed=cfg.train.seed)
-        self.batches_per_epoch = len(self.sampler) // cfg.train.batch_size
-        if self.batches_per_epoch == 0:
-            processes = self.accelerator.num_processes
-            raise InputError(f"dataset '{cfg.data.root}' has {len(self.dataset)} frame pairs, fewer than one "
-                             f"batch of {cfg.train.batch_size} per process x {processes} processes: lower "
-                             "train.batch_size")
-        self.vgg = self._perceptual_loss()  # before anything is written: a bad VGG file leaves no output
-        stage = self.stage_name.replace(" ", "_")  # as trainer_state.json records it
-        self.resume_from = checkpoints.resolve_resume(self.output_dir, resume, stage=stage)
-        self.resume_latest = resume == "latest"
-        self._check_run_needs()
-        self._build()
-
-    # -- set-up -----------------------------------------------------------------------------------
-
-    def _check_run_needs(self) -> None:
-        """Fail now, not after hours of training, on what validation and the outputs will need."""
+    def build_dataset(self) -> ConsecutivePairDataset:
         cfg = self.cfg
-        if cfg.validation.every_steps:
-            checkpoints.validation_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
-        start = checkpoints.read_step(self.resume_from) if self.resume_from is not None else 0
-        checkpoints.check_replaceable_outputs(self.output_dir, ["final"], start, cfg.train.max_steps,
-                                              inputs=[cfg.data.root, *self.inputs()])
-        checkpoints.check_output_dir(self.accelerator, self.output_dir)
+        return ConsecutivePairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height, width=cfg.data.width,
+                                      keypoints=self.needs_keypoints)
 
-    def inputs(self) -> list[Path]:
-        """The folders the run reads its networks from (never replaced by its outputs)."""
+    def prepare(self) -> None:
+        self.vgg = self._perceptual_loss()  # before anything is written: a bad VGG file leaves no output
+
+    def inputs(self) -> list:
         return [generator_folder(self.cfg.model.init_from)] if self.cfg.model.init_from else []
 
     def _perceptual_loss(self) -> VGGPerceptualLoss | None:
@@ -197,25 +158,7 @@ class Pose2VidTrainer:
             raise InputError(f"loss.vgg19_path: {err} (loss.vgg_weight=0 turns the VGG term off)") from err
         return vgg.to(self.accelerator.device)
 
-    def _build(self) -> None:
-        """The networks and optimizers (:meth:`_build_networks`), accelerate's hooks, the resumed state."""
-        cfg, acc = self.cfg, self.accelerator
-        set_seed(cfg.train.seed)  # the networks' init depends on the seed only
-        self._build_networks()
-        acc.register_save_state_pre_hook(self._save_networks)
-        acc.register_load_state_pre_hook(self._load_networks)
-        self.global_step = 0
-        checkpoint = self.resume_from
-        if checkpoint is not None:
-            checkpoints.load_state(acc, checkpoint, latest=self.resume_latest)
-            self.global_step = checkpoints.read_step(checkpoint)
-            acc.print(f"resumed from {checkpoint} at step {self.global_step}")
-        if acc.is_main_process:
-            files.write_text_atomic(self.output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-            if cfg.logging.report_to == "tensorboard":
-                acc.init_trackers("magicpose_pose2vid", config=_flat_config(cfg))
-
-    def _build_networks(self) -> None:
+    def build_networks(self) -> None:
         cfg, acc = self.cfg, self.accelerator
         generator, discriminator = build_generator(cfg), build_discriminator(cfg)
         self.init_note = initialise_from(generator, cfg.model.init_from) if cfg.model.init_from else None
@@ -246,10 +189,6 @@ class Pose2VidTrainer:
     @property
     def unwrapped_discriminator(self) -> MultiscaleDiscriminator:
         return self.accelerator.unwrap_model(self.discriminator)
-
-    @property
-    def samples_per_step(self) -> int:
-        return self.cfg.train.batch_size * self.accelerator.num_processes
 
     # -- one step -------------------------------------------------------------------------------
 
@@ -331,49 +270,11 @@ class Pose2VidTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         return {"g": loss_g.item(), **{k: v.item() for k, v in terms.items()}, "d": loss_d.item()}
 
-    # -- the loop ---------------------------------------------------------------------------------
+    def progress_postfix(self, losses: dict[str, float]) -> dict[str, str]:
+        return {"G": f"{losses['g']:.3f}", "D": f"{losses['d']:.3f}"}
 
-    def _loader(self, step: int) -> DataLoader:
-        """The data of the epoch that ``step`` falls in, from the batch it falls on."""
-        epoch, batch_in_epoch = divmod(step, self.batches_per_epoch)
-        self.sampler.set_epoch(epoch, start=batch_in_epoch * self.cfg.train.batch_size)
-        return DataLoader(self.dataset, batch_size=self.cfg.train.batch_size, sampler=self.sampler,
-                          num_workers=self.cfg.data.num_workers, drop_last=True)
-
-    def train(self) -> None:
-        cfg, acc = self.cfg, self.accelerator
-        bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, unit="step",
-                   desc=f"train {self.stage_name}", disable=not acc.is_local_main_process)
-        started, start_step = time.perf_counter(), self.global_step
-        seen: list[int] = []  # dataset indices this process trained on (logging.record_samples)
-        while self.global_step < cfg.train.max_steps:
-            for batch in self._loader(self.global_step):
-                losses = self.train_step(batch)
-                bad = next((v for v in losses.values() if not math.isfinite(v)), None)
-                checkpoints.stop_if_not_finite(acc, bad, self.global_step + 1, self.output_dir)
-                if cfg.logging.record_samples:
-                    seen.extend(int(i) for i in batch["index"])
-                self.global_step += 1
-                done = (self.global_step - start_step) * self.samples_per_step
-                rate = done / (time.perf_counter() - started)
-                bar.update()
-                bar.set_postfix(G=f"{losses['g']:.3f}", D=f"{losses['d']:.3f}", samples_per_s=f"{rate:.1f}")
-                if cfg.logging.log_every and self.global_step % cfg.logging.log_every == 0:
-                    logged = {f"loss_{k}": v for k, v in losses.items()}
-                    logged |= {"lr": self.learning_rate(self.global_step - 1), "samples_per_s": rate}
-                    acc.log(logged, step=self.global_step)
-                checkpoints.fault("sigkill-after-step", self.global_step)
-                if checkpoints.due(self.global_step, cfg.checkpoint.every_steps, cfg.train.max_steps):
-                    self.save_checkpoint()
-                if cfg.validation.every_steps and self.global_step % cfg.validation.every_steps == 0:
-                    self.validate()
-                if self.global_step >= cfg.train.max_steps:
-                    break
-        bar.close()
-        if cfg.logging.record_samples:
-            checkpoints.write_seen_samples(self.output_dir, acc.process_index, seen)
-        self.save_final()
-        acc.end_training()
+    def logged(self, losses: dict[str, float]) -> dict[str, float]:
+        return {**super().logged(losses), "lr": self.learning_rate(self.global_step - 1)}
 
     # -- saving -----------------------------------------------------------------------------------
 
@@ -382,14 +283,14 @@ class Pose2VidTrainer:
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
-    def _save_networks(self, models: list, weights: list, output_dir: str) -> None:
+    def save_networks(self, models: list, weights: list, output_dir: str) -> None:
         """accelerate's save hook: G as a Pose2VidPipeline folder, D as one safetensors file, each once."""
         if self.accelerator.is_main_process:
             self.pipeline().save_pretrained(output_dir)
             save_file(self.unwrapped_discriminator.state_dict(), str(Path(output_dir) / DISCRIMINATOR_FILE))
         weights.clear()  # so accelerate writes no second copy (model.safetensors, model_1.safetensors)
 
-    def _load_networks(self, models: list, input_dir: str) -> None:
+    def load_networks(self, models: list, input_dir: str) -> None:
         """accelerate's load hook, the inverse of the save hook (the keys carry no DDP prefix, so a checkpoint
         resumes on any number of processes)."""
         checkpoints.load_module_weights(self.unwrapped_generator, Path(input_dir) / "generator")
@@ -397,85 +298,43 @@ class Pose2VidTrainer:
                                                      strict=True)
         models.clear()  # nothing left for accelerate to load
 
-    def checkpoint_state(self) -> dict:
-        """What ``trainer_state.json`` records beside the step."""
-        return {"stage": self.stage_name.replace(" ", "_")}
-
     def trained_networks(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.unwrapped_generator, "discriminator": self.unwrapped_discriminator}
 
-    def save_checkpoint(self) -> None:
-        checkpoints.check_finite(self.trained_networks(), self.global_step)
-        checkpoints.save(self.accelerator, self.output_dir, self.global_step, self.cfg.checkpoint.keep_last,
-                         self.checkpoint_state())
+    def write_final(self) -> None:
+        """``final/``: a complete Pose2VidPipeline folder, written under a temporary name and committed
+        (:mod:`magicpose.files`)."""
+        with files.atomic_path(self.output_dir / "final", kind="training") as tmp:
+            self._write_final(tmp)
 
     def _write_final(self, folder: Path) -> None:
         self.pipeline().save_pretrained(folder)
 
-    def save_final(self) -> Path:
-        """``final/``: a complete Pose2VidPipeline folder, written under a temporary name and committed
-        (:mod:`magicpose.files`)."""
-        acc = self.accelerator
-        checkpoints.check_finite(self.trained_networks(), self.global_step)
-        acc.wait_for_everyone()
-        final = self.output_dir / "final"
-        if acc.is_main_process:
-            with files.atomic_path(final, kind="training") as tmp:
-                self._write_final(tmp)
-        acc.wait_for_everyone()
-        return final
-
-    @torch.no_grad()
-    def validate(self) -> Path | None:
+    def validation_rows(self) -> list[np.ndarray]:
         """pose | generated | real rows for the first ``validation.num_frames`` frames of the validation
-        split's first video, generated as inference does (one after another, from a zero frame); saved and
-        logged."""
+        split's first video, generated as inference does (one after another, from a zero frame)."""
         from magicpose.data.layout import list_videos
         from magicpose.image_utils import center_crop_resize, load_image
-        from magicpose.video import make_preview_frame, write_preview_grid
+        from magicpose.video import make_preview_frame
 
-        acc, cfg = self.accelerator, self.cfg
-        path = None
-        if acc.is_main_process:
-            video = list_videos(cfg.data.root, cfg.validation.split or cfg.data.split)[0]
-            frames = video.frames[: cfg.validation.num_frames]
-            height, width = cfg.data.height, cfg.data.width
-            poses = [np.asarray(center_crop_resize(load_image(f.pose), width, height)) for f in frames]
-            generator = self.unwrapped_generator
-            generator.eval()
-            try:
-                generated = list(self.pipeline().iter_frames(
-                    poses, height, width, pose_keypoints=self._validation_keypoints(video, frames)))
-            finally:
-                generator.train()
-            reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
-            rows = [make_preview_frame(*columns) for columns in zip(poses, generated, reals, strict=True)]
-            folder = self.output_dir / "validation"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = write_preview_grid(folder / f"step-{self.global_step:06d}.png", rows)
-            for tracker in acc.trackers:
-                if tracker.name == "tensorboard":
-                    from PIL import Image
-
-                    tracker.writer.add_image("validation", np.asarray(Image.open(path).convert("RGB")),
-                                             self.global_step, dataformats="HWC")
-        acc.wait_for_everyone()
-        return path
+        cfg = self.cfg
+        video = list_videos(cfg.data.root, cfg.validation.split or cfg.data.split)[0]
+        frames = video.frames[: cfg.validation.num_frames]
+        height, width = cfg.data.height, cfg.data.width
+        poses = [np.asarray(center_crop_resize(load_image(f.pose), width, height)) for f in frames]
+        generator = self.unwrapped_generator
+        generator.eval()
+        try:
+            generated = list(self.pipeline().iter_frames(
+                poses, height, width, pose_keypoints=self._validation_keypoints(video, frames)))
+        finally:
+            generator.train()
+        reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
+        return [make_preview_frame(*columns) for columns in zip(poses, generated, reals, strict=True)]
 
     def _validation_keypoints(self, video, frames: list) -> list | None:
         """The validation frames' keypoints, for a face enhancer (none in the body stages)."""
         return None
-
-
-def _flat_config(cfg: Pose2VidTrainingConfig) -> dict:
-    flat = {}
-    for section, values in OmegaConf.to_container(OmegaConf.structured(cfg)).items():
-        if isinstance(values, dict):
-            flat.update({f"{section}.{k}": v for k, v in values.items()
-                         if isinstance(v, int | float | str | bool)})
-        else:
-            flat[section] = values
-    return flat
 
 
 def describe(trainer: Pose2VidTrainer) -> str:
@@ -497,39 +356,3 @@ def describe(trainer: Pose2VidTrainer) -> str:
             f"{trainer.samples_per_step} samples ({train.batch_size} per process x {acc.num_processes} "
             "processes) "
             f"= {epochs:.2f} epochs; {schedule}" + (f"; {trainer.init_note}" if trainer.init_note else ""))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog="magicpose train-pose2vid",
-        description="Everybody Dance Now pose2vid training (global, local or face-enhancer stage).")
-    parser.add_argument("--config", required=True,
-                        help="OmegaConf YAML, e.g. configs/pose2vid_global.yaml, pose2vid_local.yaml or "
-                             "pose2vid_face.yaml (stage: face)")
-    parser.add_argument("--resume", default=None,
-                        help="'latest' (newest complete checkpoint in output_dir, if any) or a checkpoint "
-                             "folder")
-    parser.add_argument("overrides", nargs="*",
-                        help="config overrides as key=value, e.g. train.max_steps=100")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_training(lambda: load_pose2vid_config(args.config, args.overrides), lambda cfg: _train(cfg, args.resume))
-
-
-def _train(cfg, resume: str | None) -> None:
-    if cfg.stage == "face":
-        from magicpose.training.face_trainer import FaceStageTrainer, describe_face
-
-        trainer = FaceStageTrainer(cfg, resume=resume)
-        trainer.accelerator.print(describe_face(trainer))
-        trainer.train()
-        return
-    trainer = Pose2VidTrainer(cfg, resume=resume)
-    trainer.accelerator.print(describe(trainer))
-    if cfg.train.fix_global_steps and not cfg.model.init_from and trainer.global_step == 0:
-        trainer.accelerator.print("warning: train.fix_global_steps without model.init_from holds a "
-                                  "randomly initialised global branch: train the global stage first")
-    trainer.train()

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from magicpose.infer import DEFAULT_IMAGE
+from magicpose.pose.align import ALIGN_MODES
+from magicpose.pose.driving import DEFAULT_FPS
 from magicpose.ui.jobs import JobForm, JobRunner, UIConfig
 
 INSTALL_HINT = "the web page needs Gradio 6: pip install 'magicpose[ui]' (or pip install 'gradio>=6.31,<7')"
@@ -70,21 +72,21 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                     gr.Markdown(f"Driving videos need the pose extractor: {missing_tools}. Start the page with "
                                 "--pose-weights DIR to use them.")
             with gr.Column():
-                generator = gr.Radio(generators, value="magicpose", label="Generator", visible=len(generators) > 1)
-                steps = gr.Slider(1, 100, value=50, step=1, label="Steps (DDIM)", elem_id="steps")
-                guidance = gr.Slider(1, 15, value=7, step=0.5, label="Guidance scale (1 = off)")
-                seed = gr.Number(42, precision=0, label="Seed")
+                generator = gr.Radio(generators, value=JobForm.generator, label="Generator", visible=len(generators) > 1)
+                steps = gr.Slider(1, 100, value=JobForm.steps, step=1, label="Steps (DDIM)", elem_id="steps")
+                guidance = gr.Slider(1, 15, value=JobForm.guidance_scale, step=0.5, label="Guidance scale (1 = off)")
+                seed = gr.Number(JobForm.seed, precision=0, label="Seed")
                 with gr.Accordion("Size and speed", open=False):
-                    height = gr.Number(0, precision=0, label="Height (0: the size of the weights)")
-                    width = gr.Number(0, precision=0, label="Width (0: the size of the weights)")
-                    frames_per_batch = gr.Slider(1, 32, value=4, step=1, label="Frames per batch")
-                    fps = gr.Number(0, label="Frames per second (0: 8, or the driving video's)")
+                    height = gr.Number(JobForm.height, precision=0, label="Height (0: the size of the weights)")
+                    width = gr.Number(JobForm.width, precision=0, label="Width (0: the size of the weights)")
+                    frames_per_batch = gr.Slider(1, 32, value=JobForm.frames_per_batch, step=1, label="Frames per batch")
+                    fps = gr.Number(JobForm.fps, label=f"Frames per second (0: {DEFAULT_FPS:g}, or the driving video's)")
                 with gr.Accordion("Driving video", open=False, visible=tools):
-                    align = gr.Radio(["bones", "global", "none"], value="bones",
+                    align = gr.Radio(list(reversed(ALIGN_MODES)), value=JobForm.align,
                                      label="Fit the dancer's skeleton to the reference's body")
-                    smooth = gr.Checkbox(True, label="Smooth the keypoints over time (One-Euro)")
-                    stride = gr.Number(1, precision=0, label="Keep every N-th frame")
-                    max_frames = gr.Number(0, precision=0, label="At most this many frames (0: all)")
+                    smooth = gr.Checkbox(JobForm.smooth, label="Smooth the keypoints over time (One-Euro)")
+                    stride = gr.Number(JobForm.stride, precision=0, label="Keep every N-th frame")
+                    max_frames = gr.Number(JobForm.max_frames, precision=0, label="At most this many frames (0: all)")
         with gr.Row():
             generate = gr.Button("Generate", variant="primary", elem_id="generate")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")

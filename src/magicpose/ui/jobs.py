@@ -1,4 +1,4 @@
-"""The page's jobs, without Gradio: a form turned into ``magicpose infer``'s options, the generator kept loaded
+"""The page's jobs, without Gradio: a form turned into the infer job's options (``InferOptions``), the generator kept loaded
 between jobs, one job at a time, and Stop. ``app.py`` only lays this out in the browser."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from magicpose.errors import Cancelled, InputError, first_line
 from magicpose.infer import (
     DEFAULT_IMAGE,
-    DEFAULT_WEIGHTS,
+    InferOptions,
     InferOutputs,
     Log,
     Progress,
@@ -42,7 +42,7 @@ class UIConfig:
     output_dir: Path = Path("outputs") / "ui"
     device: str | None = None
     dtype: str | None = None
-    pose_backend: str = "dwpose"
+    pose_backend: str = InferOptions.backend
     pose_weights: str | None = None  # the pose extractor's folder (driving videos)
 
 
@@ -53,18 +53,18 @@ class JobForm:
     reference: str | None
     driving_files: list[str] | None = None
     driving_path: str | None = None
-    generator: str = "magicpose"
-    steps: int = 50
-    guidance_scale: float = 7.0
-    seed: int = 42
+    generator: str = InferOptions.generator
+    steps: int = InferOptions.steps
+    guidance_scale: float = InferOptions.guidance_scale
+    seed: int = InferOptions.seed
     height: int = 0
     width: int = 0
-    frames_per_batch: int = 4
+    frames_per_batch: int = InferOptions.frames_per_batch
     fps: float = 0.0
     frames_are_video: bool = False
-    align: str = "bones"
-    smooth: bool = True
-    stride: int = 1
+    align: str = InferOptions.align
+    smooth: bool = InferOptions.smooth
+    stride: int = InferOptions.stride
     max_frames: int = 0
 
 
@@ -83,35 +83,25 @@ def _whole(value, name: str) -> int:
     return int(float(value))
 
 
-def infer_args(form: JobForm, config: UIConfig, output: Path, driving: DrivingSource):
-    """The ``magicpose infer`` options of a form (the CLI's parser supplies every default it does not set)."""
-    from magicpose.cli import build_parser
-
-    args = build_parser().parse_args(["infer"])
+def infer_options(form: JobForm, config: UIConfig, output: Path, driving: DrivingSource) -> InferOptions:
+    """The infer job's options of a form (``InferOptions`` supplies every default the form does not set)."""
     if not form.reference:
         raise InputError("no reference photo: upload one (reload the page for the example)")
-    args.image = form.reference
-    args.poses = None if driving.poses is None else str(driving.poses)
-    args.driving_video = None if driving.video is None else str(driving.video)
-    args.output = str(output)
-    args.generator = form.generator
-    args.weights = config.pose2vid_weights if form.generator == "pose2vid" else config.weights
-    if form.generator == "pose2vid" and config.pose2vid_weights is None:
+    pose2vid = form.generator == "pose2vid"
+    if pose2vid and config.pose2vid_weights is None:
         raise InputError("pose2vid needs its weights: start the page with --pose2vid-weights DIR")
-    args.steps = _whole(form.steps, "steps")
-    args.guidance_scale = float(form.guidance_scale)
-    args.seed = _whole(form.seed, "seed")
     height, width = _whole(form.height, "height"), _whole(form.width, "width")
-    args.height, args.width = (height or None), (width or None)
-    args.frames_per_batch = _whole(form.frames_per_batch, "frames per batch")
-    args.fps = float(form.fps) or None
-    args.device, args.dtype = config.device, config.dtype
-    args.align, args.smooth = form.align, bool(form.smooth)
+    video = {}
     if driving.video is not None:  # the page's frame options are a dance video's; pose files are used as given
-        args.stride = _whole(form.stride, "stride")
-        args.max_frames = _whole(form.max_frames, "max frames") or None
-    args.backend, args.weights_dir = config.pose_backend, config.pose_weights
-    return args
+        video = {"stride": _whole(form.stride, "stride"), "max_frames": _whole(form.max_frames, "max frames") or None}
+    return InferOptions(
+        image=form.reference, poses=None if driving.poses is None else str(driving.poses),
+        driving_video=None if driving.video is None else str(driving.video), output=str(output),
+        generator=form.generator, weights=config.pose2vid_weights if pose2vid else config.weights,
+        steps=_whole(form.steps, "steps"), guidance_scale=float(form.guidance_scale), seed=_whole(form.seed, "seed"),
+        height=height or None, width=width or None, frames_per_batch=_whole(form.frames_per_batch, "frames per batch"),
+        fps=float(form.fps) or None, device=config.device, dtype=config.dtype, align=form.align,
+        smooth=bool(form.smooth), backend=config.pose_backend, weights_dir=config.pose_weights, **video)
 
 
 def pose_sheet(poses, height: int, width: int, count: int = SHEET_POSES) -> np.ndarray:
@@ -186,17 +176,17 @@ class JobRunner:
     def preload(self, log: Log = print) -> None:
         """Load the MagicPose generator now rather than at the first job."""
         started = time.perf_counter()
-        args = infer_args(JobForm(reference=str(DEFAULT_IMAGE)), self.config, self._output_path(), DrivingSource())
-        self._generator(args, lambda line: None)
-        log(f"loaded the MagicPose weights '{args.weights or DEFAULT_WEIGHTS}' in "
-            f"{time.perf_counter() - started:.1f} s")
+        options = infer_options(JobForm(reference=str(DEFAULT_IMAGE)), self.config, self._output_path(),
+                                DrivingSource())
+        self._generator(options, lambda line: None)
+        log(f"loaded the MagicPose weights '{options.weights_folder}' in {time.perf_counter() - started:.1f} s")
 
-    def _generator(self, args, log: Log):
+    def _generator(self, options: InferOptions, log: Log):
         """The loaded pipeline, and its notes (demo weights...) told again at every job."""
-        key = (args.generator, args.weights, args.device, args.dtype)
+        key = (options.generator, options.weights_folder, options.device, options.dtype)
         if key not in self._pipes:
             notes: list[str] = []
-            self._pipes[key] = load_generator(args, notes.append), notes
+            self._pipes[key] = load_generator(options, notes.append), notes
         pipe, notes = self._pipes[key]
         for note in notes:
             log(note)
@@ -215,17 +205,17 @@ class JobRunner:
             try:
                 driving = stage_driving_input(form.driving_files, form.driving_path, Path(workdir),
                                               form.frames_are_video)
-                args = infer_args(form, self.config, self._output_path(), driving)
-                check_run_flags(args)
-                inputs = prepare_inputs(args, log)
-                pipe = self._generator(args, log)
-                height, width = output_size(pipe, args, log)
+                options = infer_options(form, self.config, self._output_path(), driving)
+                check_run_flags(options)
+                inputs = prepare_inputs(options, log)
+                pipe = self._generator(options, log)
+                height, width = output_size(pipe, options, log)
                 if show_poses is not None:
                     sheet = pose_sheet(inputs.poses, height, width)
                     if inputs.driving is not None:  # how the dancer's skeleton was fitted to the reference
                         sheet = stack_rows(inputs.driving.preview, sheet)
                     show_poses(sheet)
-                outputs = generate_video(pipe, height, width, inputs, args, log=log, progress=progress,
+                outputs = generate_video(pipe, height, width, inputs, options, log=log, progress=progress,
                                          should_stop=should_stop)
                 record.outcome = "done"
                 return outputs

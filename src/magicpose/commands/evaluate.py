@@ -26,7 +26,7 @@ its file is reported as skipped, with the reason.
 """
 
 
-def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     from magicpose.eval.evaluate import ALL_METRICS
     from magicpose.eval.networks import NETWORK_FILES
     from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS
@@ -104,7 +104,7 @@ def check_numbers(args) -> None:
                              "batch or clip is held in memory at once")
 
 
-def run_evaluate(args) -> int:
+def run(args) -> int:
     from magicpose.eval.evaluate import EvaluationOptions, check_frame_sizes, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
     from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks, missing_reason

@@ -53,7 +53,7 @@ enhanced frame); `magicpose infer --face-blend feather` blends the face in inste
 magicpose_info.json records the family, why it was chosen, and the inferred configuration."""
 
 
-def add_convert_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``convert`` to the ``magicpose`` subcommands."""
     parser = subparsers.add_parser("convert", help="convert original MagicPose / ControlNet / SD 1.5 / Everybody Dance "
                                    "Now checkpoints",
@@ -81,7 +81,7 @@ def add_convert_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def run_convert(args) -> int:
+def run(args) -> int:
     from magicpose.convert.api import convert
 
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``magicpose ui``: its arguments and start-up, importable without Gradio."""
+"""``magicpose ui``: its arguments and start-up, importable without Gradio; the page itself is ``magicpose.ui``."""
 
 from __future__ import annotations
 
@@ -17,26 +17,29 @@ from magicpose.errors import InputError, print_error
 from magicpose.files import remove_if_empty
 
 
-def add_ui_parser(sub) -> argparse.ArgumentParser:
-    from magicpose.cli import DTYPES
-    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from magicpose.infer import DTYPES
+    from magicpose.pose.extract import BACKENDS, WEIGHTS_ENV
+    from magicpose.ui.jobs import UIConfig
 
-    p = sub.add_parser("ui", help="a local web page: upload a photo and poses, watch the progress, download the video",
-                       description="Start a local web page (Gradio, the [ui] extra) that runs magicpose infer.")
-    p.add_argument("--weights", default=None, help="MagicPose weights folder (default: the embedded demo weights)")
-    p.add_argument("--pose2vid-weights", default=None,
+    p = subparsers.add_parser("ui", help="a local web page: upload a photo and poses, watch the progress, download "
+                              "the video",
+                              description="Start a local web page (Gradio, the [ui] extra) that runs magicpose infer.")
+    p.add_argument("--weights", default=UIConfig.weights,
+                   help="MagicPose weights folder (default: the embedded demo weights)")
+    p.add_argument("--pose2vid-weights", default=UIConfig.pose2vid_weights,
                    help="a pose2vid weights folder: offers the pose2vid generator beside MagicPose")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the "
                         "network, where anyone can run jobs and read files by path)")
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    p.add_argument("--output-dir", default=str(Path("outputs") / "ui"),
-                   help="where every job's video, frames and previews are written (default: outputs/ui)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
-    p.add_argument("--dtype", choices=DTYPES, default=None, help="default: float16 on cuda, float32 elsewhere")
-    p.add_argument("--pose-backend", choices=tuple(BACKENDS), default=DEFAULT_BACKEND,
-                   help=f"pose extractor for driving videos (default: {DEFAULT_BACKEND})")
-    p.add_argument("--pose-weights", default=None,
+    p.add_argument("--output-dir", default=str(UIConfig.output_dir),
+                   help=f"where every job's video, frames and previews are written (default: {UIConfig.output_dir})")
+    p.add_argument("--device", default=UIConfig.device, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    p.add_argument("--dtype", choices=DTYPES, default=UIConfig.dtype, help="default: float16 on cuda, float32 elsewhere")
+    p.add_argument("--pose-backend", choices=tuple(BACKENDS), default=UIConfig.pose_backend,
+                   help=f"pose extractor for driving videos (default: {UIConfig.pose_backend})")
+    p.add_argument("--pose-weights", default=UIConfig.pose_weights,
                    help=f"the pose extractor's weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose)")
     return p
 
@@ -155,10 +158,10 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def run_ui(args) -> int:
+def run(args) -> int:
     from magicpose.infer import DEFAULT_IMAGE, check_run_flags
     from magicpose.ui.app import PageStopped, import_gradio, launch
-    from magicpose.ui.jobs import JobForm, UIConfig, infer_args
+    from magicpose.ui.jobs import JobForm, UIConfig, infer_options
     from magicpose.ui.uploads import DrivingSource
 
     import_gradio()  # the install line, before anything else
@@ -176,7 +179,7 @@ def run_ui(args) -> int:
                       device=args.device, dtype=args.dtype, pose_backend=args.pose_backend,
                       pose_weights=args.pose_weights)
     # --device and --dtype as the first job will use them, checked by infer's own lines before the weights load
-    check_run_flags(infer_args(JobForm(reference=str(DEFAULT_IMAGE)), config, output_dir / "check.mp4",
+    check_run_flags(infer_options(JobForm(reference=str(DEFAULT_IMAGE)), config, output_dir / "check.mp4",
                                DrivingSource()))
     created = _missing_folders(output_dir)  # made by launch: removed again if no job wrote into them
     print(f"magicpose ui: http://{args.host}:{args.port} (Ctrl+C stops it); outputs go to {output_dir}/")
