@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-Norm = Literal["instance", "batch"]
+Norm = Literal["instance", "instance_affine", "batch"]
 
 __all__ = [
     "GlobalGenerator",
@@ -63,9 +63,11 @@ def norm_layer(norm: Norm, channels: int) -> nn.Module:
     # pix2pixHD's instance norm has no affine parameters and no running stats: it adds no state-dict keys
     if norm == "instance":
         return nn.InstanceNorm2d(channels, affine=False)
+    if norm == "instance_affine":  # vid2vid's BatchNorm as its generator runs it (train mode, one video at a time)
+        return nn.InstanceNorm2d(channels, affine=True)
     if norm == "batch":
         return nn.BatchNorm2d(channels, affine=True)
-    raise ValueError(f"norm must be 'instance' or 'batch', got {norm!r}")
+    raise ValueError(f"norm must be 'instance', 'instance_affine' or 'batch', got {norm!r}")
 
 
 def init_weights(module: nn.Module) -> None:
