@@ -22,6 +22,7 @@ from diffusers.utils import BaseOutput
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.face_enhancer import body_in_output, crop, face_box, paste_back
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
+from magicpose.pipelines.frame_output import format_frames, to_uint8
 from magicpose.pipelines.generic_loading import GenericLoadingMixin
 from magicpose.pose.schema import FramePose
 
@@ -33,12 +34,6 @@ class Pose2VidPipelineOutput(BaseOutput):
     """``frames``: a list of PIL images, a float array (F, H, W, 3) in [0, 1], or a tensor (F, 3, H, W)."""
 
     frames: list[PIL.Image.Image] | np.ndarray | torch.Tensor
-
-
-def to_uint8(frame: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8 as both originals' ``tensor2im``: ``(x + 1) / 2 * 255``,
-    clipped to [0, 255], truncated (not rounded: up to one level below rounding)."""
-    return ((frame.float() + 1) / 2 * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
 
 
 class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
@@ -162,12 +157,5 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
         frames = np.stack(list(self.iter_frames(pose_images, height, width, pose_keypoints=pose_keypoints,
                                                 first_frame=first_frame, face_blend=face_blend,
                                                 face_norm_statistics=face_norm_statistics)))
-        if output_type == "pil":
-            out = [PIL.Image.fromarray(f) for f in frames]
-        elif output_type == "np":
-            out = frames.astype(np.float32) / 255.0
-        elif output_type == "pt":
-            out = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
-        else:
-            raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        out = format_frames(frames, output_type)
         return Pose2VidPipelineOutput(frames=out) if return_dict else (out,)
