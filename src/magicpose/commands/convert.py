@@ -19,10 +19,13 @@ MODE_HELP = {
     "pose2vid": ("an Everybody Dance Now generator (latest_net_G.pth, {epoch}_net_G.pth)\nand, with --face, "
                  "its face enhancer (final_generator.pth, {epoch}_net_Gface.pth)",
                  "a complete Pose2VidPipeline folder (generator/, face_enhancer/)"),
+    "vid2vid": ("NVIDIA vid2vid pose2body generator files ({epoch}_net_G0.pth; given any\nscale's file, "
+                "its _G1, _G2 beside it are converted too)",
+                "a complete Vid2VidPipeline folder (generator/)"),
 }
 WRITTEN = {"magicpose": "a MagicPose pipeline", "stage1": "stage-1 weights (appearance_unet/ inside)",
            "controlnet": "a ControlNetModel", "sd15": "SD 1.5 components",
-           "pose2vid": "an Everybody Dance Now pipeline"}
+           "pose2vid": "an Everybody Dance Now pipeline", "vid2vid": "a vid2vid pipeline"}
 
 DESCRIPTION = """\
 Convert an original release to diffusers folders, offline and bit-exactly (tensors are renamed, never

@@ -13,7 +13,7 @@ _EXPORTS = {
     "convert_magicpose": "api", "convert_stage1": "api", "convert_controlnet": "api", "convert_sd15": "api",
     "convert": "api", "MODES": "api", "convert_pose2vid": "pose2vid",
     "detect_kind": "kinds", "KINDS": "kinds",
-    "load_checkpoint": "loading",
+    "load_checkpoint": "loading", "convert_vid2vid": "vid2vid",
 }
 __all__ = sorted(_EXPORTS)
 

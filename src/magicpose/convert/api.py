@@ -44,6 +44,8 @@ MODES = {
     "controlnet": Mode((("controlnet", kinds.CONTROL),), "ControlNet"),
     "sd15": Mode((("unet", kinds.UNET), ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)), "Stable Diffusion 1.5"),
 }
+# the GAN generators' modes: everything is read from the tensors
+GAN_MODES = {"pose2vid": "an Everybody Dance Now", "vid2vid": "a vid2vid"}
 
 
 def load_tokenizer(tokenizer):
@@ -124,12 +126,13 @@ def _write(mode: str, folder: Path, models: dict, tokenizer, embeds: torch.Tenso
 
 def _check_options(mode: str, tokenizer, config_from, face, family) -> None:
     """Refuse options of another mode (one line naming the option)."""
-    if mode == "pose2vid":
+    if mode in GAN_MODES:
         for option, value in (("--tokenizer", tokenizer), ("--config-from", config_from)):
             if value is not None:
-                raise InputError(f"{option} does not apply to `magicpose convert pose2vid` (an Everybody Dance Now "
+                raise InputError(f"{option} does not apply to `magicpose convert {mode}` ({GAN_MODES[mode]} "
                                  f"generator's configuration is read from its tensors): drop {option}")
-        return
+        if mode == "pose2vid":
+            return
     for option, value in (("--face", face), ("--family", family)):
         if value is not None:
             raise InputError(f"{option} is an option of `magicpose convert pose2vid` (Everybody Dance Now), not of "
@@ -142,14 +145,19 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
             log: Log | None = stderr_line) -> Path:
     """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES` or ``"pose2vid"``) into ``output_dir``; see the
     public wrappers. ``face`` and ``family`` are pose2vid's; ``tokenizer`` and ``config_from`` the others'."""
-    if mode not in MODES and mode != "pose2vid":
-        raise ValueError(f"unknown mode {mode!r}: choose one of {sorted([*MODES, 'pose2vid'])}")
+    if mode not in MODES and mode not in GAN_MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {sorted([*MODES, *GAN_MODES])}")
     _check_options(mode, tokenizer, config_from, face, family)
     if mode == "pose2vid":
         from magicpose.convert.pose2vid import convert_pose2vid
 
         return convert_pose2vid(checkpoint, output_dir, face=face, family=family, dtype=dtype,
                                 allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
+    if mode == "vid2vid":
+        from magicpose.convert.vid2vid import convert_vid2vid
+
+        return convert_vid2vid(checkpoint, output_dir, dtype=dtype, allow_unsafe_pickle=allow_unsafe_pickle,
+                               overwrite=overwrite, log=log)
     log = log or (lambda message: None)
     spec, path = MODES[mode], Path(checkpoint)
     target = parse_dtype(dtype)

@@ -21,8 +21,9 @@ POSE = "pose_control_model."
 
 EDN_GENERATORS = ("edn_local", "edn_global")
 EDN_FACES = ("edn_face_official", "edn_face_official_unet", "edn_face_lotayou")
+VID2VID = ("vid2vid_generator", "vid2vid_local")
 KINDS = ("magicpose", "stage1", "controlnet_init", "controlnet", "sd15", *EDN_GENERATORS, *EDN_FACES,
-         "edn_discriminator", "unknown")
+         "edn_discriminator", *VID2VID, "unknown")
 DESCRIPTIONS = {
     "magicpose": "a final MagicPose checkpoint (appearance_control_model.* and pose_control_model.*)",
     "stage1": "a MagicPose stage-1 checkpoint (SD 1.5 + control_model.* holding the appearance UNet)",
@@ -42,6 +43,9 @@ DESCRIPTIONS = {
                               "--faceGtype unet, the official default: 6 inputs, ngf 64, 5 levels, BatchNorm)",
     "edn_discriminator": "an Everybody Dance Now / pix2pixHD discriminator (as latest_net_D.pth or "
                          "latest_net_Dface.pth)",
+    "vid2vid_generator": "a vid2vid generator (model_down_seg.*, model_res_img.*, as in {epoch}_net_G0.pth)",
+    "vid2vid_local": "a finer scale of a vid2vid generator (model_down_seg.* without model_res_img.*, as in "
+                     "{epoch}_net_G1.pth)",
 }
 # What each mode expects, for "... is X, not <this>".
 EXPECTED = {
@@ -50,6 +54,7 @@ EXPECTED = {
     "controlnet": "a ControlNet checkpoint",
     "sd15": "a Stable Diffusion 1.5 checkpoint",
     "pose2vid": "an Everybody Dance Now generator (latest_net_G.pth)",
+    "vid2vid": "a vid2vid generator ({epoch}_net_G0.pth)",
 }
 ACCEPTED = {
     "magicpose": {"magicpose"},
@@ -57,6 +62,7 @@ ACCEPTED = {
     "controlnet": {"controlnet", "controlnet_init"},  # the init file's ControlNet part
     "sd15": {"sd15", "controlnet_init"},  # the init file's SD 1.5 part
     "pose2vid": set(EDN_GENERATORS),
+    "vid2vid": set(VID2VID),
 }
 SUGGESTION = {
     "magicpose": "`magicpose convert magicpose`",
@@ -66,6 +72,8 @@ SUGGESTION = {
     "sd15": "`magicpose convert sd15`",
     "edn_local": "`magicpose convert pose2vid`",
     "edn_global": "`magicpose convert pose2vid`",
+    "vid2vid_generator": "`magicpose convert vid2vid`",
+    "vid2vid_local": "`magicpose convert vid2vid` (given any scale's file, it converts every scale beside it)",
     # a face enhancer is converted together with its body generator
     "edn_face_official": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
                          "{epoch}_net_G.pth)",
@@ -78,10 +86,12 @@ DIFFUSERS_MARKERS = ("time_embedding.linear_1.weight", "down_blocks.0.resnets.0.
                      "encoder.down_blocks.0.resnets.0.conv1.weight", "controlnet_cond_embedding.conv_in.weight")
 
 
-def discriminator_message(path: str | Path, face: bool = False) -> str:
+def discriminator_message(path: str | Path, face: bool = False, mode: str = "pose2vid") -> str:
     """``face``: the file was given as the face enhancer (--face), so name the face generator's file."""
     wanted = ("pass the face generator saved beside it ({epoch}_net_Gface.pth, or Lotayou's final_generator.pth) "
               "with --face" if face else
+              "convert the generator files saved beside it ({epoch}_net_G0.pth, ...) with `magicpose convert "
+              "vid2vid`" if mode == "vid2vid" else
               "convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`")
     return (f"'{path}' is {DESCRIPTIONS['edn_discriminator']}, which is only used in training and not needed for "
             f"inference: {wanted}")
@@ -107,6 +117,9 @@ def detect_kind(state_dict: dict) -> str:
         return "controlnet"
     if has_unet and _has(keys, VAE) and not _has(keys, CONTROL) and not _has(keys, "cond_stage_model.model."):
         return "sd15"  # (cond_stage_model.model.* is SD 2.x's OpenCLIP text encoder)
+    stripped = [edn_layout.strip_module(k) for k in keys]
+    if _has(stripped, "model_down_seg.") and _has(stripped, "model_down_img."):
+        return "vid2vid_generator" if _has(stripped, "model_res_img.") else "vid2vid_local"
     edn = edn_layout.analyse(state_dict)
     return edn.kind if edn is not None else "unknown"
 
@@ -130,7 +143,7 @@ def check_kind(path: str | Path, state_dict: dict, mode: str) -> str:
     if kind in ACCEPTED[mode]:
         return kind
     if kind == "edn_discriminator":
-        raise InputError(discriminator_message(path))
+        raise InputError(discriminator_message(path, mode=mode))
     if kind == "unknown":
         raise InputError(f"'{path}' is {looks_like(list(state_dict))}; `magicpose convert {mode}` expects "
                          f"{EXPECTED[mode]}")
