@@ -133,7 +133,8 @@ def test_infer_defaults_are_written_once():
     assert {k: getattr(dataset, k) for k in sampling} == {k: getattr(InferOptions(), k) for k in sampling}
     # and `magicpose ui`'s flags are the page's own defaults
     ui = build_parser().parse_args(["ui"])
-    started = UIConfig(weights=ui.weights, pose2vid_weights=ui.pose2vid_weights, output_dir=Path(ui.output_dir),
+    started = UIConfig(weights=ui.weights, pose2vid_weights=ui.pose2vid_weights,
+                       vid2vid_weights=ui.vid2vid_weights, output_dir=Path(ui.output_dir),
                        device=ui.device, dtype=ui.dtype, pose_backend=ui.pose_backend, pose_weights=ui.pose_weights)
     assert started == UIConfig()
 

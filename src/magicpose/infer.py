@@ -48,7 +48,10 @@ DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
 DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
-GENERATORS = ("magicpose", "pose2vid")
+DEFAULT_VID2VID_OUTPUT = Path("outputs") / "vid2vid.mp4"
+GENERATORS = ("magicpose", "pose2vid", "vid2vid")
+# the person-specific GAN generators: no reference image, frames rendered one after another
+SEQUENTIAL = ("pose2vid", "vid2vid")
 DTYPES = ("float32", "float16", "bfloat16")
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits
 MAX_SIDE = 8192
@@ -57,7 +60,7 @@ MIN_FPS, MAX_FPS = 0.01, 1000.0  # what an mp4 time base holds (1/fps as a fract
 
 Log = Callable[[str], None]
 # progress(done, total, stage), counted within the stage: "denoising" (steps, MagicPose), then "writing" (frames
-# decoded and written); pose2vid has one stage, "rendering" (frames generated and written)
+# decoded and written); pose2vid and vid2vid have one stage, "rendering" (frames generated and written)
 Progress = Callable[[int, int, str], None]
 
 
@@ -111,9 +114,16 @@ class InferOptions:
         return self.generator == "pose2vid"
 
     @property
-    def weights_folder(self) -> str:
-        """``weights``, else the generator's embedded demo weights."""
-        return self.weights or str(DEFAULT_POSE2VID_WEIGHTS if self.pose2vid else DEFAULT_WEIGHTS)
+    def sequential(self) -> bool:
+        """A person-specific GAN generator (pose2vid, vid2vid): the reference image is only shown."""
+        return self.generator in SEQUENTIAL
+
+    @property
+    def weights_folder(self) -> str | None:
+        """``weights``, else the generator's embedded demo weights (vid2vid has none yet: None)."""
+        if self.weights is not None or self.generator == "vid2vid":
+            return self.weights
+        return str(DEFAULT_POSE2VID_WEIGHTS if self.pose2vid else DEFAULT_WEIGHTS)
 
     @property
     def pose_source(self) -> str | None:
@@ -125,7 +135,8 @@ class InferOptions:
 
     @property
     def output_path(self) -> Path:
-        return Path(self.output or (DEFAULT_POSE2VID_OUTPUT if self.pose2vid else DEFAULT_OUTPUT))
+        default = {"pose2vid": DEFAULT_POSE2VID_OUTPUT, "vid2vid": DEFAULT_VID2VID_OUTPUT}
+        return Path(self.output or default.get(self.generator, DEFAULT_OUTPUT))
 
 
 def count(n: int, noun: str) -> str:
@@ -153,6 +164,9 @@ def check_run_flags(options: InferOptions) -> None:
     if options.steps > 1000:
         raise InputError(f"--steps {options.steps} is more than the scheduler's 1000 training timesteps: use at most "
                          f"1000 (50 in the original)")
+    if options.generator == "vid2vid" and options.weights is None:
+        raise InputError("--generator vid2vid needs --weights: a folder made by `magicpose convert vid2vid` (from "
+                         "NVIDIA's {epoch}_net_G0.pth) or by vid2vid training; no vid2vid demo weights ship yet")
     if options.face_blend is not None and not options.pose2vid:
         raise InputError("--face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag")
     if options.frames_per_batch < 1:
@@ -206,12 +220,19 @@ def device_and_dtype(options: InferOptions):
 
 def load_generator(options: InferOptions, log: Log = print):
     """The pipeline of ``options.generator`` from ``options.weights_folder``."""
-    from magicpose.weights import load_pipeline, load_pose2vid_pipeline, weights_description
+    from magicpose.weights import (
+        load_pipeline,
+        load_pose2vid_pipeline,
+        load_vid2vid_pipeline,
+        weights_description,
+    )
 
     device, dtype = device_and_dtype(options)
     weights = options.weights_folder
     if options.pose2vid:
         pipe = load_pose2vid_pipeline(weights, device=device, dtype=dtype)
+    elif options.generator == "vid2vid":
+        pipe = load_vid2vid_pipeline(weights, device=device, dtype=dtype)
     else:
         pipe = load_pipeline(weights, device="cpu" if options.cpu_offload else device, dtype=dtype)
         if options.cpu_offload:
@@ -230,8 +251,9 @@ def load_generator(options: InferOptions, log: Log = print):
 
 
 def output_size(pipe, options: InferOptions, log: Log = print) -> tuple[int, int]:
-    """(height, width): the flags', else the size the weights were trained at; pose2vid's multiple checked."""
-    if options.pose2vid:
+    """(height, width): the flags', else the size the weights were trained at; the GAN generators' multiple
+    checked."""
+    if options.sequential:
         native = pipe.generator.default_size
     else:
         side = pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -241,14 +263,14 @@ def output_size(pipe, options: InferOptions, log: Log = print) -> tuple[int, int
     if max(ratios) > 2 or min(ratios) < 0.5:  # the 64 px demo at 512 px gives noise: say so up front
         log(f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
             f"expect noise (leave out --height and --width to use their size)")
-    if options.pose2vid:
+    if options.sequential:
         multiple = pipe.generator.size_multiple
         if height % multiple or width % multiple:
-            raise InputError(f"--height and --width must be multiples of {multiple} for these pose2vid weights, "
-                             f"got {height}x{width}")
+            raise InputError(f"--height and --width must be multiples of {multiple} for these "
+                             f"{options.generator} weights, got {height}x{width}")
         if min(height, width) < 2 * multiple:  # the innermost layer normalises over at least 2x2 pixels
-            raise InputError(f"--height and --width must be at least {2 * multiple} for these pose2vid weights, "
-                             f"got {height}x{width}")
+            raise InputError(f"--height and --width must be at least {2 * multiple} for these "
+                             f"{options.generator} weights, got {height}x{width}")
     return height, width
 
 
@@ -488,6 +510,11 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, option
                 "maps (pass OpenPose JSON or a keypoint .npy)")
         decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints,
                                    face_blend=options.face_blend)
+        stage = "rendering"
+    elif options.generator == "vid2vid":  # sequential, each frame warped from the ones before it
+        log(f"generating {count(num_frames, 'frame')} at {width}x{height} with vid2vid (each warped from the "
+            f"previous ones)")
+        decoded = pipe.iter_frames(poses, height, width)
         stage = "rendering"
     else:
         log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {options.steps} steps, guidance "

@@ -205,19 +205,32 @@ def load_pose2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.d
     state = _read_json(folder / CHECKPOINT_STATE_FILE) if folder.is_dir() else None
     if isinstance(state, dict) and state.get("stage") == "pose2vid_face":
         return _load_face_checkpoint(folder, state, dtype).to(device)
+    return _load_gan_pipeline(folder, Pose2VidPipeline, "pose2vid", device, dtype)
+
+
+def load_vid2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    """A :class:`~magicpose.pipelines.pipeline_vid2vid.Vid2VidPipeline` from a checked local folder
+    (``magicpose convert vid2vid``, a run's ``final/`` or a checkpoint)."""
+    from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
+
+    return _load_gan_pipeline(Path(path), Vid2VidPipeline, "vid2vid", device, dtype)
+
+
+def _load_gan_pipeline(folder: Path, cls, what: str, device: str, dtype: torch.dtype):
+    """A GAN pipeline folder (``generator/`` and the pipeline's ``model_index.json``), each problem one line."""
     index = _read_json(folder / "model_index.json") if folder.is_dir() else None
-    what = pipeline_class_name(index) if isinstance(index, dict) else None
-    if what != "Pose2VidPipeline":
-        found = f"holds a {what}" if what else ("has no model_index.json" if folder.is_dir() else "does not exist")
-        raise InputError(f"pose2vid weights folder '{folder}' {found}: pass a folder made by "
-                         "`magicpose convert pose2vid` or by pose2vid training")
+    found = pipeline_class_name(index) if isinstance(index, dict) else None
+    if found != cls.__name__:
+        held = f"holds a {found}" if found else ("has no model_index.json" if folder.is_dir() else "does not exist")
+        raise InputError(f"{what} weights folder '{folder}' {held}: pass a folder made by "
+                         f"`magicpose convert {what}` or by {what} training")
     check_component_configs(folder)
     if not (folder / "generator").is_dir():
-        raise InputError(f"pose2vid weights folder '{folder}' is missing its 'generator' subfolder: copy the "
+        raise InputError(f"{what} weights folder '{folder}' is missing its 'generator' subfolder: copy the "
                          "complete folder")
     try:
-        pipe = Pose2VidPipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
+        pipe = cls.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:
-        raise InputError(f"cannot load the pose2vid weights in '{folder}' ({first_line(err)}): re-create or "
+        raise InputError(f"cannot load the {what} weights in '{folder}' ({first_line(err)}): re-create or "
                          "re-convert them") from err
     return pipe.to(device)

@@ -22,8 +22,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="output mp4; frames go to <stem>_frames/, the preview to <stem>_preview.{mp4,png} "
                             f"(default: {DEFAULT_OUTPUT}, or {DEFAULT_POSE2VID_OUTPUT} with --generator pose2vid)")
     infer.add_argument("--generator", choices=GENERATORS, default=DEFAULTS.generator,
-                       help="magicpose: anyone, from the reference image; pose2vid: Everybody Dance Now, the one "
-                            "person its --weights were trained on (--image is then only shown in the preview)")
+                       help="magicpose: anyone, from the reference image; pose2vid (Everybody Dance Now) and "
+                            "vid2vid (flow-warped, NVIDIA): the one person their --weights were trained on (--image "
+                            "is then only shown in the preview)")
     infer.add_argument("--face-blend", choices=("hard", "feather"), default=DEFAULTS.face_blend,
                        help="pose2vid's face enhancer: paste the enhanced face back hard (as Everybody Dance "
                             "Now's code) or feathered into the frame (default: what the weights record: hard "

@@ -29,6 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="MagicPose weights folder (default: the embedded demo weights)")
     p.add_argument("--pose2vid-weights", default=UIConfig.pose2vid_weights,
                    help="a pose2vid weights folder: offers the pose2vid generator beside MagicPose")
+    p.add_argument("--vid2vid-weights", default=UIConfig.vid2vid_weights,
+                   help="a vid2vid weights folder (magicpose convert vid2vid): offers the vid2vid generator")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the "
                         "network, where anyone can run jobs and read files by path)")
@@ -168,6 +170,7 @@ def run(args) -> int:
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} must be between 1 and 65535")
     for flag, folder in (("--weights", args.weights), ("--pose2vid-weights", args.pose2vid_weights),
+                         ("--vid2vid-weights", args.vid2vid_weights),
                          ("--pose-weights", args.pose_weights)):
         if folder is not None and not Path(folder).is_dir():
             raise InputError(f"{flag} '{folder}' is not a folder: pass the folder the weights were saved to")
@@ -175,7 +178,8 @@ def run(args) -> int:
     check_output_dir(output_dir)
     gradio_probe = os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     check_address(args.host, args.port, also=(gradio_probe,))
-    config = UIConfig(weights=args.weights, pose2vid_weights=args.pose2vid_weights, output_dir=output_dir,
+    config = UIConfig(weights=args.weights, pose2vid_weights=args.pose2vid_weights,
+                      vid2vid_weights=args.vid2vid_weights, output_dir=output_dir,
                       device=args.device, dtype=args.dtype, pose_backend=args.pose_backend,
                       pose_weights=args.pose_weights)
     # --device and --dtype as the first job will use them, checked by infer's own lines before the weights load

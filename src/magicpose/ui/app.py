@@ -50,7 +50,8 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
     runner = runner or JobRunner(config)
     missing_tools = pose_tools_missing(config)
     tools = missing_tools is None
-    generators = ["magicpose"] + (["pose2vid"] if config.pose2vid_weights else [])
+    generators = ["magicpose"] + (["pose2vid"] if config.pose2vid_weights else []) + (
+        ["vid2vid"] if config.vid2vid_weights else [])
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\nOne photo of a person and a sequence of poses in, a video of that person in those "

@@ -39,6 +39,7 @@ class UIConfig:
 
     weights: str | None = None  # MagicPose weights (default: the embedded demo)
     pose2vid_weights: str | None = None  # offers the pose2vid generator when given
+    vid2vid_weights: str | None = None  # offers the vid2vid generator when given
     output_dir: Path = Path("outputs") / "ui"
     device: str | None = None
     dtype: str | None = None
@@ -87,9 +88,10 @@ def infer_options(form: JobForm, config: UIConfig, output: Path, driving: Drivin
     """The infer job's options of a form (``InferOptions`` supplies every default the form does not set)."""
     if not form.reference:
         raise InputError("no reference photo: upload one (reload the page for the example)")
-    pose2vid = form.generator == "pose2vid"
-    if pose2vid and config.pose2vid_weights is None:
-        raise InputError("pose2vid needs its weights: start the page with --pose2vid-weights DIR")
+    weights = {"pose2vid": config.pose2vid_weights, "vid2vid": config.vid2vid_weights}.get(form.generator,
+                                                                                            config.weights)
+    if form.generator in ("pose2vid", "vid2vid") and weights is None:
+        raise InputError(f"{form.generator} needs its weights: start the page with --{form.generator}-weights DIR")
     height, width = _whole(form.height, "height"), _whole(form.width, "width")
     video = {}
     if driving.video is not None:  # the page's frame options are a dance video's; pose files are used as given
@@ -97,7 +99,7 @@ def infer_options(form: JobForm, config: UIConfig, output: Path, driving: Drivin
     return InferOptions(
         image=form.reference, poses=None if driving.poses is None else str(driving.poses),
         driving_video=None if driving.video is None else str(driving.video), output=str(output),
-        generator=form.generator, weights=config.pose2vid_weights if pose2vid else config.weights,
+        generator=form.generator, weights=weights,
         steps=_whole(form.steps, "steps"), guidance_scale=float(form.guidance_scale), seed=_whole(form.seed, "seed"),
         height=height or None, width=width or None, frames_per_batch=_whole(form.frames_per_batch, "frames per batch"),
         fps=float(form.fps) or None, device=config.device, dtype=config.dtype, align=form.align,
