@@ -13,7 +13,7 @@ from types import ModuleType
 
 # In the order ``magicpose --help`` lists them.
 COMMANDS = ("infer", "extract-poses", "infer-dataset", "make-synthetic", "add-video", "convert", "evaluate", "ui",
-            "train", "train-base", "train-pose2vid")
+            "train", "train-base", "train-pose2vid", "train-vid2vid")
 
 
 def command_module(name: str) -> ModuleType:

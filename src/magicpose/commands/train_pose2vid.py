@@ -10,10 +10,10 @@ from magicpose.errors import ArgumentParser
 DESCRIPTION = "Everybody Dance Now pose2vid training (global, local or face-enhancer stage)."
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True,
-                        help="OmegaConf YAML, e.g. configs/pose2vid_global.yaml, pose2vid_local.yaml or "
-                             "pose2vid_face.yaml (stage: face)")
+def add_arguments(parser: argparse.ArgumentParser, example: str = "configs/pose2vid_global.yaml, "
+                  "pose2vid_local.yaml or pose2vid_face.yaml (stage: face)") -> None:
+    """The GAN training flags (``train-vid2vid`` shares them): the config, --resume, key=value overrides."""
+    parser.add_argument("--config", required=True, help=f"OmegaConf YAML, e.g. {example}")
     parser.add_argument("--resume", default=None,
                         help="'latest' (newest complete checkpoint in output_dir, if any) or a checkpoint folder")
     parser.add_argument("overrides", nargs="*", help="config overrides as key=value, e.g. train.max_steps=100")

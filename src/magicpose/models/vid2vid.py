@@ -29,7 +29,7 @@ parameters); the running statistics of a converted checkpoint are never used and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -142,11 +142,10 @@ class CompositeScale(nn.Module):
         return final, flow, weight, raw, img_feat, flow_feat
 
 
-@dataclass
-class Vid2VidStep:
+class Vid2VidStep(NamedTuple):
     """One generated frame: ``frames[s]`` is scale s's composite (the last is the finest, the result); ``raw``
     (the hallucinated frame), ``flow`` (B, 2, H, W, pixels) and ``weight`` (B, 1, H, W) are the finest
-    scale's (None without flow)."""
+    scale's (None without flow). A tuple, so that DDP finds the tensors in it."""
 
     frames: list[Tensor]
     raw: Tensor

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import AutocastKwargs, ProjectConfiguration, set_seed
+from accelerate.utils import AutocastKwargs, DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -52,6 +52,8 @@ class TrainingLoop:
     tracker_project = "magicpose"  # tensorboard's project name
     dataset_unit = "frames"  # what one dataset sample is, in the too-small-dataset error
     exported: tuple[str, ...] = ("final",)  # the folders :meth:`write_final` writes into output_dir
+    # DDP: whether a step may leave some parameters without a gradient (DDP then looks for them every step)
+    find_unused_parameters = False
 
     def __init__(self, cfg, resume: str | None = None) -> None:
         self.cfg = cfg
@@ -61,7 +63,8 @@ class TrainingLoop:
             gradient_accumulation_steps=self.micro_batches_per_step,
             # Every weight is used once per forward pass, so autocast's cache of casts saves nothing; it
             # only carries casts from one checkpointed region into another (pytorch/pytorch#193338).
-            kwargs_handlers=[AutocastKwargs(cache_enabled=False)],
+            kwargs_handlers=[AutocastKwargs(cache_enabled=False),
+                             DistributedDataParallelKwargs(find_unused_parameters=self.find_unused_parameters)],
             log_with="tensorboard" if cfg.logging.report_to == "tensorboard" else None,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir),
                                                 logging_dir=str(self.output_dir / "logs")),

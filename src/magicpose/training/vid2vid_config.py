@@ -1,0 +1,161 @@
+"""vid2vid pose2body training configuration: typed OmegaConf schema, YAML files in ``configs/vid2vid_*.yaml``,
+``key=value`` overrides. Lengths are counted in optimizer steps (the original counts epochs); the trainer
+prints what they amount to at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from magicpose.errors import InputError
+from magicpose.training.config import (
+    COMMON_ABOVE,
+    COMMON_AT_LEAST,
+    COMMON_AT_MOST,
+    COMMON_BELOW,
+    CheckpointConfig,
+    LoggingConfig,
+    _mixed_precision,
+    check_numbers,
+    merge_config,
+    read_layers,
+)
+from magicpose.training.pose2vid_config import DiscriminatorConfig, GanTrainConfig, Pose2VidValidationConfig
+
+NORMS = ("instance", "instance_affine")
+
+
+@dataclass
+class Vid2VidModelConfig:
+    n_frames_G: int = 3  # pose maps per step; n_frames_G - 1 previous frames are fed back
+    ngf: int = 64  # the original's pose scripts: 128 (64 in its g1 scripts)
+    n_downsample_G: int = 3
+    n_blocks: int = 9
+    n_blocks_local: int = 3
+    n_scales_spatial: int = 1  # 1: 256p; 2: 512p; 3: 1024p
+    norm: str = "instance"  # "instance_affine" is what the original's --norm batch computes (one video per batch)
+    no_flow: bool = False
+
+
+@dataclass
+class TemporalDiscriminatorConfig:
+    n_frames_D: int = 3  # frames per clip the temporal discriminator judges
+    n_scales_temporal: int = 1  # scale s judges frames n_frames_D**s apart (the original's code: 2)
+    ndf: int = 64
+    n_layers: int = 3
+    num_D: int = 2
+
+
+@dataclass
+class Vid2VidLossConfig:
+    lambda_feat: float = 10.0  # feature matching of both discriminators
+    vgg_weight: float = 10.0  # VGG19 perceptual loss on the final and the raw frame; 0 turns it off
+    vgg19_path: str | None = None  # a torchvision vgg19 state dict, for vgg_weight > 0
+    l1_weight: float = 0.0  # not in vid2vid: L1 to the real frames (final and raw), for runs without VGG19 weights
+    lambda_F: float = 10.0  # flow: L1 to the reference flow, and the previous real frame warped by it
+    lambda_T: float = 10.0  # warp: the generated frame to the previous one warped by the reference flow
+    # The reference flow between real frames (FlowNet2 in the original): a RAFT state dict of torchvision's
+    # raft_small / raft_large, read from this local file (needs torchvision). None: no reference flow; the
+    # flow head then learns from the photometric warp of the real frames alone (its F_Warp term, unmasked)
+    # and the temporal discriminator sees zero flows.
+    flow_net_path: str | None = None
+    flow_net: str = "raft_small"  # or "raft_large"
+    conf_threshold: float = 0.02  # a pixel is confidently tracked where |real - warp(real_prev)|^2 < this
+
+
+@dataclass
+class Vid2VidTrainConfig(GanTrainConfig):
+    n_frames_total: int = 6  # frames per training clip at the start (the original's --n_frames_total)
+    max_frames_total: int = 12  # the clip length grows to this (min(128, sequence) - 2 in the original)
+    grow_every: int = 0  # steps between doublings of the clip length (the original: --niter_step epochs); 0: fixed
+    max_frames_per_gpu: int = 3  # frames generated per optimizer step (the original's --max_frames_per_gpu)
+
+
+@dataclass
+class Vid2VidDataConfig:
+    root: str = "???"  # TikTok layout: <root>/<split>_set/<video>/, <root>/pose_map_<split>_set/<video>/
+    split: str = "train"
+    height: int = 256
+    width: int = 192
+    num_workers: int = 0
+
+
+@dataclass
+class Vid2VidTrainingConfig:
+    stage: str = "vid2vid"
+    output_dir: str = "???"
+    train: Vid2VidTrainConfig = field(default_factory=Vid2VidTrainConfig)
+    model: Vid2VidModelConfig = field(default_factory=Vid2VidModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    temporal: TemporalDiscriminatorConfig = field(default_factory=TemporalDiscriminatorConfig)
+    loss: Vid2VidLossConfig = field(default_factory=Vid2VidLossConfig)
+    data: Vid2VidDataConfig = field(default_factory=Vid2VidDataConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    validation: Pose2VidValidationConfig = field(default_factory=Pose2VidValidationConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+AT_LEAST = {**COMMON_AT_LEAST, "data.height": 1, "data.width": 1, "train.adam_beta1": 0, "train.adam_beta2": 0,
+            "model.n_frames_G": 2, "model.ngf": 1, "model.n_downsample_G": 1, "model.n_blocks": 0,
+            "model.n_blocks_local": 0, "model.n_scales_spatial": 1, "temporal.n_frames_D": 2,
+            "temporal.n_scales_temporal": 1, "temporal.ndf": 1, "temporal.n_layers": 1, "temporal.num_D": 1,
+            "discriminator.ndf": 1, "discriminator.n_layers": 1, "discriminator.num_D": 1,
+            "train.n_frames_total": 2, "train.max_frames_total": 2, "train.grow_every": 0,
+            "train.max_frames_per_gpu": 1, "train.decay_steps": 0, "data.num_workers": 0, "loss.lambda_feat": 0,
+            "loss.vgg_weight": 0, "loss.l1_weight": 0, "loss.lambda_F": 0, "loss.lambda_T": 0}
+
+
+def size_multiple(model: Vid2VidModelConfig) -> int:
+    """Frame sides must be multiples of this (as ``Vid2VidGenerator.size_multiple``)."""
+    return 2 ** (model.n_downsample_G + model.n_scales_spatial - 1)
+
+
+def clip_length(train: Vid2VidTrainConfig, step: int) -> int:
+    """Frames of the clip trained at ``step``: ``n_frames_total`` doubling every ``grow_every`` steps, at most
+    ``max_frames_total`` (the original's growing sequence length, as a function of the step so that resume is
+    exact)."""
+    if not train.grow_every:
+        return train.n_frames_total
+    return min(train.max_frames_total, train.n_frames_total * 2 ** (step // train.grow_every))
+
+
+def _check(cfg: Vid2VidTrainingConfig) -> None:
+    check_numbers(cfg, at_least=AT_LEAST, above=COMMON_ABOVE, below=COMMON_BELOW, at_most=COMMON_AT_MOST)
+    model, train = cfg.model, cfg.train
+    if model.norm not in NORMS:
+        raise InputError(f"model.norm '{model.norm}' must be one of {', '.join(NORMS)}")
+    if cfg.loss.flow_net not in ("raft_small", "raft_large"):
+        raise InputError(f"loss.flow_net '{cfg.loss.flow_net}' must be raft_small or raft_large")
+    if train.max_frames_total < train.n_frames_total:
+        raise InputError(f"train.max_frames_total {train.max_frames_total} is below train.n_frames_total "
+                         f"{train.n_frames_total}: the clips only grow")
+    if train.n_frames_total < model.n_frames_G:
+        raise InputError(f"train.n_frames_total {train.n_frames_total} must be at least model.n_frames_G "
+                         f"{model.n_frames_G} (a clip's first frames fill the generator's window)")
+    if train.decay_steps > train.max_steps:
+        raise InputError(f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: the "
+                         "decay happens within the run")
+    if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
+        raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision vgg19 "
+                         "state dict (.pth or .safetensors), or set loss.vgg_weight=0")
+    multiple = size_multiple(model)
+    if cfg.data.height % multiple or cfg.data.width % multiple:
+        raise InputError(f"data.height and data.width must be multiples of {multiple} for a generator with "
+                         f"{model.n_downsample_G} downsamplings and {model.n_scales_spatial} scale(s), got "
+                         f"{cfg.data.height}x{cfg.data.width}")
+    if cfg.validation.every_steps and cfg.validation.num_frames < 1:
+        raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
+
+
+def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> Vid2VidTrainingConfig:
+    """Schema defaults <- YAML file <- ``key=value`` overrides, checked; a problem is one InputError line."""
+    from omegaconf import OmegaConf
+
+    layers = read_layers(path, overrides, "configs/tiny_vid2vid.yaml")
+    cfg = merge_config([OmegaConf.structured(Vid2VidTrainingConfig), *layers], "vid2vid training", path)
+    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
+    if cfg.train.mixed_precision == "fp16":
+        raise InputError("train.mixed_precision=fp16 is not supported for vid2vid training (its three optimizers "
+                         "would share one loss scaler): use bf16 or no")
+    _check(cfg)
+    return cfg
