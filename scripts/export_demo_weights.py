@@ -1,10 +1,10 @@
-"""Copy a trained pipeline folder (MagicPose or pose2vid) into pretrained_weights/ as float16 safetensors.
+"""Copy a trained pipeline folder (MagicPose, pose2vid or vid2vid) into pretrained_weights/ as float16 safetensors.
 
     python scripts/export_demo_weights.py TRAINED_PIPELINE [OUT] [--note TEXT]
 
 float16 halves the size on disk (the demo must stay small); the CLI loads it back as float32. The class
-comes from the folder's model_index.json; OUT defaults to pretrained_weights/demo (MagicPose) or
-pretrained_weights/pose2vid_demo (Everybody Dance Now).
+comes from the folder's model_index.json; OUT defaults to pretrained_weights/demo (MagicPose),
+pretrained_weights/pose2vid_demo (Everybody Dance Now) or pretrained_weights/vid2vid_demo (vid2vid).
 """
 
 import argparse
@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 
 from magicpose import MagicPosePipeline, Pose2VidPipeline
+from magicpose.model_index import pipeline_class_name
+from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.weights import INFO_FILE
 
 KINDS = {
@@ -24,6 +26,9 @@ KINDS = {
     "Pose2VidPipeline": (Pose2VidPipeline, "pretrained_weights/pose2vid_demo",
                          "Everybody Dance Now demo weights trained by scripts/train_pose2vid_demo.sh on one "
                          "synthetic dancer (the example's, 64x64, CPU): they render that dancer only"),
+    "Vid2VidPipeline": (Vid2VidPipeline, "pretrained_weights/vid2vid_demo",
+                        "vid2vid demo weights trained by scripts/train_vid2vid_demo.sh on one synthetic dancer (the "
+                        "example's, 64x64, CPU): they render that dancer only"),
 }
 
 
@@ -33,7 +38,7 @@ def main() -> None:
     parser.add_argument("out", nargs="?", default=None)
     parser.add_argument("--note", default=None, help="the description stored in magicpose_info.json")
     args = parser.parse_args()
-    name = json.loads((Path(args.pipeline) / "model_index.json").read_text())["_class_name"]
+    name = pipeline_class_name(json.loads((Path(args.pipeline) / "model_index.json").read_text()))
     cls, default_out, default_note = KINDS[name]
     pipe = cls.from_pretrained(args.pipeline, dtype=torch.float16)
     out = Path(args.out or default_out).resolve()  # pretrained_weights/demo* link into the package
