@@ -12,8 +12,19 @@ import importlib
 from types import ModuleType
 
 # In the order ``magicpose --help`` lists them.
-COMMANDS = ("infer", "extract-poses", "infer-dataset", "make-synthetic", "add-video", "convert", "evaluate", "ui",
-            "train", "train-base", "train-pose2vid")
+COMMANDS = (
+    "infer",
+    "extract-poses",
+    "infer-dataset",
+    "make-synthetic",
+    "add-video",
+    "convert",
+    "evaluate",
+    "ui",
+    "train",
+    "train-base",
+    "train-pose2vid",
+)
 
 
 def command_module(name: str) -> ModuleType:

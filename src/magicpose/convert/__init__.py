@@ -10,10 +10,17 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "convert_magicpose": "api", "convert_stage1": "api", "convert_controlnet": "api", "convert_sd15": "api",
-    "convert": "api", "MODES": "api", "convert_pose2vid": "pose2vid",
-    "detect_kind": "kinds", "KINDS": "kinds",
-    "load_checkpoint": "loading", "convert_vid2vid": "vid2vid",
+    "convert_magicpose": "api",
+    "convert_stage1": "api",
+    "convert_controlnet": "api",
+    "convert_sd15": "api",
+    "convert": "api",
+    "MODES": "api",
+    "convert_pose2vid": "pose2vid",
+    "detect_kind": "kinds",
+    "KINDS": "kinds",
+    "load_checkpoint": "loading",
+    "convert_vid2vid": "vid2vid",
 }
 __all__ = sorted(_EXPORTS)
 

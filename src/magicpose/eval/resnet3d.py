@@ -138,10 +138,16 @@ def load_resnet3d(path: str | Path) -> ResNet3D:
             state[k] = torch.tensor(0)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    wrong_shape = [f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})" for k, v in expected.items()
-                   if k in state and isinstance(state[k], Tensor) and state[k].shape != v.shape]
-    problems = [f"{label} {_summary(names)}" for label, names in
-                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)) if names]
+    wrong_shape = [
+        f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state and isinstance(state[k], Tensor) and state[k].shape != v.shape
+    ]
+    problems = [
+        f"{label} {_summary(names)}"
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
+        if names
+    ]
     if problems:
         raise InputError(f"{path} is not {_WHAT}: {'; '.join(problems)}")
     model.to_empty(device="cpu")  # every tensor is then overwritten by the strict load
