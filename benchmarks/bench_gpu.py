@@ -58,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sampling import sample
 
 T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
@@ -313,17 +314,17 @@ def folder_gib(folder: Path) -> float:
 
 
 def generate(pipe, reference, poses, frames_per_batch: int, steps: int, size: int) -> torch.Tensor:
-    return pipe(
-        image=reference,
-        pose_images=poses,
-        height=size,
-        width=size,
-        num_inference_steps=steps,
+    return sample(
+        pipe,
+        reference,
+        poses,
+        size,
+        steps,
+        SEED,
         guidance_scale=GUIDANCE,
-        generator=torch.Generator().manual_seed(SEED),
         frames_per_batch=frames_per_batch,
         output_type="latent",
-    ).frames[0]
+    )
 
 
 def time_inference(pipe, reference, poses, plan: Plan, device: torch.device) -> dict:

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from results import record  # noqa: E402
+from sampling import sample  # noqa: E402
 from test_pipeline_equivalence import literal_original_loop  # noqa: E402
 
 from magicpose.models.reference_attention import attached_reference_bank, run_appearance_unet  # noqa: E402
@@ -63,17 +64,8 @@ def build_pipeline(components):
 
 
 def run_pipeline(pipe, reference, poses, size, steps):
-    return pipe(
-        image=reference,
-        pose_images=poses,
-        height=size,
-        width=size,
-        num_inference_steps=steps,
-        guidance_scale=GUIDANCE,
-        generator=torch.Generator().manual_seed(SEED),
-        frames_per_batch=FRAMES_PER_BATCH,
-        output_type="latent",
-    ).frames[0]
+    options = {"guidance_scale": GUIDANCE, "frames_per_batch": FRAMES_PER_BATCH, "output_type": "latent"}
+    return sample(pipe, reference, poses, size, steps, SEED, **options)
 
 
 def prepare_floor(pipe, reference, poses, size, steps):

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from results import record
+from sampling import sample_uint8
 
 from magicpose.eval import foreground_iou, foreground_mask, psnr, ssim_gaussian
 from magicpose.image_utils import center_crop_resize
@@ -98,17 +98,7 @@ def evaluate(
     rows, started = [], time.perf_counter()
     for n, (identity_id, motion_id) in enumerate(split_ids(seed, "test", pairs)):
         reference, maps, truth, background = held_out_case(identity_id, motion_id, frames, size, fps)
-        output = pipe(
-            image=reference,
-            pose_images=maps,
-            height=size,
-            width=size,
-            num_inference_steps=steps,
-            generator=torch.Generator().manual_seed(n),
-            output_type="np",
-            **extra,
-        ).frames[0]
-        generated = [(f * 255).round().astype(np.uint8) for f in output]
+        generated = sample_uint8(pipe, reference, maps, size, steps, n, **extra)
         for name, predicted in (
             ("magicpose", generated),
             ("copy_reference", [reference] * len(truth)),

@@ -26,9 +26,9 @@ import re
 import time
 
 import numpy as np
-import torch
 from eval_demo import ROOT, scores
 from results import record
+from sampling import sample_uint8
 
 from magicpose.image_utils import center_crop_resize
 from magicpose.pose import FramePose, draw_pose
@@ -69,16 +69,7 @@ def run_pose2vid(pipe, maps, keypoints) -> list[np.ndarray]:
 
 
 def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarray]:
-    out = pipe(
-        image=reference,
-        pose_images=maps,
-        height=SIZE,
-        width=SIZE,
-        num_inference_steps=steps,
-        generator=torch.Generator().manual_seed(seed),
-        output_type="np",
-    ).frames[0]
-    return [(f * 255).round().astype(np.uint8) for f in out]
+    return sample_uint8(pipe, reference, maps, SIZE, steps, seed)
 
 
 def accumulate(table: dict, name: str, predicted, truth, background) -> None:

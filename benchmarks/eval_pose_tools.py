@@ -29,9 +29,9 @@ import json
 import time
 
 import numpy as np
-import torch
 from eval_demo import ROOT, scores
 from results import record
+from sampling import sample_uint8
 
 from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
 from magicpose.image_utils import center_crop_resize
@@ -188,16 +188,7 @@ def generation_table(
         line = []
         for m in methods:
             maps = [small(draw_pose(f)) for f in poses[m]]
-            out = pipe(
-                image=reference,
-                pose_images=maps,
-                height=size,
-                width=size,
-                num_inference_steps=steps,
-                generator=torch.Generator().manual_seed(n),
-                output_type="np",
-            ).frames[0]
-            generated = [(f * 255).round().astype(np.uint8) for f in out]
+            generated = sample_uint8(pipe, reference, maps, size, steps, n)
             s = scores(generated, target, background)
             for metric in per_pair[m]:
                 per_pair[m][metric].append(float(np.mean(s[metric])))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from eval_demo import held_out_case, scores
 from results import record
+from sampling import sample, to_uint8
 
 from magicpose.synthetic import split_ids
 
@@ -64,17 +65,9 @@ def main() -> None:
         frames, figures, seconds = [], {}, 0.0
         for n, (reference, maps, truth, background) in enumerate(cases):
             started = time.perf_counter()
-            out = pipe(
-                image=reference,
-                pose_images=maps,
-                height=size,
-                width=size,
-                num_inference_steps=steps,
-                generator=torch.Generator().manual_seed(n),
-                output_type="np",
-            ).frames[0]
+            out = sample(pipe, reference, maps, size, steps, n, output_type="np")
             seconds += time.perf_counter() - started
-            generated = [(f * 255).round().astype(np.uint8) for f in out]
+            generated = to_uint8(out)
             frames.append(np.stack(generated))
             for metric, values in scores(generated, truth, background).items():
                 figures.setdefault(metric, []).extend(values)
