@@ -93,24 +93,13 @@ def _network(layout: GeneratorLayout) -> torch.nn.Module:
             from magicpose.models.face_unet import UnetFaceGenerator
 
             return UnetFaceGenerator(layout.input_nc, layout.output_nc, ngf=layout.ngf)
-        if layout.architecture == "local":
-            return pix2pixhd.LocalEnhancer(
-                layout.input_nc,
-                layout.output_nc,
-                ngf=layout.ngf,
-                n_blocks_local=layout.n_blocks_local,
-                n_downsample_global=layout.n_downsample_global,
-                n_blocks_global=layout.n_blocks_global,
-                norm=layout.norm,
-            )
-        return pix2pixhd.GlobalGenerator(
-            layout.input_nc,
-            layout.output_nc,
-            ngf=layout.ngf,
-            n_downsampling=layout.n_downsample_global,
-            n_blocks=layout.n_blocks_global,
-            norm=layout.norm,
-        )
+        return pix2pixhd.generator(layout.architecture, layout.input_nc, layout.output_nc, **_sizes(layout))
+
+
+def _sizes(layout: GeneratorLayout) -> dict:
+    from magicpose.models.pix2pixhd import GENERATOR_SIZES
+
+    return {name: getattr(layout, name) for name in GENERATOR_SIZES}
 
 
 def _published_name(key: str, layout: GeneratorLayout) -> str:
@@ -295,11 +284,7 @@ def generator_config(layout: GeneratorLayout, family: str) -> dict:
         architecture=layout.architecture,
         pose_channels=layout.input_nc - layout.output_nc,
         image_channels=layout.output_nc,
-        ngf=layout.ngf,
-        n_downsample_global=layout.n_downsample_global,
-        n_blocks_global=layout.n_blocks_global,
-        n_blocks_local=layout.n_blocks_local,
-        norm=layout.norm,
+        **_sizes(layout),
         pose_range=POSE_RANGE[family],
         sample_size=TRAINING_SIZE[family, layout.architecture],
     )

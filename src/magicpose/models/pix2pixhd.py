@@ -211,6 +211,32 @@ class LocalEnhancer(nn.Module):
 # discriminators
 
 
+# EDN's names for a generator's sizes, shared by Pose2VidGenerator's config, the training config's model
+# section and a converted checkpoint's layout
+GENERATOR_SIZES = ("ngf", "n_downsample_global", "n_blocks_global", "n_blocks_local", "norm")
+
+
+def generator(
+    architecture: str,
+    input_nc: int,
+    output_nc: int,
+    ngf: int,
+    n_downsample_global: int,
+    n_blocks_global: int,
+    n_blocks_local: int,
+    norm: Norm,
+) -> nn.Module:
+    """EDN's ``netG`` by name, with its parameter names (:data:`GENERATOR_SIZES`): "local" (a
+    :class:`LocalEnhancer`) or "global" (a :class:`GlobalGenerator`, which has no ``n_blocks_local``)."""
+    if architecture == "local":
+        return LocalEnhancer(
+            input_nc, output_nc, ngf, n_blocks_local, n_downsample_global, n_blocks_global, norm
+        )
+    if architecture == "global":
+        return GlobalGenerator(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, norm)
+    raise ValueError(f"architecture must be 'local' or 'global', got {architecture!r}")
+
+
 class NLayerDiscriminator(nn.Module):
     """PatchGAN with kernel 4 and padding 2: ``n_layers`` stride-2 convs (the first without norm), one
     stride-1 conv, a 1-channel stride-1 conv (logits, no sigmoid: LSGAN). ``layers`` holds the

@@ -60,27 +60,16 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
         if pose_range not in ("signed", "unit"):
             raise ValueError(f"pose_range must be 'signed' or 'unit', got {pose_range!r}")
         input_nc = pose_channels + image_channels
-        if architecture == "local":
-            self.net = pix2pixhd.LocalEnhancer(
-                input_nc,
-                image_channels,
-                ngf=ngf,
-                n_blocks_local=n_blocks_local,
-                n_downsample_global=n_downsample_global,
-                n_blocks_global=n_blocks_global,
-                norm=norm,
-            )
-        elif architecture == "global":
-            self.net = pix2pixhd.GlobalGenerator(
-                input_nc,
-                image_channels,
-                ngf=ngf,
-                n_downsampling=n_downsample_global,
-                n_blocks=n_blocks_global,
-                norm=norm,
-            )
-        else:
-            raise ValueError(f"architecture must be 'local' or 'global', got {architecture!r}")
+        self.net = pix2pixhd.generator(
+            architecture,
+            input_nc,
+            image_channels,
+            ngf,
+            n_downsample_global,
+            n_blocks_global,
+            n_blocks_local,
+            norm,
+        )
 
     @property
     def output_nc(self) -> int:  # read by pix2pixhd.step for the first frame's zeros

@@ -47,6 +47,7 @@ from magicpose.data.consecutive import ConsecutivePairDataset
 from magicpose.errors import InputError, first_line
 from magicpose.models.losses import VGGPerceptualLoss, discriminator_loss, feature_matching_loss, lsgan_loss
 from magicpose.models.pix2pixhd import (
+    GENERATOR_SIZES,
     MultiscaleDiscriminator,
     discriminator_pair_input,
     local_enhancer_from_global_state_dict,
@@ -58,20 +59,14 @@ from magicpose.training.loop import TrainingLoop
 from magicpose.training.pose2vid_config import Pose2VidTrainingConfig
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-GENERATOR_FIELDS = ("ngf", "n_downsample_global", "n_blocks_global", "n_blocks_local", "norm", "pose_range")
+GENERATOR_FIELDS = (*GENERATOR_SIZES, "pose_range")
 
 
 def build_generator(cfg: Pose2VidTrainingConfig) -> Pose2VidGenerator:
     m = cfg.model
+    fields = {name: getattr(m, name) for name in GENERATOR_FIELDS}
     return Pose2VidGenerator(
-        architecture=m.architecture,
-        ngf=m.ngf,
-        n_downsample_global=m.n_downsample_global,
-        n_blocks_global=m.n_blocks_global,
-        n_blocks_local=m.n_blocks_local,
-        norm=m.norm,
-        pose_range=m.pose_range,
-        sample_size=(cfg.data.height, cfg.data.width),
+        architecture=m.architecture, **fields, sample_size=(cfg.data.height, cfg.data.width)
     )
 
 
