@@ -1,5 +1,7 @@
 """magicpose: pose retargeting with MagicPose on Stable Diffusion 1.5, diffusers-native."""
 
+from magicpose.lazy_exports import lazy_getattr
+
 __version__ = "0.1.0"  # the package's only version string: pyproject.toml reads it from here
 __all__ = [
     "FaceEnhancer",
@@ -21,10 +23,4 @@ _LAZY = {
     "FaceEnhancer": "magicpose.models.pose2vid",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'magicpose' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -7,7 +7,7 @@ Attributes load lazily so that building the command-line parser does not import 
 
 from __future__ import annotations
 
-import importlib
+from magicpose.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "convert_magicpose": "api",
@@ -23,9 +23,4 @@ _EXPORTS = {
     "convert_vid2vid": "vid2vid",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"magicpose.convert.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'magicpose.convert' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})

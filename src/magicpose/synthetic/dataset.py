@@ -44,23 +44,15 @@ from magicpose.pose.openpose_json import write_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.schema import FramePose, PersonPose
 from magicpose.synthetic.identity import Identity
-from magicpose.synthetic.motion import FPS, DanceState, Motion, keypoints_from_state
-from magicpose.synthetic.render import render_background, render_ground_truth, render_person
+from magicpose.synthetic.motion import FPS, Motion
+from magicpose.synthetic.render import render_ground_truth, render_person
 
 __all__ = [
-    "FPS",
     "GENERATOR",
     "GENERATOR_VERSION",
     "ID_RANGES",
-    "DanceState",
-    "Identity",
-    "Motion",
-    "keypoints_from_state",
     "make_synthetic",
     "pose_sequence",
-    "render_background",
-    "render_ground_truth",
-    "render_person",
     "split_ids",
     "synthesize_video",
 ]
