@@ -42,6 +42,7 @@ from eval_gan import SIZE, case, demo_dancer, run_magicpose, run_pose2vid
 from PIL import Image
 from results import record as keep_result
 
+from magicpose.commands.evaluate import add_network_arguments
 from magicpose.eval import foreground_iou, foreground_mask
 from magicpose.eval.evaluate import (
     ALL_METRICS,
@@ -164,30 +165,8 @@ def main() -> None:
         help="picks the held-out motions (default: eval_gan.py's)",
     )
     parser.add_argument("--out", default="outputs/compare_generators")
-    parser.add_argument(
-        "--eval-weights",
-        default=None,
-        metavar="DIR",
-        help="folder of the LPIPS/FID/FID-VID/FVD network files (default: $MAGICPOSE_EVAL_WEIGHTS)",
-    )
-    for name, spec in NETWORK_FILES.items():  # the same per-file flags as `magicpose evaluate`
-        parser.add_argument(
-            f"--{spec.key}", dest=name, default=None, metavar="PATH", help=f"{spec.what} ({spec.filename})"
-        )
-    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
-
-    parser.add_argument(
-        "--pose-backend",
-        choices=list(BACKENDS),
-        default=DEFAULT_BACKEND,
-        help=f"pose extractor for AKD and MKR (default: {DEFAULT_BACKEND})",
-    )
-    parser.add_argument(
-        "--pose-weights",
-        default=None,
-        metavar="DIR",
-        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose)",
-    )
+    # the same network and pose-extractor flags as `magicpose evaluate`
+    add_network_arguments(parser, "folder of the LPIPS/FID/FID-VID/FVD network files")
     parser.add_argument(
         "--magicpose",
         default=str(ROOT / "pretrained_weights" / "demo"),

@@ -28,7 +28,6 @@ its file is reported as skipped, with the reason.
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from magicpose.eval.evaluate import ALL_METRICS
-    from magicpose.eval.networks import NETWORK_FILES
     from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS
 
     parser = subparsers.add_parser(
@@ -95,18 +94,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--pytorch-fid-inception) or clean-fid (float bicubic resize, clean-fid's "
         "TorchScript Inception, --inception)",
     )
+    add_network_arguments(
+        parser,
+        "folder holding the network files under their usual names",
+        "; AKD and MKR are skipped when its files are not there",
+    )
+    parser.add_argument(
+        "--device", default=None, help="torch device for the networks (default: cuda if present)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per network batch (default: 16)")
+    return parser
+
+
+def add_network_arguments(
+    parser: argparse.ArgumentParser, eval_weights_help: str, pose_weights_note: str = ""
+) -> None:
+    """The metric networks' flags (``--eval-weights`` and one per file) and the pose extractor's, which
+    ``benchmarks/compare_generators.py`` shares."""
+    from magicpose.eval.networks import NETWORK_FILES
+    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
+
     parser.add_argument(
         "--eval-weights",
         default=None,
         metavar="DIR",
-        help="folder holding the network files under their usual names (default: $MAGICPOSE_EVAL_WEIGHTS)",
+        help=f"{eval_weights_help} (default: $MAGICPOSE_EVAL_WEIGHTS)",
     )
     for name, spec in NETWORK_FILES.items():
         parser.add_argument(
             f"--{spec.key}", dest=name, default=None, metavar="PATH", help=f"{spec.what} ({spec.filename})"
         )
-    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
-
     parser.add_argument(
         "--pose-backend",
         choices=list(BACKENDS),
@@ -117,14 +134,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--pose-weights",
         default=None,
         metavar="DIR",
-        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose); AKD and "
-        "MKR are skipped when its files are not there",
+        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose){pose_weights_note}",
     )
-    parser.add_argument(
-        "--device", default=None, help="torch device for the networks (default: cuda if present)"
-    )
-    parser.add_argument("--batch-size", type=int, default=16, help="frames per network batch (default: 16)")
-    return parser
 
 
 def _metrics(text: str) -> tuple[str, ...]:
