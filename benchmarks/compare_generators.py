@@ -42,6 +42,7 @@ from eval_gan import SIZE, case, demo_dancer, run_magicpose, run_pose2vid
 from PIL import Image
 from results import record as keep_result
 
+from magicpose.commands import keywords
 from magicpose.commands.evaluate import add_network_arguments
 from magicpose.eval import foreground_iou, foreground_mask
 from magicpose.eval.evaluate import (
@@ -110,7 +111,7 @@ def write_frames(folder: Path, frames: list[np.ndarray]) -> None:
 def resolve_networks(args, device: str) -> tuple[dict, dict[str, str], dict[str, str]]:
     """The networks as `magicpose evaluate` finds them: keyword arguments of evaluate_videos, the reasons of
     the metrics that cannot be computed, and the files found."""
-    files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
+    files = find_network_files(keywords(args, *NETWORK_FILES), args.eval_weights)
     networks, skipped = load_networks(
         ALL_METRICS, files, device, args.pose_backend, args.pose_weights, fid_protocol=args.fid_protocol
     )

@@ -8,6 +8,7 @@ training commands report theirs themselves (:mod:`magicpose.commands.training_ru
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from types import ModuleType
 
@@ -25,6 +26,11 @@ COMMANDS = (
     "train-base",
     "train-pose2vid",
 )
+
+
+def keywords(args: argparse.Namespace, *names: str) -> dict:
+    """The parsed values of the flags ``names`` (their ``dest``), as keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def command_module(name: str) -> ModuleType:

@@ -36,18 +36,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from magicpose.commands import keywords
     from magicpose.data.from_video import add_video
 
-    frame_dir = add_video(
-        args.video,
-        args.pose_json,
-        args.root,
-        name=args.name,
-        split=args.split,
-        every=args.every,
-        max_frames=args.max_frames,
-        overwrite=args.overwrite,
-    )
+    options = keywords(args, "name", "split", "every", "max_frames", "overwrite")
+    frame_dir = add_video(args.video, args.pose_json, args.root, **options)
     root, split_set = frame_dir.parent.parent, frame_dir.parent.name
     pose_dir = root / f"pose_map_{split_set}" / frame_dir.name
     json_dir = root / f"openpose_json_{split_set}" / frame_dir.name

@@ -134,21 +134,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from magicpose.commands import keywords
     from magicpose.convert.api import convert
 
     started = time.perf_counter()
-    out = convert(
-        args.mode,
-        args.checkpoint,
-        args.output_dir,
-        dtype=args.dtype,
-        tokenizer=args.tokenizer,
-        config_from=args.config_from,
-        allow_unsafe_pickle=args.allow_unsafe_pickle,
-        overwrite=args.overwrite,
-        face=args.face,
-        family=args.family,
-    )
+    options = keywords(args, "dtype", "tokenizer", "config_from", "allow_unsafe_pickle", "overwrite")
+    out = convert(args.mode, args.checkpoint, args.output_dir, **options, face=args.face, family=args.family)
     sources = Path(args.checkpoint).name + (f" and {Path(args.face).name}" if args.face else "")
     print(
         f"wrote {WRITTEN[args.mode]} converted from {sources} to {out} in {time.perf_counter() - started:.1f} s"

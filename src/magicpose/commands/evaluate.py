@@ -173,6 +173,7 @@ def check_numbers(args) -> None:
 
 
 def run(args) -> int:
+    from magicpose.commands import keywords
     from magicpose.eval.evaluate import EvaluationOptions, check_frame_sizes, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
     from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks, missing_reason
@@ -190,7 +191,7 @@ def run(args) -> int:
     pairs = pair_folders(args.gen_dir, args.gt_dir, resize=args.resize)  # every pairing error before any work
     check_writable(output)
     check_beside(table_path, output, "--output")  # a folder, or a file magicpose did not write, is refused
-    files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
+    files = find_network_files(keywords(args, *NETWORK_FILES), args.eval_weights)
     scored = tuple(m for m in metrics if not (m.startswith("lpips") and missing_reason("lpips", files)))
     check_frame_sizes(pairs, scored)  # frames too small for a metric, before loading any network
 
@@ -198,15 +199,8 @@ def run(args) -> int:
         networks, skipped = load_networks(
             metrics, files, device, args.pose_backend, args.pose_weights, fid_protocol=args.fid_protocol
         )
-        options = EvaluationOptions(
-            metrics=metrics,
-            clip_length=args.clip_length,
-            clip_stride=args.clip_stride,
-            gif=args.gif,
-            fid_protocol=args.fid_protocol,
-            batch_size=args.batch_size,
-            device=device,
-        )
+        passed = keywords(args, "clip_length", "clip_stride", "gif", "fid_protocol", "batch_size")
+        options = EvaluationOptions(metrics=metrics, **passed, device=device)
         report = evaluate_videos(pairs, options, skipped=skipped, **networks)
         report["inputs"] = {
             "generated": str(args.gen_dir),
