@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.state_dicts import fill_batchnorm_counters, state_dict_problems
 
 __all__ = ["FIDInceptionV3", "load_fid_inception", "FILENAME"]
 
@@ -225,10 +226,6 @@ class FIDInceptionV3(nn.Module):
         return self.fc(self.forward(x))
 
 
-def _summary(names: list[str], limit: int = 3) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def load_fid_inception(path: str | Path) -> FIDInceptionV3:
     """Load pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` strictly, in eval mode, from a local file.
 
@@ -261,21 +258,8 @@ def load_fid_inception(path: str | Path) -> FIDInceptionV3:
         model = FIDInceptionV3()
     expected = model.state_dict()
     state = dict(state)
-    for key in expected:  # files saved before PyTorch 0.4 lack BatchNorm's counter, unused in eval mode
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.tensor(0)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [
-        f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = [
-        f"{label} {_summary(names)}"
-        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
-        if names
-    ]
+    fill_batchnorm_counters(expected, state)
+    problems = state_dict_problems(expected, state)
     if problems:
         raise InputError(f"'{path}' is not {_WHAT}: {'; '.join(problems)}")
     model.to_empty(device="cpu")

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.state_dicts import read_weights, state_dict_problems
 
 __all__ = ["LPIPS", "VGG16_CHANNELS", "VGG16Features", "load_lpips_vgg"]
 
@@ -126,12 +127,7 @@ class LPIPS(nn.Module):
 
 
 def _read(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise InputError(f"LPIPS weights not found: {path}; expected {what}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise InputError(f"cannot read {path} ({first_line(err)}): expected {what}") from err
+    state = read_weights(path, "LPIPS", what)
     if not isinstance(state, dict):
         raise InputError(f"{path} is not {what}: it holds no state dict")
     return state
@@ -139,19 +135,7 @@ def _read(path: Path, what: str) -> dict:
 
 def _load_strict(module: nn.Module, state: dict, path: Path, what: str) -> None:
     """Load ``state`` into ``module`` strictly, with a one-line error naming what is wrong."""
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})"
-        for k, v in expected.items()
-        if isinstance(state.get(k), Tensor) and state[k].shape != v.shape
-    ]
-    problems = [
-        f"{label} {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
-        if names
-    ]
+    problems = state_dict_problems(module.state_dict(), state)
     if problems:
         raise InputError(f"{path} is not {what}: {'; '.join(problems)}")
     try:
