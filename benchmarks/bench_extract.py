@@ -30,8 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _conv(nodes, inits, name, x, cin, cout, k, stride, rng):
     inits.append(_arr(rng.normal(0, 0.1, (cout, cin, k, k)), f"{name}_w"))
-    nodes.append(_node("Conv", [x, f"{name}_w"], [f"{name}_c"], kernel_shape=[k, k], strides=[stride, stride],
-                       pads=[k // 2] * 4))
+    nodes.append(
+        _node(
+            "Conv",
+            [x, f"{name}_w"],
+            [f"{name}_c"],
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[k // 2] * 4,
+        )
+    )
     nodes.append(_node("Relu", [f"{name}_c"], [name]))
     return name
 
@@ -39,8 +47,9 @@ def _conv(nodes, inits, name, x, cin, cout, k, stride, rng):
 def _arr(value, name):
     from onnx import numpy_helper
 
-    return numpy_helper.from_array(np.asarray(value, np.float32) if np.asarray(value).dtype.kind == "f"
-                                   else np.asarray(value), name)
+    return numpy_helper.from_array(
+        np.asarray(value, np.float32) if np.asarray(value).dtype.kind == "f" else np.asarray(value), name
+    )
 
 
 def _node(*args, **kwargs):
@@ -53,9 +62,13 @@ def _model(nodes, inits, input_hw, outputs):
     import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(nodes, "standin", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                                               [1, 3, *input_hw])],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs], inits)
+    graph = helper.make_graph(
+        nodes,
+        "standin",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, *input_hw])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -97,8 +110,12 @@ def _planted_grid(people: int, frame_wh: tuple[int, int]) -> np.ndarray:
         cx, cy = (i + 0.5) * content_w / people, content_h / 2
         gx, gy = int(cx // 32), int(cy // 32)
         row = offset + gy * 20 + gx
-        out[0, row, :4] = (cx / 32 - gx, cy / 32 - gy, np.log(content_w / people * 0.6 / 32),
-                           np.log(content_h * 0.9 / 32))
+        out[0, row, :4] = (
+            cx / 32 - gx,
+            cy / 32 - gy,
+            np.log(content_w / people * 0.6 / 32),
+            np.log(content_h * 0.9 / 32),
+        )
         out[0, row, 4], out[0, row, 5] = 0.9, 0.9
     return out
 
@@ -166,14 +183,19 @@ def run(extractor, image: np.ndarray, frames: int, warmup: int = 2) -> dict:
         wholebody_to_openpose(keypoints, scores)
         t3 = time.perf_counter()
         if i >= warmup:
-            for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, extractor.detector.seconds,
-                                       extractor.pose.seconds)):
+            for key, dt in zip(
+                times, (t1 - t0, t2 - t1, t3 - t2, extractor.detector.seconds, extractor.pose.seconds)
+            ):
                 times[key].append(dt)
             people = len(boxes)
     med = {k: float(np.median(v)) for k, v in times.items()}
     total = med["detector"] + med["pose"] + med["mapping"]
-    return {**{f"{k}_ms": 1e3 * v for k, v in med.items()}, "total_ms": 1e3 * total,
-            "fps": 1.0 / total, "people": people}
+    return {
+        **{f"{k}_ms": 1e3 * v for k, v in med.items()},
+        "total_ms": 1e3 * total,
+        "fps": 1.0 / total,
+        "people": people,
+    }
 
 
 def main(argv=None) -> int:
@@ -207,11 +229,15 @@ def main(argv=None) -> int:
             return 2
         result = run(extractor, frame(frame_wh), args.frames)
 
-    print(f"DWPose ONNX backend, {models}; frame {frame_wh[0]}x{frame_wh[1]}, detector input "
-          f"{extractor.det_wh[0]}x{extractor.det_wh[1]}, pose input {extractor.pose_wh[0]}x{extractor.pose_wh[1]}")
+    print(
+        f"DWPose ONNX backend, {models}; frame {frame_wh[0]}x{frame_wh[1]}, detector input "
+        f"{extractor.det_wh[0]}x{extractor.det_wh[1]}, pose input {extractor.pose_wh[0]}x{extractor.pose_wh[1]}"
+    )
     load = os.getloadavg()[0]
-    print(f"onnxruntime {onnxruntime.__version__} on {args.device}, {platform.machine()} with {os.cpu_count()} "
-          f"cores (load average {load:.1f}); median of {args.frames} frames, {result['people']} people per frame")
+    print(
+        f"onnxruntime {onnxruntime.__version__} on {args.device}, {platform.machine()} with {os.cpu_count()} "
+        f"cores (load average {load:.1f}); median of {args.frames} frames, {result['people']} people per frame"
+    )
     print(f"  {'stage':10s} {'ms/frame':>9s} {'in ONNX':>9s} {'own pre/post':>13s}")
     for key in ("detector", "pose"):
         ms, onnx_ms = result[key + "_ms"], result[key + "_onnx_ms"]
@@ -219,9 +245,15 @@ def main(argv=None) -> int:
     print(f"  {'mapping':10s} {result['mapping_ms']:9.2f} {'':9s} {result['mapping_ms']:13.2f}")
     print(f"  {'total':10s} {result['total_ms']:9.2f}")
     print(f"  {'frames/s':10s} {result['fps']:9.2f}")
-    summary = {"models": models, "frame": list(frame_wh), "device": args.device,
-               "onnxruntime": onnxruntime.__version__, "cores": os.cpu_count(), "load_average": round(load, 2),
-               **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}
+    summary = {
+        "models": models,
+        "frame": list(frame_wh),
+        "device": args.device,
+        "onnxruntime": onnxruntime.__version__,
+        "cores": os.cpu_count(),
+        "load_average": round(load, 2),
+        **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()},
+    }
     record("bench_extract", summary)
     print(json.dumps(summary))
     return 0

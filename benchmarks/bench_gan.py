@@ -102,8 +102,9 @@ def source_pose_maps(num_frames: int, width: int, height: int) -> list[np.ndarra
     return [center_crop_resize(maps[i % len(maps)], 2 * width, 2 * height) for i in range(num_frames)]
 
 
-def pose_tensors(generator: Pose2VidGenerator, maps: list[np.ndarray], width: int,
-                 height: int) -> list[torch.Tensor]:
+def pose_tensors(
+    generator: Pose2VidGenerator, maps: list[np.ndarray], width: int, height: int
+) -> list[torch.Tensor]:
     """The generator's inputs, preprocessed as Pose2VidPipeline.iter_frames does (outside the timer)."""
     out = []
     for m in maps:
@@ -169,13 +170,28 @@ def run_compile(name: str, mode: str, sizes: list[str], args, work: Path) -> dic
     """{size: (report, frames, None) or (None, None, reason)} from one child process for ``name``."""
     out = work / f"compiled-{name}-{mode}"
     out.mkdir()
-    cmd = [sys.executable, __file__, "--compile-child", name, "--mode", mode, "--sizes", ",".join(sizes),
-           "--frames", str(args.frames), "--repeats", str(args.repeats), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--compile-child",
+        name,
+        "--mode",
+        mode,
+        "--sizes",
+        ",".join(sizes),
+        "--frames",
+        str(args.frames),
+        "--repeats",
+        str(args.repeats),
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(out / "inductor-cache")}  # a cold compile
     reason = None
     # its own session, so that a time-out also ends the compile workers it started
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                             start_new_session=True)
+    child = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         _, stderr = child.communicate(timeout=args.compile_timeout)
         if child.returncode != 0:
@@ -184,8 +200,10 @@ def run_compile(name: str, mode: str, sizes: list[str], args, work: Path) -> dic
     except subprocess.TimeoutExpired:
         os.killpg(child.pid, signal.SIGKILL)
         child.communicate()
-        reason = f"timed out: the compile child ({', '.join(sizes)} in turn) ran past --compile-timeout " \
-                 f"{args.compile_timeout:.0f} s"
+        reason = (
+            f"timed out: the compile child ({', '.join(sizes)} in turn) ran past --compile-timeout "
+            f"{args.compile_timeout:.0f} s"
+        )
     results = {}
     for size in sizes:
         if (out / f"{size}.json").exists():
@@ -244,13 +262,28 @@ def bench_size(generator: Pose2VidGenerator, size: str, args) -> tuple[dict, tor
         "seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
     }
     for mode in MODES.values():
-        row.update({f"{mode}_fps": None, f"ratio_{mode}_over_eager": None, f"max_abs_diff_{mode}": None,
-                    f"{mode}_s": None, f"{mode}_break_even_frames": None, f"{mode}_skipped": None})
+        row.update(
+            {
+                f"{mode}_fps": None,
+                f"ratio_{mode}_over_eager": None,
+                f"max_abs_diff_{mode}": None,
+                f"{mode}_s": None,
+                f"{mode}_break_even_frames": None,
+                f"{mode}_skipped": None,
+            }
+        )
     return row, ref
 
 
-def add_compile(row: dict, mode: str, ref: torch.Tensor, report: dict | None, frames: torch.Tensor | None,
-                reason: str | None, num_frames: int) -> None:
+def add_compile(
+    row: dict,
+    mode: str,
+    ref: torch.Tensor,
+    report: dict | None,
+    frames: torch.Tensor | None,
+    reason: str | None,
+    num_frames: int,
+) -> None:
     key = MODES[mode]
     if report is None:
         row[f"{key}_skipped"] = reason
@@ -259,9 +292,15 @@ def add_compile(row: dict, mode: str, ref: torch.Tensor, report: dict | None, fr
     child_eager_fps = num_frames / min(report["times"]["eager"])
     saved_per_frame = 1 / child_eager_fps - 1 / compiled_fps
     break_even = report["compile_s"] / saved_per_frame if saved_per_frame > 0 else None
-    row.update({f"{key}_fps": compiled_fps, f"ratio_{key}_over_eager": compiled_fps / child_eager_fps,
-                f"max_abs_diff_{key}": (frames - ref).abs().max().item(), f"{key}_s": report["compile_s"],
-                f"{key}_break_even_frames": break_even})
+    row.update(
+        {
+            f"{key}_fps": compiled_fps,
+            f"ratio_{key}_over_eager": compiled_fps / child_eager_fps,
+            f"max_abs_diff_{key}": (frames - ref).abs().max().item(),
+            f"{key}_s": report["compile_s"],
+            f"{key}_break_even_frames": break_even,
+        }
+    )
     row["seconds"].update({f"{key}_child_{k}": [round(x, 3) for x in v] for k, v in report["times"].items()})
 
 
@@ -279,13 +318,17 @@ def fmt(value, spec: str) -> str:
 
 
 def table(result: dict) -> None:
-    head = (f"{'config':6s} {'size':>8s} | {'eager':>6s} | {'im+cl':>6s} {'ratio':>5s} {'max|d|':>7s} | "
-            f"{'compile':>7s} {'ratio':>5s} {'max|d|':>7s} {'comp s':>6s} | "
-            f"{'frozen':>7s} {'ratio':>5s} {'max|d|':>7s} {'comp s':>6s} | "
-            f"{'pipe':>6s} {'ratio':>5s} {'uint8':>5s}")
-    log("frames/s; ratio: frames/s over the eager frames/s (compile: over the eager runs of its own "
+    head = (
+        f"{'config':6s} {'size':>8s} | {'eager':>6s} | {'im+cl':>6s} {'ratio':>5s} {'max|d|':>7s} | "
+        f"{'compile':>7s} {'ratio':>5s} {'max|d|':>7s} {'comp s':>6s} | "
+        f"{'frozen':>7s} {'ratio':>5s} {'max|d|':>7s} {'comp s':>6s} | "
+        f"{'pipe':>6s} {'ratio':>5s} {'uint8':>5s}"
+    )
+    log(
+        "frames/s; ratio: frames/s over the eager frames/s (compile: over the eager runs of its own "
         "process); max|d|: largest |frame - eager frame| (frames in [-1, 1]); comp s: first call at that "
-        "size; frozen: compile with inductor freezing; uint8: pipeline frames vs eager quantised")
+        "size; frozen: compile with inductor freezing; uint8: pipeline frames vs eager quantised"
+    )
     log(head)
     log("-" * len(head))
     skipped = []
@@ -293,39 +336,56 @@ def table(result: dict) -> None:
         for size, row in entry.items():
             if not isinstance(row, dict) or "eager_fps" not in row:
                 continue
-            cells = [f"{name:6s} {size:>8s}", f"{row['eager_fps']:6.3f}",
-                     f"{row['inference_mode_channels_last_fps']:6.3f} "
-                     f"{row['ratio_inference_mode_channels_last_over_eager']:5.2f} "
-                     f"{row['max_abs_diff_inference_mode_channels_last']:7.1e}"]
+            cells = [
+                f"{name:6s} {size:>8s}",
+                f"{row['eager_fps']:6.3f}",
+                f"{row['inference_mode_channels_last_fps']:6.3f} "
+                f"{row['ratio_inference_mode_channels_last_over_eager']:5.2f} "
+                f"{row['max_abs_diff_inference_mode_channels_last']:7.1e}",
+            ]
             for key in MODES.values():
-                cells.append(f"{fmt(row[f'{key}_fps'], '7.3f')} "
-                             f"{fmt(row[f'ratio_{key}_over_eager'], '5.2f')} "
-                             f"{fmt(row[f'max_abs_diff_{key}'], '7.1e')} {fmt(row[f'{key}_s'], '6.0f')}")
+                cells.append(
+                    f"{fmt(row[f'{key}_fps'], '7.3f')} "
+                    f"{fmt(row[f'ratio_{key}_over_eager'], '5.2f')} "
+                    f"{fmt(row[f'max_abs_diff_{key}'], '7.1e')} {fmt(row[f'{key}_s'], '6.0f')}"
+                )
                 if row[f"{key}_skipped"]:
                     skipped.append(f"  {key} skipped for {name} {size}: {row[f'{key}_skipped']}")
-            cells.append(f"{row['pipeline_fps']:6.3f} {row['ratio_pipeline_over_eager']:5.2f} "
-                         f"{row['max_abs_diff_pipeline_uint8']:5d}")
+            cells.append(
+                f"{row['pipeline_fps']:6.3f} {row['ratio_pipeline_over_eager']:5.2f} "
+                f"{row['max_abs_diff_pipeline_uint8']:5d}"
+            )
             log(" | ".join(cells))
     for line in skipped:
         log(line)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=2, help="consecutive frames per timed run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--configs", default="edn,demo")
     parser.add_argument("--sizes", default="256x256,512x288", help="WIDTHxHEIGHT, comma-separated")
-    parser.add_argument("--compile-configs", default="demo",
-                        help="configurations to torch.compile with default settings")
-    parser.add_argument("--freezing-configs", default="edn,demo",
-                        help="configurations to torch.compile with torch._inductor.config.freezing")
-    parser.add_argument("--compile-timeout", type=float, default=300.0,
-                        help="seconds for one configuration's compile child (all its sizes)")
+    parser.add_argument(
+        "--compile-configs", default="demo", help="configurations to torch.compile with default settings"
+    )
+    parser.add_argument(
+        "--freezing-configs",
+        default="edn,demo",
+        help="configurations to torch.compile with torch._inductor.config.freezing",
+    )
+    parser.add_argument(
+        "--compile-timeout",
+        type=float,
+        default=300.0,
+        help="seconds for one configuration's compile child (all its sizes)",
+    )
     parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--quick", action="store_true",
-                        help="demo configuration, 1 frame, 1 repeat, no compile")
+    parser.add_argument(
+        "--quick", action="store_true", help="demo configuration, 1 frame, 1 repeat, no compile"
+    )
     parser.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="default", choices=tuple(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -339,48 +399,70 @@ def main() -> None:
     to_compile = {"default": args.compile_configs.split(","), "freezing": args.freezing_configs.split(",")}
 
     started, load_start = time.perf_counter(), os.getloadavg()[0]
-    log(f"pose2vid inference, {args.frames} consecutive frames per timed run, min over {args.repeats} "
+    log(
+        f"pose2vid inference, {args.frames} consecutive frames per timed run, min over {args.repeats} "
         f"repeats, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     result = {"configs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             generator = build_generator(name)
             params = sum(p.numel() for p in generator.parameters())
             entry = {"params": params, "generator": CONFIGS[name], "size_multiple": generator.size_multiple}
-            log(f"{name}: {params / 1e6:.1f}M params, sides multiples of {generator.size_multiple}, "
-                f"{CONFIGS[name]}")
+            log(
+                f"{name}: {params / 1e6:.1f}M params, sides multiples of {generator.size_multiple}, "
+                f"{CONFIGS[name]}"
+            )
             refs = {}
             for size in sizes:
                 width, height = parse_size(size)
                 if width % generator.size_multiple or height % generator.size_multiple:
                     raise SystemExit(f"{size} is not a multiple of {generator.size_multiple} for {name}")
                 entry[size], refs[size] = bench_size(generator, size, args)
-                log(f"  {size}: eager {entry[size]['eager_fps']:.3f} fps "
-                    f"({time.perf_counter() - started:.0f} s)")
+                log(
+                    f"  {size}: eager {entry[size]['eager_fps']:.3f} fps "
+                    f"({time.perf_counter() - started:.0f} s)"
+                )
             del generator
             for mode, key in MODES.items():
                 if args.no_compile or name not in to_compile[mode]:
                     flag = "--compile-configs" if mode == "default" else "--freezing-configs"
-                    reason = ("--quick" if args.quick else "--no-compile") if args.no_compile else \
-                        f"not in {flag} {','.join(to_compile[mode])!r}"
+                    reason = (
+                        ("--quick" if args.quick else "--no-compile")
+                        if args.no_compile
+                        else f"not in {flag} {','.join(to_compile[mode])!r}"
+                    )
                     for size in sizes:
                         entry[size][f"{key}_skipped"] = reason
                     continue
                 for size, (report, frames, reason) in run_compile(name, mode, sizes, args, Path(tmp)).items():
                     add_compile(entry[size], mode, refs[size], report, frames, reason, args.frames)
-                    log(f"  {size}: {key} {fmt(entry[size][f'{key}_fps'], '.3f')} fps "
-                        f"({time.perf_counter() - started:.0f} s)")
+                    log(
+                        f"  {size}: {key} {fmt(entry[size][f'{key}_fps'], '.3f')} fps "
+                        f"({time.perf_counter() - started:.0f} s)"
+                    )
             result["configs"][name] = entry
-    result.update(frames=args.frames, repeats=args.repeats, torch=torch.__version__,
-                  threads=torch.get_num_threads(), total_s=time.perf_counter() - started,
-                  loadavg_1min={"start": load_start, "end": os.getloadavg()[0]})
+    result.update(
+        frames=args.frames,
+        repeats=args.repeats,
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        total_s=time.perf_counter() - started,
+        loadavg_1min={"start": load_start, "end": os.getloadavg()[0]},
+    )
     table(result)
-    log(f"total {result['total_s']:.0f} s; 1-minute load average {load_start:.2f} at the start "
+    log(
+        f"total {result['total_s']:.0f} s; 1-minute load average {load_start:.2f} at the start "
         f"(others' work), "
         f"{result['loadavg_1min']['end']:.2f} at the end (ours included)"
-        + ("; other processes held a core or more: absolute frames/s are low and noisy, the interleaved "
-           "ratios less so" if load_start > 1 else ""))
+        + (
+            "; other processes held a core or more: absolute frames/s are low and noisy, the interleaved "
+            "ratios less so"
+            if load_start > 1
+            else ""
+        )
+    )
     print(json.dumps(rounded(result)))
     record("bench_gan", rounded(result))
 

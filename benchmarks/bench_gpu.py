@@ -58,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sampling import sample
 
 T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +68,10 @@ sys.path.insert(0, str(ROOT / "src"))  # runs from a bare checkout too (e.g. on 
 GUIDANCE = 7.0
 SEED = 42
 CLI_FRAMES_PER_BATCH = 4  # magicpose infer's default: the memory and offload sections use it
-CONFIGS = {"appearance": ROOT / "configs" / "sd15_appearance.yaml",
-           "pose_control": ROOT / "configs" / "sd15_pose_control.yaml"}
+CONFIGS = {
+    "appearance": ROOT / "configs" / "sd15_appearance.yaml",
+    "pose_control": ROOT / "configs" / "sd15_pose_control.yaml",
+}
 
 
 @dataclass(frozen=True)
@@ -95,19 +98,59 @@ class Plan:
     work_gib: float  # room the work folder needs (a stage-2 run's checkpoint + export at SD size)
 
 
-REAL = Plan(models="sd15", size=512, steps=20, frames=16, frames_per_batch=(1, 4, 16), original_frames=2,
-            memory_frames=(16, 64), memory_steps=2, offload_frames=4, offload_steps=5, train_batch=8,
-            train_warmup=2, train_measured=5, data_videos=4, data_frames=15, num_workers=4, validation_steps=2,
-            work_gib=40.0)
-SMOKE = Plan(models="tiny", size=32, steps=2, frames=2, frames_per_batch=(1, 4, 16), original_frames=1,
-             memory_frames=(16, 64), memory_steps=1, offload_frames=2, offload_steps=2, train_batch=2,
-             train_warmup=1, train_measured=2, data_videos=2, data_frames=3, num_workers=0, validation_steps=2,
-             work_gib=0.1)
+REAL = Plan(
+    models="sd15",
+    size=512,
+    steps=20,
+    frames=16,
+    frames_per_batch=(1, 4, 16),
+    original_frames=2,
+    memory_frames=(16, 64),
+    memory_steps=2,
+    offload_frames=4,
+    offload_steps=5,
+    train_batch=8,
+    train_warmup=2,
+    train_measured=5,
+    data_videos=4,
+    data_frames=15,
+    num_workers=4,
+    validation_steps=2,
+    work_gib=40.0,
+)
+SMOKE = Plan(
+    models="tiny",
+    size=32,
+    steps=2,
+    frames=2,
+    frames_per_batch=(1, 4, 16),
+    original_frames=1,
+    memory_frames=(16, 64),
+    memory_steps=1,
+    offload_frames=2,
+    offload_steps=2,
+    train_batch=2,
+    train_warmup=1,
+    train_measured=2,
+    data_videos=2,
+    data_frames=3,
+    num_workers=0,
+    validation_steps=2,
+    work_gib=0.1,
+)
 # Rough H100 seconds per section (see the module docstring): a section that would overrun the budget is skipped.
-ESTIMATE_S = {"prepare": 15, "inference.fp16": 35, "inference.original": 6, "memory": 10, "cpu_offload": 10,
-              "inference.bf16": 38, "training.appearance.checkpointing_on": 35,
-              "training.pose_control.checkpointing_on": 50, "training.appearance.checkpointing_off": 28,
-              "training.pose_control.checkpointing_off": 40}
+ESTIMATE_S = {
+    "prepare": 15,
+    "inference.fp16": 35,
+    "inference.original": 6,
+    "memory": 10,
+    "cpu_offload": 10,
+    "inference.bf16": 38,
+    "training.appearance.checkpointing_on": 35,
+    "training.pose_control.checkpointing_on": 50,
+    "training.appearance.checkpointing_off": 28,
+    "training.pose_control.checkpointing_off": 40,
+}
 
 
 def log(message: str) -> None:
@@ -183,11 +226,22 @@ def model_configs(models: str) -> dict:
 
     unet = ComponentConfig("unet", dict(UNET_CONFIGS[models]), "magicpose.tiny_models")
     levels = len(VAE_CONFIGS[models]["block_out_channels"])
-    vae = ComponentConfig("vae", dict(down_block_types=("DownEncoderBlock2D",) * levels,
-                                      up_block_types=("UpDecoderBlock2D",) * levels, latent_channels=4,
-                                      **VAE_CONFIGS[models]), "magicpose.tiny_models")
-    return {"unet": unet, "appearance_unet": ComponentConfig("appearance_unet", unet.config, unet.source),
-            "controlnet": _controlnet_from_unet(unet), "vae": vae}
+    vae = ComponentConfig(
+        "vae",
+        dict(
+            down_block_types=("DownEncoderBlock2D",) * levels,
+            up_block_types=("UpDecoderBlock2D",) * levels,
+            latent_channels=4,
+            **VAE_CONFIGS[models],
+        ),
+        "magicpose.tiny_models",
+    )
+    return {
+        "unet": unet,
+        "appearance_unet": ComponentConfig("appearance_unet", unet.config, unet.source),
+        "controlnet": _controlnet_from_unet(unet),
+        "vae": vae,
+    }
 
 
 def build_components(plan: Plan, device: torch.device, dtype: torch.dtype, seed: int = 0) -> dict:
@@ -245,8 +299,8 @@ def make_dataset(root: Path, videos: int, frames: int, size: int) -> int:
             image = np.broadcast_to(ramp * background, (size, size, 3)).astype(np.uint8)
             pose = np.zeros_like(image)
             x, w = int(f / frames * size * 0.6), size // 4
-            image[size // 4: size // 2, x:x + w] = box
-            pose[size // 4: size // 2, x:x + w] = 255
+            image[size // 4 : size // 2, x : x + w] = box
+            pose[size // 4 : size // 2, x : x + w] = 255
             for folder, pixels in (("train_set", image), ("pose_map_train_set", pose)):
                 Image.fromarray(pixels).save(root / folder / f"vid{v}" / f"{f:04d}.png", compress_level=1)
     return videos * frames
@@ -260,21 +314,35 @@ def folder_gib(folder: Path) -> float:
 
 
 def generate(pipe, reference, poses, frames_per_batch: int, steps: int, size: int) -> torch.Tensor:
-    return pipe(image=reference, pose_images=poses, height=size, width=size, num_inference_steps=steps,
-                guidance_scale=GUIDANCE, generator=torch.Generator().manual_seed(SEED),
-                frames_per_batch=frames_per_batch, output_type="latent").frames[0]
+    return sample(
+        pipe,
+        reference,
+        poses,
+        size,
+        steps,
+        SEED,
+        guidance_scale=GUIDANCE,
+        frames_per_batch=frames_per_batch,
+        output_type="latent",
+    )
 
 
 def time_inference(pipe, reference, poses, plan: Plan, device: torch.device) -> dict:
     """Seconds per frame for each frames_per_batch, each measured after a short call of its batch shape."""
-    poses = poses[:plan.frames]
+    poses = poses[: plan.frames]
     out, finite = {"frames": len(poses), "steps": plan.steps, "s_per_frame": {}}, True
     for fpb in plan.frames_per_batch:
-        generate(pipe, reference, poses[:fpb], fpb, 1, plan.size)  # this batch shape's kernels, cuDNN, allocator
-        seconds, latents = timed(device, lambda fpb=fpb: generate(pipe, reference, poses, fpb, plan.steps, plan.size))
+        generate(
+            pipe, reference, poses[:fpb], fpb, 1, plan.size
+        )  # this batch shape's kernels, cuDNN, allocator
+        seconds, latents = timed(
+            device, lambda fpb=fpb: generate(pipe, reference, poses, fpb, plan.steps, plan.size)
+        )
         out["s_per_frame"][f"fpb{fpb}"] = sig(seconds / len(poses))
         finite = finite and bool(torch.isfinite(latents).all())
-        log(f"  frames_per_batch {fpb}: {seconds / len(poses):.4f} s/frame ({len(poses)} frames, {seconds:.2f} s)")
+        log(
+            f"  frames_per_batch {fpb}: {seconds / len(poses):.4f} s/frame ({len(poses)} frames, {seconds:.2f} s)"
+        )
     out["latents_finite"] = finite  # random fp16 weights could overflow; the timing would not change
     return out
 
@@ -284,16 +352,24 @@ def time_original(ws: Workspace) -> dict:
     from test_pipeline_equivalence import original_loop_runner
 
     run = original_loop_runner(ws.components, ws.prompt_embeds, device, torch.float16)
-    poses = ws.poses[:plan.original_frames]
+    poses = ws.poses[: plan.original_frames]
     run(ws.reference, poses[:1], 1, GUIDANCE, SEED, plan.size, decode=False)  # warm-up
-    seconds, latents = timed(device, lambda: run(ws.reference, poses, plan.steps, GUIDANCE, SEED, plan.size,
-                                                 decode=False))
+    seconds, latents = timed(
+        device, lambda: run(ws.reference, poses, plan.steps, GUIDANCE, SEED, plan.size, decode=False)
+    )
     ours = generate(ws.pipe, ws.reference, poses, CLI_FRAMES_PER_BATCH, plan.steps, plan.size)
     diff = (latents.float() - ours.float()).abs().max().item()
-    log(f"  original loop: {seconds / len(poses):.4f} s/frame ({len(poses)} frames); max |original - pipeline| "
-        f"= {diff:.3g}")
-    return {"s_per_frame": sig(seconds / len(poses)), "frames": len(poses), "steps": plan.steps, "dtype": "fp16",
-            "max_abs_latent_diff_vs_pipeline": sig(diff, 3)}
+    log(
+        f"  original loop: {seconds / len(poses):.4f} s/frame ({len(poses)} frames); max |original - pipeline| "
+        f"= {diff:.3g}"
+    )
+    return {
+        "s_per_frame": sig(seconds / len(poses)),
+        "frames": len(poses),
+        "steps": plan.steps,
+        "dtype": "fp16",
+        "max_abs_latent_diff_vs_pipeline": sig(diff, 3),
+    }
 
 
 def measure_memory(ws: Workspace) -> dict:
@@ -323,16 +399,23 @@ def measure_offload(ws: Workspace) -> dict:
     plan, device, pipe = ws.plan, ws.device, ws.pipe
     pipe.enable_model_cpu_offload(device=device)
     free_memory(device)
-    poses = ws.poses[:plan.offload_frames]
+    poses = ws.poses[: plan.offload_frames]
     generate(pipe, ws.reference, poses, CLI_FRAMES_PER_BATCH, 1, plan.size)  # warm-up
     reset_peak(device)
-    seconds, _ = timed(device, lambda: generate(pipe, ws.reference, poses, CLI_FRAMES_PER_BATCH,
-                                                plan.offload_steps, plan.size))
+    seconds, _ = timed(
+        device,
+        lambda: generate(pipe, ws.reference, poses, CLI_FRAMES_PER_BATCH, plan.offload_steps, plan.size),
+    )
     per_frame = seconds / len(poses)
     log(f"  cpu offload: {per_frame:.4f} s/frame ({len(poses)} frames, {plan.offload_steps} steps)")
-    return {"s_per_frame": sig(per_frame), "s_per_frame_per_step": sig(per_frame / plan.offload_steps),
-            "frames": len(poses), "steps": plan.offload_steps, "frames_per_batch": CLI_FRAMES_PER_BATCH,
-            "peak_gib": peak_gib(device)}
+    return {
+        "s_per_frame": sig(per_frame),
+        "s_per_frame_per_step": sig(per_frame / plan.offload_steps),
+        "frames": len(poses),
+        "steps": plan.offload_steps,
+        "frames_per_batch": CLI_FRAMES_PER_BATCH,
+        "peak_gib": peak_gib(device),
+    }
 
 
 def time_bf16(ws: Workspace) -> dict:
@@ -348,14 +431,22 @@ def time_bf16(ws: Workspace) -> dict:
 def training_overrides(ws: Workspace, stage: str, checkpointing: bool, output_dir: Path) -> list[str]:
     plan = ws.plan
     overrides = [
-        f"model.pretrained_dir={ws.pretrained}", f"data.root={ws.data}", f"output_dir={output_dir}",
-        f"data.height={plan.size}", f"data.width={plan.size}", f"data.num_workers={plan.num_workers}",
-        f"train.batch_size={plan.train_batch}", f"train.max_steps={plan.train_warmup + plan.train_measured}",
+        f"model.pretrained_dir={ws.pretrained}",
+        f"data.root={ws.data}",
+        f"output_dir={output_dir}",
+        f"data.height={plan.size}",
+        f"data.width={plan.size}",
+        f"data.num_workers={plan.num_workers}",
+        f"train.batch_size={plan.train_batch}",
+        f"train.max_steps={plan.train_warmup + plan.train_measured}",
         # One micro-batch per optimizer step (sd15_appearance.yaml accumulates 4): 4x fewer samples to time.
         "train.gradient_accumulation_steps=1",
-        "train.mixed_precision=bf16", f"train.gradient_checkpointing={checkpointing}",
+        "train.mixed_precision=bf16",
+        f"train.gradient_checkpointing={checkpointing}",
         "checkpoint.every_steps=0",  # no checkpoint (train() still writes the final export after its last step)
-        "validation.every_steps=0", "validation.split=train", f"validation.num_inference_steps={plan.validation_steps}",
+        "validation.every_steps=0",
+        "validation.split=train",
+        f"validation.num_inference_steps={plan.validation_steps}",
         "logging.report_to=none",
     ]
     if stage == "pose_control":
@@ -380,7 +471,9 @@ def train_once(ws: Workspace, stage: str, checkpointing: bool, extras: bool) -> 
     reset_peak(device)
     trainer = None
     try:
-        cfg = load_config(CONFIGS[stage], training_overrides(ws, stage, checkpointing, output_dir), stage=stage)
+        cfg = load_config(
+            CONFIGS[stage], training_overrides(ws, stage, checkpointing, output_dir), stage=stage
+        )
         samples_per_step = cfg.train.batch_size * cfg.train.gradient_accumulation_steps  # one process
         out["samples_per_step"] = samples_per_step
         try:
@@ -411,8 +504,10 @@ def train_once(ws: Workspace, stage: str, checkpointing: bool, extras: bool) -> 
         trainer = None
         free_memory(device)
         shutil.rmtree(output_dir, ignore_errors=True)  # tens of GB at SD size
-    log(f"  {stage}, checkpointing {'on' if checkpointing else 'off'}: {out.get('samples_per_s')} samples/s, "
-        f"peak {out.get('peak_gib')} GiB")
+    log(
+        f"  {stage}, checkpointing {'on' if checkpointing else 'off'}: {out.get('samples_per_s')} samples/s, "
+        f"peak {out.get('peak_gib')} GiB"
+    )
     if errors:
         out["error"] = "; ".join(errors)
     return out
@@ -445,8 +540,11 @@ class Workspace:
             self.components[name].save_pretrained(self.pretrained / name)
         save_empty_prompt_embeds(self.prompt_embeds, self.pretrained)
         frames = make_dataset(self.data, self.plan.data_videos, self.plan.data_frames, self.plan.size)
-        params = {k: sig(sum(p.numel() for p in m.parameters()) / 1e6) for k, m in self.components.items()
-                  if isinstance(m, torch.nn.Module)}
+        params = {
+            k: sig(sum(p.numel() for p in m.parameters()) / 1e6)
+            for k, m in self.components.items()
+            if isinstance(m, torch.nn.Module)
+        }
         return {"params_m": params, "pretrained_gib": folder_gib(self.pretrained), "dataset_frames": frames}
 
     def release(self) -> None:
@@ -457,8 +555,16 @@ class Workspace:
 class Runner:
     """Runs sections in order; a failure (or a section that would overrun the budget) is recorded, not raised."""
 
-    def __init__(self, result: dict, device: torch.device, budget_s: float, only: list[str], json_out: Path | None):
-        self.result, self.device, self.budget_s, self.only, self.json_out = result, device, budget_s, only, json_out
+    def __init__(
+        self, result: dict, device: torch.device, budget_s: float, only: list[str], json_out: Path | None
+    ):
+        self.result, self.device, self.budget_s, self.only, self.json_out = (
+            result,
+            device,
+            budget_s,
+            only,
+            json_out,
+        )
         self.failed: list[str] = []
 
     def put(self, key: str, value) -> None:
@@ -475,8 +581,10 @@ class Runner:
         if needs in self.failed:
             out = {"error": f"skipped: section {needs} failed"}
         elif elapsed + ESTIMATE_S[name] > self.budget_s:  # --smoke has no budget
-            out = {"error": f"skipped: {elapsed:.0f} s + about {ESTIMATE_S[name]} s would overrun --budget-s "
-                            f"{self.budget_s:.0f}"}
+            out = {
+                "error": f"skipped: {elapsed:.0f} s + about {ESTIMATE_S[name]} s would overrun --budget-s "
+                f"{self.budget_s:.0f}"
+            }
         else:
             log(f"[{name}] start")
             start = time.perf_counter()
@@ -516,10 +624,18 @@ def header(plan: Plan, device: torch.device, work: Path) -> dict:
 
     cuda = device.type == "cuda"
     fs_free = shutil.disk_usage(work).free
-    return {"device": torch.cuda.get_device_name(device) if cuda else "cpu (smoke)", "smoke": not cuda,
-            "torch": torch.__version__, "cuda": torch.version.cuda, "diffusers": diffusers.__version__,
-            "python": sys.version.split()[0], "work_dir": str(work), "work_dir_free_gib": gib(fs_free),
-            "plan": asdict(plan), "section_s": {}}
+    return {
+        "device": torch.cuda.get_device_name(device) if cuda else "cpu (smoke)",
+        "smoke": not cuda,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "diffusers": diffusers.__version__,
+        "python": sys.version.split()[0],
+        "work_dir": str(work),
+        "work_dir_free_gib": gib(fs_free),
+        "plan": asdict(plan),
+        "section_s": {},
+    }
 
 
 def run(plan: Plan, device: torch.device, args) -> dict:
@@ -532,18 +648,30 @@ def run(plan: Plan, device: torch.device, args) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench_gpu-", dir=root))
     result = header(plan, device, work)
-    log(f"{result['device']}, torch {result['torch']}, diffusers {result['diffusers']}; work folder {work} "
-        f"({result['work_dir_free_gib']} GiB free)")
+    log(
+        f"{result['device']}, torch {result['torch']}, diffusers {result['diffusers']}; work folder {work} "
+        f"({result['work_dir_free_gib']} GiB free)"
+    )
     runner = Runner(result, device, args.budget_s, [o for o in args.only.split(",") if o], args.json_out)
     ws = Workspace(plan, device, work)
     try:
         runner.section("prepare", ws.prepare)
-        runner.section("inference.fp16", lambda: time_inference(ws.pipe, ws.reference, ws.poses, plan, device),
-                       needs="prepare")
+        runner.section(
+            "inference.fp16",
+            lambda: time_inference(ws.pipe, ws.reference, ws.poses, plan, device),
+            needs="prepare",
+        )
         runner.section("inference.original", lambda: time_original(ws), needs="prepare")
-        pipeline = result.get("inference", {}).get("fp16", {}).get("s_per_frame", {}).get(f"fpb{CLI_FRAMES_PER_BATCH}")
+        pipeline = (
+            result.get("inference", {})
+            .get("fp16", {})
+            .get("s_per_frame", {})
+            .get(f"fpb{CLI_FRAMES_PER_BATCH}")
+        )
         original = result.get("inference", {}).get("original", {}).get("s_per_frame")
-        runner.put("inference.pipeline_over_original", sig(pipeline / original) if pipeline and original else None)
+        runner.put(
+            "inference.pipeline_over_original", sig(pipeline / original) if pipeline and original else None
+        )
         runner.section("memory", lambda: measure_memory(ws), needs="prepare")
         runner.section("cpu_offload", lambda: measure_offload(ws), needs="prepare")
         runner.section("inference.bf16", lambda: time_bf16(ws), needs="prepare")
@@ -553,7 +681,9 @@ def run(plan: Plan, device: torch.device, args) -> dict:
         for checkpointing in (True, False):
             for stage in ("appearance", "pose_control"):
                 name = f"training.{stage}.checkpointing_{'on' if checkpointing else 'off'}"
-                runner.section(name, lambda s=stage, c=checkpointing: train_once(ws, s, c, extras=c), needs="prepare")
+                runner.section(
+                    name, lambda s=stage, c=checkpointing: train_once(ws, s, c, extras=c), needs="prepare"
+                )
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -562,13 +692,25 @@ def run(plan: Plan, device: torch.device, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--smoke", action="store_true", help="the same code on the CPU with tiny models")
-    parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here (after each section)")
-    parser.add_argument("--budget-s", type=float, default=285.0,
-                        help="skip a section whose estimated H100 time would end past this many seconds")
-    parser.add_argument("--only", default="", help="comma-separated section-name prefixes (prepare always runs)")
-    parser.add_argument("--work-dir", default=None, help="where the work folder goes (default: /dev/shm if roomy)")
+    parser.add_argument(
+        "--json-out", type=Path, default=None, help="also write the JSON here (after each section)"
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=285.0,
+        help="skip a section whose estimated H100 time would end past this many seconds",
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated section-name prefixes (prepare always runs)"
+    )
+    parser.add_argument(
+        "--work-dir", default=None, help="where the work folder goes (default: /dev/shm if roomy)"
+    )
     parser.add_argument("--keep-work", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -579,8 +721,11 @@ def main(argv: list[str] | None = None) -> int:
         plan, device = SMOKE, torch.device("cpu")
         args.budget_s = math.inf
     elif not torch.cuda.is_available():
-        print(f"error: bench_gpu.py needs a CUDA GPU (torch {torch.__version__} sees none); "
-              "run it with --smoke to check its plumbing on the CPU", file=sys.stderr)
+        print(
+            f"error: bench_gpu.py needs a CUDA GPU (torch {torch.__version__} sees none); "
+            "run it with --smoke to check its plumbing on the CPU",
+            file=sys.stderr,
+        )
         return 2
     else:
         plan, device = REAL, torch.device("cuda")

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from results import record  # noqa: E402
+from sampling import sample  # noqa: E402
 from test_pipeline_equivalence import literal_original_loop  # noqa: E402
 
 from magicpose.models.reference_attention import attached_reference_bank, run_appearance_unet  # noqa: E402
@@ -63,9 +64,8 @@ def build_pipeline(components):
 
 
 def run_pipeline(pipe, reference, poses, size, steps):
-    return pipe(image=reference, pose_images=poses, height=size, width=size, num_inference_steps=steps,
-                guidance_scale=GUIDANCE, generator=torch.Generator().manual_seed(SEED),
-                frames_per_batch=FRAMES_PER_BATCH, output_type="latent").frames[0]
+    options = {"guidance_scale": GUIDANCE, "frames_per_batch": FRAMES_PER_BATCH, "output_type": "latent"}
+    return sample(pipe, reference, poses, size, steps, SEED, **options)
 
 
 def prepare_floor(pipe, reference, poses, size, steps):
@@ -73,8 +73,9 @@ def prepare_floor(pipe, reference, poses, size, steps):
     device, dtype = torch.device("cpu"), pipe.unet.dtype
     context = pipe.encode_prompt("", device)[0]
     pose = pipe.prepare_pose_images(poses, size, size).float() / 255.0
-    latents = pipe.prepare_latents(len(poses), size, size, True, torch.Generator().manual_seed(SEED), device,
-                                   dtype, None)
+    latents = pipe.prepare_latents(
+        len(poses), size, size, True, torch.Generator().manual_seed(SEED), device, dtype, None
+    )
     ref = pipe.encode_reference(reference, size, size, torch.Generator().manual_seed(SEED), device, dtype)
     pipe.scheduler.set_timesteps(steps)
     return context, pose, latents, ref, pipe.scheduler.timesteps
@@ -92,15 +93,25 @@ def _floor_loop(pipe, context, pose, latents, ref, timesteps):
         run_appearance_unet(pipe.appearance_unet, pipe.bank, ref, t, context)
         eps = torch.empty_like(z)
         for s in range(0, z.shape[0], FRAMES_PER_BATCH):
-            zb = z[s:s + FRAMES_PER_BATCH]
+            zb = z[s : s + FRAMES_PER_BATCH]
             ctx = context.expand(zb.shape[0], -1, -1)
-            down, mid = pipe.controlnet(zb, t, encoder_hidden_states=ctx, controlnet_cond=pose[s:s + FRAMES_PER_BATCH],
-                                        return_dict=False)
+            down, mid = pipe.controlnet(
+                zb,
+                t,
+                encoder_hidden_states=ctx,
+                controlnet_cond=pose[s : s + FRAMES_PER_BATCH],
+                return_dict=False,
+            )
             with pipe.bank.reading():
-                eps_c = pipe.unet(zb, t, encoder_hidden_states=ctx, down_block_additional_residuals=down,
-                                  mid_block_additional_residual=mid).sample
+                eps_c = pipe.unet(
+                    zb,
+                    t,
+                    encoder_hidden_states=ctx,
+                    down_block_additional_residuals=down,
+                    mid_block_additional_residual=mid,
+                ).sample
             eps_u = pipe.unet(zb, t, encoder_hidden_states=ctx).sample
-            eps[s:s + FRAMES_PER_BATCH] = eps_u + GUIDANCE * (eps_c - eps_u)
+            eps[s : s + FRAMES_PER_BATCH] = eps_u + GUIDANCE * (eps_c - eps_u)
         z = pipe.scheduler.step(eps, t, z).prev_sample
     return z
 
@@ -148,13 +159,19 @@ def measure_memory(num_frames: int, size: int, steps: int) -> int:
 
 
 def _memory_child(num_frames: int, size: int) -> int:
-    child = subprocess.run([sys.executable, __file__, "--memory-child", str(num_frames), "--size", str(size),
-                            "--steps", "2"], capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(num_frames), "--size", str(size), "--steps", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=128)
@@ -169,14 +186,19 @@ def main() -> None:
     components = make_components("sd-small", seed=0)
     pipe = build_pipeline(components)
     reference, poses = example_inputs(args.frames, args.size)
-    print(f"sd-small: UNet {sum(p.numel() for p in pipe.unet.parameters()) / 1e6:.1f}M params, ControlNet "
-          f"{sum(p.numel() for p in pipe.controlnet.parameters()) / 1e6:.1f}M; {args.frames} frames at "
-          f"{args.size}x{args.size}, {args.steps} steps, guidance {GUIDANCE}, torch threads {torch.get_num_threads()}")
+    print(
+        f"sd-small: UNet {sum(p.numel() for p in pipe.unet.parameters()) / 1e6:.1f}M params, ControlNet "
+        f"{sum(p.numel() for p in pipe.controlnet.parameters()) / 1e6:.1f}M; {args.frames} frames at "
+        f"{args.size}x{args.size}, {args.steps} steps, guidance {GUIDANCE}, torch threads {torch.get_num_threads()}"
+    )
     floor_inputs = prepare_floor(pipe, reference, poses, args.size, args.steps)
     times = {"original": [], "pipeline": [], "floor": [], "appearance_full": [], "appearance_stop": []}
     for _ in range(args.repeats):
-        t, original = _timed(lambda: literal_original_loop(components, reference, poses, args.steps, GUIDANCE, SEED,
-                                                           size=args.size, decode=False))
+        t, original = _timed(
+            lambda: literal_original_loop(
+                components, reference, poses, args.steps, GUIDANCE, SEED, size=args.size, decode=False
+            )
+        )
         times["original"].append(t)
         t, ours = _timed(lambda: run_pipeline(pipe, reference, poses, args.size, args.steps))
         times["pipeline"].append(t)
@@ -196,8 +218,10 @@ def main() -> None:
         # A few MiB of allocator noise between processes: take the median of three fresh processes.
         runs = [_memory_child(n, args.size) for _ in range(3)]
         memory[n] = int(np.median(runs))
-        print(f"  peak memory added by a {n}-frame call: {memory[n] / 2**20:.1f} MiB "
-              f"(runs: {', '.join(f'{r / 2**20:.1f}' for r in runs)})")
+        print(
+            f"  peak memory added by a {n}-frame call: {memory[n] / 2**20:.1f} MiB "
+            f"(runs: {', '.join(f'{r / 2**20:.1f}' for r in runs)})"
+        )
     result = {
         "pipeline_over_original": round(best["pipeline"] / best["original"], 3),
         "pipeline_over_floor": round(best["pipeline"] / best["floor"], 3),

@@ -25,8 +25,10 @@ from pathlib import Path
 from results import record
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"appearance": ROOT / "configs" / "tiny_appearance.yaml",
-           "pose_control": ROOT / "configs" / "tiny_pose_control.yaml"}
+CONFIGS = {
+    "appearance": ROOT / "configs" / "tiny_appearance.yaml",
+    "pose_control": ROOT / "configs" / "tiny_pose_control.yaml",
+}
 WARMUP = 3
 
 
@@ -37,11 +39,18 @@ def child(args) -> None:
     from magicpose.training.config import load_config
     from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
-    overrides = [f"model.pretrained_dir={args.work}/pretrained", f"data.root={args.work}/data",
-                 f"output_dir={args.work}/run-{args.child}-{args.checkpointing}-{os.environ.get('WORLD_SIZE', 1)}",
-                 f"train.batch_size={args.batch_size}", f"train.max_steps={args.steps + WARMUP}",
-                 f"train.gradient_checkpointing={args.checkpointing}", "checkpoint.every_steps=100000",
-                 "validation.every_steps=0", f"data.height={args.pixels}", f"data.width={args.pixels}"]
+    overrides = [
+        f"model.pretrained_dir={args.work}/pretrained",
+        f"data.root={args.work}/data",
+        f"output_dir={args.work}/run-{args.child}-{args.checkpointing}-{os.environ.get('WORLD_SIZE', 1)}",
+        f"train.batch_size={args.batch_size}",
+        f"train.max_steps={args.steps + WARMUP}",
+        f"train.gradient_checkpointing={args.checkpointing}",
+        "checkpoint.every_steps=100000",
+        "validation.every_steps=0",
+        f"data.height={args.pixels}",
+        f"data.width={args.pixels}",
+    ]
     if args.child == "pose_control":
         overrides.append(f"model.appearance_unet={args.work}/pretrained/unet")
     torch.manual_seed(0)
@@ -50,8 +59,15 @@ def child(args) -> None:
     times = trainer.step_times  # end of each optimizer step
     seconds = times[WARMUP + args.steps - 1] - times[WARMUP - 1]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"samples_per_s": args.steps * args.batch_size / seconds, "peak_mib": round(peak, 1),
-                      "rank": int(os.environ.get("RANK", 0))}))
+    print(
+        json.dumps(
+            {
+                "samples_per_s": args.steps * args.batch_size / seconds,
+                "peak_mib": round(peak, 1),
+                "rank": int(os.environ.get("RANK", 0)),
+            }
+        )
+    )
 
 
 def prepare(work: Path, size: str) -> None:
@@ -59,12 +75,28 @@ def prepare(work: Path, size: str) -> None:
     from magicpose.tiny_models import make_pipeline
 
     make_pipeline(size, seed=0).save_pretrained(work / "pretrained")
-    make_synthetic(work / "data", num_train_videos=12, num_test_videos=1, frames_per_video=8, size=64, progress=False)
+    make_synthetic(
+        work / "data", num_train_videos=12, num_test_videos=1, frames_per_video=8, size=64, progress=False
+    )
 
 
 def run_child(work: Path, stage: str, checkpointing: bool, args, nproc: int = 1) -> list[dict]:
-    cmd = [sys.executable, __file__, "--child", stage, "--work", str(work), "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--pixels", str(args.pixels), "--checkpointing", str(checkpointing)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        stage,
+        "--work",
+        str(work),
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--pixels",
+        str(args.pixels),
+        "--checkpointing",
+        str(checkpointing),
+    ]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), *cmd[1:]]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true"}
@@ -79,7 +111,9 @@ def run_child(work: Path, stage: str, checkpointing: bool, args, nproc: int = 1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="tiny", choices=("tiny", "sd-small"))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -96,8 +130,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         prepare(work, args.size)
-        print(f"{args.size} models, {args.pixels}x{args.pixels} synthetic dancers, batch {args.batch_size} per "
-              f"process, {args.steps} timed steps after {WARMUP} warm-up steps")
+        print(
+            f"{args.size} models, {args.pixels}x{args.pixels} synthetic dancers, batch {args.batch_size} per "
+            f"process, {args.steps} timed steps after {WARMUP} warm-up steps"
+        )
         result = {}
         for stage in ("appearance", "pose_control"):
             for checkpointing in (False, True):
@@ -107,14 +143,19 @@ def main() -> None:
                 print(f"  {key:30s} {r['samples_per_s']:7.2f} samples/s   peak {r['peak_mib']:7.1f} MiB")
         two = run_child(work, "pose_control", False, args, nproc=2)
         total = sum(r["samples_per_s"] for r in two)
-        result["pose_control_2proc"] = {"samples_per_s": round(total, 2),
-                                        "peak_mib_per_process": max(r["peak_mib"] for r in two)}
+        result["pose_control_2proc"] = {
+            "samples_per_s": round(total, 2),
+            "peak_mib_per_process": max(r["peak_mib"] for r in two),
+        }
         result["two_over_one_process"] = round(total / result["pose_control"]["samples_per_s"], 3)
         for stage in ("appearance", "pose_control"):
             result[f"{stage}_checkpointing_memory_ratio"] = round(
-                result[f"{stage}_checkpointing"]["peak_mib"] / result[stage]["peak_mib"], 3)
-        print(f"  pose_control, 2 processes (gloo): {total:.2f} samples/s in all, "
-              f"{result['two_over_one_process']:.2f}x one process")
+                result[f"{stage}_checkpointing"]["peak_mib"] / result[stage]["peak_mib"], 3
+            )
+        print(
+            f"  pose_control, 2 processes (gloo): {total:.2f} samples/s in all, "
+            f"{result['two_over_one_process']:.2f}x one process"
+        )
         record("bench_training", result)
         print(json.dumps(result))
 

@@ -38,14 +38,32 @@ from results import record
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def time_infer(steps: int, out: Path) -> dict:
     """Seconds from starting `magicpose infer` to its first denoising step and to its exit."""
-    command = [sys.executable, "-m", "magicpose.cli", "infer", "--steps", str(steps), "--device", "cpu",
-               "--output", str(out / "infer.mp4")]
+    command = [
+        sys.executable,
+        "-m",
+        "magicpose.cli",
+        "infer",
+        "--steps",
+        str(steps),
+        "--device",
+        "cpu",
+        "--output",
+        str(out / "infer.mp4"),
+    ]
     started = time.perf_counter()
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=ROOT)
     first_step, seen = None, b""
@@ -69,8 +87,13 @@ def time_job_alone(runner, steps: int) -> dict:
 
     first = []
     started = time.perf_counter()
-    runner.run(JobForm(str(DEFAULT_IMAGE), steps=steps), log=lambda line: None,
-               progress=lambda done, total, stage: first.append(time.perf_counter() - started) if not first else None)
+    runner.run(
+        JobForm(str(DEFAULT_IMAGE), steps=steps),
+        log=lambda line: None,
+        progress=lambda done, total, stage: (
+            first.append(time.perf_counter() - started) if not first else None
+        ),
+    )
     return {"first_progress_s": first[0], "video_s": time.perf_counter() - started}
 
 
@@ -85,8 +108,9 @@ class Page:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         started = time.perf_counter()
-        self.demo, url, self.runner = launch(UIConfig(output_dir=out / "page", device="cpu"), port=port,
-                                             block=False)
+        self.demo, url, self.runner = launch(
+            UIConfig(output_dir=out / "page", device="cpu"), port=port, block=False
+        )
         self.startup_s = time.perf_counter() - started
         self.browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = self.page = self.browser.new_page()
@@ -107,8 +131,10 @@ class Page:
         self.page.locator("#generate").click()
         self.page.locator("[role=progressbar][aria-label^='denoising: step']").first.wait_for()
         first = time.perf_counter() - clicked
-        self.page.wait_for_function("document.querySelector('#result video') && "
-                                    "document.querySelector('#status textarea').value.includes('wrote ')")
+        self.page.wait_for_function(
+            "document.querySelector('#result video') && "
+            "document.querySelector('#status textarea').value.includes('wrote ')"
+        )
         done = time.perf_counter() - clicked
         assert len(self.runner.history) == jobs + 1 and self.runner.history[-1].outcome == "done"
         return {"first_progress_s": first, "video_s": done}
@@ -135,24 +161,36 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"infer": [], "page": [], "alone": []}
     with sync_playwright() as playwright:
         page = Page(playwright, args.steps, args.out)
-        for _ in range(args.repeats):  # interleaved, so that a slower minute of this shared machine hits all three
+        for _ in range(
+            args.repeats
+        ):  # interleaved, so that a slower minute of this shared machine hits all three
             runs["infer"].append(time_infer(args.steps, args.out))
             runs["page"].append(page.time_job())
             runs["alone"].append(time_job_alone(page.runner, args.steps))
         page.close()
-    names = {"infer": "magicpose infer (a new process each time)", "page": "the page (click to result)",
-             "alone": "the page's job without the browser"}
+    names = {
+        "infer": "magicpose infer (a new process each time)",
+        "page": "the page (click to result)",
+        "alone": "the page's job without the browser",
+    }
     base = {key: median(runs["infer"], key) for key in ("first_progress_s", "video_s")}
-    print(f"\n{args.steps} steps, 16 frames at 64x64 (the embedded example), CPU, median of {args.repeats} "
-          f"interleaved runs; page start-up (weights loaded once): {page.startup_s:.1f} s\n")
+    print(
+        f"\n{args.steps} steps, 16 frames at 64x64 (the embedded example), CPU, median of {args.repeats} "
+        f"interleaved runs; page start-up (weights loaded once): {page.startup_s:.1f} s\n"
+    )
     print("| run | to first progress (s) | to the video (s) | first progress / infer's | video / infer's |")
     print("|---|---|---|---|---|")
     report = {"steps": args.steps, "repeats": args.repeats, "page_startup_s": page.startup_s, "runs": runs}
     for key, name in names.items():
         first, video = median(runs[key], "first_progress_s"), median(runs[key], "video_s")
-        report[f"{key}_ratios"] = {"first_progress": first / base["first_progress_s"], "video": video / base["video_s"]}
-        print(f"| {name} | {first:.2f} | {video:.1f} | {first / base['first_progress_s']:.3f} | "
-              f"{video / base['video_s']:.3f} |")
+        report[f"{key}_ratios"] = {
+            "first_progress": first / base["first_progress_s"],
+            "video": video / base["video_s"],
+        }
+        print(
+            f"| {name} | {first:.2f} | {video:.1f} | {first / base['first_progress_s']:.3f} | "
+            f"{video / base['video_s']:.3f} |"
+        )
     print(json.dumps(report))
     record("bench_ui", report)
 

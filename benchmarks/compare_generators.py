@@ -42,6 +42,8 @@ from eval_gan import SIZE, case, demo_dancer, run_magicpose, run_pose2vid
 from PIL import Image
 from results import record as keep_result
 
+from magicpose.commands import keywords
+from magicpose.commands.evaluate import add_network_arguments
 from magicpose.eval import foreground_iou, foreground_mask
 from magicpose.eval.evaluate import (
     ALL_METRICS,
@@ -79,7 +81,8 @@ def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
         magicpose = load_pipeline(args.magicpose, device=device)
         magicpose.set_progress_bar_config(disable=True)
         runs["magicpose"] = lambda reference, maps, keypoints, n: run_magicpose(
-            magicpose, reference, maps[1:], args.steps, args.seed + n)
+            magicpose, reference, maps[1:], args.steps, args.seed + n
+        )
     if args.pose2vid == "none":
         not_run["pose2vid"] = not_run["pose2vid_face"] = "--pose2vid none"
     elif not Path(args.pose2vid).is_dir():
@@ -92,8 +95,9 @@ def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
         if pose2vid.face_enhancer is None:
             not_run["pose2vid_face"] = f"weights folder '{args.pose2vid}' has no face enhancer"
         else:
-            runs["pose2vid_face"] = lambda reference, maps, keypoints, n: run_pose2vid(pose2vid, maps,
-                                                                                       keypoints)[1:]
+            runs["pose2vid_face"] = lambda reference, maps, keypoints, n: run_pose2vid(
+                pose2vid, maps, keypoints
+            )[1:]
     runs["copy_reference"] = lambda reference, maps, keypoints, n: [reference] * (len(maps) - 1)
     return {name: runs[name] for name in GENERATORS if name in runs}, not_run
 
@@ -107,13 +111,16 @@ def write_frames(folder: Path, frames: list[np.ndarray]) -> None:
 def resolve_networks(args, device: str) -> tuple[dict, dict[str, str], dict[str, str]]:
     """The networks as `magicpose evaluate` finds them: keyword arguments of evaluate_videos, the reasons of
     the metrics that cannot be computed, and the files found."""
-    files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
-    networks, skipped = load_networks(ALL_METRICS, files, device, args.pose_backend, args.pose_weights,
-                                      fid_protocol=args.fid_protocol)
+    files = find_network_files(keywords(args, *NETWORK_FILES), args.eval_weights)
+    networks, skipped = load_networks(
+        ALL_METRICS, files, device, args.pose_backend, args.pose_weights, fid_protocol=args.fid_protocol
+    )
     return networks, skipped, {name: str(path) for name, path in files.items()}
 
 
-def markdown(rows: dict[str, dict], skipped: dict[str, list[str]], not_run: dict[str, str], set_line: str) -> str:
+def markdown(
+    rows: dict[str, dict], skipped: dict[str, list[str]], not_run: dict[str, str], set_line: str
+) -> str:
     """Rows = generators, columns = IoU then every metric of ALL_METRICS; skipped metrics as footnotes."""
     names = ["iou", *ALL_METRICS]
     heads = ["IoU ↑"] + [LABELS[n] + (" ↓" if n in LOWER_IS_BETTER else " ↑") for n in ALL_METRICS]
@@ -134,42 +141,62 @@ def markdown(rows: dict[str, dict], skipped: dict[str, list[str]], not_run: dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--motions", type=int, default=4, help="held-out motions of the demo dancer")
-    parser.add_argument("--frames", type=int, default=24,
-                        help=f"generated frames per motion after the reference frame 0 (at least {CLIP_LENGTH}, "
-                             "one FID-VID/FVD clip)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=24,
+        help=f"generated frames per motion after the reference frame 0 (at least {CLIP_LENGTH}, "
+        "one FID-VID/FVD clip)",
+    )
     parser.add_argument("--steps", type=int, default=50, help="MagicPose DDIM steps")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="MagicPose noise seed (motion n uses seed + n; 0 gives eval_gan.py's samples)")
-    parser.add_argument("--split-seed", type=int, default=SPLIT_SEED,
-                        help="picks the held-out motions (default: eval_gan.py's)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="MagicPose noise seed (motion n uses seed + n; 0 gives eval_gan.py's samples)",
+    )
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=SPLIT_SEED,
+        help="picks the held-out motions (default: eval_gan.py's)",
+    )
     parser.add_argument("--out", default="outputs/compare_generators")
-    parser.add_argument("--eval-weights", default=None, metavar="DIR",
-                        help="folder of the LPIPS/FID/FID-VID/FVD network files (default: $MAGICPOSE_EVAL_WEIGHTS)")
-    for name, spec in NETWORK_FILES.items():  # the same per-file flags as `magicpose evaluate`
-        parser.add_argument(f"--{spec.key}", dest=name, default=None, metavar="PATH",
-                            help=f"{spec.what} ({spec.filename})")
-    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
-
-    parser.add_argument("--pose-backend", choices=list(BACKENDS), default=DEFAULT_BACKEND,
-                        help=f"pose extractor for AKD and MKR (default: {DEFAULT_BACKEND})")
-    parser.add_argument("--pose-weights", default=None, metavar="DIR",
-                        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose)")
-    parser.add_argument("--magicpose", default=str(ROOT / "pretrained_weights" / "demo"),
-                        help="MagicPose weights, or 'none' to skip it")
-    parser.add_argument("--pose2vid", default=str(ROOT / "pretrained_weights" / "pose2vid_demo"),
-                        help="pose2vid weights (with or without face enhancer), or 'none' to skip both")
-    parser.add_argument("--gif", action="store_true",
-                        help="score FID-VID/FVD clips through a GIF palette (DisCo's June-2023 protocol; default: "
-                             "the raw frames, as `magicpose evaluate`)")
-    parser.add_argument("--fid-protocol", choices=FID_PROTOCOLS, default=FID_PROTOCOLS[0],
-                        help="FID as pytorch-fid (default, as the papers) or clean-fid, as `magicpose evaluate`")
+    # the same network and pose-extractor flags as `magicpose evaluate`
+    add_network_arguments(parser, "folder of the LPIPS/FID/FID-VID/FVD network files")
+    parser.add_argument(
+        "--magicpose",
+        default=str(ROOT / "pretrained_weights" / "demo"),
+        help="MagicPose weights, or 'none' to skip it",
+    )
+    parser.add_argument(
+        "--pose2vid",
+        default=str(ROOT / "pretrained_weights" / "pose2vid_demo"),
+        help="pose2vid weights (with or without face enhancer), or 'none' to skip both",
+    )
+    parser.add_argument(
+        "--gif",
+        action="store_true",
+        help="score FID-VID/FVD clips through a GIF palette (DisCo's June-2023 protocol; default: "
+        "the raw frames, as `magicpose evaluate`)",
+    )
+    parser.add_argument(
+        "--fid-protocol",
+        choices=FID_PROTOCOLS,
+        default=FID_PROTOCOLS[0],
+        help="FID as pytorch-fid (default, as the papers) or clean-fid, as `magicpose evaluate`",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     args = parser.parse_args()
     if args.frames < CLIP_LENGTH:
-        parser.error(f"--frames {args.frames}: FID-VID/FVD need {CLIP_LENGTH}-frame clips, so at least "
-                     f"{CLIP_LENGTH} generated frames per motion ({CLIP_LENGTH + 1} with the reference)")
+        parser.error(
+            f"--frames {args.frames}: FID-VID/FVD need {CLIP_LENGTH}-frame clips, so at least "
+            f"{CLIP_LENGTH} generated frames per motion ({CLIP_LENGTH + 1} with the reference)"
+        )
     if args.motions < 1 or args.steps < 1:
         parser.error("--motions and --steps must be at least 1")
 
@@ -202,15 +229,18 @@ def main() -> None:
             write_frames(out / name / video, frames)
             values = [foreground_iou(foreground_mask(f, background), t) for f, t in zip(frames, figures)]
             ious[name].extend(values)
-            log(f"motion {n + 1}/{len(motions)} ({motion}) {name:15s} {time.perf_counter() - tic:7.1f} s  "
-                f"IoU {np.mean(values):.3f}")
+            log(
+                f"motion {n + 1}/{len(motions)} ({motion}) {name:15s} {time.perf_counter() - tic:7.1f} s  "
+                f"IoU {np.mean(values):.3f}"
+            )
 
     options = EvaluationOptions(gif=args.gif, fid_protocol=args.fid_protocol, device=device)
     reports, rows, skipped = {}, {}, {}
     for name in generators:
         tic = time.perf_counter()
-        report = evaluate_videos(pair_folders(out / name, out / GT), options, skipped=network_skipped, progress=False,
-                                 **networks)
+        report = evaluate_videos(
+            pair_folders(out / name, out / GT), options, skipped=network_skipped, progress=False, **networks
+        )
         report["foreground_iou"] = float(np.mean(ious[name]))
         report["generation_seconds"] = round(seconds[name], 1)
         reports[name] = report
@@ -222,23 +252,39 @@ def main() -> None:
 
     clips = clip_count(args.frames, CLIP_LENGTH, 1) * len(motions)
     timing = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
-    set_line = (f"Set: self-reenactment of synthetic dancer {dancer} (the pose2vid demo's subject; MagicPose sees "
-                f"it only through frame 0) on {len(motions)} held-out motions ({', '.join(map(str, motions))}), "
-                f"frame 0 the reference and frames 1..{args.frames} scored: {len(motions) * args.frames} frames, "
-                f"{clips} clips of {CLIP_LENGTH} per generator, {SIZE}x{SIZE}; MagicPose {args.steps} DDIM steps, "
-                f"seed {args.seed}; generation time on {device} per generator: {timing}.")
+    set_line = (
+        f"Set: self-reenactment of synthetic dancer {dancer} (the pose2vid demo's subject; MagicPose sees "
+        f"it only through frame 0) on {len(motions)} held-out motions ({', '.join(map(str, motions))}), "
+        f"frame 0 the reference and frames 1..{args.frames} scored: {len(motions) * args.frames} frames, "
+        f"{clips} clips of {CLIP_LENGTH} per generator, {SIZE}x{SIZE}; MagicPose {args.steps} DDIM steps, "
+        f"seed {args.seed}; generation time on {device} per generator: {timing}."
+    )
     table = markdown(rows, skipped, not_run, set_line)
     (out / "compare_generators.md").write_text(table)
-    record = {"set": {"dancer": dancer, "motions": motions, "frames_per_motion": args.frames, "size": SIZE,
-                      "steps": args.steps, "seed": args.seed, "split_seed": args.split_seed, "gif": args.gif,
-                      "fid_protocol": args.fid_protocol,
-                      "device": device, "networks": network_files},
-              "not_run": not_run, "generators": reports}
+    record = {
+        "set": {
+            "dancer": dancer,
+            "motions": motions,
+            "frames_per_motion": args.frames,
+            "size": SIZE,
+            "steps": args.steps,
+            "seed": args.seed,
+            "split_seed": args.split_seed,
+            "gif": args.gif,
+            "fid_protocol": args.fid_protocol,
+            "device": device,
+            "networks": network_files,
+        },
+        "not_run": not_run,
+        "generators": reports,
+    }
     (out / "compare_generators.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     log("")
     log(table, end="")
-    log(f"wrote {out / 'compare_generators.md'} and {out / 'compare_generators.json'} "
-        f"({time.perf_counter() - started:.0f} s in all)")
+    log(
+        f"wrote {out / 'compare_generators.md'} and {out / 'compare_generators.json'} "
+        f"({time.perf_counter() - started:.0f} s in all)"
+    )
     keep_result("compare_generators", record)  # the whole record, with the machine, in benchmarks/results/
     print(json.dumps(rows))
 

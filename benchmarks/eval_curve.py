@@ -30,12 +30,16 @@ def checkpoints_by_step(run: Path) -> list[tuple[int, Path]]:
 
 
 def _figures(m: dict) -> str:
-    return (f"IoU {m['iou']:.3f}  PSNR {m['psnr']:6.2f} dB (figure {m['psnr_figure']:6.2f}, room {m['psnr_room']:6.2f})"
-            f"  SSIM-Gaussian {m['ssim_gaussian']:.3f}")
+    return (
+        f"IoU {m['iou']:.3f}  PSNR {m['psnr']:6.2f} dB (figure {m['psnr_figure']:6.2f}, room {m['psnr_room']:6.2f})"
+        f"  SSIM-Gaussian {m['ssim_gaussian']:.3f}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run", help="a training output_dir holding checkpoints/checkpoint-<step>/")
     parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
     parser.add_argument("--pairs", type=int, default=20)
@@ -55,8 +59,16 @@ def main() -> None:
     curve, baselines = [], {}
     for step, folder in points:
         print(f"== step {step}: {folder}", flush=True)
-        result, _ = evaluate(with_trained_modules(base, folder), args.pairs, args.frames, args.fps, args.steps,
-                             args.guidance_scale, args.seed, log=lambda line: None)
+        result, _ = evaluate(
+            with_trained_modules(base, folder),
+            args.pairs,
+            args.frames,
+            args.fps,
+            args.steps,
+            args.guidance_scale,
+            args.seed,
+            log=lambda line: None,
+        )
         curve.append(result["magicpose"])
         baselines = {k: v for k, v in result.items() if k != "magicpose"}
         m = result["magicpose"]

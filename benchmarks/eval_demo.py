@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from results import record
+from sampling import sample_uint8
 
 from magicpose.eval import foreground_iou, foreground_mask, psnr, ssim_gaussian
 from magicpose.image_utils import center_crop_resize
@@ -57,7 +57,9 @@ def with_trained_modules(pipe, folder: Path):
 
     from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 
-    parts = dict(pipe.components, appearance_unet=UNet2DConditionModel.from_pretrained(folder / "appearance_unet"))
+    parts = dict(
+        pipe.components, appearance_unet=UNet2DConditionModel.from_pretrained(folder / "appearance_unet")
+    )
     if (folder / "controlnet").is_dir():
         parts["controlnet"] = ControlNetModel.from_pretrained(folder / "controlnet")
     swapped = MagicPosePipeline(**parts)
@@ -65,7 +67,9 @@ def with_trained_modules(pipe, folder: Path):
     return swapped
 
 
-def scores(predicted: list[np.ndarray], truth: list[np.ndarray], background: np.ndarray) -> dict[str, list[float]]:
+def scores(
+    predicted: list[np.ndarray], truth: list[np.ndarray], background: np.ndarray
+) -> dict[str, list[float]]:
     """Per frame: foreground IoU, PSNR and 11x11-Gaussian SSIM, and PSNR split into the true figure's pixels
     and the rest (where the error is: the figure, or the room around it)."""
     out = {"iou": [], "psnr": [], "ssim_gaussian": [], "psnr_figure": [], "psnr_room": []}
@@ -79,8 +83,9 @@ def scores(predicted: list[np.ndarray], truth: list[np.ndarray], background: np.
     return out
 
 
-def evaluate(pipe, pairs: int, frames: int, fps: float, steps: int, guidance_scale: float | None, seed: int,
-             log=None) -> tuple[dict, list[np.ndarray]]:
+def evaluate(
+    pipe, pairs: int, frames: int, fps: float, steps: int, guidance_scale: float | None, seed: int, log=None
+) -> tuple[dict, list[np.ndarray]]:
     """Mean figures per method over ``pairs`` held-out pairs, and four reference | pose | output | truth rows."""
     from magicpose.video import make_preview_frame
 
@@ -93,41 +98,67 @@ def evaluate(pipe, pairs: int, frames: int, fps: float, steps: int, guidance_sca
     rows, started = [], time.perf_counter()
     for n, (identity_id, motion_id) in enumerate(split_ids(seed, "test", pairs)):
         reference, maps, truth, background = held_out_case(identity_id, motion_id, frames, size, fps)
-        output = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=steps,
-                      generator=torch.Generator().manual_seed(n), output_type="np", **extra).frames[0]
-        generated = [(f * 255).round().astype(np.uint8) for f in output]
-        for name, predicted in (("magicpose", generated), ("copy_reference", [reference] * len(truth)),
-                                ("pose_map", maps)):
+        generated = sample_uint8(pipe, reference, maps, size, steps, n, **extra)
+        for name, predicted in (
+            ("magicpose", generated),
+            ("copy_reference", [reference] * len(truth)),
+            ("pose_map", maps),
+        ):
             for metric, values in scores(predicted, truth, background).items():
                 methods[name].setdefault(metric, []).extend(values)
         if n < 4:
-            rows.append(np.concatenate([make_preview_frame(reference, maps[-1], generated[-1]),
-                                        np.zeros((size, 4, 3), np.uint8), truth[-1]], axis=1))
-        log(f"pair {n + 1}/{pairs} (identity {identity_id}, motion {motion_id}): "
-            f"IoU {np.mean(methods['magicpose']['iou'][-len(truth):]):.3f}, "
-            f"PSNR {np.mean(methods['magicpose']['psnr'][-len(truth):]):.2f} dB")
-    result = {name: {m: round(float(np.mean(v)), 4) for m, v in values.items()} for name, values in methods.items()}
-    log(f"{pairs} held-out pairs x {frames} frames at {size}x{size}, {steps} steps, "
-        f"{time.perf_counter() - started:.0f} s")
+            rows.append(
+                np.concatenate(
+                    [
+                        make_preview_frame(reference, maps[-1], generated[-1]),
+                        np.zeros((size, 4, 3), np.uint8),
+                        truth[-1],
+                    ],
+                    axis=1,
+                )
+            )
+        log(
+            f"pair {n + 1}/{pairs} (identity {identity_id}, motion {motion_id}): "
+            f"IoU {np.mean(methods['magicpose']['iou'][-len(truth) :]):.3f}, "
+            f"PSNR {np.mean(methods['magicpose']['psnr'][-len(truth) :]):.2f} dB"
+        )
+    result = {
+        name: {m: round(float(np.mean(v)), 4) for m, v in values.items()} for name, values in methods.items()
+    }
+    log(
+        f"{pairs} held-out pairs x {frames} frames at {size}x{size}, {steps} steps, "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     for name, values in result.items():
-        log(f"  {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB (figure {values['psnr_figure']:6.2f},"
-            f" room {values['psnr_room']:6.2f})  SSIM-Gaussian {values['ssim_gaussian']:.3f}")
+        log(
+            f"  {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB (figure {values['psnr_figure']:6.2f},"
+            f" room {values['psnr_room']:6.2f})  SSIM-Gaussian {values['ssim_gaussian']:.3f}"
+        )
     return result, rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--fps", type=float, default=2.0, help="spacing of the driving poses (the dance runs at 8)")
+    parser.add_argument(
+        "--fps", type=float, default=2.0, help="spacing of the driving poses (the dance runs at 8)"
+    )
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance-scale", type=float, default=None, help="default: the pipeline's default")
     parser.add_argument("--seed", type=int, default=1234, help="picks the held-out pairs")
-    parser.add_argument("--save-grid", default=None, help="write a reference | pose | output | truth PNG here")
-    parser.add_argument("--checkpoint", default=None,
-                        help="a training checkpoint (or final/) folder whose appearance_unet/ and controlnet/ replace "
-                             "those of --weights: one point of a quality-versus-steps curve")
+    parser.add_argument(
+        "--save-grid", default=None, help="write a reference | pose | output | truth PNG here"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a training checkpoint (or final/) folder whose appearance_unet/ and controlnet/ replace "
+        "those of --weights: one point of a quality-versus-steps curve",
+    )
     args = parser.parse_args()
 
     from magicpose.video import write_preview_grid
@@ -136,7 +167,9 @@ def main() -> None:
     pipe = load_pipeline(args.weights)
     if args.checkpoint:
         pipe = with_trained_modules(pipe, Path(args.checkpoint))
-    result, rows = evaluate(pipe, args.pairs, args.frames, args.fps, args.steps, args.guidance_scale, args.seed)
+    result, rows = evaluate(
+        pipe, args.pairs, args.frames, args.fps, args.steps, args.guidance_scale, args.seed
+    )
     if args.save_grid:
         write_preview_grid(args.save_grid, rows)
     print(json.dumps(result))

@@ -42,8 +42,9 @@ def rounded_uint8():
     from magicpose.pipelines import pipeline_pose2vid as module
 
     original = module.to_uint8
-    module.to_uint8 = lambda frame: ((frame.float() + 1) / 2 * 255).clamp(0, 255).round().to(torch.uint8).permute(
-        1, 2, 0)
+    module.to_uint8 = lambda frame: (
+        ((frame.float() + 1) / 2 * 255).clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0)
+    )
     try:
         yield
     finally:
@@ -55,8 +56,9 @@ def head_masks(pipe, keypoints) -> np.ndarray:
     rule = "lotayou" if face.config.variant == "lotayou" else "official"
     masks = np.zeros((len(keypoints), SIZE, SIZE), bool)
     for i, pose in enumerate(keypoints):
-        box = face_box(body_in_output(pose, SIZE, SIZE), SIZE, SIZE, face.config.size_fraction, face.size_multiple,
-                       rule)
+        box = face_box(
+            body_in_output(pose, SIZE, SIZE), SIZE, SIZE, face.config.size_fraction, face.size_multiple, rule
+        )
         if box is not None:
             masks[i][box.slices()] = True
     return masks
@@ -67,19 +69,27 @@ def run(pipe, cases, configure=None, **options) -> list[np.ndarray]:
     if configure:
         pipe.face_enhancer.register_to_config(**configure)
     try:
-        return [np.stack(list(pipe.iter_frames(maps, SIZE, SIZE, pose_keypoints=kps, **options)))
-                for kps, maps, _ in cases]
+        return [
+            np.stack(list(pipe.iter_frames(maps, SIZE, SIZE, pose_keypoints=kps, **options)))
+            for kps, maps, _ in cases
+        ]
     finally:
         pipe.face_enhancer.register_to_config(**{k: saved[k] for k in configure or {}})
 
 
 def row(frames, reference, cases, masks) -> dict:
-    change = np.concatenate([np.abs(f.astype(int) - r.astype(int)).ravel() for f, r in zip(frames, reference)])
+    change = np.concatenate(
+        [np.abs(f.astype(int) - r.astype(int)).ravel() for f, r in zip(frames, reference)]
+    )
     truth = [np.stack(t) for _, _, t in cases]
     whole = np.mean([psnr(f[1:], t[1:]) for f, t in zip(frames, truth)])
     head = np.mean([psnr(f[1:][m[1:]], t[1:][m[1:]]) for f, t, m in zip(frames, truth, masks)])
-    return {"mean_levels": round(float(change.mean()), 3), "max_levels": int(change.max()),
-            "psnr": round(float(whole), 3), "psnr_head": round(float(head), 3)}
+    return {
+        "mean_levels": round(float(change.mean()), 3),
+        "max_levels": int(change.max()),
+        "psnr": round(float(whole), 3),
+        "psnr_head": round(float(head), 3),
+    }
 
 
 def table(name: str, pipe, cases, variants: dict) -> dict:
@@ -88,14 +98,20 @@ def table(name: str, pipe, cases, variants: dict) -> dict:
     rows = {"as the original": row(reference, reference, cases, masks)}
     for label, make in variants.items():
         rows[label] = row(make(), reference, cases, masks)
-    print(f"\n{name}\n| option | mean change (levels) | max change | PSNR | PSNR in the head box |\n|---|---|---|---|---|")
+    print(
+        f"\n{name}\n| option | mean change (levels) | max change | PSNR | PSNR in the head box |\n|---|---|---|---|---|"
+    )
     for label, r in rows.items():
-        print(f"| {label} | {r['mean_levels']} | {r['max_levels']} | {r['psnr']:.2f} | {r['psnr_head']:.2f} |")
+        print(
+            f"| {label} | {r['mean_levels']} | {r['max_levels']} | {r['psnr']:.2f} | {r['psnr_head']:.2f} |"
+        )
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pose2vid", default=str(ROOT / "pretrained_weights" / "pose2vid_demo"))
     parser.add_argument("--lotayou-face", default=None, help="a Lotayou-variant FaceEnhancer folder")
     parser.add_argument("--motions", type=int, default=4)
@@ -113,25 +129,47 @@ def main() -> None:
     for _, motion in split_ids(args.seed, "test", args.motions):
         keypoints, maps, truth, _ = case(dancer, motion, args.frames)
         cases.append((keypoints, maps, truth))
-    original = dict(configure={"paste": "hard", "feedback": None})  # the official test loop on the demo's face
-    results = {"official_face": table("demo (official-variant face, trained with body feedback)", pipe, cases, {
-        "as the original": lambda: run(pipe, cases, **original),
-        "--face-blend feather": lambda: run(pipe, cases, configure={"paste": "feather", "feedback": None}),
-        "body frame fed back": lambda: run(pipe, cases, configure={"paste": "hard", "feedback": "body"}),
-        "feather + body feedback (the demo's record)": lambda: run(pipe, cases),
-        "rounded to 8 bit": lambda: _rounded(pipe, cases, original),
-    })}
+    original = dict(
+        configure={"paste": "hard", "feedback": None}
+    )  # the official test loop on the demo's face
+    results = {
+        "official_face": table(
+            "demo (official-variant face, trained with body feedback)",
+            pipe,
+            cases,
+            {
+                "as the original": lambda: run(pipe, cases, **original),
+                "--face-blend feather": lambda: run(
+                    pipe, cases, configure={"paste": "feather", "feedback": None}
+                ),
+                "body frame fed back": lambda: run(
+                    pipe, cases, configure={"paste": "hard", "feedback": "body"}
+                ),
+                "feather + body feedback (the demo's record)": lambda: run(pipe, cases),
+                "rounded to 8 bit": lambda: _rounded(pipe, cases, original),
+            },
+        )
+    }
     if args.lotayou_face:
         face = FaceEnhancer.from_pretrained(args.lotayou_face).eval()
         if face.config.variant != "lotayou":
             parser.error(f"--lotayou-face '{args.lotayou_face}' is a {face.config.variant} face enhancer")
         lotayou = Pose2VidPipeline(generator=pipe.generator, face_enhancer=face)
         plain = dict(configure={"paste": "hard", "feedback": None})
-        results["lotayou_face"] = table("Lotayou-variant face (BatchNorm) on the demo body", lotayou, cases, {
-            "as the original": lambda: run(lotayou, cases, **plain),
-            "running BatchNorm statistics": lambda: run(lotayou, cases, face_norm_statistics="running", **plain),
-            "--face-blend feather": lambda: run(lotayou, cases, configure={"paste": "feather", "feedback": None}),
-        })
+        results["lotayou_face"] = table(
+            "Lotayou-variant face (BatchNorm) on the demo body",
+            lotayou,
+            cases,
+            {
+                "as the original": lambda: run(lotayou, cases, **plain),
+                "running BatchNorm statistics": lambda: run(
+                    lotayou, cases, face_norm_statistics="running", **plain
+                ),
+                "--face-blend feather": lambda: run(
+                    lotayou, cases, configure={"paste": "feather", "feedback": None}
+                ),
+            },
+        )
     print(json.dumps(results))
     record("eval_edn_options", results)
 

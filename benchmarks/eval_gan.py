@@ -26,9 +26,9 @@ import re
 import time
 
 import numpy as np
-import torch
 from eval_demo import ROOT, scores
 from results import record
+from sampling import sample_uint8
 
 from magicpose.image_utils import center_crop_resize
 from magicpose.pose import FramePose, draw_pose
@@ -69,9 +69,7 @@ def run_pose2vid(pipe, maps, keypoints) -> list[np.ndarray]:
 
 
 def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarray]:
-    out = pipe(image=reference, pose_images=maps, height=SIZE, width=SIZE, num_inference_steps=steps,
-               generator=torch.Generator().manual_seed(seed), output_type="np").frames[0]
-    return [(f * 255).round().astype(np.uint8) for f in out]
+    return sample_uint8(pipe, reference, maps, SIZE, steps, seed)
 
 
 def accumulate(table: dict, name: str, predicted, truth, background) -> None:
@@ -86,19 +84,33 @@ def evaluate(pairs, frames: int, pose2vid, pose2vid_body, magicpose, steps: int)
         reference = truth[0]
         accumulate(table, "pose2vid", run_pose2vid(pose2vid_body, maps, keypoints)[1:], truth[1:], background)
         if pose2vid.face_enhancer is not None:
-            accumulate(table, "pose2vid_face", run_pose2vid(pose2vid, maps, keypoints)[1:], truth[1:], background)
+            accumulate(
+                table, "pose2vid_face", run_pose2vid(pose2vid, maps, keypoints)[1:], truth[1:], background
+            )
         if magicpose is not None:
-            accumulate(table, "magicpose", run_magicpose(magicpose, reference, maps[1:], steps, n), truth[1:],
-                       background)
+            accumulate(
+                table,
+                "magicpose",
+                run_magicpose(magicpose, reference, maps[1:], steps, n),
+                truth[1:],
+                background,
+            )
         accumulate(table, "copy_reference", [reference] * frames, truth[1:], background)
-    return {name: {m: round(float(np.mean(v)), 4) for m, v in metrics.items()} for name, metrics in table.items()}
+    return {
+        name: {m: round(float(np.mean(v)), 4) for m, v in metrics.items()} for name, metrics in table.items()
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pose2vid", default=str(ROOT / "pretrained_weights" / "pose2vid_demo"))
-    parser.add_argument("--magicpose", default=str(ROOT / "pretrained_weights" / "demo"),
-                        help="MagicPose weights, or 'none' to skip it")
+    parser.add_argument(
+        "--magicpose",
+        default=str(ROOT / "pretrained_weights" / "demo"),
+        help="MagicPose weights, or 'none' to skip it",
+    )
     parser.add_argument("--motions", type=int, default=4, help="held-out motions of the demo dancer")
     parser.add_argument("--frames", type=int, default=16, help="generated frames per motion (after frame 0)")
     parser.add_argument("--unseen", type=int, default=4, help="held-out pairs of other identities (0: skip)")
@@ -120,15 +132,22 @@ def main() -> None:
     result = evaluate(own, args.frames, pose2vid, body_only, magicpose, args.steps)
     if args.unseen:
         others = [pair for pair in split_ids(args.seed + 1, "test", args.unseen + 1) if pair[0] != dancer]
-        result["unseen_identity"] = evaluate(others[:args.unseen], args.frames, pose2vid, body_only, magicpose,
-                                             args.steps)
-    print(f"demo dancer {dancer}: {args.motions} held-out motions x {args.frames} frames at {SIZE}x{SIZE}; "
-          f"{args.unseen} unseen identities; {time.perf_counter() - started:.0f} s", flush=True)
+        result["unseen_identity"] = evaluate(
+            others[: args.unseen], args.frames, pose2vid, body_only, magicpose, args.steps
+        )
+    print(
+        f"demo dancer {dancer}: {args.motions} held-out motions x {args.frames} frames at {SIZE}x{SIZE}; "
+        f"{args.unseen} unseen identities; {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     for title, table in (("own subject", result), ("unseen identity", result.get("unseen_identity", {}))):
         for name, values in table.items():
             if name != "unseen_identity":
-                print(f"  {title:15s} {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  "
-                      f"SSIM-Gaussian {values['ssim_gaussian']:.3f}", flush=True)
+                print(
+                    f"  {title:15s} {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  "
+                    f"SSIM-Gaussian {values['ssim_gaussian']:.3f}",
+                    flush=True,
+                )
     print(json.dumps(result))
     record("eval_gan", result)
 

@@ -29,9 +29,9 @@ import json
 import time
 
 import numpy as np
-import torch
 from eval_demo import ROOT, scores
 from results import record
+from sampling import sample_uint8
 
 from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
 from magicpose.image_utils import center_crop_resize
@@ -93,8 +93,10 @@ def smoothing_table(truths, noise_levels, fps: float, seed: int) -> dict:
         row = {}
         for name, arrays in (("noisy", noisy), ("one_euro", euro), ("median7", median)):
             errors = [mean_keypoint_error(a, t) for a, t in zip(arrays, truths)]
-            row[name] = {"jitter": round(float(np.mean([keypoint_jitter(a) for a in arrays])), 4),
-                         "error": round(float(np.mean(errors)), 4)}
+            row[name] = {
+                "jitter": round(float(np.mean([keypoint_jitter(a) for a in arrays])), 4),
+                "error": round(float(np.mean(errors)), 4),
+            }
         table[f"noise_{sigma:g}px"] = row
     return table
 
@@ -105,8 +107,18 @@ def tune(truths, noise_levels, fps: float, seed: int) -> list[tuple]:
     base = {s: np.mean([mean_keypoint_error(n, t) for n, t in zip(noisy[s], truths)]) for s in noise_levels}
     rows = []
     for mc, beta, dc in itertools.product((0.5, 1, 2, 3, 5), (3, 10, 20, 30, 50, 100), (1, 3, 10)):
-        rel = [np.mean([mean_keypoint_error(as_array(smooth_keypoints(as_frames(n), fps, mc, beta, d_cutoff=dc)), t)
-                        for n, t in zip(noisy[s], truths)]) / base[s] for s in noise_levels]
+        rel = [
+            np.mean(
+                [
+                    mean_keypoint_error(
+                        as_array(smooth_keypoints(as_frames(n), fps, mc, beta, d_cutoff=dc)), t
+                    )
+                    for n, t in zip(noisy[s], truths)
+                ]
+            )
+            / base[s]
+            for s in noise_levels
+        ]
         rows.append((float(np.mean(rel)), mc, beta, dc, [round(float(r), 3) for r in rel]))
     return sorted(rows)
 
@@ -124,10 +136,14 @@ def alignment_case(a: int, b: int, motion_id: int, frames: int, fps: float):
     """A's true poses (frames 0..frames), B's driving frames and A's identity."""
     motion = Motion.from_id(motion_id)
     identity_a = Identity.from_id(a)
-    truth = [FramePose(RENDER_SIZE, RENDER_SIZE, [p]) for p in pose_sequence(identity_a, motion, frames + 1,
-                                                                             RENDER_SIZE, fps)]
-    driving = [FramePose(RENDER_SIZE, RENDER_SIZE, [p]) for p in pose_sequence(Identity.from_id(b), motion,
-                                                                               frames + 1, RENDER_SIZE, fps)]
+    truth = [
+        FramePose(RENDER_SIZE, RENDER_SIZE, [p])
+        for p in pose_sequence(identity_a, motion, frames + 1, RENDER_SIZE, fps)
+    ]
+    driving = [
+        FramePose(RENDER_SIZE, RENDER_SIZE, [p])
+        for p in pose_sequence(Identity.from_id(b), motion, frames + 1, RENDER_SIZE, fps)
+    ]
     return identity_a, truth, driving
 
 
@@ -154,8 +170,9 @@ def keypoint_table(count: int, frames: int, fps: float, seed: int) -> dict:
     return {m: {k: round(float(np.mean(v)), 3) for k, v in d.items()} for m, d in table.items()}
 
 
-def generation_table(pipe, count: int, frames: int, fps: float, steps: int, seed: int,
-                     oracle: bool = True) -> dict:
+def generation_table(
+    pipe, count: int, frames: int, fps: float, steps: int, seed: int, oracle: bool = True
+) -> dict:
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
     small = lambda image: np.asarray(center_crop_resize(image, size, size))  # noqa: E731
     methods = (*MODES, "oracle") if oracle else MODES
@@ -171,15 +188,15 @@ def generation_table(pipe, count: int, frames: int, fps: float, steps: int, seed
         line = []
         for m in methods:
             maps = [small(draw_pose(f)) for f in poses[m]]
-            out = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=steps,
-                       generator=torch.Generator().manual_seed(n), output_type="np").frames[0]
-            generated = [(f * 255).round().astype(np.uint8) for f in out]
+            generated = sample_uint8(pipe, reference, maps, size, steps, n)
             s = scores(generated, target, background)
             for metric in per_pair[m]:
                 per_pair[m][metric].append(float(np.mean(s[metric])))
             line.append(f"{m} IoU {per_pair[m]['iou'][-1]:.3f} PSNR {per_pair[m]['psnr'][-1]:.2f}")
-        log(f"pair {n + 1}/{count} (A {a}, B {b}, motion {motion}) {time.perf_counter() - started:.0f} s: "
-            + "; ".join(line))
+        log(
+            f"pair {n + 1}/{count} (A {a}, B {b}, motion {motion}) {time.perf_counter() - started:.0f} s: "
+            + "; ".join(line)
+        )
     result = {m: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for m, d in per_pair.items()}
     # Paired differences against "none" and "global": mean and standard error over pairs.
     for other, base in (("global", "none"), ("bones", "none"), ("bones", "global"), ("oracle", "bones")):
@@ -188,19 +205,23 @@ def generation_table(pipe, count: int, frames: int, fps: float, steps: int, seed
         for metric in ("iou", "psnr"):
             diff = np.subtract(per_pair[other][metric], per_pair[base][metric])
             se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
-            result.setdefault("paired", {})[f"{other}-{base}_{metric}"] = [round(float(diff.mean()), 4),
-                                                                           round(se, 4)]
+            result.setdefault("paired", {})[f"{other}-{base}_{metric}"] = [
+                round(float(diff.mean()), 4),
+                round(se, 4),
+            ]
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
     parser.add_argument("--pairs", type=int, default=6, help="alignment pairs generated with the demo model")
     parser.add_argument("--kp-pairs", type=int, default=50, help="alignment pairs for the keypoint errors")
-    parser.add_argument("--frames", type=int, default=8,
-                        help="generated frames per pair (after the reference)")
+    parser.add_argument(
+        "--frames", type=int, default=8, help="generated frames per pair (after the reference)"
+    )
     parser.add_argument("--fps", type=float, default=2.0, help="spacing of the driving poses (as eval_demo)")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
     parser.add_argument("--no-generate", action="store_true", help="skip the (slow) generation table")
@@ -218,15 +239,21 @@ def main() -> None:
     truths = dances(args.dances, args.smooth_frames, args.smooth_fps, args.seed)
     smooth = smoothing_table(truths, args.noise, args.smooth_fps, args.seed)
     result["smoothing"] = smooth
-    log(f"smoothing: {args.dances} dances x {args.smooth_frames} frames at {args.smooth_fps:g} fps, 128 px; "
-        f"true motion's own jitter {smooth['truth_jitter']:.3f} px")
-    log(f"  {'noise':>8s} | {'jitter noisy':>12s} {'one-euro':>9s} {'median7':>8s} | "
-        f"{'error noisy':>11s} {'one-euro':>9s} {'median7':>8s}   (px)")
+    log(
+        f"smoothing: {args.dances} dances x {args.smooth_frames} frames at {args.smooth_fps:g} fps, 128 px; "
+        f"true motion's own jitter {smooth['truth_jitter']:.3f} px"
+    )
+    log(
+        f"  {'noise':>8s} | {'jitter noisy':>12s} {'one-euro':>9s} {'median7':>8s} | "
+        f"{'error noisy':>11s} {'one-euro':>9s} {'median7':>8s}   (px)"
+    )
     for sigma in args.noise:
         row = smooth[f"noise_{sigma:g}px"]
-        log(f"  {sigma:6.2f}px | {row['noisy']['jitter']:12.3f} {row['one_euro']['jitter']:9.3f} "
+        log(
+            f"  {sigma:6.2f}px | {row['noisy']['jitter']:12.3f} {row['one_euro']['jitter']:9.3f} "
             f"{row['median7']['jitter']:8.3f} | {row['noisy']['error']:11.3f} "
-            f"{row['one_euro']['error']:9.3f} {row['median7']['error']:8.3f}")
+            f"{row['one_euro']['error']:9.3f} {row['median7']['error']:8.3f}"
+        )
     if args.tune:
         levels = [s for s in args.noise if s <= 2.0] or args.noise
         rows = tune(truths, levels, args.smooth_fps, args.seed)
@@ -237,8 +264,10 @@ def main() -> None:
 
     kp = keypoint_table(args.kp_pairs, args.frames, args.fps, args.seed)
     result["alignment_keypoints"] = kp
-    log(f"alignment, keypoint error against A's true poses ({args.kp_pairs} pairs x {args.frames} frames, px "
-        "on 128 px):")
+    log(
+        f"alignment, keypoint error against A's true poses ({args.kp_pairs} pairs x {args.frames} frames, px "
+        "on 128 px):"
+    )
     for mode, values in kp.items():
         log(f"  {mode:7s} body {values['body_px']:7.3f}  all points {values['all_px']:7.3f}")
 
@@ -247,14 +276,19 @@ def main() -> None:
 
         pipe = load_pipeline(args.weights)
         pipe.set_progress_bar_config(disable=True)
-        gen = generation_table(pipe, args.pairs, args.frames, args.fps, args.steps, args.seed,
-                               not args.no_oracle)
+        gen = generation_table(
+            pipe, args.pairs, args.frames, args.fps, args.steps, args.seed, not args.no_oracle
+        )
         result["alignment_generation"] = gen
-        log(f"alignment, demo model ({args.pairs} pairs x {args.frames} frames, {args.steps} steps) against "
-            "the true renders of A:")
+        log(
+            f"alignment, demo model ({args.pairs} pairs x {args.frames} frames, {args.steps} steps) against "
+            "the true renders of A:"
+        )
         for mode in (m for m in (*MODES, "oracle") if m in gen):
             v = gen[mode]
-            log(f"  {mode:7s} IoU {v['iou']:.3f}  PSNR {v['psnr']:6.2f} dB  SSIM-Gaussian {v['ssim_gaussian']:.3f}")
+            log(
+                f"  {mode:7s} IoU {v['iou']:.3f}  PSNR {v['psnr']:6.2f} dB  SSIM-Gaussian {v['ssim_gaussian']:.3f}"
+            )
         for key, (mean, se) in gen["paired"].items():
             log(f"  paired {key:22s} {mean:+.4f} +- {se:.4f} (mean +- s.e. over pairs)")
     log(f"{time.perf_counter() - started:.0f} s")

@@ -54,8 +54,12 @@ VARIANTS = (
     ("--fid-protocol clean-fid", {"fid_protocol": "clean-fid"}, False, ("fid",)),
     ("--gif (DisCo's June-2023 GIFs)", {"gif": True}, False, ("fid_vid", "fvd")),
     ("resize clipped to [0, 255] (clean-fid FID)", {"fid_protocol": "clean-fid"}, True, NETWORK_METRICS),
-    ("this package before: clean-fid, GIF, clipped", {"fid_protocol": "clean-fid", "gif": True}, True,
-     NETWORK_METRICS),
+    (
+        "this package before: clean-fid, GIF, clipped",
+        {"fid_protocol": "clean-fid", "gif": True},
+        True,
+        NETWORK_METRICS,
+    ),
 )
 # What each row is compared with: the default, except the clipped row's FID (clean-fid without clipping).
 BASELINE_FID = {3: 1}
@@ -100,12 +104,19 @@ class I3DStandIn(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv3d(3, 32, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3)), nn.ReLU(),
-                                 nn.Conv3d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-                                 nn.Conv3d(64, 128, 3, stride=2, padding=1), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.Conv3d(3, 32, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3)),
+            nn.ReLU(),
+            nn.Conv3d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv3d(64, 128, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
         self.fc = nn.Linear(128, 400)
 
-    def forward(self, x: Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True) -> Tensor:
+    def forward(
+        self, x: Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True
+    ) -> Tensor:
         return self.fc(self.net(x).mean((2, 3, 4)))
 
 
@@ -118,12 +129,17 @@ def write_standins(folder: Path, seed: int = 0) -> dict[str, Path]:
         traced = torch.jit.trace(inception, torch.zeros(2, 3, 299, 299))
     torch.jit.script(CleanFIDStandIn(traced)).save(str(folder / "inception-2015-12-05.pt"))
     resnet = _he_init(resnet3d_50(), seed + 1)
-    torch.save({"state_dict": {"module." + k: v for k, v in resnet.state_dict().items()}},
-               folder / "resnet-50-kinetics.pth")
+    torch.save(
+        {"state_dict": {"module." + k: v for k, v in resnet.state_dict().items()}},
+        folder / "resnet-50-kinetics.pth",
+    )
     torch.jit.script(_he_init(I3DStandIn(), seed + 2)).save(str(folder / "i3d_torchscript.pt"))
-    return {"pytorch_fid_inception": folder / "pt_inception-2015-12-05-6726825d.pth",
-            "inception": folder / "inception-2015-12-05.pt", "resnet3d": folder / "resnet-50-kinetics.pth",
-            "i3d": folder / "i3d_torchscript.pt"}
+    return {
+        "pytorch_fid_inception": folder / "pt_inception-2015-12-05-6726825d.pth",
+        "inception": folder / "inception-2015-12-05.pt",
+        "resnet3d": folder / "resnet-50-kinetics.pth",
+        "i3d": folder / "i3d_torchscript.pt",
+    }
 
 
 # ------------------------------------------------------------------------------------------------- set
@@ -152,8 +168,10 @@ def write_set(out: Path, motions: int, frames: int, device: str) -> tuple[Path, 
             folder.mkdir(parents=True, exist_ok=True)
             for k, frame in enumerate(video, start=1):
                 Image.fromarray(frame).save(folder / f"{k:04d}.png")
-    what = (f"pose2vid demo (body generator) vs the true renders of its dancer {dancer}, {len(chosen)} held-out "
-            f"motions x {frames} frames, {SIZE}x{SIZE}")
+    what = (
+        f"pose2vid demo (body generator) vs the true renders of its dancer {dancer}, {len(chosen)} held-out "
+        f"motions x {frames} frames, {SIZE}x{SIZE}"
+    )
     return out / "gen", out / "gt", what
 
 
@@ -176,8 +194,8 @@ def write_photo_set(out: Path, frames: int) -> tuple[Path, Path, str]:
         photo = getattr(skimage.data, name)()
         for k in range(1, frames + 1):
             x = PAN * k
-            truth = photo[8:8 + PHOTO_SIZE, x:x + PHOTO_SIZE]
-            shifted = cv2.GaussianBlur(photo[10:10 + PHOTO_SIZE, x + 3:x + 3 + PHOTO_SIZE], (0, 0), 1.0)
+            truth = photo[8 : 8 + PHOTO_SIZE, x : x + PHOTO_SIZE]
+            shifted = cv2.GaussianBlur(photo[10 : 10 + PHOTO_SIZE, x + 3 : x + 3 + PHOTO_SIZE], (0, 0), 1.0)
             buffer = io.BytesIO()
             Image.fromarray(shifted).save(buffer, format="JPEG", quality=75)
             generated = np.asarray(Image.open(buffer).convert("RGB"))
@@ -185,8 +203,10 @@ def write_photo_set(out: Path, frames: int) -> tuple[Path, Path, str]:
                 folder = out / side / name
                 folder.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.ascontiguousarray(frame)).save(folder / f"{k:04d}.png")
-    what = (f"scikit-image's photographs ({', '.join(PHOTOS)}) panned as {frames}-frame videos, "
-            f"{PHOTO_SIZE}x{PHOTO_SIZE}, against a shifted, blurred, JPEG-compressed copy of each pan")
+    what = (
+        f"scikit-image's photographs ({', '.join(PHOTOS)}) panned as {frames}-frame videos, "
+        f"{PHOTO_SIZE}x{PHOTO_SIZE}, against a shifted, blurred, JPEG-compressed copy of each pan"
+    )
     return out / "gen", out / "gt", what
 
 
@@ -241,30 +261,47 @@ def markdown(rows: list[dict], set_what: str, ranges: dict[str, float]) -> str:
             if name not in row["metrics"]:
                 cells.append("= default")
                 continue
-            base = rows[BASELINE_FID[i]]["metrics"][name] if name == "fid" and i in BASELINE_FID else default[name]
+            base = (
+                rows[BASELINE_FID[i]]["metrics"][name]
+                if name == "fid" and i in BASELINE_FID
+                else default[name]
+            )
             value = row["metrics"][name]
             change = "" if i == 0 else f" ({100 * (value - base) / base:+.2f} %)"
             cells.append(f"{value:.5g}{change}")
         lines.append(f"| {row['protocol']} | " + " | ".join(cells) + " |")
     counts = rows[0]["counts"]
-    lines += ["", f"Set: {set_what}: {counts['videos']} videos, {counts['frames']} frames and {counts['clips']} "
-              "clips of 16 per side. Changes against the default; the clipped row's FID against clean-fid "
-              "unclipped. Resized values outside [0, 255]: " + ", ".join(
-                  f"{size} px {100 * ranges[f'{size}px_share_outside']:.3f} % (up to "
-                  f"{ranges[f'{size}px_most_levels_outside']:.1f} levels)" for size in (299, 224, 112)) + "."]
+    lines += [
+        "",
+        f"Set: {set_what}: {counts['videos']} videos, {counts['frames']} frames and {counts['clips']} "
+        "clips of 16 per side. Changes against the default; the clipped row's FID against clean-fid "
+        "unclipped. Resized values outside [0, 255]: "
+        + ", ".join(
+            f"{size} px {100 * ranges[f'{size}px_share_outside']:.3f} % (up to "
+            f"{ranges[f'{size}px_most_levels_outside']:.1f} levels)"
+            for size in (299, 224, 112)
+        )
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="outputs/eval_protocols")
     parser.add_argument("--sets", default="pose2vid,photos", help="which built-in sets: pose2vid, photos")
     parser.add_argument("--motions", type=int, default=4)
     parser.add_argument("--frames", type=int, default=24, help="frames per video (at least 16)")
     parser.add_argument("--gen", default=None, help="score this folder of generated video folders instead")
     parser.add_argument("--gt", default=None, help="its ground truth (with --gen)")
-    parser.add_argument("--eval-weights", default=None, metavar="DIR",
-                        help="real network files (default: $MAGICPOSE_EVAL_WEIGHTS; else random stand-ins)")
+    parser.add_argument(
+        "--eval-weights",
+        default=None,
+        metavar="DIR",
+        help="real network files (default: $MAGICPOSE_EVAL_WEIGHTS; else random stand-ins)",
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if (args.gen is None) != (args.gt is None):
@@ -277,18 +314,25 @@ def main() -> None:
         networks_what = "real network files: " + ", ".join(files[n].name for n in needed)
     else:
         files = write_standins(out / "standins")
-        networks_what = ("random stand-ins (no real weights here): pytorch-fid's Inception-v3 and the same weights "
-                         "behind a clean-fid-style TorchScript, Hara's 3D ResNet-50, a small 3D CNN for the I3D")
-    features = {"pytorch-fid": load_feature_network("pytorch_fid_inception", files["pytorch_fid_inception"],
-                                                    args.device),
-                "clean-fid": load_feature_network("inception", files["inception"], args.device),
-                "fid_vid": load_feature_network("resnet3d", files["resnet3d"], args.device),
-                "fvd": load_feature_network("i3d", files["i3d"], args.device)}
+        networks_what = (
+            "random stand-ins (no real weights here): pytorch-fid's Inception-v3 and the same weights "
+            "behind a clean-fid-style TorchScript, Hara's 3D ResNet-50, a small 3D CNN for the I3D"
+        )
+    features = {
+        "pytorch-fid": load_feature_network(
+            "pytorch_fid_inception", files["pytorch_fid_inception"], args.device
+        ),
+        "clean-fid": load_feature_network("inception", files["inception"], args.device),
+        "fid_vid": load_feature_network("resnet3d", files["resnet3d"], args.device),
+        "fvd": load_feature_network("i3d", files["i3d"], args.device),
+    }
     if args.gen:
         sets = {"given": (Path(args.gen), Path(args.gt), f"'{args.gen}' vs '{args.gt}'")}
     else:
-        builders = {"pose2vid": lambda: write_set(out / "pose2vid", args.motions, args.frames, args.device),
-                    "photos": lambda: write_photo_set(out / "photos", args.frames)}
+        builders = {
+            "pose2vid": lambda: write_set(out / "pose2vid", args.motions, args.frames, args.device),
+            "photos": lambda: write_photo_set(out / "photos", args.frames),
+        }
         sets = {name: builders[name]() for name in args.sets.split(",")}
     log(f"networks: {networks_what}")
     tables, summary = [], {"networks": networks_what, "sets": {}}

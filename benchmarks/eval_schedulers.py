@@ -21,18 +21,27 @@ import numpy as np
 import torch
 from eval_demo import held_out_case, scores
 from results import record
+from sampling import sample, to_uint8
 
 from magicpose.synthetic import split_ids
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = [("DDIMScheduler", 50, {}), ("DDIMScheduler", 20, {}), ("DPMSolverMultistepScheduler", 20, {}),
-           ("DPMSolverMultistepScheduler", 10, {}), ("DPMSolverMultistepScheduler", 10, {"use_karras_sigmas": True}),
-           ("UniPCMultistepScheduler", 10, {}), ("EulerDiscreteScheduler", 20, {}),
-           ("EulerAncestralDiscreteScheduler", 20, {})]
+CONFIGS = [
+    ("DDIMScheduler", 50, {}),
+    ("DDIMScheduler", 20, {}),
+    ("DPMSolverMultistepScheduler", 20, {}),
+    ("DPMSolverMultistepScheduler", 10, {}),
+    ("DPMSolverMultistepScheduler", 10, {"use_karras_sigmas": True}),
+    ("UniPCMultistepScheduler", 10, {}),
+    ("EulerDiscreteScheduler", 20, {}),
+    ("EulerAncestralDiscreteScheduler", 20, {}),
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--frames", type=int, default=4)
@@ -46,7 +55,9 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     original = pipe.scheduler
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    cases = [held_out_case(i, m, args.frames, size, args.fps) for i, m in split_ids(args.seed, "test", args.pairs)]
+    cases = [
+        held_out_case(i, m, args.frames, size, args.fps) for i, m in split_ids(args.seed, "test", args.pairs)
+    ]
     results, baseline = {}, None
     for name, steps, options in CONFIGS:
         pipe.scheduler = getattr(diffusers, name).from_config(original.config, **options)
@@ -54,27 +65,38 @@ def main() -> None:
         frames, figures, seconds = [], {}, 0.0
         for n, (reference, maps, truth, background) in enumerate(cases):
             started = time.perf_counter()
-            out = pipe(image=reference, pose_images=maps, height=size, width=size, num_inference_steps=steps,
-                       generator=torch.Generator().manual_seed(n), output_type="np").frames[0]
+            out = sample(pipe, reference, maps, size, steps, n, output_type="np")
             seconds += time.perf_counter() - started
-            generated = [(f * 255).round().astype(np.uint8) for f in out]
+            generated = to_uint8(out)
             frames.append(np.stack(generated))
             for metric, values in scores(generated, truth, background).items():
                 figures.setdefault(metric, []).extend(values)
         frames = np.concatenate(frames).astype(np.int16)
         baseline = frames if baseline is None else baseline
         diff = np.abs(frames - baseline)
-        results[label] = {"steps": steps, "psnr": float(np.mean(figures["psnr"])), "iou": float(np.mean(figures["iou"])),
-                          "ssim_gaussian": float(np.mean(figures["ssim_gaussian"])),
-                          "levels_from_ddim50_mean": float(diff.mean()),
-                          "levels_from_ddim50_p99": float(np.percentile(diff, 99)),
-                          "seconds_per_video": seconds / len(cases)}
+        results[label] = {
+            "steps": steps,
+            "psnr": float(np.mean(figures["psnr"])),
+            "iou": float(np.mean(figures["iou"])),
+            "ssim_gaussian": float(np.mean(figures["ssim_gaussian"])),
+            "levels_from_ddim50_mean": float(diff.mean()),
+            "levels_from_ddim50_p99": float(np.percentile(diff, 99)),
+            "seconds_per_video": seconds / len(cases),
+        }
         r = results[label]
-        print(f"{label:28s} PSNR {r['psnr']:6.2f} dB  IoU {r['iou']:.3f}  SSIM-G {r['ssim_gaussian']:.3f}  "
-              f"vs DDIM 50: mean {r['levels_from_ddim50_mean']:5.2f}, p99 {r['levels_from_ddim50_p99']:5.1f} levels  "
-              f"{r['seconds_per_video']:5.2f} s/video", flush=True)
-    summary = {"pairs": args.pairs, "frames": args.frames, "size": size, "torch_threads": torch.get_num_threads(),
-               "results": results}
+        print(
+            f"{label:28s} PSNR {r['psnr']:6.2f} dB  IoU {r['iou']:.3f}  SSIM-G {r['ssim_gaussian']:.3f}  "
+            f"vs DDIM 50: mean {r['levels_from_ddim50_mean']:5.2f}, p99 {r['levels_from_ddim50_p99']:5.1f} levels  "
+            f"{r['seconds_per_video']:5.2f} s/video",
+            flush=True,
+        )
+    summary = {
+        "pairs": args.pairs,
+        "frames": args.frames,
+        "size": size,
+        "torch_threads": torch.get_num_threads(),
+        "results": results,
+    }
     print(json.dumps(summary))
     record("eval_schedulers", summary)
 

@@ -33,14 +33,25 @@ def machine() -> dict:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": cores, "gpu": gpu, "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
 
 
 def record(name: str, result: dict) -> Path:
     """Write ``result`` as ``benchmarks/results/<name>.json`` (replacing the previous run's) and return the path."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "date": datetime.date.today().isoformat(), "machine": machine(),
-               "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "result": result}
+    payload = {
+        "benchmark": name,
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "result": result,
+    }
     return write_text_atomic(path, json.dumps(payload, indent=2) + "\n")

@@ -20,20 +20,31 @@ from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.weights import INFO_FILE
 
 KINDS = {
-    "MagicPosePipeline": (MagicPosePipeline, "pretrained_weights/demo",
-                          "demo weights trained on synthetic dancers by scripts/train_demo.sh (64x64, CPU): they "
-                          "retarget synthetic figures, not real photos"),
-    "Pose2VidPipeline": (Pose2VidPipeline, "pretrained_weights/pose2vid_demo",
-                         "Everybody Dance Now demo weights trained by scripts/train_pose2vid_demo.sh on one "
-                         "synthetic dancer (the example's, 64x64, CPU): they render that dancer only"),
-    "Vid2VidPipeline": (Vid2VidPipeline, "pretrained_weights/vid2vid_demo",
-                        "vid2vid demo weights trained by scripts/train_vid2vid_demo.sh on one synthetic dancer (the "
-                        "example's, 64x64, CPU): they render that dancer only"),
+    "MagicPosePipeline": (
+        MagicPosePipeline,
+        "pretrained_weights/demo",
+        "demo weights trained on synthetic dancers by scripts/train_demo.sh (64x64, CPU): they "
+        "retarget synthetic figures, not real photos",
+    ),
+    "Pose2VidPipeline": (
+        Pose2VidPipeline,
+        "pretrained_weights/pose2vid_demo",
+        "Everybody Dance Now demo weights trained by scripts/train_pose2vid_demo.sh on one "
+        "synthetic dancer (the example's, 64x64, CPU): they render that dancer only",
+    ),
+    "Vid2VidPipeline": (
+        Vid2VidPipeline,
+        "pretrained_weights/vid2vid_demo",
+        "vid2vid demo weights trained by scripts/train_vid2vid_demo.sh on one synthetic dancer (the "
+        "example's, 64x64, CPU): they render that dancer only",
+    ),
 }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("pipeline")
     parser.add_argument("out", nargs="?", default=None)
     parser.add_argument("--note", default=None, help="the description stored in magicpose_info.json")

@@ -39,7 +39,9 @@ def make_example_data(out: Path) -> None:
     """A held-out identity (reference: frame 0 of a held-out motion) and a second held-out motion."""
     (identity_id, motion_id), (_, other_motion_id) = split_ids(EXAMPLE_SEED, "test", 2)
     identity = Identity.from_id(identity_id)
-    reference = render_ground_truth(identity, pose_sequence(identity, Motion.from_id(motion_id), 1, SIZE), SIZE)[0]
+    reference = render_ground_truth(
+        identity, pose_sequence(identity, Motion.from_id(motion_id), 1, SIZE), SIZE
+    )[0]
     poses = pose_sequence(identity, Motion.from_id(other_motion_id), NUM_FRAMES, SIZE, fps=4.0)
     if out.exists():
         shutil.rmtree(out)
@@ -52,7 +54,8 @@ def make_example_data(out: Path) -> None:
         write_openpose_json(frame, out / "pose_json" / f"{k:04d}_keypoints.json")
     (out / "README.md").write_text(
         f"Synthetic dancer {identity_id} (held-out identity) in frame 0 of motion {motion_id}, and "
-        f"{NUM_FRAMES} poses of held-out motion {other_motion_id} at 4 fps; made by scripts/make_demo_assets.py.\n")
+        f"{NUM_FRAMES} poses of held-out motion {other_motion_id} at 4 fps; made by scripts/make_demo_assets.py.\n"
+    )
 
 
 def make_random_demo_weights(out: Path) -> None:
@@ -62,12 +65,15 @@ def make_random_demo_weights(out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     pipe.save_pretrained(out)
-    (out / INFO_FILE).write_text(json.dumps({"kind": "random", "seed": 0, "description": RANDOM_WEIGHTS_NOTE},
-                                            indent=2) + "\n")
+    (out / INFO_FILE).write_text(
+        json.dumps({"kind": "random", "seed": 0, "description": RANDOM_WEIGHTS_NOTE}, indent=2) + "\n"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", default=str(ROOT))
     parser.add_argument("--random-weights", action="store_true", help="also write random demo weights")
     args = parser.parse_args()

@@ -17,8 +17,10 @@ def check_device(name: str | None, flag: str = "--device") -> str:
         raise InputError(f"{flag} '{name}' is not a device: use cpu, cuda, cuda:N or mps") from None
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device.type == "cuda" and gpus == 0:
-        raise InputError(f"{flag} {name}: this machine has no CUDA GPU that PyTorch can use (torch "
-                         f"{torch.__version__}): use {flag} cpu")
+        raise InputError(
+            f"{flag} {name}: this machine has no CUDA GPU that PyTorch can use (torch "
+            f"{torch.__version__}): use {flag} cpu"
+        )
     if device.type == "cuda" and device.index is not None and device.index >= gpus:
         raise InputError(f"{flag} {name}: this machine has {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}")
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -27,7 +27,9 @@ from magicpose.errors import InputError
 __all__ = ["Rank", "rank_from_environ", "sigterm_interrupts"]
 
 T = TypeVar("T")
-UNSET = "unset them to run one process, or start the command with torchrun or accelerate launch, which set them"
+UNSET = (
+    "unset them to run one process, or start the command with torchrun or accelerate launch, which set them"
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Rank:
     def shard(self, items: Sequence[T]) -> list[T]:
         """This rank's items: ``items[rank]``, ``items[rank + world_size]``, ... (none when there are fewer items
         than ranks). The shards of all ranks are disjoint and together are ``items``."""
-        return list(items[self.rank::self.world_size])
+        return list(items[self.rank :: self.world_size])
 
     def device(self, name: str | None) -> str | None:
         """The torch device of this rank for a ``--device`` flag already checked (``None``: cuda when present).
@@ -68,9 +70,11 @@ class Rank:
             return name
         gpus = torch.cuda.device_count()
         if self.local_rank >= gpus:
-            raise InputError(f"--device cuda: process LOCAL_RANK={self.local_rank} has no GPU of its own, this "
-                             f"machine has {gpus}: start at most {gpus} processes per node (torchrun "
-                             "--nproc_per_node, accelerate launch --num_processes), or pass --device cuda:N")
+            raise InputError(
+                f"--device cuda: process LOCAL_RANK={self.local_rank} has no GPU of its own, this "
+                f"machine has {gpus}: start at most {gpus} processes per node (torchrun "
+                "--nproc_per_node, accelerate launch --num_processes), or pass --device cuda:N"
+            )
         return f"cuda:{self.local_rank}"
 
 
@@ -95,8 +99,9 @@ def rank_from_environ(env: Mapping[str, str] | None = None) -> Rank:
         raise InputError(f"environment variable WORLD_SIZE={world_size} must be at least 1: {UNSET}")
     rank, local_rank = _int(env, "RANK"), _int(env, "LOCAL_RANK")
     if not 0 <= rank < world_size:
-        raise InputError(f"environment variable RANK={rank} must be from 0 to WORLD_SIZE - 1 = {world_size - 1}: "
-                         f"{UNSET}")
+        raise InputError(
+            f"environment variable RANK={rank} must be from 0 to WORLD_SIZE - 1 = {world_size - 1}: {UNSET}"
+        )
     if local_rank < 0:
         raise InputError(f"environment variable LOCAL_RANK={local_rank} must be at least 0: {UNSET}")
     return Rank(rank, world_size, local_rank)

@@ -29,12 +29,15 @@ CLIP_BOS, CLIP_EOS = 49406, 49407  # <|startoftext|>, <|endoftext|> (also SD 1.5
 def empty_prompt_ids(text_encoder=None, tokenizer=None, length: int = 77) -> torch.Tensor:
     """Token ids (1, length) of "" as SD 1.5 pads it: from ``tokenizer`` if given, else CLIP's known ids."""
     if tokenizer is not None:
-        return tokenizer("", padding="max_length", max_length=length, truncation=True,
-                         return_tensors="pt").input_ids
+        return tokenizer(
+            "", padding="max_length", max_length=length, truncation=True, return_tensors="pt"
+        ).input_ids
     vocab = getattr(getattr(text_encoder, "config", None), "vocab_size", CLIP_VOCAB_SIZE)
     if vocab != CLIP_VOCAB_SIZE:
-        raise ValueError(f"the text encoder's vocabulary has {vocab} tokens, not CLIP's {CLIP_VOCAB_SIZE}: "
-                         "the empty prompt's ids are unknown, pass its tokenizer")
+        raise ValueError(
+            f"the text encoder's vocabulary has {vocab} tokens, not CLIP's {CLIP_VOCAB_SIZE}: "
+            "the empty prompt's ids are unknown, pass its tokenizer"
+        )
     return torch.tensor([[CLIP_BOS] + [CLIP_EOS] * (length - 1)])
 
 

@@ -89,8 +89,15 @@ def _asides(final: Path) -> list[Path]:
         entries = list(parent.iterdir())
     except OSError:
         return []
-    return [e for e in entries if e.name.startswith(prefix) and e.name.endswith(".old")
-            and len(e.name) == len(prefix) + 8 + len(".old") and e.is_dir() and not e.is_symlink()]
+    return [
+        e
+        for e in entries
+        if e.name.startswith(prefix)
+        and e.name.endswith(".old")
+        and len(e.name) == len(prefix) + 8 + len(".old")
+        and e.is_dir()
+        and not e.is_symlink()
+    ]
 
 
 def restore_aside(final: PathLike) -> None:
@@ -166,10 +173,16 @@ def _files_under(folder: Path) -> list[str]:
 
 
 # What each kind of output folder is, for the message that refuses to replace one kind with another.
-KINDS = {"frames": "frames written by infer", "poses": "poses written by extract-poses or infer",
-         "weights": "weights written by convert", "dataset": "a dataset written by make-synthetic",
-         "video": "a video written by add-video", "training": "a training export", "checkpoint": "a checkpoint",
-         "base": "stage-0 weights written by train-base"}
+KINDS = {
+    "frames": "frames written by infer",
+    "poses": "poses written by extract-poses or infer",
+    "weights": "weights written by convert",
+    "dataset": "a dataset written by make-synthetic",
+    "video": "a video written by add-video",
+    "training": "a training export",
+    "checkpoint": "a checkpoint",
+    "base": "stage-0 weights written by train-base",
+}
 Kind = str | tuple[str, ...] | None
 
 
@@ -231,9 +244,11 @@ def _other_kind(folder: Path, kind: Kind, nested: bool) -> str | None:
 
 def _wrong_kind(folder: Path, recorded: str, kind: Kind, flag: str) -> InputError:
     wanted = kind if isinstance(kind, str) else kind[0]
-    return InputError(f"output folder '{folder}' holds {KINDS.get(recorded, recorded)}, not "
-                      f"{KINDS.get(wanted, wanted)}: choose another {flag} (an output is replaced only by the "
-                      "command that wrote it)")
+    return InputError(
+        f"output folder '{folder}' holds {KINDS.get(recorded, recorded)}, not "
+        f"{KINDS.get(wanted, wanted)}: choose another {flag} (an output is replaced only by the "
+        "command that wrote it)"
+    )
 
 
 def _guarded(folder: Path) -> str | None:
@@ -258,8 +273,12 @@ def _contains(folder: Path, path: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: str,
-                    input_folders: Iterable[PathLike | None] = ()) -> None:
+def check_not_input(
+    output: PathLike,
+    inputs: Iterable[PathLike | None],
+    flag: str,
+    input_folders: Iterable[PathLike | None] = (),
+) -> None:
     """Refuse an output that is, or is a folder holding, one of the run's inputs (writing it would destroy it), or
     that lies inside one of ``input_folders`` (a pose folder, a dataset: new files there would change the input)."""
     output = Path(output)
@@ -268,17 +287,31 @@ def check_not_input(output: PathLike, inputs: Iterable[PathLike | None], flag: s
             continue
         if _contains(output, Path(given)):
             what = "is" if output.resolve() == Path(given).resolve() else "holds"
-            raise InputError(f"output '{output}' {what} the input '{given}': choose another {flag} (an input is "
-                             "never overwritten)")
+            raise InputError(
+                f"output '{output}' {what} the input '{given}': choose another {flag} (an input is "
+                "never overwritten)"
+            )
     for folder in input_folders:
-        if folder is not None and str(folder) != "" and Path(folder).is_dir() and _contains(Path(folder), output) \
-                and not _contains(output, Path(folder)):  # the same folder is the case above
-            raise InputError(f"output '{output}' lies inside the input folder '{folder}': choose another {flag} "
-                             "(files written there would become part of the input)")
+        if (
+            folder is not None
+            and str(folder) != ""
+            and Path(folder).is_dir()
+            and _contains(Path(folder), output)
+            and not _contains(output, Path(folder))
+        ):  # the same folder is the case above
+            raise InputError(
+                f"output '{output}' lies inside the input folder '{folder}': choose another {flag} "
+                "(files written there would become part of the input)"
+            )
 
 
-def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | None] = (),
-                      nested: bool = False, kind: Kind = None) -> None:
+def check_replaceable(
+    folder: PathLike,
+    flag: str,
+    inputs: Iterable[PathLike | None] = (),
+    nested: bool = False,
+    kind: Kind = None,
+) -> None:
     """Refuse, before any work, to write the output folder ``folder`` where it would replace what the program did
     not write: ``/``, the home folder, a folder holding an input, a file, or an existing folder holding files
     that are not an earlier output of the program's (see the module's docstring). ``flag`` names the option that
@@ -296,8 +329,10 @@ def check_replaceable(folder: PathLike, flag: str, inputs: Iterable[PathLike | N
     foreign = foreign_files(folder, nested)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise InputError(f"output folder '{folder}' holds files magicpose did not write there ({shown}): move them "
-                         f"away or choose another {flag} (only an earlier output of magicpose is replaced)")
+        raise InputError(
+            f"output folder '{folder}' holds files magicpose did not write there ({shown}): move them "
+            f"away or choose another {flag} (only an earlier output of magicpose is replaced)"
+        )
     recorded = _other_kind(folder, kind, nested)
     if recorded is not None:
         raise _wrong_kind(folder, recorded, kind, flag)
@@ -338,8 +373,10 @@ def _exchange(a: Path, b: Path) -> bool:
 def _replace_folder(tmp: Path, final: Path, nested: bool, kind: Kind) -> None:
     foreign = foreign_files(final, nested)
     if foreign:  # checked again at the swap: a file may have been added during the run
-        raise InputError(f"output folder '{final}' now holds files magicpose did not write there "
-                         f"({', '.join(foreign[:3])}): nothing was replaced; move them away and run again")
+        raise InputError(
+            f"output folder '{final}' now holds files magicpose did not write there "
+            f"({', '.join(foreign[:3])}): nothing was replaced; move them away and run again"
+        )
     recorded = _other_kind(final, kind, nested)
     if recorded is not None:
         raise _wrong_kind(final, recorded, kind, "output")
@@ -361,7 +398,9 @@ def _replace_folder(tmp: Path, final: Path, nested: bool, kind: Kind) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def commit(tmp: PathLike, final: PathLike, record: bool = True, nested: bool = False, kind: Kind = None) -> Path:
+def commit(
+    tmp: PathLike, final: PathLike, record: bool = True, nested: bool = False, kind: Kind = None
+) -> Path:
     """Move the finished temporary ``tmp`` (a file or a folder) onto ``final`` atomically, as the module's docstring
     describes; a folder gets its record of written files first (``record=False`` for folders whose layout is read
     by other programs that must not see an extra file). Returns ``final``."""
@@ -482,8 +521,10 @@ def check_beside(path: PathLike, named: PathLike, flag: str) -> None:
     if path.is_dir() and not path.is_symlink():
         raise InputError(f"'{path}' (written beside {flag} '{named}') is a folder: choose another {flag}")
     if not written_by_magicpose(path):
-        raise InputError(f"'{path}' (written beside {flag} '{named}') already exists and was not written by "
-                         f"magicpose: move it away or choose another {flag}")
+        raise InputError(
+            f"'{path}' (written beside {flag} '{named}') already exists and was not written by "
+            f"magicpose: move it away or choose another {flag}"
+        )
 
 
 # -- inputs that are not regular files ---------------------------------------------------------------------------
@@ -501,7 +542,9 @@ def check_regular_file(path: PathLike, what: str, fix: str) -> None:
 
 
 # -- output folders made for a run ---------------------------------------------------------------------------------
-MKDIR_TRIES = 10  # how often make_parents looks again when another process removes a folder it is making inside
+MKDIR_TRIES = (
+    10  # how often make_parents looks again when another process removes a folder it is making inside
+)
 
 
 def make_parents(*folders: str | Path) -> list[Path]:
@@ -579,10 +622,13 @@ def check_writable(path: Path, flag: str = "--output") -> None:
     and a probe file in it for real (``os.access`` says yes to root even on /proc), then remove what was made."""
     path = Path(path)
     if len(os.fsencode(path.name)) > NAME_MAX:  # checked first: even asking whether it exists fails then
-        raise InputError(f"cannot write to '{path}' (its name is longer than {NAME_MAX} bytes): choose another "
-                         f"{flag}")
+        raise InputError(
+            f"cannot write to '{path}' (its name is longer than {NAME_MAX} bytes): choose another {flag}"
+        )
     if path.is_dir():
-        raise InputError(f"output '{path}' is a folder: pass a file name such as {path / ('out' + (path.suffix or '.mp4'))}")
+        raise InputError(
+            f"output '{path}' is a folder: pass a file name such as {path / ('out' + (path.suffix or '.mp4'))}"
+        )
     _probe(path.parent if str(path.parent) else Path("."), path, flag)
 
 

@@ -16,7 +16,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import InputError
 from .files import check_regular_file
 
-__all__ = ["InputError", "decode_rgb", "load_image", "scale_16_to_8", "center_crop_resize", "check_size", "to_uint8"]
+__all__ = [
+    "InputError",
+    "decode_rgb",
+    "load_image",
+    "scale_16_to_8",
+    "center_crop_resize",
+    "check_size",
+    "to_uint8",
+]
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
 

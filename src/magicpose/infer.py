@@ -152,23 +152,35 @@ def check_run_flags(options: InferOptions) -> None:
     from magicpose.image_utils import check_size
 
     if options.fps is not None and not (math.isfinite(options.fps) and MIN_FPS <= options.fps <= MAX_FPS):
-        raise InputError(f"--fps {options.fps:g} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g} "
-                         "(8 by default)")
+        raise InputError(
+            f"--fps {options.fps:g} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g} "
+            "(8 by default)"
+        )
     if not (math.isfinite(options.guidance_scale) and options.guidance_scale <= MAX_GUIDANCE):
-        raise InputError(f"--guidance-scale {options.guidance_scale:g} must be a number up to {MAX_GUIDANCE:g} (7 in the "
-                         "original; 1 or less turns the guidance off)")
+        raise InputError(
+            f"--guidance-scale {options.guidance_scale:g} must be a number up to {MAX_GUIDANCE:g} (7 in the "
+            "original; 1 or less turns the guidance off)"
+        )
     if not 0 <= options.seed <= MAX_SEED:
-        raise InputError(f"--seed {options.seed} must be between 0 and {MAX_SEED} (a 64-bit seed; 42 in the original)")
+        raise InputError(
+            f"--seed {options.seed} must be between 0 and {MAX_SEED} (a 64-bit seed; 42 in the original)"
+        )
     if options.steps < 1:
         raise InputError(f"--steps {options.steps} must be at least 1 (50 in the original)")
     if options.steps > 1000:
-        raise InputError(f"--steps {options.steps} is more than the scheduler's 1000 training timesteps: use at most "
-                         f"1000 (50 in the original)")
+        raise InputError(
+            f"--steps {options.steps} is more than the scheduler's 1000 training timesteps: use at most "
+            f"1000 (50 in the original)"
+        )
     if options.generator == "vid2vid" and options.weights is None:
-        raise InputError("--generator vid2vid needs --weights: a folder made by `magicpose convert vid2vid` (from "
-                         "NVIDIA's {epoch}_net_G0.pth) or by vid2vid training; no vid2vid demo weights ship yet")
+        raise InputError(
+            "--generator vid2vid needs --weights: a folder made by `magicpose convert vid2vid` (from "
+            "NVIDIA's {epoch}_net_G0.pth) or by vid2vid training; no vid2vid demo weights ship yet"
+        )
     if options.face_blend is not None and not options.pose2vid:
-        raise InputError("--face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag")
+        raise InputError(
+            "--face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag"
+        )
     if options.frames_per_batch < 1:
         raise InputError(f"--frames-per-batch {options.frames_per_batch} must be at least 1 (4 by default)")
     for name in ("height", "width"):
@@ -176,8 +188,10 @@ def check_run_flags(options: InferOptions) -> None:
         if value is not None and value < 8:
             raise InputError(f"--{name} {value} must be a positive multiple of 8")
         if value is not None and value > MAX_SIDE:
-            raise InputError(f"--{name} {value} is more than {MAX_SIDE} pixels: use a smaller size (the model's own "
-                             "is 512 for SD 1.5)")
+            raise InputError(
+                f"--{name} {value} is more than {MAX_SIDE} pixels: use a smaller size (the model's own "
+                "is 512 for SD 1.5)"
+            )
     if (options.height is None) != (options.width is None):
         raise InputError("pass both --height and --width, or neither to use the size of the weights")
     if options.height is not None:
@@ -186,10 +200,14 @@ def check_run_flags(options: InferOptions) -> None:
         import importlib.util
 
         if importlib.util.find_spec("xformers") is None:
-            raise InputError("--xformers: xformers is not installed: pip install 'magicpose[xformers]', or leave "
-                             "out --xformers for PyTorch's scaled-dot-product attention")
+            raise InputError(
+                "--xformers: xformers is not installed: pip install 'magicpose[xformers]', or leave "
+                "out --xformers for PyTorch's scaled-dot-product attention"
+            )
     if options.cpu_offload and device_and_dtype(options)[0] == "cpu":
-        raise InputError("--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag")
+        raise InputError(
+            "--cpu-offload moves models to a GPU while they run: pass --device cuda, or drop the flag"
+        )
     if options.device is not None:
         check_device(options.device)
 
@@ -200,7 +218,9 @@ def check_extraction_flags(options) -> None:
     if options.stride < 1:
         raise InputError(f"--stride {options.stride} must be at least 1")
     if options.max_frames is not None and options.max_frames < 1:
-        raise InputError(f"--max-frames {options.max_frames} must be at least 1 (leave it out for every frame)")
+        raise InputError(
+            f"--max-frames {options.max_frames} must be at least 1 (leave it out for every frame)"
+        )
     for name in ("min_cutoff", "beta"):
         value = getattr(options, name)
         if not math.isfinite(value) or value < 0 or (name == "min_cutoff" and value == 0):
@@ -261,16 +281,22 @@ def output_size(pipe, options: InferOptions, log: Log = print) -> tuple[int, int
     height, width = (options.height, options.width) if options.height is not None else native
     ratios = (height / native[0], width / native[1])
     if max(ratios) > 2 or min(ratios) < 0.5:  # the 64 px demo at 512 px gives noise: say so up front
-        log(f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
-            f"expect noise (leave out --height and --width to use their size)")
+        log(
+            f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
+            f"expect noise (leave out --height and --width to use their size)"
+        )
     if options.sequential:
         multiple = pipe.generator.size_multiple
         if height % multiple or width % multiple:
-            raise InputError(f"--height and --width must be multiples of {multiple} for these "
-                             f"{options.generator} weights, got {height}x{width}")
+            raise InputError(
+                f"--height and --width must be multiples of {multiple} for these "
+                f"{options.generator} weights, got {height}x{width}"
+            )
         if min(height, width) < 2 * multiple:  # the innermost layer normalises over at least 2x2 pixels
-            raise InputError(f"--height and --width must be at least {2 * multiple} for these "
-                             f"{options.generator} weights, got {height}x{width}")
+            raise InputError(
+                f"--height and --width must be at least {2 * multiple} for these "
+                f"{options.generator} weights, got {height}x{width}"
+            )
     return height, width
 
 
@@ -279,10 +305,17 @@ def generate_latents(pipe, reference, poses, height: int, width: int, options: I
     import torch
 
     return pipe(
-        image=reference, pose_images=poses, height=height, width=width, num_inference_steps=options.steps,
-        guidance_scale=options.guidance_scale, generator=torch.Generator().manual_seed(options.seed),
-        frames_per_batch=options.frames_per_batch, appearance_timestep=options.appearance_timestep,
-        output_type="latent", callback_on_step_end=on_step,
+        image=reference,
+        pose_images=poses,
+        height=height,
+        width=width,
+        num_inference_steps=options.steps,
+        guidance_scale=options.guidance_scale,
+        generator=torch.Generator().manual_seed(options.seed),
+        frames_per_batch=options.frames_per_batch,
+        appearance_timestep=options.appearance_timestep,
+        output_type="latent",
+        callback_on_step_end=on_step,
     ).frames[0]
 
 
@@ -293,26 +326,32 @@ def check_finite_latents(latents, options: InferOptions) -> None:
 
     if not bool(torch.isfinite(latents).all()):
         dtype = str(latents.dtype).removeprefix("torch.")
-        raise InputError(f"the sampler's latents became nan or inf (--guidance-scale {options.guidance_scale:g}, "
-                         f"{dtype}): lower --guidance-scale (7 in the original), or use --dtype float32; nothing "
-                         "was written")
+        raise InputError(
+            f"the sampler's latents became nan or inf (--guidance-scale {options.guidance_scale:g}, "
+            f"{dtype}): lower --guidance-scale (7 in the original), or use --dtype float32; nothing "
+            "was written"
+        )
 
 
 def resize_note(reference, first_pose: np.ndarray, width: int, height: int) -> str | None:
     if (first_pose.shape[1], first_pose.shape[0]) == reference.size and (width, height) == reference.size:
         return None
     divisor = math.gcd(width, height)
-    return (f"resize: reference {reference.width}x{reference.height} and poses "
-            f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to "
-            f"{width // divisor}:{height // divisor} and resized to {width}x{height}")
+    return (
+        f"resize: reference {reference.width}x{reference.height} and poses "
+        f"{first_pose.shape[1]}x{first_pose.shape[0]} are centre-cropped to "
+        f"{width // divisor}:{height // divisor} and resized to {width}x{height}"
+    )
 
 
 def blank_frames_warning(blank: list[int]) -> str | None:
     if not blank:
         return None
     shown = ", ".join(str(i) for i in blank[:8]) + (", ..." if len(blank) > 8 else "")
-    return (f"warning: {count(len(blank), 'pose frame')} hold no person on the canvas (frame {shown}): their "
-            f"output comes from a blank pose")
+    return (
+        f"warning: {count(len(blank), 'pose frame')} hold no person on the canvas (frame {shown}): their "
+        f"output comes from a blank pose"
+    )
 
 
 # -- the inputs -----------------------------------------------------------------------------------------
@@ -340,7 +379,9 @@ class DrivingInput:
         p = self.prepared
         folder = tmp(Path(f"{stem}_poses"), kind="poses")
         write_pose_folder(p.final, p.names, folder)  # what the generator followed
-        write_pose_folder(p.raw, p.names, folder / "extracted")  # as extracted, before smoothing and alignment
+        write_pose_folder(
+            p.raw, p.names, folder / "extracted"
+        )  # as extracted, before smoothing and alignment
         save_marked_png(p.preview, tmp(Path(f"{stem}_alignment.png")))
 
 
@@ -363,19 +404,34 @@ def driving_poses(options: InferOptions, reference, log: Log = print) -> Driving
             raise InputError("--normalize-to replaces the alignment: pass --align none with it")
         target = load_pose_sequence(options.normalize_to, width=reference.width, height=reference.height)
         if not target.has_keypoints:
-            raise InputError(f"--normalize-to '{options.normalize_to}' holds pose maps: it needs keypoints "
-                             "(OpenPose JSON or a keypoint .npy)")
+            raise InputError(
+                f"--normalize-to '{options.normalize_to}' holds pose maps: it needs keypoints "
+                "(OpenPose JSON or a keypoint .npy)"
+            )
         normalize_to = [target.pose(i) for i in range(len(target))]
     check_frame_source(options.driving_video)  # the input's own problems first, then the extractor's files
     extractor = load_extractor(options.backend, options.weights_dir, device="cpu")
     prepared = prepare_driving_poses(
-        options.driving_video, np.asarray(reference), extractor, reference_pose=reference_pose, align=options.align,
-        smooth=options.smooth, stride=options.stride, max_frames=options.max_frames, person=options.person,
-        smooth_options={"min_cutoff": options.min_cutoff, "beta": options.beta}, normalize_to=normalize_to)
+        options.driving_video,
+        np.asarray(reference),
+        extractor,
+        reference_pose=reference_pose,
+        align=options.align,
+        smooth=options.smooth,
+        stride=options.stride,
+        max_frames=options.max_frames,
+        person=options.person,
+        smooth_options={"min_cutoff": options.min_cutoff, "beta": options.beta},
+        normalize_to=normalize_to,
+    )
     seen = sum(1 for f in prepared.raw if f.people)
-    fitted = f"normalised to '{options.normalize_to}'" if normalize_to is not None else f"aligned: {options.align}"
-    log(f"driving: {count(len(prepared.raw), 'frame')} from '{options.driving_video}' ({seen} with a person), "
-        f"{'smoothed, ' if options.smooth else ''}{fitted}")
+    fitted = (
+        f"normalised to '{options.normalize_to}'" if normalize_to is not None else f"aligned: {options.align}"
+    )
+    log(
+        f"driving: {count(len(prepared.raw), 'frame')} from '{options.driving_video}' ({seen} with a person), "
+        f"{'smoothed, ' if options.smooth else ''}{fitted}"
+    )
     return DrivingInput(prepared)
 
 
@@ -383,8 +439,14 @@ def check_outputs(output: Path, options: InferOptions) -> None:
     """Before any work: the video, its previews, its frames folder (and a driving video's poses and alignment
     preview) replace only the program's own earlier outputs, never an input or a folder holding one, and never
     a folder holding files the program did not write there (``magicpose.files.check_replaceable``)."""
-    inputs = [options.image, options.pose_source, options.driving_video, options.reference_pose,
-              options.normalize_to, options.weights_folder]
+    inputs = [
+        options.image,
+        options.pose_source,
+        options.driving_video,
+        options.reference_pose,
+        options.normalize_to,
+        options.weights_folder,
+    ]
     frames_dir, preview_mp4, preview_png = output_paths(output)
     stem = output.with_suffix("")
     written_files, folders = [output, preview_mp4, preview_png], [frames_dir]
@@ -421,11 +483,15 @@ def prepare_inputs(options: InferOptions, log: Log = print) -> PreparedInputs:
     from magicpose.pose import load_pose_sequence
 
     if options.driving_video is None:
-        for flag, value, default in (("--stride", options.stride, InferOptions.stride),
-                                     ("--max-frames", options.max_frames, InferOptions.max_frames)):
+        for flag, value, default in (
+            ("--stride", options.stride, InferOptions.stride),
+            ("--max-frames", options.max_frames, InferOptions.max_frames),
+        ):
             if value != default:
-                raise InputError(f"{flag} applies to --driving-video only: leave it out with --poses (or pick the "
-                                 "pose files to use)")
+                raise InputError(
+                    f"{flag} applies to --driving-video only: leave it out with --poses (or pick the "
+                    "pose files to use)"
+                )
     output = options.output_path
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output '{output}' must end in .mp4 (frames and preview are written beside it)")
@@ -452,7 +518,9 @@ def prepare_inputs(options: InferOptions, log: Log = print) -> PreparedInputs:
 
         target = load_pose_sequence(options.normalize_to, width=reference.width, height=reference.height)
         poses = normalize_pose_sequence(poses, target)
-        log(f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{options.normalize_to}'")
+        log(
+            f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{options.normalize_to}'"
+        )
     return PreparedInputs(reference, poses, driving, fps, output)
 
 
@@ -475,9 +543,17 @@ def output_paths(output: Path) -> tuple[Path, Path, Path]:
     return Path(f"{stem}_frames"), Path(f"{stem}_preview.mp4"), Path(f"{stem}_preview.png")
 
 
-def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, options: InferOptions, *, log: Log = print,
-                   progress: Progress | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> InferOutputs:
+def generate_video(
+    pipe,
+    height: int,
+    width: int,
+    inputs: PreparedInputs,
+    options: InferOptions,
+    *,
+    log: Log = print,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> InferOutputs:
     """Generate every frame and write the video, its frames, the reference | pose | output previews (and a driving
     video's poses) together: all appear on success, none on failure or when ``should_stop()`` turns true, which
     is checked after every denoising step and every frame (raising :class:`~magicpose.errors.Cancelled`)."""
@@ -502,23 +578,33 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, option
 
     started = time.perf_counter()
     if options.pose2vid:  # autoregressive: each frame is generated as it is written
-        log(f"generating {count(num_frames, 'frame')} at {width}x{height} with pose2vid (each from the "
-            f"previous one)")
+        log(
+            f"generating {count(num_frames, 'frame')} at {width}x{height} with pose2vid (each from the "
+            f"previous one)"
+        )
         keypoints = [poses.pose(i) for i in range(num_frames)] if poses.has_keypoints else None
         if pipe.face_enhancer is not None and keypoints is None:
-            log("note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
-                "maps (pass OpenPose JSON or a keypoint .npy)")
-        decoded = pipe.iter_frames(poses, height, width, pose_keypoints=keypoints,
-                                   face_blend=options.face_blend)
+            log(
+                "note: the face enhancer is skipped: it finds the head from keypoints, and --poses holds pose "
+                "maps (pass OpenPose JSON or a keypoint .npy)"
+            )
+        decoded = pipe.iter_frames(
+            poses, height, width, pose_keypoints=keypoints, face_blend=options.face_blend
+        )
         stage = "rendering"
     elif options.generator == "vid2vid":  # sequential, each frame warped from the ones before it
-        log(f"generating {count(num_frames, 'frame')} at {width}x{height} with vid2vid (each warped from the "
-            f"previous ones)")
+        log(
+            f"generating {count(num_frames, 'frame')} at {width}x{height} with vid2vid (each warped from the "
+            f"previous ones)"
+        )
         decoded = pipe.iter_frames(poses, height, width)
         stage = "rendering"
     else:
-        log(f"generating {count(num_frames, 'frame')} at {width}x{height}, {options.steps} steps, guidance "
-            f"{options.guidance_scale}")
+        log(
+            f"generating {count(num_frames, 'frame')} at {width}x{height}, {options.steps} steps, guidance "
+            f"{options.guidance_scale}"
+        )
+
         def on_step(pipeline, i, t, tensors):
             if stopped():
                 pipeline._interrupt = True  # diffusers' way: the remaining steps are skipped
@@ -539,9 +625,11 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, option
     with parents_removed_on_error(output.parent), atomic_outputs() as tmp:
         if inputs.driving is not None:  # beside the output, to inspect and rerun with --poses
             inputs.driving.write(tmp, output.with_suffix(""))
-        with VideoWriter(tmp(output), fps=inputs.fps, atomic=False) as video, \
-                VideoWriter(tmp(preview_mp4), fps=inputs.fps, atomic=False) as preview, \
-                FrameFolderWriter(tmp(frames_dir, kind="frames"), atomic=False) as frames:
+        with (
+            VideoWriter(tmp(output), fps=inputs.fps, atomic=False) as video,
+            VideoWriter(tmp(preview_mp4), fps=inputs.fps, atomic=False) as preview,
+            FrameFolderWriter(tmp(frames_dir, kind="frames"), atomic=False) as frames,
+        ):
             for i, frame in enumerate(tqdm(decoded, total=num_frames, desc="writing", unit="frame")):
                 if stopped():
                     raise Cancelled(f"stopped after {count(i, 'frame')}: no output was written")
@@ -559,4 +647,6 @@ def generate_video(pipe, height: int, width: int, inputs: PreparedInputs, option
         write_preview_grid(tmp(preview_png), preview_rows)
     if not poses.has_keypoints and blank_frames_warning(blank):  # keypoint sources were checked up front
         log(blank_frames_warning(blank))
-    return InferOutputs(output, frames_dir, preview_mp4, preview_png, num_frames, time.perf_counter() - started)
+    return InferOutputs(
+        output, frames_dir, preview_mp4, preview_png, num_frames, time.perf_counter() - started
+    )

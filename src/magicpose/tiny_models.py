@@ -19,15 +19,33 @@ from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 
 UNET_CONFIGS = {
     "tiny": dict(
-        block_out_channels=(4, 8), layers_per_block=2, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=2, norm_num_groups=1,
+        block_out_channels=(4, 8),
+        layers_per_block=2,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        norm_num_groups=1,
     ),
     "sd-small": dict(
-        block_out_channels=(32, 64, 128, 128), layers_per_block=2, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        block_out_channels=(32, 64, 128, 128),
+        layers_per_block=2,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=(
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "DownBlock2D",
+        ),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=64, attention_head_dim=8, norm_num_groups=8,
+        cross_attention_dim=64,
+        attention_head_dim=8,
+        norm_num_groups=8,
     ),
 }
 CONTROLNET_EMBEDDING_CHANNELS = {"tiny": (16, 32), "sd-small": (16, 32, 96, 256)}
@@ -35,7 +53,10 @@ VAE_CONFIGS = {
     "tiny": dict(block_out_channels=(4, 8), norm_num_groups=2),
     "sd-small": dict(block_out_channels=(16, 32, 32, 32), norm_num_groups=8),
 }
-TEXT_CONFIGS = {"tiny": dict(hidden_size=32, intermediate_size=37), "sd-small": dict(hidden_size=64, intermediate_size=128)}
+TEXT_CONFIGS = {
+    "tiny": dict(hidden_size=32, intermediate_size=37),
+    "sd-small": dict(hidden_size=64, intermediate_size=128),
+}
 
 
 def offline_clip_tokenizer() -> CLIPTokenizer:
@@ -48,18 +69,25 @@ def offline_clip_tokenizer() -> CLIPTokenizer:
 
 
 def _controlnet_from(unet_config: dict, size: str) -> ControlNetModel:
-    keep = {k: v for k, v in unet_config.items() if k not in ("up_block_types", "out_channels", "sample_size")}
+    keep = {
+        k: v for k, v in unet_config.items() if k not in ("up_block_types", "out_channels", "sample_size")
+    }
     return ControlNetModel(conditioning_embedding_out_channels=CONTROLNET_EMBEDDING_CHANNELS[size], **keep)
 
 
-def perturb_zero_initialised(controlnet: ControlNetModel, generator: torch.Generator, std: float = 0.1) -> None:
+def perturb_zero_initialised(
+    controlnet: ControlNetModel, generator: torch.Generator, std: float = 0.1
+) -> None:
     """Give a fresh ControlNet's zero convolutions random weights, so the pose really matters.
 
     A new ``ControlNetModel`` outputs exactly zero residuals; tests and the random demo would
     otherwise pass whatever the pose is.
     """
-    zero_modules = [controlnet.controlnet_cond_embedding.conv_out, controlnet.controlnet_mid_block,
-                    *controlnet.controlnet_down_blocks]
+    zero_modules = [
+        controlnet.controlnet_cond_embedding.conv_out,
+        controlnet.controlnet_mid_block,
+        *controlnet.controlnet_down_blocks,
+    ]
     with torch.no_grad():
         for module in zero_modules:
             for p in module.parameters():
@@ -81,21 +109,39 @@ def make_components(size: str = "tiny", seed: int = 0) -> dict:
     levels = len(VAE_CONFIGS[size]["block_out_channels"])
     torch.manual_seed(seed + 4)
     vae = AutoencoderKL(
-        down_block_types=("DownEncoderBlock2D",) * levels, up_block_types=("UpDecoderBlock2D",) * levels,
-        latent_channels=4, **VAE_CONFIGS[size],
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        latent_channels=4,
+        **VAE_CONFIGS[size],
     )
     torch.manual_seed(seed + 5)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, pad_token_id=1, vocab_size=1000, layer_norm_eps=1e-5,
-        num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=77, **TEXT_CONFIGS[size],
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+            vocab_size=1000,
+            layer_norm_eps=1e-5,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            **TEXT_CONFIGS[size],
+        )
+    )
     tokenizer = offline_clip_tokenizer()
     # The tiny vocabulary (1000) must hold every id the byte-level tokenizer produces (514 of them).
     assert len(tokenizer) <= text_encoder.config.vocab_size
     for model in (unet, appearance_unet, controlnet, vae, text_encoder):
         model.eval()
-    return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, appearance_unet=appearance_unet,
-                controlnet=controlnet, scheduler=MagicPosePipeline.default_scheduler())
+    return dict(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        appearance_unet=appearance_unet,
+        controlnet=controlnet,
+        scheduler=MagicPosePipeline.default_scheduler(),
+    )
 
 
 def make_pipeline(size: str = "tiny", seed: int = 0) -> MagicPosePipeline:

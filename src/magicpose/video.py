@@ -222,8 +222,9 @@ class FrameFolderWriter(_AtomicTarget):
     `folder` is left untouched. Zero frames is an error, as for VideoWriter.
     """
 
-    def __init__(self, folder: PathLike, pattern: str = "{:06d}.png", *, atomic: bool = True,
-                 kind: str = "frames") -> None:
+    def __init__(
+        self, folder: PathLike, pattern: str = "{:06d}.png", *, atomic: bool = True, kind: str = "frames"
+    ) -> None:
         super().__init__(folder, atomic)
         self.pattern = pattern
         self.kind = kind  # what the folder's record says it is (magicpose.files.KINDS)
@@ -385,5 +386,6 @@ def save_marked_png(image: Frame, path: PathLike) -> None:
 
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", mark_text())
-    (image if isinstance(image, Image.Image) else Image.fromarray(_as_frame(image))).save(path, format="PNG",
-                                                                                      pnginfo=info)
+    (image if isinstance(image, Image.Image) else Image.fromarray(_as_frame(image))).save(
+        path, format="PNG", pnginfo=info
+    )

@@ -23,7 +23,12 @@ OPTIONAL_COMPONENTS = ("text_encoder", "tokenizer")
 LATER_COMPONENTS = ("empty_prompt",)
 INFO_FILE = "magicpose_info.json"  # optional: what these weights are (e.g. random demo weights)
 CHECKPOINT_STATE_FILE = "trainer_state.json"  # marks a training checkpoint (magicpose.training.checkpoints)
-_SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+_SAFETENSORS_DTYPES = {
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F64": torch.float64,
+}
 
 
 def _read_json(path: Path):
@@ -41,12 +46,16 @@ def check_component_configs(folder: Path) -> None:
         try:
             parsed = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"weights folder '{folder}': '{config.relative_to(folder)}' cannot be read as JSON "
-                             f"({first_line(err)}): re-create or re-convert the weights") from None
+            raise InputError(
+                f"weights folder '{folder}': '{config.relative_to(folder)}' cannot be read as JSON "
+                f"({first_line(err)}): re-create or re-convert the weights"
+            ) from None
         if not isinstance(parsed, dict):
-            raise InputError(f"weights folder '{folder}': '{config.relative_to(folder)}' holds a JSON "
-                             f"{type(parsed).__name__}, not a model configuration: re-create or re-convert the "
-                             "weights")
+            raise InputError(
+                f"weights folder '{folder}': '{config.relative_to(folder)}' holds a JSON "
+                f"{type(parsed).__name__}, not a model configuration: re-create or re-convert the "
+                "weights"
+            )
 
 
 def check_pipeline_folder(path: str | Path) -> Path:
@@ -54,8 +63,10 @@ def check_pipeline_folder(path: str | Path) -> Path:
     folder = Path(path)
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise InputError(f"weights folder '{folder}' {what}: pass a folder made by "
-                         "MagicPosePipeline.save_pretrained or `magicpose convert`")
+        raise InputError(
+            f"weights folder '{folder}' {what}: pass a folder made by "
+            "MagicPosePipeline.save_pretrained or `magicpose convert`"
+        )
     if (folder / CHECKPOINT_STATE_FILE).is_file():
         _checkpoint_pretrained_dir(folder)
         return folder
@@ -64,34 +75,50 @@ def check_pipeline_folder(path: str | Path) -> Path:
         single = folder / "config.json"
         if single.is_file():
             config = _read_json(single)
-            kind = config.get("_class_name", "a single model") if isinstance(config, dict) else "a single model"
-            raise InputError(f"weights folder '{folder}' holds one model ({kind}), not a MagicPose pipeline: "
-                             "pass the pipeline folder that contains model_index.json")
-        raise InputError(f"weights folder '{folder}' has no model_index.json: pass a folder made by "
-                         "MagicPosePipeline.save_pretrained or `magicpose convert`")
+            kind = (
+                config.get("_class_name", "a single model") if isinstance(config, dict) else "a single model"
+            )
+            raise InputError(
+                f"weights folder '{folder}' holds one model ({kind}), not a MagicPose pipeline: "
+                "pass the pipeline folder that contains model_index.json"
+            )
+        raise InputError(
+            f"weights folder '{folder}' has no model_index.json: pass a folder made by "
+            "MagicPosePipeline.save_pretrained or `magicpose convert`"
+        )
     try:
         index = json.loads(index_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"cannot read '{index_file}' ({err}): the weights folder is damaged, re-create it") from err
+        raise InputError(
+            f"cannot read '{index_file}' ({err}): the weights folder is damaged, re-create it"
+        ) from err
     if not isinstance(index, dict):
         raise InputError(f"'{index_file}' is not a JSON object: the weights folder is damaged, re-create it")
     name = pipeline_class_name(index)
     if name == "Pose2VidPipeline":
-        raise InputError(f"weights folder '{folder}' holds a Pose2VidPipeline (Everybody Dance Now), not a "
-                         "MagicPosePipeline: pass --generator pose2vid")
+        raise InputError(
+            f"weights folder '{folder}' holds a Pose2VidPipeline (Everybody Dance Now), not a "
+            "MagicPosePipeline: pass --generator pose2vid"
+        )
     if name != "MagicPosePipeline":
-        raise InputError(f"weights folder '{folder}' holds a {name}, not a MagicPosePipeline: "
-                         "convert the checkpoint with `magicpose convert`")
+        raise InputError(
+            f"weights folder '{folder}' holds a {name}, not a MagicPosePipeline: "
+            "convert the checkpoint with `magicpose convert`"
+        )
     for name in REQUIRED_COMPONENTS + OPTIONAL_COMPONENTS + tuple(n for n in LATER_COMPONENTS if n in index):
         if name not in index:
-            raise InputError(f"weights folder '{folder}' lacks the '{name}' component in model_index.json: "
-                             "re-save the complete pipeline")
+            raise InputError(
+                f"weights folder '{folder}' lacks the '{name}' component in model_index.json: "
+                "re-save the complete pipeline"
+            )
         saved_as_none = isinstance(index[name], list) and index[name][:1] == [None]
         if name in OPTIONAL_COMPONENTS + LATER_COMPONENTS and saved_as_none:
             continue
         if not (folder / name).is_dir():
-            raise InputError(f"weights folder '{folder}' is missing its '{name}' subfolder: copy the complete "
-                             "pipeline folder")
+            raise InputError(
+                f"weights folder '{folder}' is missing its '{name}' subfolder: copy the complete "
+                "pipeline folder"
+            )
     return folder
 
 
@@ -107,15 +134,21 @@ def _checkpoint_pretrained_dir(folder: Path) -> Path:
     """The pretrained folder (frozen VAE and UNet) a training checkpoint was trained from, checked."""
     state = _read_json(folder / CHECKPOINT_STATE_FILE)
     if not isinstance(state, dict) or "pretrained_dir" not in state:
-        raise InputError(f"training checkpoint '{folder}' does not record its pretrained folder (written by an older "
-                         "magicpose): pass the run's pipeline/ folder, or resume the run to write a new checkpoint")
+        raise InputError(
+            f"training checkpoint '{folder}' does not record its pretrained folder (written by an older "
+            "magicpose): pass the run's pipeline/ folder, or resume the run to write a new checkpoint"
+        )
     pretrained = Path(state["pretrained_dir"])
     for name in ("vae", "unet"):
         if not (pretrained / name).is_dir():
-            raise InputError(f"training checkpoint '{folder}' takes its frozen models from '{pretrained}', which has "
-                             f"no {name}/ folder: restore that folder, or pass the run's pipeline/ folder")
+            raise InputError(
+                f"training checkpoint '{folder}' takes its frozen models from '{pretrained}', which has "
+                f"no {name}/ folder: restore that folder, or pass the run's pipeline/ folder"
+            )
     if not (folder / "appearance_unet").is_dir():
-        raise InputError(f"training checkpoint '{folder}' has no appearance_unet/ folder: pass a complete checkpoint")
+        raise InputError(
+            f"training checkpoint '{folder}' has no appearance_unet/ folder: pass a complete checkpoint"
+        )
     return pretrained
 
 
@@ -151,11 +184,15 @@ def _load_checkpoint(folder: Path, dtype: torch.dtype):
     controlnet = folder / "controlnet"
     pipe = MagicPosePipeline(
         vae=AutoencoderKL.from_pretrained(pretrained / "vae", torch_dtype=dtype),
-        text_encoder=None, tokenizer=None,
+        text_encoder=None,
+        tokenizer=None,
         unet=UNet2DConditionModel.from_pretrained(pretrained / "unet", torch_dtype=dtype),
         appearance_unet=UNet2DConditionModel.from_pretrained(folder / "appearance_unet", torch_dtype=dtype),
-        controlnet=ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype) if controlnet.is_dir() else None,
-        scheduler=MagicPosePipeline.default_scheduler())
+        controlnet=ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype)
+        if controlnet.is_dir()
+        else None,
+        scheduler=MagicPosePipeline.default_scheduler(),
+    )
     pipe.empty_prompt_embeds = load_empty_prompt_embeds(folder)
     return pipe
 
@@ -172,7 +209,9 @@ def load_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = to
         else:
             pipe = MagicPosePipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:  # diffusers raises many kinds; the user needs the folder and the reason
-        raise InputError(f"cannot load the weights in '{folder}' ({first_line(err)}): re-create or re-convert them") from err
+        raise InputError(
+            f"cannot load the weights in '{folder}' ({first_line(err)}): re-create or re-convert them"
+        ) from err
     return pipe.to(device)
 
 
@@ -183,15 +222,20 @@ def _load_face_checkpoint(folder: Path, state: dict, dtype: torch.dtype):
 
     body = Path(str(state.get("body_generator")))
     if not (body / "config.json").is_file():
-        raise InputError(f"face-stage checkpoint '{folder}' takes its body generator from '{body}', which is "
-                         "gone: restore that folder, or pass the run's final/ folder")
+        raise InputError(
+            f"face-stage checkpoint '{folder}' takes its body generator from '{body}', which is "
+            "gone: restore that folder, or pass the run's final/ folder"
+        )
     try:
-        return Pose2VidPipeline(generator=Pose2VidGenerator.from_pretrained(body, torch_dtype=dtype),
-                                face_enhancer=FaceEnhancer.from_pretrained(folder / "face_enhancer",
-                                                                           torch_dtype=dtype))
+        return Pose2VidPipeline(
+            generator=Pose2VidGenerator.from_pretrained(body, torch_dtype=dtype),
+            face_enhancer=FaceEnhancer.from_pretrained(folder / "face_enhancer", torch_dtype=dtype),
+        )
     except Exception as err:
-        raise InputError(f"cannot load the face-stage checkpoint '{folder}' ({first_line(err)}): pass a "
-                         "complete checkpoint") from err
+        raise InputError(
+            f"cannot load the face-stage checkpoint '{folder}' ({first_line(err)}): pass a "
+            "complete checkpoint"
+        ) from err
 
 
 def load_pose2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -221,16 +265,24 @@ def _load_gan_pipeline(folder: Path, cls, what: str, device: str, dtype: torch.d
     index = _read_json(folder / "model_index.json") if folder.is_dir() else None
     found = pipeline_class_name(index) if isinstance(index, dict) else None
     if found != cls.__name__:
-        held = f"holds a {found}" if found else ("has no model_index.json" if folder.is_dir() else "does not exist")
-        raise InputError(f"{what} weights folder '{folder}' {held}: pass a folder made by "
-                         f"`magicpose convert {what}` or by {what} training")
+        held = (
+            f"holds a {found}"
+            if found
+            else ("has no model_index.json" if folder.is_dir() else "does not exist")
+        )
+        raise InputError(
+            f"{what} weights folder '{folder}' {held}: pass a folder made by "
+            f"`magicpose convert {what}` or by {what} training"
+        )
     check_component_configs(folder)
     if not (folder / "generator").is_dir():
-        raise InputError(f"{what} weights folder '{folder}' is missing its 'generator' subfolder: copy the "
-                         "complete folder")
+        raise InputError(
+            f"{what} weights folder '{folder}' is missing its 'generator' subfolder: copy the complete folder"
+        )
     try:
         pipe = cls.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as err:
-        raise InputError(f"cannot load the {what} weights in '{folder}' ({first_line(err)}): re-create or "
-                         "re-convert them") from err
+        raise InputError(
+            f"cannot load the {what} weights in '{folder}' ({first_line(err)}): re-create or re-convert them"
+        ) from err
     return pipe.to(device)

@@ -8,12 +8,30 @@ training commands report theirs themselves (:mod:`magicpose.commands.training_ru
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from types import ModuleType
 
 # In the order ``magicpose --help`` lists them.
-COMMANDS = ("infer", "extract-poses", "infer-dataset", "make-synthetic", "add-video", "convert", "evaluate", "ui",
-            "train", "train-base", "train-pose2vid", "train-vid2vid")
+COMMANDS = (
+    "infer",
+    "extract-poses",
+    "infer-dataset",
+    "make-synthetic",
+    "add-video",
+    "convert",
+    "evaluate",
+    "ui",
+    "train",
+    "train-base",
+    "train-pose2vid",
+    "train-vid2vid",
+)
+
+
+def keywords(args: argparse.Namespace, *names: str) -> dict:
+    """The parsed values of the flags ``names`` (their ``dest``), as keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def command_module(name: str) -> ModuleType:

@@ -28,52 +28,114 @@ its file is reported as skipped, with the reason.
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from magicpose.eval.evaluate import ALL_METRICS
-    from magicpose.eval.networks import NETWORK_FILES
     from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS
 
-    parser = subparsers.add_parser("evaluate", help="the papers' metrics (L1, PSNR, SSIM, LPIPS, FID, FID-VID, FVD) "
-                                   "of generated frames against the ground truth", description=DESCRIPTION,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("gen_dir", metavar="GEN_DIR", help="generated frames: infer-dataset output, a folder of "
-                        "video folders, or one folder of frames")
-    parser.add_argument("gt_dir", metavar="GT_DIR", nargs="?", default=None,
-                        help="ground-truth frames in the same layout (default: infer-dataset's <video>/gt_images)")
-    parser.add_argument("-o", "--output", default=None,
-                        help="results JSON; a Markdown table goes beside it (.md) (default: GEN_DIR/evaluation.json)")
-    parser.add_argument("--metrics", default=",".join(ALL_METRICS),
-                        help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all)")
-    parser.add_argument("--resize", action="store_true",
-                        help="resize generated frames to the ground truth's size (bilinear, as DisCo) instead of "
-                             "refusing different sizes")
-    parser.add_argument("--clip-length", type=int, default=CLIP_LENGTH,
-                        help=f"frames per FID-VID/FVD clip (default: {CLIP_LENGTH}, the papers')")
-    parser.add_argument("--clip-stride", type=int, default=1,
-                        help="start a clip every N frames (default: 1, every window, as DisCo)")
-    parser.add_argument("--gif", action="store_true",
-                        help="score FID-VID/FVD clips through a GIF palette, DisCo's June-2023 protocol (default: "
-                             "the raw frames, its current one)")
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="the papers' metrics (L1, PSNR, SSIM, LPIPS, FID, FID-VID, FVD) "
+        "of generated frames against the ground truth",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "gen_dir",
+        metavar="GEN_DIR",
+        help="generated frames: infer-dataset output, a folder of video folders, or one folder of frames",
+    )
+    parser.add_argument(
+        "gt_dir",
+        metavar="GT_DIR",
+        nargs="?",
+        default=None,
+        help="ground-truth frames in the same layout (default: infer-dataset's <video>/gt_images)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="results JSON; a Markdown table goes beside it (.md) (default: GEN_DIR/evaluation.json)",
+    )
+    parser.add_argument(
+        "--metrics",
+        default=",".join(ALL_METRICS),
+        help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all)",
+    )
+    parser.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize generated frames to the ground truth's size (bilinear, as DisCo) instead of "
+        "refusing different sizes",
+    )
+    parser.add_argument(
+        "--clip-length",
+        type=int,
+        default=CLIP_LENGTH,
+        help=f"frames per FID-VID/FVD clip (default: {CLIP_LENGTH}, the papers')",
+    )
+    parser.add_argument(
+        "--clip-stride",
+        type=int,
+        default=1,
+        help="start a clip every N frames (default: 1, every window, as DisCo)",
+    )
+    parser.add_argument(
+        "--gif",
+        action="store_true",
+        help="score FID-VID/FVD clips through a GIF palette, DisCo's June-2023 protocol (default: "
+        "the raw frames, its current one)",
+    )
     # Before the default flipped to raw frames, --no-gif selected them; it is kept as a no-op for old scripts.
     parser.add_argument("--no-gif", dest="gif", action="store_false", help=argparse.SUPPRESS)
-    parser.add_argument("--fid-protocol", choices=FID_PROTOCOLS, default=FID_PROTOCOLS[0],
-                        help="pytorch-fid (default, as the papers: bilinear resize, pytorch-fid's Inception, "
-                             "--pytorch-fid-inception) or clean-fid (float bicubic resize, clean-fid's "
-                             "TorchScript Inception, --inception)")
-    parser.add_argument("--eval-weights", default=None, metavar="DIR",
-                        help="folder holding the network files under their usual names "
-                             "(default: $MAGICPOSE_EVAL_WEIGHTS)")
-    for name, spec in NETWORK_FILES.items():
-        parser.add_argument(f"--{spec.key}", dest=name, default=None, metavar="PATH",
-                            help=f"{spec.what} ({spec.filename})")
-    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
-
-    parser.add_argument("--pose-backend", choices=list(BACKENDS), default=DEFAULT_BACKEND,
-                        help=f"pose extractor for AKD and MKR (default: {DEFAULT_BACKEND})")
-    parser.add_argument("--pose-weights", default=None, metavar="DIR",
-                        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose); AKD and "
-                             "MKR are skipped when its files are not there")
-    parser.add_argument("--device", default=None, help="torch device for the networks (default: cuda if present)")
+    parser.add_argument(
+        "--fid-protocol",
+        choices=FID_PROTOCOLS,
+        default=FID_PROTOCOLS[0],
+        help="pytorch-fid (default, as the papers: bilinear resize, pytorch-fid's Inception, "
+        "--pytorch-fid-inception) or clean-fid (float bicubic resize, clean-fid's "
+        "TorchScript Inception, --inception)",
+    )
+    add_network_arguments(
+        parser,
+        "folder holding the network files under their usual names",
+        "; AKD and MKR are skipped when its files are not there",
+    )
+    parser.add_argument(
+        "--device", default=None, help="torch device for the networks (default: cuda if present)"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="frames per network batch (default: 16)")
     return parser
+
+
+def add_network_arguments(
+    parser: argparse.ArgumentParser, eval_weights_help: str, pose_weights_note: str = ""
+) -> None:
+    """The metric networks' flags (``--eval-weights`` and one per file) and the pose extractor's, which
+    ``benchmarks/compare_generators.py`` shares."""
+    from magicpose.eval.networks import NETWORK_FILES
+    from magicpose.pose.extract import BACKENDS, DEFAULT_BACKEND, WEIGHTS_ENV
+
+    parser.add_argument(
+        "--eval-weights",
+        default=None,
+        metavar="DIR",
+        help=f"{eval_weights_help} (default: $MAGICPOSE_EVAL_WEIGHTS)",
+    )
+    for name, spec in NETWORK_FILES.items():
+        parser.add_argument(
+            f"--{spec.key}", dest=name, default=None, metavar="PATH", help=f"{spec.what} ({spec.filename})"
+        )
+    parser.add_argument(
+        "--pose-backend",
+        choices=list(BACKENDS),
+        default=DEFAULT_BACKEND,
+        help=f"pose extractor for AKD and MKR (default: {DEFAULT_BACKEND})",
+    )
+    parser.add_argument(
+        "--pose-weights",
+        default=None,
+        metavar="DIR",
+        help=f"its weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose){pose_weights_note}",
+    )
 
 
 def _metrics(text: str) -> tuple[str, ...]:
@@ -82,8 +144,10 @@ def _metrics(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip().lower().replace("-", "_") for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in ALL_METRICS]
     if unknown or not names:
-        raise InputError(f"--metrics: unknown metric '{unknown[0] if unknown else text}': choose from "
-                         f"{','.join(ALL_METRICS)}")
+        raise InputError(
+            f"--metrics: unknown metric '{unknown[0] if unknown else text}': choose from "
+            f"{','.join(ALL_METRICS)}"
+        )
     return names
 
 
@@ -94,17 +158,22 @@ def check_numbers(args) -> None:
     """Every numeric option, before any work: a bound on each keeps one batch or clip from exhausting memory."""
     from magicpose.eval.preprocess import CLIP_LENGTH
 
-    for flag, value, most, default in (("--clip-length", args.clip_length, MAX_CLIP_LENGTH, CLIP_LENGTH),
-                                       ("--clip-stride", args.clip_stride, None, 1),
-                                       ("--batch-size", args.batch_size, MAX_BATCH_SIZE, 16)):
+    for flag, value, most, default in (
+        ("--clip-length", args.clip_length, MAX_CLIP_LENGTH, CLIP_LENGTH),
+        ("--clip-stride", args.clip_stride, None, 1),
+        ("--batch-size", args.batch_size, MAX_BATCH_SIZE, 16),
+    ):
         if value < 1:
             raise InputError(f"{flag} {value} must be at least 1 ({default} by default)")
         if most is not None and value > most:
-            raise InputError(f"{flag} {value} is more than {most}: use at most {most} ({default} by default); one "
-                             "batch or clip is held in memory at once")
+            raise InputError(
+                f"{flag} {value} is more than {most}: use at most {most} ({default} by default); one "
+                "batch or clip is held in memory at once"
+            )
 
 
 def run(args) -> int:
+    from magicpose.commands import keywords
     from magicpose.eval.evaluate import EvaluationOptions, check_frame_sizes, evaluate_videos, markdown_table
     from magicpose.eval.folders import pair_folders
     from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks, missing_reason
@@ -122,20 +191,22 @@ def run(args) -> int:
     pairs = pair_folders(args.gen_dir, args.gt_dir, resize=args.resize)  # every pairing error before any work
     check_writable(output)
     check_beside(table_path, output, "--output")  # a folder, or a file magicpose did not write, is refused
-    files = find_network_files({name: getattr(args, name) for name in NETWORK_FILES}, args.eval_weights)
+    files = find_network_files(keywords(args, *NETWORK_FILES), args.eval_weights)
     scored = tuple(m for m in metrics if not (m.startswith("lpips") and missing_reason("lpips", files)))
     check_frame_sizes(pairs, scored)  # frames too small for a metric, before loading any network
 
     with parents_removed_on_error(output.parent):  # a new folder for -o, removed again if the run fails
-        networks, skipped = load_networks(metrics, files, device, args.pose_backend, args.pose_weights,
-                                          fid_protocol=args.fid_protocol)
-        options = EvaluationOptions(metrics=metrics, clip_length=args.clip_length, clip_stride=args.clip_stride,
-                                    gif=args.gif, fid_protocol=args.fid_protocol, batch_size=args.batch_size,
-                                    device=device)
+        networks, skipped = load_networks(
+            metrics, files, device, args.pose_backend, args.pose_weights, fid_protocol=args.fid_protocol
+        )
+        passed = keywords(args, "clip_length", "clip_stride", "gif", "fid_protocol", "batch_size")
+        options = EvaluationOptions(metrics=metrics, **passed, device=device)
         report = evaluate_videos(pairs, options, skipped=skipped, **networks)
-        report["inputs"] = {"generated": str(args.gen_dir),
-                            "ground_truth": str(args.gt_dir or "<video>/gt_images"),
-                            "networks": {name: str(path) for name, path in files.items()}}
+        report["inputs"] = {
+            "generated": str(args.gen_dir),
+            "ground_truth": str(args.gt_dir or "<video>/gt_images"),
+            "networks": {name: str(path) for name, path in files.items()},
+        }
         table = markdown_table(report, label=Path(args.gen_dir).name or "generated")
         with atomic_outputs() as tmp:  # both files appear together, or neither
             tmp(output).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")

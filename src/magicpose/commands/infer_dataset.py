@@ -23,12 +23,22 @@ from magicpose.infer import InferOptions, check_run_flags, count
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    dataset = subparsers.add_parser("infer-dataset", help="generate every test video of a TikTok-layout dataset")
-    dataset.add_argument("--root", required=True, help="dataset root holding <split>_set/ and pose_map_<split>_set/")
-    dataset.add_argument("--split", default="test", help="split name: reads <root>/<split>_set (default: test)")
-    dataset.add_argument("--output", required=True, help="output folder: <output>/<video>/{gen,gt}_images, pose_maps")
+    dataset = subparsers.add_parser(
+        "infer-dataset", help="generate every test video of a TikTok-layout dataset"
+    )
+    dataset.add_argument(
+        "--root", required=True, help="dataset root holding <split>_set/ and pose_map_<split>_set/"
+    )
+    dataset.add_argument(
+        "--split", default="test", help="split name: reads <root>/<split>_set (default: test)"
+    )
+    dataset.add_argument(
+        "--output", required=True, help="output folder: <output>/<video>/{gen,gt}_images, pose_maps"
+    )
     dataset.add_argument("--max-videos", type=int, default=None, help="process at most this many videos")
-    dataset.add_argument("--max-frames", type=int, default=None, help="generate at most this many frames per video")
+    dataset.add_argument(
+        "--max-frames", type=int, default=None, help="generate at most this many frames per video"
+    )
     add_sampling_arguments(dataset)
     return dataset
 
@@ -43,9 +53,11 @@ def _write_dataset_video(pipe, out, reference, targets, poses, latents, height, 
 
     with parents_removed_on_error(out), atomic_outputs() as tmp:
         # each frame keeps its source frame's name (as PNG), so evaluation matches it to the ground truth
-        with FrameFolderWriter(tmp(out / "gen_images", kind="frames"), atomic=False) as gen, \
-                FrameFolderWriter(tmp(out / "gt_images", kind="frames"), atomic=False) as gt, \
-                FrameFolderWriter(tmp(out / "pose_maps", kind="frames"), atomic=False) as pose_dir:
+        with (
+            FrameFolderWriter(tmp(out / "gen_images", kind="frames"), atomic=False) as gen,
+            FrameFolderWriter(tmp(out / "gt_images", kind="frames"), atomic=False) as gt,
+            FrameFolderWriter(tmp(out / "pose_maps", kind="frames"), atomic=False) as pose_dir,
+        ):
             for i, frame in enumerate(pipe.iter_frames(latents, batch_size=batch_size)):
                 name = Path(targets[i].image).stem + ".png"
                 gen.write(frame, name)
@@ -83,7 +95,9 @@ def _infer_dataset(args: argparse.Namespace, rank) -> int:
     videos = list_videos(args.root, args.split)[: args.max_videos]
     for video in videos:  # checked before any work, not after generating the videos before it
         if len(video.frames) < 2:
-            raise InputError(f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference")
+            raise InputError(
+                f"video folder '{video.image_dir}' has fewer than 2 frames: the first is the reference"
+            )
     out_root = Path(args.output)
     check_writable_folder(out_root, "--output")
     inputs = [args.root, options.weights_folder]
@@ -97,7 +111,9 @@ def _infer_dataset(args: argparse.Namespace, rank) -> int:
     options = dataclasses.replace(options, device=rank.device(options.device))
     mine = rank.shard(videos)
     if not mine:
-        print(f"{rank.prefix}no video to generate ({count(len(videos), 'video')} for {rank.world_size} processes)")
+        print(
+            f"{rank.prefix}no video to generate ({count(len(videos), 'video')} for {rank.world_size} processes)"
+        )
         return 0
     _use_device(options.device)
     if rank.local_rank != 0:  # one set of progress bars per node: its first process's
@@ -112,13 +128,21 @@ def _infer_dataset(args: argparse.Namespace, rank) -> int:
         with sigterm_interrupts(), parents_removed_on_error(out_root):
             _generate_dataset(pipe, mine, out_root, height, width, args, options, rank, done)
     except KeyboardInterrupt:  # Ctrl+C, or the launcher stopping this rank because another failed
-        kept = (f"the video in progress was not written; {count(len(done), 'finished video')} kept in {out_root}: "
-                f"{', '.join(done)}") if done else "no output was written"
+        kept = (
+            (
+                f"the video in progress was not written; {count(len(done), 'finished video')} kept in {out_root}: "
+                f"{', '.join(done)}"
+            )
+            if done
+            else "no output was written"
+        )
         print_error(rank.prefix + kept, prefix="interrupted")
         return 130
     if rank.several:
-        print(f"{rank.prefix}wrote {count(len(done), 'video')} to {out_root}: {', '.join(done)} (this rank's share "
-              f"of {count(len(videos), 'video')})")
+        print(
+            f"{rank.prefix}wrote {count(len(done), 'video')} to {out_root}: {', '.join(done)} (this rank's share "
+            f"of {count(len(videos), 'video')})"
+        )
     else:
         print(f"wrote {count(len(done), 'video')} to {out_root}")
     return 0
@@ -156,12 +180,15 @@ def _check_frames_open(videos, max_frames: int | None) -> None:
                     with Image.open(path):
                         pass
                 except IMAGE_READ_ERRORS as exc:
-                    raise InputError(f"cannot read image '{path}' ({exc}): re-export it as PNG or JPEG, or remove "
-                                     "the frame and its pose map") from None
+                    raise InputError(
+                        f"cannot read image '{path}' ({exc}): re-export it as PNG or JPEG, or remove "
+                        "the frame and its pose map"
+                    ) from None
 
 
-def _generate_dataset(pipe, videos, out_root: Path, height: int, width: int, args, options: InferOptions, rank,
-                      done: list[str]) -> None:
+def _generate_dataset(
+    pipe, videos, out_root: Path, height: int, width: int, args, options: InferOptions, rank, done: list[str]
+) -> None:
     """Generate and write ``videos``, appending each finished one's name to ``done``."""
     from tqdm.auto import tqdm
 
@@ -177,9 +204,20 @@ def _generate_dataset(pipe, videos, out_root: Path, height: int, width: int, arg
         note = resize_note(reference, poses[0], width, height)
         if note:
             print(rank.prefix + note)
-        print(f"{rank.prefix}{video.name}: generating {count(len(poses), 'frame')} at {width}x{height}, "
-              f"{options.steps} steps, guidance {options.guidance_scale}")
+        print(
+            f"{rank.prefix}{video.name}: generating {count(len(poses), 'frame')} at {width}x{height}, "
+            f"{options.steps} steps, guidance {options.guidance_scale}"
+        )
         latents = generate_latents(pipe, reference, poses, height, width, options)
-        _write_dataset_video(pipe, out_root / video.name, reference, targets, poses, latents, height, width,
-                             options.frames_per_batch)
+        _write_dataset_video(
+            pipe,
+            out_root / video.name,
+            reference,
+            targets,
+            poses,
+            latents,
+            height,
+            width,
+            options.frames_per_batch,
+        )
         done.append(video.name)

@@ -7,21 +7,28 @@ import argparse
 
 from magicpose.errors import ArgumentParser
 
-STAGES = {"appearance": "stage 1, appearance control pretraining",
-          "pose_control": "stage 2, appearance-disentangled pose control"}
+STAGES = {
+    "appearance": "stage 1, appearance control pretraining",
+    "pose_control": "stage 2, appearance-disentangled pose control",
+}
 HELP = "two-stage MagicPose training (see: magicpose train --help)"
 
 
 def add_arguments(parser: argparse.ArgumentParser, stage: str | None = None) -> None:
     """The training flags; ``--stage`` only where the stage is not set by the script."""
     parser.add_argument("--config", required=True, help="OmegaConf YAML, e.g. configs/tiny_appearance.yaml")
-    parser.add_argument("--resume", default=None,
-                        help="'latest' (newest complete checkpoint in output_dir, if any) or a checkpoint folder")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        help="'latest' (newest complete checkpoint in output_dir, if any) or a checkpoint folder",
+    )
     if stage is None:
         parser.add_argument("--stage", required=True, choices=sorted(STAGES))
     else:
         parser.set_defaults(stage=stage)
-    parser.add_argument("overrides", nargs="*", help="config overrides as key=value, e.g. train.max_steps=100")
+    parser.add_argument(
+        "overrides", nargs="*", help="config overrides as key=value, e.g. train.max_steps=100"
+    )
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -11,13 +11,16 @@ DESCRIPTION = "Stage 0 (demo only): train a small VAE and base UNet."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="YAML with BaseConfig fields, e.g. configs/demo_base.yaml")
+    parser.add_argument(
+        "--config", default=None, help="YAML with BaseConfig fields, e.g. configs/demo_base.yaml"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("train-base", help="stage 0 of the CPU demo: small VAE and base UNet",
-                                   description=DESCRIPTION)
+    parser = subparsers.add_parser(
+        "train-base", help="stage 0 of the CPU demo: small VAE and base UNet", description=DESCRIPTION
+    )
     add_arguments(parser)
     return parser
 
@@ -26,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from magicpose.commands.training_runs import run_training
     from magicpose.training.demo_stage0 import load_base_config, train_base
 
-    return run_training(lambda: load_base_config(args.config, args.overrides),
-                        lambda cfg: print(f"wrote {train_base(cfg)}"))
+    return run_training(
+        lambda: load_base_config(args.config, args.overrides), lambda cfg: print(f"wrote {train_base(cfg)}")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

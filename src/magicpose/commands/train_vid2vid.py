@@ -15,8 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("train-vid2vid", help="vid2vid pose2body training (see: magicpose train-vid2vid "
-                                   "--help)", description=DESCRIPTION)
+    parser = subparsers.add_parser(
+        "train-vid2vid",
+        help="vid2vid pose2body training (see: magicpose train-vid2vid --help)",
+        description=DESCRIPTION,
+    )
     add_arguments(parser)
     return parser
 

@@ -85,5 +85,7 @@ def interrupted(output_dir: Path | None) -> str:
     found = checkpoints.list_checkpoints(output_dir)
     if not found:
         return "training stopped; no checkpoint was written, nothing was exported"
-    return (f"training stopped; the last checkpoint kept is '{found[-1]}': resume with --resume latest "
-            "(nothing was exported)")
+    return (
+        f"training stopped; the last checkpoint kept is '{found[-1]}': resume with --resume latest "
+        "(nothing was exported)"
+    )

@@ -22,27 +22,55 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from magicpose.pose.extract import BACKENDS, WEIGHTS_ENV
     from magicpose.ui.jobs import UIConfig
 
-    p = subparsers.add_parser("ui", help="a local web page: upload a photo and poses, watch the progress, download "
-                              "the video",
-                              description="Start a local web page (Gradio, the [ui] extra) that runs magicpose infer.")
-    p.add_argument("--weights", default=UIConfig.weights,
-                   help="MagicPose weights folder (default: the embedded demo weights)")
-    p.add_argument("--pose2vid-weights", default=UIConfig.pose2vid_weights,
-                   help="a pose2vid weights folder: offers the pose2vid generator beside MagicPose")
-    p.add_argument("--vid2vid-weights", default=UIConfig.vid2vid_weights,
-                   help="a vid2vid weights folder (magicpose convert vid2vid): offers the vid2vid generator")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the "
-                        "network, where anyone can run jobs and read files by path)")
+    p = subparsers.add_parser(
+        "ui",
+        help="a local web page: upload a photo and poses, watch the progress, download the video",
+        description="Start a local web page (Gradio, the [ui] extra) that runs magicpose infer.",
+    )
+    p.add_argument(
+        "--weights",
+        default=UIConfig.weights,
+        help="MagicPose weights folder (default: the embedded demo weights)",
+    )
+    p.add_argument(
+        "--pose2vid-weights",
+        default=UIConfig.pose2vid_weights,
+        help="a pose2vid weights folder: offers the pose2vid generator beside MagicPose",
+    )
+    p.add_argument(
+        "--vid2vid-weights",
+        default=UIConfig.vid2vid_weights,
+        help="a vid2vid weights folder (magicpose convert vid2vid): offers the vid2vid generator",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the "
+        "network, where anyone can run jobs and read files by path)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    p.add_argument("--output-dir", default=str(UIConfig.output_dir),
-                   help=f"where every job's video, frames and previews are written (default: {UIConfig.output_dir})")
-    p.add_argument("--device", default=UIConfig.device, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
-    p.add_argument("--dtype", choices=DTYPES, default=UIConfig.dtype, help="default: float16 on cuda, float32 elsewhere")
-    p.add_argument("--pose-backend", choices=tuple(BACKENDS), default=UIConfig.pose_backend,
-                   help=f"pose extractor for driving videos (default: {UIConfig.pose_backend})")
-    p.add_argument("--pose-weights", default=UIConfig.pose_weights,
-                   help=f"the pose extractor's weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose)")
+    p.add_argument(
+        "--output-dir",
+        default=str(UIConfig.output_dir),
+        help=f"where every job's video, frames and previews are written (default: {UIConfig.output_dir})",
+    )
+    p.add_argument(
+        "--device", default=UIConfig.device, help="cpu, cuda, cuda:1, mps (default: cuda if available)"
+    )
+    p.add_argument(
+        "--dtype", choices=DTYPES, default=UIConfig.dtype, help="default: float16 on cuda, float32 elsewhere"
+    )
+    p.add_argument(
+        "--pose-backend",
+        choices=tuple(BACKENDS),
+        default=UIConfig.pose_backend,
+        help=f"pose extractor for driving videos (default: {UIConfig.pose_backend})",
+    )
+    p.add_argument(
+        "--pose-weights",
+        default=UIConfig.pose_weights,
+        help=f"the pose extractor's weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose)",
+    )
     return p
 
 
@@ -57,8 +85,12 @@ def _bind_error(host: str, port: int, address: str, err: OSError) -> InputError:
         named = f"'{host}'" if address == host else f"'{host}' ({address})"
         return InputError(f"--host {named} is not an address of this machine ({reason}): {HOST_FIX}")
     if err.errno == errno.EACCES:
-        return InputError(f"--port {port} on {address} needs administrator rights ({reason}): pass a port above 1023")
-    return InputError(f"cannot listen on --host '{host}' --port {port} ({reason}): {HOST_FIX}, or another --port")
+        return InputError(
+            f"--port {port} on {address} needs administrator rights ({reason}): pass a port above 1023"
+        )
+    return InputError(
+        f"cannot listen on --host '{host}' --port {port} ({reason}): {HOST_FIX}, or another --port"
+    )
 
 
 def _probe(family: int, socktype: int, proto: int, address: tuple) -> bool:
@@ -83,14 +115,17 @@ def resolve_host(host: str, port: int) -> list[tuple]:
     if not name.strip():
         raise InputError(f"--host '{host}' is empty: {HOST_FIX}")
     if "://" in name or "/" in name:
-        raise InputError(f"--host '{host}' is a URL, not a host: pass the host part alone (e.g. 127.0.0.1) and the "
-                         "port with --port")
+        raise InputError(
+            f"--host '{host}' is a URL, not a host: pass the host part alone (e.g. 127.0.0.1) and the "
+            "port with --port"
+        )
     if re.fullmatch(r"[0-9.]+", name):
         try:
             socket.inet_aton(name)
         except OSError:
-            raise InputError(f"--host '{host}' is not a valid IPv4 address (four numbers 0 to 255): "
-                             f"{HOST_FIX}") from None
+            raise InputError(
+                f"--host '{host}' is not a valid IPv4 address (four numbers 0 to 255): {HOST_FIX}"
+            ) from None
     elif ":" in name:
         try:
             ipaddress.IPv6Address(name)
@@ -134,8 +169,10 @@ def check_output_dir(folder: Path) -> None:
     """Fail before any work where ``--output-dir`` cannot be written: create it (and its missing parents) and a
     probe file in it for real, then remove the probe and every folder this made, so a refused run leaves none."""
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"--output-dir '{folder}' is a file, not a folder: pass a folder (every job writes its "
-                         "video there)")
+        raise InputError(
+            f"--output-dir '{folder}' is a file, not a folder: pass a folder (every job writes its "
+            "video there)"
+        )
     created: list[Path] = []
     try:
         for missing in reversed(_missing_folders(folder)):
@@ -145,8 +182,9 @@ def check_output_dir(folder: Path) -> None:
             pass
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise InputError(f"--output-dir '{folder}' cannot be written ({reason}): choose another --output-dir") \
-            from None
+        raise InputError(
+            f"--output-dir '{folder}' cannot be written ({reason}): choose another --output-dir"
+        ) from None
     finally:
         remove_if_empty(created)
 
@@ -169,22 +207,34 @@ def run(args) -> int:
     import_gradio()  # the install line, before anything else
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} must be between 1 and 65535")
-    for flag, folder in (("--weights", args.weights), ("--pose2vid-weights", args.pose2vid_weights),
-                         ("--vid2vid-weights", args.vid2vid_weights),
-                         ("--pose-weights", args.pose_weights)):
+    for flag, folder in (
+        ("--weights", args.weights),
+        ("--pose2vid-weights", args.pose2vid_weights),
+        ("--vid2vid-weights", args.vid2vid_weights),
+        ("--pose-weights", args.pose_weights),
+    ):
         if folder is not None and not Path(folder).is_dir():
             raise InputError(f"{flag} '{folder}' is not a folder: pass the folder the weights were saved to")
     output_dir = Path(args.output_dir)
     check_output_dir(output_dir)
     gradio_probe = os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     check_address(args.host, args.port, also=(gradio_probe,))
-    config = UIConfig(weights=args.weights, pose2vid_weights=args.pose2vid_weights,
-                      vid2vid_weights=args.vid2vid_weights, output_dir=output_dir,
-                      device=args.device, dtype=args.dtype, pose_backend=args.pose_backend,
-                      pose_weights=args.pose_weights)
+    config = UIConfig(
+        weights=args.weights,
+        pose2vid_weights=args.pose2vid_weights,
+        vid2vid_weights=args.vid2vid_weights,
+        output_dir=output_dir,
+        device=args.device,
+        dtype=args.dtype,
+        pose_backend=args.pose_backend,
+        pose_weights=args.pose_weights,
+    )
     # --device and --dtype as the first job will use them, checked by infer's own lines before the weights load
-    check_run_flags(infer_options(JobForm(reference=str(DEFAULT_IMAGE)), config, output_dir / "check.mp4",
-                               DrivingSource()))
+    check_run_flags(
+        infer_options(
+            JobForm(reference=str(DEFAULT_IMAGE)), config, output_dir / "check.mp4", DrivingSource()
+        )
+    )
     created = _missing_folders(output_dir)  # made by launch: removed again if no job wrote into them
     print(f"magicpose ui: http://{args.host}:{args.port} (Ctrl+C stops it); outputs go to {output_dir}/")
     main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
@@ -199,16 +249,19 @@ def run(args) -> int:
             raise
         # another program took the port while the weights loaded: say which, as the check above would have
         check_address(args.host, args.port, also=(gradio_probe,))
-        raise InputError(f"--port {args.port} on {args.host} could not be listened on: pass another --port") \
-            from None
+        raise InputError(
+            f"--port {args.port} on {args.host} could not be listened on: pass another --port"
+        ) from None
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
         remove_if_empty(created)
     if stopped:  # as every command's Ctrl+C: one line, status 130
         kept = output_dir.is_dir() and any(output_dir.iterdir())
-        print_error("the page was stopped" + (f"; its videos are in {output_dir}/" if kept else ""),
-                    prefix="interrupted")
+        print_error(
+            "the page was stopped" + (f"; its videos are in {output_dir}/" if kept else ""),
+            prefix="interrupted",
+        )
         return 130
     return 0
 

@@ -7,18 +7,20 @@ Attributes load lazily so that building the command-line parser does not import 
 
 from __future__ import annotations
 
-import importlib
+from magicpose.lazy_exports import lazy_getattr
 
 _EXPORTS = {
-    "convert_magicpose": "api", "convert_stage1": "api", "convert_controlnet": "api", "convert_sd15": "api",
-    "convert": "api", "MODES": "api", "convert_pose2vid": "pose2vid",
-    "detect_kind": "kinds", "KINDS": "kinds",
-    "load_checkpoint": "loading", "convert_vid2vid": "vid2vid",
+    "convert_magicpose": "api",
+    "convert_stage1": "api",
+    "convert_controlnet": "api",
+    "convert_sd15": "api",
+    "convert": "api",
+    "MODES": "api",
+    "convert_pose2vid": "pose2vid",
+    "detect_kind": "kinds",
+    "KINDS": "kinds",
+    "load_checkpoint": "loading",
+    "convert_vid2vid": "vid2vid",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"magicpose.convert.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'magicpose.convert' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})

@@ -32,17 +32,31 @@ class Mode:
 
 MODES = {
     "magicpose": Mode(
-        (("unet", kinds.UNET), ("appearance_unet", kinds.APPEARANCE), ("controlnet", kinds.POSE),
-         ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)),
+        (
+            ("unet", kinds.UNET),
+            ("appearance_unet", kinds.APPEARANCE),
+            ("controlnet", kinds.POSE),
+            ("vae", kinds.VAE),
+            ("text_encoder", kinds.TEXT),
+        ),
         "MagicPose pipeline",
         # The appearance model was cloned from a ControlNet-style wrapper: its hint encoder is never run.
-        ignore_prefixes=(kinds.APPEARANCE + "input_hint_block.",)),
+        ignore_prefixes=(kinds.APPEARANCE + "input_hint_block.",),
+    ),
     "stage1": Mode(
-        (("unet", kinds.UNET), ("appearance_unet", kinds.CONTROL), ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)),
+        (
+            ("unet", kinds.UNET),
+            ("appearance_unet", kinds.CONTROL),
+            ("vae", kinds.VAE),
+            ("text_encoder", kinds.TEXT),
+        ),
         "MagicPose stage-1 (appearance control) weights",
-        ignore_prefixes=(kinds.CONTROL + "input_hint_block.",)),
+        ignore_prefixes=(kinds.CONTROL + "input_hint_block.",),
+    ),
     "controlnet": Mode((("controlnet", kinds.CONTROL),), "ControlNet"),
-    "sd15": Mode((("unet", kinds.UNET), ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)), "Stable Diffusion 1.5"),
+    "sd15": Mode(
+        (("unet", kinds.UNET), ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)), "Stable Diffusion 1.5"
+    ),
 }
 # the GAN generators' modes: everything is read from the tensors
 GAN_MODES = {"pose2vid": "an Everybody Dance Now", "vid2vid": "a vid2vid"}
@@ -57,28 +71,36 @@ def load_tokenizer(tokenizer):
     folder = Path(tokenizer)
     if not folder.is_dir():
         state = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise InputError(f"tokenizer folder '{folder}' {state}: pass the folder of a CLIP tokenizer "
-                         "(vocab.json and merges.txt, such as SD 1.5's tokenizer/)")
+        raise InputError(
+            f"tokenizer folder '{folder}' {state}: pass the folder of a CLIP tokenizer "
+            "(vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
+        )
     own_files = ("vocab.json", "tokenizer.json", "tokenizer_config.json")
     if (folder / "tokenizer").is_dir() and not any((folder / f).is_file() for f in own_files):
         folder = folder / "tokenizer"
     try:
         return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as err:  # transformers raises many kinds for a bad folder
-        raise InputError(f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): pass the folder of a CLIP "
-                         "tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)") from err
+        raise InputError(
+            f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): pass the folder of a CLIP "
+            "tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
+        ) from err
 
 
 def _check_text_inputs(part: Part, tokenizer) -> None:
     """Fail before loading a multi-GB file when the empty prompt cannot be tokenised."""
     vocab = part.config.config.get("vocab_size", CLIP_VOCAB_SIZE)
     if tokenizer is None and vocab != CLIP_VOCAB_SIZE:
-        raise InputError(f"the text encoder's vocabulary ({part.config.source}) has {vocab} tokens, not CLIP's "
-                         f"{CLIP_VOCAB_SIZE}, so the empty prompt's token ids are unknown: pass --tokenizer <its "
-                         "tokenizer folder>")
+        raise InputError(
+            f"the text encoder's vocabulary ({part.config.source}) has {vocab} tokens, not CLIP's "
+            f"{CLIP_VOCAB_SIZE}, so the empty prompt's token ids are unknown: pass --tokenizer <its "
+            "tokenizer folder>"
+        )
     if tokenizer is not None and len(tokenizer) > vocab:
-        raise InputError(f"the tokenizer has {len(tokenizer)} tokens but the text encoder's vocabulary "
-                         f"({part.config.source}) has {vocab}: pass the tokenizer made for this text encoder")
+        raise InputError(
+            f"the tokenizer has {len(tokenizer)} tokens but the text encoder's vocabulary "
+            f"({part.config.source}) has {vocab}: pass the tokenizer made for this text encoder"
+        )
 
 
 def _empty_prompt(part: Part, stored: dict[str, torch.Tensor], tokenizer, dtype: torch.dtype | None):
@@ -107,9 +129,15 @@ def _write(mode: str, folder: Path, models: dict, tokenizer, embeds: torch.Tenso
     from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 
     if mode == "magicpose":
-        pipe = MagicPosePipeline(vae=models["vae"], text_encoder=models["text_encoder"], tokenizer=tokenizer,
-                                 unet=models["unet"], appearance_unet=models["appearance_unet"],
-                                 controlnet=models["controlnet"], scheduler=MagicPosePipeline.default_scheduler())
+        pipe = MagicPosePipeline(
+            vae=models["vae"],
+            text_encoder=models["text_encoder"],
+            tokenizer=tokenizer,
+            unet=models["unet"],
+            appearance_unet=models["appearance_unet"],
+            controlnet=models["controlnet"],
+            scheduler=MagicPosePipeline.default_scheduler(),
+        )
         pipe.empty_prompt_embeds = embeds
         pipe.save_pretrained(folder, safe_serialization=True)
         return
@@ -129,20 +157,34 @@ def _check_options(mode: str, tokenizer, config_from, face, family) -> None:
     if mode in GAN_MODES:
         for option, value in (("--tokenizer", tokenizer), ("--config-from", config_from)):
             if value is not None:
-                raise InputError(f"{option} does not apply to `magicpose convert {mode}` ({GAN_MODES[mode]} "
-                                 f"generator's configuration is read from its tensors): drop {option}")
+                raise InputError(
+                    f"{option} does not apply to `magicpose convert {mode}` ({GAN_MODES[mode]} "
+                    f"generator's configuration is read from its tensors): drop {option}"
+                )
         if mode == "pose2vid":
             return
     for option, value in (("--face", face), ("--family", family)):
         if value is not None:
-            raise InputError(f"{option} is an option of `magicpose convert pose2vid` (Everybody Dance Now), not of "
-                             f"`magicpose convert {mode}`: drop {option}")
+            raise InputError(
+                f"{option} is an option of `magicpose convert pose2vid` (Everybody Dance Now), not of "
+                f"`magicpose convert {mode}`: drop {option}"
+            )
 
 
-def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype: str | torch.dtype | None = None,
-            tokenizer=None, config_from: str | Path | None = None, allow_unsafe_pickle: bool = False,
-            overwrite: bool = False, face: str | Path | None = None, family: str | None = None,
-            log: Log | None = stderr_line) -> Path:
+def convert(
+    mode: str,
+    checkpoint: str | Path,
+    output_dir: str | Path,
+    *,
+    dtype: str | torch.dtype | None = None,
+    tokenizer=None,
+    config_from: str | Path | None = None,
+    allow_unsafe_pickle: bool = False,
+    overwrite: bool = False,
+    face: str | Path | None = None,
+    family: str | None = None,
+    log: Log | None = stderr_line,
+) -> Path:
     """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES` or ``"pose2vid"``) into ``output_dir``; see the
     public wrappers. ``face`` and ``family`` are pose2vid's; ``tokenizer`` and ``config_from`` the others'."""
     if mode not in MODES and mode not in GAN_MODES:
@@ -151,13 +193,27 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
     if mode == "pose2vid":
         from magicpose.convert.pose2vid import convert_pose2vid
 
-        return convert_pose2vid(checkpoint, output_dir, face=face, family=family, dtype=dtype,
-                                allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
+        return convert_pose2vid(
+            checkpoint,
+            output_dir,
+            face=face,
+            family=family,
+            dtype=dtype,
+            allow_unsafe_pickle=allow_unsafe_pickle,
+            overwrite=overwrite,
+            log=log,
+        )
     if mode == "vid2vid":
         from magicpose.convert.vid2vid import convert_vid2vid
 
-        return convert_vid2vid(checkpoint, output_dir, dtype=dtype, allow_unsafe_pickle=allow_unsafe_pickle,
-                               overwrite=overwrite, log=log)
+        return convert_vid2vid(
+            checkpoint,
+            output_dir,
+            dtype=dtype,
+            allow_unsafe_pickle=allow_unsafe_pickle,
+            overwrite=overwrite,
+            log=log,
+        )
     log = log or (lambda message: None)
     spec, path = MODES[mode], Path(checkpoint)
     target = parse_dtype(dtype)
@@ -193,45 +249,126 @@ def convert(mode: str, checkpoint: str | Path, output_dir: str | Path, *, dtype:
     log(f"writing '{out}'")
     with staged_output(out, overwrite, inputs) as folder:
         _write(mode, folder, models, tokenizer, embeds)
-        write_info(folder, mode=mode, source=path, kind=kind, description=spec.description, dtype=target,
-                   configs={p.name: p.config.source for p in parts}, ignored=result.ignored,
-                   unexpected=result.unexpected, filled=result.filled)
+        write_info(
+            folder,
+            mode=mode,
+            source=path,
+            kind=kind,
+            description=spec.description,
+            dtype=target,
+            configs={p.name: p.config.source for p in parts},
+            ignored=result.ignored,
+            unexpected=result.unexpected,
+            filled=result.filled,
+        )
     return out
 
 
-def convert_magicpose(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                      allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
+def convert_magicpose(
+    checkpoint,
+    output_dir,
+    *,
+    dtype=None,
+    tokenizer=None,
+    config_from=None,
+    allow_unsafe_pickle=False,
+    overwrite=False,
+    log: Log | None = stderr_line,
+) -> Path:
     """A final MagicPose checkpoint (``model_state-110000.th``) -> a complete ``MagicPosePipeline`` folder.
 
     The appearance UNet's unused output head, absent from the original, is a copy of the main UNet's
     (recorded under "filled" in ``magicpose_info.json``).
     """
-    return convert("magicpose", checkpoint, output_dir, dtype=dtype, tokenizer=tokenizer, config_from=config_from,
-                   allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
+    return convert(
+        "magicpose",
+        checkpoint,
+        output_dir,
+        dtype=dtype,
+        tokenizer=tokenizer,
+        config_from=config_from,
+        allow_unsafe_pickle=allow_unsafe_pickle,
+        overwrite=overwrite,
+        log=log,
+    )
 
 
-def convert_stage1(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                   allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
+def convert_stage1(
+    checkpoint,
+    output_dir,
+    *,
+    dtype=None,
+    tokenizer=None,
+    config_from=None,
+    allow_unsafe_pickle=False,
+    overwrite=False,
+    log: Log | None = stderr_line,
+) -> Path:
     """A stage-1 checkpoint (``model_state-10000.th``) -> ``vae/ unet/ text_encoder/ appearance_unet/``.
 
     Usable for stage-2 training as ``model.pretrained_dir=<out> model.appearance_unet=<out>/appearance_unet``.
     """
-    return convert("stage1", checkpoint, output_dir, dtype=dtype, tokenizer=tokenizer, config_from=config_from,
-                   allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
+    return convert(
+        "stage1",
+        checkpoint,
+        output_dir,
+        dtype=dtype,
+        tokenizer=tokenizer,
+        config_from=config_from,
+        allow_unsafe_pickle=allow_unsafe_pickle,
+        overwrite=overwrite,
+        log=log,
+    )
 
 
-def convert_controlnet(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                       allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
+def convert_controlnet(
+    checkpoint,
+    output_dir,
+    *,
+    dtype=None,
+    tokenizer=None,
+    config_from=None,
+    allow_unsafe_pickle=False,
+    overwrite=False,
+    log: Log | None = stderr_line,
+) -> Path:
     """A ControlNet 1.x checkpoint (``control_v11p_sd15_openpose.pth``) -> a ``ControlNetModel`` folder.
 
     ``tokenizer`` is accepted for a uniform signature and unused (a ControlNet has no text encoder).
     """
-    return convert("controlnet", checkpoint, output_dir, dtype=dtype, tokenizer=None, config_from=config_from,
-                   allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
+    return convert(
+        "controlnet",
+        checkpoint,
+        output_dir,
+        dtype=dtype,
+        tokenizer=None,
+        config_from=config_from,
+        allow_unsafe_pickle=allow_unsafe_pickle,
+        overwrite=overwrite,
+        log=log,
+    )
 
 
-def convert_sd15(checkpoint, output_dir, *, dtype=None, tokenizer=None, config_from=None,
-                 allow_unsafe_pickle=False, overwrite=False, log: Log | None = stderr_line) -> Path:
+def convert_sd15(
+    checkpoint,
+    output_dir,
+    *,
+    dtype=None,
+    tokenizer=None,
+    config_from=None,
+    allow_unsafe_pickle=False,
+    overwrite=False,
+    log: Log | None = stderr_line,
+) -> Path:
     """An SD 1.5 single file (``.ckpt``/``.safetensors``) -> ``vae/ unet/ text_encoder/ scheduler/``."""
-    return convert("sd15", checkpoint, output_dir, dtype=dtype, tokenizer=tokenizer, config_from=config_from,
-                   allow_unsafe_pickle=allow_unsafe_pickle, overwrite=overwrite, log=log)
+    return convert(
+        "sd15",
+        checkpoint,
+        output_dir,
+        dtype=dtype,
+        tokenizer=tokenizer,
+        config_from=config_from,
+        allow_unsafe_pickle=allow_unsafe_pickle,
+        overwrite=overwrite,
+        log=log,
+    )

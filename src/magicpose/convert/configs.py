@@ -21,10 +21,20 @@ from transformers import CLIPTextConfig, CLIPTextModel
 from magicpose.errors import InputError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-SHIPPED = {"unet": "unet.json", "appearance_unet": "unet.json", "controlnet": "controlnet.json",
-           "vae": "vae.json", "text_encoder": "text_encoder.json"}
-CLASSES = {"unet": UNet2DConditionModel, "appearance_unet": UNet2DConditionModel, "controlnet": ControlNetModel,
-           "vae": AutoencoderKL, "text_encoder": CLIPTextModel}
+SHIPPED = {
+    "unet": "unet.json",
+    "appearance_unet": "unet.json",
+    "controlnet": "controlnet.json",
+    "vae": "vae.json",
+    "text_encoder": "text_encoder.json",
+}
+CLASSES = {
+    "unet": UNet2DConditionModel,
+    "appearance_unet": UNet2DConditionModel,
+    "controlnet": ControlNetModel,
+    "vae": AutoencoderKL,
+    "text_encoder": CLIPTextModel,
+}
 # The pose-map embedding of ControlNet 1.x; one entry per UNet level (each after the first halves the size).
 CONDITIONING_CHANNELS = (16, 32, 96, 256)
 
@@ -46,17 +56,23 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"cannot read the model configuration '{path}' ({err}): pass a diffusers folder made by "
-                         "save_pretrained") from err
+        raise InputError(
+            f"cannot read the model configuration '{path}' ({err}): pass a diffusers folder made by "
+            "save_pretrained"
+        ) from err
     if not isinstance(data, dict):
-        raise InputError(f"model configuration '{path}' is not a JSON object: pass a diffusers folder made by "
-                         "save_pretrained")
+        raise InputError(
+            f"model configuration '{path}' is not a JSON object: pass a diffusers folder made by "
+            "save_pretrained"
+        )
     return data
 
 
 def _matches(name: str, config: dict) -> bool:
     if name == "text_encoder":
-        return config.get("model_type") == "clip_text_model" or "CLIPTextModel" in config.get("architectures", [])
+        return config.get("model_type") == "clip_text_model" or "CLIPTextModel" in config.get(
+            "architectures", []
+        )
     return config.get("_class_name") == CLASSES[name].__name__
 
 
@@ -64,7 +80,9 @@ def _controlnet_from_unet(unet: ComponentConfig) -> ComponentConfig:
     """A ControlNet configuration matching a UNet's encoder (what ControlNetModel.from_unet builds)."""
     accepted = set(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
     config = {k: v for k, v in unet.config.items() if k in accepted}
-    config["conditioning_embedding_out_channels"] = list(CONDITIONING_CHANNELS[: len(config["block_out_channels"])])
+    config["conditioning_embedding_out_channels"] = list(
+        CONDITIONING_CHANNELS[: len(config["block_out_channels"])]
+    )
     return ComponentConfig("controlnet", config, f"derived from {unet.source}")
 
 
@@ -78,8 +96,10 @@ def component_config(name: str, config_from: str | Path | None = None) -> Compon
         return ComponentConfig(name, _read_json(CONFIG_DIR / SHIPPED[name]), "SD 1.5")
     folder = Path(config_from)
     if not folder.is_dir():
-        raise InputError(f"--config-from '{folder}' is not a folder: pass a diffusers folder (a saved pipeline, "
-                         "or one with unet/, vae/, text_encoder/ and controlnet/ subfolders)")
+        raise InputError(
+            f"--config-from '{folder}' is not a folder: pass a diffusers folder (a saved pipeline, "
+            "or one with unet/, vae/, text_encoder/ and controlnet/ subfolders)"
+        )
     candidates = [folder / name / "config.json"]
     if name == "appearance_unet":
         candidates.append(folder / "unet" / "config.json")
@@ -91,21 +111,27 @@ def component_config(name: str, config_from: str | Path | None = None) -> Compon
         return ComponentConfig(name, _read_json(single), str(single))
     if name == "controlnet" and (folder / "unet" / "config.json").is_file():
         return _controlnet_from_unet(component_config("unet", folder))
-    raise InputError(f"--config-from '{folder}' has no {name}/config.json (nor a config.json of a "
-                     f"{CLASSES[name].__name__}): pass a diffusers folder that describes the {name}")
+    raise InputError(
+        f"--config-from '{folder}' has no {name}/config.json (nor a config.json of a "
+        f"{CLASSES[name].__name__}): pass a diffusers folder that describes the {name}"
+    )
 
 
 def _instantiate(cc: ComponentConfig) -> torch.nn.Module:
     if cc.config.get("_class_name") not in (None, cc.model_class.__name__) and cc.name != "text_encoder":
-        raise InputError(f"model configuration '{cc.source}' describes a {cc.config['_class_name']}, not a "
-                         f"{cc.model_class.__name__}: pass the {cc.name} folder's configuration")
+        raise InputError(
+            f"model configuration '{cc.source}' describes a {cc.config['_class_name']}, not a "
+            f"{cc.model_class.__name__}: pass the {cc.name} folder's configuration"
+        )
     try:
         if cc.name == "text_encoder":
             return CLIPTextModel(CLIPTextConfig.from_dict(cc.config))
         return cc.model_class.from_config(cc.config)
     except Exception as err:  # a bad value in a user's config: name the file rather than a traceback
-        raise InputError(f"cannot build a {cc.model_class.__name__} from '{cc.source}' ({err}): pass a "
-                         "configuration saved by diffusers/transformers") from err
+        raise InputError(
+            f"cannot build a {cc.model_class.__name__} from '{cc.source}' ({err}): pass a "
+            "configuration saved by diffusers/transformers"
+        ) from err
 
 
 def empty_model(cc: ComponentConfig) -> torch.nn.Module:

@@ -39,14 +39,20 @@ class GeneratorLayout:
     def describe(self) -> str:
         norm = "BatchNorm" if self.norm == "batch" else "instance norm"
         if self.architecture == "unet":
-            return (f"U-Net ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf}, "
-                    f"{self.n_downsample_global} levels, {norm})")
+            return (
+                f"U-Net ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf}, "
+                f"{self.n_downsample_global} levels, {norm})"
+            )
         if self.architecture == "local":
-            return (f"local enhancer ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf} (global "
-                    f"{2 * self.ngf}), {self.n_downsample_global} downsamplings, {self.n_blocks_global} global "
-                    f"blocks, {self.n_blocks_local} local blocks, {norm})")
-        return (f"global generator ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf}, "
-                f"{self.n_downsample_global} downsamplings, {self.n_blocks_global} blocks, {norm})")
+            return (
+                f"local enhancer ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf} (global "
+                f"{2 * self.ngf}), {self.n_downsample_global} downsamplings, {self.n_blocks_global} global "
+                f"blocks, {self.n_blocks_local} local blocks, {norm})"
+            )
+        return (
+            f"global generator ({self.input_nc} inputs, {self.output_nc} outputs, ngf {self.ngf}, "
+            f"{self.n_downsample_global} downsamplings, {self.n_blocks_global} blocks, {norm})"
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +76,7 @@ class EdnFile:
 
 
 def strip_module(key: str) -> str:
-    return key[len(MODULE):] if key.startswith(MODULE) else key
+    return key[len(MODULE) :] if key.startswith(MODULE) else key
 
 
 def _shape(state_dict: Mapping, key: str) -> tuple[int, ...] | None:
@@ -107,8 +113,12 @@ def generator_layout(state_dict: Mapping) -> GeneratorLayout | None:
         down = max((min(block_indices) - 4) // 3, 0)
     else:
         down = 0
-        while _shape(state_dict, f"model.{4 + 3 * down}.weight") == (ngf_global * 2 ** (down + 1),
-                                                                     ngf_global * 2 ** down, 3, 3):
+        while _shape(state_dict, f"model.{4 + 3 * down}.weight") == (
+            ngf_global * 2 ** (down + 1),
+            ngf_global * 2**down,
+            3,
+            3,
+        ):
             down += 1
     norm = "batch" if any(k.endswith(".running_mean") for k in keys) else "instance"
     if any(k.startswith("model1_1.") for k in keys):
@@ -132,7 +142,9 @@ def unet_face_layout(state_dict: Mapping) -> GeneratorLayout | None:
     stem = _shape(state_dict, UNET_STEM)
     if stem is None or len(stem) != 4 or stem[2:] != (4, 4):
         return None
-    head = _shape(state_dict, "model.model.3.weight")  # the outermost transposed conv (2 ngf, output_nc, 4, 4)
+    head = _shape(
+        state_dict, "model.model.3.weight"
+    )  # the outermost transposed conv (2 ngf, output_nc, 4, 4)
     output_nc = head[1] if head and len(head) == 4 else 3
     return GeneratorLayout("unet", stem[1], output_nc, stem[0], 5, 0, 0, "batch")
 

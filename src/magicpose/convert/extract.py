@@ -20,12 +20,24 @@ from magicpose.convert.configs import ComponentConfig, component_config, expecte
 from magicpose.errors import InputError
 
 # The LDM DDPM wrapper's schedule buffers: derived from the beta schedule, which the scheduler recomputes.
-SCHEDULE_BUFFERS = frozenset({
-    "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
-    "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
-    "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
-    "logvar", "lvlb_weights",
-})
+SCHEDULE_BUFFERS = frozenset(
+    {
+        "betas",
+        "alphas_cumprod",
+        "alphas_cumprod_prev",
+        "sqrt_alphas_cumprod",
+        "sqrt_one_minus_alphas_cumprod",
+        "log_one_minus_alphas_cumprod",
+        "sqrt_recip_alphas_cumprod",
+        "sqrt_recipm1_alphas_cumprod",
+        "posterior_variance",
+        "posterior_log_variance_clipped",
+        "posterior_mean_coef1",
+        "posterior_mean_coef2",
+        "logvar",
+        "lvlb_weights",
+    }
+)
 EMA_PREFIX = "model_ema."  # the EMA copy of the UNet (flattened names); the released weights are the raw ones
 POSITION_IDS = ("text_model.embeddings.position_ids", "embeddings.position_ids")  # a constant arange buffer
 SHOWN = 20
@@ -39,14 +51,19 @@ def key_list(keys: list[str], limit: int = SHOWN) -> str:
 
 def _key_map(cc: ComponentConfig, keys: Iterable[str]) -> dict[str, str]:
     cls = cc.model_class.__name__
-    mapper = {"UNet2DConditionModel": ldm_keys.unet_key_map, "ControlNetModel": ldm_keys.controlnet_key_map,
-              "AutoencoderKL": ldm_keys.vae_key_map, "CLIPTextModel": ldm_keys.clip_text_key_map}[cls]
+    mapper = {
+        "UNet2DConditionModel": ldm_keys.unet_key_map,
+        "ControlNetModel": ldm_keys.controlnet_key_map,
+        "AutoencoderKL": ldm_keys.vae_key_map,
+        "CLIPTextModel": ldm_keys.clip_text_key_map,
+    }[cls]
     try:
         return mapper(keys)
     except ldm_keys.KeyMappingError as err:
-        raise InputError(f"the {cc.name} configuration from {cc.source} has no original (LDM) key layout ({err}): "
-                         "magicpose convert handles SD 1.5-style UNets, ControlNets, VAEs and CLIP text encoders"
-                         ) from err
+        raise InputError(
+            f"the {cc.name} configuration from {cc.source} has no original (LDM) key layout ({err}): "
+            "magicpose convert handles SD 1.5-style UNets, ControlNets, VAEs and CLIP text encoders"
+        ) from err
 
 
 @dataclass
@@ -108,8 +125,13 @@ def is_known_ignored(key: str, ignore_prefixes: Iterable[str] = (), text_prefix:
     return text_prefix is not None and key in {text_prefix + p for p in POSITION_IDS}
 
 
-def extract(state_dict: dict[str, torch.Tensor], parts: list[Part], path: str | Path,
-            ignore_prefixes: Iterable[str] = (), warn: Callable[[str], None] | None = None) -> Extraction:
+def extract(
+    state_dict: dict[str, torch.Tensor],
+    parts: list[Part],
+    path: str | Path,
+    ignore_prefixes: Iterable[str] = (),
+    warn: Callable[[str], None] | None = None,
+) -> Extraction:
     """Each part's tensors under diffusers names; refuse missing keys, warn about unexpected ones."""
     keys = set(state_dict)
     tensors: dict[str, dict[str, torch.Tensor]] = {}
@@ -130,17 +152,22 @@ def extract(state_dict: dict[str, torch.Tensor], parts: list[Part], path: str | 
                 raise InputError(
                     f"'{path}': '{source}' has shape {tuple(state_dict[source].shape)} but the {part.name} "
                     f"configuration ({part.config.source}) expects {tuple(shape)}: the checkpoint is of another model "
-                    "size; pass --config-from <a diffusers folder of that model>")
+                    "size; pass --config-from <a diffusers folder of that model>"
+                )
             out[key] = fitted
     if missing:
-        raise InputError(f"'{path}' lacks {len(missing)} keys the conversion needs: {key_list(missing)}; the file "
-                         "is incomplete or of another kind: download it again or pick the matching mode")
+        raise InputError(
+            f"'{path}' lacks {len(missing)} keys the conversion needs: {key_list(missing)}; the file "
+            "is incomplete or of another kind: download it again or pick the matching mode"
+        )
     ignored, unexpected = [], []
     for key in sorted(keys - used):
         known = is_known_ignored(key, ignore_prefixes, text_prefix)
         (ignored if known else unexpected).append(key)
     if unexpected:
-        (warn or stderr_line)(f"warning: ignored {len(unexpected)} unexpected keys of '{path}': {key_list(unexpected)}")
+        (warn or stderr_line)(
+            f"warning: ignored {len(unexpected)} unexpected keys of '{path}': {key_list(unexpected)}"
+        )
     return Extraction(tensors, ignored, unexpected)
 
 

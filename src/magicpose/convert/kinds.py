@@ -22,30 +22,40 @@ POSE = "pose_control_model."
 EDN_GENERATORS = ("edn_local", "edn_global")
 EDN_FACES = ("edn_face_official", "edn_face_official_unet", "edn_face_lotayou")
 VID2VID = ("vid2vid_generator", "vid2vid_local")
-KINDS = ("magicpose", "stage1", "controlnet_init", "controlnet", "sd15", *EDN_GENERATORS, *EDN_FACES,
-         "edn_discriminator", *VID2VID, "unknown")
+KINDS = (
+    "magicpose",
+    "stage1",
+    "controlnet_init",
+    "controlnet",
+    "sd15",
+    *EDN_GENERATORS,
+    *EDN_FACES,
+    "edn_discriminator",
+    *VID2VID,
+    "unknown",
+)
 DESCRIPTIONS = {
     "magicpose": "a final MagicPose checkpoint (appearance_control_model.* and pose_control_model.*)",
     "stage1": "a MagicPose stage-1 checkpoint (SD 1.5 + control_model.* holding the appearance UNet)",
     "controlnet_init": "a ControlNet initialisation checkpoint (SD 1.5 + control_model.* with zero_convs, "
-                       "like control_sd15_ini.ckpt)",
+    "like control_sd15_ini.ckpt)",
     "controlnet": "a ControlNet checkpoint (control_model.* with zero_convs)",
     "sd15": "a Stable Diffusion 1.5 checkpoint (model.diffusion_model.*, first_stage_model.*, cond_stage_model.*)",
     "edn_local": "an Everybody Dance Now local-enhancer generator (model.*, model1_1.*, model1_2.*, as in "
-                 "latest_net_G.pth)",
+    "latest_net_G.pth)",
     "edn_global": "an Everybody Dance Now / pix2pixHD global generator (model.* only, as in "
-                  "{epoch}_net_G.pth of the official code's first stage)",
+    "{epoch}_net_G.pth of the official code's first stage)",
     "edn_face_official": "the official Everybody Dance Now face enhancer (latest_net_Gface.pth: 6 inputs, ngf 64, "
-                         "3 downsamplings, 5 blocks, instance norm)",
+    "3 downsamplings, 5 blocks, instance norm)",
     "edn_face_lotayou": "Lotayou's Everybody Dance Now face enhancer (final_generator.pth: 3 inputs, ngf 64, "
-                        "2 downsamplings, 6 blocks, BatchNorm)",
+    "2 downsamplings, 6 blocks, BatchNorm)",
     "edn_face_official_unet": "the official Everybody Dance Now U-Net face enhancer (latest_net_Gface.pth of "
-                              "--faceGtype unet, the official default: 6 inputs, ngf 64, 5 levels, BatchNorm)",
+    "--faceGtype unet, the official default: 6 inputs, ngf 64, 5 levels, BatchNorm)",
     "edn_discriminator": "an Everybody Dance Now / pix2pixHD discriminator (as latest_net_D.pth or "
-                         "latest_net_Dface.pth)",
+    "latest_net_Dface.pth)",
     "vid2vid_generator": "a vid2vid generator (model_down_seg.*, model_res_img.*, as in {epoch}_net_G0.pth)",
     "vid2vid_local": "a finer scale of a vid2vid generator (model_down_seg.* without model_res_img.*, as in "
-                     "{epoch}_net_G1.pth)",
+    "{epoch}_net_G1.pth)",
 }
 # What each mode expects, for "... is X, not <this>".
 EXPECTED = {
@@ -76,25 +86,35 @@ SUGGESTION = {
     "vid2vid_local": "`magicpose convert vid2vid` (given any scale's file, it converts every scale beside it)",
     # a face enhancer is converted together with its body generator
     "edn_face_official": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
-                         "{epoch}_net_G.pth)",
+    "{epoch}_net_G.pth)",
     "edn_face_lotayou": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
-                        "latest_net_G.pth)",
+    "latest_net_G.pth)",
     "edn_face_official_unet": "`magicpose convert pose2vid GENERATOR OUT --face FILE` (with its generator, "
-                              "{epoch}_net_G.pth)",
+    "{epoch}_net_G.pth)",
 }
-DIFFUSERS_MARKERS = ("time_embedding.linear_1.weight", "down_blocks.0.resnets.0.conv1.weight",
-                     "encoder.down_blocks.0.resnets.0.conv1.weight", "controlnet_cond_embedding.conv_in.weight")
+DIFFUSERS_MARKERS = (
+    "time_embedding.linear_1.weight",
+    "down_blocks.0.resnets.0.conv1.weight",
+    "encoder.down_blocks.0.resnets.0.conv1.weight",
+    "controlnet_cond_embedding.conv_in.weight",
+)
 
 
 def discriminator_message(path: str | Path, face: bool = False, mode: str = "pose2vid") -> str:
     """``face``: the file was given as the face enhancer (--face), so name the face generator's file."""
-    wanted = ("pass the face generator saved beside it ({epoch}_net_Gface.pth, or Lotayou's final_generator.pth) "
-              "with --face" if face else
-              "convert the generator files saved beside it ({epoch}_net_G0.pth, ...) with `magicpose convert "
-              "vid2vid`" if mode == "vid2vid" else
-              "convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`")
-    return (f"'{path}' is {DESCRIPTIONS['edn_discriminator']}, which is only used in training and not needed for "
-            f"inference: {wanted}")
+    wanted = (
+        "pass the face generator saved beside it ({epoch}_net_Gface.pth, or Lotayou's final_generator.pth) "
+        "with --face"
+        if face
+        else "convert the generator files saved beside it ({epoch}_net_G0.pth, ...) with `magicpose convert "
+        "vid2vid`"
+        if mode == "vid2vid"
+        else "convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`"
+    )
+    return (
+        f"'{path}' is {DESCRIPTIONS['edn_discriminator']}, which is only used in training and not needed for "
+        f"inference: {wanted}"
+    )
 
 
 def _has(keys: Iterable[str], prefix: str) -> bool:
@@ -127,14 +147,20 @@ def detect_kind(state_dict: dict) -> str:
 def looks_like(keys: list[str]) -> str:
     """What an unknown checkpoint seems to be, for the error message."""
     if any(k.endswith(marker) for k in keys for marker in DIFFUSERS_MARKERS):
-        return ("already in diffusers layout (keys such as 'down_blocks.0...'): it needs no conversion, load its "
-                "folder with from_pretrained")
+        return (
+            "already in diffusers layout (keys such as 'down_blocks.0...'): it needs no conversion, load its "
+            "folder with from_pretrained"
+        )
     if _has(keys, "cond_stage_model.model."):
-        return "a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder), which MagicPose (SD 1.5) cannot use"
+        return (
+            "a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder), which MagicPose (SD 1.5) cannot use"
+        )
     roots = sorted({k.split(".", 1)[0] + ("." if "." in k else "") for k in keys})
     shown = ", ".join(roots[:8]) + (f" and {len(roots) - 8} more" if len(roots) > 8 else "")
-    return (f"not an original MagicPose, ControlNet, SD 1.5 or Everybody Dance Now checkpoint (its keys start "
-            f"with: {shown})")
+    return (
+        f"not an original MagicPose, ControlNet, SD 1.5 or Everybody Dance Now checkpoint (its keys start "
+        f"with: {shown})"
+    )
 
 
 def check_kind(path: str | Path, state_dict: dict, mode: str) -> str:
@@ -145,6 +171,9 @@ def check_kind(path: str | Path, state_dict: dict, mode: str) -> str:
     if kind == "edn_discriminator":
         raise InputError(discriminator_message(path, mode=mode))
     if kind == "unknown":
-        raise InputError(f"'{path}' is {looks_like(list(state_dict))}; `magicpose convert {mode}` expects "
-                         f"{EXPECTED[mode]}")
-    raise InputError(f"'{path}' is {DESCRIPTIONS[kind]}, not {EXPECTED[mode]}: convert it with {SUGGESTION[kind]}")
+        raise InputError(
+            f"'{path}' is {looks_like(list(state_dict))}; `magicpose convert {mode}` expects {EXPECTED[mode]}"
+        )
+    raise InputError(
+        f"'{path}' is {DESCRIPTIONS[kind]}, not {EXPECTED[mode]}: convert it with {SUGGESTION[kind]}"
+    )

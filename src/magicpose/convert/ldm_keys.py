@@ -23,15 +23,34 @@ class KeyMappingError(ValueError):
     """A model key that the LDM layout has no place for (an unsupported configuration)."""
 
 
-UNET_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
-               "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
-VAE_RESNET = {"norm1": "norm1", "conv1": "conv1", "norm2": "norm2", "conv2": "conv2", "conv_shortcut": "nin_shortcut"}
+UNET_RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
+VAE_RESNET = {
+    "norm1": "norm1",
+    "conv1": "conv1",
+    "norm2": "norm2",
+    "conv2": "conv2",
+    "conv_shortcut": "nin_shortcut",
+}
 VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
-EMBEDDINGS = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
-              "class_embedding.linear_1": "label_emb.0.0", "class_embedding.linear_2": "label_emb.0.2",
-              "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2",
-              "class_embedding": "label_emb", "conv_in": "input_blocks.0.0",
-              "conv_norm_out": "out.0", "conv_out": "out.2"}
+EMBEDDINGS = {
+    "time_embedding.linear_1": "time_embed.0",
+    "time_embedding.linear_2": "time_embed.2",
+    "class_embedding.linear_1": "label_emb.0.0",
+    "class_embedding.linear_2": "label_emb.0.2",
+    "add_embedding.linear_1": "label_emb.0.0",
+    "add_embedding.linear_2": "label_emb.0.2",
+    "class_embedding": "label_emb",
+    "conv_in": "input_blocks.0.0",
+    "conv_norm_out": "out.0",
+    "conv_out": "out.2",
+}
 
 
 def _indices(keys: Iterable[str], pattern: str) -> dict[int, set[int]]:
@@ -47,7 +66,7 @@ def _indices(keys: Iterable[str], pattern: str) -> dict[int, set[int]]:
 def _rename_first(rest: str, table: dict[str, str], key: str) -> str:
     for old, new in table.items():
         if rest.startswith(old + "."):
-            return new + rest[len(old):]
+            return new + rest[len(old) :]
     raise KeyMappingError(f"no LDM name for '{key}'")
 
 
@@ -73,7 +92,9 @@ def _mid_block(rest: str, has_attention: bool, key: str) -> str:
 def _unet_map(keys: list[str], extra) -> dict[str, str]:
     """Shared by the UNet and the ControlNet (whose encoder is a UNet's); ``extra`` maps the rest."""
     down_resnets = _indices(keys, r"down_blocks\.(\d+)\.resnets\.(\d+)\.")
-    downsamplers = {int(m.group(1)) for k in keys if (m := re.match(r"down_blocks\.(\d+)\.downsamplers\.", k))}
+    downsamplers = {
+        int(m.group(1)) for k in keys if (m := re.match(r"down_blocks\.(\d+)\.downsamplers\.", k))
+    }
     start = _first_blocks(down_resnets, downsamplers, first=1)  # input_blocks.0 is conv_in
     up_resnets = _indices(keys, r"up_blocks\.(\d+)\.resnets\.(\d+)\.")
     up_start = _first_blocks(up_resnets, set(), first=0)  # the upsampler sits inside a level's last block
@@ -89,7 +110,9 @@ def _unet_map(keys: list[str], extra) -> dict[str, str]:
             elif kind == "attentions":
                 ldm = f"input_blocks.{start[level] + j}.1.{tail}"
             else:  # the downsampler is a block of its own, after the level's res blocks
-                ldm = f"input_blocks.{start[level] + len(down_resnets[level])}.0." + tail.replace("conv.", "op.", 1)
+                ldm = f"input_blocks.{start[level] + len(down_resnets[level])}.0." + tail.replace(
+                    "conv.", "op.", 1
+                )
         elif m := re.match(r"up_blocks\.(\d+)\.(resnets|attentions|upsamplers)\.(\d+)\.(.*)", key):
             level, kind, j, tail = int(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
             if kind == "resnets":
@@ -100,7 +123,7 @@ def _unet_map(keys: list[str], extra) -> dict[str, str]:
                 last = up_start[level] + len(up_resnets[level]) - 1
                 ldm = f"output_blocks.{last}.{2 if level in up_attention else 1}.{tail}"
         elif key.startswith("mid_block."):
-            ldm = _mid_block(key[len("mid_block."):], mid_attention, key)
+            ldm = _mid_block(key[len("mid_block.") :], mid_attention, key)
         else:
             ldm = extra(key)
         mapping[key] = ldm
@@ -123,18 +146,25 @@ def controlnet_key_map(keys: Iterable[str]) -> dict[str, str]:
     indices (conv_in, the blocks, conv_out). ``zero_convs.i`` follows input block ``i``.
     """
     keys = list(keys)
-    blocks = {int(m.group(1)) for k in keys if (m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.", k))}
+    blocks = {
+        int(m.group(1)) for k in keys if (m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.", k))
+    }
     conv_out_index = 2 * (len(blocks) + 1)
 
     def extra(key: str) -> str:
         if m := re.match(r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(.*)", key):
-            index = 0 if m.group(1) == "conv_in" else conv_out_index if m.group(1) == "conv_out" else \
-                2 * (int(m.group(2)) + 1)
+            index = (
+                0
+                if m.group(1) == "conv_in"
+                else conv_out_index
+                if m.group(1) == "conv_out"
+                else 2 * (int(m.group(2)) + 1)
+            )
             return f"input_hint_block.{index}.{m.group(3)}"
         if m := re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", key):
             return f"zero_convs.{m.group(1)}.0.{m.group(2)}"
         if key.startswith("controlnet_mid_block."):
-            return "middle_block_out.0." + key[len("controlnet_mid_block."):]
+            return "middle_block_out.0." + key[len("controlnet_mid_block.") :]
         if key.startswith(("conv_norm_out.", "conv_out.")):  # a UNet head: a ControlNet has none
             raise KeyMappingError(f"no LDM name for '{key}'")
         return _embeddings(key)
@@ -158,9 +188,13 @@ def vae_key_map(keys: Iterable[str]) -> dict[str, str]:
                 if r is None:
                     raise KeyMappingError(f"no LDM name for '{key}'")
                 if r.group(1) == "resnets":
-                    ldm = f"{part}.mid.block_{int(r.group(2)) + 1}." + _rename_first(r.group(3), VAE_RESNET, key)
+                    ldm = f"{part}.mid.block_{int(r.group(2)) + 1}." + _rename_first(
+                        r.group(3), VAE_RESNET, key
+                    )
                 else:
-                    ldm = f"{part}.mid.attn_{int(r.group(2)) + 1}." + _rename_first(r.group(3), VAE_ATTENTION, key)
+                    ldm = f"{part}.mid.attn_{int(r.group(2)) + 1}." + _rename_first(
+                        r.group(3), VAE_ATTENTION, key
+                    )
             else:
                 r = re.match(r"(\d+)\.(resnets|downsamplers|upsamplers)\.(\d+)\.(.*)", rest)
                 if r is None:

@@ -79,8 +79,10 @@ def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict
     if not path.exists():
         raise InputError(f"checkpoint '{path}' does not exist: check the path")
     if path.is_dir():
-        raise InputError(f"checkpoint '{path}' is a folder: pass the checkpoint file itself (.th, .pth, .ckpt, "
-                         ".safetensors)")
+        raise InputError(
+            f"checkpoint '{path}' is a folder: pass the checkpoint file itself (.th, .pth, .ckpt, "
+            ".safetensors)"
+        )
     check_regular_file(path, "checkpoint", "pass the checkpoint file itself (.th, .pth, .ckpt, .safetensors)")
     if not os.access(path, os.R_OK):
         raise InputError(f"checkpoint '{path}' is not readable: check its permissions")
@@ -97,10 +99,14 @@ def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict
     while isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict):
-        raise InputError(f"checkpoint '{path}' holds a {type(data).__name__}, not a dict of tensors: pass an "
-                         "original checkpoint (a state dict saved with torch.save, or a .safetensors file)")
+        raise InputError(
+            f"checkpoint '{path}' holds a {type(data).__name__}, not a dict of tensors: pass an "
+            "original checkpoint (a state dict saved with torch.save, or a .safetensors file)"
+        )
     tensors = {str(k): v for k, v in data.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise InputError(f"checkpoint '{path}' holds no tensors: pass the model checkpoint, not a training log or "
-                         "an optimizer state")
+        raise InputError(
+            f"checkpoint '{path}' holds no tensors: pass the model checkpoint, not a training log or "
+            "an optimizer state"
+        )
     return tensors

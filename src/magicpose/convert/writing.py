@@ -19,8 +19,14 @@ from magicpose.files import (
 )
 from magicpose.weights import INFO_FILE  # its "description" is shown when the weights are used
 
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
 DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
@@ -30,7 +36,9 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
         return dtype
     if isinstance(dtype, str) and dtype.lower() in DTYPES:
         return DTYPES[dtype.lower()]
-    raise InputError(f"unknown dtype {dtype!r}: choose fp32, fp16 or bf16 (or leave it out to keep the stored one)")
+    raise InputError(
+        f"unknown dtype {dtype!r}: choose fp32, fp16 or bf16 (or leave it out to keep the stored one)"
+    )
 
 
 def cast(tensors: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
@@ -66,15 +74,19 @@ def check_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str |
         raise InputError(f"output '{out}' is a file: pass a folder name for the converted weights")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise InputError(f"output folder '{out}' already exists and is not empty: choose another folder, or pass "
-                             "--overwrite to replace it")
+            raise InputError(
+                f"output folder '{out}' already exists and is not empty: choose another folder, or pass "
+                "--overwrite to replace it"
+            )
         check_replaceable(out, "output folder", inputs, kind="weights")
     check_writable_folder(out, "output folder")
     return out
 
 
 @contextlib.contextmanager
-def staged_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+def staged_output(
+    output_dir: str | Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()
+) -> Iterator[Path]:
     """Yield a temporary sibling folder that becomes ``output_dir`` only if the block succeeds
     (``magicpose.files.atomic_path``): on any error it is removed, with any parent folder this made, so no partial
     output is ever left; an existing output is replaced only once the new one is complete."""
@@ -84,9 +96,20 @@ def staged_output(output_dir: str | Path, overwrite: bool, inputs: Iterable[str 
         yield tmp
 
 
-def write_info(folder: Path, *, mode: str, source: Path, kind: str, description: str, dtype: torch.dtype | None,
-               configs: dict[str, str], ignored: list[str], unexpected: list[str], filled: dict[str, str],
-               extra: dict | None = None) -> Path:
+def write_info(
+    folder: Path,
+    *,
+    mode: str,
+    source: Path,
+    kind: str,
+    description: str,
+    dtype: torch.dtype | None,
+    configs: dict[str, str],
+    ignored: list[str],
+    unexpected: list[str],
+    filled: dict[str, str],
+    extra: dict | None = None,
+) -> Path:
     """``magicpose_info.json``: what was converted, from what, how; ``extra`` adds mode-specific entries."""
     info = {
         "kind": "converted",

@@ -1,4 +1,5 @@
 from magicpose.data.layout import FramePair, VideoFolder, list_videos
+from magicpose.lazy_exports import lazy_getattr
 
 __all__ = [
     "FramePair",
@@ -19,10 +20,4 @@ _LAZY = {
     "samples_per_epoch": "magicpose.data.sampler",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

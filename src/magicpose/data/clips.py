@@ -36,8 +36,9 @@ class ClipDataset(torch.utils.data.Dataset):
             ``__getitem__``, naming the file).
     """
 
-    def __init__(self, root: str | Path, split: str = "train", height: int = 256, width: int = 192,
-                 length: int = 6) -> None:
+    def __init__(
+        self, root: str | Path, split: str = "train", height: int = 256, width: int = 192, length: int = 6
+    ) -> None:
         if min(height, width) <= 0:
             raise InputError(f"height and width must be positive, got {height}x{width}")
         if length < 2:
@@ -48,8 +49,10 @@ class ClipDataset(torch.utils.data.Dataset):
         clips = np.array([max(0, len(v.frames) - length + 1) for v in self.videos], dtype=np.int64)
         if clips.sum() == 0:
             longest = max(len(v.frames) for v in self.videos)
-            raise InputError(f"no video of split '{split}' in '{self.root}' has {length} frames (the longest has "
-                             f"{longest}): lower the clip length (train.max_frames_total) or add longer videos")
+            raise InputError(
+                f"no video of split '{split}' in '{self.root}' has {length} frames (the longest has "
+                f"{longest}): lower the clip length (train.max_frames_total) or add longer videos"
+            )
         self._offsets = np.concatenate([[0], np.cumsum(clips)])
 
     def __len__(self) -> int:
@@ -67,8 +70,14 @@ class ClipDataset(torch.utils.data.Dataset):
         v, start = self.locate(index)
         video = self.videos[v]
         size = (self.width, self.height)
-        frames = video.frames[start:start + self.length]
+        frames = video.frames[start : start + self.length]
         poses = torch.stack([_uint8_chw(_pixels(f.pose, *size, "pose map")) for f in frames])
-        images = torch.stack([_signed_chw(np.asarray(center_crop_resize(load_image(f.image, "frame"), *size),
-                                                     dtype=np.uint8)) for f in frames])
+        images = torch.stack(
+            [
+                _signed_chw(
+                    np.asarray(center_crop_resize(load_image(f.image, "frame"), *size), dtype=np.uint8)
+                )
+                for f in frames
+            ]
+        )
         return {"poses": poses, "frames": images, "index": index, "video": video.name, "name": frames[0].name}

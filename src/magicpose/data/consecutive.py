@@ -67,8 +67,10 @@ def read_frame_pose(path: Path, frame_size: tuple[int, int]) -> FramePose:
     records another canvas is refused (its points would land elsewhere in the frame)."""
     pose = read_openpose_json(path, *frame_size)
     if (pose.width, pose.height) != tuple(frame_size):
-        raise InputError(f"OpenPose JSON '{path}' is on a {pose.width}x{pose.height} canvas but its frame is "
-                         f"{frame_size[0]}x{frame_size[1]}: run OpenPose on the frames themselves")
+        raise InputError(
+            f"OpenPose JSON '{path}' is on a {pose.width}x{pose.height} canvas but its frame is "
+            f"{frame_size[0]}x{frame_size[1]}: run OpenPose on the frames themselves"
+        )
     return pose
 
 
@@ -77,14 +79,18 @@ def check_keypoints(root: Path, split: str, videos: list[VideoFolder]) -> None:
     for video in videos:
         folder = keypoint_file(root, split, video.name, "x").parent
         if not folder.is_dir():
-            raise InputError(f"no OpenPose keypoints for video '{video.name}': '{folder}' does not exist; "
-                             "the face stage finds the head in them: re-add the video with `magicpose "
-                             "add-video` (it writes them), or put OpenPose's <frame>_keypoints.json there")
+            raise InputError(
+                f"no OpenPose keypoints for video '{video.name}': '{folder}' does not exist; "
+                "the face stage finds the head in them: re-add the video with `magicpose "
+                "add-video` (it writes them), or put OpenPose's <frame>_keypoints.json there"
+            )
         for frame in video.frames:
             path = keypoint_file(root, split, video.name, frame.name)
             if not path.is_file():
-                raise InputError(f"frame '{frame.image}' has no OpenPose keypoints ('{path}' does not "
-                                 "exist): every frame needs its <frame>_keypoints.json for the face stage")
+                raise InputError(
+                    f"frame '{frame.image}' has no OpenPose keypoints ('{path}' does not "
+                    "exist): every frame needs its <frame>_keypoints.json for the face stage"
+                )
 
 
 class ConsecutivePairDataset(torch.utils.data.Dataset):
@@ -101,8 +107,14 @@ class ConsecutivePairDataset(torch.utils.data.Dataset):
             (at construction); an unreadable image or JSON (in ``__getitem__``, naming the file).
     """
 
-    def __init__(self, root: str | Path, split: str = "train", height: int = 256, width: int = 256,
-                 keypoints: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        height: int = 256,
+        width: int = 256,
+        keypoints: bool = False,
+    ) -> None:
         if min(height, width) <= 0:
             raise InputError(f"height and width must be positive, got {height}x{width}")
         self.root, self.split = Path(root), split
@@ -113,8 +125,10 @@ class ConsecutivePairDataset(torch.utils.data.Dataset):
             check_keypoints(self.root, split, self.videos)
         pairs = np.array([max(0, len(v.frames) - 1) for v in self.videos], dtype=np.int64)
         if pairs.sum() == 0:
-            raise InputError(f"no video of split '{split}' in '{self.root}' has two frames: pose2vid trains "
-                             "on consecutive frames, add videos of at least 2 frames")
+            raise InputError(
+                f"no video of split '{split}' in '{self.root}' has two frames: pose2vid trains "
+                "on consecutive frames, add videos of at least 2 frames"
+            )
         # offsets[v] = global index of the first pair of video v
         self._offsets = np.concatenate([[0], np.cumsum(pairs)])
 

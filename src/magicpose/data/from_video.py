@@ -43,7 +43,9 @@ def _check_component(what: str, value: str) -> str:
     """A single visible path component: anything else would escape the layout or be ignored by it."""
     value = str(value)
     if not value or value.startswith(".") or Path(value).name != value:
-        raise InputError(f"{what} {value!r} is not usable: pass a plain folder name (no '/', not starting with '.')")
+        raise InputError(
+            f"{what} {value!r} is not usable: pass a plain folder name (no '/', not starting with '.')"
+        )
     return value
 
 
@@ -61,7 +63,9 @@ def _list_json(folder: Path) -> list[Path]:
     try:
         files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith(".")]
     except OSError as exc:
-        raise InputError(f"OpenPose JSON folder '{folder}' cannot be listed ({exc}): check its permissions") from None
+        raise InputError(
+            f"OpenPose JSON folder '{folder}' cannot be listed ({exc}): check its permissions"
+        ) from None
     if not files:
         raise InputError(f"OpenPose JSON folder '{folder}' holds no .json files: {_JSON_FIX}")
     return sorted(files, key=lambda p: natural_sort_key(p.name))
@@ -83,7 +87,9 @@ def _decode(video: Path) -> Iterator[np.ndarray]:
                 except StopIteration:
                     return
                 except (av.FFmpegError, OSError) as exc:
-                    raise InputError(f"cannot decode video '{video}' ({exc}): re-encode it as H.264 mp4") from None
+                    raise InputError(
+                        f"cannot decode video '{video}' ({exc}): re-encode it as H.264 mp4"
+                    ) from None
                 yield frame
         finally:
             frames.close()
@@ -134,8 +140,10 @@ def add_video(
     for folder in (frame_dir, pose_dir, json_dir):
         if folder.exists() or folder.is_symlink():
             if not overwrite:
-                raise InputError(f"video '{name}' already exists at '{folder}': pass --overwrite to replace it, "
-                                 "or choose another --name")
+                raise InputError(
+                    f"video '{name}' already exists at '{folder}': pass --overwrite to replace it, "
+                    "or choose another --name"
+                )
             if not folder.is_dir() or folder.is_symlink():
                 raise InputError(f"'{folder}' is not a video folder: move it away, then add the video again")
         # --overwrite replaces an earlier video of magicpose's only: never the inputs, never a user's files
@@ -148,33 +156,47 @@ def add_video(
     try:
         with contextlib.closing(decoder):
             created = make_parents(frame_dir.parent, pose_dir.parent, json_dir.parent)
-            with atomic_outputs(nested=True) as tmp, tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar:
-                frame_tmp, pose_tmp, json_tmp = (tmp(folder, kind=("video", "dataset"))
-                                                 for folder in (frame_dir, pose_dir, json_dir))
+            with (
+                atomic_outputs(nested=True) as tmp,
+                tqdm(total=len(jsons), desc="add-video", unit="frame", disable=None) as bar,
+            ):
+                frame_tmp, pose_tmp, json_tmp = (
+                    tmp(folder, kind=("video", "dataset")) for folder in (frame_dir, pose_dir, json_dir)
+                )
                 for folder in (frame_tmp, pose_tmp, json_tmp):
                     folder.mkdir()
                 count = 0
                 for index, frame in enumerate(decoder):
                     count += 1
                     bar.update(1)
-                    if index >= len(jsons) or index % every or (max_frames is not None and written >= max_frames):
+                    if (
+                        index >= len(jsons)
+                        or index % every
+                        or (max_frames is not None and written >= max_frames)
+                    ):
                         continue  # still decoded: the count check covers the whole video
                     height, width = frame.shape[:2]
                     pose = read_openpose_json(jsons[index], width=width, height=height)
                     if (pose.width, pose.height) != (width, height):
-                        raise InputError(f"OpenPose JSON '{jsons[index]}' is on a {pose.width}x{pose.height} "
-                                         f"canvas but the frames of '{video}' are {width}x{height}: {_JSON_FIX}")
+                        raise InputError(
+                            f"OpenPose JSON '{jsons[index]}' is on a {pose.width}x{pose.height} "
+                            f"canvas but the frames of '{video}' are {width}x{height}: {_JSON_FIX}"
+                        )
                     _save_png(frame, frame_tmp / f"{index:06d}.png")
                     _save_png(draw_pose(pose), pose_tmp / f"{index:06d}.png")
                     shutil.copyfile(jsons[index], json_tmp / f"{index:06d}_keypoints.json")
                     written += 1
                 if count != len(jsons):
-                    raise InputError(f"video '{video}' has {count} frames but '{pose_json}' holds {len(jsons)} "
-                                     f"OpenPose JSON files: they must match one to one; {_JSON_FIX}")
+                    raise InputError(
+                        f"video '{video}' has {count} frames but '{pose_json}' holds {len(jsons)} "
+                        f"OpenPose JSON files: they must match one to one; {_JSON_FIX}"
+                    )
     except BaseException as exc:
         remove_if_empty(created)  # only what this call created, and only if still empty
         if isinstance(exc, OSError):
-            raise InputError(f"cannot write video '{name}' under '{root}' ({exc}): check the free space and "
-                             "permissions there") from None
+            raise InputError(
+                f"cannot write video '{name}' under '{root}' ({exc}): check the free space and "
+                "permissions there"
+            ) from None
         raise
     return frame_dir

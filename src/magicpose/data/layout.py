@@ -45,8 +45,10 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         if p.stem in by_stem:  # which one would win depends on the file system's listing order
-            raise InputError(f"folder '{folder}' holds two images named '{p.stem}' ({by_stem[p.stem].name} and "
-                             f"{p.name}): frames are matched by name, keep only one")
+            raise InputError(
+                f"folder '{folder}' holds two images named '{p.stem}' ({by_stem[p.stem].name} and "
+                f"{p.name}): frames are matched by name, keep only one"
+            )
         by_stem[p.stem] = p
     return by_stem
 
@@ -58,9 +60,11 @@ def _pair_frames(image_dir: Path, pose_dir: Path) -> list[FramePair]:
     unmatched = sorted(set(images) ^ set(poses), key=natural_sort_key)
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
-        raise InputError(f"frames and pose maps of '{image_dir.name}' do not match by name ({len(unmatched)} "
-                         f"unmatched: {shown}): every frame in '{image_dir}' needs a pose map of the same name "
-                         f"in '{pose_dir}'")
+        raise InputError(
+            f"frames and pose maps of '{image_dir.name}' do not match by name ({len(unmatched)} "
+            f"unmatched: {shown}): every frame in '{image_dir}' needs a pose map of the same name "
+            f"in '{pose_dir}'"
+        )
     return [FramePair(stem, images[stem], poses[stem]) for stem in sorted(images, key=natural_sort_key)]
 
 
@@ -70,16 +74,24 @@ def list_videos(root: str | Path, split: str) -> list[VideoFolder]:
     image_root, pose_root = root / f"{split}_set", root / f"pose_map_{split}_set"
     for folder in (image_root, pose_root):
         if not folder.is_dir():
-            raise InputError(f"dataset folder '{folder}' does not exist: the layout is <root>/{split}_set/<video>/ "
-                             f"with pose maps in <root>/pose_map_{split}_set/<video>/")
-    names = sorted((p.name for p in image_root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                   key=natural_sort_key)
+            raise InputError(
+                f"dataset folder '{folder}' does not exist: the layout is <root>/{split}_set/<video>/ "
+                f"with pose maps in <root>/pose_map_{split}_set/<video>/"
+            )
+    names = sorted(
+        (p.name for p in image_root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=natural_sort_key,
+    )
     if not names:
-        raise InputError(f"dataset folder '{image_root}' holds no video folders: put one folder of frames per video")
+        raise InputError(
+            f"dataset folder '{image_root}' holds no video folders: put one folder of frames per video"
+        )
     videos = []
     for name in names:
         pose_dir = pose_root / name
         if not pose_dir.is_dir():
             raise InputError(f"video '{name}' has no pose folder '{pose_dir}': render its pose maps there")
-        videos.append(VideoFolder(name, image_root / name, pose_dir, _pair_frames(image_root / name, pose_dir)))
+        videos.append(
+            VideoFolder(name, image_root / name, pose_dir, _pair_frames(image_root / name, pose_dir))
+        )
     return videos

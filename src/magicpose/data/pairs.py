@@ -53,8 +53,9 @@ def _center_box(src_w: int, src_h: int, width: int, height: int) -> Box:
     return tuple(float(v) for v in center_crop_box(src_w, src_h, width, height))
 
 
-def _random_resized_box(src_w: int, src_h: int, width: int, height: int, scale: tuple[float, float],
-                        rng: np.random.Generator) -> Box:
+def _random_resized_box(
+    src_w: int, src_h: int, width: int, height: int, scale: tuple[float, float], rng: np.random.Generator
+) -> Box:
     """torchvision's ``RandomResizedCrop.get_params`` with the ratio range fixed to width/height.
 
     Up to 10 tries of an integer box whose area is a fraction `scale` of the whole frame, placed at
@@ -166,7 +167,9 @@ class PairDataset(torch.utils.data.Dataset):
             raise InputError(f"crop {crop!r} is not supported: use one of {', '.join(CROP_MODES)}")
         lo, hi = (float(v) for v in crop_scale)
         if not 0.0 < lo <= hi <= 1.0:
-            raise InputError(f"crop_scale {tuple(crop_scale)!r} is invalid: use (min, max) with 0 < min <= max <= 1")
+            raise InputError(
+                f"crop_scale {tuple(crop_scale)!r} is invalid: use (min, max) with 0 < min <= max <= 1"
+            )
         if not min_std >= 0.0:
             raise InputError(f"min_std {min_std!r} is invalid: use a non-negative number such as 0.02")
         self.root = Path(root)
@@ -208,11 +211,15 @@ class PairDataset(torch.utils.data.Dataset):
     def sample_seed(self, index: int, epoch: int | None = None) -> int:
         """The per-sample seed of item `index` in `epoch` (default: the current one), in [0, 2**63)."""
         epoch = self.epoch if epoch is None else epoch
-        state = np.random.SeedSequence([self.seed, epoch, int(index), _TRAINER_STREAM]).generate_state(1, np.uint64)
+        state = np.random.SeedSequence([self.seed, epoch, int(index), _TRAINER_STREAM]).generate_state(
+            1, np.uint64
+        )
         return int(state[0] >> np.uint64(1))
 
     def _generator(self, index: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, int(index), _DATA_STREAM]))
+        return np.random.default_rng(
+            np.random.SeedSequence([self.seed, self.epoch, int(index), _DATA_STREAM])
+        )
 
     # ------------------------------------------------------------------ frames
     def _load(self, video: int, pos: int) -> Image.Image:
@@ -243,11 +250,14 @@ class PairDataset(torch.utils.data.Dataset):
             if self._is_usable(video, p, image):
                 return p, image
         folder = self.videos[video].image_dir
-        raise InputError(f"video folder '{folder}' has no usable frame (every frame is near-constant, pixel std "
-                         f"< {self.min_std}): remove the folder or re-extract its frames")
+        raise InputError(
+            f"video folder '{folder}' has no usable frame (every frame is near-constant, pixel std "
+            f"< {self.min_std}): remove the folder or re-extract its frames"
+        )
 
-    def _reference(self, video: int, target: int, target_image: Image.Image,
-                   rng: np.random.Generator) -> tuple[int, Image.Image]:
+    def _reference(
+        self, video: int, target: int, target_image: Image.Image, rng: np.random.Generator
+    ) -> tuple[int, Image.Image]:
         """A usable frame drawn uniformly within the distance limit of `target` (not `target` itself).
 
         Candidates are tried in a uniformly random order, so the first usable one is uniform among

@@ -100,7 +100,9 @@ class ShardedSampler(torch.utils.data.Sampler[int]):
         self.epoch = _check_int("epoch", epoch, 0)
         start = _check_int("start", start, 0)
         if start > self.num_per_rank:
-            raise ValueError(f"start {start} exceeds the {self.num_per_rank} indices of rank {self.rank} per epoch")
+            raise ValueError(
+                f"start {start} exceeds the {self.num_per_rank} indices of rank {self.rank} per epoch"
+            )
         self.start = start
 
     def permutation(self) -> np.ndarray:

@@ -12,4 +12,13 @@ from magicpose.eval.metrics import (
     ssim_gaussian,
 )
 
-__all__ = ["foreground_iou", "foreground_mask", "l1", "l1_disco", "psnr", "psnr_disco", "ssim", "ssim_gaussian"]
+__all__ = [
+    "foreground_iou",
+    "foreground_mask",
+    "l1",
+    "l1_disco",
+    "psnr",
+    "psnr_disco",
+    "ssim",
+    "ssim_gaussian",
+]

@@ -43,9 +43,18 @@ NETWORK_METRICS = ("lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"
 KEYPOINT_METRICS = ("akd", "mkr")
 ALL_METRICS = (*FRAME_METRICS, *NETWORK_METRICS)
 LABELS = {
-    "l1": "L1", "l1_disco": "L1 (DisCo: /H·W)", "psnr": "PSNR", "psnr_disco": "PSNR (DisCo: uint8 wrap)",
-    "ssim": "SSIM", "lpips": "LPIPS", "lpips_disco": "LPIPS (DisCo: [0,1] input)", "fid": "FID",
-    "fid_vid": "FID-VID", "fvd": "FVD", "akd": "AKD", "mkr": "MKR",
+    "l1": "L1",
+    "l1_disco": "L1 (DisCo: /H·W)",
+    "psnr": "PSNR",
+    "psnr_disco": "PSNR (DisCo: uint8 wrap)",
+    "ssim": "SSIM",
+    "lpips": "LPIPS",
+    "lpips_disco": "LPIPS (DisCo: [0,1] input)",
+    "fid": "FID",
+    "fid_vid": "FID-VID",
+    "fvd": "FVD",
+    "akd": "AKD",
+    "mkr": "MKR",
 }
 # The smallest frame side each metric can score: SSIM's 7x7 window, LPIPS' VGG (four 2x2 poolings leave 1 pixel).
 MIN_FRAME_SIDE = {"ssim": 7, "lpips": 16, "lpips_disco": 16}
@@ -57,7 +66,9 @@ class EvaluationOptions:
     metrics: tuple[str, ...] = ALL_METRICS
     clip_length: int = CLIP_LENGTH
     clip_stride: int = 1
-    gif: bool = False  # True: clips through GIF's palette (DisCo's June-2023 protocol); False: raw frames (today's)
+    gif: bool = (
+        False  # True: clips through GIF's palette (DisCo's June-2023 protocol); False: raw frames (today's)
+    )
     fid_protocol: str = "pytorch-fid"  # or "clean-fid": which Inception and resize FID uses
     batch_size: int = 16  # frames per FID batch; clips go in batches of batch_size // 4
     device: str = "cpu"
@@ -69,37 +80,42 @@ class EvaluationOptions:
 
 def protocol(options: EvaluationOptions) -> dict[str, str]:
     """Every convention that changes the numbers, written into the results."""
-    palette = (f"each frame through a GIF palette (Pillow, as DisCo's June-2023 {GIF_FPS:g} fps GIFs)" if options.gif
-               else "raw frames (no GIF), as DisCo's current protocol")
-    clips = (f"every window of {options.clip_length} consecutive frames of a video, stride {options.clip_stride}, "
-             f"{palette}; frames stretched with clean-fid's float bicubic resize, not clipped")
+    palette = (
+        f"each frame through a GIF palette (Pillow, as DisCo's June-2023 {GIF_FPS:g} fps GIFs)"
+        if options.gif
+        else "raw frames (no GIF), as DisCo's current protocol"
+    )
+    clips = (
+        f"every window of {options.clip_length} consecutive frames of a video, stride {options.clip_stride}, "
+        f"{palette}; frames stretched with clean-fid's float bicubic resize, not clipped"
+    )
     fid = {
         "pytorch-fid": "pytorch-fid's protocol, as the papers: frames as x / 255, bilinear resize to 299x299 "
-                       "(align_corners=False), 2x - 1, pytorch-fid's Inception-v3 (pt_inception-2015-12-05), "
-                       "2048-d pool features",
+        "(align_corners=False), 2x - 1, pytorch-fid's Inception-v3 (pt_inception-2015-12-05), "
+        "2048-d pool features",
         "clean-fid": "clean-fid's protocol: frames stretched to 299x299 with the float bicubic resize (not "
-                     "clipped), (x - 128) / 128 through the layers of clean-fid's Inception-v3 TorchScript "
-                     "(inception-2015-12-05.pt), 2048-d features",
+        "clipped), (x - 128) / 128 through the layers of clean-fid's Inception-v3 TorchScript "
+        "(inception-2015-12-05.pt), 2048-d features",
     }[options.fid_protocol]
     return {
         "frames": "paired by file name; generated frames resized to the ground truth's size (bilinear) only with "
-                  "--resize, for the per-frame metrics (FID, FID-VID and FVD read the generated frame as it is)",
+        "--resize, for the per-frame metrics (FID, FID-VID and FVD read the generated frame as it is)",
         "l1": "mean |gen - gt| with pixels in [0, 1], RGB, per frame then mean over all frames",
         "l1_disco": "mean |gen - gt| of 0-255 values divided by H*W (DisCo)",
         "psnr": "float PSNR of 8-bit RGB, per frame (100 dB for identical frames), mean over all frames",
         "psnr_disco": "DisCo's PSNR: (gen - gt)**2 in uint8, wrapping modulo 256, per frame, mean",
         "ssim": "scikit-image structural_similarity defaults on OpenCV's 8-bit grey: 7x7 uniform window, "
-                "sample covariance, K1 0.01, K2 0.03, data range 255; per frame, mean",
+        "sample covariance, K1 0.01, K2 0.03, data range 255; per frame, mean",
         "lpips": "LPIPS v0.1, VGG16, inputs in [-1, 1] at the frames' size, per frame, mean",
         "lpips_disco": "the same network fed [0, 1] images, as DisCo's script does",
         "fid": f"every frame of every video, generated vs ground truth; {fid}; Fréchet distance",
         "fid_vid": f"3D ResNet-50 (Hara et al., Kinetics) pooled features of clips at 112x112, ActivityNet mean "
-                   f"[114.7748, 107.7354, 99.4750] subtracted; clips: {clips}; pooled over all videos",
+        f"[114.7748, 107.7354, 99.4750] subtracted; clips: {clips}; pooled over all videos",
         "fvd": f"I3D features (400) of clips at 224x224 in [-1, 1]; clips: {clips}; pooled over all videos",
         "akd": "mean |dx|, |dy| in ground-truth pixels over the 18 body keypoints the pose extractor finds in "
-               "both frames (most prominent person), per frame, mean over frames with any such keypoint",
+        "both frames (most prominent person), per frame, mean over frames with any such keypoint",
         "mkr": "share of the body keypoints found in the true frame that are missing in the generated one, per "
-               "frame, mean over frames where the true frame shows any",
+        "frame, mean over frames where the true frame shows any",
     }
 
 
@@ -115,7 +131,8 @@ def check_frame_sizes(pairs: list[VideoPair], metrics: tuple[str, ...]) -> None:
                 raise InputError(
                     f"video '{pair.name}': frames are {width}x{height} ('{pair.gt[0]}'), smaller than the "
                     f"{side}x{side} pixels {LABELS[name]} needs: leave {name} out of --metrics or evaluate "
-                    f"frames of at least {side}x{side}")
+                    f"frames of at least {side}x{side}"
+                )
 
 
 class _FeatureStats:
@@ -187,9 +204,11 @@ def evaluate_videos(
     skipped = dict(skipped or {})
     wanted = [name for name in ALL_METRICS if name in options.metrics]
     for name in wanted:
-        network_missing = ((name.startswith("lpips") and lpips is None)
-                           or (name in ("fid", "fid_vid", "fvd") and name not in features)
-                           or (name in KEYPOINT_METRICS and pose_extractor is None))
+        network_missing = (
+            (name.startswith("lpips") and lpips is None)
+            or (name in ("fid", "fid_vid", "fvd") and name not in features)
+            or (name in KEYPOINT_METRICS and pose_extractor is None)
+        )
         if network_missing:
             skipped.setdefault(name, "its network was not given")
     active = [name for name in wanted if name not in skipped]
@@ -263,7 +282,8 @@ def evaluate_videos(
         if name in active:
             if keypoints.mean(name) is None:
                 skipped[name] = "the pose extractor found no body keypoint in " + (
-                    "any pair of frames" if name == "akd" else "any ground-truth frame")
+                    "any pair of frames" if name == "akd" else "any ground-truth frame"
+                )
             else:
                 results[name] = keypoints.mean(name)
     for name in ("fid", "fid_vid", "fvd"):
@@ -274,19 +294,24 @@ def evaluate_videos(
         gt_stats.flush()
         unit = "frames" if name == "fid" else f"clips of {options.clip_length} frames"
         if gen_stats.stats.count < 2:
-            skipped[name] = (f"needs at least 2 {unit}, the videos give {gen_stats.stats.count}"
-                             + (f" (a clip needs a video of {options.clip_length} frames)" if name != "fid" else ""))
+            skipped[name] = f"needs at least 2 {unit}, the videos give {gen_stats.stats.count}" + (
+                f" (a clip needs a video of {options.clip_length} frames)" if name != "fid" else ""
+            )
             continue
         results[name] = stats_distance(gen_stats.stats, gt_stats.stats)
     return {
         "metrics": {name: results[name] for name in wanted if name in results},
         "skipped": {name: skipped[name] for name in wanted if name in skipped},
-        "counts": {"videos": len(pairs), "frames": frames,
-                   "clips": clips if any(n in active for n in ("fid_vid", "fvd")) else 0},
+        "counts": {
+            "videos": len(pairs),
+            "frames": frames,
+            "clips": clips if any(n in active for n in ("fid_vid", "fvd")) else 0,
+        },
         "resized_videos": [p.name for p in pairs if p.resized],
         "per_video": per_video,
-        "protocol": {name: text for name, text in protocol(options).items()
-                     if name == "frames" or name in wanted},
+        "protocol": {
+            name: text for name, text in protocol(options).items() if name == "frames" or name in wanted
+        },
     }
 
 
@@ -309,14 +334,21 @@ def markdown_table(report: dict, label: str = "generated") -> str:
     cells = [format_value(n, report["metrics"][n]) if n in report["metrics"] else "skipped" for n in names]
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
     counts = report["counts"]
-    lines += ["", f"{counts['videos']} videos, {counts['frames']} frames"
-              + (f", {counts['clips']} clips" if counts["clips"] else "") + "."]
+    lines += [
+        "",
+        f"{counts['videos']} videos, {counts['frames']} frames"
+        + (f", {counts['clips']} clips" if counts["clips"] else "")
+        + ".",
+    ]
     for name, reason in report["skipped"].items():
         lines.append(f"- {LABELS[name]} skipped: {reason}.")
     frame_names = [n for n in names if n in report["metrics"] and n not in ("fid", "fid_vid", "fvd")]
     if len(report["per_video"]) > 1 and frame_names:
-        lines += ["", "| video | frames | " + " | ".join(LABELS[n] for n in frame_names) + " |",
-                  "|---|---|" + "---|" * len(frame_names)]
+        lines += [
+            "",
+            "| video | frames | " + " | ".join(LABELS[n] for n in frame_names) + " |",
+            "|---|---|" + "---|" * len(frame_names),
+        ]
         for video, row in report["per_video"].items():
             cells = [format_value(n, row[n]) if n in row else "–" for n in frame_names]
             lines.append(f"| {video} | {row['frames']} | " + " | ".join(cells) + " |")

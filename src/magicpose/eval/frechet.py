@@ -68,7 +68,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     of either sign, so a negative result (only ever such a residue) is returned as 0.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    sigma1, sigma2 = (
+        np.atleast_2d(np.asarray(sigma1, np.float64)),
+        np.atleast_2d(np.asarray(sigma2, np.float64)),
+    )
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"feature sizes differ: {mu1.shape} vs {mu2.shape}")
     root1 = _psd_sqrt(sigma1)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.state_dicts import fill_batchnorm_counters, state_dict_problems
 
 __all__ = ["FIDInceptionV3", "load_fid_inception", "FILENAME"]
 
@@ -36,7 +37,9 @@ class ConvBN(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -62,12 +65,15 @@ class MixedA(nn.Module):
         self.branch_pool = ConvBN(in_channels, pool_features, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg_pool(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class MixedB(nn.Module):
@@ -81,11 +87,14 @@ class MixedB(nn.Module):
         self.branch3x3dbl_3 = ConvBN(96, 96, 3, stride=2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, kernel_size=3, stride=2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            1,
+        )
 
 
 class MixedC(nn.Module):
@@ -110,12 +119,15 @@ class MixedC(nn.Module):
         double = x
         for k in range(1, 6):
             double = getattr(self, f"branch7x7dbl_{k}")(double)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            double,
-            self.branch_pool(_avg_pool(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
+                double,
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class MixedD(nn.Module):
@@ -134,8 +146,9 @@ class MixedD(nn.Module):
         seven = x
         for k in range(1, 5):
             seven = getattr(self, f"branch7x7x3_{k}")(seven)
-        return torch.cat([self.branch3x3_2(self.branch3x3_1(x)), seven,
-                          F.max_pool2d(x, kernel_size=3, stride=2)], 1)
+        return torch.cat(
+            [self.branch3x3_2(self.branch3x3_1(x)), seven, F.max_pool2d(x, kernel_size=3, stride=2)], 1
+        )
 
 
 class MixedE(nn.Module):
@@ -158,12 +171,17 @@ class MixedE(nn.Module):
         single = self.branch3x3_1(x)
         double = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _avg_pool(x)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch3x3_2a(single), self.branch3x3_2b(single),
-            self.branch3x3dbl_3a(double), self.branch3x3dbl_3b(double),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(single),
+                self.branch3x3_2b(single),
+                self.branch3x3dbl_3a(double),
+                self.branch3x3dbl_3b(double),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -208,10 +226,6 @@ class FIDInceptionV3(nn.Module):
         return self.fc(self.forward(x))
 
 
-def _summary(names: list[str], limit: int = 3) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def load_fid_inception(path: str | Path) -> FIDInceptionV3:
     """Load pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` strictly, in eval mode, from a local file.
 
@@ -224,14 +238,18 @@ def load_fid_inception(path: str | Path) -> FIDInceptionV3:
     from magicpose.eval.torchscript import is_torchscript
 
     if is_torchscript(path):
-        raise InputError(f"'{path}' is a TorchScript file, not {_WHAT}: a TorchScript Inception "
-                         "(inception-2015-12-05.pt) is clean-fid's; pass it as --inception with --fid-protocol "
-                         "clean-fid")
+        raise InputError(
+            f"'{path}' is a TorchScript file, not {_WHAT}: a TorchScript Inception "
+            "(inception-2015-12-05.pt) is clean-fid's; pass it as --inception with --fid-protocol "
+            "clean-fid"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
-        raise InputError(f"cannot read '{path}' ({first_line(err)}): expected {_WHAT}; download it again if it "
-                         "was cut short") from err
+        raise InputError(
+            f"cannot read '{path}' ({first_line(err)}): expected {_WHAT}; download it again if it "
+            "was cut short"
+        ) from err
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -240,15 +258,8 @@ def load_fid_inception(path: str | Path) -> FIDInceptionV3:
         model = FIDInceptionV3()
     expected = model.state_dict()
     state = dict(state)
-    for key in expected:  # files saved before PyTorch 0.4 lack BatchNorm's counter, unused in eval mode
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.tensor(0)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})" for k, v in expected.items()
-                   if k in state and state[k].shape != v.shape]
-    problems = [f"{label} {_summary(names)}" for label, names in
-                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)) if names]
+    fill_batchnorm_counters(expected, state)
+    problems = state_dict_problems(expected, state)
     if problems:
         raise InputError(f"'{path}' is not {_WHAT}: {'; '.join(problems)}")
     model.to_empty(device="cpu")

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.state_dicts import read_weights, state_dict_problems
 
 __all__ = ["LPIPS", "VGG16_CHANNELS", "VGG16Features", "load_lpips_vgg"]
 
@@ -108,14 +109,16 @@ class LPIPS(nn.Module):
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         """(B, 3, H, W) images in [-1, 1] -> (B,) distances (0 for identical images)."""
         if a.shape != b.shape or a.ndim != 4 or a.shape[1] != 3:
-            raise ValueError(f"expected two (B, 3, H, W) batches of one shape, got {tuple(a.shape)} "
-                             f"and {tuple(b.shape)}")
+            raise ValueError(
+                f"expected two (B, 3, H, W) batches of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+            )
         # Separate passes, as the original: identical images then give bit-identical features.
         feats_a = self.backbone((a - self.shift) / self.scale)
         feats_b = self.backbone((b - self.shift) / self.scale)
         if len(feats_a) != len(self.channels):
-            raise ValueError(f"the backbone gave {len(feats_a)} feature maps, the heads expect "
-                             f"{len(self.channels)}")
+            raise ValueError(
+                f"the backbone gave {len(feats_a)} feature maps, the heads expect {len(self.channels)}"
+            )
         total = a.new_zeros(a.shape[0])
         for head, fa, fb in zip(self.heads, feats_a, feats_b):
             diff = (_unit_channels(fa) - _unit_channels(fb)) ** 2
@@ -124,12 +127,7 @@ class LPIPS(nn.Module):
 
 
 def _read(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise InputError(f"LPIPS weights not found: {path}; expected {what}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise InputError(f"cannot read {path} ({first_line(err)}): expected {what}") from err
+    state = read_weights(path, "LPIPS", what)
     if not isinstance(state, dict):
         raise InputError(f"{path} is not {what}: it holds no state dict")
     return state
@@ -137,14 +135,7 @@ def _read(path: Path, what: str) -> dict:
 
 def _load_strict(module: nn.Module, state: dict, path: Path, what: str) -> None:
     """Load ``state`` into ``module`` strictly, with a one-line error naming what is wrong."""
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})" for k, v in expected.items()
-             if isinstance(state.get(k), Tensor) and state[k].shape != v.shape]
-    problems = [f"{label} {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-                for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
-                if names]
+    problems = state_dict_problems(module.state_dict(), state)
     if problems:
         raise InputError(f"{path} is not {what}: {'; '.join(problems)}")
     try:
@@ -163,8 +154,12 @@ def load_lpips_vgg(backbone_path: str | Path, heads_path: str | Path) -> LPIPS:
     backbone_path, heads_path = Path(backbone_path), Path(heads_path)
     backbone = VGG16Features()
     state = _read(backbone_path, _BACKBONE_WHAT)
-    _load_strict(backbone, {k: v for k, v in state.items() if not k.startswith("classifier.")},
-                 backbone_path, _BACKBONE_WHAT)
+    _load_strict(
+        backbone,
+        {k: v for k, v in state.items() if not k.startswith("classifier.")},
+        backbone_path,
+        _BACKBONE_WHAT,
+    )
 
     model = LPIPS(backbone, VGG16_CHANNELS)
     heads = nn.ModuleDict({f"lin{k}": head for k, head in enumerate(model.heads)})

@@ -21,7 +21,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-PSNR_IDENTICAL = 100.0  # what DisCo's routine returns for equal images, so one perfect frame keeps means finite
+PSNR_IDENTICAL = (
+    100.0  # what DisCo's routine returns for equal images, so one perfect frame keeps means finite
+)
 
 
 def _as_uint8(image: np.ndarray) -> np.ndarray:

@@ -48,9 +48,14 @@ class NetworkFile:
 
 
 NETWORK_FILES = {
-    "pytorch_fid_inception": NetworkFile("pytorch-fid-inception", "pt_inception-2015-12-05-6726825d.pth",
-                                         "pytorch-fid's FID Inception-v3 weights"),
-    "inception": NetworkFile("inception", "inception-2015-12-05.pt", "clean-fid's FID Inception-v3 TorchScript"),
+    "pytorch_fid_inception": NetworkFile(
+        "pytorch-fid-inception",
+        "pt_inception-2015-12-05-6726825d.pth",
+        "pytorch-fid's FID Inception-v3 weights",
+    ),
+    "inception": NetworkFile(
+        "inception", "inception-2015-12-05.pt", "clean-fid's FID Inception-v3 TorchScript"
+    ),
     "resnet3d": NetworkFile("resnet3d", "resnet-50-kinetics.pth", "the Kinetics 3D ResNet-50 of FID-VID"),
     "i3d": NetworkFile("i3d", "i3d_torchscript.pt", "the FVD I3D TorchScript"),
     "lpips_vgg": NetworkFile("lpips-vgg", "vgg16-397923af.pth", "torchvision's VGG16 weights for LPIPS"),
@@ -62,8 +67,12 @@ FID_NETWORK = {"pytorch-fid": "pytorch_fid_inception", "clean-fid": "inception"}
 
 def metric_networks(fid_protocol: str = "pytorch-fid") -> dict[str, tuple[str, ...]]:
     """Which files each network-based metric needs."""
-    return {"lpips": ("lpips_vgg", "lpips_heads"), "fid": (FID_NETWORK[fid_protocol],), "fid_vid": ("resnet3d",),
-            "fvd": ("i3d",)}
+    return {
+        "lpips": ("lpips_vgg", "lpips_heads"),
+        "fid": (FID_NETWORK[fid_protocol],),
+        "fid_vid": ("resnet3d",),
+        "fvd": ("i3d",),
+    }
 
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
@@ -77,15 +86,18 @@ def find_network_files(paths: dict[str, str | None], weights_dir: str | None = N
     folder = weights_dir or os.environ.get(WEIGHTS_ENV)
     if folder and not Path(folder).is_dir():
         source = "--eval-weights" if weights_dir else f"${WEIGHTS_ENV}"
-        raise InputError(f"{source} '{folder}' is not a folder: name the folder holding the evaluation weights")
+        raise InputError(
+            f"{source} '{folder}' is not a folder: name the folder holding the evaluation weights"
+        )
     found = {}
     for name, spec in NETWORK_FILES.items():
         given = paths.get(name)
         if given:
             check_regular_file(given, f"--{spec.key}", f"pass the path of {spec.what} ({spec.filename})")
             if not Path(given).is_file():
-                raise InputError(f"--{spec.key} '{given}' does not exist: pass the path of {spec.what} "
-                                 f"({spec.filename})")
+                raise InputError(
+                    f"--{spec.key} '{given}' does not exist: pass the path of {spec.what} ({spec.filename})"
+                )
             found[name] = Path(given)
         elif folder and (Path(folder) / spec.filename).is_file():
             found[name] = Path(folder) / spec.filename
@@ -109,12 +121,17 @@ def _load_script(path: Path, spec: NetworkFile, device) -> torch.jit.ScriptModul
     if not is_torchscript(path):
         hint = ""
         if spec.key == "inception":  # the other FID file is a plain state dict
-            hint = (" (pytorch-fid's pt_inception-2015-12-05-6726825d.pth goes to --pytorch-fid-inception, with "
-                    "--fid-protocol pytorch-fid)")
-        raise InputError(f"'{path}' is not a TorchScript file: --{spec.key} takes {spec.what} "
-                         f"({spec.filename}){hint}")
+            hint = (
+                " (pytorch-fid's pt_inception-2015-12-05-6726825d.pth goes to --pytorch-fid-inception, with "
+                "--fid-protocol pytorch-fid)"
+            )
+        raise InputError(
+            f"'{path}' is not a TorchScript file: --{spec.key} takes {spec.what} ({spec.filename}){hint}"
+        )
     try:
-        with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript, yet these files exist only as such
+        with (
+            warnings.catch_warnings()
+        ):  # torch 2.13 deprecates TorchScript, yet these files exist only as such
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location=device).eval()
     except (RuntimeError, OSError) as exc:
@@ -132,8 +149,10 @@ def load_feature_network(name: str, path: Path, device="cpu") -> FeatureFn:
     if name == "inception":
         net = _load_script(path, spec, device)
         if not hasattr(net, "layers"):
-            raise InputError(f"'{path}' has no 'layers' module: --inception takes {spec.what} ({spec.filename}, "
-                             "StyleGAN2-ADA's file that clean-fid uses)")
+            raise InputError(
+                f"'{path}' has no 'layers' module: --inception takes {spec.what} ({spec.filename}, "
+                "StyleGAN2-ADA's file that clean-fid uses)"
+            )
         layers = net.layers
         # As clean-fid and DisCo call it on frames already resized to 299 (resize_inside=False): scaled by
         # (x - 128) / 128 and run through its layers, bypassing the file's own resampling.
@@ -158,8 +177,14 @@ def load_lpips(files: dict[str, Path], device="cpu") -> torch.nn.Module:
     return load_lpips_vgg(files["lpips_vgg"], files["lpips_heads"]).to(device)
 
 
-def load_networks(metrics, files: dict[str, Path], device="cpu", pose_backend: str = "dwpose",
-                  pose_weights=None, fid_protocol: str = "pytorch-fid") -> tuple[dict, dict[str, str]]:
+def load_networks(
+    metrics,
+    files: dict[str, Path],
+    device="cpu",
+    pose_backend: str = "dwpose",
+    pose_weights=None,
+    fid_protocol: str = "pytorch-fid",
+) -> tuple[dict, dict[str, str]]:
     """The networks ``metrics`` need, as keyword arguments of ``evaluate_videos`` (features, lpips,
     pose_extractor), and the reason of each metric that cannot be computed from ``files``; FID's network
     is the one of ``fid_protocol``."""
@@ -188,4 +213,3 @@ def load_networks(metrics, files: dict[str, Path], device="cpu", pose_backend: s
             reason = str(err).replace("--weights-dir DIR", "--pose-weights DIR")  # evaluate's flag
             skipped.update(dict.fromkeys(keypoint_metrics, reason))
     return networks, skipped
-

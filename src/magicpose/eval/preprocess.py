@@ -44,9 +44,14 @@ def resize_clean(frame: np.ndarray, size: int, clip: bool = False) -> np.ndarray
     Not clipped: bicubic's overshoot at sharp edges leaves values a few levels below 0 or above 255, and
     DisCo keeps them. ``clip=True`` clamps to [0, 255] (this package's protocol before; only for comparison).
     """
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(frame[..., c]).astype(np.float32), mode="F")
-                           .resize((size, size), Image.Resampling.BICUBIC))
-                for c in range(3)]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(frame[..., c]).astype(np.float32), mode="F").resize(
+                (size, size), Image.Resampling.BICUBIC
+            )
+        )
+        for c in range(3)
+    ]
     out = np.stack(channels, axis=-1)
     return np.clip(out, 0, 255) if clip else out
 

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.state_dicts import fill_batchnorm_counters, read_weights, state_dict_problems
 
 __all__ = ["ACTIVITYNET_MEAN", "ResNet3D", "load_resnet3d", "resnet3d_50"]
 
@@ -105,11 +106,6 @@ def resnet3d_50() -> ResNet3D:
     return ResNet3D()
 
 
-def _summary(names: Sequence[str], limit: int = 3) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def load_resnet3d(path: str | Path) -> ResNet3D:
     """Load ``resnet-50-kinetics.pth`` into :func:`resnet3d_50`, strictly, in eval mode.
 
@@ -117,12 +113,7 @@ def load_resnet3d(path: str | Path) -> ResNet3D:
     with or without the ``module.`` prefix. Anything else raises a one-line :class:`InputError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"FID-VID weights not found: {path}; expected {_WHAT}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise InputError(f"cannot read {path} ({first_line(err)}): expected {_WHAT}") from err
+    checkpoint = read_weights(path, "FID-VID", _WHAT)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise InputError(f"{path} is not {_WHAT}: it holds no state dict")
@@ -132,16 +123,8 @@ def load_resnet3d(path: str | Path) -> ResNet3D:
     with torch.device("meta"):
         model = resnet3d_50()
     expected = model.state_dict()
-    # Checkpoints older than PyTorch 0.4 lack BatchNorm's num_batches_tracked (unused in eval mode).
-    for k in expected:
-        if k.endswith("num_batches_tracked") and k not in state:
-            state[k] = torch.tensor(0)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [f"{k} {tuple(state[k].shape)} (want {tuple(v.shape)})" for k, v in expected.items()
-                   if k in state and isinstance(state[k], Tensor) and state[k].shape != v.shape]
-    problems = [f"{label} {_summary(names)}" for label, names in
-                (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)) if names]
+    fill_batchnorm_counters(expected, state)
+    problems = state_dict_problems(expected, state)
     if problems:
         raise InputError(f"{path} is not {_WHAT}: {'; '.join(problems)}")
     model.to_empty(device="cpu")  # every tensor is then overwritten by the strict load

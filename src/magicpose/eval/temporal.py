@@ -21,7 +21,9 @@ def frame_difference_error(generated: Sequence[np.ndarray], real: Sequence[np.nd
         raise ValueError(f"{len(generated)} generated frames but {len(real)} real ones")
     if len(generated) < 2:
         raise ValueError("temporal consistency needs at least 2 frames")
-    g = np.stack([np.asarray(f, dtype=np.int64) for f in generated])  # whole levels: the differences are exact
+    g = np.stack(
+        [np.asarray(f, dtype=np.int64) for f in generated]
+    )  # whole levels: the differences are exact
     r = np.stack([np.asarray(f, dtype=np.int64) for f in real])
     if g.shape != r.shape:
         raise ValueError(f"generated frames {g.shape[1:]} and real frames {r.shape[1:]} differ in size")

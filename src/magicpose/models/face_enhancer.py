@@ -49,8 +49,9 @@ def head_centre(body: np.ndarray) -> tuple[float, float] | None:
     return float(x), float(y)
 
 
-def face_box_size(width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION,
-                  multiple: int = 1) -> int | None:
+def face_box_size(
+    width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION, multiple: int = 1
+) -> int | None:
     """The side of every head crop in a ``width`` x ``height`` frame: ``size_fraction`` of the height, rounded
     to a multiple of ``multiple`` (a face generator's downsampling factor), at least twice it (instance norm
     needs more than one pixel at the generator's bottleneck), at most the frame; None when the frame is too
@@ -61,8 +62,14 @@ def face_box_size(width: int, height: int, size_fraction: float = OFFICIAL_SIZE_
     return min(max(round(size_fraction * height / multiple) * multiple, 2 * multiple), largest)
 
 
-def face_box(body: np.ndarray, width: int, height: int, size_fraction: float = OFFICIAL_SIZE_FRACTION,
-             multiple: int = 1, rule: str = "official") -> FaceBox | None:
+def face_box(
+    body: np.ndarray,
+    width: int,
+    height: int,
+    size_fraction: float = OFFICIAL_SIZE_FRACTION,
+    multiple: int = 1,
+    rule: str = "official",
+) -> FaceBox | None:
     """The head crop of an OpenPose-18 ``body`` (18, 3) in a ``width`` x ``height`` frame, of side
     :func:`face_box_size`, moved inside the frame when the head is near a border; None when no head point is
     visible (or the frame is smaller than the crop can be). ``rule``: "official" centres on
@@ -115,8 +122,9 @@ def crop(frames: Tensor, box: FaceBox) -> Tensor:
 BLENDS = ("hard", "feather")
 
 
-def paste_back(frames: Tensor, enhanced: Tensor, box: FaceBox, blend: str = "hard",
-               feather: int | None = None) -> Tensor:
+def paste_back(
+    frames: Tensor, enhanced: Tensor, box: FaceBox, blend: str = "hard", feather: int | None = None
+) -> Tensor:
     """``frames`` (..., H, W) with the enhanced crop written into ``box``; a new tensor. ``blend="hard"``
     replaces the box (both originals); "feather" blends over ``feather`` px (default an eighth of the box)."""
     if blend not in BLENDS:

@@ -21,19 +21,43 @@ LEVELS = 5  # the official UnetGenerator's fixed depth at num_downs <= 5
 class UnetLevel(nn.Module):
     """One level: ``x -> cat(x, up(inner(down(x))))`` (the outermost level returns ``up(...)`` alone)."""
 
-    def __init__(self, outer: int, inner: int, input_nc: int | None = None, submodule: nn.Module | None = None,
-                 outermost: bool = False) -> None:
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+    ) -> None:
         super().__init__()
         self.outermost = outermost
         down = nn.Conv2d(input_nc or outer, inner, kernel_size=4, stride=2, padding=1, bias=False)
         if outermost:
-            layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1), nn.Tanh()]
+            layers = [
+                down,
+                submodule,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1),
+                nn.Tanh(),
+            ]
         elif submodule is None:  # innermost: no norm on its way down, and nothing to concatenate below it
-            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(outer),
+            ]
         else:
-            layers = [nn.LeakyReLU(0.2, True), down, nn.BatchNorm2d(inner), submodule, nn.ReLU(True),
-                      nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down,
+                nn.BatchNorm2d(inner),
+                submodule,
+                nn.ReLU(True),
+                nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(outer),
+            ]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -77,8 +77,29 @@ def feature_matching_loss(fake_outputs: Outputs, real_outputs: Outputs, lambda_f
 # VGG19 perceptual loss
 
 # torchvision's ``vgg19`` configuration "E": conv widths, "M" = 2x2 max-pool
-_VGG19_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-                                     512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+_VGG19_CFG: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+)
 # ends of the slices of ``features`` giving relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 VGG19_SLICES = (2, 7, 12, 21, 30)
 VGG19_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
@@ -138,7 +159,9 @@ class VGGPerceptualLoss(nn.Module):
             features = vgg19_features()
             features.load_state_dict(_checked_features(state, features), strict=True)
         except Exception as err:  # any load failure is the user's file: one line naming it and the fix
-            raise InputError(f"{path} is not a torchvision vgg19 state dict ({first_line(err)}); {_FIX}") from err
+            raise InputError(
+                f"{path} is not a torchvision vgg19 state dict ({first_line(err)}); {_FIX}"
+            ) from err
         return cls(weight, features)
 
     def train(self, mode: bool = True) -> VGGPerceptualLoss:
@@ -167,7 +190,7 @@ def _checked_features(state: dict[str, Tensor], features: nn.Sequential) -> dict
     out = {}
     for key, value in state.items():
         if key.startswith("features."):
-            out[key[len("features."):]] = value
+            out[key[len("features.") :]] = value
         elif not key.startswith("classifier."):
             raise ValueError(f"unexpected key {key}")
     expected = features.state_dict()
@@ -175,7 +198,9 @@ def _checked_features(state: dict[str, Tensor], features: nn.Sequential) -> dict
         if key not in out:
             raise ValueError(f"missing key features.{key}")
         if tuple(out[key].shape) != tuple(tensor.shape):
-            raise ValueError(f"features.{key} has shape {tuple(out[key].shape)}, expected {tuple(tensor.shape)}")
+            raise ValueError(
+                f"features.{key} has shape {tuple(out[key].shape)}, expected {tuple(tensor.shape)}"
+            )
     extra = sorted(set(out) - set(expected))
     if extra:
         raise ValueError(f"unexpected key features.{extra[0]}")

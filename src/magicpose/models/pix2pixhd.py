@@ -63,7 +63,9 @@ def norm_layer(norm: Norm, channels: int) -> nn.Module:
     # pix2pixHD's instance norm has no affine parameters and no running stats: it adds no state-dict keys
     if norm == "instance":
         return nn.InstanceNorm2d(channels, affine=False)
-    if norm == "instance_affine":  # vid2vid's BatchNorm as its generator runs it (train mode, one video at a time)
+    if (
+        norm == "instance_affine"
+    ):  # vid2vid's BatchNorm as its generator runs it (train mode, one video at a time)
         return nn.InstanceNorm2d(channels, affine=True)
     if norm == "batch":
         return nn.BatchNorm2d(channels, affine=True)
@@ -87,8 +89,13 @@ class ResnetBlock(nn.Module):
         super().__init__()
         # indices 1, 2, 5, 6 hold the parameters, as ``conv_block.N`` in the published checkpoints
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(norm, dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(norm, dim),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            norm_layer(norm, dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            norm_layer(norm, dim),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -101,12 +108,16 @@ def _conv_norm_relu(cin: int, cout: int, norm: Norm, **conv: int) -> list[nn.Mod
 
 def _up_norm_relu(cin: int, cout: int, norm: Norm) -> list[nn.Module]:
     # output_padding=1 makes each upsampling exactly double the size
-    return [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
-            norm_layer(norm, cout), nn.ReLU(True)]
+    return [
+        nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
+        norm_layer(norm, cout),
+        nn.ReLU(True),
+    ]
 
 
-def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
-                   norm: Norm) -> list[nn.Module]:
+def _global_layers(
+    input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int, norm: Norm
+) -> list[nn.Module]:
     """The flat layer list of the global generator, in the published order (its indices are the keys)."""
     layers: list[nn.Module] = [nn.ReflectionPad2d(3), *_conv_norm_relu(input_nc, ngf, norm, kernel_size=7)]
     for i in range(n_downsampling):
@@ -133,8 +144,15 @@ class GlobalGenerator(nn.Module):
     as many transposed convs, c7 head, tanh. Inputs whose sides are multiples of ``2**n_downsampling`` come
     out at the same size."""
 
-    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_downsampling: int = 4,
-                 n_blocks: int = 9, norm: Norm = "instance") -> None:
+    def __init__(
+        self,
+        input_nc: int,
+        output_nc: int,
+        ngf: int = 64,
+        n_downsampling: int = 4,
+        n_blocks: int = 9,
+        norm: Norm = "instance",
+    ) -> None:
         super().__init__()
         self.input_nc, self.output_nc = input_nc, output_nc
         self.model = nn.Sequential(*_global_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks, norm))
@@ -153,20 +171,33 @@ class LocalEnhancer(nn.Module):
     ResNet blocks, one upsampling and the c7 head (``local_up``).
     """
 
-    def __init__(self, input_nc: int, output_nc: int, ngf: int = 32, n_blocks_local: int = 3,
-                 n_downsample_global: int = 4, n_blocks_global: int = 9, norm: Norm = "instance") -> None:
+    def __init__(
+        self,
+        input_nc: int,
+        output_nc: int,
+        ngf: int = 32,
+        n_blocks_local: int = 3,
+        n_downsample_global: int = 4,
+        n_blocks_global: int = 9,
+        norm: Norm = "instance",
+    ) -> None:
         super().__init__()
         self.input_nc, self.output_nc = input_nc, output_nc
-        global_layers = _global_layers(input_nc, output_nc, 2 * ngf, n_downsample_global, n_blocks_global, norm)
+        global_layers = _global_layers(
+            input_nc, output_nc, 2 * ngf, n_downsample_global, n_blocks_global, norm
+        )
         self.global_branch = nn.Sequential(*global_layers[:-3])  # published: ``model``
         self.local_down = nn.Sequential(  # published: ``model1_1``
-            nn.ReflectionPad2d(3), *_conv_norm_relu(input_nc, ngf, norm, kernel_size=7),
+            nn.ReflectionPad2d(3),
+            *_conv_norm_relu(input_nc, ngf, norm, kernel_size=7),
             *_conv_norm_relu(ngf, 2 * ngf, norm, kernel_size=3, stride=2, padding=1),
         )
         self.local_up = nn.Sequential(  # published: ``model1_2``
             *[ResnetBlock(2 * ngf, norm) for _ in range(n_blocks_local)],
             *_up_norm_relu(2 * ngf, ngf, norm),
-            nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh(),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, output_nc, 7),
+            nn.Tanh(),
         )
         self.downsample = _avg_pool()
         self.apply(init_weights)
@@ -180,13 +211,45 @@ class LocalEnhancer(nn.Module):
 # discriminators
 
 
+# EDN's names for a generator's sizes, shared by Pose2VidGenerator's config, the training config's model
+# section and a converted checkpoint's layout
+GENERATOR_SIZES = ("ngf", "n_downsample_global", "n_blocks_global", "n_blocks_local", "norm")
+
+
+def generator(
+    architecture: str,
+    input_nc: int,
+    output_nc: int,
+    ngf: int,
+    n_downsample_global: int,
+    n_blocks_global: int,
+    n_blocks_local: int,
+    norm: Norm,
+) -> nn.Module:
+    """EDN's ``netG`` by name, with its parameter names (:data:`GENERATOR_SIZES`): "local" (a
+    :class:`LocalEnhancer`) or "global" (a :class:`GlobalGenerator`, which has no ``n_blocks_local``)."""
+    if architecture == "local":
+        return LocalEnhancer(
+            input_nc, output_nc, ngf, n_blocks_local, n_downsample_global, n_blocks_global, norm
+        )
+    if architecture == "global":
+        return GlobalGenerator(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, norm)
+    raise ValueError(f"architecture must be 'local' or 'global', got {architecture!r}")
+
+
 class NLayerDiscriminator(nn.Module):
     """PatchGAN with kernel 4 and padding 2: ``n_layers`` stride-2 convs (the first without norm), one
     stride-1 conv, a 1-channel stride-1 conv (logits, no sigmoid: LSGAN). ``layers`` holds the
     ``n_layers + 2`` groups whose outputs are the intermediate features used by feature matching."""
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance",
-                 get_intermediate: bool = True) -> None:
+    def __init__(
+        self,
+        input_nc: int,
+        ndf: int = 64,
+        n_layers: int = 3,
+        norm: Norm = "instance",
+        get_intermediate: bool = True,
+    ) -> None:
         super().__init__()
         self.n_layers, self.get_intermediate = n_layers, get_intermediate
         conv = dict(kernel_size=4, padding=2)
@@ -195,8 +258,9 @@ class NLayerDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             nf_prev, nf = nf, min(nf * 2, 512)
             stride = 2 if n < n_layers else 1  # the last hidden conv keeps the resolution
-            groups.append([nn.Conv2d(nf_prev, nf, stride=stride, **conv), norm_layer(norm, nf),
-                           nn.LeakyReLU(0.2, True)])
+            groups.append(
+                [nn.Conv2d(nf_prev, nf, stride=stride, **conv), norm_layer(norm, nf), nn.LeakyReLU(0.2, True)]
+            )
         groups.append([nn.Conv2d(nf, 1, stride=1, **conv)])
         self.layers = nn.ModuleList(nn.Sequential(*g) for g in groups)
         self.apply(init_weights)
@@ -215,8 +279,15 @@ class MultiscaleDiscriminator(nn.Module):
     """``num_D`` independent :class:`NLayerDiscriminator` s; ``scales[k]`` sees the input average-pooled
     ``k`` times. Returns one feature list per scale, full resolution first (as the original's output)."""
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, num_D: int = 3,
-                 norm: Norm = "instance", get_intermediate: bool = True) -> None:
+    def __init__(
+        self,
+        input_nc: int,
+        ndf: int = 64,
+        n_layers: int = 3,
+        num_D: int = 3,
+        norm: Norm = "instance",
+        get_intermediate: bool = True,
+    ) -> None:
         super().__init__()
         self.n_layers = n_layers
         self.scales = nn.ModuleList(
@@ -240,8 +311,10 @@ class MultiscaleDiscriminator(nn.Module):
 def _output_channels(generator: nn.Module) -> int:
     channels = getattr(generator, "output_nc", None)
     if channels is None:
-        raise AttributeError(f"{type(generator).__name__} has no `output_nc`: the size of the zero frame "
-                             "fed with the first pose is unknown")
+        raise AttributeError(
+            f"{type(generator).__name__} has no `output_nc`: the size of the zero frame "
+            "fed with the first pose is unknown"
+        )
     return channels
 
 
@@ -255,8 +328,9 @@ def step(generator: nn.Module, pose: Tensor, previous: Tensor | None = None) -> 
     return generator(torch.cat([pose, previous], dim=1))
 
 
-def generate_sequence(generator: nn.Module, poses: Iterable[Tensor],
-                      first_previous: Tensor | None = None) -> list[Tensor]:
+def generate_sequence(
+    generator: nn.Module, poses: Iterable[Tensor], first_previous: Tensor | None = None
+) -> list[Tensor]:
     """Autoregressive generation over ``poses`` (each ``(B, C, H, W)``; a ``(T, B, C, H, W)`` tensor
     iterates that way): each output is fed back as the next frame's previous output.
 
@@ -281,8 +355,9 @@ def discriminator_pair_input(pose_prev: Tensor, pose: Tensor, frame_prev: Tensor
 # face enhancers (networks only: cropping and paste-back live elsewhere)
 
 
-def official_face_generator(norm: Norm = "instance", ngf: int = 64, n_downsampling: int = 3,
-                            n_blocks: int = 5) -> GlobalGenerator:
+def official_face_generator(
+    norm: Norm = "instance", ngf: int = 64, n_downsampling: int = 3, n_blocks: int = 5
+) -> GlobalGenerator:
     """EDN's pose-conditioned face residual generator (``faceGtype global``): ``cat(pose crop, generated
     crop)`` (6 channels) in, a 3-channel residual out. The defaults are the published size; smaller ones
     serve tests and trials."""
@@ -295,8 +370,9 @@ def lotayou_face_generator(ngf: int = 64, n_downsampling: int = 2, n_blocks: int
     return GlobalGenerator(3, 3, ngf=ngf, n_downsampling=n_downsampling, n_blocks=n_blocks, norm="batch")
 
 
-def apply_face_residual(face_generator: nn.Module, generated_crop: Tensor,
-                        pose_crop: Tensor | None = None) -> Tensor:
+def apply_face_residual(
+    face_generator: nn.Module, generated_crop: Tensor, pose_crop: Tensor | None = None
+) -> Tensor:
     """``generated_crop + residual``. With ``pose_crop`` (official EDN) the generator sees
     ``cat(pose_crop, generated_crop)``; without it (Lotayou) the crop alone. No clamp, as in both originals:
     the sum can leave [-1, 1], so clamp when converting to an image."""
@@ -314,7 +390,7 @@ LOCAL_ENHANCER_PREFIXES = {"model.": "global_branch.", "model1_1.": "local_down.
 
 
 def _strip_module(key: str) -> str:
-    return key[len("module."):] if key.startswith("module.") else key
+    return key[len("module.") :] if key.startswith("module.") else key
 
 
 def _grouped_index(flat: int, n_layers: int) -> tuple[int, int]:
@@ -342,7 +418,7 @@ def _map_rename(state_dict: Mapping[str, Tensor], rename) -> dict[str, Tensor]:
 def _local_key(key: str) -> str:
     for old, new in LOCAL_ENHANCER_PREFIXES.items():
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     raise KeyError(f"unexpected key in a published local enhancer: {key!r}")
 
 
@@ -364,8 +440,9 @@ def _flat_d_key(key: str, n_layers: int) -> str:
     raise KeyError(f"unexpected key in a published discriminator: {key!r}")
 
 
-def convert_published_state_dict(state_dict: Mapping[str, Tensor], kind: PublishedKind, *, num_D: int = 3,
-                                 n_layers: int = 3) -> dict[str, Tensor]:
+def convert_published_state_dict(
+    state_dict: Mapping[str, Tensor], kind: PublishedKind, *, num_D: int = 3, n_layers: int = 3
+) -> dict[str, Tensor]:
     """A published pix2pixHD/EDN state dict with its keys renamed for these modules (values untouched).
 
     ``kind``: ``global``/``face_official``/``face_lotayou`` -> :class:`GlobalGenerator` (same keys),
@@ -385,9 +462,9 @@ def convert_published_state_dict(state_dict: Mapping[str, Tensor], kind: Publish
     raise ValueError(f"unknown published kind {kind!r}")
 
 
-def local_enhancer_from_global_state_dict(global_state_dict: Mapping[str, Tensor],
-                                          n_downsample_global: int = 4,
-                                          n_blocks_global: int = 9) -> dict[str, Tensor]:
+def local_enhancer_from_global_state_dict(
+    global_state_dict: Mapping[str, Tensor], n_downsample_global: int = 4, n_blocks_global: int = 9
+) -> dict[str, Tensor]:
     """Keys for :class:`LocalEnhancer`'s ``global_branch`` from a trained global-stage generator (ours or
     published: same keys), as EDN's ``--load_pretrain`` does: the c7 head is dropped. Load the result with
     ``strict=False``; the local branch keeps its init."""

@@ -43,24 +43,33 @@ class Pose2VidGenerator(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, architecture: NetG = "local", pose_channels: int = 3, image_channels: int = 3, ngf: int = 32,
-                 n_downsample_global: int = 4, n_blocks_global: int = 9, n_blocks_local: int = 3,
-                 norm: str = "instance", pose_range: str = "signed",
-                 sample_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        architecture: NetG = "local",
+        pose_channels: int = 3,
+        image_channels: int = 3,
+        ngf: int = 32,
+        n_downsample_global: int = 4,
+        n_blocks_global: int = 9,
+        n_blocks_local: int = 3,
+        norm: str = "instance",
+        pose_range: str = "signed",
+        sample_size: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         if pose_range not in ("signed", "unit"):
             raise ValueError(f"pose_range must be 'signed' or 'unit', got {pose_range!r}")
         input_nc = pose_channels + image_channels
-        if architecture == "local":
-            self.net = pix2pixhd.LocalEnhancer(input_nc, image_channels, ngf=ngf, n_blocks_local=n_blocks_local,
-                                               n_downsample_global=n_downsample_global,
-                                               n_blocks_global=n_blocks_global, norm=norm)
-        elif architecture == "global":
-            self.net = pix2pixhd.GlobalGenerator(input_nc, image_channels, ngf=ngf,
-                                                 n_downsampling=n_downsample_global, n_blocks=n_blocks_global,
-                                                 norm=norm)
-        else:
-            raise ValueError(f"architecture must be 'local' or 'global', got {architecture!r}")
+        self.net = pix2pixhd.generator(
+            architecture,
+            input_nc,
+            image_channels,
+            ngf,
+            n_downsample_global,
+            n_blocks_global,
+            n_blocks_local,
+            norm,
+        )
 
     @property
     def output_nc(self) -> int:  # read by pix2pixhd.step for the first frame's zeros
@@ -121,15 +130,25 @@ class FaceEnhancer(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, variant: FaceVariant = "official", ngf: int | None = None,
-                 n_downsampling: int | None = None, n_blocks: int | None = None,
-                 size_fraction: float = OFFICIAL_SIZE_FRACTION, paste: str = "hard", feedback: str | None = None,
-                 norm_statistics: str = "crop") -> None:
+    def __init__(
+        self,
+        variant: FaceVariant = "official",
+        ngf: int | None = None,
+        n_downsampling: int | None = None,
+        n_blocks: int | None = None,
+        size_fraction: float = OFFICIAL_SIZE_FRACTION,
+        paste: str = "hard",
+        feedback: str | None = None,
+        norm_statistics: str = "crop",
+    ) -> None:
         super().__init__()
         if variant not in FACE_SIZES:
             raise ValueError(f"variant must be one of {', '.join(FACE_SIZES)}, got {variant!r}")
-        for name, value, allowed in (("paste", paste, PASTES), ("feedback", feedback, (None, "enhanced", "body")),
-                                     ("norm_statistics", norm_statistics, NORM_STATISTICS)):
+        for name, value, allowed in (
+            ("paste", paste, PASTES),
+            ("feedback", feedback, (None, "enhanced", "body")),
+            ("norm_statistics", norm_statistics, NORM_STATISTICS),
+        ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
         names, given = ("ngf", "n_downsampling", "n_blocks"), (ngf, n_downsampling, n_blocks)
@@ -139,8 +158,10 @@ class FaceEnhancer(ModelMixin, ConfigMixin):
             self.net = pix2pixhd.official_face_generator(**sizes)
         elif variant == "official_unet":
             if (sizes["n_downsampling"], sizes["n_blocks"]) != (LEVELS, 0):
-                raise ValueError(f"the U-Net face generator has {LEVELS} levels and no ResNet blocks: leave "
-                                 "n_downsampling and n_blocks out")
+                raise ValueError(
+                    f"the U-Net face generator has {LEVELS} levels and no ResNet blocks: leave "
+                    "n_downsampling and n_blocks out"
+                )
             self.net = UnetFaceGenerator(6, 3, ngf=sizes["ngf"])
         else:
             self.net = pix2pixhd.lotayou_face_generator(**sizes)
@@ -148,7 +169,7 @@ class FaceEnhancer(ModelMixin, ConfigMixin):
     @property
     def size_multiple(self) -> int:
         """Crop sides must be multiples of this (the generator's downsampling factor)."""
-        return 2 ** self.config.n_downsampling
+        return 2**self.config.n_downsampling
 
     @property
     def uses_pose(self) -> bool:
@@ -158,22 +179,27 @@ class FaceEnhancer(ModelMixin, ConfigMixin):
     def feeds_back_enhanced(self) -> bool:
         return (self.config.feedback or VARIANT_FEEDBACK[self.config.variant]) == "enhanced"
 
-    def forward(self, generated_crop: Tensor, pose_crop: Tensor | None = None,
-                norm_statistics: str | None = None) -> Tensor:
+    def forward(
+        self, generated_crop: Tensor, pose_crop: Tensor | None = None, norm_statistics: str | None = None
+    ) -> Tensor:
         """The enhanced crop, ``generated_crop + residual``; ``norm_statistics`` overrides the config's."""
         statistics = norm_statistics or self.config.norm_statistics
         if statistics not in NORM_STATISTICS:
             raise ValueError(f"norm_statistics must be 'crop' or 'running', got {statistics!r}")
         # in training mode BatchNorm already uses (and updates) batch statistics
         with crop_statistics(self.net, enabled=statistics == "crop" and not self.training):
-            return pix2pixhd.apply_face_residual(self.net, generated_crop, pose_crop if self.uses_pose else None)
+            return pix2pixhd.apply_face_residual(
+                self.net, generated_crop, pose_crop if self.uses_pose else None
+            )
 
 
 @contextmanager
 def crop_statistics(module: nn.Module, enabled: bool = True) -> Iterator[None]:
     """BatchNorm layers of ``module`` normalise with the statistics of the batch at hand (as in training mode)
     without updating their running statistics; restored afterwards. No effect on instance norm."""
-    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if enabled else []
+    layers = (
+        [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if enabled else []
+    )
     saved = [(m, m.training, m.track_running_stats) for m in layers]
     for m in layers:
         m.training, m.track_running_stats = True, False  # batch statistics, running buffers left untouched

@@ -79,7 +79,9 @@ class ReferenceBank:
     @contextmanager
     def reading(self) -> Iterator[None]:
         if not self.features:
-            raise RuntimeError("the reference bank is empty: run the appearance UNet inside bank.writing() first")
+            raise RuntimeError(
+                "the reference bank is empty: run the appearance UNet inside bank.writing() first"
+            )
         self.mode = "read"
         try:
             yield
@@ -125,9 +127,13 @@ def _reference_hook(bank: ReferenceBank, name: str, role: Literal["write", "read
             if bank.stop_after_last_write and name == bank.last_writer:
                 raise BankFilled
             return None
-        if "Fused" in type(attn.processor).__name__:  # a fused to_qkv has no key projection of its own to apply
-            raise ValueError(f"{name}: the reference bank needs separate to_k/to_v projections; call "
-                             "unet.unfuse_qkv_projections() before sampling with appearance control")
+        if (
+            "Fused" in type(attn.processor).__name__
+        ):  # a fused to_qkv has no key projection of its own to apply
+            raise ValueError(
+                f"{name}: the reference bank needs separate to_k/to_v projections; call "
+                "unet.unfuse_qkv_projections() before sampling with appearance control"
+            )
         context = torch.cat([hidden_states, bank.reference_tokens(name, hidden_states.shape[0])], dim=1)
         return args, {**kwargs, "encoder_hidden_states": context}
 
@@ -193,5 +199,7 @@ def run_appearance_unet(
 ) -> ReferenceBank:
     """Fill ``bank`` from one appearance-UNet pass; its output is not needed and not returned."""
     with bank.writing(stop_after_last_write=stop_after_last_write):
-        appearance_unet(reference_latents, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False)
+        appearance_unet(
+            reference_latents, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False
+        )
     return bank

@@ -78,8 +78,19 @@ class CompositeScale(nn.Module):
     """One scale of the generator: the original's ``CompositeGenerator`` (``local=False``) or
     ``CompositeLocalGenerator`` (``local=True``), with the same submodule names."""
 
-    def __init__(self, label_nc: int, prev_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
-                 norm: Norm, no_flow: bool, local: bool, scale: int) -> None:
+    def __init__(
+        self,
+        label_nc: int,
+        prev_nc: int,
+        output_nc: int,
+        ngf: int,
+        n_downsampling: int,
+        n_blocks: int,
+        norm: Norm,
+        no_flow: bool,
+        local: bool,
+        scale: int,
+    ) -> None:
         super().__init__()
         self.local, self.no_flow, self.scale = local, no_flow, scale
 
@@ -95,8 +106,9 @@ class CompositeScale(nn.Module):
         down_seg = encoder(label_nc)
         if not local:  # the deeper half of the ResNet blocks sits in each encoder
             down_seg += [ResnetBlock(inner, norm) for _ in range(n_blocks - n_blocks // 2)]
-        down_img = encoder(prev_nc) + ([ResnetBlock(inner, norm) for _ in range(n_blocks - n_blocks // 2)]
-                                       if not local else [])
+        down_img = encoder(prev_nc) + (
+            [ResnetBlock(inner, norm) for _ in range(n_blocks - n_blocks // 2)] if not local else []
+        )
         self.model_down_seg = nn.Sequential(*down_seg)
         self.model_down_img = nn.Sequential(*down_img)
 
@@ -118,8 +130,14 @@ class CompositeScale(nn.Module):
             self.model_final_flow = _head(ngf, 2)
             self.model_final_w = nn.Sequential(*_head(ngf, 1), nn.Sigmoid())
 
-    def forward(self, labels: Tensor, previous: Tensor, img_feat_coarse: Tensor | None = None,
-                flow_feat_coarse: Tensor | None = None, use_raw_only: bool = False):
+    def forward(
+        self,
+        labels: Tensor,
+        previous: Tensor,
+        img_feat_coarse: Tensor | None = None,
+        flow_feat_coarse: Tensor | None = None,
+        use_raw_only: bool = False,
+    ):
         """-> (final, flow, weight, raw, img_feat, flow_feat); flow, weight and flow_feat are None without flow."""
         down = self.model_down_seg(labels) + self.model_down_img(previous)
         if self.local:
@@ -133,12 +151,14 @@ class CompositeScale(nn.Module):
                 flow_feat = self.model_up_flow(down + flow_feat_coarse)
             else:
                 flow_feat = self.model_up_flow(self.model_res_flow(down))
-            flow = self.model_final_flow(flow_feat) * (FLOW_SCALE * 2**self.scale if self.local else FLOW_SCALE)
+            flow = self.model_final_flow(flow_feat) * (
+                FLOW_SCALE * 2**self.scale if self.local else FLOW_SCALE
+            )
             weight = self.model_final_w(flow_feat)
         if use_raw_only or self.no_flow:
             final = raw
         else:
-            final = raw * weight + warp(previous[:, -raw.shape[1]:], flow) * (1 - weight)
+            final = raw * weight + warp(previous[:, -raw.shape[1] :], flow) * (1 - weight)
         return final, flow, weight, raw, img_feat, flow_feat
 
 
@@ -177,19 +197,45 @@ class Vid2VidGenerator(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, pose_channels: int = 3, image_channels: int = 3, n_frames_G: int = 3, ngf: int = 128,
-                 n_downsample_G: int = 3, n_blocks: int = 9, n_blocks_local: int = 3, n_scales_spatial: int = 1,
-                 norm: str = "instance", no_flow: bool = False, sample_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        pose_channels: int = 3,
+        image_channels: int = 3,
+        n_frames_G: int = 3,
+        ngf: int = 128,
+        n_downsample_G: int = 3,
+        n_blocks: int = 9,
+        n_blocks_local: int = 3,
+        n_scales_spatial: int = 1,
+        norm: str = "instance",
+        no_flow: bool = False,
+        sample_size: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         if n_frames_G < 2:
-            raise ValueError(f"n_frames_G must be at least 2 (the current pose and one before it), got {n_frames_G}")
+            raise ValueError(
+                f"n_frames_G must be at least 2 (the current pose and one before it), got {n_frames_G}"
+            )
         if n_scales_spatial < 1:
             raise ValueError(f"n_scales_spatial must be at least 1, got {n_scales_spatial}")
         label_nc, prev_nc = pose_channels * n_frames_G, image_channels * (n_frames_G - 1)
-        self.scales = nn.ModuleList([
-            CompositeScale(label_nc, prev_nc, image_channels, ngf // 2**s, n_downsample_G,
-                           n_blocks if s == 0 else n_blocks_local, norm, no_flow, local=s > 0, scale=s)
-            for s in range(n_scales_spatial)])
+        self.scales = nn.ModuleList(
+            [
+                CompositeScale(
+                    label_nc,
+                    prev_nc,
+                    image_channels,
+                    ngf // 2**s,
+                    n_downsample_G,
+                    n_blocks if s == 0 else n_blocks_local,
+                    norm,
+                    no_flow,
+                    local=s > 0,
+                    scale=s,
+                )
+                for s in range(n_scales_spatial)
+            ]
+        )
         self.apply(init_weights)
 
     @property
@@ -206,8 +252,17 @@ class Vid2VidGenerator(ModelMixin, ConfigMixin):
         n = self.config.n_scales_spatial
         frames = (self.config.n_frames_G - 1) * self.config.image_channels
         param = next(self.parameters())
-        return [torch.zeros(batch, frames, height // 2 ** (n - 1 - s), width // 2 ** (n - 1 - s),
-                            device=param.device, dtype=param.dtype) for s in range(n)]
+        return [
+            torch.zeros(
+                batch,
+                frames,
+                height // 2 ** (n - 1 - s),
+                width // 2 ** (n - 1 - s),
+                device=param.device,
+                dtype=param.dtype,
+            )
+            for s in range(n)
+        ]
 
     def forward(self, poses: Tensor, previous: list[Tensor], use_raw_only: bool = False) -> Vid2VidStep:
         """One step. ``poses``: (B, n_frames_G * pose_channels, H, W), the pose maps oldest first at full size;
@@ -219,8 +274,9 @@ class Vid2VidGenerator(ModelMixin, ConfigMixin):
         img_feat = flow_feat = None
         frames = []
         for s, net in enumerate(self.scales):
-            final, flow, weight, raw, img_feat, flow_feat = net(labels[s], previous[s], img_feat, flow_feat,
-                                                                use_raw_only)
+            final, flow, weight, raw, img_feat, flow_feat = net(
+                labels[s], previous[s], img_feat, flow_feat, use_raw_only
+            )
             frames.append(final)
         return Vid2VidStep(frames, raw, flow, weight)
 

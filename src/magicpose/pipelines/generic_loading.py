@@ -25,10 +25,14 @@ def write_custom_pipeline_files(folder: str | Path, cls: type) -> None:
     """Point ``folder``'s ``model_index.json`` at a one-line module importing ``cls``, written beside it."""
     folder = Path(folder)
     module_file = cls.__module__.rsplit(".", 1)[-1]
-    write_text_atomic(folder / f"{module_file}.py", (
-        f'"""Lets diffusers\' generic loader find {cls.__name__}: DiffusionPipeline.from_pretrained(<this folder>, '
-        f'trust_remote_code=True).\n\nIt imports the installed package\'s class (pip install magicpose); nothing '
-        f'else runs."""\n\nfrom {cls.__module__} import {cls.__name__}  # noqa: F401\n'))
+    write_text_atomic(
+        folder / f"{module_file}.py",
+        (
+            f'"""Lets diffusers\' generic loader find {cls.__name__}: DiffusionPipeline.from_pretrained(<this folder>, '
+            f"trust_remote_code=True).\n\nIt imports the installed package's class (pip install magicpose); nothing "
+            f'else runs."""\n\nfrom {cls.__module__} import {cls.__name__}  # noqa: F401\n'
+        ),
+    )
     index = json.loads((folder / INDEX_FILE).read_text())
     index["_class_name"] = [module_file, cls.__name__]
     write_text_atomic(folder / INDEX_FILE, json.dumps(index, indent=2, sort_keys=True) + "\n")

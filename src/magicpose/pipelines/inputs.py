@@ -31,8 +31,10 @@ def _single_images(image, what: str) -> list[ImageInput]:
         return list(image)
     if isinstance(image, (PIL.Image.Image, np.ndarray, torch.Tensor)):
         return [image]
-    raise ValueError(f"`{what}` must be a PIL image, a numpy array or a torch tensor (or a list of them), "
-                     f"got {type(image).__name__}")
+    raise ValueError(
+        f"`{what}` must be a PIL image, a numpy array or a torch tensor (or a list of them), "
+        f"got {type(image).__name__}"
+    )
 
 
 def _as_float_hwc(image: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
@@ -45,7 +47,9 @@ def _as_float_hwc(image: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
         else:
             values = image.detach().float().cpu()
             low, high = float(values.min()), float(values.max())
-            if low < 0 and low >= -1 - 1e-3 and high <= 1 + 1e-3:  # diffusers reads negative values as [-1, 1]
+            if (
+                low < 0 and low >= -1 - 1e-3 and high <= 1 + 1e-3
+            ):  # diffusers reads negative values as [-1, 1]
                 values = (values + 1) / 2
             array = values.permute(1, 2, 0).numpy()
     else:
@@ -64,8 +68,10 @@ def _as_float_hwc(image: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
     low, high = float(array.min()), float(array.max())
     if not (np.isfinite(low) and np.isfinite(high)) or low < -1e-3 or high > 1 + 1e-3:
         ranges = "[0, 1] (or [-1, 1])" if isinstance(image, torch.Tensor) else "[0, 1]"
-        raise ValueError(f"`{what}` float values must lie in {ranges}, as diffusers reads images, got "
-                         f"[{low:.3g}, {high:.3g}]")
+        raise ValueError(
+            f"`{what}` float values must lie in {ranges}, as diffusers reads images, got "
+            f"[{low:.3g}, {high:.3g}]"
+        )
     return np.clip(array, 0, 1)
 
 

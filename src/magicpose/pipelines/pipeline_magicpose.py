@@ -130,7 +130,9 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
             empty_prompt=empty_prompt,
         )
         # 8 (SD's) when built without a VAE, e.g. only to encode prompts, as diffusers pipelines do
-        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 8
+        self.vae_scale_factor = (
+            2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 8
+        )
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
         # Attached to the two UNets only while a call samples (see attached_reference_bank): the UNets'
         # attention processors are never replaced, so a UNet shared with other pipelines is left as it was.
@@ -143,7 +145,9 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
 
     @empty_prompt_embeds.setter
     def empty_prompt_embeds(self, embeds: torch.Tensor | None) -> None:
-        self.register_modules(empty_prompt=None if embeds is None else EmptyPromptEmbedding.from_tensor(embeds))
+        self.register_modules(
+            empty_prompt=None if embeds is None else EmptyPromptEmbedding.from_tensor(embeds)
+        )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -234,14 +238,24 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
             raise ValueError(f"appearance_timestep must be 'same' or 'zero', got {appearance_timestep!r}")
         if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
             raise ValueError(f"num_videos_per_prompt must be an integer >= 1, got {num_videos_per_prompt!r}")
-        shape = (self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        if latents is not None and (latents.ndim not in (4, 5) or tuple(latents.shape[-3:]) != shape
-                                    or latents.shape[-4] not in (1, len(pose_images))):
-            raise ValueError(f"latents must have shape ([videos,] 1 or {len(pose_images)}, "
-                             f"{', '.join(map(str, shape))})")
+        shape = (
+            self.unet.config.in_channels,
+            height // self.vae_scale_factor,
+            width // self.vae_scale_factor,
+        )
+        if latents is not None and (
+            latents.ndim not in (4, 5)
+            or tuple(latents.shape[-3:]) != shape
+            or latents.shape[-4] not in (1, len(pose_images))
+        ):
+            raise ValueError(
+                f"latents must have shape ([videos,] 1 or {len(pose_images)}, {', '.join(map(str, shape))})"
+            )
         bad = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
         if bad:
-            raise ValueError(f"callback_on_step_end_tensor_inputs {bad} not in {self._callback_tensor_inputs}")
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs {bad} not in {self._callback_tensor_inputs}"
+            )
 
     def encode_prompt(self, prompt: str, device: torch.device) -> tuple[torch.Tensor]:
         """``(prompt_embeds,)``: the CLIP ``last_hidden_state`` of the prompt, shape (1, 77, dim), in a tuple as
@@ -253,16 +267,23 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
             # a copy: a loaded buffer may sit unaligned in the file's memory map (see load_empty_prompt_embeds)
             prompt_embeds = self.empty_prompt_embeds.to(device).clone()
         elif self.text_encoder is None:
-            raise ValueError("this pipeline has neither a text encoder nor a stored empty-prompt embedding: "
-                             "pass prompt_embeds")
+            raise ValueError(
+                "this pipeline has neither a text encoder nor a stored empty-prompt embedding: "
+                "pass prompt_embeds"
+            )
         elif self.tokenizer is None:
             if prompt != "":
-                raise ValueError("this pipeline has no tokenizer, so only the empty prompt works: pass prompt_embeds,"
-                                 " or convert again with --tokenizer <a CLIP tokenizer folder>")
+                raise ValueError(
+                    "this pipeline has no tokenizer, so only the empty prompt works: pass prompt_embeds,"
+                    " or convert again with --tokenizer <a CLIP tokenizer folder>"
+                )
             prompt_embeds = compute_empty_prompt_embeds(self.text_encoder).to(device)
         else:
             ids = self.tokenizer(
-                prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+                prompt,
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
                 return_tensors="pt",
             ).input_ids
             prompt_embeds = self.text_encoder(ids.to(device))[0]
@@ -272,11 +293,17 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         """Pose maps as one uint8 tensor (F, 3, H, W) kept on the CPU: 3·H·W bytes per frame."""
         out = torch.empty((len(pose_images), 3, height, width), dtype=torch.uint8)
         for i in range(len(pose_images)):
-            out[i] = torch.from_numpy(np.ascontiguousarray(pose_to_uint8(pose_images[i], height, width))).permute(2, 0, 1)
+            out[i] = torch.from_numpy(
+                np.ascontiguousarray(pose_to_uint8(pose_images[i], height, width))
+            ).permute(2, 0, 1)
         return out
 
     def encode_pixels(
-        self, pixels: torch.Tensor, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype,
+        self,
+        pixels: torch.Tensor,
+        generator: torch.Generator | None,
+        device: torch.device,
+        dtype: torch.dtype,
     ) -> torch.Tensor:
         """Scaled VAE latents of images in [-1, 1]: a sample of the posterior as in the original (an
         ``AutoencoderTiny``, which has no posterior, gives its latents)."""
@@ -285,20 +312,35 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         return (latent * self.vae.config.scaling_factor).to(dtype)
 
     def encode_reference(
-        self, image, height: int, width: int, generator: torch.Generator | None, device: torch.device,
+        self,
+        image,
+        height: int,
+        width: int,
+        generator: torch.Generator | None,
+        device: torch.device,
         dtype: torch.dtype,
     ) -> torch.Tensor:
         """Scaled VAE latents (N, 4, h, w) of the reference image(s), in any input form ``image`` takes."""
         return self.encode_pixels(reference_pixels(image, height, width), generator, device, dtype)
 
     def prepare_latents(
-        self, num_frames: int, height: int, width: int, same_noise_for_all_frames: bool,
-        generator: torch.Generator | None, device: torch.device, dtype: torch.dtype,
+        self,
+        num_frames: int,
+        height: int,
+        width: int,
+        same_noise_for_all_frames: bool,
+        generator: torch.Generator | None,
+        device: torch.device,
+        dtype: torch.dtype,
         latents: torch.Tensor | None,
     ) -> torch.Tensor:
         channels = self.unet.config.in_channels
-        shape = (1 if same_noise_for_all_frames else num_frames, channels,
-                 height // self.vae_scale_factor, width // self.vae_scale_factor)
+        shape = (
+            1 if same_noise_for_all_frames else num_frames,
+            channels,
+            height // self.vae_scale_factor,
+            width // self.vae_scale_factor,
+        )
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         latents = latents.to(device=device, dtype=dtype).expand(num_frames, -1, -1, -1).clone()
@@ -307,17 +349,28 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
     # -- the scheduler ------------------------------------------------------------------------
 
     def prepare_timesteps(
-        self, num_inference_steps: int, device: torch.device, timesteps: list[int] | None,
+        self,
+        num_inference_steps: int,
+        device: torch.device,
+        timesteps: list[int] | None,
         sigmas: list[float] | None,
     ) -> torch.Tensor:
         """``scheduler.set_timesteps`` with custom ``timesteps`` or ``sigmas`` where the scheduler takes them."""
         if timesteps is not None and sigmas is not None:
             raise ValueError("pass either `timesteps` or `sigmas`, not both")
-        custom = {"timesteps": timesteps} if timesteps is not None else {"sigmas": sigmas} if sigmas is not None else {}
+        custom = (
+            {"timesteps": timesteps}
+            if timesteps is not None
+            else {"sigmas": sigmas}
+            if sigmas is not None
+            else {}
+        )
         for name in custom:
             if name not in inspect.signature(self.scheduler.set_timesteps).parameters:
-                raise ValueError(f"{type(self.scheduler).__name__} does not take custom `{name}`: leave them out or "
-                                 "choose a scheduler that does (e.g. DPMSolverMultistepScheduler, EulerDiscreteScheduler)")
+                raise ValueError(
+                    f"{type(self.scheduler).__name__} does not take custom `{name}`: leave them out or "
+                    "choose a scheduler that does (e.g. DPMSolverMultistepScheduler, EulerDiscreteScheduler)"
+                )
         if custom:
             self.scheduler.set_timesteps(device=device, **custom)
         else:
@@ -352,13 +405,21 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         down_res, mid_res = None, None
         if self.controlnet is not None:
             down_res, mid_res = self.controlnet(
-                latents, t, encoder_hidden_states=context, controlnet_cond=pose,
-                conditioning_scale=controlnet_conditioning_scale, return_dict=False,
+                latents,
+                t,
+                encoder_hidden_states=context,
+                controlnet_cond=pose,
+                conditioning_scale=controlnet_conditioning_scale,
+                return_dict=False,
             )
         with self.bank.reading() if appearance_control else nullcontext():
             eps_cond = self.unet(
-                latents, t, encoder_hidden_states=context, down_block_additional_residuals=down_res,
-                mid_block_additional_residual=mid_res, return_dict=False,
+                latents,
+                t,
+                encoder_hidden_states=context,
+                down_block_additional_residuals=down_res,
+                mid_block_additional_residual=mid_res,
+                return_dict=False,
             )[0]
         if not self.do_classifier_free_guidance:
             return eps_cond
@@ -367,8 +428,14 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         return eps_uncond + self.guidance_scale * (eps_cond - eps_uncond)
 
     def sample_step(
-        self, latents: torch.Tensor, t: torch.Tensor, poses: torch.Tensor, prompt_embeds: torch.Tensor,
-        appearance_control: bool, controlnet_conditioning_scale: float, frames_per_batch: int,
+        self,
+        latents: torch.Tensor,
+        t: torch.Tensor,
+        poses: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        appearance_control: bool,
+        controlnet_conditioning_scale: float,
+        frames_per_batch: int,
     ) -> torch.Tensor:
         """Guided noise prediction for every frame at timestep ``t`` (the bank already filled for ``t``).
 
@@ -383,16 +450,34 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
             stop = min(start + frames_per_batch, latents.shape[0])
             pose = poses[start:stop].to(device=device, dtype=dtype) / 255.0
             noise_pred[start:stop] = self.predict_noise(
-                model_input[start:stop], t, pose, prompt_embeds, appearance_control, controlnet_conditioning_scale,
+                model_input[start:stop],
+                t,
+                pose,
+                prompt_embeds,
+                appearance_control,
+                controlnet_conditioning_scale,
             )
         return noise_pred
 
     def sample_video(
-        self, reference: torch.Tensor | None, poses: torch.Tensor, prompt_embeds: torch.Tensor,
-        generator: torch.Generator | None, latents: torch.Tensor | None, num_inference_steps: int,
-        timesteps: list[int] | None, sigmas: list[float] | None, eta: float, same_noise_for_all_frames: bool,
-        appearance_control: bool, appearance_timestep: str, controlnet_conditioning_scale: float,
-        frames_per_batch: int, callback_on_step_end, callback_on_step_end_tensor_inputs: list[str], progress_bar,
+        self,
+        reference: torch.Tensor | None,
+        poses: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        generator: torch.Generator | None,
+        latents: torch.Tensor | None,
+        num_inference_steps: int,
+        timesteps: list[int] | None,
+        sigmas: list[float] | None,
+        eta: float,
+        same_noise_for_all_frames: bool,
+        appearance_control: bool,
+        appearance_timestep: str,
+        controlnet_conditioning_scale: float,
+        frames_per_batch: int,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs: list[str],
+        progress_bar,
     ) -> torch.Tensor:
         """One video's denoising loop; ``reference`` holds its image (1, 3, H, W) in [-1, 1]. Returns latents."""
         device, dtype = self._execution_device, self.unet.dtype
@@ -401,17 +486,27 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         self._num_timesteps = len(timesteps)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         # The generator draws the initial noise first, then the reference's posterior sample, as the original.
-        latents = self.prepare_latents(num_frames, height, width, same_noise_for_all_frames, generator, device,
-                                       dtype, latents)
-        reference_latents = self.encode_pixels(reference, generator, device, dtype) if appearance_control else None
+        latents = self.prepare_latents(
+            num_frames, height, width, same_noise_for_all_frames, generator, device, dtype, latents
+        )
+        reference_latents = (
+            self.encode_pixels(reference, generator, device, dtype) if appearance_control else None
+        )
         for i, t in enumerate(timesteps):
             if self.interrupt:
                 continue
             if appearance_control and (appearance_timestep == "same" or i == 0):
                 t_ref = t if appearance_timestep == "same" else torch.zeros_like(t)
                 run_appearance_unet(self.appearance_unet, self.bank, reference_latents, t_ref, prompt_embeds)
-            noise_pred = self.sample_step(latents, t, poses, prompt_embeds, appearance_control,
-                                          controlnet_conditioning_scale, frames_per_batch)
+            noise_pred = self.sample_step(
+                latents,
+                t,
+                poses,
+                prompt_embeds,
+                appearance_control,
+                controlnet_conditioning_scale,
+                frames_per_batch,
+            )
             latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
             if callback_on_step_end is not None:
                 step_tensors = {"latents": latents}
@@ -488,8 +583,17 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         callback_on_step_end_tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
         height = height or self.unet.config.sample_size * self.vae_scale_factor
         width = width or self.unet.config.sample_size * self.vae_scale_factor
-        self.check_inputs(image, pose_images, height, width, frames_per_batch, appearance_timestep, latents,
-                          callback_on_step_end_tensor_inputs, num_videos_per_prompt)
+        self.check_inputs(
+            image,
+            pose_images,
+            height,
+            width,
+            frames_per_batch,
+            appearance_timestep,
+            latents,
+            callback_on_step_end_tensor_inputs,
+            num_videos_per_prompt,
+        )
         if output_type not in ("pil", "np", "pt", "latent"):
             raise ValueError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
         references = reference_pixels(image, height, width)
@@ -509,25 +613,45 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         poses = self.prepare_pose_images(pose_images, height, width)
 
         videos = []
-        steps = len(self.prepare_timesteps(num_inference_steps, device, timesteps, sigmas))  # for the progress bar
-        with self.progress_bar(total=num_videos * steps) as progress_bar, \
-                attached_reference_bank(self.appearance_unet, self.unet, self.bank):
+        steps = len(
+            self.prepare_timesteps(num_inference_steps, device, timesteps, sigmas)
+        )  # for the progress bar
+        with (
+            self.progress_bar(total=num_videos * steps) as progress_bar,
+            attached_reference_bank(self.appearance_unet, self.unet, self.bank),
+        ):
             for b in range(num_videos):
-                videos.append(self.sample_video(
-                    references[b // num_videos_per_prompt][None], poses, prompt_embeds,
-                    generator[b] if isinstance(generator, list) else generator,
-                    None if latents is None else latents[b] if latents.ndim == 5 else latents,
-                    num_inference_steps, timesteps, sigmas, eta, same_noise_for_all_frames, appearance_control,
-                    appearance_timestep, controlnet_conditioning_scale, frames_per_batch, callback_on_step_end,
-                    callback_on_step_end_tensor_inputs, progress_bar,
-                ))
+                videos.append(
+                    self.sample_video(
+                        references[b // num_videos_per_prompt][None],
+                        poses,
+                        prompt_embeds,
+                        generator[b] if isinstance(generator, list) else generator,
+                        None if latents is None else latents[b] if latents.ndim == 5 else latents,
+                        num_inference_steps,
+                        timesteps,
+                        sigmas,
+                        eta,
+                        same_noise_for_all_frames,
+                        appearance_control,
+                        appearance_timestep,
+                        controlnet_conditioning_scale,
+                        frames_per_batch,
+                        callback_on_step_end,
+                        callback_on_step_end_tensor_inputs,
+                        progress_bar,
+                    )
+                )
 
         if output_type == "latent":
             frames = torch.stack(videos)
         else:
             frames = [self.decode_video(video, frames_per_batch, output_type) for video in videos]
-            frames = frames if output_type == "pil" else (np.stack(frames) if output_type == "np" else
-                                                          torch.stack(frames))
+            frames = (
+                frames
+                if output_type == "pil"
+                else (np.stack(frames) if output_type == "np" else torch.stack(frames))
+            )
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)
@@ -540,8 +664,10 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         # "np" and "pil" end on the CPU anyway: move each decoded batch there at once, so the device
         # holds one batch of images, not the whole video. "pt" stays on the device, as in diffusers.
         keep_on = latents.device if output_type == "pt" else "cpu"
-        decoded = [self.decode_latents(latents[s:s + frames_per_batch]).to(keep_on)
-                   for s in range(0, latents.shape[0], frames_per_batch)]
+        decoded = [
+            self.decode_latents(latents[s : s + frames_per_batch]).to(keep_on)
+            for s in range(0, latents.shape[0], frames_per_batch)
+        ]
         return self.image_processor.postprocess(torch.cat(decoded), output_type=output_type)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
@@ -558,9 +684,11 @@ class MagicPosePipeline(GenericLoadingMixin, DiffusionPipeline, StableDiffusionM
         """
         if latents.ndim == 5:
             if latents.shape[0] != 1:
-                raise ValueError(f"iter_frames decodes one video at a time, got {latents.shape[0]}: pass latents[b]")
+                raise ValueError(
+                    f"iter_frames decodes one video at a time, got {latents.shape[0]}: pass latents[b]"
+                )
             latents = latents[0]
         for start in range(0, latents.shape[0], batch_size):
-            images = self.decode_latents(latents[start:start + batch_size])
+            images = self.decode_latents(latents[start : start + batch_size])
             images = ((images.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
             yield from images.permute(0, 2, 3, 1).cpu().numpy()

@@ -55,8 +55,10 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
     def check_inputs(self, pose_images, height: int, width: int) -> None:
         multiple = self.generator.size_multiple
         if height <= 0 or width <= 0 or height % multiple or width % multiple:
-            raise ValueError(f"height and width must be positive multiples of {multiple} for this generator, "
-                             f"got {height}x{width}")
+            raise ValueError(
+                f"height and width must be positive multiples of {multiple} for this generator, "
+                f"got {height}x{width}"
+            )
         if pose_images is None or len(pose_images) == 0:
             raise ValueError("`pose_images` is empty: pass one pose map per output frame")
 
@@ -102,8 +104,14 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
             frame = self.generator(pose, previous)
             box = None
             if face is not None:
-                box = face_box(body_in_output(pose_keypoints[i], width, height), width, height, fraction,
-                               face.size_multiple, rule)
+                box = face_box(
+                    body_in_output(pose_keypoints[i], width, height),
+                    width,
+                    height,
+                    fraction,
+                    face.size_multiple,
+                    rule,
+                )
             previous = frame
             if box is None:
                 image = to_uint8(frame[0])
@@ -116,8 +124,12 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
                 image = to_uint8(frame[0])
                 head = crop(image.permute(2, 0, 1), box)[None].to(dtype) / 255.0 * 2 - 1
                 enhanced = to_uint8(face(head, norm_statistics=face_norm_statistics)[0])
-                image = paste_back(image.permute(2, 0, 1).float(), enhanced.permute(2, 0, 1).float(), box,
-                                   blend).round().to(torch.uint8).permute(1, 2, 0)
+                image = (
+                    paste_back(image.permute(2, 0, 1).float(), enhanced.permute(2, 0, 1).float(), box, blend)
+                    .round()
+                    .to(torch.uint8)
+                    .permute(1, 2, 0)
+                )
                 if face.feeds_back_enhanced:
                     previous = image.permute(2, 0, 1)[None].to(dtype) / 255.0 * 2 - 1
             if callback is not None:
@@ -154,8 +166,18 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
         del image  # accepted for a uniform call across generators
         default_height, default_width = self.generator.default_size
         height, width = height or default_height, width or default_width
-        frames = np.stack(list(self.iter_frames(pose_images, height, width, pose_keypoints=pose_keypoints,
-                                                first_frame=first_frame, face_blend=face_blend,
-                                                face_norm_statistics=face_norm_statistics)))
+        frames = np.stack(
+            list(
+                self.iter_frames(
+                    pose_images,
+                    height,
+                    width,
+                    pose_keypoints=pose_keypoints,
+                    first_frame=first_frame,
+                    face_blend=face_blend,
+                    face_norm_statistics=face_norm_statistics,
+                )
+            )
+        )
         out = format_frames(frames, output_type)
         return Pose2VidPipelineOutput(frames=out) if return_dict else (out,)

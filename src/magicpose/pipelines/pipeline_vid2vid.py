@@ -54,8 +54,10 @@ class Vid2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
     def check_inputs(self, pose_images, height: int, width: int) -> None:
         multiple = self.generator.size_multiple
         if height <= 0 or width <= 0 or height % multiple or width % multiple:
-            raise ValueError(f"height and width must be positive multiples of {multiple} for this generator, "
-                             f"got {height}x{width}")
+            raise ValueError(
+                f"height and width must be positive multiples of {multiple} for this generator, "
+                f"got {height}x{width}"
+            )
         if pose_images is None or len(pose_images) == 0:
             raise ValueError("`pose_images` is empty: pass one pose map per output frame")
 
@@ -66,8 +68,14 @@ class Vid2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
         return (pose.to(self._execution_device, self.generator.dtype) / 255.0) * 2 - 1
 
     @torch.no_grad()
-    def iter_frames(self, pose_images: Sequence[PoseImage], height: int, width: int,
-                    original_start: bool = False, callback: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+    def iter_frames(
+        self,
+        pose_images: Sequence[PoseImage],
+        height: int,
+        width: int,
+        original_start: bool = False,
+        callback: Callable[[int], None] | None = None,
+    ) -> Iterator[np.ndarray]:
         """Generate frame by frame, yielding uint8 (H, W, 3) arrays (``(x + 1) / 2 * 255``, clipped, truncated,
         as the original's ``tensor2im``); ``callback(i)`` after frame i."""
         self.check_inputs(pose_images, height, width)
@@ -77,8 +85,9 @@ class Vid2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
         poses = [self.pose_input(pose_images[0], height, width)] * window  # the window, oldest first
         if original_start:  # the original fills its window with the first poses and starts after them
             if len(pose_images) < window:
-                raise ValueError(f"original_start needs at least n_frames_G = {window} pose maps, got "
-                                 f"{len(pose_images)}")
+                raise ValueError(
+                    f"original_start needs at least n_frames_G = {window} pose maps, got {len(pose_images)}"
+                )
             poses = [self.pose_input(pose_images[i], height, width) for i in range(window)]
             first = window - 1
         previous = generator.initial_previous(1, height, width)

@@ -72,8 +72,21 @@ NECK, NOSE = _J["neck"], _J["nose"]
 R_WRIST, L_WRIST = _J["right_wrist"], _J["left_wrist"]
 FACE_NOSE_TIP = 30  # the nose tip in OpenPose's 70-point face
 # MimicMotion's fitting joints: torso and head, whose layout barely changes with the pose.
-TORSO_HEAD = tuple(_J[n] for n in ("nose", "neck", "right_shoulder", "left_shoulder", "right_hip", "left_hip",
-                                  "right_eye", "left_eye", "right_ear", "left_ear"))
+TORSO_HEAD = tuple(
+    _J[n]
+    for n in (
+        "nose",
+        "neck",
+        "right_shoulder",
+        "left_shoulder",
+        "right_hip",
+        "left_hip",
+        "right_eye",
+        "left_eye",
+        "right_ear",
+        "left_ear",
+    )
+)
 # Parent of each joint in the tree rooted at the neck (the neck's is -1); ORDER lists parents first.
 PARENT: tuple[int, ...] = (1, -1, 1, 2, 3, 1, 5, 6, 1, 8, 9, 1, 11, 12, 0, 0, 14, 15)
 ORDER: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0, 14, 15, 16, 17)
@@ -108,8 +121,9 @@ class GlobalAlignment:
         return PersonPose.from_array(arr)
 
 
-def fit_global_alignment(reference: PersonPose, driving_first: PersonPose,
-                         joints: str = "torso") -> GlobalAlignment:
+def fit_global_alignment(
+    reference: PersonPose, driving_first: PersonPose, joints: str = "torso"
+) -> GlobalAlignment:
     """Least-squares scale + shift taking ``driving_first``'s body onto ``reference``'s (module docstring).
 
     ``joints``: ``"torso"`` (MimicMotion's torso-and-head joints, default) or ``"all"`` (all 18). Raises
@@ -132,8 +146,9 @@ def fit_global_alignment(reference: PersonPose, driving_first: PersonPose,
     rc, dc = r - r.mean(axis=0), d - d.mean(axis=0)
     spread = float((dc**2).sum())
     if spread < _EPS**2:
-        raise PoseInputError("the first driving pose's joints all lie on one point: "
-                             "alignment cannot fit a scale")
+        raise PoseInputError(
+            "the first driving pose's joints all lie on one point: alignment cannot fit a scale"
+        )
     scale = float((dc * rc).sum()) / spread
     if not scale > 0:
         scale = float(np.sqrt((rc**2).sum() / spread))
@@ -183,8 +198,16 @@ class BoneAlignment:
             return self.global_alignment.map_points(point[None])[0]
         return out[a] + self._chain_ratio(a, joint) * (point - drv[a])
 
-    def _follow(self, part: np.ndarray, anchor_joint: int, anchor_point: int, ratio: float,
-                drv: np.ndarray, out: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    def _follow(
+        self,
+        part: np.ndarray,
+        anchor_joint: int,
+        anchor_point: int,
+        ratio: float,
+        drv: np.ndarray,
+        out: np.ndarray,
+        seen: np.ndarray,
+    ) -> np.ndarray:
         """Hand or face points: translated with their anchor joint and scaled about it by ``ratio``."""
         part = np.asarray(part, np.float64).copy()
         part_seen = _seen(part)
@@ -220,8 +243,9 @@ class BoneAlignment:
         )
 
 
-def fit_bone_alignment(reference: PersonPose, driving_first: PersonPose, *, joints: str = "torso",
-                       max_ratio: float = 2.0) -> BoneAlignment:
+def fit_bone_alignment(
+    reference: PersonPose, driving_first: PersonPose, *, joints: str = "torso", max_ratio: float = 2.0
+) -> BoneAlignment:
     """Per-bone ratios ``reference length / driving_first length`` and the root's global alignment.
 
     ``joints`` goes to :func:`fit_global_alignment`; ratios are clipped to ``[s / max_ratio, s * max_ratio]``
@@ -350,8 +374,13 @@ def _on_canvas(frame: FramePose, width: int, height: int) -> FramePose:
     return FramePose(width, height, people)
 
 
-def alignment_preview(reference_image: np.ndarray, reference_pose: FramePose, driving_before: FramePose,
-                      driving_after: FramePose, gap: int = 4) -> np.ndarray:
+def alignment_preview(
+    reference_image: np.ndarray,
+    reference_pose: FramePose,
+    driving_before: FramePose,
+    driving_after: FramePose,
+    gap: int = 4,
+) -> np.ndarray:
     """One uint8 RGB image: the reference with its skeleton drawn over it | the first driving pose before
     alignment (on its own canvas) | after it, drawn over the reference dimmed to 35 % so the fit to the
     reference body shows. Poses on another canvas than the image are rescaled to it; panels have the
@@ -369,7 +398,10 @@ def alignment_preview(reference_image: np.ndarray, reference_pose: FramePose, dr
         return np.where(drawn.any(axis=2, keepdims=True), drawn, background)
 
     dimmed = (image.astype(np.float32) * 0.35).round().astype(np.uint8)
-    panels = [over(image, reference_pose), _fit_height(draw_pose(driving_before), height),
-              over(dimmed, driving_after)]
+    panels = [
+        over(image, reference_pose),
+        _fit_height(draw_pose(driving_before), height),
+        over(dimmed, driving_after),
+    ]
     spacer = np.zeros((height, gap, 3), np.uint8)
     return np.concatenate([panels[0], spacer, panels[1], spacer, panels[2]], axis=1)

@@ -38,23 +38,36 @@ def reference_pose_of(image: np.ndarray, extractor: PoseExtractor, what: str) ->
     """The reference person's keypoints, extracted from the reference image itself."""
     chosen = next(track_main_person([list(extractor(image))]))
     if chosen is None:
-        raise InputError(f"no person was found in {what}: pass its keypoints with --reference-pose "
-                         "(OpenPose JSON), or --align none")
+        raise InputError(
+            f"no person was found in {what}: pass its keypoints with --reference-pose "
+            "(OpenPose JSON), or --align none"
+        )
     return FramePose(image.shape[1], image.shape[0], [chosen])
 
 
-def prepare_driving_poses(source: str | os.PathLike, reference_image: np.ndarray, extractor: PoseExtractor, *,
-                          reference_pose: FramePose | None = None, align: str = DEFAULT_ALIGN,
-                          smooth: bool = True, stride: int = 1, max_frames: int | None = None,
-                          person: str = "one", smooth_options: dict | None = None,
-                          normalize_to: list[FramePose] | None = None, progress: bool = True) -> DrivingPoses:
+def prepare_driving_poses(
+    source: str | os.PathLike,
+    reference_image: np.ndarray,
+    extractor: PoseExtractor,
+    *,
+    reference_pose: FramePose | None = None,
+    align: str = DEFAULT_ALIGN,
+    smooth: bool = True,
+    stride: int = 1,
+    max_frames: int | None = None,
+    person: str = "one",
+    smooth_options: dict | None = None,
+    normalize_to: list[FramePose] | None = None,
+    progress: bool = True,
+) -> DrivingPoses:
     """``normalize_to``: keypoints of the person to animate (e.g. from their own video): Everybody Dance Now's
     normalisation (:func:`~magicpose.pose.normalize.normalize_poses`) instead of ``align`` (which must then
     be "none")."""
     if normalize_to is not None and align != "none":
         raise InputError("--normalize-to replaces the alignment: pass --align none with it")
-    extracted = extract_poses(source, extractor, person=person, stride=stride, max_frames=max_frames,
-                              progress=progress)
+    extracted = extract_poses(
+        source, extractor, person=person, stride=stride, max_frames=max_frames, progress=progress
+    )
     if reference_pose is None and align != "none":
         reference_pose = reference_pose_of(reference_image, extractor, "the reference image")
     if reference_pose is not None and not reference_pose.people:

@@ -444,10 +444,16 @@ def smooth_poses(frames: Iterable[FramePose], window: int = 7) -> list[FramePose
     return out
 
 
-def normalize_pose_sequence(source: PoseSequence, target: PoseSequence | Iterable[FramePose],
-                            **kwargs) -> PoseSequence:
+def normalize_pose_sequence(
+    source: PoseSequence, target: PoseSequence | Iterable[FramePose], **kwargs
+) -> PoseSequence:
     """:func:`normalize_poses` as a :class:`PoseSequence` of rendered pose maps (what the pipelines take),
     with the source's frame names; ``kwargs`` go to :func:`normalize_poses`."""
     frames = normalize_poses(source, target, **kwargs)
-    return PoseSequence(Path(source.source), "normalized", list(source.names),
-                        lambda i: draw_pose(frames[i]), lambda i: frames[i])
+    return PoseSequence(
+        Path(source.source),
+        "normalized",
+        list(source.names),
+        lambda i: draw_pose(frames[i]),
+        lambda i: frames[i],
+    )

@@ -99,8 +99,9 @@ class PoseSequence:
         return f"PoseSequence(source='{self.source}', kind='{self.kind}', frames={len(self)})"
 
     @classmethod
-    def from_poses(cls, frames: list[FramePose], names: list[str] | None = None,
-                   source: str | os.PathLike = "<poses>") -> PoseSequence:
+    def from_poses(
+        cls, frames: list[FramePose], names: list[str] | None = None, source: str | os.PathLike = "<poses>"
+    ) -> PoseSequence:
         """Keypoints in memory (e.g. just extracted and aligned), rendered with :func:`draw_pose` on access."""
         frames = list(frames)
         names = names if names is not None else [f"{i:06d}" for i in range(len(frames))]
@@ -178,7 +179,7 @@ def _folder_sequence(folder: Path, width: int | None, height: int | None) -> Pos
 def _check_finite(path: Path, arr: np.ndarray, chunk: int = 256) -> None:
     """Refuse a keypoint array holding nan or inf, naming the first such frame (read in chunks: memory-mapped)."""
     for start in range(0, arr.shape[0], chunk):
-        block = np.asarray(arr[start:start + chunk])
+        block = np.asarray(arr[start : start + chunk])
         finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
         if not finite.all():
             frame = int(np.argmin(finite))

@@ -75,8 +75,9 @@ class OneEuroFilter:
     elements outside ``present`` keep their state and are returned unchanged.
     """
 
-    def __init__(self, frequency: float, min_cutoff: float = MIN_CUTOFF, beta: float = BETA,
-                 d_cutoff: float = D_CUTOFF) -> None:
+    def __init__(
+        self, frequency: float, min_cutoff: float = MIN_CUTOFF, beta: float = BETA, d_cutoff: float = D_CUTOFF
+    ) -> None:
         self.frequency = _positive("frequency", frequency)
         self.min_cutoff = _positive("min_cutoff", min_cutoff)
         self.beta = _positive("beta", beta, allow_zero=True)
@@ -93,8 +94,9 @@ class OneEuroFilter:
         else:
             self._t_last[np.asarray(mask, bool)] = np.nan
 
-    def __call__(self, x: np.ndarray, present: np.ndarray | None = None,
-                 dt: float | None = None) -> np.ndarray:
+    def __call__(
+        self, x: np.ndarray, present: np.ndarray | None = None, dt: float | None = None
+    ) -> np.ndarray:
         """Filter one sample ``x`` (float64 array out, same shape)."""
         x = np.asarray(x, dtype=np.float64)
         if self._x is None:
@@ -167,8 +169,10 @@ def smooth_keypoints(
     if bidirectional:
         smoothed = 0.5 * (smoothed + _one_pass(xy[::-1], present[::-1], fps, max_gap, params)[::-1])
     arr[..., :2] = np.where(present[..., None], smoothed * heights, arr[..., :2])
-    return [FramePose(f.width, f.height, [PersonPose.from_array(arr[i, j]) for j in range(len(f.people))])
-            for i, f in enumerate(frames)]
+    return [
+        FramePose(f.width, f.height, [PersonPose.from_array(arr[i, j]) for j in range(len(f.people))])
+        for i, f in enumerate(frames)
+    ]
 
 
 def stride_frames(frames: Sequence, stride: int, offset: int = 0) -> list:
@@ -179,4 +183,4 @@ def stride_frames(frames: Sequence, stride: int, offset: int = 0) -> list:
         raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
     if isinstance(offset, bool) or not isinstance(offset, int | np.integer) or offset < 0:
         raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
-    return list(frames)[int(offset)::int(stride)]
+    return list(frames)[int(offset) :: int(stride)]

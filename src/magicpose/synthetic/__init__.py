@@ -17,6 +17,18 @@ from magicpose.synthetic.identity import Identity
 from magicpose.synthetic.motion import FPS, DanceState, Motion, keypoints_from_state
 from magicpose.synthetic.render import render_background, render_ground_truth, render_person
 
-__all__ = ["FPS", "ID_RANGES", "DanceState", "Identity", "Motion", "keypoints_from_state", "make_synthetic",
-           "pose_sequence", "render_background", "render_ground_truth", "render_person", "split_ids",
-           "synthesize_video"]
+__all__ = [
+    "FPS",
+    "ID_RANGES",
+    "DanceState",
+    "Identity",
+    "Motion",
+    "keypoints_from_state",
+    "make_synthetic",
+    "pose_sequence",
+    "render_background",
+    "render_ground_truth",
+    "render_person",
+    "split_ids",
+    "synthesize_video",
+]

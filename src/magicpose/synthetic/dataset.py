@@ -44,23 +44,15 @@ from magicpose.pose.openpose_json import write_openpose_json
 from magicpose.pose.render import draw_pose
 from magicpose.pose.schema import FramePose, PersonPose
 from magicpose.synthetic.identity import Identity
-from magicpose.synthetic.motion import FPS, DanceState, Motion, keypoints_from_state
-from magicpose.synthetic.render import render_background, render_ground_truth, render_person
+from magicpose.synthetic.motion import FPS, Motion
+from magicpose.synthetic.render import render_ground_truth, render_person
 
 __all__ = [
-    "FPS",
     "GENERATOR",
     "GENERATOR_VERSION",
     "ID_RANGES",
-    "DanceState",
-    "Identity",
-    "Motion",
-    "keypoints_from_state",
     "make_synthetic",
     "pose_sequence",
-    "render_background",
-    "render_ground_truth",
-    "render_person",
     "split_ids",
     "synthesize_video",
 ]
@@ -71,20 +63,25 @@ SPLITS = ("train", "test")
 # Identity ids and motion ids of each split come from these half-open ranges, whatever the seed.
 ID_RANGES: dict[str, tuple[int, int]] = {"train": (0, 1_000_000_000), "test": (1_000_000_000, 2_000_000_000)}
 MIN_SIZE, MAX_SIZE = 32, 2048
-MAX_VIDEOS, MAX_FRAMES = 100_000, 100_000  # per split, per video: beyond them a run would not finish (or fit a disk)
+MAX_VIDEOS, MAX_FRAMES = (
+    100_000,
+    100_000,
+)  # per split, per video: beyond them a run would not finish (or fit a disk)
 _PNG = {"format": "PNG", "compress_level": 6, "optimize": False}
 
 
-def pose_sequence(identity: Identity, motion: Motion, num_frames: int, size: int, fps: float = FPS,
-                  start: float = 0.0) -> list[PersonPose]:
+def pose_sequence(
+    identity: Identity, motion: Motion, num_frames: int, size: int, fps: float = FPS, start: float = 0.0
+) -> list[PersonPose]:
     """Keypoints of ``identity`` performing ``motion``: frame k at t = start + k / fps, on size x size."""
     if num_frames < 0:
         raise ValueError(f"num_frames must be >= 0, got {num_frames}")
     return [motion.keypoints(identity, start + k / fps, size) for k in range(num_frames)]
 
 
-def synthesize_video(identity: Identity, motion: Motion, num_frames: int, size: int, fps: float = FPS,
-                     start: float = 0.0) -> tuple[list[np.ndarray], list[PersonPose]]:
+def synthesize_video(
+    identity: Identity, motion: Motion, num_frames: int, size: int, fps: float = FPS, start: float = 0.0
+) -> tuple[list[np.ndarray], list[PersonPose]]:
     """Frames and keypoints of ``identity`` performing ``motion``."""
     poses = pose_sequence(identity, motion, num_frames, size, fps, start)
     return render_ground_truth(identity, poses, size), poses
@@ -159,15 +156,22 @@ def make_synthetic(
     if num_train_videos + num_test_videos == 0:
         raise InputError("nothing to write: ask for at least one train or test video")
     out = Path(out_dir)
-    check_replaceable(out, "--output", kind="dataset")  # only an earlier dataset of make-synthetic's, with nothing added to it
+    check_replaceable(
+        out, "--output", kind="dataset"
+    )  # only an earlier dataset of make-synthetic's, with nothing added to it
     check_writable_folder(out, "--output")
 
     counts = {"train": num_train_videos, "test": num_test_videos}
     if identity is not None:
         identity = _check_count("the identity id", identity, 0)
-    plan = {split: [(f"vid_{k:04d}", i if identity is None else identity, m)
-                    for k, (i, m) in enumerate(split_ids(seed, split, n))]
-            for split, n in counts.items() if n > 0}
+    plan = {
+        split: [
+            (f"vid_{k:04d}", i if identity is None else identity, m)
+            for k, (i, m) in enumerate(split_ids(seed, split, n))
+        ]
+        for split, n in counts.items()
+        if n > 0
+    }
     meta = {
         "generator": GENERATOR,
         "version": GENERATOR_VERSION,
@@ -177,12 +181,17 @@ def make_synthetic(
         "frames_per_video": frames_per_video,
         "fps": FPS,
         "id_ranges": {split: list(ID_RANGES[split]) for split in plan},
-        "splits": {split: {name: {"identity": i, "motion": m} for name, i, m in videos}
-                   for split, videos in plan.items()},
+        "splits": {
+            split: {name: {"identity": i, "motion": m} for name, i, m in videos}
+            for split, videos in plan.items()
+        },
     }
     total = sum(len(v) for v in plan.values()) * frames_per_video
-    with parents_removed_on_error(out.parent), atomic_outputs() as tmp, \
-            tqdm(total=total, desc="make-synthetic", unit="frame", disable=not progress) as bar:
+    with (
+        parents_removed_on_error(out.parent),
+        atomic_outputs() as tmp,
+        tqdm(total=total, desc="make-synthetic", unit="frame", disable=not progress) as bar,
+    ):
         root = tmp(out, kind="dataset")
         root.mkdir()
         for split, videos in plan.items():

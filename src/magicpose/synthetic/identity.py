@@ -132,8 +132,14 @@ class Identity:
             "shin": u(0.19, 0.235),
             "ankle_height": u(0.026, 0.034),
         }
-        total = (raw["ankle_height"] + raw["shin"] + raw["thigh"] + raw["torso_length"] + raw["neck_length"]
-                 + 2 * raw["head_radius"])
+        total = (
+            raw["ankle_height"]
+            + raw["shin"]
+            + raw["thigh"]
+            + raw["torso_length"]
+            + raw["neck_length"]
+            + 2 * raw["head_radius"]
+        )
         shoulder = u(0.19, 0.22) + 0.06 * build
         lengths = {k: v / total for k, v in raw.items()}
         lengths.update(
@@ -178,8 +184,13 @@ class Identity:
                 break
         pattern = TOP_PATTERNS[rng.integers(len(TOP_PATTERNS))]
         for _ in range(50):
-            accent = ((245, 245, 240) if u() < 0.3 else (25, 25, 35) if u() < 0.3
-                      else _hsv(top_hue + u(0.3, 0.7), u(0.5, 0.95), u(0.6, 1.0)))
+            accent = (
+                (245, 245, 240)
+                if u() < 0.3
+                else (25, 25, 35)
+                if u() < 0.3
+                else _hsv(top_hue + u(0.3, 0.7), u(0.5, 0.95), u(0.6, 1.0))
+            )
             if _dist(accent, top) > 120:
                 break
         for _ in range(50):

@@ -60,20 +60,46 @@ def _face_layout(mouth_open: float, eye_open: float) -> np.ndarray:
     # 36-41 image-left eye from the outer corner; 42-47 image-right eye from the inner corner
     hw, hh = 0.2, 0.15 * eye_open
     for c in (-0.36, 0.36):
-        pts += [(c - hw, -0.14), (c - 0.08, -0.14 - hh), (c + 0.08, -0.14 - hh), (c + hw, -0.14),
-                (c + 0.08, -0.14 + hh), (c - 0.08, -0.14 + hh)]
+        pts += [
+            (c - hw, -0.14),
+            (c - 0.08, -0.14 - hh),
+            (c + 0.08, -0.14 - hh),
+            (c + hw, -0.14),
+            (c + 0.08, -0.14 + hh),
+            (c - 0.08, -0.14 + hh),
+        ]
     # 48-59 outer lips, 60-67 inner lips; an open mouth drops the lower lip and narrows a little
     gap = 0.22 * mouth_open
     w = 0.3 * (1 - 0.15 * mouth_open)
     my = 0.5
-    upper = [(-w, my), (-0.66 * w, my - 0.06), (-0.27 * w, my - 0.085), (0.0, my - 0.07),
-             (0.27 * w, my - 0.085), (0.66 * w, my - 0.06), (w, my)]
-    lower = [(0.66 * w, my + 0.07 + 0.7 * gap), (0.27 * w, my + 0.095 + gap), (0.0, my + 0.1 + gap),
-             (-0.27 * w, my + 0.095 + gap), (-0.66 * w, my + 0.07 + 0.7 * gap)]
+    upper = [
+        (-w, my),
+        (-0.66 * w, my - 0.06),
+        (-0.27 * w, my - 0.085),
+        (0.0, my - 0.07),
+        (0.27 * w, my - 0.085),
+        (0.66 * w, my - 0.06),
+        (w, my),
+    ]
+    lower = [
+        (0.66 * w, my + 0.07 + 0.7 * gap),
+        (0.27 * w, my + 0.095 + gap),
+        (0.0, my + 0.1 + gap),
+        (-0.27 * w, my + 0.095 + gap),
+        (-0.66 * w, my + 0.07 + 0.7 * gap),
+    ]
     pts += upper + lower
     iw = 0.8 * w
-    pts += [(-iw, my), (-0.35 * iw, my), (0.0, my), (0.35 * iw, my), (iw, my),
-            (0.35 * iw, my + 0.8 * gap), (0.0, my + gap), (-0.35 * iw, my + 0.8 * gap)]
+    pts += [
+        (-iw, my),
+        (-0.35 * iw, my),
+        (0.0, my),
+        (0.35 * iw, my),
+        (iw, my),
+        (0.35 * iw, my + 0.8 * gap),
+        (0.0, my + gap),
+        (-0.35 * iw, my + 0.8 * gap),
+    ]
     # 68, 69 pupils (image-left eye first)
     pts += [(-0.36, -0.14), (0.36, -0.14)]
     return np.array(pts, dtype=np.float64)
@@ -246,9 +272,27 @@ class Motion:
         seconds_to_blink = abs(phase - round(phase)) / self.blink_rate
         eye_open = min(max((seconds_to_blink - 0.04) / 0.08, 0.0), 1.0)
         return DanceState(
-            **{k: c[k] for k in ("r_arm_raise", "l_arm_raise", "r_arm_forward", "l_arm_forward",
-                                 "r_elbow", "l_elbow", "r_hand_curl", "l_hand_curl", "lean", "yaw",
-                                 "head_turn", "head_roll", "step", "camera_scale", "camera_x", "camera_y")},
+            **{
+                k: c[k]
+                for k in (
+                    "r_arm_raise",
+                    "l_arm_raise",
+                    "r_arm_forward",
+                    "l_arm_forward",
+                    "r_elbow",
+                    "l_elbow",
+                    "r_hand_curl",
+                    "l_hand_curl",
+                    "lean",
+                    "yaw",
+                    "head_turn",
+                    "head_roll",
+                    "step",
+                    "camera_scale",
+                    "camera_x",
+                    "camera_y",
+                )
+            },
             **legs,
             mouth_open=min(max(c["mouth"], 0.0), 1.0),
             eye_open=eye_open,
@@ -323,8 +367,11 @@ def keypoints_from_state(identity: Identity, state: DanceState, size: int) -> Pe
         joints[f"{s}_forearm_dir"] = forearm_dir
 
         hip = np.array([side * ident.hip_width / 2, 0.0, 0.0])
-        out, lift, knee_bend = (getattr(state, f"{s}_leg_out"), getattr(state, f"{s}_leg_lift"),
-                                getattr(state, f"{s}_knee"))
+        out, lift, knee_bend = (
+            getattr(state, f"{s}_leg_out"),
+            getattr(state, f"{s}_leg_lift"),
+            getattr(state, f"{s}_knee"),
+        )
         knee = hip + ident.thigh * _direction(side, out + 0.3 * knee_bend, lift)
         ankle = knee + ident.shin * _direction(side, out - 0.25 * knee_bend, lift - knee_bend)
         joints[f"{s}_hip"], joints[f"{s}_knee"], joints[f"{s}_ankle"] = hip, knee, ankle
@@ -362,13 +409,30 @@ def keypoints_from_state(identity: Identity, state: DanceState, size: int) -> Pe
     for side, s in ((-1, "r"), (1, "l")):
         foreshortening = float(np.hypot(*turned[f"{s}_forearm_dir"][:2]))
         length = ident.hand_length * max(0.5, foreshortening)
-        hands[s] = _hand_points(p2[f"{s}_wrist"], p2[f"{s}_elbow"], side, length,
-                                getattr(state, f"{s}_hand_curl"))
+        hands[s] = _hand_points(
+            p2[f"{s}_wrist"], p2[f"{s}_elbow"], side, length, getattr(state, f"{s}_hand_curl")
+        )
 
     body = np.zeros((18, 2))
     body[0] = face[NOSE_TIP]
-    for i, k in enumerate(("neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-                           "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle"), start=1):
+    for i, k in enumerate(
+        (
+            "neck",
+            "r_shoulder",
+            "r_elbow",
+            "r_wrist",
+            "l_shoulder",
+            "l_elbow",
+            "l_wrist",
+            "r_hip",
+            "r_knee",
+            "r_ankle",
+            "l_hip",
+            "l_knee",
+            "l_ankle",
+        ),
+        start=1,
+    ):
         body[i] = p2[k]
     body[14], body[15] = face[68], face[69]
     body[16], body[17] = ears
@@ -400,4 +464,3 @@ def keypoints_from_state(identity: Identity, state: DanceState, size: int) -> Pe
         right_hand=with_scores(hands["r"], all_visible),
         face=with_scores(face, face_visible),
     )
-

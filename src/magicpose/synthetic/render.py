@@ -85,15 +85,25 @@ def _background(identity: Identity, size: int) -> np.ndarray:
             x1, y1 = x0 + rng.uniform(0.12, 0.25) * S, y0 + rng.uniform(0.14, 0.28) * S
             y1 = min(y1, hy - 0.05 * S)
             border = 0.02 * S
-            cv2.rectangle(wall, (int(x0), int(y0)), (int(x1), int(y1)), tuple(float(c) * 0.6 for c in accent), -1)
-            cv2.rectangle(wall, (int(x0 + border), int(y0 + border)), (int(x1 - border), int(y1 - border)),
-                          tuple(float(c) for c in accent), -1)
+            cv2.rectangle(
+                wall, (int(x0), int(y0)), (int(x1), int(y1)), tuple(float(c) * 0.6 for c in accent), -1
+            )
+            cv2.rectangle(
+                wall,
+                (int(x0 + border), int(y0 + border)),
+                (int(x1 - border), int(y1 - border)),
+                tuple(float(c) for c in accent),
+                -1,
+            )
     band = max(1, int(0.015 * S))
-    img[max(hy - band, 0):hy] = np.float32(_dark(identity.wall_bottom, 0.3))
+    img[max(hy - band, 0) : hy] = np.float32(_dark(identity.wall_bottom, 0.3))
     n_floor = S - hy
     if n_floor > 0:
         t = np.linspace(0.0, 1.0, n_floor, dtype=np.float32)[:, None, None]
-        light, deep = np.float32(mix(identity.floor, (255, 255, 255), 0.12)), np.float32(_dark(identity.floor, 0.2))
+        light, deep = (
+            np.float32(mix(identity.floor, (255, 255, 255), 0.12)),
+            np.float32(_dark(identity.floor, 0.2)),
+        )
         img[hy:] = (1 - t) * light + t * deep
         line = tuple(float(c) for c in identity.floor_accent)
         if identity.floor_pattern in ("boards", "tiles"):
@@ -102,7 +112,9 @@ def _background(identity: Identity, size: int) -> np.ndarray:
                 y = hy + n_floor * (k / 7) ** 1.5
                 if y >= S:
                     break
-                cv2.line(img, (0, int(y * _ONE)), ((S - 1) * _ONE, int(y * _ONE)), line, ss, cv2.LINE_8, _SHIFT)
+                cv2.line(
+                    img, (0, int(y * _ONE)), ((S - 1) * _ONE, int(y * _ONE)), line, ss, cv2.LINE_8, _SHIFT
+                )
                 k += 1
         if identity.floor_pattern == "tiles":
             vx, vy = S / 2, hy - 0.6 * S
@@ -110,8 +122,15 @@ def _background(identity: Identity, size: int) -> np.ndarray:
                 xb = S / 2 + j * 0.22 * S
                 # from the horizon to the bottom, along the ray through the vanishing point
                 xh = vx + (xb - vx) * (hy - vy) / (S - vy)
-                cv2.line(img, (int(xh * _ONE), hy * _ONE), (int(xb * _ONE), (S - 1) * _ONE), line, ss,
-                         cv2.LINE_8, _SHIFT)
+                cv2.line(
+                    img,
+                    (int(xh * _ONE), hy * _ONE),
+                    (int(xb * _ONE), (S - 1) * _ONE),
+                    line,
+                    ss,
+                    cv2.LINE_8,
+                    _SHIFT,
+                )
     out = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) if ss > 1 else img
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     out.setflags(write=False)
@@ -173,8 +192,8 @@ class _Layer:
 
     def paint(self, y0: int, x0: int, mask: np.ndarray, colour: RGB | np.ndarray) -> None:
         h, w = mask.shape
-        self.colour[y0:y0 + h, x0:x0 + w][mask] = colour if isinstance(colour, tuple) else colour[mask]
-        self.cover[y0:y0 + h, x0:x0 + w][mask] = 255
+        self.colour[y0 : y0 + h, x0 : x0 + w][mask] = colour if isinstance(colour, tuple) else colour[mask]
+        self.cover[y0 : y0 + h, x0 : x0 + w][mask] = 255
 
     def composite(self, background: np.ndarray, ss: int) -> np.ndarray:
         size = background.shape[0]
@@ -370,8 +389,9 @@ def _torso(layer: _Layer, fig: _Figure, ident: Identity) -> np.ndarray:
     # texel centres sit at +0.5: shift so warpPerspective (which maps pixel centres) lines up
     half = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
     M = to_roi @ H @ tex_to_local @ np.linalg.inv(half)
-    warped = cv2.warpPerspective(_top_texture(ident), M, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST,
-                                 borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpPerspective(
+        _top_texture(ident), M, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+    )
     mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
     cv2.fillPoly(mask, [_Layer._fix(poly - [x0, y0])], 255, cv2.LINE_8, _SHIFT)
     layer.paint(y0, x0, mask > 0, warped)
@@ -396,15 +416,26 @@ def _skirt(layer: _Layer, fig: _Figure, ident: Identity, H: np.ndarray) -> None:
     # two pleats
     for t in (0.33, 0.67):
         top = waist[0] + t * (waist[1] - waist[0])
-        layer.polyline([top + 0.3 * (hem - fig.midhip), hem + across * half * (2 * t - 1) * 0.9],
-                       _dark(ident.bottom, 0.25), fig.outline)
+        layer.polyline(
+            [top + 0.3 * (hem - fig.midhip), hem + across * half * (2 * t - 1) * 0.9],
+            _dark(ident.bottom, 0.25),
+            fig.outline,
+        )
 
 
 def _long_hair(layer: _Layer, fig: _Figure, ident: Identity) -> None:
     back = -0.25 * fig.head_sin
-    arc = [(back + 1.12 * math.cos(a), -0.05 + 1.12 * math.sin(a)) for a in np.linspace(math.pi, 2 * math.pi, 13)]
-    down = [(back + 1.18, 1.9), (back + 1.05, 2.35), (back + 0.6, 2.5), (back - 0.6, 2.5), (back - 1.05, 2.35),
-            (back - 1.18, 1.9)]
+    arc = [
+        (back + 1.12 * math.cos(a), -0.05 + 1.12 * math.sin(a)) for a in np.linspace(math.pi, 2 * math.pi, 13)
+    ]
+    down = [
+        (back + 1.18, 1.9),
+        (back + 1.05, 2.35),
+        (back + 0.6, 2.5),
+        (back - 0.6, 2.5),
+        (back - 1.05, 2.35),
+        (back - 1.18, 1.9),
+    ]
     poly = fig.local(arc + down)
     layer.polyline(poly, _dark(ident.hair), 2 * fig.outline, closed=True)
     layer.poly(poly, ident.hair)
@@ -426,6 +457,7 @@ def _hair_on_head(style: str, x0: np.ndarray, v: np.ndarray, z0: np.ndarray) -> 
 
 def _hair_volume(style: str, u: np.ndarray, v: np.ndarray, back: float, grow: float) -> np.ndarray:
     """Hair standing out of the head sphere, in head-local 2-D (u, v); ``grow`` widens it (outlines)."""
+
     def disk(cu, cv, rad):
         return (u - cu) ** 2 + (v - cv) ** 2 <= (rad + grow) ** 2
 
@@ -472,7 +504,9 @@ def _head(layer: _Layer, fig: _Figure, ident: Identity) -> None:
             if fig.body_seen[i]:
                 angle = math.degrees(fig.roll)
                 ax = (0.15 * fig.r, 0.22 * fig.r)
-                layer.ellipse(fig.body[i], (ax[0] + fig.outline, ax[1] + fig.outline), angle, _dark(ident.skin))
+                layer.ellipse(
+                    fig.body[i], (ax[0] + fig.outline, ax[1] + fig.outline), angle, _dark(ident.skin)
+                )
                 layer.ellipse(fig.body[i], ax, angle, ident.skin)
     _face(layer, fig, ident)
 

@@ -44,7 +44,11 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     root = checkpoint_root(output_dir)
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and (p / STATE_FILE).is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := _NAME.match(p.name)) and (p / STATE_FILE).is_file()
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -70,8 +74,11 @@ def prune(output_dir: str | Path, keep_last: int) -> None:
             # a checkpoint of an earlier version has no record: its trainer_state.json marks it as the trainer's
             foreign = files.foreign_files(old) if (old / files.RECORD).is_file() else []
             if foreign:
-                print(f"warning: '{old}' is kept although older than the last {keep_last}: it holds files the "
-                      f"trainer did not write there ({', '.join(foreign[:3])})", file=sys.stderr)
+                print(
+                    f"warning: '{old}' is kept although older than the last {keep_last}: it holds files the "
+                    f"trainer did not write there ({', '.join(foreign[:3])})",
+                    file=sys.stderr,
+                )
                 continue
             shutil.rmtree(old, ignore_errors=True)
 
@@ -87,8 +94,10 @@ def resolve_resume(output_dir: str | Path, resume: str | None, stage: str | None
     else:
         checkpoint = Path(resume)
         if not (checkpoint / STATE_FILE).is_file():
-            raise InputError(f"checkpoint '{checkpoint}' is not a complete checkpoint folder (no {STATE_FILE}): "
-                             "pass --resume latest or a checkpoints/checkpoint-<step> folder")
+            raise InputError(
+                f"checkpoint '{checkpoint}' is not a complete checkpoint folder (no {STATE_FILE}): "
+                "pass --resume latest or a checkpoints/checkpoint-<step> folder"
+            )
     if checkpoint is not None and stage is not None:
         check_state(checkpoint, stage, latest=resume == "latest")
     return checkpoint
@@ -96,8 +105,10 @@ def resolve_resume(output_dir: str | Path, resume: str | None, stage: str | None
 
 def _fix(checkpoint: Path, latest: bool) -> str:
     if latest:
-        return (f"delete '{checkpoint}' to resume from the checkpoint before it, or pass --resume "
-                "<checkpoint folder>")
+        return (
+            f"delete '{checkpoint}' to resume from the checkpoint before it, or pass --resume "
+            "<checkpoint folder>"
+        )
     return "pass another checkpoint folder to --resume, or --resume latest"
 
 
@@ -109,15 +120,23 @@ def check_state(checkpoint: Path, stage: str, latest: bool = False) -> dict:
         if not isinstance(state, dict):
             raise ValueError("not a JSON object")
         step = state["step"]
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0 or not isinstance(state.get("stage"), str):
+        if (
+            isinstance(step, bool)
+            or not isinstance(step, int)
+            or step < 0
+            or not isinstance(state.get("stage"), str)
+        ):
             raise ValueError("no stage, or no step that is a whole number of at least 0")
     except (OSError, ValueError, KeyError, TypeError) as err:
         reason = f"no '{err.args[0]}'" if isinstance(err, KeyError) else first_line(err)
-        raise InputError(f"checkpoint '{checkpoint}' has a damaged {STATE_FILE} ({reason}): "
-                         f"{_fix(checkpoint, latest)}") from None
+        raise InputError(
+            f"checkpoint '{checkpoint}' has a damaged {STATE_FILE} ({reason}): {_fix(checkpoint, latest)}"
+        ) from None
     if state["stage"] != stage:
-        raise InputError(f"checkpoint '{checkpoint}' was written by stage {state['stage']}, this run trains stage "
-                         f"{stage}: resume from a checkpoint of this stage, or choose another output_dir")
+        raise InputError(
+            f"checkpoint '{checkpoint}' was written by stage {state['stage']}, this run trains stage "
+            f"{stage}: resume from a checkpoint of this stage, or choose another output_dir"
+        )
     return state
 
 
@@ -129,8 +148,10 @@ def load_state(accelerator, checkpoint: Path, latest: bool = False) -> None:
     except InputError:
         raise
     except Exception as err:  # torch, safetensors, pickle: many kinds; the user needs the folder and the fix
-        raise InputError(f"cannot resume from checkpoint '{checkpoint}' ({first_line(err)}): it is damaged or "
-                         f"was written by a run with other model settings; {_fix(checkpoint, latest)}") from None
+        raise InputError(
+            f"cannot resume from checkpoint '{checkpoint}' ({first_line(err)}): it is damaged or "
+            f"was written by a run with other model settings; {_fix(checkpoint, latest)}"
+        ) from None
 
 
 def read_step(checkpoint: Path) -> int:
@@ -141,8 +162,13 @@ def read_state(checkpoint: Path) -> dict:
     return json.loads((Path(checkpoint) / STATE_FILE).read_text())
 
 
-def check_replaceable_outputs(output_dir: Path, names: Iterable[str], start_step: int, max_steps: int,
-                              inputs: Iterable[str | Path | None] = ()) -> None:
+def check_replaceable_outputs(
+    output_dir: Path,
+    names: Iterable[str],
+    start_step: int,
+    max_steps: int,
+    inputs: Iterable[str | Path | None] = (),
+) -> None:
     """Before any step: the folders this run will replace at its end (``names`` in ``output_dir``, e.g.
     ``final``) and the checkpoints it will write over must hold nothing magicpose did not write, nor an input
     of the run (e.g. ``model.init_from`` pointing into this output_dir)."""
@@ -160,8 +186,10 @@ def check_finite(modules: dict[str, torch.nn.Module], step: int) -> None:
     for name, module in modules.items():
         for key, tensor in module.named_parameters():
             if not torch.isfinite(tensor).all():
-                raise InputError(f"the {name} weights became non-finite ({key}) by step {step}: nothing of step "
-                                 f"{step} was saved; lower train.learning_rate or set train.max_grad_norm")
+                raise InputError(
+                    f"the {name} weights became non-finite ({key}) by step {step}: nothing of step "
+                    f"{step} was saved; lower train.learning_rate or set train.max_grad_norm"
+                )
 
 
 def stop_if_not_finite(accelerator, bad_loss: float | None, step: int, output_dir: Path) -> None:
@@ -175,8 +203,10 @@ def stop_if_not_finite(accelerator, bad_loss: float | None, step: int, output_di
 def nonfinite_loss_error(value: float | None, step: int, output_dir: Path) -> InputError:
     """The one line that stops a run whose loss is no longer a number."""
     shown = "non-finite (on another process)" if value is None or math.isfinite(value) else f"{value}"
-    return InputError(f"the loss became {shown} at step {step}: lower train.learning_rate or set "
-                      f"train.max_grad_norm; nothing of step {step} or later was saved ({kept(output_dir)})")
+    return InputError(
+        f"the loss became {shown} at step {step}: lower train.learning_rate or set "
+        f"train.max_grad_norm; nothing of step {step} or later was saved ({kept(output_dir)})"
+    )
 
 
 def kept(output_dir: Path) -> str:
@@ -190,8 +220,11 @@ def kept(output_dir: Path) -> str:
 def load_module_weights(module: torch.nn.Module, folder: Path) -> None:
     """Load a diffusers folder's safetensors (one file or shards) into ``module``, strictly, in place."""
     index = folder / "diffusion_pytorch_model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() \
+    files = (
+        sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        if index.is_file()
         else ["diffusion_pytorch_model.safetensors"]
+    )
     state = {}
     for name in files:
         state.update(load_file(str(folder / name)))
@@ -209,8 +242,14 @@ def due(step: int, every: int, max_steps: int) -> bool:
     return bool(every) and (step % every == 0 or step == max_steps)
 
 
-def save(accelerator, output_dir: str | Path, step: int, keep_last: int, state: dict,
-         write_extra: Callable[[Path], None] | None = None) -> None:
+def save(
+    accelerator,
+    output_dir: str | Path,
+    step: int,
+    keep_last: int,
+    state: dict,
+    write_extra: Callable[[Path], None] | None = None,
+) -> None:
     """Write ``checkpoint-<step>`` with every rank: accelerate's state (the trainers' save hooks put the
     trained networks there), then on the main process ``write_extra(folder)``, then ``trainer_state.json``
     and the rename. A crash at any point leaves the previous checkpoints complete."""
@@ -247,8 +286,9 @@ def check_output_dir(accelerator, output_dir: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise InputError(f"cannot write to output_dir '{output_dir}' ({err.strerror}): pass a writable output_dir") \
-            from err
+        raise InputError(
+            f"cannot write to output_dir '{output_dir}' ({err.strerror}): pass a writable output_dir"
+        ) from err
 
 
 def validation_videos(root: str | Path, split: str) -> list:
@@ -260,6 +300,8 @@ def validation_videos(root: str | Path, split: str) -> list:
     except InputError as err:
         raise InputError(f"validation (split '{split}'): {err}; or set validation.every_steps=0") from err
     if not videos or len(videos[0].frames) < 2:
-        raise InputError(f"validation needs a video of at least 2 frames in split '{split}' of '{root}': add one, "
-                         "or set validation.every_steps=0")
+        raise InputError(
+            f"validation needs a video of at least 2 frames in split '{split}' of '{root}': add one, "
+            "or set validation.every_steps=0"
+        )
     return videos

@@ -132,9 +132,13 @@ def read_yaml(path: str | Path, example: str) -> DictConfig:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or first_line(err)
-        raise InputError(f"config '{path}' is not valid YAML ({problem}{where}): fix the file or {fix}") from None
+        raise InputError(
+            f"config '{path}' is not valid YAML ({problem}{where}): fix the file or {fix}"
+        ) from None
     except OSError as err:
-        raise InputError(f"cannot read config '{path}' ({err.strerror or type(err).__name__}): {fix}") from None
+        raise InputError(
+            f"cannot read config '{path}' ({err.strerror or type(err).__name__}): {fix}"
+        ) from None
     except OmegaConfBaseException as err:
         raise InputError(f"config '{path}' cannot be read ({first_line(err)}): {fix}") from None
     if not isinstance(loaded, DictConfig):
@@ -151,7 +155,9 @@ def read_layers(path: str | Path | None, overrides, example: str) -> list[DictCo
     try:
         layers.append(OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as err:
-        raise InputError(f"bad key=value override ({first_line(err)}): pass e.g. train.max_steps=100") from None
+        raise InputError(
+            f"bad key=value override ({first_line(err)}): pass e.g. train.max_steps=100"
+        ) from None
     return layers
 
 
@@ -199,17 +205,25 @@ def _floats(obj, prefix: str = ""):
             yield from ((name, v) for v in value if isinstance(v, float))
 
 
-def check_numbers(cfg, at_least: dict | None = None, above: dict | None = None, below: dict | None = None,
-                  at_most: dict | None = None) -> None:
+def check_numbers(
+    cfg,
+    at_least: dict | None = None,
+    above: dict | None = None,
+    below: dict | None = None,
+    at_most: dict | None = None,
+) -> None:
     """Every float of ``cfg`` finite, then each named key within its bounds (None: a default chosen elsewhere):
     ``at_least`` (>=), ``above`` (>), ``below`` (<), ``at_most`` (<=). One InputError line naming the key."""
     for name, value in _floats(cfg):
         if not math.isfinite(value):
             shown = _value(cfg, name)
             raise InputError(f"{name}={shown} must be a finite number")
-    for bounds, test, words in ((at_least, lambda v, b: v >= b, "at least"),
-                                (above, lambda v, b: v > b, "greater than"),
-                                (below, lambda v, b: v < b, "less than"), (at_most, lambda v, b: v <= b, "at most")):
+    for bounds, test, words in (
+        (at_least, lambda v, b: v >= b, "at least"),
+        (above, lambda v, b: v > b, "greater than"),
+        (below, lambda v, b: v < b, "less than"),
+        (at_most, lambda v, b: v <= b, "at most"),
+    ):
         for name, bound in (bounds or {}).items():
             value = _value(cfg, name)
             if value is not None and not test(value, bound):
@@ -217,9 +231,17 @@ def check_numbers(cfg, at_least: dict | None = None, above: dict | None = None, 
 
 
 SEED_MAX = 2**32 - 1  # numpy's seeds (accelerate's set_seed seeds numpy too)
-COMMON_AT_LEAST = {"train.batch_size": 1, "train.max_steps": 0, "train.seed": 0, "train.max_grad_norm": 0,
-                   "data.num_workers": 0, "checkpoint.every_steps": 0, "checkpoint.keep_last": 0,
-                   "validation.every_steps": 0, "logging.log_every": 0}
+COMMON_AT_LEAST = {
+    "train.batch_size": 1,
+    "train.max_steps": 0,
+    "train.seed": 0,
+    "train.max_grad_norm": 0,
+    "data.num_workers": 0,
+    "checkpoint.every_steps": 0,
+    "checkpoint.keep_last": 0,
+    "validation.every_steps": 0,
+    "logging.log_every": 0,
+}
 COMMON_ABOVE = {"train.learning_rate": 0}
 COMMON_BELOW = {"train.adam_beta1": 1, "train.adam_beta2": 1}
 COMMON_AT_MOST = {"train.seed": SEED_MAX}
@@ -227,21 +249,44 @@ COMMON_AT_MOST = {"train.seed": SEED_MAX}
 
 def _check(cfg: TrainingConfig) -> None:
     """The ranges of every number (before any work: a bad value is one line naming its key)."""
-    check_numbers(cfg, at_least={**COMMON_AT_LEAST, "data.height": 8, "data.width": 8, "data.max_frame_distance": 0,
-                                 "train.gradient_accumulation_steps": 1, "train.appearance_learning_rate": 0,
-                                 "train.adam_beta1": 0, "train.adam_beta2": 0, "train.weight_decay": 0,
-                                 "validation.num_frames": 1, "validation.num_inference_steps": 1},
-                  above={**COMMON_ABOVE, "train.adam_epsilon": 0}, below=COMMON_BELOW, at_most=COMMON_AT_MOST)
+    check_numbers(
+        cfg,
+        at_least={
+            **COMMON_AT_LEAST,
+            "data.height": 8,
+            "data.width": 8,
+            "data.max_frame_distance": 0,
+            "train.gradient_accumulation_steps": 1,
+            "train.appearance_learning_rate": 0,
+            "train.adam_beta1": 0,
+            "train.adam_beta2": 0,
+            "train.weight_decay": 0,
+            "validation.num_frames": 1,
+            "validation.num_inference_steps": 1,
+        },
+        above={**COMMON_ABOVE, "train.adam_epsilon": 0},
+        below=COMMON_BELOW,
+        at_most=COMMON_AT_MOST,
+    )
     scale = list(cfg.data.crop_scale)
     if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-        raise InputError(f"data.crop_scale={scale} must be two area fractions [min, max] with 0 < min <= max <= 1")
+        raise InputError(
+            f"data.crop_scale={scale} must be two area fractions [min, max] with 0 < min <= max <= 1"
+        )
     if cfg.data.height % 8 or cfg.data.width % 8:
-        raise InputError(f"data.height and data.width must be multiples of 8, got {cfg.data.height}x{cfg.data.width}")
+        raise InputError(
+            f"data.height and data.width must be multiples of 8, got {cfg.data.height}x{cfg.data.width}"
+        )
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), stage: str | None = None) -> TrainingConfig:
+def load_config(
+    path: str | Path | None, overrides: list[str] = (), stage: str | None = None
+) -> TrainingConfig:
     """Schema defaults <- YAML file <- ``key=value`` overrides; the stage is fixed by the entry script."""
-    layers = [OmegaConf.structured(TrainingConfig), *read_layers(path, overrides, "configs/tiny_appearance.yaml")]
+    layers = [
+        OmegaConf.structured(TrainingConfig),
+        *read_layers(path, overrides, "configs/tiny_appearance.yaml"),
+    ]
     if stage is not None:
         layers.append(OmegaConf.create({"stage": stage}))
     cfg = merge_config(layers, "training", path)

@@ -65,7 +65,9 @@ class FrameDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        image = np.asarray(center_crop_resize(load_image(self.files[i]), self.size, self.size), dtype=np.float32)
+        image = np.asarray(
+            center_crop_resize(load_image(self.files[i]), self.size, self.size), dtype=np.float32
+        )
         return torch.from_numpy(image / 127.5 - 1.0).permute(2, 0, 1)
 
 
@@ -83,19 +85,43 @@ def _batches(loader: DataLoader, steps: int):
 def build_base_models(cfg: BaseConfig):
     torch.manual_seed(cfg.seed)
     levels = len(cfg.vae_channels)
-    vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * levels, up_block_types=("UpDecoderBlock2D",) * levels,
-                        block_out_channels=tuple(cfg.vae_channels), latent_channels=4, layers_per_block=1,
-                        norm_num_groups=8, sample_size=cfg.size)
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        block_out_channels=tuple(cfg.vae_channels),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=cfg.size,
+    )
     latent = cfg.size // 2 ** (levels - 1)
     down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in cfg.unet_attention_levels)
     up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.unet_attention_levels))
-    unet = UNet2DConditionModel(sample_size=latent, in_channels=4, out_channels=4, block_out_channels=tuple(cfg.unet_channels),
-                                down_block_types=down, up_block_types=up, layers_per_block=cfg.unet_layers_per_block, norm_num_groups=16,
-                                cross_attention_dim=cfg.text_hidden_size, attention_head_dim=8)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        hidden_size=cfg.text_hidden_size, intermediate_size=2 * cfg.text_hidden_size, num_attention_heads=4,
-        num_hidden_layers=2, vocab_size=1000, max_position_embeddings=77, bos_token_id=0, eos_token_id=2,
-        pad_token_id=1))
+    unet = UNet2DConditionModel(
+        sample_size=latent,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=tuple(cfg.unet_channels),
+        down_block_types=down,
+        up_block_types=up,
+        layers_per_block=cfg.unet_layers_per_block,
+        norm_num_groups=16,
+        cross_attention_dim=cfg.text_hidden_size,
+        attention_head_dim=8,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=cfg.text_hidden_size,
+            intermediate_size=2 * cfg.text_hidden_size,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=1000,
+            max_position_embeddings=77,
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+        )
+    )
     return vae, unet, text_encoder
 
 
@@ -103,8 +129,9 @@ def _optimizer_step(optimizer, loss: torch.Tensor, losses: list[float], bar, wha
     """Backward and step; a loss that is not a number stops the run (nothing is written) before the step."""
     value = loss.item()
     if not math.isfinite(value):
-        raise InputError(f"the {what} loss became {value} at step {len(losses) + 1}: lower {lr_key}; "
-                         "nothing was written")
+        raise InputError(
+            f"the {what} loss became {value} at step {len(losses) + 1}: lower {lr_key}; nothing was written"
+        )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -126,8 +153,9 @@ def train_vae(vae: AutoencoderKL, loader: DataLoader, cfg: BaseConfig) -> list[f
     return losses
 
 
-def train_unet(unet: UNet2DConditionModel, vae: AutoencoderKL, context: torch.Tensor, loader: DataLoader,
-               cfg: BaseConfig) -> list[float]:
+def train_unet(
+    unet: UNet2DConditionModel, vae: AutoencoderKL, context: torch.Tensor, loader: DataLoader, cfg: BaseConfig
+) -> list[float]:
     scheduler = MagicPosePipeline.default_scheduler()
     alphas = scheduler.alphas_cumprod
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr)
@@ -156,23 +184,46 @@ def scaling_factor(vae: AutoencoderKL, loader: DataLoader, batches: int = 8) -> 
 
 def check_base_config(cfg: BaseConfig) -> None:
     """Every number in range, the sizes the networks can be built with; one line naming the key."""
-    check_numbers(cfg, at_least={"size": 1, "seed": 0, "vae_steps": 1, "unet_steps": 1, "vae_kl_weight": 0,
-                                 "unet_layers_per_block": 1, "text_hidden_size": 4, "batch_size": 1,
-                                 "num_workers": 0},
-                  above={"vae_lr": 0, "unet_lr": 0}, at_most={"seed": SEED_MAX})
-    for name, channels, groups in (("vae_channels", cfg.vae_channels, 8), ("unet_channels", cfg.unet_channels, 16)):
+    check_numbers(
+        cfg,
+        at_least={
+            "size": 1,
+            "seed": 0,
+            "vae_steps": 1,
+            "unet_steps": 1,
+            "vae_kl_weight": 0,
+            "unet_layers_per_block": 1,
+            "text_hidden_size": 4,
+            "batch_size": 1,
+            "num_workers": 0,
+        },
+        above={"vae_lr": 0, "unet_lr": 0},
+        at_most={"seed": SEED_MAX},
+    )
+    for name, channels, groups in (
+        ("vae_channels", cfg.vae_channels, 8),
+        ("unet_channels", cfg.unet_channels, 16),
+    ):
         if not channels or any(c < groups or c % groups for c in channels):
-            raise InputError(f"{name}={list(channels)} must be one or more widths, each a multiple of {groups} "
-                             f"(the networks' group norms have {groups} groups)")
+            raise InputError(
+                f"{name}={list(channels)} must be one or more widths, each a multiple of {groups} "
+                f"(the networks' group norms have {groups} groups)"
+            )
     if len(cfg.unet_attention_levels) != len(cfg.unet_channels):
-        raise InputError(f"unet_attention_levels={list(cfg.unet_attention_levels)} must have one entry per "
-                         f"unet_channels level ({len(cfg.unet_channels)})")
+        raise InputError(
+            f"unet_attention_levels={list(cfg.unet_attention_levels)} must have one entry per "
+            f"unet_channels level ({len(cfg.unet_channels)})"
+        )
     if cfg.text_hidden_size % 4:
-        raise InputError(f"text_hidden_size={cfg.text_hidden_size} must be a multiple of 4 (4 attention heads)")
+        raise InputError(
+            f"text_hidden_size={cfg.text_hidden_size} must be a multiple of 4 (4 attention heads)"
+        )
     multiple = 2 ** (len(cfg.vae_channels) - 1 + len(cfg.unet_channels) - 1)
     if cfg.size % multiple:
-        raise InputError(f"size={cfg.size} must be a multiple of {multiple} (the VAE and the UNet halve it "
-                         f"{len(cfg.vae_channels) - 1 + len(cfg.unet_channels) - 1} times in all)")
+        raise InputError(
+            f"size={cfg.size} must be a multiple of {multiple} (the VAE and the UNet halve it "
+            f"{len(cfg.vae_channels) - 1 + len(cfg.unet_channels) - 1} times in all)"
+        )
 
 
 def load_base_config(path: str | Path | None, overrides: list[str] = ()) -> BaseConfig:
@@ -190,17 +241,26 @@ def train_base(cfg: BaseConfig) -> Path:
     out = Path(cfg.output_dir)
     files.check_replaceable(out, "output_dir", inputs=[cfg.data_root], kind="base")
     dataset = FrameDataset(cfg.data_root, cfg.split, cfg.size)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers,
-                        generator=torch.Generator().manual_seed(cfg.seed))
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     if len(loader) == 0:
-        raise InputError(f"'{cfg.data_root}' has {len(dataset)} frames, fewer than one batch of {cfg.batch_size}: "
-                         "lower batch_size")
+        raise InputError(
+            f"'{cfg.data_root}' has {len(dataset)} frames, fewer than one batch of {cfg.batch_size}: "
+            "lower batch_size"
+        )
     with files.parents_removed_on_error(out.parent), files.atomic_path(out, kind="base") as tmp:
         try:
             tmp.mkdir()  # now, not after the training: an output_dir that cannot be written fails at once
         except OSError as err:
-            raise InputError(f"cannot write to output_dir '{out}' ({err.strerror}): pass a writable "
-                             "output_dir") from None
+            raise InputError(
+                f"cannot write to output_dir '{out}' ({err.strerror}): pass a writable output_dir"
+            ) from None
         _train_into(tmp, dataset, loader, cfg)
     return out
 
@@ -215,11 +275,23 @@ def _train_into(out: Path, dataset: FrameDataset, loader: DataLoader, cfg: BaseC
     with torch.no_grad():
         context = text_encoder(ids)[0]
     unet_losses = train_unet(unet, vae, context, loader, cfg)
-    for name, module in (("vae", vae), ("unet", unet), ("text_encoder", text_encoder), ("tokenizer", tokenizer)):
+    for name, module in (
+        ("vae", vae),
+        ("unet", unet),
+        ("text_encoder", text_encoder),
+        ("tokenizer", tokenizer),
+    ):
         module.save_pretrained(out / name)
-    (out / "base_training.json").write_text(json.dumps({
-        "seconds": round(time.perf_counter() - started, 1), "frames": len(dataset),
-        "vae_loss_first_last": [float(np.mean(vae_losses[:20])), float(np.mean(vae_losses[-20:]))],
-        "unet_loss_first_last": [float(np.mean(unet_losses[:20])), float(np.mean(unet_losses[-20:]))],
-        "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
-    }, indent=2) + "\n")
+    (out / "base_training.json").write_text(
+        json.dumps(
+            {
+                "seconds": round(time.perf_counter() - started, 1),
+                "frames": len(dataset),
+                "vae_loss_first_last": [float(np.mean(vae_losses[:20])), float(np.mean(vae_losses[-20:]))],
+                "unet_loss_first_last": [float(np.mean(unet_losses[:20])), float(np.mean(unet_losses[-20:]))],
+                "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
+            },
+            indent=2,
+        )
+        + "\n"
+    )

@@ -86,8 +86,15 @@ def build_face_enhancer(cfg: Pose2VidFaceTrainingConfig) -> FaceEnhancer:
     m = cfg.model
     # feedback "body": this stage trains on the frozen body's frames, each generated from the body's previous
     # frame; the feathered paste is this package's default for its own face enhancers
-    return FaceEnhancer(variant=m.variant, ngf=m.ngf, n_downsampling=m.n_downsampling, n_blocks=m.n_blocks,
-                        size_fraction=m.size_fraction, paste="feather", feedback="body")
+    return FaceEnhancer(
+        variant=m.variant,
+        ngf=m.ngf,
+        n_downsampling=m.n_downsampling,
+        n_blocks=m.n_blocks,
+        size_fraction=m.size_fraction,
+        paste="feather",
+        feedback="body",
+    )
 
 
 def build_face_discriminator(cfg: Pose2VidFaceTrainingConfig) -> NLayerDiscriminator:
@@ -123,8 +130,10 @@ class FaceStageTrainer(Pose2VidTrainer):
         body = load_generator(self.body_folder)
         height, width = cfg.data.height, cfg.data.width
         if height % body.size_multiple or width % body.size_multiple:
-            raise InputError(f"data.height and data.width must be multiples of {body.size_multiple} for the "
-                             f"body generator in '{self.body_folder}', got {height}x{width}")
+            raise InputError(
+                f"data.height and data.width must be multiples of {body.size_multiple} for the "
+                f"body generator in '{self.body_folder}', got {height}x{width}"
+            )
         self.body = body.to(self.accelerator.device).eval().requires_grad_(False)
         self.body_fingerprint = fingerprint(self.body)
         self.init_note = f"body generator from {self.body_folder}, frozen"
@@ -133,9 +142,11 @@ class FaceStageTrainer(Pose2VidTrainer):
             downsamplings = FACE_SIZES[cfg.model.variant][1]
         self.crop_size = face_box_size(width, height, cfg.model.size_fraction, 2**downsamplings)
         if self.crop_size is None:
-            raise InputError(f"{width}x{height} frames are too small for head crops of at least "
-                             f"{2 ** (downsamplings + 1)} px (the face generator halves them {downsamplings} "
-                             "times): raise data.height and data.width")
+            raise InputError(
+                f"{width}x{height} frames are too small for head crops of at least "
+                f"{2 ** (downsamplings + 1)} px (the face generator halves them {downsamplings} "
+                "times): raise data.height and data.width"
+            )
         if cfg.validation.every_steps:  # the preview shows the face enhancer: the frames need keypoints
             split = cfg.validation.split or cfg.data.split
             check_keypoints(cfg.data.root, split, checkpoints.validation_videos(cfg.data.root, split)[:1])
@@ -165,8 +176,17 @@ class FaceStageTrainer(Pose2VidTrainer):
         """(B, 18, 3) keypoints in the training frame -> each frame's head box (None: no visible head)."""
         cfg, face = self.cfg, self.unwrapped_generator
         rule = "lotayou" if face.config.variant == "lotayou" else "official"  # as the pipeline crops
-        return [face_box(body.numpy(), cfg.data.width, cfg.data.height, face.config.size_fraction,
-                         face.size_multiple, rule) for body in keypoints.detach().cpu()]
+        return [
+            face_box(
+                body.numpy(),
+                cfg.data.width,
+                cfg.data.height,
+                face.config.size_fraction,
+                face.size_multiple,
+                rule,
+            )
+            for body in keypoints.detach().cpu()
+        ]
 
     @torch.no_grad()
     def face_crops(self, batch: dict) -> dict:
@@ -195,7 +215,7 @@ class FaceStageTrainer(Pose2VidTrainer):
         """``sum_i LSGAN(D_f(crop i) -> target)``, D_f called on each crop alone (see the module notes)."""
         total = face_crops.new_zeros(())
         for i in range(len(face_crops)):
-            outputs = self.discriminator(self._d_input(pose_crops[i:i + 1], face_crops[i:i + 1]))
+            outputs = self.discriminator(self._d_input(pose_crops[i : i + 1], face_crops[i : i + 1]))
             total = total + lsgan_loss(outputs, target_is_real)
         return total
 
@@ -220,9 +240,11 @@ class FaceStageTrainer(Pose2VidTrainer):
         with self.accelerator.autocast():
             loss = fake.new_zeros(())
             for i in range(len(fake)):
-                pose_crop = crops["pose"][i:i + 1]
-                pred_fake = self.discriminator(self._d_input(pose_crop, fake[i:i + 1]))  # the official order
-                pred_real = self.discriminator(self._d_input(pose_crop, crops["real"][i:i + 1]))
+                pose_crop = crops["pose"][i : i + 1]
+                pred_fake = self.discriminator(
+                    self._d_input(pose_crop, fake[i : i + 1])
+                )  # the official order
+                pred_real = self.discriminator(self._d_input(pose_crop, crops["real"][i : i + 1]))
                 loss = loss + discriminator_loss(pred_real, pred_fake)
         return loss / heads
 
@@ -241,7 +263,7 @@ class FaceStageTrainer(Pose2VidTrainer):
         torch.distributed.all_reduce(flat)
         offset = 0
         for p in params:
-            p.grad = flat[offset:offset + p.numel()].view_as(p)
+            p.grad = flat[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
 
     def _optimizer_step(self, loss: Tensor, has_frames: bool, module: torch.nn.Module, optimizer) -> None:
@@ -260,7 +282,11 @@ class FaceStageTrainer(Pose2VidTrainer):
         crops = self.face_crops(batch)
         n = len(crops["real"])
         heads = int(self._sum_over_processes(torch.tensor([float(n)], device=acc.device)).item())
-        names = ["g_gan", *(["g_vgg"] if self.vgg is not None else []), *(["g_l1"] if self.cfg.loss.l1_weight else [])]
+        names = [
+            "g_gan",
+            *(["g_vgg"] if self.vgg is not None else []),
+            *(["g_l1"] if self.cfg.loss.l1_weight else []),
+        ]
         if heads == 0:  # nothing to learn from in this step: no update, but the step counts
             return {"g": 0.0, **dict.fromkeys(names, 0.0), "d": 0.0, "faces": 0}
 
@@ -270,8 +296,9 @@ class FaceStageTrainer(Pose2VidTrainer):
         self.opt_d.zero_grad(set_to_none=True)  # drop what G_f's loss put into D_f's gradients
         loss_d = self.face_discriminator_loss(crops, fake, heads)
         self._optimizer_step(loss_d, n > 0, self.discriminator, self.opt_d)
-        logged = self._sum_over_processes(torch.stack([terms[k].detach().float() for k in names]
-                                                       + [loss_d.detach().float()]))
+        logged = self._sum_over_processes(
+            torch.stack([terms[k].detach().float() for k in names] + [loss_d.detach().float()])
+        )
         values = dict(zip([*names, "d"], logged.tolist(), strict=True))
         return {"g": sum(values[k] for k in names), **values, "faces": heads}
 
@@ -289,8 +316,11 @@ class FaceStageTrainer(Pose2VidTrainer):
         return {"face enhancer": self.unwrapped_generator, "face discriminator": self.discriminator}
 
     def checkpoint_state(self) -> dict:
-        return {"stage": STAGE, "body_generator": str(self.body_folder.resolve()),
-                "body_fingerprint": self.body_fingerprint}
+        return {
+            "stage": STAGE,
+            "body_generator": str(self.body_folder.resolve()),
+            "body_fingerprint": self.body_fingerprint,
+        }
 
     def save_networks(self, models: list, weights: list, output_dir: str) -> None:
         """accelerate's save hook: G_f as a diffusers folder, D_f as one safetensors file; the frozen body is
@@ -303,9 +333,11 @@ class FaceStageTrainer(Pose2VidTrainer):
     def load_networks(self, models: list, input_dir: str) -> None:
         state = checkpoints.read_state(Path(input_dir))
         if state.get("body_fingerprint") != self.body_fingerprint:
-            raise InputError(f"checkpoint '{input_dir}' was trained on another body generator "
-                             f"('{state.get('body_generator')}') than model.init_from holds "
-                             f"('{self.body_folder}'): resume with the body it was trained on")
+            raise InputError(
+                f"checkpoint '{input_dir}' was trained on another body generator "
+                f"('{state.get('body_generator')}') than model.init_from holds "
+                f"('{self.body_folder}'): resume with the body it was trained on"
+            )
         checkpoints.load_module_weights(self.unwrapped_generator, Path(input_dir) / FACE_FOLDER)
         discriminator = load_file(str(Path(input_dir) / FACE_DISCRIMINATOR_FILE))
         self.discriminator.load_state_dict(discriminator, strict=True)
@@ -335,13 +367,16 @@ def describe_face(trainer: FaceStageTrainer) -> str:
         return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M"
 
     schedule = f"lr {train.learning_rate:g}, " + (
-        f"falling linearly to 0 over the last {train.decay_steps} steps" if train.decay_steps else "constant")
+        f"falling linearly to 0 over the last {train.decay_steps} steps" if train.decay_steps else "constant"
+    )
     crops = f"{trainer.crop_size}x{trainer.crop_size}"
-    return (f"pose2vid face: face enhancer ({face.config.variant}) {millions(face)} parameters on {crops} "
-            f"head crops, face discriminator {millions(trainer.discriminator)}; "
-            f"{body.config.architecture} body generator {millions(body)} from {trainer.body_folder}, frozen; "
-            f"VGG loss {'on' if trainer.vgg is not None else 'off'}; {acc.num_processes} process(es); "
-            f"{len(trainer.dataset)} frame pairs in {len(trainer.dataset.videos)} video(s), "
-            f"{trainer.batches_per_epoch} batches per epoch per process; {train.max_steps} steps of "
-            f"{trainer.samples_per_step} samples = {train.max_steps / trainer.batches_per_epoch:.2f} epochs; "
-            f"{schedule}")
+    return (
+        f"pose2vid face: face enhancer ({face.config.variant}) {millions(face)} parameters on {crops} "
+        f"head crops, face discriminator {millions(trainer.discriminator)}; "
+        f"{body.config.architecture} body generator {millions(body)} from {trainer.body_folder}, frozen; "
+        f"VGG loss {'on' if trainer.vgg is not None else 'off'}; {acc.num_processes} process(es); "
+        f"{len(trainer.dataset)} frame pairs in {len(trainer.dataset.videos)} video(s), "
+        f"{trainer.batches_per_epoch} batches per epoch per process; {train.max_steps} steps of "
+        f"{trainer.samples_per_step} samples = {train.max_steps / trainer.batches_per_epoch:.2f} epochs; "
+        f"{schedule}"
+    )

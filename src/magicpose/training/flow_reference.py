@@ -32,24 +32,31 @@ class FlowReference:
         return flow, (error < self.threshold).to(current.dtype)
 
 
-def load_flow_reference(path: str | Path, kind: str = "raft_small", threshold: float = 0.02,
-                        device: str | torch.device = "cpu") -> FlowReference:
+def load_flow_reference(
+    path: str | Path, kind: str = "raft_small", threshold: float = 0.02, device: str | torch.device = "cpu"
+) -> FlowReference:
     """RAFT from a local torchvision state dict; every problem is one line naming the file and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"loss.flow_net_path '{path}' does not exist: pass a torchvision {kind} state dict, or "
-                         "leave it out to train the flow head from the warp of the real frames alone")
+        raise InputError(
+            f"loss.flow_net_path '{path}' does not exist: pass a torchvision {kind} state dict, or "
+            "leave it out to train the flow head from the warp of the real frames alone"
+        )
     try:
         from torchvision.models import optical_flow
     except Exception as err:  # torchvision missing, or a build that does not match torch
-        raise InputError(f"loss.flow_net_path needs torchvision's RAFT ({first_line(err)}): install a torchvision "
-                         "matching your torch, or leave loss.flow_net_path out") from None
+        raise InputError(
+            f"loss.flow_net_path needs torchvision's RAFT ({first_line(err)}): install a torchvision "
+            "matching your torch, or leave loss.flow_net_path out"
+        ) from None
     net = getattr(optical_flow, kind)(weights=None)
     try:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as err:
-        raise InputError(f"cannot load '{path}' as torchvision's {kind} ({first_line(err)}): pass the state dict of "
-                         f"{kind} (raft_small_C_T_V2 or raft_large_C_T_SKHT_V2 weights)") from None
+        raise InputError(
+            f"cannot load '{path}' as torchvision's {kind} ({first_line(err)}): pass the state dict of "
+            f"{kind} (raft_small_C_T_V2 or raft_large_C_T_SKHT_V2 weights)"
+        ) from None
     net = net.to(device).eval().requires_grad_(False)
     return FlowReference(lambda current, previous: net(current, previous)[-1], threshold)
 

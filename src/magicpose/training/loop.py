@@ -63,20 +63,29 @@ class TrainingLoop:
             gradient_accumulation_steps=self.micro_batches_per_step,
             # Every weight is used once per forward pass, so autocast's cache of casts saves nothing; it
             # only carries casts from one checkpointed region into another (pytorch/pytorch#193338).
-            kwargs_handlers=[AutocastKwargs(cache_enabled=False),
-                             DistributedDataParallelKwargs(find_unused_parameters=self.find_unused_parameters)],
+            kwargs_handlers=[
+                AutocastKwargs(cache_enabled=False),
+                DistributedDataParallelKwargs(find_unused_parameters=self.find_unused_parameters),
+            ],
             log_with="tensorboard" if cfg.logging.report_to == "tensorboard" else None,
-            project_config=ProjectConfiguration(project_dir=str(self.output_dir),
-                                                logging_dir=str(self.output_dir / "logs")),
+            project_config=ProjectConfiguration(
+                project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")
+            ),
         )
         self.dataset = self.build_dataset()
-        self.sampler = ShardedSampler(len(self.dataset), num_replicas=self.accelerator.num_processes,
-                                      rank=self.accelerator.process_index, seed=cfg.train.seed)
+        self.sampler = ShardedSampler(
+            len(self.dataset),
+            num_replicas=self.accelerator.num_processes,
+            rank=self.accelerator.process_index,
+            seed=cfg.train.seed,
+        )
         self.batches_per_epoch = len(self.sampler) // cfg.train.batch_size
         if self.batches_per_epoch == 0:
-            raise InputError(f"dataset '{cfg.data.root}' has {len(self.dataset)} {self.dataset_unit}, fewer than "
-                             f"one batch of {cfg.train.batch_size} per process x {self.accelerator.num_processes} "
-                             "processes: lower train.batch_size")
+            raise InputError(
+                f"dataset '{cfg.data.root}' has {len(self.dataset)} {self.dataset_unit}, fewer than "
+                f"one batch of {cfg.train.batch_size} per process x {self.accelerator.num_processes} "
+                "processes: lower train.batch_size"
+            )
         self.prepare()
         self.resume_from = checkpoints.resolve_resume(self.output_dir, resume, stage=self.stage_id)
         self.resume_latest = resume == "latest"
@@ -146,8 +155,13 @@ class TrainingLoop:
         if cfg.validation.every_steps:
             checkpoints.validation_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
         start = checkpoints.read_step(self.resume_from) if self.resume_from is not None else 0
-        checkpoints.check_replaceable_outputs(self.output_dir, list(self.exported), start, cfg.train.max_steps,
-                                              inputs=[cfg.data.root, *self.inputs()])
+        checkpoints.check_replaceable_outputs(
+            self.output_dir,
+            list(self.exported),
+            start,
+            cfg.train.max_steps,
+            inputs=[cfg.data.root, *self.inputs()],
+        )
         checkpoints.check_output_dir(self.accelerator, self.output_dir)
 
     def checkpoint_state(self) -> dict:
@@ -178,7 +192,9 @@ class TrainingLoop:
             self.global_step = checkpoints.read_step(self.resume_from)
             acc.print(f"resumed from {self.resume_from} at step {self.global_step}")
         if acc.is_main_process:
-            files.write_text_atomic(self.output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            files.write_text_atomic(
+                self.output_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg))
+            )
             if cfg.logging.report_to == "tensorboard":
                 acc.init_trackers(self.tracker_project, config=flat_config(cfg))
 
@@ -195,8 +211,13 @@ class TrainingLoop:
         if hasattr(self.dataset, "set_epoch"):  # per-epoch randomness of the samples (MagicPose's pairs)
             self.dataset.set_epoch(epoch)
         self.sampler.set_epoch(epoch, start=batch_in_epoch * self.cfg.train.batch_size)
-        return DataLoader(self.dataset, batch_size=self.cfg.train.batch_size, sampler=self.sampler,
-                          num_workers=self.cfg.data.num_workers, drop_last=True)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.cfg.train.batch_size,
+            sampler=self.sampler,
+            num_workers=self.cfg.data.num_workers,
+            drop_last=True,
+        )
 
     def _batches(self, micro_step: int) -> Iterator[dict]:
         """Every micro-batch from ``micro_step`` on, epoch after epoch."""
@@ -208,8 +229,13 @@ class TrainingLoop:
     def train(self) -> None:
         cfg, acc = self.cfg, self.accelerator
         per_step = self.micro_batches_per_step
-        bar = tqdm(total=cfg.train.max_steps, initial=self.global_step, desc=f"train {self.stage_name}",
-                   unit="step", disable=not acc.is_local_main_process)
+        bar = tqdm(
+            total=cfg.train.max_steps,
+            initial=self.global_step,
+            desc=f"train {self.stage_name}",
+            unit="step",
+            disable=not acc.is_local_main_process,
+        )
         started, start_step = time.perf_counter(), self.global_step
         self.seen: list[int] = []  # dataset indices this process trained on
         self.step_times: list[float] = []  # perf_counter at the end of each optimizer step
@@ -224,8 +250,11 @@ class TrainingLoop:
             # Every process agrees to stop when any one's loss is not a number: nothing of this step is saved.
             bad = next((v for losses in step_losses for v in losses.values() if not math.isfinite(v)), None)
             checkpoints.stop_if_not_finite(acc, bad, self.global_step + 1, self.output_dir)
-            losses = {name: float(np.mean([s[name] for s in step_losses])) for name in step_losses[0]} \
-                if per_step > 1 else step_losses[0]
+            losses = (
+                {name: float(np.mean([s[name] for s in step_losses])) for name in step_losses[0]}
+                if per_step > 1
+                else step_losses[0]
+            )
             step_losses = []
             self.global_step += 1
             self.step_times.append(time.perf_counter())
@@ -250,8 +279,14 @@ class TrainingLoop:
 
     def save_checkpoint(self) -> None:
         checkpoints.check_finite(self.trained_networks(), self.global_step)
-        checkpoints.save(self.accelerator, self.output_dir, self.global_step, self.cfg.checkpoint.keep_last,
-                         self.checkpoint_state(), write_extra=self.write_checkpoint_extra)
+        checkpoints.save(
+            self.accelerator,
+            self.output_dir,
+            self.global_step,
+            self.cfg.checkpoint.keep_last,
+            self.checkpoint_state(),
+            write_extra=self.write_checkpoint_extra,
+        )
 
     def save_final(self) -> None:
         """The exported folders, once every process has finished and every weight is finite."""
@@ -278,8 +313,12 @@ class TrainingLoop:
                     from PIL import Image
 
                     with Image.open(path) as image:
-                        tracker.writer.add_image("validation", np.asarray(image.convert("RGB")), self.global_step,
-                                                 dataformats="HWC")
+                        tracker.writer.add_image(
+                            "validation",
+                            np.asarray(image.convert("RGB")),
+                            self.global_step,
+                            dataformats="HWC",
+                        )
         acc.wait_for_everyone()
         return path
 
@@ -289,7 +328,9 @@ def flat_config(cfg) -> dict:
     flat = {}
     for section, values in OmegaConf.to_container(OmegaConf.structured(cfg)).items():
         if isinstance(values, dict):
-            flat.update({f"{section}.{k}": v for k, v in values.items() if isinstance(v, int | float | str | bool)})
+            flat.update(
+                {f"{section}.{k}": v for k, v in values.items() if isinstance(v, int | float | str | bool)}
+            )
         else:
             flat[section] = values
     return flat

@@ -52,8 +52,10 @@ def _load(cls, folder: Path, what: str, **kwargs):
     try:
         return cls.from_pretrained(folder, **kwargs)
     except Exception as err:
-        raise InputError(f"cannot load the {what} from '{folder}' ({str(err).splitlines()[0]}): "
-                         "pass a diffusers-format folder") from err
+        raise InputError(
+            f"cannot load the {what} from '{folder}' ({str(err).splitlines()[0]}): "
+            "pass a diffusers-format folder"
+        ) from err
 
 
 def _tokenizer(pretrained_dir: Path) -> CLIPTokenizer | None:
@@ -72,7 +74,9 @@ def empty_prompt_embedding(pretrained_dir: Path) -> torch.Tensor:
     try:
         return compute_empty_prompt_embeds(text_encoder, _tokenizer(pretrained_dir))
     except ValueError as err:
-        raise InputError(f"'{pretrained_dir}' has no tokenizer/ and no {EMPTY_PROMPT_FOLDER}/ ({err})") from err
+        raise InputError(
+            f"'{pretrained_dir}' has no tokenizer/ and no {EMPTY_PROMPT_FOLDER}/ ({err})"
+        ) from err
 
 
 def build_models(cfg: TrainingConfig):
@@ -83,8 +87,10 @@ def build_models(cfg: TrainingConfig):
     if cfg.model.appearance_unet:
         appearance_unet = _load(UNet2DConditionModel, Path(cfg.model.appearance_unet), "appearance UNet")
     elif cfg.stage == "pose_control":
-        raise InputError("stage pose_control needs model.appearance_unet: the stage-1 appearance UNet folder "
-                         "(<stage1 output>/final/appearance_unet)")
+        raise InputError(
+            "stage pose_control needs model.appearance_unet: the stage-1 appearance UNet folder "
+            "(<stage1 output>/final/appearance_unet)"
+        )
     else:
         appearance_unet = copy.deepcopy(unet)  # the original initialises it as a copy of the SD UNet
     controlnet = None
@@ -94,7 +100,9 @@ def build_models(cfg: TrainingConfig):
         else:
             # The pose-map embedding must downsample as much as the VAE does (SD 1.5: 8, four levels).
             levels = len(vae.config.block_out_channels)
-            controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256)[:levels])
+            controlnet = ControlNetModel.from_unet(
+                unet, conditioning_embedding_out_channels=(16, 32, 96, 256)[:levels]
+            )
     vae.requires_grad_(False)
     unet.requires_grad_(False)
     return vae, unet, appearance_unet, controlnet
@@ -119,9 +127,16 @@ class MagicPoseTrainer(TrainingLoop):
 
     def build_dataset(self) -> PairDataset:
         cfg = self.cfg
-        return PairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height, width=cfg.data.width,
-                           max_frame_distance=cfg.data.max_frame_distance, seed=cfg.train.seed,
-                           crop=cfg.data.crop, crop_scale=tuple(cfg.data.crop_scale))
+        return PairDataset(
+            cfg.data.root,
+            cfg.data.split,
+            height=cfg.data.height,
+            width=cfg.data.width,
+            max_frame_distance=cfg.data.max_frame_distance,
+            seed=cfg.train.seed,
+            crop=cfg.data.crop,
+            crop_scale=tuple(cfg.data.crop_scale),
+        )
 
     def inputs(self) -> list:
         model = self.cfg.model
@@ -134,15 +149,20 @@ class MagicPoseTrainer(TrainingLoop):
         root = Path(self.cfg.model.pretrained_dir)
         for name in ("text_encoder", "tokenizer"):
             folder = root / name
-            if folder.exists() and not any((folder / f).is_file() for f in ("config.json", "tokenizer_config.json")):
-                raise InputError(f"'{folder}' is not a diffusers/transformers folder (no config file): "
-                                 f"remove it or copy the complete {name}")
+            if folder.exists() and not any(
+                (folder / f).is_file() for f in ("config.json", "tokenizer_config.json")
+            ):
+                raise InputError(
+                    f"'{folder}' is not a diffusers/transformers folder (no config file): "
+                    f"remove it or copy the complete {name}"
+                )
         super().check_run_needs()
 
     def build_networks(self) -> None:
         cfg, acc = self.cfg, self.accelerator
-        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.train.mixed_precision,
-                                                                               torch.float32)
+        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
+            cfg.train.mixed_precision, torch.float32
+        )
         self.context = empty_prompt_embedding(Path(cfg.model.pretrained_dir)).to(acc.device)
         vae, unet, appearance_unet, controlnet = build_models(cfg)
         # Every module on the training device before its first use (the probe pass below); the frozen
@@ -161,13 +181,25 @@ class MagicPoseTrainer(TrainingLoop):
         unet.eval()
         self.vae.eval()
         appearance_lr = cfg.train.appearance_learning_rate
-        groups = [{"params": [p for p in appearance_unet.parameters() if p.requires_grad],
-                   "lr": cfg.train.learning_rate if appearance_lr is None else appearance_lr}]
+        groups = [
+            {
+                "params": [p for p in appearance_unet.parameters() if p.requires_grad],
+                "lr": cfg.train.learning_rate if appearance_lr is None else appearance_lr,
+            }
+        ]
         if controlnet is not None:
-            groups.append({"params": [p for p in controlnet.parameters() if p.requires_grad],
-                           "lr": cfg.train.learning_rate})
-        optimizer = torch.optim.AdamW(groups, betas=(cfg.train.adam_beta1, cfg.train.adam_beta2),
-                                      eps=cfg.train.adam_epsilon, weight_decay=cfg.train.weight_decay)
+            groups.append(
+                {
+                    "params": [p for p in controlnet.parameters() if p.requires_grad],
+                    "lr": cfg.train.learning_rate,
+                }
+            )
+        optimizer = torch.optim.AdamW(
+            groups,
+            betas=(cfg.train.adam_beta1, cfg.train.adam_beta2),
+            eps=cfg.train.adam_epsilon,
+            weight_decay=cfg.train.weight_decay,
+        )
         self.model, self.optimizer = acc.prepare(model, optimizer)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.noise_scheduler = MagicPosePipeline.default_scheduler()
@@ -179,7 +211,9 @@ class MagicPoseTrainer(TrainingLoop):
         shape = (1, unet.config.in_channels, self.cfg.data.height // scale, self.cfg.data.width // scale)
         g = torch.Generator().manual_seed(0)
         latents = torch.randn(shape, generator=g).to(self.accelerator.device)
-        pose = torch.rand((1, 3, self.cfg.data.height, self.cfg.data.width), generator=g).to(self.accelerator.device)
+        pose = torch.rand((1, 3, self.cfg.data.height, self.cfg.data.width), generator=g).to(
+            self.accelerator.device
+        )
         return latents, latents.clone(), self.context, pose
 
     # -- one step -------------------------------------------------------------------------------
@@ -197,7 +231,9 @@ class MagicPoseTrainer(TrainingLoop):
         generators = [torch.Generator().manual_seed(int(s)) for s in batch["seed"]]
         target = self._encode(batch["image"], generators)
         reference = self._encode(batch["reference"], generators)
-        timesteps = torch.stack([torch.randint(0, len(self.alphas_cumprod), (), generator=g) for g in generators])
+        timesteps = torch.stack(
+            [torch.randint(0, len(self.alphas_cumprod), (), generator=g) for g in generators]
+        )
         noise = torch.stack([torch.randn(target.shape[1:], generator=g) for g in generators]).to(device)
         timesteps = timesteps.to(device)
         alpha = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1)
@@ -278,11 +314,15 @@ class MagicPoseTrainer(TrainingLoop):
             optional["text_encoder"] = load_as_stored(CLIPTextModel, root / "text_encoder")
             optional["tokenizer"] = _tokenizer(root)
         modules = self.trained_networks()
-        pipe = MagicPosePipeline(vae=load_as_stored(AutoencoderKL, root / "vae"),
-                                 text_encoder=optional.get("text_encoder"), tokenizer=optional.get("tokenizer"),
-                                 unet=load_as_stored(UNet2DConditionModel, root / "unet"),
-                                 appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
-                                 scheduler=MagicPosePipeline.default_scheduler())
+        pipe = MagicPosePipeline(
+            vae=load_as_stored(AutoencoderKL, root / "vae"),
+            text_encoder=optional.get("text_encoder"),
+            tokenizer=optional.get("tokenizer"),
+            unet=load_as_stored(UNet2DConditionModel, root / "unet"),
+            appearance_unet=modules["appearance_unet"],
+            controlnet=modules.get("controlnet"),
+            scheduler=MagicPosePipeline.default_scheduler(),
+        )
         pipe.empty_prompt_embeds = self.context.detach().cpu()  # saved with the pipeline
         pipe.save_pretrained(folder)
         return folder
@@ -291,9 +331,15 @@ class MagicPoseTrainer(TrainingLoop):
         """A MagicPosePipeline around the models being trained (it attaches its own bank while it samples)."""
         modules = self.trained_networks()
         model = self.accelerator.unwrap_model(self.model)
-        pipe = MagicPosePipeline(vae=self.vae, text_encoder=None, tokenizer=None, unet=model.unet,
-                                 appearance_unet=modules["appearance_unet"], controlnet=modules.get("controlnet"),
-                                 scheduler=MagicPosePipeline.default_scheduler())
+        pipe = MagicPosePipeline(
+            vae=self.vae,
+            text_encoder=None,
+            tokenizer=None,
+            unet=model.unet,
+            appearance_unet=modules["appearance_unet"],
+            controlnet=modules.get("controlnet"),
+            scheduler=MagicPosePipeline.default_scheduler(),
+        )
         pipe.empty_prompt_embeds = self.context.detach()
         pipe.set_progress_bar_config(disable=True)
         return pipe
@@ -317,25 +363,37 @@ class MagicPoseTrainer(TrainingLoop):
             # Under mixed precision the frozen models are in bf16/fp16 and the trained ones in float32:
             # autocast runs them together, as in the training forward pass.
             with acc.autocast():
-                out = pipe(image=reference, pose_images=poses, height=height, width=width,
-                           num_inference_steps=cfg.validation.num_inference_steps,
-                           guidance_scale=cfg.validation.guidance_scale, prompt_embeds=self.context,
-                           generator=torch.Generator().manual_seed(cfg.train.seed), output_type="np").frames[0]
+                out = pipe(
+                    image=reference,
+                    pose_images=poses,
+                    height=height,
+                    width=width,
+                    num_inference_steps=cfg.validation.num_inference_steps,
+                    guidance_scale=cfg.validation.guidance_scale,
+                    prompt_embeds=self.context,
+                    generator=torch.Generator().manual_seed(cfg.train.seed),
+                    output_type="np",
+                ).frames[0]
         finally:
             model.train()
-        return [make_preview_frame(np.asarray(reference), p, (o * 255).round().astype(np.uint8))
-                for p, o in zip(poses, out, strict=True)]
+        return [
+            make_preview_frame(np.asarray(reference), p, (o * 255).round().astype(np.uint8))
+            for p, o in zip(poses, out, strict=True)
+        ]
 
 
 def describe(trainer: MagicPoseTrainer) -> str:
     model = trainer.accelerator.unwrap_model(trainer.model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    frozen = sum(p.numel() for p in model.unet.parameters()) + sum(p.numel() for p in trainer.vae.parameters())
+    frozen = sum(p.numel() for p in model.unet.parameters()) + sum(
+        p.numel() for p in trainer.vae.parameters()
+    )
     train = trainer.cfg.train
-    return (f"stage {trainer.cfg.stage}: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen, "
-            f"{len(trainer.unused)} unused tensors frozen, {trainer.accelerator.num_processes} process(es) "
-            f"({trainer.accelerator.distributed_type}), {len(trainer.dataset)} frames, "
-            f"{trainer.batches_per_epoch} batches per epoch per process; {math.ceil(train.max_steps)} steps of "
-            f"{trainer.samples_per_step} samples ({train.batch_size} per process x "
-            f"{train.gradient_accumulation_steps} accumulated x {trainer.accelerator.num_processes} processes)")
-
+    return (
+        f"stage {trainer.cfg.stage}: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen, "
+        f"{len(trainer.unused)} unused tensors frozen, {trainer.accelerator.num_processes} process(es) "
+        f"({trainer.accelerator.distributed_type}), {len(trainer.dataset)} frames, "
+        f"{trainer.batches_per_epoch} batches per epoch per process; {math.ceil(train.max_steps)} steps of "
+        f"{trainer.samples_per_step} samples ({train.batch_size} per process x "
+        f"{train.gradient_accumulation_steps} accumulated x {trainer.accelerator.num_processes} processes)"
+    )

@@ -21,8 +21,12 @@ from magicpose.models.reference_attention import (
 
 
 class MagicPoseTrainingModel(torch.nn.Module):
-    def __init__(self, appearance_unet: UNet2DConditionModel, controlnet: ControlNetModel | None,
-                 unet: UNet2DConditionModel) -> None:
+    def __init__(
+        self,
+        appearance_unet: UNet2DConditionModel,
+        controlnet: ControlNetModel | None,
+        unet: UNet2DConditionModel,
+    ) -> None:
         super().__init__()
         self.appearance_unet = appearance_unet
         self.controlnet = controlnet
@@ -37,17 +41,34 @@ class MagicPoseTrainingModel(torch.nn.Module):
     def unet(self) -> UNet2DConditionModel:
         return self._frozen["unet"]
 
-    def forward(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor, timesteps: torch.Tensor,
-                context: torch.Tensor, pose: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        reference_latents: torch.Tensor,
+        noisy_latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        context: torch.Tensor,
+        pose: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Predicted noise. Leaves the bank in "read" mode: call ``bank.reset()`` after ``backward``."""
         run_appearance_unet(self.appearance_unet, self.bank, reference_latents, timesteps, context)
         down, mid = None, None
         if self.controlnet is not None:
-            down, mid = self.controlnet(noisy_latents, timesteps, encoder_hidden_states=context, controlnet_cond=pose,
-                                        return_dict=False)
+            down, mid = self.controlnet(
+                noisy_latents,
+                timesteps,
+                encoder_hidden_states=context,
+                controlnet_cond=pose,
+                return_dict=False,
+            )
         self.bank.mode = "read"
-        return self.unet(noisy_latents, timesteps, encoder_hidden_states=context, down_block_additional_residuals=down,
-                         mid_block_additional_residual=mid, return_dict=False)[0]
+        return self.unet(
+            noisy_latents,
+            timesteps,
+            encoder_hidden_states=context,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
+            return_dict=False,
+        )[0]
 
     def enable_gradient_checkpointing(self) -> None:
         """Gradient checkpointing of all three networks, made safe for the reference bank.
@@ -62,8 +83,9 @@ class MagicPoseTrainingModel(torch.nn.Module):
         never write again), whatever the mode is when the backward pass comes.
         """
         last_writer = self.appearance_unet.get_submodule(self.bank.last_writer)
-        stopping_blocks = {id(m) for m in self.appearance_unet.modules()
-                           if any(sub is last_writer for sub in m.modules())}
+        stopping_blocks = {
+            id(m) for m in self.appearance_unet.modules() if any(sub is last_writer for sub in m.modules())
+        }
         bank = self.bank
 
         def checkpoint(module: torch.nn.Module, *args):
@@ -74,15 +96,21 @@ class MagicPoseTrainingModel(torch.nn.Module):
             def contexts():
                 return nullcontext(), bank.replaying(forward_mode)
 
-            return torch.utils.checkpoint.checkpoint(module.__call__, *args, use_reentrant=False,
-                                                     context_fn=contexts)
+            return torch.utils.checkpoint.checkpoint(
+                module.__call__, *args, use_reentrant=False, context_fn=contexts
+            )
 
         for network in (self.appearance_unet, self.controlnet, self.unet):
             if network is not None:
                 network.enable_gradient_checkpointing(checkpoint)
 
-    def freeze_unused_parameters(self, reference_latents: torch.Tensor, noisy_latents: torch.Tensor,
-                                 context: torch.Tensor, pose: torch.Tensor | None) -> list[str]:
+    def freeze_unused_parameters(
+        self,
+        reference_latents: torch.Tensor,
+        noisy_latents: torch.Tensor,
+        context: torch.Tensor,
+        pose: torch.Tensor | None,
+    ) -> list[str]:
         """Freeze trainable parameters that cannot affect the loss; returns their names.
 
         The appearance UNet stops after its last bank write, so its tail (the rest of the last

@@ -181,11 +181,28 @@ class Pose2VidFaceTrainingConfig(GanRunConfig):
 
 
 # The ranges of the numbers (checked before any work; None: a default chosen elsewhere).
-AT_LEAST = {**COMMON_AT_LEAST, "data.height": 1, "data.width": 1, "train.decay_steps": 0,
-            "train.adam_beta1": 0, "train.adam_beta2": 0, "loss.vgg_weight": 0, "loss.l1_weight": 0,
-            "discriminator.ndf": 1, "discriminator.n_layers": 1, "model.ngf": 1}
-BODY_AT_LEAST = {**AT_LEAST, "model.n_downsample_global": 1, "model.n_blocks_global": 0, "model.n_blocks_local": 0,
-                 "discriminator.num_D": 1, "train.fix_global_steps": 0, "loss.lambda_feat": 0}
+AT_LEAST = {
+    **COMMON_AT_LEAST,
+    "data.height": 1,
+    "data.width": 1,
+    "train.decay_steps": 0,
+    "train.adam_beta1": 0,
+    "train.adam_beta2": 0,
+    "loss.vgg_weight": 0,
+    "loss.l1_weight": 0,
+    "discriminator.ndf": 1,
+    "discriminator.n_layers": 1,
+    "model.ngf": 1,
+}
+BODY_AT_LEAST = {
+    **AT_LEAST,
+    "model.n_downsample_global": 1,
+    "model.n_blocks_global": 0,
+    "model.n_blocks_local": 0,
+    "discriminator.num_D": 1,
+    "train.fix_global_steps": 0,
+    "loss.lambda_feat": 0,
+}
 FACE_AT_LEAST = {**AT_LEAST, "model.n_downsampling": 1, "model.n_blocks": 0}
 
 
@@ -196,34 +213,49 @@ def size_multiple(model: Pose2VidModelConfig) -> int:
 
 def _check_common(cfg: Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig) -> None:
     """What both stages check: validation, the schedule, the VGG term."""
-    check_numbers(cfg, at_least=FACE_AT_LEAST if cfg.stage == "face" else BODY_AT_LEAST, above=COMMON_ABOVE,
-                  below=COMMON_BELOW, at_most=COMMON_AT_MOST)
+    check_numbers(
+        cfg,
+        at_least=FACE_AT_LEAST if cfg.stage == "face" else BODY_AT_LEAST,
+        above=COMMON_ABOVE,
+        below=COMMON_BELOW,
+        at_most=COMMON_AT_MOST,
+    )
     if cfg.validation.every_steps and cfg.validation.num_frames < 1:
         raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
     if cfg.train.decay_steps > cfg.train.max_steps:
-        raise InputError(f"train.decay_steps {cfg.train.decay_steps} exceeds train.max_steps "
-                         f"{cfg.train.max_steps}: the decay happens within the run")
+        raise InputError(
+            f"train.decay_steps {cfg.train.decay_steps} exceeds train.max_steps "
+            f"{cfg.train.max_steps}: the decay happens within the run"
+        )
     if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
-        raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision "
-                         "vgg19 state dict (.pth or .safetensors), or set loss.vgg_weight=0")
+        raise InputError(
+            f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision "
+            "vgg19 state dict (.pth or .safetensors), or set loss.vgg_weight=0"
+        )
 
 
 def _check(cfg: Pose2VidTrainingConfig) -> None:
     model, train = cfg.model, cfg.train
-    for name, value, allowed in (("model.architecture", model.architecture, ARCHITECTURES),
-                                 ("model.norm", model.norm, NORMS),
-                                 ("model.pose_range", model.pose_range, POSE_RANGES)):
+    for name, value, allowed in (
+        ("model.architecture", model.architecture, ARCHITECTURES),
+        ("model.norm", model.norm, NORMS),
+        ("model.pose_range", model.pose_range, POSE_RANGES),
+    ):
         if value not in allowed:
             raise InputError(f"{name} '{value}' must be one of {', '.join(allowed)}")
     _check_common(cfg)
     if train.fix_global_steps and model.architecture != "local":
-        raise InputError(f"train.fix_global_steps={train.fix_global_steps} needs model.architecture=local "
-                         "(it holds the local enhancer's global branch): set it to 0")
+        raise InputError(
+            f"train.fix_global_steps={train.fix_global_steps} needs model.architecture=local "
+            "(it holds the local enhancer's global branch): set it to 0"
+        )
     multiple = size_multiple(model)
     if cfg.data.height % multiple or cfg.data.width % multiple:
-        raise InputError(f"data.height and data.width must be multiples of {multiple} for a "
-                         f"{model.architecture} generator with {model.n_downsample_global} downsamplings, "
-                         f"got {cfg.data.height}x{cfg.data.width}")
+        raise InputError(
+            f"data.height and data.width must be multiples of {multiple} for a "
+            f"{model.architecture} generator with {model.n_downsample_global} downsamplings, "
+            f"got {cfg.data.height}x{cfg.data.width}"
+        )
 
 
 def _check_face(cfg: Pose2VidFaceTrainingConfig) -> None:
@@ -233,8 +265,10 @@ def _check_face(cfg: Pose2VidFaceTrainingConfig) -> None:
         raise InputError(f"model.variant '{cfg.model.variant}' must be one of {', '.join(FACE_VARIANTS)}")
     _check_common(cfg)
     if not 0 < cfg.model.size_fraction <= 1:
-        raise InputError(f"model.size_fraction={cfg.model.size_fraction} must be in (0, 1] (the head crop's side "
-                         "over the frame height)")
+        raise InputError(
+            f"model.size_fraction={cfg.model.size_fraction} must be in (0, 1] (the head crop's side "
+            "over the frame height)"
+        )
 
 
 def _stage(layers: list) -> str:
@@ -244,13 +278,16 @@ def _stage(layers: list) -> str:
     except OmegaConfBaseException as err:
         raise InputError(f"bad key=value override or config file ({first_line(err)}): correct it") from None
     if stage not in STAGES:
-        raise InputError(f"stage '{stage}' must be one of {', '.join(STAGES)} (body: the global or local "
-                         "pose2vid generator; face: the face enhancer on a trained body stage)")
+        raise InputError(
+            f"stage '{stage}' must be one of {', '.join(STAGES)} (body: the global or local "
+            "pose2vid generator; face: the face enhancer on a trained body stage)"
+        )
     return stage
 
 
-def load_pose2vid_config(path: str | Path | None,
-                         overrides: list[str] = ()) -> Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig:
+def load_pose2vid_config(
+    path: str | Path | None, overrides: list[str] = ()
+) -> Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig:
     """Schema defaults <- YAML file <- ``key=value`` overrides, checked; a problem is one InputError line. The
     top-level ``stage`` picks the schema: :class:`Pose2VidTrainingConfig` (``body``, the default) or
     :class:`Pose2VidFaceTrainingConfig` (``face``)."""
@@ -262,7 +299,9 @@ def load_pose2vid_config(path: str | Path | None,
     if cfg.train.mixed_precision == "fp16":
         # accelerate has one loss scaler for the whole run; the GAN step scales, unscales and steps two
         # optimizers in turn, which one scaler does not support. bf16 needs no loss scaling.
-        raise InputError("train.mixed_precision=fp16 is not supported for pose2vid training (its two optimizers "
-                         "would share one loss scaler): use bf16 or no")
+        raise InputError(
+            "train.mixed_precision=fp16 is not supported for pose2vid training (its two optimizers "
+            "would share one loss scaler): use bf16 or no"
+        )
     (_check_face if face else _check)(cfg)
     return cfg

@@ -47,6 +47,7 @@ from magicpose.data.consecutive import ConsecutivePairDataset
 from magicpose.errors import InputError, first_line
 from magicpose.models.losses import VGGPerceptualLoss, discriminator_loss, feature_matching_loss, lsgan_loss
 from magicpose.models.pix2pixhd import (
+    GENERATOR_SIZES,
     MultiscaleDiscriminator,
     discriminator_pair_input,
     local_enhancer_from_global_state_dict,
@@ -58,15 +59,15 @@ from magicpose.training.loop import TrainingLoop
 from magicpose.training.pose2vid_config import Pose2VidTrainingConfig
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-GENERATOR_FIELDS = ("ngf", "n_downsample_global", "n_blocks_global", "n_blocks_local", "norm", "pose_range")
+GENERATOR_FIELDS = (*GENERATOR_SIZES, "pose_range")
 
 
 def build_generator(cfg: Pose2VidTrainingConfig) -> Pose2VidGenerator:
     m = cfg.model
-    return Pose2VidGenerator(architecture=m.architecture, ngf=m.ngf,
-                             n_downsample_global=m.n_downsample_global, n_blocks_global=m.n_blocks_global,
-                             n_blocks_local=m.n_blocks_local, norm=m.norm, pose_range=m.pose_range,
-                             sample_size=(cfg.data.height, cfg.data.width))
+    fields = {name: getattr(m, name) for name in GENERATOR_FIELDS}
+    return Pose2VidGenerator(
+        architecture=m.architecture, **fields, sample_size=(cfg.data.height, cfg.data.width)
+    )
 
 
 def build_discriminator(cfg: Pose2VidTrainingConfig) -> MultiscaleDiscriminator:
@@ -82,8 +83,10 @@ def generator_folder(path: str | Path) -> Path:
     for candidate in (folder / "final" / "generator", folder / "generator", folder):
         if (candidate / "config.json").is_file():
             return candidate
-    raise InputError(f"model.init_from '{folder}' holds no pose2vid generator (no final/generator/, "
-                     "generator/ or config.json): pass the previous stage's output_dir, or its final/ folder")
+    raise InputError(
+        f"model.init_from '{folder}' holds no pose2vid generator (no final/generator/, "
+        "generator/ or config.json): pass the previous stage's output_dir, or its final/ folder"
+    )
 
 
 def load_generator(folder: Path) -> Pose2VidGenerator:
@@ -91,8 +94,10 @@ def load_generator(folder: Path) -> Pose2VidGenerator:
     try:
         return Pose2VidGenerator.from_pretrained(folder)
     except Exception as err:
-        raise InputError(f"cannot load the generator in '{folder}' ({first_line(err)}): pass the output of a "
-                         "pose2vid training run") from err
+        raise InputError(
+            f"cannot load the generator in '{folder}' ({first_line(err)}): pass the output of a "
+            "pose2vid training run"
+        ) from err
 
 
 def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
@@ -106,26 +111,33 @@ def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
     src, dst = source.config, generator.config
     local_from_global = src.architecture == "global" and dst.architecture == "local"
     if src.architecture != dst.architecture and not local_from_global:
-        raise InputError(f"model.init_from '{folder}' is a {src.architecture} generator: a "
-                         f"{dst.architecture} one cannot start from it")
+        raise InputError(
+            f"model.init_from '{folder}' is a {src.architecture} generator: a "
+            f"{dst.architecture} one cannot start from it"
+        )
     expected = {name: getattr(dst, name) for name in GENERATOR_FIELDS}
     if local_from_global:
         del expected["n_blocks_local"]  # the global generator has no local enhancer
         expected["ngf"] = 2 * dst.ngf  # the global branch runs at twice the local enhancer's width
     for name, value in expected.items():
         if getattr(src, name) != value:
-            raise InputError(f"model.init_from '{folder}' has {name}={getattr(src, name)}, this run needs "
-                             f"{value}: set model.* to match the previous stage")
+            raise InputError(
+                f"model.init_from '{folder}' has {name}={getattr(src, name)}, this run needs "
+                f"{value}: set model.* to match the previous stage"
+            )
     state = source.state_dict()
     if not local_from_global:
         generator.load_state_dict(state, strict=True)
         return f"initialised the generator from {folder}"
-    branch = local_enhancer_from_global_state_dict({k.removeprefix("net."): v for k, v in state.items()},
-                                                   src.n_downsample_global, src.n_blocks_global)
+    branch = local_enhancer_from_global_state_dict(
+        {k.removeprefix("net."): v for k, v in state.items()}, src.n_downsample_global, src.n_blocks_global
+    )
     missing, unexpected = generator.net.load_state_dict(branch, strict=False)
     if unexpected or any(k.startswith("global_branch.") for k in missing):
-        raise InputError(f"the global generator in '{folder}' does not fit this local enhancer's global "
-                         "branch: re-run the global stage with matching model.* settings")
+        raise InputError(
+            f"the global generator in '{folder}' does not fit this local enhancer's global "
+            "branch: re-run the global stage with matching model.* settings"
+        )
     return f"initialised the global branch from the global generator in {folder}"
 
 
@@ -139,8 +151,13 @@ class Pose2VidTrainer(TrainingLoop):
 
     def build_dataset(self) -> ConsecutivePairDataset:
         cfg = self.cfg
-        return ConsecutivePairDataset(cfg.data.root, cfg.data.split, height=cfg.data.height, width=cfg.data.width,
-                                      keypoints=self.needs_keypoints)
+        return ConsecutivePairDataset(
+            cfg.data.root,
+            cfg.data.split,
+            height=cfg.data.height,
+            width=cfg.data.width,
+            keypoints=self.needs_keypoints,
+        )
 
     def prepare(self) -> None:
         self.vgg = self._perceptual_loss()  # before anything is written: a bad VGG file leaves no output
@@ -168,8 +185,9 @@ class Pose2VidTrainer(TrainingLoop):
         betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
         opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.train.learning_rate, betas=betas)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.train.learning_rate, betas=betas)
-        self.generator, self.discriminator, self.opt_g, self.opt_d = acc.prepare(generator, discriminator,
-                                                                                 opt_g, opt_d)
+        self.generator, self.discriminator, self.opt_g, self.opt_d = acc.prepare(
+            generator, discriminator, opt_g, opt_d
+        )
         self.generator.train()
         self.discriminator.train()
 
@@ -206,9 +224,12 @@ class Pose2VidTrainer(TrainingLoop):
 
     def _inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
         device, generator = self.accelerator.device, self.body_generator
-        return (generator.pose_input(batch["pose_prev"].to(device)),
-                generator.pose_input(batch["pose"].to(device)),
-                batch["frame_prev"].to(device), batch["frame"].to(device))
+        return (
+            generator.pose_input(batch["pose_prev"].to(device)),
+            generator.pose_input(batch["pose"].to(device)),
+            batch["frame_prev"].to(device),
+            batch["frame"].to(device),
+        )
 
     def generator_losses(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """G's loss terms, and what D's step reuses: the inputs, the fakes, D's outputs on the real pair."""
@@ -218,16 +239,23 @@ class Pose2VidTrainer(TrainingLoop):
             fake = self.generator(pose, fake_prev)  # not detached: G learns through both passes
             pred_real = self.discriminator(discriminator_pair_input(pose_prev, pose, real_prev, real))
             pred_fake = self.discriminator(discriminator_pair_input(pose_prev, pose, fake_prev, fake))
-            terms = {"g_gan": lsgan_loss(pred_fake, True),
-                     "g_feat": feature_matching_loss(pred_fake, pred_real, self.cfg.loss.lambda_feat)}
+            terms = {
+                "g_gan": lsgan_loss(pred_fake, True),
+                "g_feat": feature_matching_loss(pred_fake, pred_real, self.cfg.loss.lambda_feat),
+            }
             if self.vgg is not None:
                 vgg = self.vgg(fake_prev, real_prev) + self.vgg(fake, real)
                 terms["g_vgg"] = 0.5 * vgg if self.cfg.model.architecture == "global" else vgg
             if self.cfg.loss.l1_weight:
                 l1 = F.l1_loss(fake_prev.float(), real_prev.float()) + F.l1_loss(fake.float(), real.float())
                 terms["g_l1"] = self.cfg.loss.l1_weight * l1
-        saved = {"pose_prev": pose_prev, "pose": pose, "fake_prev": fake_prev, "fake": fake,
-                 "pred_real": pred_real}
+        saved = {
+            "pose_prev": pose_prev,
+            "pose": pose,
+            "fake_prev": fake_prev,
+            "fake": fake,
+            "pred_real": pred_real,
+        }
         return terms, saved
 
     def _set_learning_rate(self, lr: float) -> None:
@@ -260,8 +288,9 @@ class Pose2VidTrainer(TrainingLoop):
 
         self.opt_d.zero_grad(set_to_none=True)  # drop what G's loss put into D's gradients
         with acc.autocast():
-            fake_pair = discriminator_pair_input(saved["pose_prev"], saved["pose"],
-                                                 saved["fake_prev"].detach(), saved["fake"].detach())
+            fake_pair = discriminator_pair_input(
+                saved["pose_prev"], saved["pose"], saved["fake_prev"].detach(), saved["fake"].detach()
+            )
             pred_fake = self.discriminator(fake_pair)
             loss_d = discriminator_loss(saved["pred_real"], pred_fake)
         acc.backward(loss_d)
@@ -294,8 +323,9 @@ class Pose2VidTrainer(TrainingLoop):
         """accelerate's load hook, the inverse of the save hook (the keys carry no DDP prefix, so a checkpoint
         resumes on any number of processes)."""
         checkpoints.load_module_weights(self.unwrapped_generator, Path(input_dir) / "generator")
-        self.unwrapped_discriminator.load_state_dict(load_file(str(Path(input_dir) / DISCRIMINATOR_FILE)),
-                                                     strict=True)
+        self.unwrapped_discriminator.load_state_dict(
+            load_file(str(Path(input_dir) / DISCRIMINATOR_FILE)), strict=True
+        )
         models.clear()  # nothing left for accelerate to load
 
     def trained_networks(self) -> dict[str, torch.nn.Module]:
@@ -325,8 +355,11 @@ class Pose2VidTrainer(TrainingLoop):
         generator = self.unwrapped_generator
         generator.eval()
         try:
-            generated = list(self.pipeline().iter_frames(
-                poses, height, width, pose_keypoints=self._validation_keypoints(video, frames)))
+            generated = list(
+                self.pipeline().iter_frames(
+                    poses, height, width, pose_keypoints=self._validation_keypoints(video, frames)
+                )
+            )
         finally:
             generator.train()
         reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
@@ -344,15 +377,18 @@ def describe(trainer: Pose2VidTrainer) -> str:
     d_params = sum(p.numel() for p in trainer.unwrapped_discriminator.parameters())
     epochs = train.max_steps / trainer.batches_per_epoch
     schedule = f"lr {train.learning_rate:g}, " + (
-        f"falling linearly to 0 over the last {train.decay_steps} steps" if train.decay_steps else "constant")
+        f"falling linearly to 0 over the last {train.decay_steps} steps" if train.decay_steps else "constant"
+    )
     if train.fix_global_steps:
         schedule += f"; global branch fixed for the first {train.fix_global_steps} steps"
-    return (f"pose2vid {cfg.model.architecture}: generator {g_params / 1e6:.2f}M parameters, discriminator "
-            f"{cfg.discriminator.num_D} scales {d_params / 1e6:.2f}M; VGG loss "
-            f"{'on' if trainer.vgg is not None else 'off'}; {acc.num_processes} process(es) "
-            f"({acc.distributed_type}); "
-            f"{len(trainer.dataset)} frame pairs in {len(trainer.dataset.videos)} video(s), "
-            f"{trainer.batches_per_epoch} batches per epoch per process; {train.max_steps} steps of "
-            f"{trainer.samples_per_step} samples ({train.batch_size} per process x {acc.num_processes} "
-            "processes) "
-            f"= {epochs:.2f} epochs; {schedule}" + (f"; {trainer.init_note}" if trainer.init_note else ""))
+    return (
+        f"pose2vid {cfg.model.architecture}: generator {g_params / 1e6:.2f}M parameters, discriminator "
+        f"{cfg.discriminator.num_D} scales {d_params / 1e6:.2f}M; VGG loss "
+        f"{'on' if trainer.vgg is not None else 'off'}; {acc.num_processes} process(es) "
+        f"({acc.distributed_type}); "
+        f"{len(trainer.dataset)} frame pairs in {len(trainer.dataset.videos)} video(s), "
+        f"{trainer.batches_per_epoch} batches per epoch per process; {train.max_steps} steps of "
+        f"{trainer.samples_per_step} samples ({train.batch_size} per process x {acc.num_processes} "
+        "processes) "
+        f"= {epochs:.2f} epochs; {schedule}" + (f"; {trainer.init_note}" if trainer.init_note else "")
+    )

@@ -33,7 +33,9 @@ class Vid2VidModelConfig:
     n_blocks: int = 9
     n_blocks_local: int = 3
     n_scales_spatial: int = 1  # 1: 256p; 2: 512p; 3: 1024p
-    norm: str = "instance"  # "instance_affine" is what the original's --norm batch computes (one video per batch)
+    norm: str = (
+        "instance"  # "instance_affine" is what the original's --norm batch computes (one video per batch)
+    )
     no_flow: bool = False
 
 
@@ -51,7 +53,9 @@ class Vid2VidLossConfig:
     lambda_feat: float = 10.0  # feature matching of both discriminators
     vgg_weight: float = 10.0  # VGG19 perceptual loss on the final and the raw frame; 0 turns it off
     vgg19_path: str | None = None  # a torchvision vgg19 state dict, for vgg_weight > 0
-    l1_weight: float = 0.0  # not in vid2vid: L1 to the real frames (final and raw), for runs without VGG19 weights
+    l1_weight: float = (
+        0.0  # not in vid2vid: L1 to the real frames (final and raw), for runs without VGG19 weights
+    )
     lambda_F: float = 10.0  # flow: L1 to the reference flow, and the previous real frame warped by it
     lambda_T: float = 10.0  # warp: the generated frame to the previous one warped by the reference flow
     # The reference flow between real frames (FlowNet2 in the original): a RAFT state dict of torchvision's
@@ -67,7 +71,9 @@ class Vid2VidLossConfig:
 class Vid2VidTrainConfig(GanTrainConfig):
     n_frames_total: int = 6  # frames per training clip at the start (the original's --n_frames_total)
     max_frames_total: int = 12  # the clip length grows to this (min(128, sequence) - 2 in the original)
-    grow_every: int = 0  # steps between doublings of the clip length (the original: --niter_step epochs); 0: fixed
+    grow_every: int = (
+        0  # steps between doublings of the clip length (the original: --niter_step epochs); 0: fixed
+    )
     max_frames_per_gpu: int = 3  # frames generated per optimizer step (the original's --max_frames_per_gpu)
 
 
@@ -95,14 +101,38 @@ class Vid2VidTrainingConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
-AT_LEAST = {**COMMON_AT_LEAST, "data.height": 1, "data.width": 1, "train.adam_beta1": 0, "train.adam_beta2": 0,
-            "model.n_frames_G": 2, "model.ngf": 1, "model.n_downsample_G": 1, "model.n_blocks": 0,
-            "model.n_blocks_local": 0, "model.n_scales_spatial": 1, "temporal.n_frames_D": 2,
-            "temporal.n_scales_temporal": 1, "temporal.ndf": 1, "temporal.n_layers": 1, "temporal.num_D": 1,
-            "discriminator.ndf": 1, "discriminator.n_layers": 1, "discriminator.num_D": 1,
-            "train.n_frames_total": 2, "train.max_frames_total": 2, "train.grow_every": 0,
-            "train.max_frames_per_gpu": 1, "train.decay_steps": 0, "data.num_workers": 0, "loss.lambda_feat": 0,
-            "loss.vgg_weight": 0, "loss.l1_weight": 0, "loss.lambda_F": 0, "loss.lambda_T": 0}
+AT_LEAST = {
+    **COMMON_AT_LEAST,
+    "data.height": 1,
+    "data.width": 1,
+    "train.adam_beta1": 0,
+    "train.adam_beta2": 0,
+    "model.n_frames_G": 2,
+    "model.ngf": 1,
+    "model.n_downsample_G": 1,
+    "model.n_blocks": 0,
+    "model.n_blocks_local": 0,
+    "model.n_scales_spatial": 1,
+    "temporal.n_frames_D": 2,
+    "temporal.n_scales_temporal": 1,
+    "temporal.ndf": 1,
+    "temporal.n_layers": 1,
+    "temporal.num_D": 1,
+    "discriminator.ndf": 1,
+    "discriminator.n_layers": 1,
+    "discriminator.num_D": 1,
+    "train.n_frames_total": 2,
+    "train.max_frames_total": 2,
+    "train.grow_every": 0,
+    "train.max_frames_per_gpu": 1,
+    "train.decay_steps": 0,
+    "data.num_workers": 0,
+    "loss.lambda_feat": 0,
+    "loss.vgg_weight": 0,
+    "loss.l1_weight": 0,
+    "loss.lambda_F": 0,
+    "loss.lambda_T": 0,
+}
 
 
 def size_multiple(model: Vid2VidModelConfig) -> int:
@@ -127,22 +157,32 @@ def _check(cfg: Vid2VidTrainingConfig) -> None:
     if cfg.loss.flow_net not in ("raft_small", "raft_large"):
         raise InputError(f"loss.flow_net '{cfg.loss.flow_net}' must be raft_small or raft_large")
     if train.max_frames_total < train.n_frames_total:
-        raise InputError(f"train.max_frames_total {train.max_frames_total} is below train.n_frames_total "
-                         f"{train.n_frames_total}: the clips only grow")
+        raise InputError(
+            f"train.max_frames_total {train.max_frames_total} is below train.n_frames_total "
+            f"{train.n_frames_total}: the clips only grow"
+        )
     if train.n_frames_total < model.n_frames_G:
-        raise InputError(f"train.n_frames_total {train.n_frames_total} must be at least model.n_frames_G "
-                         f"{model.n_frames_G} (a clip's first frames fill the generator's window)")
+        raise InputError(
+            f"train.n_frames_total {train.n_frames_total} must be at least model.n_frames_G "
+            f"{model.n_frames_G} (a clip's first frames fill the generator's window)"
+        )
     if train.decay_steps > train.max_steps:
-        raise InputError(f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: the "
-                         "decay happens within the run")
+        raise InputError(
+            f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: the "
+            "decay happens within the run"
+        )
     if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
-        raise InputError(f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision vgg19 "
-                         "state dict (.pth or .safetensors), or set loss.vgg_weight=0")
+        raise InputError(
+            f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision vgg19 "
+            "state dict (.pth or .safetensors), or set loss.vgg_weight=0"
+        )
     multiple = size_multiple(model)
     if cfg.data.height % multiple or cfg.data.width % multiple:
-        raise InputError(f"data.height and data.width must be multiples of {multiple} for a generator with "
-                         f"{model.n_downsample_G} downsamplings and {model.n_scales_spatial} scale(s), got "
-                         f"{cfg.data.height}x{cfg.data.width}")
+        raise InputError(
+            f"data.height and data.width must be multiples of {multiple} for a generator with "
+            f"{model.n_downsample_G} downsamplings and {model.n_scales_spatial} scale(s), got "
+            f"{cfg.data.height}x{cfg.data.width}"
+        )
     if cfg.validation.every_steps and cfg.validation.num_frames < 1:
         raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
 
@@ -155,7 +195,9 @@ def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> V
     cfg = merge_config([OmegaConf.structured(Vid2VidTrainingConfig), *layers], "vid2vid training", path)
     cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
     if cfg.train.mixed_precision == "fp16":
-        raise InputError("train.mixed_precision=fp16 is not supported for vid2vid training (its three optimizers "
-                         "would share one loss scaler): use bf16 or no")
+        raise InputError(
+            "train.mixed_precision=fp16 is not supported for vid2vid training (its three optimizers "
+            "would share one loss scaler): use bf16 or no"
+        )
     _check(cfg)
     return cfg

@@ -59,7 +59,9 @@ class TemporalDiscriminators(nn.Module):
     def __init__(self, n_scales: int, n_frames: int, ndf: int, n_layers: int, num_D: int) -> None:
         super().__init__()
         channels = 3 * n_frames + 2 * (n_frames - 1)
-        self.scales = nn.ModuleList(MultiscaleDiscriminator(channels, ndf, n_layers, num_D) for _ in range(n_scales))
+        self.scales = nn.ModuleList(
+            MultiscaleDiscriminator(channels, ndf, n_layers, num_D) for _ in range(n_scales)
+        )
 
     def forward(self, clips: Tensor, scale: int):
         return self.scales[scale](clips)
@@ -67,10 +69,19 @@ class TemporalDiscriminators(nn.Module):
 
 def build_generator(cfg: Vid2VidTrainingConfig) -> Vid2VidGenerator:
     m = cfg.model
-    return Vid2VidGenerator(pose_channels=3, image_channels=3, n_frames_G=m.n_frames_G, ngf=m.ngf,
-                            n_downsample_G=m.n_downsample_G, n_blocks=m.n_blocks, n_blocks_local=m.n_blocks_local,
-                            n_scales_spatial=m.n_scales_spatial, norm=m.norm, no_flow=m.no_flow,
-                            sample_size=(cfg.data.height, cfg.data.width))
+    return Vid2VidGenerator(
+        pose_channels=3,
+        image_channels=3,
+        n_frames_G=m.n_frames_G,
+        ngf=m.ngf,
+        n_downsample_G=m.n_downsample_G,
+        n_blocks=m.n_blocks,
+        n_blocks_local=m.n_blocks_local,
+        n_scales_spatial=m.n_scales_spatial,
+        norm=m.norm,
+        no_flow=m.no_flow,
+        sample_size=(cfg.data.height, cfg.data.width),
+    )
 
 
 def _frames(x: Tensor) -> Tensor:
@@ -91,8 +102,13 @@ class Vid2VidTrainer(TrainingLoop):
 
     def build_dataset(self) -> ClipDataset:
         cfg = self.cfg
-        return ClipDataset(cfg.data.root, cfg.data.split, height=cfg.data.height, width=cfg.data.width,
-                           length=cfg.train.max_frames_total)
+        return ClipDataset(
+            cfg.data.root,
+            cfg.data.split,
+            height=cfg.data.height,
+            width=cfg.data.width,
+            length=cfg.train.max_frames_total,
+        )
 
     def prepare(self) -> None:
         loss, device = self.cfg.loss, self.accelerator.device
@@ -101,7 +117,9 @@ class Vid2VidTrainer(TrainingLoop):
             try:
                 self.vgg = VGGPerceptualLoss.from_file(loss.vgg19_path, weight=loss.vgg_weight).to(device)
             except InputError as err:
-                raise InputError(f"loss.vgg19_path: {err} (loss.vgg_weight=0 turns the VGG term off)") from err
+                raise InputError(
+                    f"loss.vgg19_path: {err} (loss.vgg_weight=0 turns the VGG term off)"
+                ) from err
         self.flow: FlowReference | None = None
         if loss.flow_net_path:
             self.flow = load_flow_reference(loss.flow_net_path, loss.flow_net, loss.conf_threshold, device)
@@ -113,10 +131,13 @@ class Vid2VidTrainer(TrainingLoop):
         discriminator = MultiscaleDiscriminator(3 + 3, ndf=d.ndf, n_layers=d.n_layers, num_D=d.num_D)
         temporal = TemporalDiscriminators(t.n_scales_temporal, t.n_frames_D, t.ndf, t.n_layers, t.num_D)
         betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
-        optimizers = [torch.optim.Adam(net.parameters(), lr=cfg.train.learning_rate, betas=betas)
-                      for net in (generator, discriminator, temporal)]
-        (self.generator, self.discriminator, self.temporal, self.opt_g, self.opt_d,
-         self.opt_t) = acc.prepare(generator, discriminator, temporal, *optimizers)
+        optimizers = [
+            torch.optim.Adam(net.parameters(), lr=cfg.train.learning_rate, betas=betas)
+            for net in (generator, discriminator, temporal)
+        ]
+        (self.generator, self.discriminator, self.temporal, self.opt_g, self.opt_d, self.opt_t) = acc.prepare(
+            generator, discriminator, temporal, *optimizers
+        )
         for net in (self.generator, self.discriminator, self.temporal):
             net.train()
 
@@ -152,7 +173,7 @@ class Vid2VidTrainer(TrainingLoop):
         """(B, T, 3, H, W) frames indexed from ``first``: for each end in ``ends``, the ``n_frames_D`` frames
         ``n_frames_D**scale`` apart ending there, with the reference flows between them / 20 (zeros without a
         reference), as (B * clips, channels, H, W); None when no clip fits."""
-        n, k = self.cfg.temporal.n_frames_D, self.cfg.temporal.n_frames_D ** scale
+        n, k = self.cfg.temporal.n_frames_D, self.cfg.temporal.n_frames_D**scale
         clips = []
         for end in ends:
             picks = [end - k * j for j in range(n - 1, -1, -1)]
@@ -161,7 +182,7 @@ class Vid2VidTrainer(TrainingLoop):
             chosen = frames[:, [p - first for p in picks]]  # (B, n, 3, H, W)
             flows = []
             for j in range(1, n):
-                flow, _ = self._reference(chosen[:, j:j + 1], chosen[:, j - 1:j])
+                flow, _ = self._reference(chosen[:, j : j + 1], chosen[:, j - 1 : j])
                 flows.append(torch.zeros_like(chosen[:, 0, :2]) if flow is None else flow / FLOW_SCALE)
             clips.append(torch.cat([chosen.reshape(chosen.shape[0], -1, *chosen.shape[-2:]), *flows], dim=1))
         return torch.cat(clips) if clips else None
@@ -177,8 +198,9 @@ class Vid2VidTrainer(TrainingLoop):
             pred_fake = self.discriminator(torch.cat([pose_f, fake_f], 1))
             pred_raw = self.discriminator(torch.cat([pose_f, raw_f], 1))
             terms["g_gan"] = lsgan_loss(pred_fake, True) + lsgan_loss(pred_raw, True)
-            terms["g_feat"] = (feature_matching_loss(pred_fake, pred_real, loss.lambda_feat)
-                               + feature_matching_loss(pred_raw, pred_real, loss.lambda_feat))
+            terms["g_feat"] = feature_matching_loss(
+                pred_fake, pred_real, loss.lambda_feat
+            ) + feature_matching_loss(pred_raw, pred_real, loss.lambda_feat)
             if self.vgg is not None:
                 terms["g_vgg"] = self.vgg(fake_f, real_f) + self.vgg(raw_f, real_f)
             if loss.l1_weight:
@@ -220,7 +242,9 @@ class Vid2VidTrainer(TrainingLoop):
         b, _, _, h, w = real.shape
         generator = self.unwrapped_generator
         previous = generator.initial_previous(b, h, w)
-        fake_last = real[:, tG - 2:tG - 1]  # the original's fake_B_prev of the first group: the real frame before
+        fake_last = real[
+            :, tG - 2 : tG - 1
+        ]  # the original's fake_B_prev of the first group: the real frame before
         keep = (cfg.temporal.n_frames_D - 1) * cfg.temporal.n_frames_D ** (cfg.temporal.n_scales_temporal - 1)
         real_hist, fake_hist = real[:, :0], real[:, :0]
         logged: list[dict[str, float]] = []
@@ -229,7 +253,7 @@ class Vid2VidTrainer(TrainingLoop):
             ends = range(start, min(start + cfg.train.max_frames_per_gpu, length))
             steps = []
             for t in ends:
-                window = poses[:, t - tG + 1:t + 1].reshape(b, -1, h, w)
+                window = poses[:, t - tG + 1 : t + 1].reshape(b, -1, h, w)
                 with acc.autocast():
                     out = self.generator(window, [p.detach() for p in previous], use_raw_only=group == 0)
                 previous = generator.next_previous(previous, out)
@@ -240,20 +264,35 @@ class Vid2VidTrainer(TrainingLoop):
             weight = torch.stack([o.weight for o in steps], 1) if steps[0].weight is not None else None
             fake_prev = torch.cat([fake_last, fake[:, :-1].detach()], 1)
             first = ends[0] - real_hist.shape[1]
-            terms, saved = self._group_losses(fake, raw, flow, weight, real[:, ends.start:ends.stop],
-                                              real[:, ends.start - 1:ends.stop - 1], fake_prev,
-                                              poses[:, ends.start:ends.stop], (real_hist, fake_hist, first), ends)
+            terms, saved = self._group_losses(
+                fake,
+                raw,
+                flow,
+                weight,
+                real[:, ends.start : ends.stop],
+                real[:, ends.start - 1 : ends.stop - 1],
+                fake_prev,
+                poses[:, ends.start : ends.stop],
+                (real_hist, fake_hist, first),
+                ends,
+            )
             loss_g = sum(terms.values())
             self._update(loss_g, self.generator, self.opt_g)
             loss_d, loss_t = self._discriminator_losses(saved)
             self._update(loss_d, self.discriminator, self.opt_d)
             if loss_t is not None:
                 self._update(loss_t, self.temporal, self.opt_t)
-            values = {"g": loss_g.item(), **{k: v.item() for k, v in terms.items()}, "d": loss_d.item(),
-                      "d_t": 0.0 if loss_t is None else loss_t.item()}
+            values = {
+                "g": loss_g.item(),
+                **{k: v.item() for k, v in terms.items()},
+                "d": loss_d.item(),
+                "d_t": 0.0 if loss_t is None else loss_t.item(),
+            }
             logged.append(values)
             fake_last = fake[:, -1:].detach()
-            real_hist = torch.cat([real_hist, real[:, ends.start:ends.stop]], 1)[:, -keep:] if keep else real_hist
+            real_hist = (
+                torch.cat([real_hist, real[:, ends.start : ends.stop]], 1)[:, -keep:] if keep else real_hist
+            )
             fake_hist = torch.cat([fake_hist, fake.detach()], 1)[:, -keep:] if keep else fake_hist
         names = dict.fromkeys(k for values in logged for k in values)
         return {k: float(np.mean([values.get(k, 0.0) for values in logged])) for k in names}
@@ -264,8 +303,12 @@ class Vid2VidTrainer(TrainingLoop):
             fake = self.discriminator(torch.cat([pose, saved["fake"].detach()], 1))
             raw = self.discriminator(torch.cat([pose, saved["raw"].detach()], 1))
             real = saved["pred_real"]
-            loss_d = 0.5 * (lsgan_loss(real, True) + lsgan_loss(fake, False) + lsgan_loss(real, True)
-                            + lsgan_loss(raw, False))
+            loss_d = 0.5 * (
+                lsgan_loss(real, True)
+                + lsgan_loss(fake, False)
+                + lsgan_loss(real, True)
+                + lsgan_loss(raw, False)
+            )
             loss_t = None
             for s, fake_clips, t_real in saved["temporal"]:
                 t_fake = self.temporal(fake_clips.detach(), s)
@@ -277,8 +320,11 @@ class Vid2VidTrainer(TrainingLoop):
         return {"G": f"{losses['g']:.3f}", "D": f"{losses['d']:.3f}", "D_T": f"{losses['d_t']:.3f}"}
 
     def logged(self, losses: dict[str, float]) -> dict[str, float]:
-        return {**super().logged(losses), "lr": self.learning_rate(self.global_step - 1),
-                "clip_length": clip_length(self.cfg.train, self.global_step - 1)}
+        return {
+            **super().logged(losses),
+            "lr": self.learning_rate(self.global_step - 1),
+            "clip_length": clip_length(self.cfg.train, self.global_step - 1),
+        }
 
     # -- saving -----------------------------------------------------------------------------------
 
@@ -289,8 +335,11 @@ class Vid2VidTrainer(TrainingLoop):
 
     def trained_networks(self) -> dict[str, nn.Module]:
         unwrap = self.accelerator.unwrap_model
-        return {"generator": self.unwrapped_generator, "discriminator": unwrap(self.discriminator),
-                "temporal discriminator": unwrap(self.temporal)}
+        return {
+            "generator": self.unwrapped_generator,
+            "discriminator": unwrap(self.discriminator),
+            "temporal discriminator": unwrap(self.temporal),
+        }
 
     def save_networks(self, models: list, weights: list, output_dir: str) -> None:
         """G as a Vid2VidPipeline folder, the discriminators as one safetensors file each."""
@@ -304,9 +353,12 @@ class Vid2VidTrainer(TrainingLoop):
     def load_networks(self, models: list, input_dir: str) -> None:
         networks = self.trained_networks()
         checkpoints.load_module_weights(networks["generator"], Path(input_dir) / "generator")
-        networks["discriminator"].load_state_dict(load_file(str(Path(input_dir) / DISCRIMINATOR_FILE)), strict=True)
-        networks["temporal discriminator"].load_state_dict(load_file(str(Path(input_dir) / TEMPORAL_FILE)),
-                                                           strict=True)
+        networks["discriminator"].load_state_dict(
+            load_file(str(Path(input_dir) / DISCRIMINATOR_FILE)), strict=True
+        )
+        networks["temporal discriminator"].load_state_dict(
+            load_file(str(Path(input_dir) / TEMPORAL_FILE)), strict=True
+        )
         models.clear()
 
     def write_final(self) -> None:
@@ -341,14 +393,23 @@ def describe(trainer: Vid2VidTrainer) -> str:
     train = cfg.train
     networks = trainer.trained_networks()
     millions = {name: sum(p.numel() for p in net.parameters()) / 1e6 for name, net in networks.items()}
-    growth = (f"clips of {train.n_frames_total} frames doubling every {train.grow_every} steps up to "
-              f"{train.max_frames_total}" if train.grow_every else f"clips of {train.n_frames_total} frames")
-    flow = ("reference flow from " + str(cfg.loss.flow_net_path) if trainer.flow is not None else
-            "no reference flow network (loss.flow_net_path): the flow head learns from the warp of the real "
-            "frames alone, the temporal discriminator sees zero flows")
-    return (f"vid2vid: generator {millions['generator']:.2f}M parameters ({cfg.model.n_scales_spatial} scale(s)), "
-            f"image discriminator {millions['discriminator']:.2f}M, temporal "
-            f"{millions['temporal discriminator']:.2f}M ({cfg.temporal.n_scales_temporal} scale(s)); {growth}, "
-            f"{train.max_frames_per_gpu} frames per update; VGG loss {'on' if trainer.vgg is not None else 'off'}; "
-            f"{flow}; {acc.num_processes} process(es) ({acc.distributed_type}); {len(trainer.dataset)} clips in "
-            f"{len(trainer.dataset.videos)} video(s); {train.max_steps} steps of {trainer.samples_per_step} clips")
+    growth = (
+        f"clips of {train.n_frames_total} frames doubling every {train.grow_every} steps up to "
+        f"{train.max_frames_total}"
+        if train.grow_every
+        else f"clips of {train.n_frames_total} frames"
+    )
+    flow = (
+        "reference flow from " + str(cfg.loss.flow_net_path)
+        if trainer.flow is not None
+        else "no reference flow network (loss.flow_net_path): the flow head learns from the warp of the real "
+        "frames alone, the temporal discriminator sees zero flows"
+    )
+    return (
+        f"vid2vid: generator {millions['generator']:.2f}M parameters ({cfg.model.n_scales_spatial} scale(s)), "
+        f"image discriminator {millions['discriminator']:.2f}M, temporal "
+        f"{millions['temporal discriminator']:.2f}M ({cfg.temporal.n_scales_temporal} scale(s)); {growth}, "
+        f"{train.max_frames_per_gpu} frames per update; VGG loss {'on' if trainer.vgg is not None else 'off'}; "
+        f"{flow}; {acc.num_processes} process(es) ({acc.distributed_type}); {len(trainer.dataset)} clips in "
+        f"{len(trainer.dataset.videos)} video(s); {train.max_steps} steps of {trainer.samples_per_step} clips"
+    )

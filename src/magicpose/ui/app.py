@@ -50,65 +50,163 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
     runner = runner or JobRunner(config)
     missing_tools = pose_tools_missing(config)
     tools = missing_tools is None
-    generators = ["magicpose"] + (["pose2vid"] if config.pose2vid_weights else []) + (
-        ["vid2vid"] if config.vid2vid_weights else [])
+    generators = (
+        ["magicpose"]
+        + (["pose2vid"] if config.pose2vid_weights else [])
+        + (["vid2vid"] if config.vid2vid_weights else [])
+    )
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {TITLE}\nOne photo of a person and a sequence of poses in, a video of that person in those "
-                    "poses out. Everything runs on this machine.")
+        gr.Markdown(
+            f"# {TITLE}\nOne photo of a person and a sequence of poses in, a video of that person in those "
+            "poses out. Everything runs on this machine."
+        )
         with gr.Row():
             with gr.Column():
-                reference = gr.Image(value=str(DEFAULT_IMAGE), type="filepath", format="png", image_mode="RGB",
-                                     sources=["upload"], label="Reference photo", elem_id="reference", height=260)
+                reference = gr.Image(
+                    value=str(DEFAULT_IMAGE),
+                    type="filepath",
+                    format="png",
+                    image_mode="RGB",
+                    sources=["upload"],
+                    label="Reference photo",
+                    elem_id="reference",
+                    height=260,
+                )
             with gr.Column():
                 driving_files = gr.File(
-                    file_count="multiple", label="Driving poses: pose maps, OpenPose JSON, a .zip or .npy of them"
-                    + (", or a dance video" if tools else "") + " (empty: the example's 16 poses)",
-                    elem_id="driving", height=180)
-                driving_path = gr.Textbox(label="…or a path on this machine (a folder, video or pose file)",
-                                          elem_id="driving-path", max_lines=1)
-                frames_are_video = gr.Checkbox(False, label="the images are frames of a dance video: extract "
-                                               "their poses", visible=tools)
+                    file_count="multiple",
+                    label="Driving poses: pose maps, OpenPose JSON, a .zip or .npy of them"
+                    + (", or a dance video" if tools else "")
+                    + " (empty: the example's 16 poses)",
+                    elem_id="driving",
+                    height=180,
+                )
+                driving_path = gr.Textbox(
+                    label="…or a path on this machine (a folder, video or pose file)",
+                    elem_id="driving-path",
+                    max_lines=1,
+                )
+                frames_are_video = gr.Checkbox(
+                    False, label="the images are frames of a dance video: extract their poses", visible=tools
+                )
                 if not tools:
-                    gr.Markdown(f"Driving videos need the pose extractor: {missing_tools}. Start the page with "
-                                "--pose-weights DIR to use them.")
+                    gr.Markdown(
+                        f"Driving videos need the pose extractor: {missing_tools}. Start the page with "
+                        "--pose-weights DIR to use them."
+                    )
             with gr.Column():
-                generator = gr.Radio(generators, value=JobForm.generator, label="Generator", visible=len(generators) > 1)
+                generator = gr.Radio(
+                    generators, value=JobForm.generator, label="Generator", visible=len(generators) > 1
+                )
                 steps = gr.Slider(1, 100, value=JobForm.steps, step=1, label="Steps (DDIM)", elem_id="steps")
-                guidance = gr.Slider(1, 15, value=JobForm.guidance_scale, step=0.5, label="Guidance scale (1 = off)")
+                guidance = gr.Slider(
+                    1, 15, value=JobForm.guidance_scale, step=0.5, label="Guidance scale (1 = off)"
+                )
                 seed = gr.Number(JobForm.seed, precision=0, label="Seed")
                 with gr.Accordion("Size and speed", open=False):
-                    height = gr.Number(JobForm.height, precision=0, label="Height (0: the size of the weights)")
+                    height = gr.Number(
+                        JobForm.height, precision=0, label="Height (0: the size of the weights)"
+                    )
                     width = gr.Number(JobForm.width, precision=0, label="Width (0: the size of the weights)")
-                    frames_per_batch = gr.Slider(1, 32, value=JobForm.frames_per_batch, step=1, label="Frames per batch")
-                    fps = gr.Number(JobForm.fps, label=f"Frames per second (0: {DEFAULT_FPS:g}, or the driving video's)")
+                    frames_per_batch = gr.Slider(
+                        1, 32, value=JobForm.frames_per_batch, step=1, label="Frames per batch"
+                    )
+                    fps = gr.Number(
+                        JobForm.fps, label=f"Frames per second (0: {DEFAULT_FPS:g}, or the driving video's)"
+                    )
                 with gr.Accordion("Driving video", open=False, visible=tools):
-                    align = gr.Radio(list(reversed(ALIGN_MODES)), value=JobForm.align,
-                                     label="Fit the dancer's skeleton to the reference's body")
+                    align = gr.Radio(
+                        list(reversed(ALIGN_MODES)),
+                        value=JobForm.align,
+                        label="Fit the dancer's skeleton to the reference's body",
+                    )
                     smooth = gr.Checkbox(JobForm.smooth, label="Smooth the keypoints over time (One-Euro)")
                     stride = gr.Number(JobForm.stride, precision=0, label="Keep every N-th frame")
-                    max_frames = gr.Number(JobForm.max_frames, precision=0, label="At most this many frames (0: all)")
+                    max_frames = gr.Number(
+                        JobForm.max_frames, precision=0, label="At most this many frames (0: all)"
+                    )
         with gr.Row():
             generate = gr.Button("Generate", variant="primary", elem_id="generate")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
         status = gr.Textbox(label="Status", lines=4, max_lines=12, interactive=False, elem_id="status")
-        poses = gr.Image(label="Poses the generator follows (as it sees them)", interactive=False,
-                         elem_id="poses", height=140)
+        poses = gr.Image(
+            label="Poses the generator follows (as it sees them)",
+            interactive=False,
+            elem_id="poses",
+            height=140,
+        )
         with gr.Row():
-            video = gr.Video(label="Result", interactive=False, elem_id="result", autoplay=True, loop=True,
-                             height=320)
-            preview = gr.Image(label="Reference | pose | result", type="filepath", interactive=False,
-                               elem_id="preview", height=320)
+            video = gr.Video(
+                label="Result", interactive=False, elem_id="result", autoplay=True, loop=True, height=320
+            )
+            preview = gr.Image(
+                label="Reference | pose | result",
+                type="filepath",
+                interactive=False,
+                elem_id="preview",
+                height=320,
+            )
         downloads = gr.File(label="Download", file_count="multiple", interactive=False, elem_id="downloads")
 
-        inputs = [reference, driving_files, driving_path, generator, steps, guidance, seed, height, width,
-                  frames_per_batch, fps, frames_are_video, align, smooth, stride, max_frames]
+        inputs = [
+            reference,
+            driving_files,
+            driving_path,
+            generator,
+            steps,
+            guidance,
+            seed,
+            height,
+            width,
+            frames_per_batch,
+            fps,
+            frames_are_video,
+            align,
+            smooth,
+            stride,
+            max_frames,
+        ]
         outputs = [status, poses, video, preview, downloads]
 
-        def run(ref, files, path, gen, n_steps, scale, seed_, h, w, fpb, rate, as_video, align_, smooth_, stride_,
-                max_frames_, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
-            form = JobForm(ref, files, path, gen, n_steps, scale, seed_, h, w, fpb, rate, as_video, align_,
-                           smooth_, stride_, max_frames_)
+        def run(
+            ref,
+            files,
+            path,
+            gen,
+            n_steps,
+            scale,
+            seed_,
+            h,
+            w,
+            fpb,
+            rate,
+            as_video,
+            align_,
+            smooth_,
+            stride_,
+            max_frames_,
+            request: gr.Request,
+            progress=gr.Progress(),  # noqa: B008 - Gradio's idiom
+        ):
+            form = JobForm(
+                ref,
+                files,
+                path,
+                gen,
+                n_steps,
+                scale,
+                seed_,
+                h,
+                w,
+                fpb,
+                rate,
+                as_video,
+                align_,
+                smooth_,
+                stride_,
+                max_frames_,
+            )
             handle = runner.start(form, request.session_hash)
             lines: list[str] = []
             yield "", None, None, None, None
@@ -124,10 +222,17 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                         yield "\n".join(lines), value, None, None, None
                         continue
                     if kind == "done":
-                        lines.append(f"wrote {value.video} ({value.num_frames} frames) in {value.seconds:.1f} s")
+                        lines.append(
+                            f"wrote {value.video} ({value.num_frames} frames) in {value.seconds:.1f} s"
+                        )
                         finished = True
-                        yield ("\n".join(lines), gr.skip(), str(value.video), str(value.preview_png),
-                               [str(value.video), str(value.preview_mp4), str(value.preview_png)])
+                        yield (
+                            "\n".join(lines),
+                            gr.skip(),
+                            str(value.video),
+                            str(value.preview_png),
+                            [str(value.video), str(value.preview_mp4), str(value.preview_png)],
+                        )
                         return
                     lines.append(str(value))
                     finished = kind in ("stopped", "error")
@@ -142,8 +247,9 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
         def stop_job(request: gr.Request) -> None:
             runner.stop(request.session_hash)
 
-        generate.click(new_job, None, None, queue=False).then(run, inputs, outputs, concurrency_limit=1,
-                                                                show_progress_on=[status])
+        generate.click(new_job, None, None, queue=False).then(
+            run, inputs, outputs, concurrency_limit=1, show_progress_on=[status]
+        )
         stop.click(stop_job, None, None, queue=False)
         demo.unload(stop_job)  # a tab closed or reloaded mid-job: stop it rather than finish for no one
     return demo
@@ -155,8 +261,13 @@ def theme():
     return gr.themes.Default(font=system, font_mono=["ui-monospace", "monospace"])
 
 
-def launch(config: UIConfig, host: str = "127.0.0.1", port: int = 7860, block: bool = True,
-           runner: JobRunner | None = None):
+def launch(
+    config: UIConfig,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    block: bool = True,
+    runner: JobRunner | None = None,
+):
     """Start the page (loading the MagicPose weights first, so that the first Generate starts at once); with
     ``block=False`` return (demo, url, runner) and leave it serving in a thread."""
     config.output_dir.mkdir(parents=True, exist_ok=True)
@@ -166,10 +277,20 @@ def launch(config: UIConfig, host: str = "127.0.0.1", port: int = 7860, block: b
     demo = build_app(config, runner)
     demo.queue(default_concurrency_limit=1, max_size=32)
     # never Gradio's own blocking wait: it swallows Ctrl+C and exits 0, where every other command says 130
-    _, url, _ = demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False,
-                            allowed_paths=[str(Path(config.output_dir).resolve())], prevent_thread_lock=True,
-                            theme=theme(), css=CSS, footer_links=["api", "settings"], run_history=False,
-                            quiet=not block)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        show_error=False,
+        allowed_paths=[str(Path(config.output_dir).resolve())],
+        prevent_thread_lock=True,
+        theme=theme(),
+        css=CSS,
+        footer_links=["api", "settings"],
+        run_history=False,
+        quiet=not block,
+    )
     if block:
         serve_until_stopped(demo, runner)
     return demo, url, runner

@@ -88,22 +88,44 @@ def infer_options(form: JobForm, config: UIConfig, output: Path, driving: Drivin
     """The infer job's options of a form (``InferOptions`` supplies every default the form does not set)."""
     if not form.reference:
         raise InputError("no reference photo: upload one (reload the page for the example)")
-    weights = {"pose2vid": config.pose2vid_weights, "vid2vid": config.vid2vid_weights}.get(form.generator,
-                                                                                            config.weights)
+    weights = {"pose2vid": config.pose2vid_weights, "vid2vid": config.vid2vid_weights}.get(
+        form.generator, config.weights
+    )
     if form.generator in ("pose2vid", "vid2vid") and weights is None:
-        raise InputError(f"{form.generator} needs its weights: start the page with --{form.generator}-weights DIR")
+        raise InputError(
+            f"{form.generator} needs its weights: start the page with --{form.generator}-weights DIR"
+        )
     height, width = _whole(form.height, "height"), _whole(form.width, "width")
     video = {}
-    if driving.video is not None:  # the page's frame options are a dance video's; pose files are used as given
-        video = {"stride": _whole(form.stride, "stride"), "max_frames": _whole(form.max_frames, "max frames") or None}
+    if (
+        driving.video is not None
+    ):  # the page's frame options are a dance video's; pose files are used as given
+        video = {
+            "stride": _whole(form.stride, "stride"),
+            "max_frames": _whole(form.max_frames, "max frames") or None,
+        }
     return InferOptions(
-        image=form.reference, poses=None if driving.poses is None else str(driving.poses),
-        driving_video=None if driving.video is None else str(driving.video), output=str(output),
-        generator=form.generator, weights=weights,
-        steps=_whole(form.steps, "steps"), guidance_scale=float(form.guidance_scale), seed=_whole(form.seed, "seed"),
-        height=height or None, width=width or None, frames_per_batch=_whole(form.frames_per_batch, "frames per batch"),
-        fps=float(form.fps) or None, device=config.device, dtype=config.dtype, align=form.align,
-        smooth=bool(form.smooth), backend=config.pose_backend, weights_dir=config.pose_weights, **video)
+        image=form.reference,
+        poses=None if driving.poses is None else str(driving.poses),
+        driving_video=None if driving.video is None else str(driving.video),
+        output=str(output),
+        generator=form.generator,
+        weights=weights,
+        steps=_whole(form.steps, "steps"),
+        guidance_scale=float(form.guidance_scale),
+        seed=_whole(form.seed, "seed"),
+        height=height or None,
+        width=width or None,
+        frames_per_batch=_whole(form.frames_per_batch, "frames per batch"),
+        fps=float(form.fps) or None,
+        device=config.device,
+        dtype=config.dtype,
+        align=form.align,
+        smooth=bool(form.smooth),
+        backend=config.pose_backend,
+        weights_dir=config.pose_weights,
+        **video,
+    )
 
 
 def pose_sheet(poses, height: int, width: int, count: int = SHEET_POSES) -> np.ndarray:
@@ -128,7 +150,7 @@ def stack_rows(*rows: np.ndarray, gap: int = 4) -> np.ndarray:
         if i:
             out.append(np.full((gap, width, 3), 255, np.uint8))
         padded = np.full((row.shape[0], width, 3), 255, np.uint8)
-        padded[:, :row.shape[1]] = row
+        padded[:, : row.shape[1]] = row
         out.append(padded)
     return np.concatenate(out)
 
@@ -178,10 +200,13 @@ class JobRunner:
     def preload(self, log: Log = print) -> None:
         """Load the MagicPose generator now rather than at the first job."""
         started = time.perf_counter()
-        options = infer_options(JobForm(reference=str(DEFAULT_IMAGE)), self.config, self._output_path(),
-                                DrivingSource())
+        options = infer_options(
+            JobForm(reference=str(DEFAULT_IMAGE)), self.config, self._output_path(), DrivingSource()
+        )
         self._generator(options, lambda line: None)
-        log(f"loaded the MagicPose weights '{options.weights_folder}' in {time.perf_counter() - started:.1f} s")
+        log(
+            f"loaded the MagicPose weights '{options.weights_folder}' in {time.perf_counter() - started:.1f} s"
+        )
 
     def _generator(self, options: InferOptions, log: Log):
         """The loaded pipeline, and its notes (demo weights...) told again at every job."""
@@ -194,9 +219,14 @@ class JobRunner:
             log(note)
         return pipe
 
-    def run(self, form: JobForm, log: Log, progress: Progress | None = None,
-            should_stop: Callable[[], bool] | None = None,
-            show_poses: Callable[[np.ndarray], None] | None = None) -> InferOutputs:
+    def run(
+        self,
+        form: JobForm,
+        log: Log,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        show_poses: Callable[[np.ndarray], None] | None = None,
+    ) -> InferOutputs:
         """One whole job, waiting for any job still running: check the form, gather the driving input,
         extract/align its poses, load the generator, ``show_poses`` the sheet, then generate and write.
         Errors a user can fix raise InputError naming the uploaded files; Stop raises Cancelled."""
@@ -205,8 +235,9 @@ class JobRunner:
             self.history.append(record)
             driving = DrivingSource()
             try:
-                driving = stage_driving_input(form.driving_files, form.driving_path, Path(workdir),
-                                              form.frames_are_video)
+                driving = stage_driving_input(
+                    form.driving_files, form.driving_path, Path(workdir), form.frames_are_video
+                )
                 options = infer_options(form, self.config, self._output_path(), driving)
                 check_run_flags(options)
                 inputs = prepare_inputs(options, log)
@@ -217,8 +248,9 @@ class JobRunner:
                     if inputs.driving is not None:  # how the dancer's skeleton was fitted to the reference
                         sheet = stack_rows(inputs.driving.preview, sheet)
                     show_poses(sheet)
-                outputs = generate_video(pipe, height, width, inputs, options, log=log, progress=progress,
-                                         should_stop=should_stop)
+                outputs = generate_video(
+                    pipe, height, width, inputs, options, log=log, progress=progress, should_stop=should_stop
+                )
                 record.outcome = "done"
                 return outputs
             except InputError as err:
@@ -254,9 +286,13 @@ class JobHandle:
     def work(self, runner: JobRunner, form: JobForm) -> None:
         put = self.events.put
         try:
-            outputs = runner.run(form, log=lambda line: put(("log", line)),
-                                 progress=lambda done, total, stage: put(("progress", (done, total, stage))),
-                                 should_stop=self.token.is_set, show_poses=lambda sheet: put(("poses", sheet)))
+            outputs = runner.run(
+                form,
+                log=lambda line: put(("log", line)),
+                progress=lambda done, total, stage: put(("progress", (done, total, stage))),
+                should_stop=self.token.is_set,
+                show_poses=lambda sheet: put(("poses", sheet)),
+            )
             put(("done", outputs))
         except Cancelled as err:
             put(("stopped", f"stopped: {err}"))
@@ -264,8 +300,13 @@ class JobHandle:
             put(("error", f"error: {err}"))
         except Exception as err:  # a bug: the page gets one line, the terminal the traceback
             traceback.print_exc()
-            put(("error", f"error: internal error ({type(err).__name__}: {first_line(err)}); the terminal that "
-                          "runs magicpose ui shows the traceback"))
+            put(
+                (
+                    "error",
+                    f"error: internal error ({type(err).__name__}: {first_line(err)}); the terminal that "
+                    "runs magicpose ui shows the traceback",
+                )
+            )
 
     def __iter__(self) -> Iterator[tuple[str, object]]:
         while True:

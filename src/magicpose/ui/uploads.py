@@ -45,31 +45,43 @@ def _extract_zip(archive: Path, into: Path) -> Path:
     the files are in one); refuses entries that would land outside ``into``."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = [m for m in zf.infolist()
-                       if not m.is_dir() and not m.filename.startswith("__MACOSX/")
-                       and not PurePosixPath(m.filename).name.startswith(".")]
+            members = [
+                m
+                for m in zf.infolist()
+                if not m.is_dir()
+                and not m.filename.startswith("__MACOSX/")
+                and not PurePosixPath(m.filename).name.startswith(".")
+            ]
             if not members:
-                raise InputError(f"zip '{archive.name}' holds no files: zip the pose maps or OpenPose JSON files")
+                raise InputError(
+                    f"zip '{archive.name}' holds no files: zip the pose maps or OpenPose JSON files"
+                )
             if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-                raise InputError(f"zip '{archive.name}' unpacks to more than {MAX_ZIP_BYTES >> 30} GiB: "
-                                 "pass its folder as a path on this machine instead")
+                raise InputError(
+                    f"zip '{archive.name}' unpacks to more than {MAX_ZIP_BYTES >> 30} GiB: "
+                    "pass its folder as a path on this machine instead"
+                )
             for m in members:
                 parts = PurePosixPath(m.filename).parts
                 if m.filename.startswith("/") or ".." in parts or ":" in parts[0]:
-                    raise InputError(f"zip '{archive.name}' holds '{m.filename}', which points outside the "
-                                     "archive: re-create the zip from the folder itself")
+                    raise InputError(
+                        f"zip '{archive.name}' holds '{m.filename}', which points outside the "
+                        "archive: re-create the zip from the folder itself"
+                    )
             for m in members:
                 zf.extract(m, into)
     except zipfile.BadZipFile:
-        raise InputError(f"'{archive.name}' is not a readable zip archive: re-create it, or upload the files "
-                         "themselves") from None
+        raise InputError(
+            f"'{archive.name}' is not a readable zip archive: re-create it, or upload the files themselves"
+        ) from None
     tops = {PurePosixPath(m.filename).parts[0] for m in members}
     nested = all(len(PurePosixPath(m.filename).parts) > 1 for m in members)
     return into / tops.pop() if nested and len(tops) == 1 else into
 
 
-def stage_driving_input(files: list[str] | None, path: str | None, workdir: Path,
-                        frames_are_video: bool = False) -> DrivingSource:
+def stage_driving_input(
+    files: list[str] | None, path: str | None, workdir: Path, frames_are_video: bool = False
+) -> DrivingSource:
     """The driving source of the uploaded ``files`` (a video, a zip, or pose maps / OpenPose JSON / one .npy) or
     of ``path`` (a video, a folder or a pose file on this machine); neither means the example poses.
     ``frames_are_video``: uploaded images (or a zip or folder of them) are the frames of a dance video, whose
@@ -81,8 +93,10 @@ def stage_driving_input(files: list[str] | None, path: str | None, workdir: Path
     if path:
         source = Path(path).expanduser()
         if not source.exists():
-            raise InputError(f"driving path '{source}' does not exist: give a video, a folder of pose maps or "
-                             "OpenPose JSON, or a .npy file on this machine")
+            raise InputError(
+                f"driving path '{source}' does not exist: give a video, a folder of pose maps or "
+                "OpenPose JSON, or a .npy file on this machine"
+            )
         if source.suffix.lower() in VIDEO_EXTENSIONS or (source.is_dir() and frames_are_video):
             return DrivingSource(video=source)
         if source.suffix.lower() == ".zip":
@@ -96,24 +110,33 @@ def stage_driving_input(files: list[str] | None, path: str | None, workdir: Path
     zips = [f for f in files if f.suffix.lower() == ".zip"]
     if (videos or zips) and len(files) > 1:
         kind = "video" if videos else "zip"
-        raise InputError(f"'{(videos or zips)[0].name}' is a {kind}: upload it alone, not with "
-                         f"{len(files) - 1} other file(s)")
+        raise InputError(
+            f"'{(videos or zips)[0].name}' is a {kind}: upload it alone, not with "
+            f"{len(files) - 1} other file(s)"
+        )
     if videos:
         return DrivingSource(video=videos[0])
     upload = workdir / "driving"
     upload.mkdir(parents=True)
     if zips:
         folder = _extract_zip(zips[0], upload)
-        return DrivingSource(video=folder, upload_dir=upload) if frames_are_video else \
-            DrivingSource(poses=folder, upload_dir=upload)
+        return (
+            DrivingSource(video=folder, upload_dir=upload)
+            if frames_are_video
+            else DrivingSource(poses=folder, upload_dir=upload)
+        )
     unknown = [f for f in files if f.suffix.lower() not in POSE_FILE_EXTENSIONS]
     if unknown:
-        raise InputError(f"'{unknown[0].name}' is neither a video ({', '.join(VIDEO_EXTENSIONS)}), a .zip, a pose "
-                         f"map image ({'/'.join(IMAGE_EXTENSIONS)}), OpenPose .json nor a .npy array: remove it")
+        raise InputError(
+            f"'{unknown[0].name}' is neither a video ({', '.join(VIDEO_EXTENSIONS)}), a .zip, a pose "
+            f"map image ({'/'.join(IMAGE_EXTENSIONS)}), OpenPose .json nor a .npy array: remove it"
+        )
     seen: set[str] = set()
     for f in files:
         if f.name in seen:
-            raise InputError(f"two uploaded files are named '{f.name}': rename one (frames are ordered by name)")
+            raise InputError(
+                f"two uploaded files are named '{f.name}': rename one (frames are ordered by name)"
+            )
         seen.add(f.name)
         shutil.copyfile(f, upload / f.name)
     if frames_are_video:

@@ -35,12 +35,24 @@ def extractor_class(backend: str) -> type[PoseExtractor]:
     return getattr(importlib.import_module(module), name)
 
 
-def load_extractor(backend: str = DEFAULT_BACKEND, weights_dir: str | os.PathLike | None = None,
-                   device: str = "cpu") -> PoseExtractor:
+def load_extractor(
+    backend: str = DEFAULT_BACKEND, weights_dir: str | os.PathLike | None = None, device: str = "cpu"
+) -> PoseExtractor:
     """The backend, loaded from its files in ``weights_dir`` (see :func:`resolve_weights_dir`)."""
     return extractor_class(backend).from_weights_dir(weights_dir, device=device)
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "WEIGHTS_ENV", "MissingWeightsError", "PoseExtractor", "box_iou",
-           "extractor_class", "load_extractor", "person_box", "person_score", "resolve_weights_dir",
-           "track_main_person"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "WEIGHTS_ENV",
+    "MissingWeightsError",
+    "PoseExtractor",
+    "box_iou",
+    "extractor_class",
+    "load_extractor",
+    "person_box",
+    "person_score",
+    "resolve_weights_dir",
+    "track_main_person",
+]

@@ -54,12 +54,15 @@ class PoseExtractor(ABC):
             hint = f" ({cls.weights_hint})" if cls.weights_hint else ""
             raise MissingWeightsError(
                 f"the {cls.name} pose extractor needs {', '.join(missing)} in '{folder}'{hint}: put them there, "
-                f"or pass --weights-dir DIR or set {WEIGHTS_ENV}=DIR")
+                f"or pass --weights-dir DIR or set {WEIGHTS_ENV}=DIR"
+            )
         return paths
 
     @classmethod
     @abstractmethod
-    def from_weights_dir(cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu") -> PoseExtractor:
+    def from_weights_dir(
+        cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu"
+    ) -> PoseExtractor:
         """Load the backend from its files in the weights folder (:meth:`check_weights` first)."""
 
     @abstractmethod

@@ -50,12 +50,14 @@ def pose_results_to_people(results: Iterable[Any], width: int, height: int) -> l
     people = []
     for r in results:
         face = r.face if r.face is not None and len(r.face) >= NUM_FACE + 1 else None
-        people.append(PersonPose(
-            body=_points(r.body.keypoints, NUM_BODY, width, height),
-            left_hand=_points(r.left_hand, NUM_HAND, width, height),
-            right_hand=_points(r.right_hand, NUM_HAND, width, height),
-            face=_points(face, NUM_FACE, width, height),
-        ))
+        people.append(
+            PersonPose(
+                body=_points(r.body.keypoints, NUM_BODY, width, height),
+                left_hand=_points(r.left_hand, NUM_HAND, width, height),
+                right_hand=_points(r.right_hand, NUM_HAND, width, height),
+                face=_points(face, NUM_FACE, width, height),
+            )
+        )
     return people
 
 
@@ -71,8 +73,9 @@ class ControlNetAuxOpenPoseExtractor(PoseExtractor):
         self.include_hands, self.include_face = include_hands, include_face
 
     @classmethod
-    def from_weights_dir(cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu",
-                         **options) -> ControlNetAuxOpenPoseExtractor:
+    def from_weights_dir(
+        cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu", **options
+    ) -> ControlNetAuxOpenPoseExtractor:
         paths = cls.check_weights(weights_dir)
         try:
             from controlnet_aux import OpenposeDetector
@@ -80,21 +83,27 @@ class ControlNetAuxOpenPoseExtractor(PoseExtractor):
             raise InputError(
                 f"the controlnet-aux pose extractor cannot import controlnet_aux ({first_line(exc)}): "
                 f"it needs controlnet-aux with a torchvision matching your torch; or use the built-in "
-                f"'openpose' backend, which reads the same files") from None
+                f"'openpose' backend, which reads the same files"
+            ) from None
         folder = next(iter(paths.values())).parent
         detector = OpenposeDetector.from_pretrained(str(folder))
         if not hasattr(detector, "detect_poses"):
-            raise InputError("this controlnet-aux is too old (no OpenposeDetector.detect_poses): upgrade it "
-                             "(pip install -U controlnet-aux) or use the built-in 'openpose' backend")
+            raise InputError(
+                "this controlnet-aux is too old (no OpenposeDetector.detect_poses): upgrade it "
+                "(pip install -U controlnet-aux) or use the built-in 'openpose' backend"
+            )
         return cls(detector.to(device), **options)
 
     def __call__(self, image: np.ndarray) -> list[PersonPose]:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InputError(f"the controlnet-aux extractor needs an (H, W, 3) uint8 RGB image, got "
-                             f"{image.shape} {image.dtype}")
+            raise InputError(
+                f"the controlnet-aux extractor needs an (H, W, 3) uint8 RGB image, got "
+                f"{image.shape} {image.dtype}"
+            )
         h, w = image.shape[:2]
         # detect_poses takes RGB (it flips to BGR itself) and normalises by this frame's size
-        results = self.detector.detect_poses(image, include_hand=self.include_hands,
-                                             include_face=self.include_face)
+        results = self.detector.detect_poses(
+            image, include_hand=self.include_hands, include_face=self.include_face
+        )
         return pose_results_to_people(results, w, h)

@@ -61,6 +61,7 @@ SIMCC_SPLIT_RATIO = 2.0
 
 # --- detector ---------------------------------------------------------------------------------------------
 
+
 def letterbox(image: np.ndarray, input_wh: tuple[int, int], pad_value: int = DET_PAD_VALUE):
     """Resize ``image`` (H, W, 3) to fit ``input_wh`` keeping its aspect, top-left aligned on a ``pad_value``
     canvas. Returns the (h, w, 3) uint8 canvas and the scale ``ratio`` (input pixels per image pixel)."""
@@ -80,7 +81,7 @@ def yolox_grid(input_wh: tuple[int, int], strides=DET_STRIDES) -> tuple[np.ndarr
     in_w, in_h = input_wh
     grids, steps = [], []
     for s in strides:
-        ys, xs = np.mgrid[0:in_h // s, 0:in_w // s]
+        ys, xs = np.mgrid[0 : in_h // s, 0 : in_w // s]
         grids.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
         steps.append(np.full((grids[-1].shape[0], 1), s))
     grid, step = np.concatenate(grids).astype(np.float32), np.concatenate(steps).astype(np.float32)
@@ -88,16 +89,19 @@ def yolox_grid(input_wh: tuple[int, int], strides=DET_STRIDES) -> tuple[np.ndarr
     return grid, step
 
 
-def decode_yolox(outputs: np.ndarray, input_wh: tuple[int, int], ratio: float = 1.0,
-                 strides=DET_STRIDES) -> tuple[np.ndarray, np.ndarray]:
+def decode_yolox(
+    outputs: np.ndarray, input_wh: tuple[int, int], ratio: float = 1.0, strides=DET_STRIDES
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw YOLOX head output ((1, N, 5 + C) or (N, 5 + C): cell-relative centre, log size, objectness and
     class probabilities) to boxes (N, 4) x1 y1 x2 y2 in image pixels (letterbox undone by ``ratio``) and
     class scores (N, C) = objectness x class probability. In float32, like the annotator."""
     pred = np.asarray(outputs, dtype=np.float32).reshape(-1, np.shape(outputs)[-1])
     grid, step = yolox_grid(tuple(input_wh), tuple(strides))
     if len(pred) != len(grid):
-        raise ValueError(f"YOLOX output has {len(pred)} cells, a {input_wh[0]}x{input_wh[1]} input with strides "
-                         f"{tuple(strides)} gives {len(grid)}")
+        raise ValueError(
+            f"YOLOX output has {len(pred)} cells, a {input_wh[0]}x{input_wh[1]} input with strides "
+            f"{tuple(strides)} gives {len(grid)}"
+        )
     centre = (pred[:, :2] + grid) * step
     size = np.exp(pred[:, 2:4]) * step
     boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1) / np.float32(ratio)
@@ -123,8 +127,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = DET_NMS_IO
     return np.array(keep, dtype=np.int64)
 
 
-def select_people(boxes: np.ndarray, class_scores: np.ndarray, candidate_score: float = DET_CANDIDATE_SCORE,
-                  iou_threshold: float = DET_NMS_IOU, keep_score: float = DET_KEEP_SCORE):
+def select_people(
+    boxes: np.ndarray,
+    class_scores: np.ndarray,
+    candidate_score: float = DET_CANDIDATE_SCORE,
+    iou_threshold: float = DET_NMS_IOU,
+    keep_score: float = DET_KEEP_SCORE,
+):
     """Person boxes (K, 4) and scores (K,), best first: the person column of the annotator's class-aware
     NMS (other classes never suppress a person), then its score filter."""
     scores = class_scores[:, PERSON_CLASS]
@@ -136,6 +145,7 @@ def select_people(boxes: np.ndarray, class_scores: np.ndarray, candidate_score: 
 
 
 # --- pose -------------------------------------------------------------------------------------------------
+
 
 def bbox_to_center_scale(bbox, padding: float = BOX_PADDING) -> tuple[np.ndarray, np.ndarray]:
     """Box x1 y1 x2 y2 to its centre (x, y) and padded size (w, h)."""
@@ -153,16 +163,16 @@ def warp_matrix(center: np.ndarray, scale: np.ndarray, output_wh: tuple[int, int
     """2x3 affine taking the box ``center``/``scale`` (aspect already fixed) onto the ``output_wh`` crop.
     No rotation, so it is a uniform scale plus shift (the annotator builds the same map from three points)."""
     s = output_wh[0] / scale[0]
-    return np.array([[s, 0.0, output_wh[0] / 2 - s * center[0]],
-                     [0.0, s, output_wh[1] / 2 - s * center[1]]])
+    return np.array([[s, 0.0, output_wh[0] / 2 - s * center[0]], [0.0, s, output_wh[1] / 2 - s * center[1]]])
 
 
 def pose_input(image_rgb: np.ndarray, bbox, input_wh: tuple[int, int]):
     """The normalised (1, 3, h, w) float32 crop of one person box, with the crop's ``center`` and ``scale``."""
     center, scale = bbox_to_center_scale(bbox)
     scale = fix_aspect_ratio(scale, input_wh[0] / input_wh[1])
-    crop = cv2.warpAffine(image_rgb, warp_matrix(center, scale, input_wh), tuple(input_wh),
-                          flags=cv2.INTER_LINEAR)
+    crop = cv2.warpAffine(
+        image_rgb, warp_matrix(center, scale, input_wh), tuple(input_wh), flags=cv2.INTER_LINEAR
+    )
     crop = (crop.astype(np.float32) - np.float32(POSE_MEAN)) / np.float32(POSE_STD)
     return np.ascontiguousarray(crop.transpose(2, 0, 1)[None]), center, scale
 
@@ -178,13 +188,15 @@ def simcc_decode(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
     return locs / split_ratio, scores
 
 
-def simcc_to_image(locs: np.ndarray, input_wh: tuple[int, int], center: np.ndarray,
-                   scale: np.ndarray) -> np.ndarray:
+def simcc_to_image(
+    locs: np.ndarray, input_wh: tuple[int, int], center: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
     """Model-input pixel locations back to image pixels (inverse of :func:`warp_matrix`)."""
     return locs / np.asarray(input_wh, dtype=np.float64) * scale + center - scale / 2
 
 
 # --- backend ----------------------------------------------------------------------------------------------
+
 
 def _import_onnxruntime():
     try:
@@ -192,10 +204,14 @@ def _import_onnxruntime():
     except ModuleNotFoundError:
         raise InputError(f"the dwpose pose extractor needs onnxruntime: {INSTALL_HINT}") from None
     except ImportError as err:  # installed but broken, e.g. a wheel built for numpy 1.x beside numpy 2
-        detail = first_line(err) if str(err).strip() else (
-            "an empty ImportError, as onnxruntime < 1.19 gives beside numpy 2")
-        raise InputError(f"onnxruntime is installed but does not import ({detail}): "
-                         "pip install -U 'magicpose[dwpose]'") from None
+        detail = (
+            first_line(err)
+            if str(err).strip()
+            else ("an empty ImportError, as onnxruntime < 1.19 gives beside numpy 2")
+        )
+        raise InputError(
+            f"onnxruntime is installed but does not import ({detail}): pip install -U 'magicpose[dwpose]'"
+        ) from None
     return onnxruntime
 
 
@@ -204,8 +220,10 @@ def _providers(ort, device: str) -> list:
         return ["CPUExecutionProvider"]
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise InputError(f"device '{device}' needs onnxruntime with CUDA: pip install onnxruntime-gpu "
-                             f"(this onnxruntime has {', '.join(ort.get_available_providers())})")
+            raise InputError(
+                f"device '{device}' needs onnxruntime with CUDA: pip install onnxruntime-gpu "
+                f"(this onnxruntime has {', '.join(ort.get_available_providers())})"
+            )
         index = int(device.partition(":")[2] or 0)
         return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
     raise InputError(f"unknown device '{device}' for the dwpose pose extractor: use cpu, cuda or cuda:N")
@@ -222,7 +240,7 @@ def _session(ort, path: Path, providers: list):
 def _input_wh(session, default_wh: tuple[int, int]) -> tuple[int, int]:
     """(w, h) from a fixed (N, 3, H, W) input shape; ``default_wh`` where those dims are dynamic."""
     shape = session.get_inputs()[0].shape
-    h, w = (shape[2:4] if len(shape) == 4 else (None, None))
+    h, w = shape[2:4] if len(shape) == 4 else (None, None)
     if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
         return w, h
     return default_wh
@@ -233,8 +251,10 @@ class DWPoseExtractor(PoseExtractor):
 
     name: ClassVar[str] = "dwpose"
     weight_files: ClassVar[tuple[str, ...]] = ("yolox_l.onnx", "dw-ll_ucoco_384.onnx")
-    weights_hint: ClassVar[str] = ("the ControlNet DWPose annotator files: Hugging Face repo yzd-v/DWPose, "
-                                   "or annotator/ckpts of a ControlNet annotator install")
+    weights_hint: ClassVar[str] = (
+        "the ControlNet DWPose annotator files: Hugging Face repo yzd-v/DWPose, "
+        "or annotator/ckpts of a ControlNet annotator install"
+    )
 
     def __init__(self, detector, pose, whole_image_fallback: bool = True) -> None:
         self.detector, self.pose = detector, pose
@@ -244,14 +264,21 @@ class DWPoseExtractor(PoseExtractor):
         self.whole_image_fallback = whole_image_fallback
 
     @classmethod
-    def from_weights_dir(cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu",
-                         whole_image_fallback: bool = True) -> DWPoseExtractor:
+    def from_weights_dir(
+        cls,
+        weights_dir: str | os.PathLike | None = None,
+        device: str = "cpu",
+        whole_image_fallback: bool = True,
+    ) -> DWPoseExtractor:
         paths = cls.check_weights(weights_dir)
         ort = _import_onnxruntime()
         providers = _providers(ort, device)
         det_path, pose_path = (paths[name] for name in cls.weight_files)
-        return cls(_session(ort, det_path, providers), _session(ort, pose_path, providers),
-                   whole_image_fallback=whole_image_fallback)
+        return cls(
+            _session(ort, det_path, providers),
+            _session(ort, pose_path, providers),
+            whole_image_fallback=whole_image_fallback,
+        )
 
     def detect(self, image_rgb: np.ndarray) -> np.ndarray:
         """Person boxes (K, 4) x1 y1 x2 y2 in image pixels, best first."""
@@ -262,8 +289,10 @@ class DWPoseExtractor(PoseExtractor):
         try:
             boxes, class_scores = decode_yolox(raw, self.det_wh, ratio)
         except ValueError as err:  # not a YOLOX grid output: most likely the wrong file
-            raise InputError(f"the dwpose detector output does not fit: {err}; is '{self.weight_files[0]}' "
-                             "the YOLOX-L ONNX export?") from None
+            raise InputError(
+                f"the dwpose detector output does not fit: {err}; is '{self.weight_files[0]}' "
+                "the YOLOX-L ONNX export?"
+            ) from None
         return select_people(boxes, class_scores)[0]
 
     def estimate(self, image_rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,8 +304,10 @@ class DWPoseExtractor(PoseExtractor):
             simcc_x, simcc_y = self.pose.run(None, {name: blob})[:2]
             locs, score = simcc_decode(simcc_x, simcc_y)
             if locs.shape[1] != NUM_WHOLEBODY:
-                raise InputError(f"the dwpose pose model gives {locs.shape[1]} keypoints, expected "
-                                 f"{NUM_WHOLEBODY} (COCO-WholeBody): is '{self.weight_files[1]}' the right file?")
+                raise InputError(
+                    f"the dwpose pose model gives {locs.shape[1]} keypoints, expected "
+                    f"{NUM_WHOLEBODY} (COCO-WholeBody): is '{self.weight_files[1]}' the right file?"
+                )
             keypoints.append(simcc_to_image(locs[0], self.pose_wh, center, scale))
             scores.append(score[0])
         if not keypoints:
@@ -286,8 +317,9 @@ class DWPoseExtractor(PoseExtractor):
     def __call__(self, image: np.ndarray) -> list[PersonPose]:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"DWPoseExtractor expects an (H, W, 3) uint8 RGB image, got {image.shape} "
-                             f"{image.dtype}")
+            raise ValueError(
+                f"DWPoseExtractor expects an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}"
+            )
         boxes = self.detect(image)
         if len(boxes) == 0 and self.whole_image_fallback:
             boxes = np.array([[0.0, 0.0, image.shape[1], image.shape[0]]])

@@ -39,15 +39,26 @@ def _frame_source(source: Path) -> tuple[Iterator[tuple[str, np.ndarray]], int |
     from magicpose.video import read_video, video_info
 
     if not source.exists():
-        raise InputError(f"driving source '{source}' does not exist: pass a video ({', '.join(VIDEO_EXTENSIONS)}) "
-                         "or a folder of frames")
+        raise InputError(
+            f"driving source '{source}' does not exist: pass a video ({', '.join(VIDEO_EXTENSIONS)}) "
+            "or a folder of frames"
+        )
     if source.is_dir():
-        files = sorted((f for f in source.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS
-                        and not f.name.startswith(".") and f.name.lower() not in SYSTEM_FILES),
-                       key=lambda f: natural_sort_key(f.name))
+        files = sorted(
+            (
+                f
+                for f in source.iterdir()
+                if f.suffix.lower() in IMAGE_EXTENSIONS
+                and not f.name.startswith(".")
+                and f.name.lower() not in SYSTEM_FILES
+            ),
+            key=lambda f: natural_sort_key(f.name),
+        )
         if not files:
-            raise InputError(f"frame folder '{source}' holds no .png/.jpg frames: extract the video's frames "
-                             "into it, or pass the video itself")
+            raise InputError(
+                f"frame folder '{source}' holds no .png/.jpg frames: extract the video's frames "
+                "into it, or pass the video itself"
+            )
         return ((f.stem, np.asarray(load_image(f, "frame"))) for f in files), len(files), None
     if source.suffix.lower() in IMAGE_EXTENSIONS:  # one photo: a one-frame source (e.g. a reference's pose)
         image = np.asarray(load_image(source, "frame"))
@@ -72,9 +83,15 @@ def check_frame_source(source: str | os.PathLike) -> None:
     _frame_source(Path(source))
 
 
-def extract_poses(source: str | os.PathLike, extractor: PoseExtractor | Callable[[np.ndarray], list[PersonPose]],
-                  *, person: str = "one", stride: int = 1, max_frames: int | None = None,
-                  progress: bool = True) -> ExtractedPoses:
+def extract_poses(
+    source: str | os.PathLike,
+    extractor: PoseExtractor | Callable[[np.ndarray], list[PersonPose]],
+    *,
+    person: str = "one",
+    stride: int = 1,
+    max_frames: int | None = None,
+    progress: bool = True,
+) -> ExtractedPoses:
     """Poses of every ``stride``-th frame of ``source`` (at most ``max_frames`` of them).
 
     ``person="one"`` keeps the tracked dancer (:func:`track_main_person`), ``"all"`` everyone. Raises
@@ -107,11 +124,15 @@ def extract_poses(source: str | os.PathLike, extractor: PoseExtractor | Callable
     if not found:
         raise InputError(f"'{source}' has no frames to read")
     if not any(people for _, _, people in found):
-        raise InputError(f"no person was found in any of the {len(found)} frames of '{source}': use a video with "
-                         "one dancer in full view")
+        raise InputError(
+            f"no person was found in any of the {len(found)} frames of '{source}': use a video with "
+            "one dancer in full view"
+        )
     if person == "one":
         chosen = track_main_person(people for _, _, people in found)
-        poses = [FramePose(w, h, [p] if p is not None else []) for (w, h, _), p in zip(found, chosen, strict=True)]
+        poses = [
+            FramePose(w, h, [p] if p is not None else []) for (w, h, _), p in zip(found, chosen, strict=True)
+        ]
     else:
         poses = [FramePose(w, h, people) for w, h, people in found]
     return ExtractedPoses(poses, names, None if fps is None else fps / stride)

@@ -58,8 +58,10 @@ __all__ = [
     "resize_for_detection",
 ]
 
-WEIGHTS_HINT = ("CMU OpenPose weights from the Hugging Face repo lllyasviel/Annotators, also in ControlNet's "
-                "annotator/ckpts; non-commercial license")
+WEIGHTS_HINT = (
+    "CMU OpenPose weights from the Hugging Face repo lllyasviel/Annotators, also in ControlNet's "
+    "annotator/ckpts; non-commercial license"
+)
 _FILE_KIND = {"body_pose_model.pth": "body", "hand_pose_model.pth": "hand", "facenet.pth": "face"}
 
 
@@ -73,20 +75,25 @@ def load_net(kind: str, path: str | os.PathLike, width_div: int = 1, device: str
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, not a torch file, or pickled objects beyond tensors
-        raise InputError(f"cannot read '{path}' as the OpenPose {kind} weights: {first_line(exc)}; "
-                         f"re-download it (lllyasviel/Annotators)") from None
+        raise InputError(
+            f"cannot read '{path}' as the OpenPose {kind} weights: {first_line(exc)}; "
+            f"re-download it (lllyasviel/Annotators)"
+        ) from None
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise InputError(f"'{path}' is not the OpenPose {kind} weights (expected a dict of tensors)")
     try:
         net.load_state_dict(from_file_state_dict(net, weights), strict=True)
     except KeyError as exc:
         missing = exc.args[0]
-        raise InputError(f"'{path}' is not the OpenPose {kind} weights: {len(missing)} of "
-                         f"{len(net.state_dict())} tensors missing (e.g. '{missing[0]}'); "
-                         f"is it the right file?") from None
+        raise InputError(
+            f"'{path}' is not the OpenPose {kind} weights: {len(missing)} of "
+            f"{len(net.state_dict())} tensors missing (e.g. '{missing[0]}'); "
+            f"is it the right file?"
+        ) from None
     except RuntimeError as exc:  # shape mismatch
-        raise InputError(f"'{path}' does not fit the OpenPose {kind} network: "
-                         f"{first_line(exc, 300)}") from None
+        raise InputError(
+            f"'{path}' does not fit the OpenPose {kind} network: {first_line(exc, 300)}"
+        ) from None
     return net.to(device).eval()
 
 
@@ -116,12 +123,18 @@ def _upsample(out: torch.Tensor, stride: int, padded: np.ndarray, pad: tuple[int
     """(1, C, h, w) network output to (H, W, C) at the unpadded input's size, as the annotator does it."""
     m = out[0].float().cpu().numpy().transpose(1, 2, 0)
     m = resize_maps(m, m.shape[1] * stride, m.shape[0] * stride)
-    return m[:padded.shape[0] - pad[0], :padded.shape[1] - pad[1]]
+    return m[: padded.shape[0] - pad[0], : padded.shape[1] - pad[1]]
 
 
 @torch.no_grad()
-def body_maps(net: nn.Module, image_bgr: np.ndarray, scales: Sequence[float] = (0.5,), boxsize: int = 368,
-              stride: int = 8, pad_value: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def body_maps(
+    net: nn.Module,
+    image_bgr: np.ndarray,
+    scales: Sequence[float] = (0.5,),
+    boxsize: int = 368,
+    stride: int = 8,
+    pad_value: int = 128,
+) -> tuple[np.ndarray, np.ndarray]:
     """Heat-maps (H, W, 19) and PAFs (H, W, 38), float64, at the image's size, averaged over ``scales``
     (each relative to ``boxsize / height``). The annotator uses one scale, 0.5; its multi-scale sum has a
     bug (it adds the running sum to itself), so more scales are a plain mean here."""
@@ -138,8 +151,15 @@ def body_maps(net: nn.Module, image_bgr: np.ndarray, scales: Sequence[float] = (
 
 
 @torch.no_grad()
-def hand_maps(net: nn.Module, crop_bgr: np.ndarray, scales: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
-              boxsize: int = 368, stride: int = 8, pad_value: int = 128, size: int = 128) -> np.ndarray:
+def hand_maps(
+    net: nn.Module,
+    crop_bgr: np.ndarray,
+    scales: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
+    boxsize: int = 368,
+    stride: int = 8,
+    pad_value: int = 128,
+    size: int = 128,
+) -> np.ndarray:
     """Hand heat-maps (22, size, size), float64, averaged over square inputs of ``boxsize * scale`` px."""
     crop = cv2.GaussianBlur(crop_bgr, (0, 0), 0.8)
     avg = np.zeros((size, size, 22))
@@ -171,18 +191,26 @@ class OpenPoseExtractor(PoseExtractor):
     weight_files = tuple(_FILE_KIND)
     weights_hint = WEIGHTS_HINT
 
-    def __init__(self, body_net: nn.Module, hand_net: nn.Module | None = None,
-                 face_net: nn.Module | None = None, *, detect_resolution: int | None = 512,
-                 body_scales: Sequence[float] = (0.5,), hand_scales: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
-                 refine: bool = False) -> None:
+    def __init__(
+        self,
+        body_net: nn.Module,
+        hand_net: nn.Module | None = None,
+        face_net: nn.Module | None = None,
+        *,
+        detect_resolution: int | None = 512,
+        body_scales: Sequence[float] = (0.5,),
+        hand_scales: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
+        refine: bool = False,
+    ) -> None:
         self.body_net, self.hand_net, self.face_net = body_net, hand_net, face_net
         self.detect_resolution = detect_resolution
         self.body_scales, self.hand_scales = tuple(body_scales), tuple(hand_scales)
         self.refine = refine
 
     @classmethod
-    def from_weights_dir(cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu",
-                         width_div: int = 1, **options) -> OpenPoseExtractor:
+    def from_weights_dir(
+        cls, weights_dir: str | os.PathLike | None = None, device: str = "cpu", width_div: int = 1, **options
+    ) -> OpenPoseExtractor:
         """Load the three networks from the weights folder; ``options`` go to the constructor."""
         paths: dict[str, Path] = cls.check_weights(weights_dir)
         nets = {_FILE_KIND[n]: load_net(_FILE_KIND[n], path, width_div, device) for n, path in paths.items()}
@@ -191,8 +219,9 @@ class OpenPoseExtractor(PoseExtractor):
     def __call__(self, image: np.ndarray) -> list[PersonPose]:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InputError(f"the openpose extractor needs an (H, W, 3) uint8 RGB image, got "
-                             f"{image.shape} {image.dtype}")
+            raise InputError(
+                f"the openpose extractor needs an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}"
+            )
         h, w = image.shape[:2]
         det = resize_for_detection(image, self.detect_resolution)[:, :, ::-1].copy()  # networks take BGR
         dh, dw = det.shape[:2]
@@ -203,18 +232,25 @@ class OpenPoseExtractor(PoseExtractor):
             hands = {True: np.zeros((21, 3)), False: np.zeros((21, 3))}
             if self.hand_net is not None:
                 for x, y, side, is_left in hand_boxes(body, dw, dh):
-                    crop = det[y:y + side, x:x + side]
-                    pts = hand_peaks(hand_maps(self.hand_net, crop, self.hand_scales), *crop.shape[:2],
-                                     refine=self.refine)
+                    crop = det[y : y + side, x : x + side]
+                    pts = hand_peaks(
+                        hand_maps(self.hand_net, crop, self.hand_scales), *crop.shape[:2], refine=self.refine
+                    )
                     hands[is_left] = _offset(pts, x, y)
             face = np.zeros((70, 3))
             box = face_box(body, dw, dh) if self.face_net is not None else None
             if box is not None:
                 x, y, side = box
-                crop = det[y:y + side, x:x + side]
+                crop = det[y : y + side, x : x + side]
                 face = _offset(face_peaks(face_maps(self.face_net, crop), refine=self.refine), x, y)
-            people.append(PersonPose(body=body * scale, left_hand=hands[True] * scale,
-                                     right_hand=hands[False] * scale, face=face * scale))
+            people.append(
+                PersonPose(
+                    body=body * scale,
+                    left_hand=hands[True] * scale,
+                    right_hand=hands[False] * scale,
+                    face=face * scale,
+                )
+            )
         return people
 
 

@@ -73,8 +73,10 @@ def resize_maps(x: np.ndarray, width: int, height: int) -> np.ndarray:
     if x.ndim == 2 or x.shape[2] <= 4 or interp == cv2.INTER_LANCZOS4:
         out = cv2.resize(x, (width, height), interpolation=interp)
         return out.reshape(height, width, *x.shape[2:])
-    parts = [cv2.resize(np.ascontiguousarray(x[:, :, i:i + 4]), (width, height), interpolation=interp)
-             for i in range(0, x.shape[2], 4)]
+    parts = [
+        cv2.resize(np.ascontiguousarray(x[:, :, i : i + 4]), (width, height), interpolation=interp)
+        for i in range(0, x.shape[2], 4)
+    ]
     return np.concatenate([p.reshape(height, width, -1) for p in parts], axis=2)
 
 
@@ -101,8 +103,9 @@ def refine_peak(m: np.ndarray, x: int, y: int) -> tuple[float, float]:
     return x + dx, y + dy
 
 
-def find_peaks(heatmap: np.ndarray, threshold: float = 0.1, sigma: float = 3.0,
-               refine: bool = False) -> np.ndarray:
+def find_peaks(
+    heatmap: np.ndarray, threshold: float = 0.1, sigma: float = 3.0, refine: bool = False
+) -> np.ndarray:
     """Peaks of one (H, W) heat-map as an (N, 3) float64 array of (x, y, score), in row-major order.
 
     A peak is a pixel of the smoothed map that is >= its 4 neighbours (outside the map counts as 0) and
@@ -111,8 +114,9 @@ def find_peaks(heatmap: np.ndarray, threshold: float = 0.1, sigma: float = 3.0,
     heatmap = np.asarray(heatmap, dtype=np.float64)
     s = gaussian_smooth(heatmap, sigma) if sigma > 0 else heatmap
     p = np.pad(s, 1)
-    peak = ((s >= p[:-2, 1:-1]) & (s >= p[2:, 1:-1]) & (s >= p[1:-1, :-2]) & (s >= p[1:-1, 2:])
-            & (s > threshold))
+    peak = (
+        (s >= p[:-2, 1:-1]) & (s >= p[2:, 1:-1]) & (s >= p[1:-1, :-2]) & (s >= p[1:-1, 2:]) & (s > threshold)
+    )
     ys, xs = np.nonzero(peak)
     out = np.stack([xs, ys, heatmap[ys, xs]], axis=1).astype(np.float64)
     if refine:
@@ -121,8 +125,9 @@ def find_peaks(heatmap: np.ndarray, threshold: float = 0.1, sigma: float = 3.0,
     return out
 
 
-def connect_limbs(peaks: Sequence[np.ndarray], paf: np.ndarray, image_height: int, mid_num: int = 10,
-                  thre2: float = 0.05) -> list[np.ndarray]:
+def connect_limbs(
+    peaks: Sequence[np.ndarray], paf: np.ndarray, image_height: int, mid_num: int = 10, thre2: float = 0.05
+) -> list[np.ndarray]:
     """Score joint pairs along the PAF and keep the best disjoint pairs per limb.
 
     ``peaks``: per joint an (N_j, 3) array (x, y, score); ``paf``: (H, W, 38). Returns per limb of
@@ -167,8 +172,12 @@ def connect_limbs(peaks: Sequence[np.ndarray], paf: np.ndarray, image_height: in
     return out
 
 
-def assemble_people(peaks: Sequence[np.ndarray], connections: Sequence[np.ndarray], min_parts: int = 4,
-                    min_mean_score: float = 0.4) -> np.ndarray:
+def assemble_people(
+    peaks: Sequence[np.ndarray],
+    connections: Sequence[np.ndarray],
+    min_parts: int = 4,
+    min_mean_score: float = 0.4,
+) -> np.ndarray:
     """Group limbs into people: a (P, 20) array whose columns 0-17 hold the global peak id of each joint
     (-1 = missing), 18 the total score and 19 the number of parts.
 
@@ -233,8 +242,15 @@ def people_to_bodies(subset: np.ndarray, peaks: Sequence[np.ndarray]) -> np.ndar
     return bodies
 
 
-def decode_bodies(heatmaps: np.ndarray, paf: np.ndarray, threshold: float = 0.1, sigma: float = 3.0,
-                  mid_num: int = 10, thre2: float = 0.05, refine: bool = False) -> np.ndarray:
+def decode_bodies(
+    heatmaps: np.ndarray,
+    paf: np.ndarray,
+    threshold: float = 0.1,
+    sigma: float = 3.0,
+    mid_num: int = 10,
+    thre2: float = 0.05,
+    refine: bool = False,
+) -> np.ndarray:
     """Full-resolution heat-maps (H, W, >=18) and PAFs (H, W, 38) to (P, 18, 3) bodies in pixels."""
     peaks = [find_peaks(heatmaps[:, :, j], threshold, sigma, refine) for j in range(18)]
     connections = connect_limbs(peaks, paf, heatmaps.shape[0], mid_num, thre2)
@@ -245,8 +261,9 @@ def _present(body: np.ndarray, i: int) -> bool:
     return bool(body[i, 2] > 0)
 
 
-def hand_boxes(body: np.ndarray, width: int, height: int,
-               ratio_wrist_elbow: float = 0.33) -> list[tuple[int, int, int, bool]]:
+def hand_boxes(
+    body: np.ndarray, width: int, height: int, ratio_wrist_elbow: float = 0.33
+) -> list[tuple[int, int, int, bool]]:
     """Square hand crops (x, y, side, is_left) from one (18, 3) body, left hand first, as the annotator's
     ``handDetect``: centre = wrist + 0.33 (wrist - elbow), side = 1.5 max(|wrist - elbow|,
     0.9 |elbow - shoulder|),
@@ -288,8 +305,14 @@ def face_box(body: np.ndarray, width: int, height: int) -> tuple[int, int, int] 
     return (int(x), int(y), int(side)) if side >= 20 else None
 
 
-def hand_peaks(heatmaps: np.ndarray, crop_height: int, crop_width: int, threshold: float = 0.05,
-               sigma: float = 3.0, refine: bool = False) -> np.ndarray:
+def hand_peaks(
+    heatmaps: np.ndarray,
+    crop_height: int,
+    crop_width: int,
+    threshold: float = 0.05,
+    sigma: float = 3.0,
+    refine: bool = False,
+) -> np.ndarray:
     """(21, 3) hand points in crop pixels from averaged (>=21, S, S) heat-maps (the annotator uses S=128).
 
     Per point: threshold the smoothed map, keep the 8-connected region with the largest sum of the raw map,

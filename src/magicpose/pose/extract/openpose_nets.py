@@ -132,8 +132,12 @@ class HandPoseNet(nn.Module):
         )  # fmt: skip
         no_relu = {"conv6_2_CPM"} | {f"Mconv7_stage{i}" for i in range(2, 7)}
         self.model1_0 = _layers(head, no_relu, d)
-        self.model1_1 = _layers((("conv6_1_CPM", 128, 512, 1), ("conv6_2_CPM", 512, HAND_HEATMAPS, 1)),
-                                no_relu, d, {"conv6_2_CPM:out": HAND_HEATMAPS})
+        self.model1_1 = _layers(
+            (("conv6_1_CPM", 128, 512, 1), ("conv6_2_CPM", 512, HAND_HEATMAPS, 1)),
+            no_relu,
+            d,
+            {"conv6_2_CPM:out": HAND_HEATMAPS},
+        )
         for i in range(2, 7):
             names = [f"Mconv{j}_stage{i}" for j in range(1, 8)]
             fixed = {f"{names[0]}:in": HAND_HEATMAPS + feat, f"{names[-1]}:out": HAND_HEATMAPS}

@@ -50,8 +50,9 @@ def _visible(points: np.ndarray, scores: np.ndarray, keep: np.ndarray) -> np.nda
     return out
 
 
-def wholebody_to_openpose(keypoints: np.ndarray, scores: np.ndarray,
-                          threshold: float = SCORE_THRESHOLD) -> list[PersonPose]:
+def wholebody_to_openpose(
+    keypoints: np.ndarray, scores: np.ndarray, threshold: float = SCORE_THRESHOLD
+) -> list[PersonPose]:
     """Map (P, 133, 2) pixel keypoints and (P, 133) scores to one :class:`PersonPose` per person.
 
     Visible points keep their model score; the rest get score 0. As in the annotator the body needs
@@ -60,9 +61,15 @@ def wholebody_to_openpose(keypoints: np.ndarray, scores: np.ndarray,
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
-    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_WHOLEBODY, 2) or scores.shape != keypoints.shape[:2]:
-        raise ValueError(f"expected keypoints (P, {NUM_WHOLEBODY}, 2) and scores (P, {NUM_WHOLEBODY}), "
-                         f"got {keypoints.shape} and {scores.shape}")
+    if (
+        keypoints.ndim != 3
+        or keypoints.shape[1:] != (NUM_WHOLEBODY, 2)
+        or scores.shape != keypoints.shape[:2]
+    ):
+        raise ValueError(
+            f"expected keypoints (P, {NUM_WHOLEBODY}, 2) and scores (P, {NUM_WHOLEBODY}), "
+            f"got {keypoints.shape} and {scores.shape}"
+        )
     body_src = np.array([COCO_LEFT_SHOULDER if i == NECK else i for i in COCO_TO_OPENPOSE_BODY])
     neck_row = COCO_TO_OPENPOSE_BODY.index(NECK)
     people = []
@@ -72,10 +79,19 @@ def wholebody_to_openpose(keypoints: np.ndarray, scores: np.ndarray,
         shoulders_seen = sc[COCO_LEFT_SHOULDER] > threshold and sc[COCO_RIGHT_SHOULDER] > threshold
         body_sc[neck_row] = 1.0 if shoulders_seen else 0.0
         face = np.zeros((NUM_FACE, 3), dtype=np.float32)
-        face[:len(FACE_INDICES)] = _visible(kp[list(FACE_INDICES)], sc[list(FACE_INDICES)],
-                                            sc[list(FACE_INDICES)] >= threshold)
-        hands = [_visible(kp[list(idx)], sc[list(idx)], sc[list(idx)] >= threshold)
-                 for idx in (LEFT_HAND_INDICES, RIGHT_HAND_INDICES)]
-        people.append(PersonPose(body=_visible(body_xy, body_sc, body_sc > threshold),
-                                 left_hand=hands[0], right_hand=hands[1], face=face))
+        face[: len(FACE_INDICES)] = _visible(
+            kp[list(FACE_INDICES)], sc[list(FACE_INDICES)], sc[list(FACE_INDICES)] >= threshold
+        )
+        hands = [
+            _visible(kp[list(idx)], sc[list(idx)], sc[list(idx)] >= threshold)
+            for idx in (LEFT_HAND_INDICES, RIGHT_HAND_INDICES)
+        ]
+        people.append(
+            PersonPose(
+                body=_visible(body_xy, body_sc, body_sc > threshold),
+                left_hand=hands[0],
+                right_hand=hands[1],
+                face=face,
+            )
+        )
     return people
