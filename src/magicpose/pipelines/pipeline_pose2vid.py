@@ -22,7 +22,7 @@ from diffusers.utils import BaseOutput
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.face_enhancer import body_in_output, crop, face_box, paste_back
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
-from magicpose.pipelines.frame_output import format_frames, to_uint8
+from magicpose.pipelines.frame_output import PersonSpecificPipelineMixin, to_uint8
 from magicpose.pipelines.generic_loading import GenericLoadingMixin
 from magicpose.pose.schema import FramePose
 
@@ -36,7 +36,7 @@ class Pose2VidPipelineOutput(BaseOutput):
     frames: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
-class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
+class Pose2VidPipeline(PersonSpecificPipelineMixin, GenericLoadingMixin, DiffusionPipeline):
     r"""Everybody Dance Now: a person-specific pose2vid generator with temporal smoothing, and an optional
     face enhancer.
 
@@ -51,16 +51,6 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
     def __init__(self, generator: Pose2VidGenerator, face_enhancer: FaceEnhancer | None = None) -> None:
         super().__init__()
         self.register_modules(generator=generator, face_enhancer=face_enhancer)
-
-    def check_inputs(self, pose_images, height: int, width: int) -> None:
-        multiple = self.generator.size_multiple
-        if height <= 0 or width <= 0 or height % multiple or width % multiple:
-            raise ValueError(
-                f"height and width must be positive multiples of {multiple} for this generator, "
-                f"got {height}x{width}"
-            )
-        if pose_images is None or len(pose_images) == 0:
-            raise ValueError("`pose_images` is empty: pass one pose map per output frame")
 
     @torch.no_grad()
     def iter_frames(
@@ -164,20 +154,14 @@ class Pose2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
             output_type: "pil", "np" ((F, H, W, 3) float in [0, 1]) or "pt" ((F, 3, H, W) float in [0, 1]).
         """
         del image  # accepted for a uniform call across generators
-        default_height, default_width = self.generator.default_size
-        height, width = height or default_height, width or default_width
-        frames = np.stack(
-            list(
-                self.iter_frames(
-                    pose_images,
-                    height,
-                    width,
-                    pose_keypoints=pose_keypoints,
-                    first_frame=first_frame,
-                    face_blend=face_blend,
-                    face_norm_statistics=face_norm_statistics,
-                )
-            )
+        out = self.render_video(
+            pose_images,
+            height,
+            width,
+            output_type,
+            pose_keypoints=pose_keypoints,
+            first_frame=first_frame,
+            face_blend=face_blend,
+            face_norm_statistics=face_norm_statistics,
         )
-        out = format_frames(frames, output_type)
         return Pose2VidPipelineOutput(frames=out) if return_dict else (out,)

@@ -25,7 +25,7 @@ from diffusers.utils import BaseOutput
 
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.vid2vid import Vid2VidGenerator
-from magicpose.pipelines.frame_output import format_frames, to_uint8
+from magicpose.pipelines.frame_output import PersonSpecificPipelineMixin, to_uint8
 from magicpose.pipelines.generic_loading import GenericLoadingMixin
 
 PoseImage = PIL.Image.Image | np.ndarray
@@ -38,7 +38,7 @@ class Vid2VidPipelineOutput(BaseOutput):
     frames: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
-class Vid2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
+class Vid2VidPipeline(PersonSpecificPipelineMixin, GenericLoadingMixin, DiffusionPipeline):
     r"""vid2vid pose2body: a person-specific, flow-warped sequential generator.
 
     Args:
@@ -50,16 +50,6 @@ class Vid2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
     def __init__(self, generator: Vid2VidGenerator) -> None:
         super().__init__()
         self.register_modules(generator=generator)
-
-    def check_inputs(self, pose_images, height: int, width: int) -> None:
-        multiple = self.generator.size_multiple
-        if height <= 0 or width <= 0 or height % multiple or width % multiple:
-            raise ValueError(
-                f"height and width must be positive multiples of {multiple} for this generator, "
-                f"got {height}x{width}"
-            )
-        if pose_images is None or len(pose_images) == 0:
-            raise ValueError("`pose_images` is empty: pass one pose map per output frame")
 
     def pose_input(self, pose_map: PoseImage, height: int, width: int) -> torch.Tensor:
         """A pose map as the generator reads it: centre-cropped and resized, (1, C, H, W) in [-1, 1]."""
@@ -110,19 +100,8 @@ class Vid2VidPipeline(GenericLoadingMixin, DiffusionPipeline):
         output_type: str = "pil",
         return_dict: bool = True,
     ) -> Vid2VidPipelineOutput | tuple:
-        r"""Render the trained subject in each pose.
-
-        Args:
-            pose_images: one pose map per frame (PIL or uint8 arrays), centre-cropped and resized.
-            image: ignored (the subject is the one the generator was trained on).
-            height, width: output size, multiples of ``generator.size_multiple``; default
-                ``generator.default_size`` (the training size).
-            original_start: start as the original's test loop, at pose ``n_frames_G - 1`` (fewer frames out).
-            output_type: "pil", "np" ((F, H, W, 3) float in [0, 1]) or "pt" ((F, 3, H, W) float in [0, 1]).
-        """
+        r"""Render the trained subject in each pose; the arguments are :meth:`Pose2VidPipeline.__call__`'s, and
+        ``original_start`` starts as the original's test loop, at pose ``n_frames_G - 1`` (fewer frames out)."""
         del image  # accepted for a uniform call across generators
-        default_height, default_width = self.generator.default_size
-        height, width = height or default_height, width or default_width
-        frames = np.stack(list(self.iter_frames(pose_images, height, width, original_start=original_start)))
-        out = format_frames(frames, output_type)
+        out = self.render_video(pose_images, height, width, output_type, original_start=original_start)
         return Vid2VidPipelineOutput(frames=out) if return_dict else (out,)
