@@ -341,29 +341,7 @@ class Pose2VidTrainer(TrainingLoop):
         self.pipeline().save_pretrained(folder)
 
     def validation_rows(self) -> list[np.ndarray]:
-        """pose | generated | real rows for the first ``validation.num_frames`` frames of the validation
-        split's first video, generated as inference does (one after another, from a zero frame)."""
-        from magicpose.data.layout import list_videos
-        from magicpose.image_utils import center_crop_resize, load_image
-        from magicpose.video import make_preview_frame
-
-        cfg = self.cfg
-        video = list_videos(cfg.data.root, cfg.validation.split or cfg.data.split)[0]
-        frames = video.frames[: cfg.validation.num_frames]
-        height, width = cfg.data.height, cfg.data.width
-        poses = [np.asarray(center_crop_resize(load_image(f.pose), width, height)) for f in frames]
-        generator = self.unwrapped_generator
-        generator.eval()
-        try:
-            generated = list(
-                self.pipeline().iter_frames(
-                    poses, height, width, pose_keypoints=self._validation_keypoints(video, frames)
-                )
-            )
-        finally:
-            generator.train()
-        reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
-        return [make_preview_frame(*columns) for columns in zip(poses, generated, reals, strict=True)]
+        return sequential_validation_rows(self, self._validation_keypoints)
 
     def _validation_keypoints(self, video, frames: list) -> list | None:
         """The validation frames' keypoints, for a face enhancer (none in the body stages)."""
@@ -392,3 +370,28 @@ def describe(trainer: Pose2VidTrainer) -> str:
         "processes) "
         f"= {epochs:.2f} epochs; {schedule}" + (f"; {trainer.init_note}" if trainer.init_note else "")
     )
+
+
+def sequential_validation_rows(trainer, keypoints_of=None) -> list[np.ndarray]:
+    """pose | generated | real rows for the first ``validation.num_frames`` frames of the validation split's
+    first video, generated as inference does (``trainer.pipeline().iter_frames``: one after another, from a zero
+    frame), for the person-specific generators; ``keypoints_of(video, frames)`` gives a face enhancer its
+    keypoints."""
+    from magicpose.data.layout import list_videos
+    from magicpose.image_utils import center_crop_resize, load_image
+    from magicpose.video import make_preview_frame
+
+    cfg = trainer.cfg
+    video = list_videos(cfg.data.root, cfg.validation.split or cfg.data.split)[0]
+    frames = video.frames[: cfg.validation.num_frames]
+    height, width = cfg.data.height, cfg.data.width
+    poses = [np.asarray(center_crop_resize(load_image(f.pose), width, height)) for f in frames]
+    options = {"pose_keypoints": keypoints_of(video, frames)} if keypoints_of is not None else {}
+    generator = trainer.unwrapped_generator
+    generator.eval()
+    try:
+        generated = list(trainer.pipeline().iter_frames(poses, height, width, **options))
+    finally:
+        generator.train()
+    reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
+    return [make_preview_frame(*columns) for columns in zip(poses, generated, reals, strict=True)]

@@ -47,6 +47,7 @@ from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.training import checkpoints
 from magicpose.training.flow_reference import FlowReference, load_flow_reference, masked_l1
 from magicpose.training.loop import TrainingLoop
+from magicpose.training.pose2vid_trainer import sequential_validation_rows
 from magicpose.training.vid2vid_config import Vid2VidTrainingConfig, clip_length
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
@@ -367,25 +368,7 @@ class Vid2VidTrainer(TrainingLoop):
             self.pipeline().save_pretrained(tmp)
 
     def validation_rows(self) -> list[np.ndarray]:
-        """pose | generated | real rows for the first ``validation.num_frames`` frames of the validation split's
-        first video, generated as inference does."""
-        from magicpose.data.layout import list_videos
-        from magicpose.image_utils import center_crop_resize, load_image
-        from magicpose.video import make_preview_frame
-
-        cfg = self.cfg
-        video = list_videos(cfg.data.root, cfg.validation.split or cfg.data.split)[0]
-        frames = video.frames[: cfg.validation.num_frames]
-        height, width = cfg.data.height, cfg.data.width
-        poses = [np.asarray(center_crop_resize(load_image(f.pose), width, height)) for f in frames]
-        generator = self.unwrapped_generator
-        generator.eval()
-        try:
-            generated = list(self.pipeline().iter_frames(poses, height, width))
-        finally:
-            generator.train()
-        reals = [np.asarray(center_crop_resize(load_image(f.image), width, height)) for f in frames]
-        return [make_preview_frame(*columns) for columns in zip(poses, generated, reals, strict=True)]
+        return sequential_validation_rows(self)
 
 
 def describe(trainer: Vid2VidTrainer) -> str:
