@@ -1,15 +1,19 @@
-"""Everybody Dance Now beside MagicPose on the demo dancer: self-reenactment quality against the true renders.
+"""Everybody Dance Now and vid2vid beside MagicPose on the demo dancer: self-reenactment quality against the true
+renders.
 
     python benchmarks/eval_gan.py [--pose2vid pretrained_weights/pose2vid_demo] [--magicpose pretrained_weights/demo]
-                                  [--motions 4] [--frames 16] [--unseen 4] [--steps 50]
+                                  [--vid2vid pretrained_weights/vid2vid_demo] [--motions 4] [--frames 16]
+                                  [--unseen 4] [--steps 50]
 
 Self-reenactment: the dancer the pose2vid demo was trained on (the example's, example_data/README.md)
 performs --motions held-out motions (ids from the test range; the demo trained on train-range motions only),
 --frames + 1 consecutive frames each at the dance's 8 fps. Frame 0 is the reference (MagicPose's input and the
 copy-the-reference baseline); frames 1..N are generated from their poses and compared with the true renders
 of that dancer in those poses: foreground IoU (figure vs the dancer's known background), PSNR and
-11x11-Gaussian SSIM, the metrics of benchmarks/eval_demo.py, at the models' 64x64. pose2vid runs autoregressively over the whole
-sequence (frame 0's pose first, as a video would), with and without its face enhancer.
+11x11-Gaussian SSIM, the metrics of benchmarks/eval_demo.py, at the models' 64x64, and the temporal consistency of
+each generated sequence (magicpose.eval.temporal.frame_difference_error, lower is better). pose2vid runs
+autoregressively over the whole sequence (frame 0's pose first, as a video would), with and without its face
+enhancer; vid2vid (when its weights exist) streams the whole sequence too.
 
 Unseen identity: --unseen held-out (identity, motion) pairs of other people. pose2vid still renders its own
 dancer (it is person-specific), MagicPose takes the pair's first frame as its reference.
@@ -24,6 +28,7 @@ import argparse
 import json
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 from eval_demo import ROOT, scores
@@ -73,16 +78,23 @@ def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarr
 
 
 def accumulate(table: dict, name: str, predicted, truth, background) -> None:
+    from magicpose.eval.temporal import frame_difference_error
+
     for metric, values in scores(predicted, truth, background).items():
         table.setdefault(name, {}).setdefault(metric, []).extend(values)
+    table[name].setdefault("temporal", []).append(frame_difference_error(predicted, truth))
 
 
-def evaluate(pairs, frames: int, pose2vid, pose2vid_body, magicpose, steps: int) -> dict:
+def evaluate(pairs, frames: int, pose2vid, pose2vid_body, magicpose, steps: int, vid2vid=None) -> dict:
     table: dict = {}
     for n, (identity_id, motion_id) in enumerate(pairs):
         keypoints, maps, truth, background = case(identity_id, motion_id, frames)
         reference = truth[0]
         accumulate(table, "pose2vid", run_pose2vid(pose2vid_body, maps, keypoints)[1:], truth[1:], background)
+        if vid2vid is not None:
+            accumulate(
+                table, "vid2vid", list(vid2vid.iter_frames(maps, SIZE, SIZE))[1:], truth[1:], background
+            )
         if pose2vid.face_enhancer is not None:
             accumulate(
                 table, "pose2vid_face", run_pose2vid(pose2vid, maps, keypoints)[1:], truth[1:], background
@@ -97,7 +109,7 @@ def evaluate(pairs, frames: int, pose2vid, pose2vid_body, magicpose, steps: int)
             )
         accumulate(table, "copy_reference", [reference] * frames, truth[1:], background)
     return {
-        name: {m: round(float(np.mean(v)), 4) for m, v in metrics.items()} for name, metrics in table.items()
+        name: {m: round(float(np.mean(v)), 5) for m, v in metrics.items()} for name, metrics in table.items()
     }
 
 
@@ -111,6 +123,11 @@ def main() -> None:
         default=str(ROOT / "pretrained_weights" / "demo"),
         help="MagicPose weights, or 'none' to skip it",
     )
+    parser.add_argument(
+        "--vid2vid",
+        default=str(ROOT / "pretrained_weights" / "vid2vid_demo"),
+        help="vid2vid weights ('none', or a folder that does not exist, skips it)",
+    )
     parser.add_argument("--motions", type=int, default=4, help="held-out motions of the demo dancer")
     parser.add_argument("--frames", type=int, default=16, help="generated frames per motion (after frame 0)")
     parser.add_argument("--unseen", type=int, default=4, help="held-out pairs of other identities (0: skip)")
@@ -119,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
-    from magicpose.weights import load_pipeline, load_pose2vid_pipeline
+    from magicpose.weights import load_pipeline, load_pose2vid_pipeline, load_vid2vid_pipeline
 
     started = time.perf_counter()
     pose2vid = load_pose2vid_pipeline(args.pose2vid)
@@ -127,13 +144,15 @@ def main() -> None:
     magicpose = None if args.magicpose == "none" else load_pipeline(args.magicpose)
     if magicpose is not None:
         magicpose.set_progress_bar_config(disable=True)
+    has_vid2vid = args.vid2vid != "none" and (Path(args.vid2vid) / "model_index.json").is_file()
+    vid2vid = load_vid2vid_pipeline(args.vid2vid) if has_vid2vid else None
     dancer = demo_dancer()
     own = [(dancer, motion) for _, motion in split_ids(args.seed, "test", args.motions)]
-    result = evaluate(own, args.frames, pose2vid, body_only, magicpose, args.steps)
+    result = evaluate(own, args.frames, pose2vid, body_only, magicpose, args.steps, vid2vid)
     if args.unseen:
         others = [pair for pair in split_ids(args.seed + 1, "test", args.unseen + 1) if pair[0] != dancer]
         result["unseen_identity"] = evaluate(
-            others[: args.unseen], args.frames, pose2vid, body_only, magicpose, args.steps
+            others[: args.unseen], args.frames, pose2vid, body_only, magicpose, args.steps, vid2vid
         )
     print(
         f"demo dancer {dancer}: {args.motions} held-out motions x {args.frames} frames at {SIZE}x{SIZE}; "
@@ -145,7 +164,7 @@ def main() -> None:
             if name != "unseen_identity":
                 print(
                     f"  {title:15s} {name:15s} IoU {values['iou']:.3f}  PSNR {values['psnr']:6.2f} dB  "
-                    f"SSIM-Gaussian {values['ssim_gaussian']:.3f}",
+                    f"SSIM-Gaussian {values['ssim_gaussian']:.3f}  temporal {values['temporal']:.4f}",
                     flush=True,
                 )
     print(json.dumps(result))
