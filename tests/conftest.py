@@ -97,11 +97,28 @@ def inert_biases(module: nn.Module) -> set[str]:
     return inert
 
 
+# torch's own default: one intra-op thread per core.
+CORE_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_by_default():
+    """One intra-op thread for the whole run, as ``one_torch_thread`` gives a module. On a small machine a second
+    OpenMP thread saves little for the tiny networks here, and while another process runs on the machine the
+    threads spin against it: seen on 2 cores, a 0.5 s tiny-pipeline call taking 2 to 43 s, and test_evaluate.py
+    (full-size VGG16 and Inception-v3) taking 80 to 90 s instead of 23 to 35 s. Quiet, two threads would save a
+    few seconds on the full-size networks only."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(CORE_THREADS)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op thread for a module: fast for tiny networks on a small shared machine (no OpenMP spinning),
     reproducible, and what the torchrun ranks use, so in-process and subprocess runs agree bitwise. Modules
-    take it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    take it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")`` (the session default now, see
+    above; naming it keeps the guarantee where a module relies on it)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -70,14 +70,6 @@ def _documented_state_shapes() -> dict[str, tuple[int, ...]]:
     return shapes | {"fc.weight": (1008, 2048), "fc.bias": (1008,)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _two_torch_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def random_state() -> dict[str, Tensor]:
     """Random weights in pytorch-fid's layout, scaled (He) so that activations stay O(1) through 94 layers,
