@@ -8,12 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-from PIL import Image
-from torch import nn
-from transformers import CLIPTextConfig, CLIPTextModel
+# One thread for numpy's and scipy's OpenBLAS, as for torch (see _one_torch_thread_by_default below). OpenBLAS reads
+# this when it loads, so it is set before the first numpy import. Measured on 2 cores, one other process running:
+# FID's 2048-dimensional Frechet distance took 2.2-2.7 s with 1 thread and 5-36 s with 2, which busy-wait.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
 
 
 def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int = 40) -> Path:
@@ -97,11 +102,28 @@ def inert_biases(module: nn.Module) -> set[str]:
     return inert
 
 
+# torch's own default: one intra-op thread per core.
+CORE_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_by_default():
+    """One intra-op thread for the whole run, as ``one_torch_thread`` gives a module. On a small machine a second
+    OpenMP thread saves little for the tiny networks here, and while another process runs on the machine the
+    threads spin against it: seen on 2 cores, a 0.5 s tiny-pipeline call taking 2 to 43 s, and test_evaluate.py
+    (full-size VGG16 and Inception-v3) taking 80 to 90 s instead of 23 to 35 s. Quiet, two threads would save a
+    few seconds on the full-size networks only."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(CORE_THREADS)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op thread for a module: fast for tiny networks on a small shared machine (no OpenMP spinning),
     reproducible, and what the torchrun ranks use, so in-process and subprocess runs agree bitwise. Modules
-    take it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    take it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")`` (the session default now, see
+    above; naming it keeps the guarantee where a module relies on it)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

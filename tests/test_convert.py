@@ -559,8 +559,9 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     original = tiny["c"]
     started = {k: v.detach().clone() for k, v in model.appearance_unet.state_dict().items()}
     body = [k for k in original["appearance_unet"].state_dict() if not k.startswith(("conv_norm_out", "conv_out"))]
-    assert all(torch.equal(started[k], original["appearance_unet"].state_dict()[k]) for k in body)
-    assert all(torch.equal(v, original["unet"].state_dict()[k]) for k, v in model.unet.state_dict().items())
+    original_appearance, original_unet = original["appearance_unet"].state_dict(), original["unet"].state_dict()
+    assert all(torch.equal(started[k], original_appearance[k]) for k in body)
+    assert all(torch.equal(v, original_unet[k]) for k, v in model.unet.state_dict().items())
     assert torch.equal(trainer.context, load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"])
     trainer.train()
     assert trainer.global_step == 2

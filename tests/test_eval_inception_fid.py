@@ -70,14 +70,6 @@ def _documented_state_shapes() -> dict[str, tuple[int, ...]]:
     return shapes | {"fc.weight": (1008, 2048), "fc.bias": (1008,)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _two_torch_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def random_state() -> dict[str, Tensor]:
     """Random weights in pytorch-fid's layout, scaled (He) so that activations stay O(1) through 94 layers,
@@ -162,8 +154,9 @@ def _transcribed_features(state, x):
 def test_loaded_file_gives_the_transcribed_features(random_state, weights_file):
     model = load_fid_inception(weights_file)
     assert not model.training
+    loaded = model.state_dict()
     for key, value in random_state.items():
-        assert torch.equal(model.state_dict()[key], value), key
+        assert torch.equal(loaded[key], value), key
     x = torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(1)) * 2 - 1
     with torch.no_grad():
         got, expected = model(x), _transcribed_features(random_state, x)

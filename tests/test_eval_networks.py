@@ -22,15 +22,6 @@ VGG_CHANNELS = (64, 128, 256, 512, 512)
 VGG_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _two_torch_threads():
-    """Few intra-op threads: fast on a small shared machine and the same on every run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, 2))
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------------------------------- ResNet3D
 
 

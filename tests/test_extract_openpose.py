@@ -89,7 +89,8 @@ def test_published_files_load_strictly(tmp_path):
     nets = save_tiny_weights(tmp_path)
     for kind, net in nets.items():
         loaded = load_net(kind, tmp_path / FILES[kind], width_div=TINY)
-        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
+        loaded_state = loaded.state_dict()
+        assert all(torch.equal(loaded_state[k], v) for k, v in net.state_dict().items())
     ext = OpenPoseExtractor.from_weights_dir(tmp_path, width_div=TINY)
     assert torch.equal(ext.body_net.model0.conv1_1.weight, nets["body"].model0.conv1_1.weight)
     assert torch.equal(ext.face_net.Mconv7_stage6.bias, nets["face"].Mconv7_stage6.bias)

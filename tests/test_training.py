@@ -69,8 +69,9 @@ def test_frozen_modules_stay_bitwise_and_every_trainable_tensor_changes(workspac
         trainer.train()
         frozen_unet = UNet2DConditionModel.from_pretrained(workspace / "pretrained" / "unet").state_dict()
         frozen_vae = AutoencoderKL.from_pretrained(workspace / "pretrained" / "vae").state_dict()
-        assert all(torch.equal(v, model.unet.state_dict()[k]) for k, v in frozen_unet.items())
-        assert all(torch.equal(v, trainer.vae.state_dict()[k]) for k, v in frozen_vae.items())
+        unet, vae = model.unet.state_dict(), trainer.vae.state_dict()  # once, not once per key
+        assert all(torch.equal(v, unet[k]) for k, v in frozen_unet.items())
+        assert all(torch.equal(v, vae[k]) for k, v in frozen_vae.items())
         after = dict(model.named_parameters())
         changed = {n for n in trainable if not torch.equal(before[n], after[n])}
         assert changed == trainable, f"{stage}: unchanged trainable tensors {sorted(trainable - changed)[:5]}"
