@@ -12,6 +12,7 @@ from magicpose import cli
 from magicpose.models.vid2vid import Vid2VidGenerator
 from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.pose import load_pose_sequence
+from magicpose.weights import load_vid2vid_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example_data"
@@ -45,11 +46,18 @@ def test_infer_with_vid2vid_writes_the_pipelines_frames(weights, tmp_path):
     assert out.is_file() and (tmp_path / "dance_preview.png").is_file()
 
 
-def test_vid2vid_without_weights_or_with_pose2vid_weights_is_one_line(weights, tmp_path, capsys):
+def test_the_embedded_vid2vid_demo_runs_by_default(tmp_path):
+    """Without --weights: the CPU demo (pretrained_weights/vid2vid_demo) at its own 64x64, on the example."""
+    out = tmp_path / "demo.mp4"
+    assert cli.main(["infer", "--generator", "vid2vid", "--output", str(out), "--device", "cpu"]) == 0
+    written = _pngs(tmp_path / "demo_frames")
+    demo = load_vid2vid_pipeline(REPO / "pretrained_weights" / "vid2vid_demo")  # float32, as the CLI loads it
+    expected = list(demo.iter_frames(load_pose_sequence(EXAMPLE / "poses"), 64, 64))
+    assert len(written) == 16 and all(np.array_equal(a, b) for a, b in zip(written, expected, strict=True))
+
+
+def test_vid2vid_with_pose2vid_weights_or_a_bad_size_is_one_line(weights, tmp_path, capsys):
     out = tmp_path / "x.mp4"
-    assert cli.main(["infer", "--generator", "vid2vid", "--output", str(out), *FAST]) == 2
-    assert capsys.readouterr().err.startswith("error: --generator vid2vid needs --weights: a folder made by "
-                                              "`magicpose convert vid2vid`")
     pose2vid = REPO / "pretrained_weights" / "pose2vid_demo"
     assert cli.main(["infer", "--generator", "vid2vid", "--weights", str(pose2vid), "--output", str(out), *FAST]) == 2
     assert capsys.readouterr().err == (f"error: vid2vid weights folder '{pose2vid}' holds a Pose2VidPipeline: pass "

@@ -48,7 +48,8 @@ DEFAULT_WEIGHTS = ASSETS / "pretrained_weights" / "demo"
 DEFAULT_POSE2VID_WEIGHTS = ASSETS / "pretrained_weights" / "pose2vid_demo"
 DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
-DEFAULT_VID2VID_OUTPUT = Path("outputs") / "vid2vid.mp4"
+DEFAULT_VID2VID_WEIGHTS = ASSETS / "pretrained_weights" / "vid2vid_demo"
+DEFAULT_VID2VID_OUTPUT = Path("outputs") / "vid2vid_demo.mp4"
 GENERATORS = ("magicpose", "pose2vid", "vid2vid")
 # the person-specific GAN generators: no reference image, frames rendered one after another
 SEQUENTIAL = ("pose2vid", "vid2vid")
@@ -119,11 +120,10 @@ class InferOptions:
         return self.generator in SEQUENTIAL
 
     @property
-    def weights_folder(self) -> str | None:
-        """``weights``, else the generator's embedded demo weights (vid2vid has none yet: None)."""
-        if self.weights is not None or self.generator == "vid2vid":
-            return self.weights
-        return str(DEFAULT_POSE2VID_WEIGHTS if self.pose2vid else DEFAULT_WEIGHTS)
+    def weights_folder(self) -> str:
+        """``weights``, else the generator's embedded demo weights."""
+        demos = {"pose2vid": DEFAULT_POSE2VID_WEIGHTS, "vid2vid": DEFAULT_VID2VID_WEIGHTS}
+        return self.weights or str(demos.get(self.generator, DEFAULT_WEIGHTS))
 
     @property
     def pose_source(self) -> str | None:
@@ -171,11 +171,6 @@ def check_run_flags(options: InferOptions) -> None:
         raise InputError(
             f"--steps {options.steps} is more than the scheduler's 1000 training timesteps: use at most "
             f"1000 (50 in the original)"
-        )
-    if options.generator == "vid2vid" and options.weights is None:
-        raise InputError(
-            "--generator vid2vid needs --weights: a folder made by `magicpose convert vid2vid` (from "
-            "NVIDIA's {epoch}_net_G0.pth) or by vid2vid training; no vid2vid demo weights ship yet"
         )
     if options.face_blend is not None and not options.pose2vid:
         raise InputError(
