@@ -1,6 +1,7 @@
 """Shared test helpers (pytest puts tests/ on sys.path, so test files import them from here)."""
 
 import functools
+import gc
 import inspect
 import os
 import re
@@ -116,6 +117,20 @@ def _one_torch_thread_by_default():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(CORE_THREADS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _frozen_gc_heap():
+    """Each module starts with the objects already alive (torch, transformers, diffusers, gradio, earlier modules'
+    session-long state: millions of them) moved out of the garbage collector's reach, after a collection frees the
+    unreachable ones: its full collections then scan only what this module creates. Without this the full
+    collections scanned the whole heap, about 0.1-0.2 s each: 6.1 s of a 38.5 s run of test_cli, test_convert and
+    test_training_precision, against 2.3-2.5 s with it. Reference counting frees objects as before; only garbage
+    cycles among objects already alive at a module's start (session-long state, library caches) now stay in
+    memory until the run ends."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 @pytest.fixture(scope="module")
