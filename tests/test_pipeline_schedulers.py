@@ -3,6 +3,7 @@ gives the frames of the literal original loop run with that scheduler: the bank,
 classifier-free guidance, the scheduler's scaled model input, its initial noise sigma and only the ``step``
 keywords it takes."""
 
+import functools
 import importlib.util
 
 import diffusers
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers.schedulers import KarrasDiffusionSchedulers
-from test_pipeline_equivalence import SIZE, _images, literal_original_loop
+from test_pipeline_equivalence import SIZE, _images, original_loop_runner
 
 from magicpose import MagicPosePipeline
 from magicpose.tiny_models import make_components
@@ -18,6 +19,25 @@ from magicpose.tiny_models import make_components
 STEPS = 4
 # The scheduler families of diffusers' compatibles list (KarrasDiffusionSchedulers), by name; the DDIM default first.
 SCHEDULERS = [e.name for e in KarrasDiffusionSchedulers]
+
+
+@functools.cache
+def _shared_components() -> dict:
+    """The seed-5 tiny components, built once: no test here changes a model (each pipeline gets a scheduler of
+    its own, a built or called pipeline leaves its UNets as they were, the literal loop works on copies)."""
+    return make_components("tiny", seed=5)
+
+
+def _components() -> dict:
+    """The shared models with a default scheduler of the test's own (a pipeline called with it sets its steps)."""
+    return {**_shared_components(), "scheduler": MagicPosePipeline.default_scheduler()}
+
+
+@functools.cache
+def _literal_loop():
+    """The literal original loop on the shared components, prepared once (UNet copies, processors, the ""
+    embedding); each run starts from the given scheduler's copy and rewrites the bank before reading it."""
+    return original_loop_runner(_shared_components())
 
 
 def _scheduler(name: str, components: dict, **config):
@@ -42,10 +62,10 @@ def _call(pipe, reference, poses, seed=9, **kwargs):
 
 @pytest.mark.parametrize("name", SCHEDULERS)
 def test_every_scheduler_equals_the_literal_loop_with_that_scheduler(name):
-    components = make_components("tiny", seed=5)
+    components = _components()
     reference, poses = _images(1, 11)[0], _images(3, 12)
     scheduler = _scheduler(name, components)
-    expected = literal_original_loop(components, reference, poses, STEPS, 7.0, seed=9, scheduler=scheduler)
+    expected = _literal_loop()(reference, poses, STEPS, 7.0, seed=9, scheduler=scheduler)
     got = _call(_pipe(components, scheduler), reference, poses)
     assert got.shape == expected.shape == (3, SIZE, SIZE, 3)
     assert np.isfinite(got).all()
@@ -55,7 +75,7 @@ def test_every_scheduler_equals_the_literal_loop_with_that_scheduler(name):
 def test_schedulers_give_different_frames_and_euler_needs_its_input_scaling():
     """The oracle is not trivially met: DPM-Solver++ and Euler differ from DDIM, and Euler without
     ``scale_model_input`` (what the pipeline did before) gives other frames than with it."""
-    components = make_components("tiny", seed=5)
+    components = _components()
     reference, poses = _images(1, 11)[0], _images(2, 12)
     frames = {name: _call(_pipe(components, _scheduler(name, components)), reference, poses)
               for name in ("DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler")}
@@ -69,7 +89,7 @@ def test_schedulers_give_different_frames_and_euler_needs_its_input_scaling():
 
 
 def test_a_swapped_scheduler_keeps_its_config_through_save_and_load(tmp_path):
-    components = make_components("tiny", seed=5)
+    components = _components()
     pipe = _pipe(components, _scheduler("DPMSolverMultistepScheduler", components, use_karras_sigmas=True))
     pipe.save_pretrained(tmp_path)
     loaded = MagicPosePipeline.from_pretrained(tmp_path)
@@ -80,7 +100,7 @@ def test_a_swapped_scheduler_keeps_its_config_through_save_and_load(tmp_path):
 
 
 def test_custom_timesteps_and_sigmas_where_the_scheduler_takes_them():
-    components = make_components("tiny", seed=5)
+    components = _components()
     reference, poses = _images(1, 11)[0], _images(2, 12)
     dpm = _scheduler("DPMSolverMultistepScheduler", components)
     steps = [999, 749, 499, 249]
