@@ -13,6 +13,10 @@ from pathlib import Path
 # this when it loads, so it is set before the first numpy import. Measured on 2 cores, one other process running:
 # FID's 2048-dimensional Frechet distance took 2.2-2.7 s with 1 thread and 5-36 s with 2, which busy-wait.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# torch's OpenMP threads, where a module uses two (two_torch_threads), sleep when they wait instead of spinning.
+# OpenMP reads this when torch loads; it is then taken back out, so that processes the tests start are unaffected.
+_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+os.environ["OMP_WAIT_POLICY"] = _OMP_WAIT_POLICY or "PASSIVE"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -20,6 +24,9 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch import nn  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel  # noqa: E402
+
+if _OMP_WAIT_POLICY is None:
+    del os.environ["OMP_WAIT_POLICY"]
 
 
 def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int = 40) -> Path:
@@ -112,11 +119,25 @@ def _one_torch_thread_by_default():
     """One intra-op thread for the whole run, as ``one_torch_thread`` gives a module. On a small machine a second
     OpenMP thread saves little for the tiny networks here, and while another process runs on the machine the
     threads spin against it: seen on 2 cores, a 0.5 s tiny-pipeline call taking 2 to 43 s, and test_evaluate.py
-    (full-size VGG16 and Inception-v3) taking 80 to 90 s instead of 23 to 35 s. Quiet, two threads would save a
-    few seconds on the full-size networks only."""
+    (full-size VGG16 and Inception-v3) taking 80 to 90 s instead of 23 to 35 s. Quiet, a second thread saves
+    time on full-size networks only: modules of those take ``two_torch_threads``."""
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(CORE_THREADS)
+
+
+@pytest.fixture(scope="module")
+def two_torch_threads():
+    """At most two intra-op threads for a module of full-size networks (VGG16, Inception-v3, ResNet3D-50), whose
+    large convolutions gain from a second thread; with OMP_WAIT_POLICY=PASSIVE (set above) the waiting thread
+    sleeps, so another process on the machine does not make it spin. Measured on 2 cores, 80 VGG16 passes plus
+    one Inception-v3 batch: 1.8 s with 1 thread, 1.05 s with 2 passive threads; while a 2-thread torch process ran
+    beside it: 2.2-2.5 s with 1, 1.6 s with 2 passive and 3-15 s with 2 spinning (OpenMP's default). Modules take
+    it with ``pytestmark = pytest.mark.usefixtures("two_torch_threads")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(CORE_THREADS, 2))
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -61,6 +61,8 @@ CONVS = {name: (cin, cout, k) for name, cin, cout, k in STEM} | {
     f"{block}.{name}": (cin, cout, k) for block, layers in MIXED.items() for name, cin, cout, k in layers}
 BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
+pytestmark = pytest.mark.usefixtures("two_torch_threads")  # full-size networks: see conftest.py
+
 
 def _documented_state_shapes() -> dict[str, tuple[int, ...]]:
     shapes = {}

@@ -21,6 +21,8 @@ from magicpose.eval.resnet3d import ResNet3D, load_resnet3d, resnet3d_50
 VGG_CHANNELS = (64, 128, 256, 512, 512)
 VGG_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
+pytestmark = pytest.mark.usefixtures("two_torch_threads")  # full-size networks: see conftest.py
+
 
 # ---------------------------------------------------------------------------------------------- ResNet3D
 

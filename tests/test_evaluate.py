@@ -29,6 +29,8 @@ from magicpose.pose.schema import PersonPose
 
 FRAMES, H, W = 18, 32, 40
 
+pytestmark = pytest.mark.usefixtures("two_torch_threads")  # LPIPS' VGG16, Inception-v3: see conftest.py
+
 
 class _TinyLayers(nn.Module):
     def __init__(self) -> None:
