@@ -41,9 +41,9 @@ def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int 
             x = 4 + 3 * f
             frame = np.empty((size, size, 3), np.uint8)
             frame[:] = bg
-            frame[12:28, x:x + 12] = fg
+            frame[12:28, x : x + 12] = fg
             pose = np.zeros_like(frame)
-            pose[12:28, x:x + 12] = 255
+            pose[12:28, x : x + 12] = 255
             Image.fromarray(frame).save(root / "train_set" / f"vid{v}" / f"{f:04d}.png")
             Image.fromarray(pose).save(root / "pose_map_train_set" / f"vid{v}" / f"{f:04d}.png")
     return root
@@ -52,8 +52,16 @@ def make_square_dataset(root: Path, videos: int = 3, frames: int = 6, size: int 
 def clip_vocab_text_encoder() -> CLIPTextModel:
     """A tiny text encoder with CLIP's 49408-token vocabulary: the empty prompt's ids are then known."""
     torch.manual_seed(0)
-    return CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-                                        num_hidden_layers=2, max_position_embeddings=77)).eval()
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+        )
+    ).eval()
 
 
 def make_bare_pretrained(folder: Path, dtype: torch.dtype = torch.float16) -> Path:
@@ -70,8 +78,10 @@ def make_bare_pretrained(folder: Path, dtype: torch.dtype = torch.float16) -> Pa
     return folder
 
 
-TINY_CONFIGS = {"appearance": Path(__file__).resolve().parents[1] / "configs" / "tiny_appearance.yaml",
-                "pose_control": Path(__file__).resolve().parents[1] / "configs" / "tiny_pose_control.yaml"}
+TINY_CONFIGS = {
+    "appearance": Path(__file__).resolve().parents[1] / "configs" / "tiny_appearance.yaml",
+    "pose_control": Path(__file__).resolve().parents[1] / "configs" / "tiny_pose_control.yaml",
+}
 
 
 def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = None, **overrides):
@@ -84,13 +94,21 @@ def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = No
     from magicpose.training.config import load_config
     from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
-    values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
-              "validation.every_steps": 0, "checkpoint.every_steps": 1000, "train.max_steps": 3, **overrides}
+    values = {
+        "model.pretrained_dir": workspace / "pretrained",
+        "data.root": workspace / "data",
+        "output_dir": out,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 1000,
+        "train.max_steps": 3,
+        **overrides,
+    }
     if stage == "pose_control":
         values.setdefault("model.appearance_unet", workspace / "pretrained" / "unet")
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision per process
-    return MagicPoseTrainer(load_config(TINY_CONFIGS[stage], [f"{k}={v}" for k, v in values.items()], stage=stage),
-                   resume=resume)
+    return MagicPoseTrainer(
+        load_config(TINY_CONFIGS[stage], [f"{k}={v}" for k, v in values.items()], stage=stage), resume=resume
+    )
 
 
 def inert_biases(module: nn.Module) -> set[str]:
@@ -177,8 +195,9 @@ def vgg_file(tmp_path_factory) -> Path:
     return path
 
 
-def run_pose2vid_training(config: Path, overrides: list[str], nproc: int = 1, env: dict | None = None,
-                          resume: bool = False) -> subprocess.CompletedProcess:
+def run_pose2vid_training(
+    config: Path, overrides: list[str], nproc: int = 1, env: dict | None = None, resume: bool = False
+) -> subprocess.CompletedProcess:
     """``train_pose2vid.py`` in a subprocess, as a user runs it (under ``torchrun`` for ``nproc`` > 1; the CPU
     ranks synchronise over gloo), one thread per process."""
     root = Path(__file__).resolve().parents[1]
@@ -186,8 +205,14 @@ def run_pose2vid_training(config: Path, overrides: list[str], nproc: int = 1, en
     if nproc > 1:
         launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
     full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
-    args = [*launcher, str(root / "train_pose2vid.py"), "--config", str(config),
-            *(["--resume", "latest"] if resume else []), *overrides]
+    args = [
+        *launcher,
+        str(root / "train_pose2vid.py"),
+        "--config",
+        str(config),
+        *(["--resume", "latest"] if resume else []),
+        *overrides,
+    ]
     return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=root, timeout=300)
 
 
@@ -233,13 +258,20 @@ def _spawning_functions(module_name: str) -> frozenset[str]:
     module = sys.modules.get(module_name)
     if module is None:
         return frozenset()
-    sources = {name: _source(obj) for name, obj in vars(module).items()
-               if inspect.isfunction(obj) and obj.__module__ == module_name}
+    sources = {
+        name: _source(obj)
+        for name, obj in vars(module).items()
+        if inspect.isfunction(obj) and obj.__module__ == module_name
+    }
     spawning = {name for name, source in sources.items() if _SPAWNS.search(source)}
     while True:
         alternatives = "|".join(map(re.escape, spawning))
         calls = re.compile(rf"\b(?:{alternatives})\(") if spawning else None
-        more = {name for name, source in sources.items() if name not in spawning and calls and calls.search(source)}
+        more = {
+            name
+            for name, source in sources.items()
+            if name not in spawning and calls and calls.search(source)
+        }
         if not more:
             return frozenset(spawning)
         spawning |= more
@@ -253,7 +285,9 @@ def _starts_a_process(item) -> bool:
         function = inspect.unwrap(function)
         source = _source(function)
         names = _spawning_functions(function.__module__)
-        if _SPAWNS.search(source) or any(re.search(rf"\b{re.escape(n)}\(", source) for n in names - {function.__name__}):
+        if _SPAWNS.search(source) or any(
+            re.search(rf"\b{re.escape(n)}\(", source) for n in names - {function.__name__}
+        ):
             return True
     return False
 

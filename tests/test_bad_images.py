@@ -52,10 +52,16 @@ def test_16_bit_pngs_reach_infer_and_pose_maps_scaled_to_8_bit(tmp_path, kind):
         expected = np.repeat(_expected(SAMPLES)[..., None], 3, axis=2)
     else:
         rgb = _rgb16()
-        _write_16(path, np.concatenate([rgb, np.full(SAMPLES.shape + (1,), 40000, np.uint16)], -1)
-                  if kind == "rgba" else rgb)
+        _write_16(
+            path,
+            np.concatenate([rgb, np.full(SAMPLES.shape + (1,), 40000, np.uint16)], -1)
+            if kind == "rgba"
+            else rgb,
+        )
         expected = _expected(rgb)
-    assert Image.open(path).mode == {"grey": "I;16", "rgb": "RGB", "rgba": "RGBA"}[kind]  # what Pillow makes of it
+    assert (
+        Image.open(path).mode == {"grey": "I;16", "rgb": "RGB", "rgba": "RGBA"}[kind]
+    )  # what Pillow makes of it
     reference = load_image(path, "reference image")
     assert reference.mode == "RGB" and reference.size == (4, 2)
     assert np.asarray(reference).tolist() == expected.tolist()
@@ -87,7 +93,9 @@ def test_evaluate_reads_16_bit_frames_at_their_depth(tmp_path, capsys):
         _write_16(tmp_path / "gt" / f"{k}.png", truth16)
         Image.fromarray(_expected(truth16)).save(tmp_path / "gen" / f"{k}.png")  # the same picture, 8 bit
     out = tmp_path / "r.json"
-    rc = main(["evaluate", str(tmp_path / "gen"), str(tmp_path / "gt"), "--metrics", "l1,psnr,ssim", "-o", str(out)])
+    rc = main(
+        ["evaluate", str(tmp_path / "gen"), str(tmp_path / "gt"), "--metrics", "l1,psnr,ssim", "-o", str(out)]
+    )
     capsys.readouterr()
     assert rc == 0
     assert json.loads(out.read_text())["metrics"] == {"l1": 0.0, "psnr": 100.0, "ssim": 1.0}
@@ -120,17 +128,21 @@ def _fifo(path):
 def test_named_pipe_as_reference_image_is_refused_at_once(tmp_path):
     with _fifo(tmp_path / "ref.png") as path, pytest.raises(InputError) as info:
         load_image(path, "reference image")
-    assert str(info.value) == (f"reference image '{path}' is a named pipe, not a file: pass the path of a "
-                               ".png/.jpg image file")
+    assert str(info.value) == (
+        f"reference image '{path}' is a named pipe, not a file: pass the path of a .png/.jpg image file"
+    )
 
 
-@pytest.mark.parametrize("name, what", [("poses.npy", "pose source"), ("pose.json", "pose source"),
-                                        ("pose.png", "pose source")])
+@pytest.mark.parametrize(
+    "name, what", [("poses.npy", "pose source"), ("pose.json", "pose source"), ("pose.png", "pose source")]
+)
 def test_named_pipe_as_pose_source_is_refused_at_once(tmp_path, name, what):
     with _fifo(tmp_path / name) as path, pytest.raises(PoseInputError) as info:
         load_pose_sequence(path, 64, 64)
-    assert str(info.value) == (f"{what} '{path}' is a named pipe, not a file: pass a regular file, or a folder "
-                               "of pose-map images or OpenPose JSON files")
+    assert str(info.value) == (
+        f"{what} '{path}' is a named pipe, not a file: pass a regular file, or a folder "
+        "of pose-map images or OpenPose JSON files"
+    )
 
 
 def test_named_pipe_as_openpose_json_is_refused_at_once(tmp_path):
@@ -143,7 +155,10 @@ def test_named_pipe_in_a_pose_folder_is_refused_when_opened(tmp_path):
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "0.png")
     with _fifo(tmp_path / "1.png") as path, pytest.raises(PoseInputError) as info:
         load_pose_sequence(tmp_path)
-    assert str(info.value) == f"pose folder entry '{path}' is a named pipe, not a file: remove it from the folder"
+    assert (
+        str(info.value)
+        == f"pose folder entry '{path}' is a named pipe, not a file: remove it from the folder"
+    )
 
 
 def test_named_pipe_among_evaluate_frames_is_refused(tmp_path, capsys):

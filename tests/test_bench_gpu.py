@@ -16,19 +16,37 @@ SCRIPT = ROOT / "benchmarks" / "bench_gpu.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
 
 STAGES = ("appearance", "pose_control")
-SECTIONS = ("prepare", "inference.fp16", "inference.original", "memory", "cpu_offload", "inference.bf16",
-            *(f"training.{s}.checkpointing_{c}" for s in STAGES for c in ("on", "off")))
+SECTIONS = (
+    "prepare",
+    "inference.fp16",
+    "inference.original",
+    "memory",
+    "cpu_offload",
+    "inference.bf16",
+    *(f"training.{s}.checkpointing_{c}" for s in STAGES for c in ("on", "off")),
+)
 # Keys every run reports, with a positive finite number on the CPU too (the memory keys may hold None there).
 TIMINGS = (
     *(f"inference.{d}.s_per_frame.fpb{n}" for d in ("fp16", "bf16") for n in (1, 4, 16)),
-    "inference.original.s_per_frame", "inference.pipeline_over_original", "cpu_offload.s_per_frame",
-    *(f"training.{s}.checkpointing_{c}.{k}" for s in STAGES for c in ("on", "off")
-      for k in ("samples_per_s", "s_per_step", "final_export_s")),
+    "inference.original.s_per_frame",
+    "inference.pipeline_over_original",
+    "cpu_offload.s_per_frame",
+    *(
+        f"training.{s}.checkpointing_{c}.{k}"
+        for s in STAGES
+        for c in ("on", "off")
+        for k in ("samples_per_s", "s_per_step", "final_export_s")
+    ),
     *(f"training.{s}.checkpointing_on.{k}" for s in STAGES for k in ("validation_s", "export_s")),
     "total_s",
 )
-MEMORY = ("memory.peak_gib_16_frames", "memory.peak_gib_64_frames", "memory.peak_ratio_64_over_16",
-          "cpu_offload.peak_gib", *(f"training.{s}.checkpointing_{c}.peak_gib" for s in STAGES for c in ("on", "off")))
+MEMORY = (
+    "memory.peak_gib_16_frames",
+    "memory.peak_gib_64_frames",
+    "memory.peak_ratio_64_over_16",
+    "cpu_offload.peak_gib",
+    *(f"training.{s}.checkpointing_{c}.peak_gib" for s in STAGES for c in ("on", "off")),
+)
 
 
 def _lookup(result: dict, key: str):
@@ -50,8 +68,13 @@ def test_without_cuda_it_exits_2_with_one_error_line():
 
 def test_smoke_runs_every_section_and_ends_with_the_full_json(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--json-out", str(out)], capture_output=True,
-                          text=True, env=ENV, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--json-out", str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert json.loads(out.read_text()) == result

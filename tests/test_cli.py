@@ -29,8 +29,20 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example_data"
 REFERENCE = EXAMPLE / "reference.png"
 DEMO_WEIGHTS = REPO / "pretrained_weights" / "demo"
-FAST = ["--steps", "2", "--height", "32", "--width", "32", "--device", "cpu", "--dtype", "float32",
-        "--weights", str(DEMO_WEIGHTS)]
+FAST = [
+    "--steps",
+    "2",
+    "--height",
+    "32",
+    "--width",
+    "32",
+    "--device",
+    "cpu",
+    "--dtype",
+    "float32",
+    "--weights",
+    str(DEMO_WEIGHTS),
+]
 SEP = 4  # black separator of the preview images, in pixels
 
 
@@ -45,7 +57,9 @@ def _copy_poses(folder: Path, n: int = 3, source: Path = EXAMPLE / "poses", patt
 
 
 def _infer(image: Path, poses: Path, output: Path, *extra: str) -> int:
-    return cli.main(["infer", "--image", str(image), "--poses", str(poses), "--output", str(output), *FAST, *extra])
+    return cli.main(
+        ["infer", "--image", str(image), "--poses", str(poses), "--output", str(output), *FAST, *extra]
+    )
 
 
 def _pngs(folder: Path) -> list[np.ndarray]:
@@ -54,13 +68,19 @@ def _pngs(folder: Path) -> list[np.ndarray]:
 
 def _tree(root: Path) -> dict[str, bytes | None]:
     """Every path under root (hidden temporaries included) with the bytes of files."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))
+    }
 
 
 def _outputs(output: Path) -> dict[str, Path]:
     stem = output.with_suffix("")
-    return {"video": output, "frames": Path(f"{stem}_frames"), "preview_mp4": Path(f"{stem}_preview.mp4"),
-            "preview_png": Path(f"{stem}_preview.png")}
+    return {
+        "video": output,
+        "frames": Path(f"{stem}_frames"),
+        "preview_mp4": Path(f"{stem}_preview.mp4"),
+        "preview_png": Path(f"{stem}_preview.png"),
+    }
 
 
 def _error_line(capsys, strict: bool = True) -> str:
@@ -92,9 +112,18 @@ def test_infer_writes_video_frames_and_previews(runs) -> None:
     out = _outputs(runs["a"])
     # exactly the four outputs, no temporaries left beside them
     assert sorted(p.name for p in runs["a"].parent.iterdir()) == [
-        "out.mp4", "out_frames", "out_preview.mp4", "out_preview.png"]
+        "out.mp4",
+        "out_frames",
+        "out_preview.mp4",
+        "out_preview.png",
+    ]
     assert video_info(out["video"]) == {"frames": 3, "width": 32, "height": 32, "fps": 8.0}
-    assert sorted(p.name for p in out["frames"].iterdir()) == [RECORD, "000000.png", "000001.png", "000002.png"]
+    assert sorted(p.name for p in out["frames"].iterdir()) == [
+        RECORD,
+        "000000.png",
+        "000001.png",
+        "000002.png",
+    ]
     frames = _pngs(out["frames"])
     assert [f.shape for f in frames] == [(32, 32, 3)] * 3
     assert all(f.dtype == np.uint8 for f in frames)
@@ -105,18 +134,23 @@ def test_infer_writes_video_frames_and_previews(runs) -> None:
         luma_got, luma_want = (np.asarray(Image.fromarray(a).convert("L"), dtype=int) for a in (got, want))
         assert np.abs(luma_got - luma_want).mean() < 5 < np.abs(luma_want - luma_want.mean()).mean()
     # preview video: reference | pose | output side by side
-    assert video_info(out["preview_mp4"]) == {"frames": 3, "width": 3 * 32 + 2 * SEP, "height": 32, "fps": 8.0}
+    assert video_info(out["preview_mp4"]) == {
+        "frames": 3,
+        "width": 3 * 32 + 2 * SEP,
+        "height": 32,
+        "fps": 8.0,
+    }
     # preview grid: one row per frame (3 frames -> 3 rows), whose parts are exactly the inputs and outputs
     grid = np.asarray(Image.open(out["preview_png"]).convert("RGB"))
     assert grid.shape == (3 * 32 + 2 * SEP, 3 * 32 + 2 * SEP, 3)
     ref_small = np.asarray(center_crop_resize(load_image(REFERENCE), 32, 32))
     poses = load_pose_sequence(runs["poses"])
     for i in range(3):
-        row = grid[i * (32 + SEP): i * (32 + SEP) + 32]
+        row = grid[i * (32 + SEP) : i * (32 + SEP) + 32]
         assert np.array_equal(row[:, :32], ref_small)
-        assert np.array_equal(row[:, 32 + SEP: 64 + SEP], center_crop_resize(poses[i], 32, 32))
-        assert np.array_equal(row[:, 64 + 2 * SEP:], frames[i])
-        assert not row[:, 32:32 + SEP].any() and not row[:, 64 + SEP:64 + 2 * SEP].any()
+        assert np.array_equal(row[:, 32 + SEP : 64 + SEP], center_crop_resize(poses[i], 32, 32))
+        assert np.array_equal(row[:, 64 + 2 * SEP :], frames[i])
+        assert not row[:, 32 : 32 + SEP].any() and not row[:, 64 + SEP : 64 + 2 * SEP].any()
     # the outputs are not a constant image, and the poses change them
     assert frames[0].std() > 1
     assert not np.array_equal(frames[0], frames[1])
@@ -155,13 +189,15 @@ def test_openpose_json_folder(tmp_path) -> None:
     rendered = load_pose_sequence(poses, width=side, height=side)
     grid = np.asarray(Image.open(_outputs(out)["preview_png"]).convert("RGB"))
     for i in range(3):
-        pose_part = grid[i * (32 + SEP): i * (32 + SEP) + 32, 32 + SEP: 64 + SEP]
+        pose_part = grid[i * (32 + SEP) : i * (32 + SEP) + 32, 32 + SEP : 64 + SEP]
         assert np.array_equal(pose_part, center_crop_resize(rendered[i], 32, 32))
         assert pose_part.any()  # a skeleton was drawn, not a black map
 
 
 @pytest.mark.parametrize(("height", "width", "aspect"), [(32, 32, "1:1"), (32, 48, "3:2")])
-def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, capsys, height, width, aspect) -> None:
+def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(
+    tmp_path, capsys, height, width, aspect
+) -> None:
     # the square example reference, pose maps 40 wide and 24 high: both are centre-cropped to the output aspect
     poses_dir = tmp_path / "small_poses"
     poses_dir.mkdir()
@@ -171,13 +207,27 @@ def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, ca
         Image.fromarray(pose).save(poses_dir / f"{i:04d}.png")
         small.append(pose)
     out = tmp_path / "sized.mp4"
-    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses_dir), "--output", str(out), *FAST,
-            "--height", str(height), "--width", str(width)]
+    argv = [
+        "infer",
+        "--image",
+        str(REFERENCE),
+        "--poses",
+        str(poses_dir),
+        "--output",
+        str(out),
+        *FAST,
+        "--height",
+        str(height),
+        "--width",
+        str(width),
+    ]
     assert cli.main(argv) == 0
     stdout = capsys.readouterr().out
     side = Image.open(REFERENCE).width
-    assert (f"resize: reference {side}x{side} and poses 40x24 are centre-cropped to {aspect} "
-            f"and resized to {width}x{height}") in stdout
+    assert (
+        f"resize: reference {side}x{side} and poses 40x24 are centre-cropped to {aspect} "
+        f"and resized to {width}x{height}"
+    ) in stdout
     assert f"generating 2 frames at {width}x{height}, 2 steps" in stdout
     info = video_info(out)
     assert (info["frames"], info["width"], info["height"]) == (2, width, height)
@@ -186,7 +236,7 @@ def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(tmp_path, ca
     grid = np.asarray(Image.open(_outputs(out)["preview_png"]).convert("RGB"))
     assert grid.shape == (2 * height + SEP, 3 * width + 2 * SEP, 3)
     ref_part = grid[:height, :width]
-    pose_part = grid[:height, width + SEP: 2 * width + SEP]
+    pose_part = grid[:height, width + SEP : 2 * width + SEP]
     assert np.array_equal(ref_part, np.asarray(center_crop_resize(load_image(REFERENCE), width, height)))
     assert np.array_equal(pose_part, center_crop_resize(small[0], width, height))
 
@@ -253,7 +303,9 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
     if case == "weights_of_sd_pipeline":
         shutil.copytree(DEMO_WEIGHTS, t / "w")
         index = json.loads((t / "w" / "model_index.json").read_text())
-        (t / "w" / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionPipeline"}))
+        (t / "w" / "model_index.json").write_text(
+            json.dumps({**index, "_class_name": "StableDiffusionPipeline"})
+        )
         return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}' holds a StableDiffusionPipeline"]
     if case == "weights_with_corrupt_config":
         (t / "w").mkdir()
@@ -264,7 +316,9 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--output": t / "afile" / "out.mp4"}, [f"cannot write to '{t / 'afile' / 'out.mp4'}'"]
     if case == "output_under_a_file_deeper":
         (t / "afile").write_text("a file")
-        return {"--output": t / "afile" / "sub" / "out.mp4"}, [f"cannot write to '{t / 'afile' / 'sub' / 'out.mp4'}'"]
+        return {"--output": t / "afile" / "sub" / "out.mp4"}, [
+            f"cannot write to '{t / 'afile' / 'sub' / 'out.mp4'}'"
+        ]
     if case == "output_not_mp4":
         return {"--output": t / "out" / "demo.gif"}, [str(t / "out" / "demo.gif"), "must end in .mp4"]
     if case == "seed_beyond_64_bits":
@@ -273,86 +327,164 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
         return {"--seed": "-1"}, ["--seed -1 must be between 0 and"]
     if case in ("guidance_nan", "guidance_inf", "guidance_1e30"):
         value = case.split("_")[1]
-        return {"--guidance-scale": value}, [f"--guidance-scale {float(value):g} must be a number up to 100 (7 in the "
-                                             "original; 1 or less turns the guidance off)"]
+        return {"--guidance-scale": value}, [
+            f"--guidance-scale {float(value):g} must be a number up to 100 (7 in the "
+            "original; 1 or less turns the guidance off)"
+        ]
     if case == "height_too_big":
         return {"--height": "16384"}, ["--height 16384 is more than 8192 pixels"]
     if case == "user_files_in_the_frames_folder":
         (t / "out" / "result_frames").mkdir()
         (t / "out" / "result_frames" / "holiday.jpg").write_bytes(b"a photo")
-        return {}, [f"output folder '{t / 'out' / 'result_frames'}' holds files magicpose did not write there "
-                    "(holiday.jpg)", "choose another --output"]
+        return {}, [
+            f"output folder '{t / 'out' / 'result_frames'}' holds files magicpose did not write there "
+            "(holiday.jpg)",
+            "choose another --output",
+        ]
     if case == "output_is_the_pose_folder":
         return {"--output": t / "po.mp4", "--poses": _copy_poses(t / "po_frames", 2)}, [
-            f"output '{t / 'po_frames'}' is the input '{t / 'po_frames'}'"]
+            f"output '{t / 'po_frames'}' is the input '{t / 'po_frames'}'"
+        ]
     if case == "output_is_the_reference":
         shutil.copy(REFERENCE, t / "ref.mp4")
-        return {"--output": t / "ref.mp4", "--image": t / "ref.mp4"}, [f"output '{t / 'ref.mp4'}' is the input"]
+        return {"--output": t / "ref.mp4", "--image": t / "ref.mp4"}, [
+            f"output '{t / 'ref.mp4'}' is the input"
+        ]
     if case in ("fps_tiny", "fps_huge"):
         fps = {"fps_tiny": "1e-300", "fps_huge": "1e9"}[case]
-        return {"--fps": fps}, [f"--fps {float(fps):g} must be a number of frames per second from 0.01 to 1000"]
+        return {"--fps": fps}, [
+            f"--fps {float(fps):g} must be a number of frames per second from 0.01 to 1000"
+        ]
     if case in ("stride_without_a_driving_video", "max_frames_without_a_driving_video"):
-        flag, value = {"stride_without_a_driving_video": ("--stride", "2"),
-                       "max_frames_without_a_driving_video": ("--max-frames", "1")}[case]
+        flag, value = {
+            "stride_without_a_driving_video": ("--stride", "2"),
+            "max_frames_without_a_driving_video": ("--max-frames", "1"),
+        }[case]
         return {flag: value}, [f"{flag} applies to --driving-video only"]
     if case == "xformers_not_installed":
         import importlib.util
 
         if importlib.util.find_spec("xformers") is not None:
             pytest.skip("xformers is installed here")
-        return {"--xformers": ""}, ["--xformers: xformers is not installed: pip install 'magicpose[xformers]'"]
+        return {"--xformers": ""}, [
+            "--xformers: xformers is not installed: pip install 'magicpose[xformers]'"
+        ]
     if case == "output_name_too_long":
         name = "a" * 250 + ".mp4"  # fits, but not with _preview.mp4
-        return {"--output": t / "out" / name}, [f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
-                                                "name is longer than 255 bytes): choose another --output"]
+        return {"--output": t / "out" / name}, [
+            f"cannot write to '{t / 'out' / ('a' * 250 + '_preview.mp4')}' (its "
+            "name is longer than 255 bytes): choose another --output"
+        ]
     if case == "frames_folder_is_another_kind_of_output":  # a synthetic dataset named like the frames folder
         from magicpose.synthetic import make_synthetic
 
         make_synthetic(t / "out" / "result_frames", 1, 0, 1, size=32, progress=False)
-        return {}, [f"output folder '{t / 'out' / 'result_frames'}' holds a dataset written by make-synthetic, not "
-                    "frames written by infer: choose another --output (an output is replaced only by the command "
-                    "that wrote it)"]
+        return {}, [
+            f"output folder '{t / 'out' / 'result_frames'}' holds a dataset written by make-synthetic, not "
+            "frames written by infer: choose another --output (an output is replaced only by the command "
+            "that wrote it)"
+        ]
     if case == "dangling_link_in_poses":
         poses = _copy_poses(t / "linked", 2)
         (poses / "0009.png").symlink_to(t / "gone.png")
-        return {"--poses": poses}, [f"pose folder '{poses}' contains '0009.png', a link that leads to no file"]
+        return {"--poses": poses}, [
+            f"pose folder '{poses}' contains '0009.png', a link that leads to no file"
+        ]
     if case in ("damaged_component_config", "component_config_not_an_object"):
         shutil.copytree(DEMO_WEIGHTS, t / "w")
         damaged = case == "damaged_component_config"
         (t / "w" / "unet" / "config.json").write_text("{damaged" if damaged else "[1, 2]")
-        return {"--weights": t / "w"}, [f"weights folder '{t / 'w'}': 'unet/config.json' " + (
-            "cannot be read as JSON" if damaged else "holds a JSON list, not a model configuration")]
+        return {"--weights": t / "w"}, [
+            f"weights folder '{t / 'w'}': 'unet/config.json' "
+            + ("cannot be read as JSON" if damaged else "holds a JSON list, not a model configuration")
+        ]
     if case == "output_inside_the_pose_folder":
         poses = _copy_poses(t / "my_poses", 2)
         return {"--poses": poses, "--output": poses / "out.mp4"}, [
-            f"output '{poses / 'out.mp4'}' lies inside the input folder '{poses}'"]
-    if case == "users_file_beside_the_output":  # out_preview.png is not the path named: it is never overwritten
+            f"output '{poses / 'out.mp4'}' lies inside the input folder '{poses}'"
+        ]
+    if (
+        case == "users_file_beside_the_output"
+    ):  # out_preview.png is not the path named: it is never overwritten
         (t / "out" / "result_preview.png").write_bytes(REFERENCE.read_bytes())
-        return {}, [f"'{t / 'out' / 'result_preview.png'}' (written beside --output '{t / 'out' / 'result.mp4'}') "
-                    "already exists and was not written by magicpose: move it away or choose another --output"]
+        return {}, [
+            f"'{t / 'out' / 'result_preview.png'}' (written beside --output '{t / 'out' / 'result.mp4'}') "
+            "already exists and was not written by magicpose: move it away or choose another --output"
+        ]
     if case == "output_is_a_folder":
         (t / "out" / "x.mp4").mkdir()
         return {"--output": t / "out" / "x.mp4"}, [str(t / "out" / "x.mp4"), "is a folder"]
     raise AssertionError(case)
 
 
-BAD_INPUTS = ["missing_reference", "corrupt_reference", "missing_poses", "empty_pose_folder", "non_image_in_poses",
-              "height_not_multiple_of_8", "width_not_multiple_of_8", "height_without_width", "zero_steps",
-              "weights_missing", "weights_is_a_file", "weights_without_controlnet", "weights_of_one_unet",
-              "weights_of_sd_pipeline", "weights_with_corrupt_config", "output_under_a_file",
-              "output_under_a_file_deeper", "output_not_mp4", "output_is_a_folder", "too_many_steps",
-              "zero_frames_per_batch", "fps_zero", "fps_negative", "device_unknown", "device_cuda_without_cuda",
-              "output_in_proc", "reference_is_a_folder", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
-              "guidance_inf", "height_too_big", "user_files_in_the_frames_folder", "output_is_the_pose_folder",
-              "output_is_the_reference", "users_file_beside_the_output", "fps_tiny", "fps_huge",
-              "stride_without_a_driving_video", "max_frames_without_a_driving_video", "xformers_not_installed",
-              "output_name_too_long", "output_inside_the_pose_folder", "dangling_link_in_poses",
-              "damaged_component_config", "frames_folder_is_another_kind_of_output",
-              "component_config_not_an_object"]
+BAD_INPUTS = [
+    "missing_reference",
+    "corrupt_reference",
+    "missing_poses",
+    "empty_pose_folder",
+    "non_image_in_poses",
+    "height_not_multiple_of_8",
+    "width_not_multiple_of_8",
+    "height_without_width",
+    "zero_steps",
+    "weights_missing",
+    "weights_is_a_file",
+    "weights_without_controlnet",
+    "weights_of_one_unet",
+    "weights_of_sd_pipeline",
+    "weights_with_corrupt_config",
+    "output_under_a_file",
+    "output_under_a_file_deeper",
+    "output_not_mp4",
+    "output_is_a_folder",
+    "too_many_steps",
+    "zero_frames_per_batch",
+    "fps_zero",
+    "fps_negative",
+    "device_unknown",
+    "device_cuda_without_cuda",
+    "output_in_proc",
+    "reference_is_a_folder",
+    "seed_beyond_64_bits",
+    "seed_negative",
+    "guidance_nan",
+    "guidance_inf",
+    "height_too_big",
+    "user_files_in_the_frames_folder",
+    "output_is_the_pose_folder",
+    "output_is_the_reference",
+    "users_file_beside_the_output",
+    "fps_tiny",
+    "fps_huge",
+    "stride_without_a_driving_video",
+    "max_frames_without_a_driving_video",
+    "xformers_not_installed",
+    "output_name_too_long",
+    "output_inside_the_pose_folder",
+    "dangling_link_in_poses",
+    "damaged_component_config",
+    "frames_folder_is_another_kind_of_output",
+    "component_config_not_an_object",
+]
 # flags checked before any model or input is loaded
-FLAG_CASES = ["zero_steps", "too_many_steps", "zero_frames_per_batch", "fps_zero", "fps_negative",
-              "device_unknown", "device_cuda_without_cuda", "seed_beyond_64_bits", "seed_negative", "guidance_nan",
-              "guidance_inf", "guidance_1e30", "height_too_big", "fps_tiny", "fps_huge", "xformers_not_installed"]
+FLAG_CASES = [
+    "zero_steps",
+    "too_many_steps",
+    "zero_frames_per_batch",
+    "fps_zero",
+    "fps_negative",
+    "device_unknown",
+    "device_cuda_without_cuda",
+    "seed_beyond_64_bits",
+    "seed_negative",
+    "guidance_nan",
+    "guidance_inf",
+    "guidance_1e30",
+    "height_too_big",
+    "fps_tiny",
+    "fps_huge",
+    "xformers_not_installed",
+]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -361,11 +493,22 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, mo
     out_dir.mkdir()
     (out_dir / "keep.txt").write_text("already here")
     poses = _copy_poses(tmp_path / "poses", 2)
-    args = {"--image": REFERENCE, "--poses": poses, "--output": out_dir / "result.mp4", "--steps": "2",
-            "--height": "32", "--width": "32", "--device": "cpu", "--dtype": "float32", "--weights": DEMO_WEIGHTS}
+    args = {
+        "--image": REFERENCE,
+        "--poses": poses,
+        "--output": out_dir / "result.mp4",
+        "--steps": "2",
+        "--height": "32",
+        "--width": "32",
+        "--device": "cpu",
+        "--dtype": "float32",
+        "--weights": DEMO_WEIGHTS,
+    }
     overrides, expected = _setup_bad_input(case, tmp_path)
     args.update(overrides)
-    argv = ["infer"] + [s for k, v in args.items() if v is not None for s in ((k,) if v == "" else (k, str(v)))]
+    argv = ["infer"] + [
+        s for k, v in args.items() if v is not None for s in ((k,) if v == "" else (k, str(v)))
+    ]
     before = _tree(tmp_path)
     if case in FLAG_CASES:  # refused before any model is loaded
         monkeypatch.setattr("magicpose.weights.load_pipeline", lambda *a, **k: pytest.fail("model loaded"))
@@ -386,7 +529,8 @@ def test_latents_that_overflow_are_refused_not_written_black(tmp_path, capsys, m
     assert _infer(REFERENCE, poses, tmp_path / "out" / "x.mp4") == 2
     assert _error_line(capsys, strict=False) == (  # after the weights' loading bars
         "error: the sampler's latents became nan or inf (--guidance-scale 7, float32): lower --guidance-scale (7 in "
-        "the original), or use --dtype float32; nothing was written")
+        "the original), or use --dtype float32; nothing was written"
+    )
     assert _tree(tmp_path) == before
 
 
@@ -396,8 +540,18 @@ def test_weights_that_fail_to_load_exit_2(tmp_path, capsys) -> None:
     (weights / "unet" / "diffusion_pytorch_model.safetensors").unlink()
     poses = _copy_poses(tmp_path / "poses", 2)
     before = _tree(tmp_path)
-    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses), "--output", str(tmp_path / "o" / "x.mp4"),
-            *FAST, "--weights", str(weights)]
+    argv = [
+        "infer",
+        "--image",
+        str(REFERENCE),
+        "--poses",
+        str(poses),
+        "--output",
+        str(tmp_path / "o" / "x.mp4"),
+        *FAST,
+        "--weights",
+        str(weights),
+    ]
     assert cli.main(argv) == 2
     line = _error_line(capsys, strict=False)  # diffusers logs its own warnings on stderr before failing
     assert f"cannot load the weights in '{weights}'" in line
@@ -410,8 +564,18 @@ def test_corrupt_info_file_is_not_fatal(tmp_path, capsys) -> None:
     (weights / "magicpose_info.json").write_text("{broken")
     poses = _copy_poses(tmp_path / "poses", 2)
     out = tmp_path / "x.mp4"
-    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses), "--output", str(out), *FAST,
-            "--weights", str(weights)]
+    argv = [
+        "infer",
+        "--image",
+        str(REFERENCE),
+        "--poses",
+        str(poses),
+        "--output",
+        str(out),
+        *FAST,
+        "--weights",
+        str(weights),
+    ]
     assert cli.main(argv) == 0
     assert "note:" not in capsys.readouterr().out
     assert video_info(out)["frames"] == 2
@@ -429,9 +593,11 @@ def test_rerun_never_deletes_a_file_the_user_put_into_the_frames_folder(tmp_path
     before = _tree(tmp_path)
     capsys.readouterr()
     assert _infer(REFERENCE, poses, out, "--seed", "2") == 2
-    assert _error_line(capsys) == (f"error: output folder '{tmp_path / 'out_frames'}' holds files magicpose did not "
-                                   "write there (my notes.txt): move them away or choose another --output (only an "
-                                   "earlier output of magicpose is replaced)")
+    assert _error_line(capsys) == (
+        f"error: output folder '{tmp_path / 'out_frames'}' holds files magicpose did not "
+        "write there (my notes.txt): move them away or choose another --output (only an "
+        "earlier output of magicpose is replaced)"
+    )
     assert _tree(tmp_path) == before
     note.unlink()
     first = _pngs(tmp_path / "out_frames")
@@ -491,7 +657,7 @@ def _make_dataset(root: Path, videos: dict[str, int], split: str = "test") -> di
         for i, name in enumerate(names[video]):
             frame = np.zeros((40, 48, 3), np.uint8)
             frame[:] = rng.integers(0, 256, 3, dtype=np.uint8)
-            frame[10:30, 8 + 2 * i: 20 + 2 * i] = rng.integers(0, 256, (20, 12, 3), dtype=np.uint8)
+            frame[10:30, 8 + 2 * i : 20 + 2 * i] = rng.integers(0, 256, (20, 12, 3), dtype=np.uint8)
             Image.fromarray(frame).save(img_dir / f"{name}.png")
             pose = Image.open(pose_files[(v + i) % len(pose_files)]).convert("RGB").resize((48, 40))
             pose.save(pose_dir / f"{name}.png")
@@ -510,7 +676,12 @@ def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["vid_a", "vid_b"]
     for video, stems in names.items():
         vdir = out / video
-        assert sorted(p.name for p in vdir.iterdir()) == ["condition.png", "gen_images", "gt_images", "pose_maps"]
+        assert sorted(p.name for p in vdir.iterdir()) == [
+            "condition.png",
+            "gen_images",
+            "gt_images",
+            "pose_maps",
+        ]
         n = len(stems) - 1  # the first frame is the reference
         expected_names = [f"{stem}.png" for stem in stems[1:]]  # the source frames' names, for evaluation
         for sub in ("gen_images", "gt_images", "pose_maps"):
@@ -522,16 +693,20 @@ def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
         for i in range(n):
             real = np.asarray(center_crop_resize(load_image(src / f"{stems[i + 1]}.png"), 32, 32))
             assert np.array_equal(gt[i], real)  # the real frame, not a VAE reconstruction
-            assert np.array_equal(pose[i], center_crop_resize(np.asarray(load_image(src_pose / f"{stems[i + 1]}.png")),
-                                                              32, 32))
+            assert np.array_equal(
+                pose[i], center_crop_resize(np.asarray(load_image(src_pose / f"{stems[i + 1]}.png")), 32, 32)
+            )
             assert not np.array_equal(gen[i], gt[i])
         condition = np.asarray(Image.open(vdir / "condition.png").convert("RGB"))
-        assert np.array_equal(condition, np.asarray(center_crop_resize(load_image(src / f"{stems[0]}.png"), 32, 32)))
+        assert np.array_equal(
+            condition, np.asarray(center_crop_resize(load_image(src / f"{stems[0]}.png"), 32, 32))
+        )
     assert {p.name for p in out.rglob(".*")} == {RECORD}  # no temporaries
 
 
-def test_infer_dataset_rerun_keeps_a_users_file_and_a_failed_run_leaves_no_folder(tmp_path, capsys,
-                                                                                 monkeypatch) -> None:
+def test_infer_dataset_rerun_keeps_a_users_file_and_a_failed_run_leaves_no_folder(
+    tmp_path, capsys, monkeypatch
+) -> None:
     root = tmp_path / "TikTok"
     _make_dataset(root, {"vid_a": 3})
     out = tmp_path / "gen"
@@ -542,11 +717,14 @@ def test_infer_dataset_rerun_keeps_a_users_file_and_a_failed_run_leaves_no_folde
     capsys.readouterr()
     assert _infer_dataset(root, out, "--seed", "6") == 2
     assert _error_line(capsys, strict=False).startswith(
-        f"error: output folder '{out / 'vid_a' / 'gt_images'}' holds files magicpose did not write there (README.txt)")
+        f"error: output folder '{out / 'vid_a' / 'gt_images'}' holds files magicpose did not write there (README.txt)"
+    )
     assert _tree(tmp_path) == before
     # a run that fails while generating leaves no folder of its own behind
-    monkeypatch.setattr("magicpose.infer.generate_latents", lambda *a, **k: (_ for _ in ()).throw(
-        RuntimeError("out of memory")))
+    monkeypatch.setattr(
+        "magicpose.infer.generate_latents",
+        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("out of memory")),
+    )
     with pytest.raises(RuntimeError, match="out of memory"):
         _infer_dataset(root, tmp_path / "new" / "gen")
     assert not (tmp_path / "new").exists()
@@ -565,9 +743,19 @@ def test_infer_dataset_max_videos_and_max_frames(tmp_path, capsys) -> None:
         assert sorted(p.name for p in (out / "vid_a" / sub).glob("*.png")) == ["0002.png", "0003.png"]
 
 
-@pytest.mark.parametrize("case", ["one_frame_video", "max_frames_0", "max_videos_negative", "unmatched",
-                                  "missing_split", "corrupt_frame_in_the_last_video", "output_is_the_root",
-                                  "output_inside_the_root"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "one_frame_video",
+        "max_frames_0",
+        "max_videos_negative",
+        "unmatched",
+        "missing_split",
+        "corrupt_frame_in_the_last_video",
+        "output_is_the_root",
+        "output_inside_the_root",
+    ],
+)
 def test_infer_dataset_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case) -> None:
     root = tmp_path / "TikTok"
     # vid_b (processed after vid_a) has only the reference frame: caught before vid_a is generated
@@ -591,8 +779,10 @@ def test_infer_dataset_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, ca
     output = tmp_path / "gen"
     if case in ("output_is_the_root", "output_inside_the_root"):
         output = root if case == "output_is_the_root" else root / "test_set"
-        expected = [f"output '{output}' {'is the input' if output == root else 'lies inside the input folder'} "
-                    f"'{root}'"]
+        expected = [
+            f"output '{output}' {'is the input' if output == root else 'lies inside the input folder'} "
+            f"'{root}'"
+        ]
     before = _tree(tmp_path)
     assert _infer_dataset(root, output, *extra) == 2
     line = _error_line(capsys)
@@ -613,18 +803,52 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_infer_py_and_any_image_script_match_the_in_process_run(runs, tmp_path) -> None:
     want = _pngs(_outputs(runs["a"])["frames"])
-    fast = ["--steps", "2", "--height", "32", "--width", "32", "--device", "cpu", "--dtype", "float32",
-            "--seed", "7"]
+    fast = [
+        "--steps",
+        "2",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--seed",
+        "7",
+    ]
     # infer.py: the weights default to the demo folder
     out1 = tmp_path / "py" / "out.mp4"
-    proc = _run([sys.executable, str(REPO / "infer.py"), "--image", str(REFERENCE), "--poses", str(runs["poses"]),
-                 "--output", str(out1), *fast], cwd=tmp_path)
+    proc = _run(
+        [
+            sys.executable,
+            str(REPO / "infer.py"),
+            "--image",
+            str(REFERENCE),
+            "--poses",
+            str(runs["poses"]),
+            "--output",
+            str(out1),
+            *fast,
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"wrote {out1}" in proc.stdout
     # the bash script: IMAGE POSES OUTPUT WEIGHTS then extra flags
     out2 = tmp_path / "sh" / "out.mp4"
-    proc = _run(["bash", str(REPO / "scripts" / "inference_any_image_pose.sh"), str(REFERENCE), str(runs["poses"]),
-                 str(out2), str(DEMO_WEIGHTS), *fast], cwd=tmp_path)
+    proc = _run(
+        [
+            "bash",
+            str(REPO / "scripts" / "inference_any_image_pose.sh"),
+            str(REFERENCE),
+            str(runs["poses"]),
+            str(out2),
+            str(DEMO_WEIGHTS),
+            *fast,
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for out in (out1, out2):
         assert video_info(out)["frames"] == 3
@@ -636,9 +860,26 @@ def test_tiktok_script_and_script_usage(tmp_path) -> None:
     root = tmp_path / "TikTok"
     _make_dataset(root, {"vid_a": 3, "vid_b": 3})
     out = tmp_path / "gen"
-    proc = _run(["bash", str(REPO / "scripts" / "inference_tiktok_dataset.sh"), str(root), str(out),
-                 str(DEMO_WEIGHTS), "--steps", "2", "--height", "32", "--width", "32", "--device", "cpu",
-                 "--max-videos", "1"], cwd=tmp_path)
+    proc = _run(
+        [
+            "bash",
+            str(REPO / "scripts" / "inference_tiktok_dataset.sh"),
+            str(root),
+            str(out),
+            str(DEMO_WEIGHTS),
+            "--steps",
+            "2",
+            "--height",
+            "32",
+            "--width",
+            "32",
+            "--device",
+            "cpu",
+            "--max-videos",
+            "1",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [p.name for p in out.iterdir()] == ["vid_a"]
     assert len(list((out / "vid_a" / "gen_images").glob("*.png"))) == 2
@@ -722,8 +963,10 @@ def test_system_files_in_a_pose_folder_are_ignored_and_named(runs, tmp_path, cap
     out = tmp_path / "out.mp4"
     assert _infer(REFERENCE, poses, out, "--seed", "7") == 0
     assert "ignored: .DS_Store, Thumbs.db, desktop.ini in" in capsys.readouterr().out
-    assert all(np.array_equal(a, b) for a, b in zip(_pngs(_outputs(out)["frames"]),
-                                                    _pngs(_outputs(runs["a"])["frames"]), strict=True))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(_pngs(_outputs(out)["frames"]), _pngs(_outputs(runs["a"])["frames"]), strict=True)
+    )
 
 
 @pytest.mark.parametrize("kind", ["maps", "json", "json_off_canvas"])
@@ -737,7 +980,9 @@ def test_a_pose_frame_without_a_person_is_named_in_a_warning(tmp_path, capsys, k
     else:
         _copy_poses(poses, 3, EXAMPLE / "pose_json", "*.json")
         people = []
-        if kind == "json_off_canvas":  # a whole person far to the left and far below: nothing lands on the canvas
+        if (
+            kind == "json_off_canvas"
+        ):  # a whole person far to the left and far below: nothing lands on the canvas
             body = np.tile(np.float32([[-1e4, 1e30, 1.0]]), (18, 1))
             people = [PersonPose(body=body)]
         write_openpose_json(FramePose(128, 128, people), poses / "0001_keypoints.json")
@@ -751,8 +996,19 @@ def test_a_pose_frame_without_a_person_is_named_in_a_warning(tmp_path, capsys, k
 
 def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_path, capsys) -> None:
     poses = _copy_poses(tmp_path / "poses", 1)
-    argv = ["infer", "--image", str(REFERENCE), "--poses", str(poses), "--steps", "1", "--device", "cpu",
-            "--weights", str(DEMO_WEIGHTS)]
+    argv = [
+        "infer",
+        "--image",
+        str(REFERENCE),
+        "--poses",
+        str(poses),
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--weights",
+        str(DEMO_WEIGHTS),
+    ]
     # 160 = 2.5x the native side, past the warning's 2x (256 said the same at 2.6x the cost)
     assert cli.main([*argv, "--output", str(tmp_path / "a.mp4"), "--height", "160", "--width", "160"]) == 0
     assert "warning: 160x160 is far from the 64x64 these weights were trained at" in capsys.readouterr().out
@@ -761,17 +1017,33 @@ def test_a_size_far_from_the_weights_is_warned_and_the_native_size_is_not(tmp_pa
     assert "warning" not in out and "generating 1 frame at 64x64" in out and "(1 frame)" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["infer", "--steps", "nan"], "error: argument --steps: invalid int value: 'nan' (see: magicpose infer --help)"),
-    (["infer", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose infer --help)"),
-    (["evaluate"], "error: the following arguments are required: GEN_DIR (see: magicpose evaluate --help)"),
-    (["convert", "nope", "a", "b"], "error: argument mode: invalid choice: 'nope'"),
-    (["train-pose2vid", "--config"], "error: argument --config: expected one argument (see: magicpose "
-                                     "train-pose2vid --help)"),
-    (["train", "--config", "x.yaml"], "error: the following arguments are required: --stage (see: magicpose train "
-                                      "--help)"),
-    (["train-base", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose train-base --help)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["infer", "--steps", "nan"],
+            "error: argument --steps: invalid int value: 'nan' (see: magicpose infer --help)",
+        ),
+        (["infer", "--bogus"], "error: unrecognized arguments: --bogus (see: magicpose infer --help)"),
+        (
+            ["evaluate"],
+            "error: the following arguments are required: GEN_DIR (see: magicpose evaluate --help)",
+        ),
+        (["convert", "nope", "a", "b"], "error: argument mode: invalid choice: 'nope'"),
+        (
+            ["train-pose2vid", "--config"],
+            "error: argument --config: expected one argument (see: magicpose train-pose2vid --help)",
+        ),
+        (
+            ["train", "--config", "x.yaml"],
+            "error: the following arguments are required: --stage (see: magicpose train --help)",
+        ),
+        (
+            ["train-base", "--bogus"],
+            "error: unrecognized arguments: --bogus (see: magicpose train-base --help)",
+        ),
+    ],
+)
 def test_a_malformed_command_line_is_one_error_line(capsys, argv, message) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
@@ -813,6 +1085,10 @@ def test_version_and_subcommand_usage_lines(capsys, monkeypatch) -> None:
     with pytest.raises(SystemExit):
         cli.main(["infer", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    for shown in (f"(default: the example's, {DEFAULT_IMAGE})", f"(default: {DEFAULT_OUTPUT},",
-                  "(default: the example's pose maps", "(default: 8,"):
+    for shown in (
+        f"(default: the example's, {DEFAULT_IMAGE})",
+        f"(default: {DEFAULT_OUTPUT},",
+        "(default: the example's pose maps",
+        "(default: 8,",
+    ):
         assert shown in help_text, shown

@@ -14,16 +14,30 @@ from magicpose.pose import load_pose_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example_data"
-FAST = ["--image", str(EXAMPLE / "reference.png"), "--device", "cpu", "--dtype", "float32", "--height", "32",
-        "--width", "32"]
+FAST = [
+    "--image",
+    str(EXAMPLE / "reference.png"),
+    "--device",
+    "cpu",
+    "--dtype",
+    "float32",
+    "--height",
+    "32",
+    "--width",
+    "32",
+]
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("pose2vid") / "weights"
-    generator = Pose2VidGenerator(ngf=4, n_downsample_global=3, n_blocks_global=1, n_blocks_local=1)  # sides: x16
-    Pose2VidPipeline(generator=generator, face_enhancer=FaceEnhancer(variant="official")).save_pretrained(folder)
+    generator = Pose2VidGenerator(
+        ngf=4, n_downsample_global=3, n_blocks_global=1, n_blocks_local=1
+    )  # sides: x16
+    Pose2VidPipeline(generator=generator, face_enhancer=FaceEnhancer(variant="official")).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -37,9 +51,26 @@ def _error_line(capsys) -> str:
 def test_infer_with_pose2vid_writes_the_pipelines_frames(weights, tmp_path):
     poses = EXAMPLE / "pose_json"
     out = tmp_path / "dance.mp4"
-    assert cli.main(["infer", "--generator", "pose2vid", "--weights", str(weights), "--poses", str(poses),
-                     "--output", str(out), *FAST]) == 0
-    written = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "dance_frames").glob("*.png"))]
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--generator",
+                "pose2vid",
+                "--weights",
+                str(weights),
+                "--poses",
+                str(poses),
+                "--output",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    written = [
+        np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "dance_frames").glob("*.png"))
+    ]
     sequence = load_pose_sequence(poses)
     pipe = Pose2VidPipeline.from_pretrained(weights)
     keypoints = [sequence.pose(i) for i in range(len(sequence))]
@@ -59,9 +90,29 @@ def test_face_blend_flag_reaches_the_pipeline(weights, tmp_path):
     pipe = Pose2VidPipeline.from_pretrained(weights)
     assert pipe.face_enhancer.config.paste == "hard"
     out = tmp_path / "feathered.mp4"
-    assert cli.main(["infer", "--generator", "pose2vid", "--weights", str(weights), "--poses", str(poses),
-                     "--output", str(out), "--face-blend", "feather", *FAST]) == 0
-    written = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "feathered_frames").glob("*.png"))]
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--generator",
+                "pose2vid",
+                "--weights",
+                str(weights),
+                "--poses",
+                str(poses),
+                "--output",
+                str(out),
+                "--face-blend",
+                "feather",
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    written = [
+        np.asarray(Image.open(p).convert("RGB"))
+        for p in sorted((tmp_path / "feathered_frames").glob("*.png"))
+    ]
     feathered = list(pipe.iter_frames(sequence, 32, 32, pose_keypoints=keypoints, face_blend="feather"))
     hard = list(pipe.iter_frames(sequence, 32, 32, pose_keypoints=keypoints))
     assert len(written) == 16 and all(np.array_equal(a, b) for a, b in zip(written, feathered, strict=True))
@@ -70,34 +121,75 @@ def test_face_blend_flag_reaches_the_pipeline(weights, tmp_path):
 
 def test_face_blend_without_pose2vid_is_refused(tmp_path, capsys):
     out = tmp_path / "out" / "dance.mp4"
-    assert cli.main(["infer", "--poses", str(EXAMPLE / "poses"), "--output", str(out), "--face-blend", "feather",
-                     *FAST]) == 2
-    assert _error_line(capsys) == ("error: --face-blend is for pose2vid's face enhancer: add --generator pose2vid, or "
-                                   "drop the flag")
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--poses",
+                str(EXAMPLE / "poses"),
+                "--output",
+                str(out),
+                "--face-blend",
+                "feather",
+                *FAST,
+            ]
+        )
+        == 2
+    )
+    assert _error_line(capsys) == (
+        "error: --face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag"
+    )
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("case", ["missing weights", "magicpose weights", "bad size", "too small"])
 def test_pose2vid_refusals_are_one_line_and_write_nothing(weights, tmp_path, capsys, case):
-    extra = {"missing weights": ["--weights", str(tmp_path / "nowhere")],
-             "magicpose weights": ["--weights", str(REPO / "pretrained_weights" / "demo")],
-             "bad size": ["--weights", str(weights), "--height", "40"],
-             "too small": ["--weights", str(weights), "--height", "16", "--width", "16"]}[case]
+    extra = {
+        "missing weights": ["--weights", str(tmp_path / "nowhere")],
+        "magicpose weights": ["--weights", str(REPO / "pretrained_weights" / "demo")],
+        "bad size": ["--weights", str(weights), "--height", "40"],
+        "too small": ["--weights", str(weights), "--height", "16", "--width", "16"],
+    }[case]
     out = tmp_path / "out" / "dance.mp4"
-    args = ["infer", "--generator", "pose2vid", "--poses", str(EXAMPLE / "poses"), "--output", str(out), *FAST,
-            *extra]
+    args = [
+        "infer",
+        "--generator",
+        "pose2vid",
+        "--poses",
+        str(EXAMPLE / "poses"),
+        "--output",
+        str(out),
+        *FAST,
+        *extra,
+    ]
     assert cli.main(args) == 2
     line = _error_line(capsys)
-    assert {"missing weights": "does not exist", "magicpose weights": "holds a MagicPosePipeline",
-            "bad size": "multiples of 16",
-            "too small": "--height and --width must be at least 32 for these pose2vid weights, got 16x16"}[case] in line
+    assert {
+        "missing weights": "does not exist",
+        "magicpose weights": "holds a MagicPosePipeline",
+        "bad size": "multiples of 16",
+        "too small": "--height and --width must be at least 32 for these pose2vid weights, got 16x16",
+    }[case] in line
     assert not (tmp_path / "out").exists()
 
 
 def test_magicpose_generator_on_pose2vid_weights_names_the_flag(weights, tmp_path, capsys):
     out = tmp_path / "dance.mp4"
-    assert cli.main(["infer", "--weights", str(weights), "--poses", str(EXAMPLE / "poses"), "--output", str(out),
-                     *FAST]) == 2
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--weights",
+                str(weights),
+                "--poses",
+                str(EXAMPLE / "poses"),
+                "--output",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 2
+    )
     assert "pass --generator pose2vid" in _error_line(capsys)
 
 
@@ -116,13 +208,25 @@ def test_infer_py_renders_the_example_dancer_with_the_demo_weights(tmp_path):
     from magicpose.weights import load_pose2vid_pipeline
 
     out = tmp_path / "edn.mp4"
-    run = subprocess.run([sys.executable, "infer.py", "--generator", "pose2vid", "--output", str(out)], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "infer.py", "--generator", "pose2vid", "--output", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
-    assert "note: Everybody Dance Now demo weights" in run.stdout and "generating 16 frames at 64x64" in run.stdout
-    written = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "edn_frames").glob("*.png"))]
+    assert (
+        "note: Everybody Dance Now demo weights" in run.stdout
+        and "generating 16 frames at 64x64" in run.stdout
+    )
+    written = [
+        np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "edn_frames").glob("*.png"))
+    ]
     sequence = load_pose_sequence(EXAMPLE / "pose_json")
-    pipe = load_pose2vid_pipeline(REPO / "pretrained_weights" / "pose2vid_demo", device="cpu", dtype=torch.float32)
+    pipe = load_pose2vid_pipeline(
+        REPO / "pretrained_weights" / "pose2vid_demo", device="cpu", dtype=torch.float32
+    )
     keypoints = [sequence.pose(i) for i in range(len(sequence))]
     assert pipe.generator.default_size == (64, 64) and pipe.face_enhancer is not None
     expected = list(pipe.iter_frames(sequence, 64, 64, pose_keypoints=keypoints))
@@ -132,8 +236,10 @@ def test_infer_py_renders_the_example_dancer_with_the_demo_weights(tmp_path):
     (identity_id, _), (_, motion_id) = split_ids(7, "test", 2)
     identity = Identity.from_id(identity_id)
     people = pose_sequence(identity, Motion.from_id(motion_id), 16, 128, fps=4.0)
-    truth = [np.asarray(center_crop_resize(Image.fromarray(t), 64, 64))
-             for t in render_ground_truth(identity, people, 128)]
+    truth = [
+        np.asarray(center_crop_resize(Image.fromarray(t), 64, 64))
+        for t in render_ground_truth(identity, people, 128)
+    ]
     reference = np.asarray(center_crop_resize(Image.open(EXAMPLE / "reference.png").convert("RGB"), 64, 64))
     generated = np.mean([_psnr(a, b) for a, b in zip(written, truth, strict=True)])
     copied = np.mean([_psnr(reference, b) for b in truth])

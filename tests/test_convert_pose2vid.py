@@ -44,7 +44,7 @@ def published(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         key = key.removeprefix("net.")
         for ours, theirs in OURS_TO_PUBLISHED:
             if key.startswith(ours):
-                key = theirs + key[len(ours):]
+                key = theirs + key[len(ours) :]
                 break
         out[key] = value.clone()
     return out
@@ -59,7 +59,9 @@ def published_multiscale_d(d: pix2pixhd.MultiscaleDiscriminator) -> dict[str, to
     num_D = len(d.scales)
     out = {}
     for key, value in d.state_dict().items():
-        _, k, _, j, rest = key.split(".", 4)  # scales.K.layers.J.rest; the published scale I runs K = num_D-1-I
+        _, k, _, j, rest = key.split(
+            ".", 4
+        )  # scales.K.layers.J.rest; the published scale I runs K = num_D-1-I
         out[f"scale{num_D - 1 - int(k)}_layer{j}.{rest}"] = value
     return out
 
@@ -97,7 +99,9 @@ def edn(tmp_path_factory):
     models = {
         "lotayou": _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed", sample_size=[288, 512]), 1),
         "official": _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit", sample_size=[512, 1024]), 2),
-        "official_global": _randomise(Pose2VidGenerator(**GLOBAL, pose_range="unit", sample_size=[256, 512]), 3),
+        "official_global": _randomise(
+            Pose2VidGenerator(**GLOBAL, pose_range="unit", sample_size=[256, 512]), 3
+        ),
         # configured as the converter records each release (its crop size; hard paste and per-crop BatchNorm are
         # the defaults)
         "face_lotayou": _randomise(FaceEnhancer(variant="lotayou", size_fraction=LOTAYOU_SIZE_FRACTION), 4),
@@ -113,18 +117,36 @@ def edn(tmp_path_factory):
         "face_official_unet": published(models["face_official_unet"]),  # U-Net keys are ours without net.
         "pix2pix_unet": UnetFaceGenerator(3, 3, ngf=4).state_dict(),  # a pix2pix U-Net of one image
         "single_frame": published(pix2pixhd.GlobalGenerator(3, 3, ngf=4, n_downsampling=2, n_blocks=1)),
-        "discriminator": published_multiscale_d(pix2pixhd.MultiscaleDiscriminator(12, ndf=4, n_layers=2, num_D=2)),
-        "face_discriminator": published_face_d(pix2pixhd.NLayerDiscriminator(6, ndf=4, n_layers=2, norm="batch")),
-        "magicpose": {"appearance_control_model.a.weight": torch.zeros(2), "pose_control_model.b.weight": torch.zeros(2)},
-        "sd15": {"model.diffusion_model.a.weight": torch.zeros(2), "first_stage_model.b.weight": torch.zeros(2),
-                 "cond_stage_model.transformer.c.weight": torch.zeros(2)},
+        "discriminator": published_multiscale_d(
+            pix2pixhd.MultiscaleDiscriminator(12, ndf=4, n_layers=2, num_D=2)
+        ),
+        "face_discriminator": published_face_d(
+            pix2pixhd.NLayerDiscriminator(6, ndf=4, n_layers=2, norm="batch")
+        ),
+        "magicpose": {
+            "appearance_control_model.a.weight": torch.zeros(2),
+            "pose_control_model.b.weight": torch.zeros(2),
+        },
+        "sd15": {
+            "model.diffusion_model.a.weight": torch.zeros(2),
+            "first_stage_model.b.weight": torch.zeros(2),
+            "cond_stage_model.transformer.c.weight": torch.zeros(2),
+        },
     }
-    names = {"lotayou": "lotayou/latest_net_G.pth", "official": "official/latest_net_G.pth",
-             "official_global": "official/20_net_G.pth", "face_lotayou": "lotayou/final_generator.pth",
-             "face_official": "official/latest_net_Gface.pth", "face_official_unet": "official_unet/latest_net_Gface.pth",
-             "pix2pix_unet": "pix2pix/latest_net_G.pth", "single_frame": "pix2pixhd/latest_net_G.pth",
-             "discriminator": "lotayou/latest_net_D.pth", "face_discriminator": "official/latest_net_Dface.pth",
-             "magicpose": "model_state-110000.th", "sd15": "v1-5-pruned.ckpt"}
+    names = {
+        "lotayou": "lotayou/latest_net_G.pth",
+        "official": "official/latest_net_G.pth",
+        "official_global": "official/20_net_G.pth",
+        "face_lotayou": "lotayou/final_generator.pth",
+        "face_official": "official/latest_net_Gface.pth",
+        "face_official_unet": "official_unet/latest_net_Gface.pth",
+        "pix2pix_unet": "pix2pix/latest_net_G.pth",
+        "single_frame": "pix2pixhd/latest_net_G.pth",
+        "discriminator": "lotayou/latest_net_D.pth",
+        "face_discriminator": "official/latest_net_Dface.pth",
+        "magicpose": "model_state-110000.th",
+        "sd15": "v1-5-pruned.ckpt",
+    }
     paths = {}
     for name, relative in names.items():
         paths[name] = root / relative
@@ -197,13 +219,20 @@ def test_each_family_converts_bit_exactly_and_generates_the_same_frames(edn, tmp
     assert not np.array_equal(frames, np.stack(list(pipe.iter_frames(_poses(3), SIZE, SIZE))))  # the face ran
 
     info = _info(out)
-    assert info["mode"] == "pose2vid" and info["family"] == family and info["pose_range"] == _config(models[family])[
-        "pose_range"]
+    assert (
+        info["mode"] == "pose2vid"
+        and info["family"] == family
+        and info["pose_range"] == _config(models[family])["pose_range"]
+    )
     assert info["sources"] == {"generator": "latest_net_G.pth", "face_enhancer": edn["paths"][face].name}
     assert info["source_kinds"] == {"generator": "edn_local", "face_enhancer": f"edn_face_{family}"}
     assert info["generator_config"] == _config(models[family])
-    assert info["face_enhancer_config"] == {"variant": family, "paste": "hard", "norm_statistics": "crop",
-                                            "size_fraction": {"lotayou": 1 / 6, "official": 0.25}[family]}
+    assert info["face_enhancer_config"] == {
+        "variant": family,
+        "paste": "hard",
+        "norm_statistics": "crop",
+        "size_fraction": {"lotayou": 1 / 6, "official": 0.25}[family],
+    }
     assert info["family_from"] == f"from the face enhancer {edn['paths'][face].name}"
     assert info["inferred_layouts"]["face_enhancer"] == FACE_LAYOUTS[family].as_dict()
     if family == "lotayou":  # module. prefix, no num_batches_tracked: filled with 0 and recorded
@@ -211,7 +240,10 @@ def test_each_family_converts_bit_exactly_and_generates_the_same_frames(edn, tmp
         tracked = [k for k in models[face].state_dict() if k.endswith("num_batches_tracked")]
         assert sorted(info["filled"]) == sorted(f"face_enhancer.{k}" for k in tracked) and len(tracked) > 10
     else:
-        assert info["filled"] == {} and info["module_prefix_stripped"] == {"generator": False, "face_enhancer": False}
+        assert info["filled"] == {} and info["module_prefix_stripped"] == {
+            "generator": False,
+            "face_enhancer": False,
+        }
     from magicpose.weights import weights_description
 
     assert "converted from latest_net_G.pth by magicpose convert pose2vid" in weights_description(out)
@@ -226,9 +258,12 @@ def test_global_generator_is_official_without_face(edn, tmp_path):
     assert _config(pipe.generator) == _config(original) and pipe.generator.config.pose_range == "unit"
     assert pipe.generator.default_size == (256, 512)  # the official global stage's 512x256
     poses = _poses(3)
-    assert np.array_equal(pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames,
-                          Pose2VidPipeline(generator=original)(pose_images=poses, height=SIZE, width=SIZE,
-                                                               output_type="np").frames)
+    assert np.array_equal(
+        pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames,
+        Pose2VidPipeline(generator=original)(
+            pose_images=poses, height=SIZE, width=SIZE, output_type="np"
+        ).frames,
+    )
     info = _info(out)
     assert info["family"] == "official" and info["family_from"].startswith("a global generator")
     assert info["sources"] == {"generator": "20_net_G.pth"} and info["face_enhancer_config"] is None
@@ -250,10 +285,12 @@ def test_local_generator_alone_needs_family(edn, tmp_path, capsys, flags, genera
     file tells them apart (guessing Lotayou's range for an official file was off by 1.4 in output)."""
     out = tmp_path / "out" / "converted"
     line = _error(capsys, ["convert", "pose2vid", str(edn["paths"][generator]), str(out), *flags], out)
-    assert line == (f"error: '{edn['paths'][generator]}' is a local-enhancer generator, which both Everybody Dance "
-                    "Now families train on differently scaled pose maps and its tensors cannot tell apart: pass "
-                    "--family lotayou (Lotayou's latest_net_G.pth, pose maps in [-1, 1]) or --family official "
-                    "(carolineec/EverybodyDanceNow's {epoch}_net_G.pth, pose maps in [0, 1]), or its --face file")
+    assert line == (
+        f"error: '{edn['paths'][generator]}' is a local-enhancer generator, which both Everybody Dance "
+        "Now families train on differently scaled pose maps and its tensors cannot tell apart: pass "
+        "--family lotayou (Lotayou's latest_net_G.pth, pose maps in [-1, 1]) or --family official "
+        "(carolineec/EverybodyDanceNow's {epoch}_net_G.pth, pose maps in [0, 1]), or its --face file"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -272,7 +309,9 @@ def test_official_unet_face_converts_bit_exactly_and_runs(edn, tmp_path):
     keypoints = [FramePose(width=128, height=128, people=[PersonPose(body=_nose_body(60, 40))])] * 2
     original = Pose2VidPipeline(generator=models["official"], face_enhancer=models["face_official_unet"])
     frames = np.stack(list(pipe.iter_frames(poses, 128, 128, pose_keypoints=keypoints)))
-    assert np.array_equal(frames, np.stack(list(original.iter_frames(poses, 128, 128, pose_keypoints=keypoints))))
+    assert np.array_equal(
+        frames, np.stack(list(original.iter_frames(poses, 128, 128, pose_keypoints=keypoints)))
+    )
     plain = np.stack(list(pipe.iter_frames(poses, 128, 128)))
     changed = (frames != plain).any(-1)
     rows, cols = np.nonzero(changed[0])  # frame 0: only the 64-px box at the nose (60, 40) changed
@@ -293,13 +332,17 @@ def test_dtype_casts_every_floating_tensor(edn, tmp_path, dtype, name):
     out = _convert(edn, tmp_path, "lotayou", "--face", str(edn["paths"]["face_lotayou"]), "--dtype", name)
     for component, model in (("generator", "lotayou"), ("face_enhancer", "face_lotayou")):
         stored = load_file(out / component / "diffusion_pytorch_model.safetensors")
-        _assert_same(stored, edn["models"][model].state_dict(), dtype=dtype)  # num_batches_tracked stays int64
+        _assert_same(
+            stored, edn["models"][model].state_dict(), dtype=dtype
+        )  # num_batches_tracked stays int64
     assert _info(out)["dtype"] == name
 
 
 def test_existing_output_is_refused_unless_overwrite(edn, tmp_path, capsys):
     out = tmp_path / "converted"
-    check_convert_overwrite(["convert", "pose2vid", str(edn["paths"]["official_global"]), str(out)], out, capsys)
+    check_convert_overwrite(
+        ["convert", "pose2vid", str(edn["paths"]["official_global"]), str(out)], out, capsys
+    )
     assert (out / "model_index.json").is_file()
 
 
@@ -312,15 +355,31 @@ def test_overwrite_never_deletes_the_input_checkpoint(edn, tmp_path, capsys):
     checkpoint.write_bytes(edn["paths"]["official_global"].read_bytes())
     before = checkpoint.read_bytes()
     assert main(["convert", "pose2vid", str(checkpoint), str(folder), "--overwrite"]) == 2
-    assert capsys.readouterr().err == (f"error: output '{folder}' holds the input '{checkpoint}': choose another "
-                                       "output folder (an input is never overwritten)\n")
-    assert sorted(p.name for p in folder.iterdir()) == ["latest_net_G.pth"] and checkpoint.read_bytes() == before
+    assert capsys.readouterr().err == (
+        f"error: output '{folder}' holds the input '{checkpoint}': choose another "
+        "output folder (an input is never overwritten)\n"
+    )
+    assert (
+        sorted(p.name for p in folder.iterdir()) == ["latest_net_G.pth"] and checkpoint.read_bytes() == before
+    )
     # a face checkpoint inside the output is protected as well
     face = folder / "final_generator.pth"
     face.write_bytes(edn["paths"]["face_lotayou"].read_bytes())
     checkpoint.unlink()
-    assert main(["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(folder), "--face", str(face),
-                 "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "convert",
+                "pose2vid",
+                str(edn["paths"]["lotayou"]),
+                str(folder),
+                "--face",
+                str(face),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert f"holds the input '{face}'" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["final_generator.pth"]
 
@@ -331,18 +390,36 @@ def test_unwritable_output_is_one_line(edn, tmp_path, capsys):
 
 
 def test_detection_and_inferred_layouts(edn):
-    expected = {"lotayou": "edn_local", "official": "edn_local", "official_global": "edn_global",
-                "face_lotayou": "edn_face_lotayou", "face_official": "edn_face_official", "single_frame": "edn_global",
-                "discriminator": "edn_discriminator", "face_discriminator": "edn_discriminator",
-                "magicpose": "magicpose", "sd15": "sd15"}
+    expected = {
+        "lotayou": "edn_local",
+        "official": "edn_local",
+        "official_global": "edn_global",
+        "face_lotayou": "edn_face_lotayou",
+        "face_official": "edn_face_official",
+        "single_frame": "edn_global",
+        "discriminator": "edn_discriminator",
+        "face_discriminator": "edn_discriminator",
+        "magicpose": "magicpose",
+        "sd15": "sd15",
+    }
     for name, kind in expected.items():
         assert detect_kind(edn["files"][name]) == kind, name
     layout = analyse(edn["files"]["lotayou"]).layout
-    assert (layout.architecture, layout.input_nc, layout.output_nc, layout.ngf, layout.n_downsample_global,
-            layout.n_blocks_global, layout.n_blocks_local, layout.norm) == ("local", 6, 3, 4, 2, 2, 1, "instance")
+    assert (
+        layout.architecture,
+        layout.input_nc,
+        layout.output_nc,
+        layout.ngf,
+        layout.n_downsample_global,
+        layout.n_blocks_global,
+        layout.n_blocks_local,
+        layout.norm,
+    ) == ("local", 6, 3, 4, 2, 2, 1, "instance")
     # the fixed face architectures are those of magicpose.models.pix2pixhd
-    for variant, build in (("official", pix2pixhd.official_face_generator),
-                           ("lotayou", pix2pixhd.lotayou_face_generator)):
+    for variant, build in (
+        ("official", pix2pixhd.official_face_generator),
+        ("lotayou", pix2pixhd.lotayou_face_generator),
+    ):
         with torch.device("meta"):
             face = build()
         assert analyse(published(face)).layout == FACE_LAYOUTS[variant]
@@ -350,16 +427,24 @@ def test_detection_and_inferred_layouts(edn):
 
 def test_full_size_edn_configurations_are_inferred():
     """The released sizes (180 M parameters for Lotayou's G), built on the meta device: shapes only."""
-    cases = [(dict(), "edn_local", (32, 4, 9, 3)),  # Lotayou's latest_net_G.pth (the class defaults)
-             (dict(architecture="global", ngf=64, n_blocks_local=0), "edn_global", (64, 4, 9, 0))]  # official stage 1
+    cases = [
+        (dict(), "edn_local", (32, 4, 9, 3)),  # Lotayou's latest_net_G.pth (the class defaults)
+        (dict(architecture="global", ngf=64, n_blocks_local=0), "edn_global", (64, 4, 9, 0)),
+    ]  # official stage 1
     for config, kind, (ngf, down, blocks, local_blocks) in cases:
         with torch.device("meta"):
             model = Pose2VidGenerator(**config)
         edn = analyse({f"module.{k}": v for k, v in published(model).items()})
         assert edn.kind == kind
-        assert (edn.layout.input_nc, edn.layout.output_nc, edn.layout.ngf, edn.layout.n_downsample_global,
-                edn.layout.n_blocks_global, edn.layout.n_blocks_local, edn.layout.norm) == (
-            6, 3, ngf, down, blocks, local_blocks, "instance")
+        assert (
+            edn.layout.input_nc,
+            edn.layout.output_nc,
+            edn.layout.ngf,
+            edn.layout.n_downsample_global,
+            edn.layout.n_blocks_global,
+            edn.layout.n_blocks_local,
+            edn.layout.norm,
+        ) == (6, 3, ngf, down, blocks, local_blocks, "instance")
 
 
 # -- errors ---------------------------------------------------------------------------------------------
@@ -403,51 +488,119 @@ WRONG = [
     ("pose2vid", "sd15", None, "checkpoint", "convert it with `magicpose convert sd15`"),
     ("magicpose", "lotayou", None, "checkpoint", "is an Everybody Dance Now local-enhancer generator"),
     ("sd15", "official_global", None, "checkpoint", "convert it with `magicpose convert pose2vid`"),
-    ("magicpose", "face_lotayou", None, "checkpoint", "`magicpose convert pose2vid GENERATOR OUT --face FILE`"),
-    ("pose2vid", "discriminator", None, "checkpoint", "discriminator (as latest_net_D.pth or latest_net_Dface.pth), "
-                                                      "which is only used in training and not needed for inference"),
+    (
+        "magicpose",
+        "face_lotayou",
+        None,
+        "checkpoint",
+        "`magicpose convert pose2vid GENERATOR OUT --face FILE`",
+    ),
+    (
+        "pose2vid",
+        "discriminator",
+        None,
+        "checkpoint",
+        "discriminator (as latest_net_D.pth or latest_net_Dface.pth), "
+        "which is only used in training and not needed for inference",
+    ),
     ("pose2vid", "face_discriminator", None, "checkpoint", "not needed for inference"),
-    ("magicpose", "discriminator", None, "checkpoint", "convert the generator saved beside it (latest_net_G.pth) "
-                                                       "with `magicpose convert pose2vid`"),
-    ("pose2vid", "face_lotayou", None, "checkpoint", "Lotayou's Everybody Dance Now face enhancer (final_generator"
-                                                     ".pth: 3 inputs, ngf 64, 2 downsamplings, 6 blocks, BatchNorm), "
-                                                     "not a pose2vid generator: pass it with --face"),
+    (
+        "magicpose",
+        "discriminator",
+        None,
+        "checkpoint",
+        "convert the generator saved beside it (latest_net_G.pth) with `magicpose convert pose2vid`",
+    ),
+    (
+        "pose2vid",
+        "face_lotayou",
+        None,
+        "checkpoint",
+        "Lotayou's Everybody Dance Now face enhancer (final_generator"
+        ".pth: 3 inputs, ngf 64, 2 downsamplings, 6 blocks, BatchNorm), "
+        "not a pose2vid generator: pass it with --face",
+    ),
     ("pose2vid", "face_official", None, "checkpoint", "the official Everybody Dance Now face enhancer"),
-    ("pose2vid", "official", "lotayou", "face", "a body generator, not a face enhancer: pass it as CHECKPOINT"),
+    (
+        "pose2vid",
+        "official",
+        "lotayou",
+        "face",
+        "a body generator, not a face enhancer: pass it as CHECKPOINT",
+    ),
     ("pose2vid", "official", "official_global", "face", "not one of the face enhancers magicpose runs"),
     ("pose2vid", "official", "discriminator", "face", "not needed for inference"),
-    ("pose2vid", "official", "face_discriminator", "face", "not needed for inference: pass the face generator saved "
-                                                           "beside it ({epoch}_net_Gface.pth, or Lotayou's "
-                                                           "final_generator.pth) with --face"),
-    ("pose2vid", "official", "pix2pix_unet", "face", "is a pix2pix U-Net (3 inputs, 3 outputs, ngf 4, 5 levels, "
-                                                     "BatchNorm), not the official EDN U-Net face enhancer"),
-    ("pose2vid", "face_official_unet", None, "checkpoint", "the official Everybody Dance Now U-Net face enhancer"),
+    (
+        "pose2vid",
+        "official",
+        "face_discriminator",
+        "face",
+        "not needed for inference: pass the face generator saved "
+        "beside it ({epoch}_net_Gface.pth, or Lotayou's "
+        "final_generator.pth) with --face",
+    ),
+    (
+        "pose2vid",
+        "official",
+        "pix2pix_unet",
+        "face",
+        "is a pix2pix U-Net (3 inputs, 3 outputs, ngf 4, 5 levels, "
+        "BatchNorm), not the official EDN U-Net face enhancer",
+    ),
+    (
+        "pose2vid",
+        "face_official_unet",
+        None,
+        "checkpoint",
+        "the official Everybody Dance Now U-Net face enhancer",
+    ),
     ("pose2vid", "official", "magicpose", "face", "convert it with `magicpose convert magicpose`"),
     ("pose2vid", "single_frame", None, "checkpoint", "not a temporal EDN generator"),
 ]
 
 
-@pytest.mark.parametrize("mode, checkpoint, face, named, expected", WRONG,
-                         ids=[f"{m}-{c}-{f}" for m, c, f, _, _ in WRONG])
+@pytest.mark.parametrize(
+    "mode, checkpoint, face, named, expected", WRONG, ids=[f"{m}-{c}-{f}" for m, c, f, _, _ in WRONG]
+)
 def test_wrong_kind_is_refused(edn, tmp_path, capsys, mode, checkpoint, face, named, expected):
     out = tmp_path / "out" / "converted"
     argv = ["convert", mode, str(edn["paths"][checkpoint]), str(out)]
     if face is not None:
         argv += ["--face", str(edn["paths"][face])]
     line = _error(capsys, argv, out)
-    assert f"'{edn['paths'][checkpoint if named == 'checkpoint' else face]}'" in line and expected in line, line
+    assert f"'{edn['paths'][checkpoint if named == 'checkpoint' else face]}'" in line and expected in line, (
+        line
+    )
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("case, expected, keys", [
-    ("missing_keys", "lacks 2 keys of the generator its other tensors describe", ["model1_2.1.weight", "model.4.weight"]),
-    ("extra_keys", "has 2 keys that the generator its other tensors describe", ["model2_1.1.weight",
-                                                                                "model1_2.9.weight"]),
-    ("wrong_shape", "'model1_1.4.bias' has shape (5,) but the generator", []),
-    ("unsafe_pickle", "--allow-unsafe-pickle only if you trust where the file came from", ["argparse.Namespace"]),
-    ("truncated", "the file is truncated or damaged: download it again", []),
-    ("unknown", "not an original MagicPose, ControlNet, SD 1.5 or Everybody Dance Now checkpoint", ["encoder."]),
-])
+@pytest.mark.parametrize(
+    "case, expected, keys",
+    [
+        (
+            "missing_keys",
+            "lacks 2 keys of the generator its other tensors describe",
+            ["model1_2.1.weight", "model.4.weight"],
+        ),
+        (
+            "extra_keys",
+            "has 2 keys that the generator its other tensors describe",
+            ["model2_1.1.weight", "model1_2.9.weight"],
+        ),
+        ("wrong_shape", "'model1_1.4.bias' has shape (5,) but the generator", []),
+        (
+            "unsafe_pickle",
+            "--allow-unsafe-pickle only if you trust where the file came from",
+            ["argparse.Namespace"],
+        ),
+        ("truncated", "the file is truncated or damaged: download it again", []),
+        (
+            "unknown",
+            "not an original MagicPose, ControlNet, SD 1.5 or Everybody Dance Now checkpoint",
+            ["encoder."],
+        ),
+    ],
+)
 def test_bad_file_is_refused_without_output(edn, tmp_path, capsys, case, expected, keys):
     path, out = _broken(edn, tmp_path, case), tmp_path / "out" / "converted"
     argv = ["convert", "pose2vid", str(path), str(out)]
@@ -456,20 +609,41 @@ def test_bad_file_is_refused_without_output(edn, tmp_path, capsys, case, expecte
     assert all(key in line for key in keys), line
     if case == "unsafe_pickle":
         assert main(argv + ["--allow-unsafe-pickle", "--family", "official"]) == 0
-        _assert_same(Pose2VidPipeline.from_pretrained(out).generator.state_dict(),
-                     edn["models"]["official"].state_dict())
+        _assert_same(
+            Pose2VidPipeline.from_pretrained(out).generator.state_dict(),
+            edn["models"]["official"].state_dict(),
+        )
 
 
 def test_family_contradicting_the_face_file_is_refused(edn, tmp_path, capsys):
     out = tmp_path / "converted"
     face = edn["paths"]["face_lotayou"]
-    line = _error(capsys, ["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(out), "--face", str(face),
-                           "--family", "official"], out)
+    line = _error(
+        capsys,
+        [
+            "convert",
+            "pose2vid",
+            str(edn["paths"]["lotayou"]),
+            str(out),
+            "--face",
+            str(face),
+            "--family",
+            "official",
+        ],
+        out,
+    )
     assert f"'{face}'" in line and "of the lotayou family, but --family official was given" in line
 
 
-@pytest.mark.parametrize("mode, flag", [("pose2vid", "--config-from"), ("pose2vid", "--tokenizer"),
-                                        ("controlnet", "--face"), ("controlnet", "--family")])
+@pytest.mark.parametrize(
+    "mode, flag",
+    [
+        ("pose2vid", "--config-from"),
+        ("pose2vid", "--tokenizer"),
+        ("controlnet", "--face"),
+        ("controlnet", "--family"),
+    ],
+)
 def test_options_of_another_mode_are_refused(edn, tmp_path, capsys, mode, flag):
     out = tmp_path / "converted"
     value = "official" if flag == "--family" else str(tmp_path)
@@ -488,12 +662,15 @@ def test_a_named_pipe_as_the_checkpoint_is_refused_at_once(edn, tmp_path, capsys
     unblock.daemon = True
     unblock.start()
     try:
-        for argv in (["convert", "pose2vid", str(fifo), str(tmp_path / "out")],
-                     ["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(tmp_path / "out"), "--face", str(fifo)]):
+        for argv in (
+            ["convert", "pose2vid", str(fifo), str(tmp_path / "out")],
+            ["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(tmp_path / "out"), "--face", str(fifo)],
+        ):
             assert main(argv) == 2
             assert capsys.readouterr().err.splitlines()[-1] == (
                 f"error: checkpoint '{fifo}' is a named pipe, not a file: pass the checkpoint file itself (.th, .pth, "
-                ".ckpt, .safetensors)")
+                ".ckpt, .safetensors)"
+            )
     finally:
         unblock.cancel()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest_net_G.pth"]

@@ -64,8 +64,17 @@ def test_every_scale_converts_bit_for_bit_and_runs_the_same(tmp_path, norm, modu
     assert converted.keys() == original.keys()
     assert all(torch.equal(converted[k], original[k]) for k in original)
     config = pipe.generator.config
-    assert (config.ngf, config.n_downsample_G, config.n_blocks, config.n_blocks_local, config.n_scales_spatial,
-            config.n_frames_G, config.pose_channels, config.norm, config.no_flow) == (8, 2, 3, 2, 2, 3, 3, norm, False)
+    assert (
+        config.ngf,
+        config.n_downsample_G,
+        config.n_blocks,
+        config.n_blocks_local,
+        config.n_scales_spatial,
+        config.n_frames_G,
+        config.pose_channels,
+        config.norm,
+        config.no_flow,
+    ) == (8, 2, 3, 2, 2, 3, 3, norm, False)
     assert tuple(config.sample_size) == (512, 448)  # the original's 512p crop, two scales
     rng = np.random.default_rng(0)
     poses = [rng.integers(0, 256, (32, 24, 3), dtype=np.uint8) for _ in range(3)]
@@ -74,8 +83,9 @@ def test_every_scale_converts_bit_for_bit_and_runs_the_same(tmp_path, norm, modu
         assert np.array_equal(a, b)
     info = json.loads((out / "magicpose_info.json").read_text())
     norms = sum(isinstance(m, torch.nn.InstanceNorm2d) for m in generator.modules())
-    assert len(info["ignored_keys"]) == 3 * norms and all(k.endswith(("running_mean", "running_var",
-                                                                   "num_batches_tracked")) for k in info["ignored_keys"])
+    assert len(info["ignored_keys"]) == 3 * norms and all(
+        k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in info["ignored_keys"]
+    )
     assert info["sources"] == ["10_net_G0.pth", "10_net_G1.pth"]
 
 
@@ -89,10 +99,22 @@ def test_densepose_and_openpose_input_without_flow_is_read_from_the_tensors(tmp_
 
 
 def test_the_layout_is_read_from_the_tensors(tmp_path):
-    state = {k.removeprefix("scales.0."): v for k, v in _generator().state_dict().items() if k.startswith("scales.0.")}
+    state = {
+        k.removeprefix("scales.0."): v
+        for k, v in _generator().state_dict().items()
+        if k.startswith("scales.0.")
+    }
     layout = analyse_scale(state, tmp_path / "x.pth")
-    assert (layout.local, layout.ngf, layout.n_downsampling, layout.n_blocks, layout.label_nc, layout.prev_nc,
-            layout.affine_norm, layout.no_flow) == (False, 8, 2, 3, 9, 6, False, False)
+    assert (
+        layout.local,
+        layout.ngf,
+        layout.n_downsampling,
+        layout.n_blocks,
+        layout.label_nc,
+        layout.prev_nc,
+        layout.affine_norm,
+        layout.no_flow,
+    ) == (False, 8, 2, 3, 9, 6, False, False)
 
 
 def test_the_command_line(tmp_path, capsys):
@@ -113,11 +135,14 @@ def test_discriminators_missing_scales_and_foreign_scales_are_refused(tmp_path, 
     paths = original_files(_generator(), tmp_path / "run")
     torch.save({"scale0_layer0.0.weight": torch.zeros(1)}, tmp_path / "run" / "10_net_D_T0.pth")
     assert "vid2vid discriminator, which is only used in training" in _refusal(
-        tmp_path, tmp_path / "run" / "10_net_D_T0.pth", capsys)
+        tmp_path, tmp_path / "run" / "10_net_D_T0.pth", capsys
+    )
     lone = tmp_path / "lone"
     lone.mkdir()
     (lone / "10_net_G1.pth").write_bytes(paths[1].read_bytes())
-    assert "its coarsest scale, always needed) is missing" in _refusal(tmp_path, lone / "10_net_G1.pth", capsys)
+    assert "its coarsest scale, always needed) is missing" in _refusal(
+        tmp_path, lone / "10_net_G1.pth", capsys
+    )
     mixed = tmp_path / "mixed"
     other = original_files(_generator(ngf=16), tmp_path / "other")
     mixed.mkdir()
@@ -142,7 +167,9 @@ def test_damaged_and_other_families_files_are_refused(tmp_path, capsys):
     edn = tmp_path / "latest_net_G.pth"
     torch.save(GlobalGenerator(6, 3, ngf=4, n_downsampling=2, n_blocks=1).state_dict(), edn)
     assert "convert it with `magicpose convert pose2vid`" in _refusal(tmp_path, edn, capsys)
-    assert "convert it with `magicpose convert vid2vid`" in _refusal(tmp_path, paths[0], capsys, mode="pose2vid")
+    assert "convert it with `magicpose convert vid2vid`" in _refusal(
+        tmp_path, paths[0], capsys, mode="pose2vid"
+    )
 
 
 def test_options_of_other_modes_are_refused(tmp_path):

@@ -30,16 +30,29 @@ def _weights(trainer) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 @pytest.mark.parametrize("stage", ["appearance", "pose_control"])
-def test_both_stages_train_on_cuda_with_checkpointing_validation_and_export(workspace, tmp_path, stage, precision):
+def test_both_stages_train_on_cuda_with_checkpointing_validation_and_export(
+    workspace, tmp_path, stage, precision
+):
     out = tmp_path / "run"
-    trainer = tiny_trainer(workspace, stage, out, **{
-        "train.mixed_precision": precision, "train.gradient_checkpointing": True, "train.max_steps": 2,
-        "validation.every_steps": 1, "validation.num_frames": 2, "validation.num_inference_steps": 2,
-        "checkpoint.every_steps": 2})
+    trainer = tiny_trainer(
+        workspace,
+        stage,
+        out,
+        **{
+            "train.mixed_precision": precision,
+            "train.gradient_checkpointing": True,
+            "train.max_steps": 2,
+            "validation.every_steps": 1,
+            "validation.num_frames": 2,
+            "validation.num_inference_steps": 2,
+            "checkpoint.every_steps": 2,
+        },
+    )
     model = trainer.accelerator.unwrap_model(trainer.model)
     assert trainer.accelerator.device.type == "cuda"
-    assert {p.device.type for p in [*model.parameters(), *model.unet.parameters(), *trainer.vae.parameters()]} \
-        == {"cuda"}
+    assert {
+        p.device.type for p in [*model.parameters(), *model.unet.parameters(), *trainer.vae.parameters()]
+    } == {"cuda"}
     start = _weights(trainer)
     trainer.train()
     trained = _weights(trainer)
@@ -54,28 +67,44 @@ def test_both_stages_train_on_cuda_with_checkpointing_validation_and_export(work
             stored = load_file(workspace / "pretrained" / name / "diffusion_pytorch_model.safetensors")
             assert all(torch.equal(exported[k], stored[k]) for k in stored)
         frames = load_pipeline(out / "pipeline", device="cuda", dtype=torch.float16)(
-            image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 2, num_inference_steps=2,
-            height=32, width=32, output_type="np").frames[0]
+            image=torch.zeros(3, 32, 32),
+            pose_images=[torch.rand(3, 32, 32)] * 2,
+            num_inference_steps=2,
+            height=32,
+            width=32,
+            output_type="np",
+        ).frames[0]
         assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
 
 def test_resume_on_cuda_continues_from_the_checkpoint(workspace, tmp_path):
-    extra = {"train.mixed_precision": "bf16", "train.gradient_checkpointing": True, "checkpoint.every_steps": 2}
-    straight = tiny_trainer(workspace, "pose_control", tmp_path / "straight", **extra, **{"train.max_steps": 4})
+    extra = {
+        "train.mixed_precision": "bf16",
+        "train.gradient_checkpointing": True,
+        "checkpoint.every_steps": 2,
+    }
+    straight = tiny_trainer(
+        workspace, "pose_control", tmp_path / "straight", **extra, **{"train.max_steps": 4}
+    )
     straight.train()
     first = tiny_trainer(workspace, "pose_control", tmp_path / "resumed", **extra, **{"train.max_steps": 2})
     first.train()
     at_checkpoint = _weights(first)
-    resumed = tiny_trainer(workspace, "pose_control", tmp_path / "resumed", resume="latest", **extra,
-                           **{"train.max_steps": 4})
+    resumed = tiny_trainer(
+        workspace, "pose_control", tmp_path / "resumed", resume="latest", **extra, **{"train.max_steps": 4}
+    )
     assert resumed.global_step == 2
     loaded = _weights(resumed)
     assert all(torch.equal(loaded[k], at_checkpoint[k]) for k in at_checkpoint)  # the checkpoint, exactly
     state = resumed.optimizer.state_dict()["state"]
     assert state and all(int(s["step"]) == 2 for s in state.values())  # the optimizer's moments too
     resumed.train()
-    assert json.loads((tmp_path / "resumed" / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())[
-        "step"] == 4
+    assert (
+        json.loads(
+            (tmp_path / "resumed" / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text()
+        )["step"]
+        == 4
+    )
     # CUDA kernels need not be bitwise reproducible; the resumed run ends where the straight one does.
     a, b = _weights(straight), _weights(resumed)
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-3
@@ -94,11 +123,24 @@ def test_decoded_frames_leave_the_gpu_batch_by_batch(workspace):
         return postprocess(images, **kwargs)
 
     pipe.image_processor.postprocess = recording
-    frames = pipe(image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 6, num_inference_steps=2,
-                  height=32, width=32, frames_per_batch=2, output_type="np").frames[0]
+    frames = pipe(
+        image=torch.zeros(3, 32, 32),
+        pose_images=[torch.rand(3, 32, 32)] * 6,
+        num_inference_steps=2,
+        height=32,
+        width=32,
+        frames_per_batch=2,
+        output_type="np",
+    ).frames[0]
     assert seen == ["cpu"] and frames.shape == (6, 32, 32, 3)
-    pt = pipe(image=torch.zeros(3, 32, 32), pose_images=[torch.rand(3, 32, 32)] * 2, num_inference_steps=2,
-              height=32, width=32, output_type="pt").frames[0]
+    pt = pipe(
+        image=torch.zeros(3, 32, 32),
+        pose_images=[torch.rand(3, 32, 32)] * 2,
+        num_inference_steps=2,
+        height=32,
+        width=32,
+        output_type="pt",
+    ).frames[0]
     assert pt.device.type == "cuda"  # "pt" stays where the pipeline runs, as in diffusers
 
 
@@ -111,10 +153,15 @@ def test_gpu_only_diffusers_checks_keep_the_reference():
 
     def frames(pipe):
         pipe.set_progress_bar_config(disable=True)
-        return pipe(image=torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)),
-                    pose_images=[torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in (1, 2)],
-                    num_inference_steps=2, height=32, width=32, generator=torch.Generator().manual_seed(3),
-                    output_type="np").frames
+        return pipe(
+            image=torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)),
+            pose_images=[torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in (1, 2)],
+            num_inference_steps=2,
+            height=32,
+            width=32,
+            generator=torch.Generator().manual_seed(3),
+            output_type="np",
+        ).frames
 
     expected = frames(make_pipeline("tiny", seed=0).to("cuda"))
     assert np.abs(frames(make_pipeline("tiny", seed=0).to("cuda", torch.float16)) - expected).max() <= 1e-2

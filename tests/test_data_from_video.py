@@ -34,7 +34,7 @@ def _frame(i: int) -> np.ndarray:
     f = np.zeros((H, W, 3), np.uint8)
     f[..., 0] = np.linspace(20, 220, W, dtype=np.uint8)[None, :]
     f[..., 2] = 40 * (i % 5)
-    f[10:30, 4 + 8 * i:16 + 8 * i] = (250, 250, 60)
+    f[10:30, 4 + 8 * i : 16 + 8 * i] = (250, 250, 60)
     return f
 
 
@@ -128,7 +128,17 @@ def test_every_and_max_frames_keep_original_indices(source, tmp_path) -> None:
 def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
     video, json_dir = source
     root = tmp_path / "data"
-    args = ["add-video", "--video", str(video), "--pose-json", str(json_dir), "--root", str(root), "--name", "v"]
+    args = [
+        "add-video",
+        "--video",
+        str(video),
+        "--pose-json",
+        str(json_dir),
+        "--root",
+        str(root),
+        "--name",
+        "v",
+    ]
     assert main(args + ["--max-frames", "3"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "3 frame pairs" in out[0] and str(root / "train_set" / "v") in out[0]
@@ -136,9 +146,14 @@ def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
     assert _visible(root / "train_set" / "v") == ["000000.png", "000005.png"]
     assert _visible(root / "pose_map_train_set" / "v") == ["000000.png", "000005.png"]
     assert _visible(root / "openpose_json_train_set" / "v") == [
-        "000000_keypoints.json", "000005_keypoints.json"]
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob(".*")) == [  # no temporary left, the records
-        f"{split}/v/{RECORD}" for split in ("openpose_json_train_set", "pose_map_train_set", "train_set")]
+        "000000_keypoints.json",
+        "000005_keypoints.json",
+    ]
+    assert sorted(
+        p.relative_to(root).as_posix() for p in root.rglob(".*")
+    ) == [  # no temporary left, the records
+        f"{split}/v/{RECORD}" for split in ("openpose_json_train_set", "pose_map_train_set", "train_set")
+    ]
 
 
 def test_a_file_as_the_pose_json_folder_is_called_a_file(source, tmp_path) -> None:
@@ -155,20 +170,47 @@ def test_overwrite_never_deletes_a_users_file_or_the_input(source, tmp_path, cap
     --pose-json pointing into the dataset's own keypoint folder is never replaced by --overwrite."""
     video, json_dir = source
     root = tmp_path / "data"
-    args = ["add-video", "--video", str(video), "--pose-json", str(json_dir), "--root", str(root), "--name", "v"]
+    args = [
+        "add-video",
+        "--video",
+        str(video),
+        "--pose-json",
+        str(json_dir),
+        "--root",
+        str(root),
+        "--name",
+        "v",
+    ]
     assert main(args) == 0
     notes = root / "train_set" / "v" / "notes.txt"
     notes.write_text("my notes")
     capsys.readouterr()
     assert main(args + ["--overwrite"]) == 2
-    assert capsys.readouterr().err == (f"error: output folder '{root / 'train_set' / 'v'}' holds files magicpose did "
-                                       "not write there (notes.txt): move them away or choose another --name (only "
-                                       "an earlier output of magicpose is replaced)\n")
+    assert capsys.readouterr().err == (
+        f"error: output folder '{root / 'train_set' / 'v'}' holds files magicpose did "
+        "not write there (notes.txt): move them away or choose another --name (only "
+        "an earlier output of magicpose is replaced)\n"
+    )
     assert notes.read_text() == "my notes"
     notes.unlink()
     kept = root / "openpose_json_train_set" / "v"
-    assert main(["add-video", "--video", str(video), "--pose-json", str(kept), "--root", str(root), "--name", "v",
-                 "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "add-video",
+                "--video",
+                str(video),
+                "--pose-json",
+                str(kept),
+                "--root",
+                str(root),
+                "--name",
+                "v",
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert f"is the input '{kept}'" in capsys.readouterr().err
     assert _visible(kept) == [f"{n}_keypoints.json" for n in NAMES]
 

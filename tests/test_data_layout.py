@@ -18,7 +18,9 @@ def _img(path: Path) -> Path:
     return path
 
 
-def _video(root: Path, name: str, frames: list[str], poses: list[str] | None = None, split: str = "test") -> None:
+def _video(
+    root: Path, name: str, frames: list[str], poses: list[str] | None = None, split: str = "test"
+) -> None:
     """Image files `frames` in <root>/<split>_set/<name>/, pose files `poses` (default: the same) beside."""
     for f in frames:
         _img(root / f"{split}_set" / name / f)
@@ -162,5 +164,7 @@ def test_a_named_pipe_named_like_a_frame_is_named_not_skipped(tmp_path) -> None:
     os.mkfifo(tmp_path / "test_set" / "vid" / "0002.png")
     with pytest.raises(InputError) as err:
         list_videos(tmp_path, "test")
-    assert _one_line_error(err) == (f"frame '{tmp_path / 'test_set' / 'vid' / '0002.png'}' is a named pipe, not a "
-                                    "file: replace it with an image file")
+    assert _one_line_error(err) == (
+        f"frame '{tmp_path / 'test_set' / 'vid' / '0002.png'}' is a named pipe, not a "
+        "file: replace it with an image file"
+    )

@@ -27,8 +27,9 @@ W, H = 48, 40  # frame size
 MARKER = (3 / 16, 4 / 8, 5 / 16, 5 / 8)  # relative box, on whole pixels for every size used here
 
 
-def _frame(video: int, number: int, w: int = W, h: int = H, flat: bool = False,
-           marker: bool = False) -> np.ndarray:
+def _frame(
+    video: int, number: int, w: int = W, h: int = H, flat: bool = False, marker: bool = False
+) -> np.ndarray:
     arr = np.zeros((h, w, 3), np.uint8)
     arr[..., 0] = 40 + 20 * video
     arr[..., 1] = 10 * number
@@ -54,7 +55,7 @@ def _pose(number: int, w: int = W, h: int = H, marker: bool = False) -> np.ndarr
 def _draw_marker(arr: np.ndarray) -> None:
     h, w = arr.shape[:2]
     x0, y0, x1, y1 = MARKER
-    arr[round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w), 2] = 255
+    arr[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w), 2] = 255
 
 
 def _save(arr: np.ndarray, path: Path) -> None:
@@ -62,9 +63,16 @@ def _save(arr: np.ndarray, path: Path) -> None:
     Image.fromarray(arr).save(path)
 
 
-def _dataset(root: Path, videos: list[list[int]], flat: set[tuple[int, int]] = frozenset(),
-             pose_size: tuple[int, int] | None = None, marker: bool = False, pose_is_frame: bool = False,
-             split: str = "train", size: tuple[int, int] = (W, H)) -> Path:
+def _dataset(
+    root: Path,
+    videos: list[list[int]],
+    flat: set[tuple[int, int]] = frozenset(),
+    pose_size: tuple[int, int] | None = None,
+    marker: bool = False,
+    pose_is_frame: bool = False,
+    split: str = "train",
+    size: tuple[int, int] = (W, H),
+) -> Path:
     """Videos 'video0', 'video1', ... with frames '<number:04d>.png' for the given numbers.
 
     Frames are `size` (w, h); pose maps `pose_size` (default: the frame's size).
@@ -197,8 +205,21 @@ def test_near_constant_frames_are_never_returned(tmp_path) -> None:
             assert abs(target - ref) <= 1
     targets = [ds[i]["target_frame"] for i in range(len(ds))]
     # flat targets move to the next usable frame of their video, cyclically (frame 10 -> frame 1)
-    assert targets == ["0001", "0002", "0005", "0005", "0005", "0006", "0007", "0008", "0009", "0001",
-                       "0002", "0002", "0002"]
+    assert targets == [
+        "0001",
+        "0002",
+        "0005",
+        "0005",
+        "0005",
+        "0006",
+        "0007",
+        "0008",
+        "0009",
+        "0001",
+        "0002",
+        "0002",
+        "0002",
+    ]
     assert ds[1]["reference_frame"] == "0001"  # frame 3 (flat) is skipped
     assert ds[4]["reference_frame"] == "0006"  # frame 4 (flat) is skipped
     # both neighbours of frame 2 of video1 are flat: the target is its own reference
@@ -328,7 +349,9 @@ def test_random_resized_box_follows_torchvision_on_a_square_frame() -> None:
     assert 0.4 < np.mean(offsets) < 0.6 and min(offsets) < 0.05 and max(offsets) > 0.95  # uniform placement
 
 
-@pytest.mark.parametrize("size, expected", [((604, 1080), (0, 238, 604, 842)), ((1920, 1080), (420, 0, 1500, 1080))])
+@pytest.mark.parametrize(
+    "size, expected", [((604, 1080), (0, 238, 604, 842)), ((1920, 1080), (420, 0, 1500, 1080))]
+)
 def test_random_resized_box_falls_back_to_the_center_box_when_no_square_fits(size, expected) -> None:
     """TikTok portrait (and 16:9 landscape) frames: no square of >= 90 % of the area fits."""
     assert _center_box(*size, 512, 512) == expected

@@ -34,9 +34,17 @@ def _pipe(components=None):
 
 def _inputs(seed=0, **overrides):
     """diffusers' get_dummy_inputs: the smallest call that exercises the whole sampler."""
-    return {"image": REFERENCES[0], "pose_images": POSES, "height": SIZE, "width": SIZE,
-            "num_inference_steps": STEPS, "guidance_scale": 7.0, "generator": torch.Generator().manual_seed(seed),
-            "output_type": "np", **overrides}
+    return {
+        "image": REFERENCES[0],
+        "pose_images": POSES,
+        "height": SIZE,
+        "width": SIZE,
+        "num_inference_steps": STEPS,
+        "guidance_scale": 7.0,
+        "generator": torch.Generator().manual_seed(seed),
+        "output_type": "np",
+        **overrides,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +63,24 @@ def _max_diff(a, b) -> float:
 
 def test_call_signature_has_the_common_parameters():
     parameters = inspect.signature(MagicPosePipeline.__call__).parameters
-    for name in ("image", "height", "width", "num_inference_steps", "timesteps", "sigmas", "guidance_scale",
-                 "num_videos_per_prompt", "eta", "generator", "latents", "prompt_embeds", "output_type",
-                 "return_dict", "callback_on_step_end", "callback_on_step_end_tensor_inputs"):
+    for name in (
+        "image",
+        "height",
+        "width",
+        "num_inference_steps",
+        "timesteps",
+        "sigmas",
+        "guidance_scale",
+        "num_videos_per_prompt",
+        "eta",
+        "generator",
+        "latents",
+        "prompt_embeds",
+        "output_type",
+        "return_dict",
+        "callback_on_step_end",
+        "callback_on_step_end_tensor_inputs",
+    ):
         assert name in parameters, name
     assert MagicPosePipeline._callback_tensor_inputs == ["latents"]
 
@@ -105,7 +128,9 @@ def test_save_load_optional_components(pipe, tmp_path):
 def test_inference_batch_single_identical(pipe):
     """Each video of a batched call equals a one-video call with its own generator."""
     seeds = [3, 4, 5]
-    batched = pipe(**_inputs(image=REFERENCES, generator=[torch.Generator().manual_seed(s) for s in seeds])).frames
+    batched = pipe(
+        **_inputs(image=REFERENCES, generator=[torch.Generator().manual_seed(s) for s in seeds])
+    ).frames
     for b, seed in enumerate(seeds):
         single = pipe(**_inputs(seed=seed, image=REFERENCES[b])).frames
         assert _max_diff(batched[b], single[0]) <= 1e-4  # diffusers' tolerance; measured 0
@@ -113,14 +138,19 @@ def test_inference_batch_single_identical(pipe):
 
 @pytest.mark.parametrize("batch, per_prompt", [(1, 1), (1, 2), (3, 1), (2, 2)])
 def test_inference_batch_consistent_and_num_videos_per_prompt(pipe, batch, per_prompt):
-    latents = pipe(**_inputs(image=REFERENCES[:batch], num_videos_per_prompt=per_prompt, output_type="latent")).frames
+    latents = pipe(
+        **_inputs(image=REFERENCES[:batch], num_videos_per_prompt=per_prompt, output_type="latent")
+    ).frames
     assert tuple(latents.shape) == (batch * per_prompt, len(POSES), 4, SIZE // 2, SIZE // 2)
 
 
 def test_output_types_are_batch_first(pipe, expected):
     assert expected.shape == (1, len(POSES), SIZE, SIZE, 3)
     pt = pipe(**_inputs(output_type="pt")).frames
-    assert tuple(pt.shape) == (1, len(POSES), 3, SIZE, SIZE) and _max_diff(pt.permute(0, 1, 3, 4, 2), expected) == 0
+    assert (
+        tuple(pt.shape) == (1, len(POSES), 3, SIZE, SIZE)
+        and _max_diff(pt.permute(0, 1, 3, 4, 2), expected) == 0
+    )
     pil = pipe(**_inputs(image=REFERENCES[:2], output_type="pil")).frames
     assert len(pil) == 2 and all(len(video) == len(POSES) for video in pil) and pil[0][0].size == (SIZE, SIZE)
 
@@ -140,8 +170,13 @@ def test_callback_inputs(pipe):
             kwargs["latents"] = torch.zeros_like(kwargs["latents"])  # replaced latents are used
         return kwargs
 
-    latents = pipe(**_inputs(output_type="latent", callback_on_step_end=callback,
-                             callback_on_step_end_tensor_inputs=["latents"])).frames
+    latents = pipe(
+        **_inputs(
+            output_type="latent",
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["latents"],
+        )
+    ).frames
     assert [i for i, _ in seen] == list(range(STEPS)) and latents.abs().sum() == 0
     with pytest.raises(ValueError, match="not in"):
         pipe(**_inputs(callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["prompt_embeds"]))
@@ -161,7 +196,9 @@ def test_interrupt(pipe):
         return kwargs
 
     pipe(**_inputs(num_inference_steps=3, output_type="latent", callback_on_step_end=keep))
-    interrupted = pipe(**_inputs(num_inference_steps=3, output_type="latent", callback_on_step_end=stop)).frames
+    interrupted = pipe(
+        **_inputs(num_inference_steps=3, output_type="latent", callback_on_step_end=stop)
+    ).frames
     assert torch.equal(interrupted[0], stored[1]) and not torch.equal(stored[1], stored[2])
 
 
@@ -186,7 +223,9 @@ def test_to_device_and_dtype():
 
 def test_torch_dtype_dict(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
-    loaded = MagicPosePipeline.from_pretrained(tmp_path, torch_dtype={"unet": torch.bfloat16, "default": torch.float32})
+    loaded = MagicPosePipeline.from_pretrained(
+        tmp_path, torch_dtype={"unet": torch.bfloat16, "default": torch.float32}
+    )
     assert loaded.unet.dtype == torch.bfloat16
     assert {loaded.vae.dtype, loaded.appearance_unet.dtype, loaded.controlnet.dtype} == {torch.float32}
 
@@ -197,7 +236,8 @@ def test_serialization_and_loading_with_variants(expected, tmp_path):
     pipe.save_pretrained(tmp_path, variant="fp16")
     for name in ("vae", "unet", "appearance_unet", "controlnet", "empty_prompt"):
         assert sorted(p.name for p in (tmp_path / name).glob("*.safetensors")) == [
-            "diffusion_pytorch_model.fp16.safetensors"], name
+            "diffusion_pytorch_model.fp16.safetensors"
+        ], name
     assert _max_diff(_loaded(tmp_path, variant="fp16")(**_inputs()).frames, expected) <= 1e-5
 
 
@@ -205,7 +245,9 @@ def test_encode_prompt_works_in_isolation(expected):
     """A pipeline holding only the text encoder and tokenizer encodes the prompt; a pipeline without them samples
     from what it returned, passed by name (diffusers pairs encode_prompt's outputs with __call__'s parameters)."""
     components = _components()
-    text_only = MagicPosePipeline(**{k: v if k in ("text_encoder", "tokenizer") else None for k, v in components.items()})
+    text_only = MagicPosePipeline(
+        **{k: v if k in ("text_encoder", "tokenizer") else None for k, v in components.items()}
+    )
     outputs = text_only.encode_prompt("", torch.device("cpu"))
     assert isinstance(outputs, tuple) and len(outputs) == 1
     assert tuple(outputs[0].shape) == (1, 77, components["text_encoder"].config.hidden_size)
@@ -224,14 +266,18 @@ def test_from_pipe_consistent_forward_pass(pipe, expected):
 def test_attention_slicing_forward_pass(expected):
     sliced = _pipe()
     sliced.enable_attention_slicing(slice_size=1)
-    assert _max_diff(sliced(**_inputs()).frames, expected) <= 1e-3  # diffusers' tolerance; measured below 1e-6
+    assert (
+        _max_diff(sliced(**_inputs()).frames, expected) <= 1e-3
+    )  # diffusers' tolerance; measured below 1e-6
 
 
 def test_layerwise_casting_inference(expected):
     """Weights stored in float8, computed in float32 (diffusers' enable_layerwise_casting on each model)."""
     cast = _pipe()
     for name in ("unet", "appearance_unet", "controlnet"):
-        getattr(cast, name).enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
+        getattr(cast, name).enable_layerwise_casting(
+            storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32
+        )
     frames = cast(**_inputs()).frames
     assert frames.shape == expected.shape and np.isfinite(frames).all()
     assert _max_diff(frames, expected) < 0.25  # float8 weights: near, not equal

@@ -46,9 +46,17 @@ def world(tmp_path_factory) -> dict:
             writer.write(frame)
     decoded = list(read_video(video))
     reference = np.asarray(Image.open(REFERENCE).convert("RGB"))
-    reference_person = read_openpose_json(REPO / "example_data" / "pose_json" / "0000_keypoints.json").people[0]
-    return {"video": video, "decoded": decoded, "people": people, "reference": reference,
-            "reference_person": reference_person, "root": root}
+    reference_person = read_openpose_json(REPO / "example_data" / "pose_json" / "0000_keypoints.json").people[
+        0
+    ]
+    return {
+        "video": video,
+        "decoded": decoded,
+        "people": people,
+        "reference": reference,
+        "reference_person": reference_person,
+        "root": root,
+    }
 
 
 class Oracle(PoseExtractor):
@@ -84,8 +92,10 @@ def oracle(world, monkeypatch):
 
 
 def _json_people(folder: Path) -> list[np.ndarray]:
-    return [np.array(json.loads(f.read_text())["people"][0]["pose_keypoints_2d"]).reshape(-1, 3)
-            for f in sorted(folder.glob("*_keypoints.json"))]
+    return [
+        np.array(json.loads(f.read_text())["people"][0]["pose_keypoints_2d"]).reshape(-1, 3)
+        for f in sorted(folder.glob("*_keypoints.json"))
+    ]
 
 
 def _pngs(folder: Path) -> list[np.ndarray]:
@@ -94,11 +104,26 @@ def _pngs(folder: Path) -> list[np.ndarray]:
 
 def test_driving_video_runs_every_stage_and_saves_what_it_followed(world, oracle, tmp_path, capsys):
     out = tmp_path / "me.mp4"
-    assert cli.main(["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out),
-                     *FAST]) == 0
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--driving-video",
+                str(world["video"]),
+                "--backend",
+                "oracle",
+                "--output",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert f"driving: {FRAMES} frames from '{world['video']}' ({FRAMES} with a person), smoothed, aligned: bones" \
+    assert (
+        f"driving: {FRAMES} frames from '{world['video']}' ({FRAMES} with a person), smoothed, aligned: bones"
         in printed
+    )
     frames = _pngs(tmp_path / "me_frames")
     assert len(frames) == FRAMES and video_info(out)["fps"] == pytest.approx(12.0)  # the driving video's rate
     # the raw extraction is the tracked dancer (not the bystander), in the driving video's pixels
@@ -113,15 +138,39 @@ def test_driving_video_runs_every_stage_and_saves_what_it_followed(world, oracle
     preview = np.asarray(Image.open(tmp_path / "me_alignment.png"))
     assert preview.shape == (SIZE, 3 * SIZE + 8, 3)
     rerun = tmp_path / "rerun.mp4"
-    assert cli.main(["infer", "--poses", str(tmp_path / "me_poses" / "pose_json"), "--output", str(rerun),
-                     *FAST]) == 0
+    assert (
+        cli.main(
+            ["infer", "--poses", str(tmp_path / "me_poses" / "pose_json"), "--output", str(rerun), *FAST]
+        )
+        == 0
+    )
     assert all(np.array_equal(a, b) for a, b in zip(_pngs(tmp_path / "rerun_frames"), frames, strict=True))
 
 
 def test_align_none_and_no_smooth_follow_the_extracted_poses_exactly(world, oracle, tmp_path):
     out = tmp_path / "raw.mp4"
-    assert cli.main(["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out),
-                     "--align", "none", "--no-smooth", "--stride", "2", "--max-frames", "2", *FAST]) == 0
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--driving-video",
+                str(world["video"]),
+                "--backend",
+                "oracle",
+                "--output",
+                str(out),
+                "--align",
+                "none",
+                "--no-smooth",
+                "--stride",
+                "2",
+                "--max-frames",
+                "2",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     final = _json_people(tmp_path / "raw_poses" / "pose_json")
     assert len(final) == 2 and video_info(out)["fps"] == pytest.approx(6.0)  # 12 fps / stride 2
     for got, person in zip(final, world["people"][:4:2], strict=True):
@@ -133,8 +182,23 @@ def test_aligned_poses_are_the_alignment_of_the_smoothed_extraction(world, oracl
     from magicpose.pose.smooth import smooth_keypoints
 
     out = tmp_path / "g.mp4"
-    assert cli.main(["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out),
-                     "--align", "global", *FAST]) == 0
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--driving-video",
+                str(world["video"]),
+                "--backend",
+                "oracle",
+                "--output",
+                str(out),
+                "--align",
+                "global",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     truth = [FramePose(SIZE, SIZE, [p]) for p in world["people"]]
     reference = FramePose(SIZE, SIZE, [world["reference_person"]])
     expected = align_poses(reference, smooth_keypoints(truth, 12.0), "global", canvas=(SIZE, SIZE))
@@ -145,16 +209,33 @@ def test_aligned_poses_are_the_alignment_of_the_smoothed_extraction(world, oracl
 
 def test_extract_poses_writes_json_and_maps_that_infer_reads(world, oracle, tmp_path, capsys):
     out = tmp_path / "poses"
-    assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle",
-                     "--no-smooth"]) == 0
+    assert (
+        cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle", "--no-smooth"])
+        == 0
+    )
     assert f"{FRAMES} frames at 12 fps, {FRAMES} with a person" in capsys.readouterr().out
     sequence = load_pose_sequence(out / "pose_json")
     assert len(sequence) == FRAMES and sequence.has_keypoints
     assert all(np.array_equal(a, b) for a, b in zip(_pngs(out / "poses"), sequence, strict=True))
     assert all(len(sequence.pose(i).people) == 1 for i in range(FRAMES))  # the bystander is dropped
-    assert cli.main(["extract-poses", str(world["video"]), "-o", str(tmp_path / "all"), "--backend", "oracle",
-                     "--person", "all"]) == 0
-    assert all(len(load_pose_sequence(tmp_path / "all" / "pose_json").pose(i).people) == 2 for i in range(FRAMES))
+    assert (
+        cli.main(
+            [
+                "extract-poses",
+                str(world["video"]),
+                "-o",
+                str(tmp_path / "all"),
+                "--backend",
+                "oracle",
+                "--person",
+                "all",
+            ]
+        )
+        == 0
+    )
+    assert all(
+        len(load_pose_sequence(tmp_path / "all" / "pose_json").pose(i).people) == 2 for i in range(FRAMES)
+    )
 
 
 def test_extract_poses_from_one_photo(world, oracle, tmp_path, capsys):
@@ -173,10 +254,17 @@ def test_extract_poses_with_the_dwpose_backend_on_tiny_onnx_models(world, tmp_pa
     from magicpose.pose.extract.dwpose import DWPoseExtractor
 
     weights = write_models(tmp_path / "weights", [PERSON_CELL])
-    for smooth in ([], ["--no-smooth"]):  # the tiny model sees the same pose in every frame: smoothing keeps it
+    for smooth in (
+        [],
+        ["--no-smooth"],
+    ):  # the tiny model sees the same pose in every frame: smoothing keeps it
         out = tmp_path / f"poses{len(smooth)}"
-        assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--weights-dir", str(weights),
-                         *smooth]) == 0
+        assert (
+            cli.main(
+                ["extract-poses", str(world["video"]), "-o", str(out), "--weights-dir", str(weights), *smooth]
+            )
+            == 0
+        )
         extractor = DWPoseExtractor.from_weights_dir(weights)
         expected = [extractor(frame)[0].to_array() for frame in world["decoded"]]
         got = [load_pose_sequence(out / "pose_json").pose(i).people[0].to_array() for i in range(FRAMES)]
@@ -185,24 +273,41 @@ def test_extract_poses_with_the_dwpose_backend_on_tiny_onnx_models(world, tmp_pa
 
 
 def _tree(root: Path) -> dict:
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))
+    }
 
 
-@pytest.mark.parametrize("case", ["missing_weights", "nobody_in_video", "unreadable_video", "missing_video",
-                                  "poses_and_video", "nobody_in_reference", "bad_stride"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing_weights",
+        "nobody_in_video",
+        "unreadable_video",
+        "missing_video",
+        "poses_and_video",
+        "nobody_in_reference",
+        "bad_stride",
+    ],
+)
 @pytest.mark.parametrize("command", ["infer", "extract-poses"])
-def test_driving_failures_are_one_line_and_write_nothing(world, oracle, tmp_path, capsys, monkeypatch, case,
-                                                         command):
+def test_driving_failures_are_one_line_and_write_nothing(
+    world, oracle, tmp_path, capsys, monkeypatch, case, command
+):
     if command == "extract-poses" and case in ("poses_and_video", "nobody_in_reference"):
         pytest.skip("infer only")
     (tmp_path / "work").mkdir()
     video, backend, extra = world["video"], ["--backend", "oracle"], []
-    expected = {"missing_weights": "the dwpose pose extractor needs yolox_l.onnx, dw-ll_ucoco_384.onnx in",
-                "nobody_in_video": f"no person was found in any of the {FRAMES} frames of",
-                "unreadable_video": "cannot read video", "missing_video": "does not exist",
-                "poses_and_video": "pass either --poses or --driving-video, not both",
-                "nobody_in_reference": "no person was found in the reference image: pass its keypoints with "
-                                       "--reference-pose", "bad_stride": "--stride 0 must be at least 1"}[case]
+    expected = {
+        "missing_weights": "the dwpose pose extractor needs yolox_l.onnx, dw-ll_ucoco_384.onnx in",
+        "nobody_in_video": f"no person was found in any of the {FRAMES} frames of",
+        "unreadable_video": "cannot read video",
+        "missing_video": "does not exist",
+        "poses_and_video": "pass either --poses or --driving-video, not both",
+        "nobody_in_reference": "no person was found in the reference image: pass its keypoints with "
+        "--reference-pose",
+        "bad_stride": "--stride 0 must be at least 1",
+    }[case]
     if case == "missing_weights":
         backend = ["--backend", "dwpose", "--weights-dir", str(tmp_path / "work" / "none")]
     elif case == "nobody_in_video":
@@ -212,7 +317,10 @@ def test_driving_failures_are_one_line_and_write_nothing(world, oracle, tmp_path
         video.write_bytes(b"\0not a video" * 100)
     elif case == "missing_video":
         video = tmp_path / "work" / "nope.mp4"
-    if case in ("unreadable_video", "missing_video"):  # the input's problem is named before the extractor's files
+    if case in (
+        "unreadable_video",
+        "missing_video",
+    ):  # the input's problem is named before the extractor's files
         backend = ["--backend", "dwpose", "--weights-dir", str(tmp_path / "work" / "none")]
     elif case == "poses_and_video":
         extra = ["--poses", str(REPO / "example_data" / "poses")]
@@ -222,7 +330,16 @@ def test_driving_failures_are_one_line_and_write_nothing(world, oracle, tmp_path
         extra = ["--stride", "0"]
     out = tmp_path / "work" / "out"
     if command == "infer":
-        argv = ["infer", "--driving-video", str(video), "--output", str(out / "me.mp4"), *backend, *extra, *FAST]
+        argv = [
+            "infer",
+            "--driving-video",
+            str(video),
+            "--output",
+            str(out / "me.mp4"),
+            *backend,
+            *extra,
+            *FAST,
+        ]
     else:
         argv = ["extract-poses", str(video), "-o", str(out), *backend, *extra]
     before = _tree(tmp_path / "work")
@@ -243,18 +360,41 @@ def test_driving_video_script_with_the_dwpose_backend(world, tmp_path):
     from test_extract_dwpose import PERSON_CELL, write_models
 
     weights = write_models(tmp_path / "weights", [PERSON_CELL])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
-                                                          f"{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     out = tmp_path / "out" / "me.mp4"
-    run = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), str(REFERENCE),
-                          str(world["video"]), str(out), str(REPO / "pretrained_weights" / "demo"), "--weights-dir",
-                          str(weights), "--steps", "2", "--device", "cpu"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            "bash",
+            str(REPO / "scripts" / "inference_driving_video.sh"),
+            str(REFERENCE),
+            str(world["video"]),
+            str(out),
+            str(REPO / "pretrained_weights" / "demo"),
+            "--weights-dir",
+            str(weights),
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(list((tmp_path / "out" / "me_frames").glob("*.png"))) == FRAMES
     assert len(list((tmp_path / "out" / "me_poses" / "pose_json").glob("*.json"))) == FRAMES
-    usage = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "one-arg"],
-                           capture_output=True, text=True)
+    usage = subprocess.run(
+        ["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "one-arg"],
+        capture_output=True,
+        text=True,
+    )
     assert usage.returncode == 2 and usage.stderr.startswith("error: missing arguments; usage: ")
 
 
@@ -264,8 +404,16 @@ def test_normalize_to_replaces_alignment_on_a_driving_video(world, oracle, tmp_p
 
     target_dir = REPO / "example_data" / "pose_json"
     out = tmp_path / "edn.mp4"
-    base = ["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--normalize-to",
-            str(target_dir), *FAST]
+    base = [
+        "infer",
+        "--driving-video",
+        str(world["video"]),
+        "--backend",
+        "oracle",
+        "--normalize-to",
+        str(target_dir),
+        *FAST,
+    ]
     assert cli.main([*base, "--output", str(out), "--align", "none"]) == 0
     assert f"normalised to '{target_dir}'" in capsys.readouterr().out
     target = load_pose_sequence(target_dir)
@@ -294,20 +442,34 @@ def test_extract_poses_never_replaces_a_folder_with_other_files(world, oracle, t
     (out / "pose_json" / "my_edit_keypoints.json").write_text("{}")
     capsys.readouterr()
     assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle"]) == 2
-    assert "holds files magicpose did not write there (pose_json/my_edit_keypoints.json)" in capsys.readouterr().err
+    assert (
+        "holds files magicpose did not write there (pose_json/my_edit_keypoints.json)"
+        in capsys.readouterr().err
+    )
     assert (out / "pose_json" / "my_edit_keypoints.json").read_text() == "{}"
     # and never the folder holding the video it reads
     source = tmp_path / "dance"
     source.mkdir()
     (source / "dance.mp4").write_bytes(world["video"].read_bytes())
-    assert cli.main(["extract-poses", str(source / "dance.mp4"), "-o", str(source), "--backend", "oracle"]) == 2
+    assert (
+        cli.main(["extract-poses", str(source / "dance.mp4"), "-o", str(source), "--backend", "oracle"]) == 2
+    )
     assert f"output '{source}' holds the input '{source / 'dance.mp4'}'" in capsys.readouterr().err
     assert sorted(p.name for p in source.iterdir()) == ["dance.mp4"]
 
 
 def test_rerun_never_deletes_a_users_file_in_the_saved_driving_poses(world, oracle, tmp_path, capsys):
     out = tmp_path / "me.mp4"
-    argv = ["infer", "--driving-video", str(world["video"]), "--backend", "oracle", "--output", str(out), *FAST]
+    argv = [
+        "infer",
+        "--driving-video",
+        str(world["video"]),
+        "--backend",
+        "oracle",
+        "--output",
+        str(out),
+        *FAST,
+    ]
     assert cli.main(argv) == 0
     mine = tmp_path / "me_poses" / "pose_json" / "000000_keypoints.fixed.json"
     mine.write_text("hand-corrected")
@@ -317,13 +479,26 @@ def test_rerun_never_deletes_a_users_file_in_the_saved_driving_poses(world, orac
     assert capsys.readouterr().err == (
         f"error: output folder '{tmp_path / 'me_poses'}' holds files magicpose did not write there "
         "(pose_json/000000_keypoints.fixed.json): move them away or choose another --output (only an earlier output "
-        "of magicpose is replaced)\n")
+        "of magicpose is replaced)\n"
+    )
     assert _tree(tmp_path) == before
 
 
 def test_extract_poses_checks_the_device_before_the_extractor(world, tmp_path, capsys):
-    argv = ["extract-poses", str(world["video"]), "-o", str(tmp_path / "out"), "--backend", "dwpose",
-            "--weights-dir", str(tmp_path / "none"), "--device", "bogus"]
+    argv = [
+        "extract-poses",
+        str(world["video"]),
+        "-o",
+        str(tmp_path / "out"),
+        "--backend",
+        "dwpose",
+        "--weights-dir",
+        str(tmp_path / "none"),
+        "--device",
+        "bogus",
+    ]
     assert cli.main(argv) == 2
-    assert capsys.readouterr().err == "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
+    assert (
+        capsys.readouterr().err == "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
+    )
     assert list(tmp_path.iterdir()) == []

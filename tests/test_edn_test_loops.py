@@ -142,13 +142,15 @@ def lotayou_test_loop(generator, face, labels, noses, crop_size) -> list[np.ndar
         top = int(head_row - crop_size / 2)
         top = top if top >= 0 else 0
         top = height - crop_size if top + crop_size > height else top
-        fake_head = (_to_tensor(fake_full[top:top + crop_size, left:left + crop_size, :]) - 0.5) / 0.5
+        fake_head = (_to_tensor(fake_full[top : top + crop_size, left : left + crop_size, :]) - 0.5) / 0.5
         fake_head = fake_head[None]
         enhanced = fake_head + net_f(fake_head)
         enhanced = enhanced[0].permute(1, 2, 0).numpy()  # torch2numpy
         enhanced[enhanced < -1] = -1
         enhanced[enhanced > 1] = 1
-        fake_full[top:top + crop_size, left:left + crop_size, :] = ((enhanced + 1) / 2 * 255).astype(np.uint8)
+        fake_full[top : top + crop_size, left : left + crop_size, :] = ((enhanced + 1) / 2 * 255).astype(
+            np.uint8
+        )
         video.append(fake_full)
     return video
 
@@ -168,8 +170,9 @@ def _levels(a, b) -> int:
 @pytest.mark.parametrize("architecture", ["global", "local"])
 def test_official_body_generator_loop(architecture):
     size = 64
-    generator = _randomise(Pose2VidGenerator(**(GLOBAL if architecture == "global" else LOCAL),
-                                             pose_range="unit"), 1)
+    generator = _randomise(
+        Pose2VidGenerator(**(GLOBAL if architecture == "global" else LOCAL), pose_range="unit"), 1
+    )
     labels = _pose_maps(size)
     expected = official_test_loop(generator, None, labels, [None] * FRAMES)
     got = _pipeline_frames(generator, None, labels, None, size)
@@ -187,7 +190,9 @@ def test_official_loop_with_its_face_model(variant, ngf, size):
     labels, noses = _pose_maps(size, 1), _noses(size)
     got = _pipeline_frames(generator, face, labels, _keypoints(noses, size), size)
     boxes = []  # the boxes the pipeline crops (the official reads them from data prep's face texts)
-    side = size // 4 if variant == "official" else 64  # a quarter of the height, at least 2 x 32 for the U-Net
+    side = (
+        size // 4 if variant == "official" else 64
+    )  # a quarter of the height, at least 2 x 32 for the U-Net
     for nose in noses:
         if nose is None:
             boxes.append(None)

@@ -25,8 +25,15 @@ def _frames(pipe: MagicPosePipeline) -> np.ndarray:
     reference = torch.rand((3, 32, 32), generator=g) * 2 - 1
     poses = [torch.rand((3, 32, 32), generator=g) for _ in range(2)]
     pipe.set_progress_bar_config(disable=True)
-    return pipe(image=reference, pose_images=poses, height=32, width=32, num_inference_steps=2,
-                generator=torch.Generator().manual_seed(0), output_type="np").frames[0]
+    return pipe(
+        image=reference,
+        pose_images=poses,
+        height=32,
+        width=32,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).frames[0]
 
 
 def test_known_clip_ids_of_the_empty_prompt():
@@ -47,8 +54,9 @@ def test_a_non_clip_vocabulary_without_tokenizer_is_refused():
 def test_with_a_tokenizer_the_ids_are_the_tokenizers():
     parts = make_components("tiny")
     with torch.no_grad():
-        expected = parts["text_encoder"](parts["tokenizer"]("", padding="max_length", max_length=77,
-                                                            return_tensors="pt").input_ids)[0]
+        expected = parts["text_encoder"](
+            parts["tokenizer"]("", padding="max_length", max_length=77, return_tensors="pt").input_ids
+        )[0]
     assert torch.equal(compute_empty_prompt_embeds(parts["text_encoder"], parts["tokenizer"]), expected)
 
 
@@ -65,7 +73,9 @@ def test_pipeline_without_text_models_equals_the_full_pipeline(tmp_path):
 
     bare.save_pretrained(tmp_path / "pipe")
     assert (tmp_path / "pipe" / EMPTY_PROMPT_FOLDER / "diffusion_pytorch_model.safetensors").is_file()
-    assert check_pipeline_folder(tmp_path / "pipe") == tmp_path / "pipe"  # tokenizer/text encoder saved as null
+    assert (
+        check_pipeline_folder(tmp_path / "pipe") == tmp_path / "pipe"
+    )  # tokenizer/text encoder saved as null
     loaded = load_pipeline(tmp_path / "pipe")
     assert loaded.tokenizer is None and loaded.text_encoder is None
     assert torch.equal(loaded.empty_prompt_embeds, embeds)
@@ -76,7 +86,9 @@ def test_tokenizer_free_pipeline_computes_the_empty_prompt_from_known_ids():
     parts = make_components("tiny")
     text_encoder = clip_vocab_text_encoder()
     pipe = MagicPosePipeline(**{**parts, "text_encoder": text_encoder, "tokenizer": None})
-    assert torch.equal(pipe.encode_prompt("", torch.device("cpu"))[0], compute_empty_prompt_embeds(text_encoder))
+    assert torch.equal(
+        pipe.encode_prompt("", torch.device("cpu"))[0], compute_empty_prompt_embeds(text_encoder)
+    )
     with pytest.raises(ValueError, match="no tokenizer"):
         pipe.encode_prompt("a dancer", torch.device("cpu"))[0]
 

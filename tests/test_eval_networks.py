@@ -103,7 +103,9 @@ def test_load_resnet3d_round_trip(resnet50: ResNet3D, tmp_path: Path) -> None:
     torch.save({"arch": "resnet-50", "epoch": 200, "state_dict": state}, path)
     loaded = load_resnet3d(path)
     assert not loaded.training
-    for (name, a), (name_b, b) in zip(resnet50.state_dict().items(), loaded.state_dict().items(), strict=True):
+    for (name, a), (name_b, b) in zip(
+        resnet50.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
         assert name == name_b and torch.equal(a, b), name
     x = torch.randn(1, 3, 16, 48, 48, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -245,7 +247,9 @@ def test_vgg16_features_layout() -> None:
     assert vgg.features[28].weight.shape == (512, 512, 3, 3) and vgg.features[0].weight.shape == (64, 3, 3, 3)
     with torch.no_grad():
         taps = vgg(torch.randn(1, 3, 32, 32))
-    assert [tuple(t.shape) for t in taps] == [(1, c, 32 // 2**k, 32 // 2**k) for k, c in enumerate(VGG_CHANNELS)]
+    assert [tuple(t.shape) for t in taps] == [
+        (1, c, 32 // 2**k, 32 // 2**k) for k, c in enumerate(VGG_CHANNELS)
+    ]
     assert all((t >= 0).all() for t in taps)  # after a ReLU
 
 
@@ -256,8 +260,10 @@ def lpips_files(tmp_path_factory) -> tuple[Path, Path, dict[str, Tensor], dict[s
     torch.manual_seed(0)
     backbone = {k: v.clone() for k, v in VGG16Features().state_dict().items()}
     heads = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate(VGG_CHANNELS)}
-    torch.save({**backbone, "classifier.0.weight": torch.zeros(4, 25088), "classifier.0.bias": torch.zeros(4)},
-               folder / "vgg16-397923af.pth")
+    torch.save(
+        {**backbone, "classifier.0.weight": torch.zeros(4, 25088), "classifier.0.bias": torch.zeros(4)},
+        folder / "vgg16-397923af.pth",
+    )
     torch.save(heads, folder / "vgg.pth")
     return folder / "vgg16-397923af.pth", folder / "vgg.pth", backbone, heads
 

@@ -70,13 +70,17 @@ def test_network_inputs_follow_the_protocol():
     frame = np.full((30, 50, 3), 200, np.uint8)
     frame[..., 1] = 20
     assert clean_fid_input(frame).shape == pytorch_fid_input(frame).shape == (3, 299, 299)
-    np.testing.assert_allclose(clean_fid_input(frame)[:, 100, 100], [200, 20, 200], atol=1e-3)  # 0-255, stretched
-    np.testing.assert_allclose(pytorch_fid_input(frame)[:, 100, 100], np.array([200, 20, 200]) / 255 * 2 - 1,
-                               atol=1e-6)  # [-1, 1]
+    np.testing.assert_allclose(
+        clean_fid_input(frame)[:, 100, 100], [200, 20, 200], atol=1e-3
+    )  # 0-255, stretched
+    np.testing.assert_allclose(
+        pytorch_fid_input(frame)[:, 100, 100], np.array([200, 20, 200]) / 255 * 2 - 1, atol=1e-6
+    )  # [-1, 1]
     # Hara's ActivityNet mean, not his Kinetics one ([110.63666788, 103.16065604, 96.29023126])
     assert ACTIVITYNET_MEAN.tolist() == [114.7748, 107.7354, 99.4750]
-    np.testing.assert_allclose(fid_vid_frame(frame)[:, 5, 5], [200 - 114.7748, 20 - 107.7354, 200 - 99.4750],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        fid_vid_frame(frame)[:, 5, 5], [200 - 114.7748, 20 - 107.7354, 200 - 99.4750], atol=1e-4
+    )
     np.testing.assert_allclose(fvd_frame(frame)[:, 5, 5], np.array([200, 20, 200]) / 127.5 - 1, atol=1e-5)
     assert fid_vid_frame(frame).shape == (3, 112, 112) and fvd_frame(frame).shape == (3, 224, 224)
     assert fid_vid_frame(frame).dtype == fvd_frame(frame).dtype == np.float32
@@ -85,16 +89,19 @@ def test_network_inputs_follow_the_protocol():
 def _disco_resize(x: np.ndarray, size: int) -> np.ndarray:
     """DisCo's tool/metrics/resize.py make_resizer("PIL", False, "bicubic", (size, size)), written out: each
     channel resized as a PIL 'F' image, stacked, no clipping, no quantisation."""
-    channels = [np.asarray(Image.fromarray(x[:, :, c].astype(np.float32), mode="F").resize((size, size),
-                                                                                           Image.BICUBIC))
-                for c in range(3)]
+    channels = [
+        np.asarray(
+            Image.fromarray(x[:, :, c].astype(np.float32), mode="F").resize((size, size), Image.BICUBIC)
+        )
+        for c in range(3)
+    ]
     return np.stack(channels, axis=2).astype(np.float32)
 
 
 def _sharp_edges(h: int = 37, w: int = 53) -> np.ndarray:
     frame = np.zeros((h, w, 3), np.uint8)
-    frame[:, w // 3:] = 255  # black/white edges: bicubic overshoots on both sides
-    frame[h // 2:, :, 1] = 255
+    frame[:, w // 3 :] = 255  # black/white edges: bicubic overshoots on both sides
+    frame[h // 2 :, :, 1] = 255
     frame[::5, ::7, 2] = 255
     return frame
 

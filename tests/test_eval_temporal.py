@@ -22,10 +22,19 @@ def test_a_constant_offset_changes_nothing_and_a_frozen_video_scores_the_real_mo
 
 def test_flicker_raises_it_and_the_literal_definition_agrees():
     real = _video()
-    flicker = [np.clip(f.astype(int) + (12 if t % 2 else -12), 0, 255).astype(np.uint8) for t, f in enumerate(real)]
+    flicker = [
+        np.clip(f.astype(int) + (12 if t % 2 else -12), 0, 255).astype(np.uint8) for t, f in enumerate(real)
+    ]
     error = frame_difference_error(flicker, real)
-    literal = np.mean([np.abs((flicker[t].astype(float) - flicker[t - 1]) - (real[t].astype(float) - real[t - 1]))
-                       for t in range(1, 5)]) / 255
+    literal = (
+        np.mean(
+            [
+                np.abs((flicker[t].astype(float) - flicker[t - 1]) - (real[t].astype(float) - real[t - 1]))
+                for t in range(1, 5)
+            ]
+        )
+        / 255
+    )
     assert error == pytest.approx(literal) and error > 0.05
 
 

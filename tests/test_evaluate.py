@@ -59,7 +59,9 @@ class TinyI3D(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(3, 5, (3, 9, 9), stride=(2, 8, 8))
 
-    def forward(self, x: Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True) -> Tensor:
+    def forward(
+        self, x: Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True
+    ) -> Tensor:
         return torch.tanh(self.conv(x)).mean((2, 3, 4))
 
 
@@ -81,8 +83,10 @@ def weights(tmp_path_factory):
     torch.jit.script(TinyI3D()).save(str(folder / "i3d_torchscript.pt"))
     torch.jit.script(TinyResNet3D()).save(str(folder / "resnet-50-kinetics.pth"))
     torch.save(VGG16Features().state_dict(), folder / "vgg16-397923af.pth")
-    torch.save({f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate((64, 128, 256, 512, 512))},
-               folder / "vgg.pth")
+    torch.save(
+        {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate((64, 128, 256, 512, 512))},
+        folder / "vgg.pth",
+    )
     return folder
 
 
@@ -128,8 +132,16 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     videos = _dataset_output(tmp_path / "run")
-    rc, out, err = _run(capsys, tmp_path / "run", "--eval-weights", weights, "--pose-weights", tmp_path,
-                        "--fid-protocol", "clean-fid")
+    rc, out, err = _run(
+        capsys,
+        tmp_path / "run",
+        "--eval-weights",
+        weights,
+        "--pose-weights",
+        tmp_path,
+        "--fid-protocol",
+        "clean-fid",
+    )
     assert rc == 0, err
     report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     got = report["metrics"]
@@ -139,8 +151,9 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
         "l1": np.mean([np.abs(a.astype(float) - b).mean() / 255 for a, b in pairs]),
         "l1_disco": np.mean([np.abs(a.astype(float) - b).mean() / (H * W) for a, b in pairs]),
         "psnr": np.mean([peak_signal_noise_ratio(b, a, data_range=255) for a, b in pairs]),
-        "psnr_disco": np.mean([20 * np.log10(255 / np.sqrt((((a.astype(int) - b) % 256) ** 2 % 256).mean()))
-                               for a, b in pairs]),
+        "psnr_disco": np.mean(
+            [20 * np.log10(255 / np.sqrt((((a.astype(int) - b) % 256) ** 2 % 256).mean())) for a, b in pairs]
+        ),
         "ssim": np.mean([structural_similarity(grey(a), grey(b)) for a, b in pairs]),
     }
     for name, value in expected.items():
@@ -152,7 +165,8 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
     assert report["counts"] == {"videos": 2, "frames": 2 * FRAMES, "clips": 2 * (FRAMES - 16 + 1)}
     assert report["per_video"]["dance_b"]["frames"] == FRAMES
     assert report["per_video"]["dance_a"]["ssim"] == pytest.approx(
-        np.mean([structural_similarity(grey(a), grey(b)) for a, b in zip(*videos["dance_a"])]), rel=1e-9)
+        np.mean([structural_similarity(grey(a), grey(b)) for a, b in zip(*videos["dance_a"])]), rel=1e-9
+    )
     assert "clean-fid's protocol" in report["protocol"]["fid"] and "stride 1" in report["protocol"]["fvd"]
     assert "raw frames" in report["protocol"]["fvd"] and "ActivityNet mean" in report["protocol"]["fid_vid"]
     table = (tmp_path / "run" / "evaluation.md").read_text()
@@ -163,11 +177,21 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
 
 def test_a_set_against_itself_scores_zero_distance(tmp_path, weights, capsys):
     _dataset_output(tmp_path / "same", identical=True)
-    rc, out, err = _run(capsys, tmp_path / "same", "--eval-weights", weights, "-o", tmp_path / "r.json",
-                        "--fid-protocol", "clean-fid")
+    rc, out, err = _run(
+        capsys,
+        tmp_path / "same",
+        "--eval-weights",
+        weights,
+        "-o",
+        tmp_path / "r.json",
+        "--fid-protocol",
+        "clean-fid",
+    )
     assert rc == 0, err
     got = json.loads((tmp_path / "r.json").read_text())["metrics"]
-    assert got["l1"] == 0 and got["psnr"] == 100 and got["psnr_disco"] == 100 and got["ssim"] == pytest.approx(1)
+    assert (
+        got["l1"] == 0 and got["psnr"] == 100 and got["psnr_disco"] == 100 and got["ssim"] == pytest.approx(1)
+    )
     assert got["lpips"] == 0 and got["lpips_disco"] == 0  # LPIPS of identical images with a random backbone
     for name in ("fid", "fid_vid", "fvd"):
         assert 0 <= got[name] < 1e-6, name  # a rounding residue is never negative
@@ -208,11 +232,19 @@ def test_batching_does_not_change_the_numbers(tmp_path, weights):
     pairs = pair_folders(tmp_path / "run")
     from magicpose.eval.networks import load_feature_network
 
-    features = {"fid": load_feature_network("inception", weights / "inception-2015-12-05.pt"),
-                "fvd": load_feature_network("i3d", weights / "i3d_torchscript.pt")}
-    results = [evaluate_videos(pairs, EvaluationOptions(metrics=("fid", "fvd", "psnr"), batch_size=b,
-                                                        fid_protocol="clean-fid"),
-                               features=features, progress=False)["metrics"] for b in (1, 5, 64)]
+    features = {
+        "fid": load_feature_network("inception", weights / "inception-2015-12-05.pt"),
+        "fvd": load_feature_network("i3d", weights / "i3d_torchscript.pt"),
+    }
+    results = [
+        evaluate_videos(
+            pairs,
+            EvaluationOptions(metrics=("fid", "fvd", "psnr"), batch_size=b, fid_protocol="clean-fid"),
+            features=features,
+            progress=False,
+        )["metrics"]
+        for b in (1, 5, 64)
+    ]
     for other in results[1:]:
         for name in ("fid", "fvd", "psnr"):
             assert other[name] == pytest.approx(results[0][name], rel=1e-6, abs=1e-9)
@@ -258,8 +290,9 @@ def test_akd_and_mkr_follow_mraa(tmp_path):
     _write(tmp_path / "gen", [_marker_frame(p) for p in generated])
     _write(tmp_path / "gt", [_marker_frame(p) for p in truth])
     pairs = pair_folders(tmp_path / "gen", tmp_path / "gt")
-    report = evaluate_videos(pairs, EvaluationOptions(metrics=("akd", "mkr")), pose_extractor=_marker_extractor,
-                             progress=False)
+    report = evaluate_videos(
+        pairs, EvaluationOptions(metrics=("akd", "mkr")), pose_extractor=_marker_extractor, progress=False
+    )
     assert report["metrics"]["akd"] == pytest.approx((1.5 + 0.0) / 2)
     assert report["metrics"]["mkr"] == pytest.approx((2 / 10 + 2 / 4) / 2)
     assert frame_akd_mkr(np.zeros((18, 3)), np.zeros((18, 3))) == (None, None)
@@ -268,8 +301,19 @@ def test_akd_and_mkr_follow_mraa(tmp_path):
 def test_too_few_frames_for_a_clip_is_skipped_not_faked(tmp_path, weights, capsys):
     _write(tmp_path / "gen", _video(0, 10))
     _write(tmp_path / "gt", _video(0, 10))
-    rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--eval-weights", weights,
-                      "--metrics", "fid,fvd", "-o", tmp_path / "r.json", "--fid-protocol", "clean-fid")
+    rc, _, err = _run(
+        capsys,
+        tmp_path / "gen",
+        tmp_path / "gt",
+        "--eval-weights",
+        weights,
+        "--metrics",
+        "fid,fvd",
+        "-o",
+        tmp_path / "r.json",
+        "--fid-protocol",
+        "clean-fid",
+    )
     assert rc == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert "fvd" not in report["metrics"] and "video of 16 frames" in report["skipped"]["fvd"]
@@ -288,7 +332,9 @@ def test_mismatched_folders_give_one_line_and_no_output(tmp_path, capsys):
     _write(tmp_path / "gt" / "v", gt)
     _write(tmp_path / "gen" / "v", gt[:-1])  # one frame short
     assert "frame '00017' is in" in _error(capsys, tmp_path / "gen", tmp_path / "gt")
-    (tmp_path / "gen" / "v" / "00003.png").rename(tmp_path / "gen" / "v" / "00017.png")  # same count, one renamed
+    (tmp_path / "gen" / "v" / "00003.png").rename(
+        tmp_path / "gen" / "v" / "00017.png"
+    )  # same count, one renamed
     err = _error(capsys, tmp_path / "gen", tmp_path / "gt")
     assert "'00003' is in" in err and "paired by name" in err
     _write(tmp_path / "gen2" / "w", gt)
@@ -306,7 +352,9 @@ def test_different_sizes_are_refused_unless_resized(tmp_path, capsys):
     _write(tmp_path / "gen", small)
     err = _error(capsys, tmp_path / "gen", tmp_path / "gt")
     assert "20x16" in err and "40x32" in err and "--resize" in err
-    rc, _, _ = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--resize", "--metrics", "l1", "-o", tmp_path / "r.json")
+    rc, _, _ = _run(
+        capsys, tmp_path / "gen", tmp_path / "gt", "--resize", "--metrics", "l1", "-o", tmp_path / "r.json"
+    )
     report = json.loads((tmp_path / "r.json").read_text())
     assert rc == 0 and report["resized_videos"] == ["gen"]
     resized = [cv2.resize(s, (W, H), interpolation=cv2.INTER_LINEAR) for s in small]
@@ -322,7 +370,9 @@ def test_bad_flags_give_one_line(tmp_path, capsys):
     assert "--clip-length 0" in _error(capsys, tmp_path / "run", "--clip-length", "0")
     not_script = tmp_path / "i3d.pt"
     torch.save({"w": torch.zeros(1)}, not_script)
-    assert "not a TorchScript file" in _error(capsys, tmp_path / "run", "--i3d", not_script, "--metrics", "fvd")
+    assert "not a TorchScript file" in _error(
+        capsys, tmp_path / "run", "--i3d", not_script, "--metrics", "fvd"
+    )
     assert not (tmp_path / "run" / "evaluation.json").exists()
 
 
@@ -333,18 +383,24 @@ def _pair_of(tmp_path, h: int, w: int, n: int = 2):
     return tmp_path / "gen", tmp_path / "gt"
 
 
-def test_frames_smaller_than_a_metric_needs_are_refused_before_scoring(tmp_path, weights, capsys, monkeypatch):
+def test_frames_smaller_than_a_metric_needs_are_refused_before_scoring(
+    tmp_path, weights, capsys, monkeypatch
+):
     import magicpose.eval.evaluate as module
 
     monkeypatch.setattr(module, "_read", lambda *a: pytest.fail("a frame was read for scoring"))
     gen, gt = _pair_of(tmp_path, 6, 9)
     err = _error(capsys, gen, gt, "--metrics", "l1,ssim", "-o", tmp_path / "r.json")
-    assert err == (f"error: video 'gen': frames are 9x6 ('{gt / '00000.png'}'), smaller than the 7x7 pixels SSIM "
-                   "needs: leave ssim out of --metrics or evaluate frames of at least 7x7\n")
+    assert err == (
+        f"error: video 'gen': frames are 9x6 ('{gt / '00000.png'}'), smaller than the 7x7 pixels SSIM "
+        "needs: leave ssim out of --metrics or evaluate frames of at least 7x7\n"
+    )
     (tmp_path / "gen").rename(tmp_path / "small_gen")
     (tmp_path / "gt").rename(tmp_path / "small_gt")
     gen, gt = _pair_of(tmp_path, 12, 20)  # enough for SSIM, not for LPIPS' VGG when its weights are there
-    err = _error(capsys, gen, gt, "--metrics", "ssim,lpips", "--eval-weights", weights, "-o", tmp_path / "r.json")
+    err = _error(
+        capsys, gen, gt, "--metrics", "ssim,lpips", "--eval-weights", weights, "-o", tmp_path / "r.json"
+    )
     assert "frames are 20x12" in err and "the 16x16 pixels LPIPS needs: leave lpips out of --metrics" in err
     assert not list(tmp_path.rglob("r.*"))
 
@@ -371,8 +427,10 @@ def test_output_in_a_new_folder_is_created_and_removed_again_on_failure(tmp_path
         raise InputError("scoring failed")
 
     monkeypatch.setattr(module, "evaluate_videos", fail)
-    assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "other" / "x" / "e.json") == \
-        "error: scoring failed\n"
+    assert (
+        _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "other" / "x" / "e.json")
+        == "error: scoring failed\n"
+    )
     assert not (tmp_path / "other").exists()
 
 
@@ -383,18 +441,21 @@ def test_unwritable_output_is_refused_before_scoring(tmp_path, capsys, monkeypat
     gen, gt = _pair_of(tmp_path, 8, 8)
     (tmp_path / "file").write_text("x")
     err = _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "file" / "e.json")
-    assert err.startswith(f"error: cannot write to '{tmp_path / 'file' / 'e.json'}' (") and \
-        err.endswith("): choose another --output\n")
+    assert err.startswith(f"error: cannot write to '{tmp_path / 'file' / 'e.json'}' (") and err.endswith(
+        "): choose another --output\n"
+    )
     (tmp_path / "e.md").mkdir()
     assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "e.json") == (
         f"error: '{tmp_path / 'e.md'}' (written beside --output '{tmp_path / 'e.json'}') is a folder: choose another "
-        "--output\n")
+        "--output\n"
+    )
     assert (tmp_path / "file").read_text() == "x" and not (tmp_path / "e.json").exists()
     # a notes file of the user's where the table would go is never overwritten; the command's own table is
     (tmp_path / "n.md").write_text("# my notes\n")
     assert _error(capsys, gen, gt, "--metrics", "l1", "-o", tmp_path / "n.json") == (
         f"error: '{tmp_path / 'n.md'}' (written beside --output '{tmp_path / 'n.json'}') already exists and was not "
-        "written by magicpose: move it away or choose another --output\n")
+        "written by magicpose: move it away or choose another --output\n"
+    )
     assert (tmp_path / "n.md").read_text() == "# my notes\n" and not (tmp_path / "n.json").exists()
     monkeypatch.undo()
     for _ in range(2):
@@ -405,28 +466,45 @@ def test_device_is_checked_even_without_a_network_metric(tmp_path, capsys, monke
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     gen, gt = _pair_of(tmp_path, 8, 8)
     out = tmp_path / "r.json"
-    assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "bogus", "-o", out) == \
-        "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
-    assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "cuda:1", "-o", out) == \
-        f"error: --device cuda:1: this machine has no CUDA GPU that PyTorch can use (torch {torch.__version__}): use " \
+    assert (
+        _error(capsys, gen, gt, "--metrics", "l1", "--device", "bogus", "-o", out)
+        == "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"
+    )
+    assert (
+        _error(capsys, gen, gt, "--metrics", "l1", "--device", "cuda:1", "-o", out)
+        == f"error: --device cuda:1: this machine has no CUDA GPU that PyTorch can use (torch {torch.__version__}): use "
         "--device cpu\n"
-    assert _error(capsys, gen, gt, "--metrics", "l1", "--device", "meta", "-o", out) == \
-        "error: --device 'meta' is not supported: use cpu, cuda, cuda:N or mps\n"
+    )
+    assert (
+        _error(capsys, gen, gt, "--metrics", "l1", "--device", "meta", "-o", out)
+        == "error: --device 'meta' is not supported: use cpu, cuda, cuda:N or mps\n"
+    )
     assert not out.exists()
     rc, _, _ = _run(capsys, gen, gt, "--metrics", "l1", "--device", "cpu", "-o", out)
     assert rc == 0 and out.exists()
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--batch-size", "0", "--batch-size 0 must be at least 1 (16 by default)"),
-    ("--batch-size", "-3", "--batch-size -3 must be at least 1 (16 by default)"),
-    ("--batch-size", "100000", "--batch-size 100000 is more than 256: use at most 256 (16 by default); one batch "
-                               "or clip is held in memory at once"),
-    ("--clip-length", "0", "--clip-length 0 must be at least 1 (16 by default)"),
-    ("--clip-length", "5000", "--clip-length 5000 is more than 256: use at most 256 (16 by default); one batch "
-                              "or clip is held in memory at once"),
-    ("--clip-stride", "0", "--clip-stride 0 must be at least 1 (1 by default)"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--batch-size", "0", "--batch-size 0 must be at least 1 (16 by default)"),
+        ("--batch-size", "-3", "--batch-size -3 must be at least 1 (16 by default)"),
+        (
+            "--batch-size",
+            "100000",
+            "--batch-size 100000 is more than 256: use at most 256 (16 by default); one batch "
+            "or clip is held in memory at once",
+        ),
+        ("--clip-length", "0", "--clip-length 0 must be at least 1 (16 by default)"),
+        (
+            "--clip-length",
+            "5000",
+            "--clip-length 5000 is more than 256: use at most 256 (16 by default); one batch "
+            "or clip is held in memory at once",
+        ),
+        ("--clip-stride", "0", "--clip-stride 0 must be at least 1 (1 by default)"),
+    ],
+)
 def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, monkeypatch, flag, value, message):
     import magicpose.commands.evaluate as command
 
@@ -438,30 +516,44 @@ def test_an_empty_generated_folder_is_called_empty(tmp_path, capsys):
     _, gt = _pair_of(tmp_path, 8, 8)
     empty = tmp_path / "empty"
     empty.mkdir()
-    fix = ("pass the folder holding the generated frames (`magicpose infer-dataset --output DIR` writes them to "
-           "DIR/<video>/gen_images/)")
+    fix = (
+        "pass the folder holding the generated frames (`magicpose infer-dataset --output DIR` writes them to "
+        "DIR/<video>/gen_images/)"
+    )
     out = ("-o", tmp_path / "r.json")
-    assert _error(capsys, empty, gt, "--metrics", "l1", *out) == f"error: generated folder '{empty}' is empty: {fix}\n"
+    assert (
+        _error(capsys, empty, gt, "--metrics", "l1", *out)
+        == f"error: generated folder '{empty}' is empty: {fix}\n"
+    )
     # without GT_DIR too: the folder is empty, not "not infer-dataset output" that wants a second argument
-    assert _error(capsys, empty, "--metrics", "l1", *out) == f"error: generated folder '{empty}' is empty: {fix}\n"
+    assert (
+        _error(capsys, empty, "--metrics", "l1", *out)
+        == f"error: generated folder '{empty}' is empty: {fix}\n"
+    )
     (empty / "notes.txt").write_text("x")
     assert _error(capsys, empty, "--metrics", "l1", *out) == (
         f"error: generated folder '{empty}' holds no frames (.png .jpg .jpeg .bmp .webp) and no video folders: "
-        f"{fix}\n")
-    assert _error(capsys, gt, tmp_path / "empty2", "--metrics", "l1", *out) == \
-        f"error: ground-truth folder '{tmp_path / 'empty2'}' does not exist: pass a folder of frames or of video " \
+        f"{fix}\n"
+    )
+    assert (
+        _error(capsys, gt, tmp_path / "empty2", "--metrics", "l1", *out)
+        == f"error: ground-truth folder '{tmp_path / 'empty2'}' does not exist: pass a folder of frames or of video "
         "folders\n"
+    )
     (tmp_path / "empty2").mkdir()
-    assert _error(capsys, gt, tmp_path / "empty2", "--metrics", "l1", *out) == \
-        f"error: ground-truth folder '{tmp_path / 'empty2'}' is empty: pass the folder holding the ground-truth " \
+    assert (
+        _error(capsys, gt, tmp_path / "empty2", "--metrics", "l1", *out)
+        == f"error: ground-truth folder '{tmp_path / 'empty2'}' is empty: pass the folder holding the ground-truth "
         "frames\n"
+    )
     # infer-dataset output whose gen_images of one video is empty
     _write(tmp_path / "run" / "v" / "gt_images", [np.zeros((8, 8, 3), np.uint8)])
     (tmp_path / "run" / "v" / "gen_images").mkdir()
     assert _error(capsys, tmp_path / "run", "--metrics", "l1", *out) == (
         f"error: video 'v': the generated folder '{tmp_path / 'run' / 'v' / 'gen_images'}' holds no frames "
         "(.png .jpg .jpeg .bmp .webp): put the video's generated frames there, or evaluate folders without video "
-        "'v'\n")
+        "'v'\n"
+    )
     assert not (tmp_path / "r.json").exists()
 
 
@@ -488,20 +580,25 @@ def test_with_resize_the_networks_read_the_original_generated_frame(tmp_path):
     _write(tmp_path / "gen", small)
     recorders = {name: _Recorder() for name in ("fid", "fid_vid", "fvd")}
     pairs = pair_folders(tmp_path / "gen", tmp_path / "gt", resize=True)
-    report = evaluate_videos(pairs, EvaluationOptions(metrics=("l1", "fid", "fid_vid", "fvd")), features=recorders,
-                             progress=False)
+    report = evaluate_videos(
+        pairs, EvaluationOptions(metrics=("l1", "fid", "fid_vid", "fvd")), features=recorders, progress=False
+    )
     resized = [cv2.resize(f, (W, H), interpolation=cv2.INTER_LINEAR) for f in small]
     assert report["metrics"]["l1"] == pytest.approx(
-        np.mean([np.abs(a.astype(float) - b).mean() / 255 for a, b in zip(resized, gt)]), rel=1e-12)
+        np.mean([np.abs(a.astype(float) - b).mean() / 255 for a, b in zip(resized, gt)]), rel=1e-12
+    )
     for original, wrong in zip(small, resized):
         assert recorders["fid"].holds(pytorch_fid_input(original))
         assert not recorders["fid"].holds(pytorch_fid_input(wrong))
-    first_clip = {name: np.stack([prepare(f) for f in small], axis=1) for name, prepare in
-                  (("fid_vid", fid_vid_frame), ("fvd", fvd_frame))}
+    first_clip = {
+        name: np.stack([prepare(f) for f in small], axis=1)
+        for name, prepare in (("fid_vid", fid_vid_frame), ("fvd", fvd_frame))
+    }
     for name, clip in first_clip.items():
         assert recorders[name].holds(clip), name
-        assert not recorders[name].holds(np.stack([fvd_frame(f) if name == "fvd" else fid_vid_frame(f)
-                                                   for f in resized], axis=1)), name
+        assert not recorders[name].holds(
+            np.stack([fvd_frame(f) if name == "fvd" else fid_vid_frame(f) for f in resized], axis=1)
+        ), name
     assert len(recorders["fid"].inputs) == 32 and len(recorders["fvd"].inputs) == 2  # both sides
 
 
@@ -513,16 +610,24 @@ def test_clips_are_raw_frames_by_default_and_gif_is_an_option(tmp_path, capsys):
     raw_clip = np.stack([fvd_frame(f) for f in frames], axis=1)
     gif_clip = np.stack([fvd_frame(gif_round_trip(f)) for f in frames], axis=1)
     assert not np.array_equal(raw_clip, gif_clip)  # these frames have more colours than a palette holds
-    for options, expected in ((EvaluationOptions(metrics=("fvd",)), raw_clip),
-                              (EvaluationOptions(metrics=("fvd",), gif=True), gif_clip)):
+    for options, expected in (
+        (EvaluationOptions(metrics=("fvd",)), raw_clip),
+        (EvaluationOptions(metrics=("fvd",), gif=True), gif_clip),
+    ):
         recorder = _Recorder()
         report = evaluate_videos(pairs, options, features={"fvd": recorder}, progress=False)
         assert len(recorder.inputs) == 2 and all(np.array_equal(x, expected) for x in recorder.inputs)
         assert ("GIF palette" in report["protocol"]["fvd"]) == options.gif
     # the command: raw frames by default, --gif for the palette, --no-gif still accepted (a no-op now)
-    for flags, palette in (((), False), (("--gif",), True), (("--no-gif",), False), (("--gif", "--no-gif"), False)):
-        rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--metrics", "fvd", "-o", tmp_path / "r.json",
-                          *flags)
+    for flags, palette in (
+        ((), False),
+        (("--gif",), True),
+        (("--no-gif",), False),
+        (("--gif", "--no-gif"), False),
+    ):
+        rc, _, err = _run(
+            capsys, tmp_path / "gen", tmp_path / "gt", "--metrics", "fvd", "-o", tmp_path / "r.json", *flags
+        )
         assert rc == 0, err
         protocol = json.loads((tmp_path / "r.json").read_text())["protocol"]["fvd"]
         assert ("GIF palette" in protocol) == palette and ("raw frames" in protocol) != palette, flags
@@ -544,8 +649,12 @@ def _random_fid_inception(path) -> None:
 def _pytorch_fid_features(paths, model) -> np.ndarray:
     """pytorch-fid's get_activations, written out: PIL RGB, ToTensor, one batch, bilinear resize to 299 and
     2x - 1 in the model, float32 features stored into a float64 array."""
-    batch = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1).float() / 255
-                         for p in paths])
+    batch = torch.stack(
+        [
+            torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1).float() / 255
+            for p in paths
+        ]
+    )
     x = 2 * torch.nn.functional.interpolate(batch, size=(299, 299), mode="bilinear", align_corners=False) - 1
     with torch.no_grad():
         act = np.empty((len(paths), 2048))
@@ -579,8 +688,18 @@ def test_fid_protocol_picks_the_network_and_the_resize(tmp_path, weights, capsys
     got = {}
     for protocol in ("pytorch-fid", "clean-fid"):
         flags = ("--fid-protocol", protocol) if protocol == "clean-fid" else ()  # pytorch-fid: the default
-        rc, _, err = _run(capsys, tmp_path / "gen", tmp_path / "gt", "--metrics", "fid", "--eval-weights", folder,
-                          "-o", tmp_path / "r.json", *flags)
+        rc, _, err = _run(
+            capsys,
+            tmp_path / "gen",
+            tmp_path / "gt",
+            "--metrics",
+            "fid",
+            "--eval-weights",
+            folder,
+            "-o",
+            tmp_path / "r.json",
+            *flags,
+        )
         assert rc == 0, err
         report = json.loads((tmp_path / "r.json").read_text())
         got[protocol] = report["metrics"]["fid"]
@@ -588,13 +707,17 @@ def test_fid_protocol_picks_the_network_and_the_resize(tmp_path, weights, capsys
 
     paths = {side: sorted((tmp_path / side).glob("*.png")) for side in ("gen", "gt")}
     model = load_fid_inception(folder / "pt_inception-2015-12-05-6726825d.pth")
-    expected = _sample_frechet(_pytorch_fid_features(paths["gen"], model), _pytorch_fid_features(paths["gt"], model))
+    expected = _sample_frechet(
+        _pytorch_fid_features(paths["gen"], model), _pytorch_fid_features(paths["gt"], model)
+    )
     assert got["pytorch-fid"] == pytest.approx(expected, rel=1e-5) and expected > 1e-3
 
     script = torch.jit.load(str(folder / "inception-2015-12-05.pt"))
 
     def clean_features(files):
-        x = torch.from_numpy(np.stack([clean_fid_input(np.asarray(Image.open(p).convert("RGB"))) for p in files]))
+        x = torch.from_numpy(
+            np.stack([clean_fid_input(np.asarray(Image.open(p).convert("RGB"))) for p in files])
+        )
         return script(x, return_features=True).detach().double().numpy()
 
     expected_clean = _sample_frechet(clean_features(paths["gen"]), clean_features(paths["gt"]))
@@ -620,9 +743,13 @@ def test_fid_network_file_refusals_name_the_flag(tmp_path, weights, capsys, monk
     other_script = tmp_path / "other.pt"
     (other_script).write_bytes((weights / "i3d_torchscript.pt").read_bytes())
     err = _error(capsys, gen, gt, "--inception", other_script, "--fid-protocol", "clean-fid", *out)
-    assert err == (f"error: '{other_script}' has no 'layers' module: --inception takes clean-fid's FID Inception-v3 "
-                   "TorchScript (inception-2015-12-05.pt, StyleGAN2-ADA's file that clean-fid uses)\n")
-    assert "--pytorch-fid-inception" in _error(capsys, gen, gt, "--pytorch-fid-inception", tmp_path / "no.pth", *out)
+    assert err == (
+        f"error: '{other_script}' has no 'layers' module: --inception takes clean-fid's FID Inception-v3 "
+        "TorchScript (inception-2015-12-05.pt, StyleGAN2-ADA's file that clean-fid uses)\n"
+    )
+    assert "--pytorch-fid-inception" in _error(
+        capsys, gen, gt, "--pytorch-fid-inception", tmp_path / "no.pth", *out
+    )
     # the TorchScript alone, under the default protocol: FID skipped, and the reason names both ways out
     rc, _, _ = _run(capsys, gen, gt, "--inception", script, *out)
     reason = json.loads((tmp_path / "r.json").read_text())["skipped"]["fid"]

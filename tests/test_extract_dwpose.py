@@ -35,6 +35,7 @@ DET_FILE, POSE_FILE = DWPoseExtractor.weight_files
 
 # --- detector decode --------------------------------------------------------------------------------------
 
+
 def yolox_raw(input_wh, cells, num_classes=80):
     """A raw YOLOX output (1, N, 5 + C) with zero objectness except at ``cells``: each
     (stride, cx, cy, (dx, dy, log_w, log_h), obj, cls_index, cls_prob)."""
@@ -101,12 +102,14 @@ def test_select_people_person_class_only_and_thresholds():
 
 # --- pose decode ------------------------------------------------------------------------------------------
 
+
 def test_center_scale_aspect_and_warp_match_annotator_three_point_construction():
     center, scale = bbox_to_center_scale([10, 20, 50, 100])
     np.testing.assert_allclose(center, [30, 60])
     np.testing.assert_allclose(scale, [50, 100])
     np.testing.assert_allclose(fix_aspect_ratio(scale, 0.75), [75, 100])  # too narrow: widened
     np.testing.assert_allclose(fix_aspect_ratio(np.array([90.0, 100.0]), 0.75), [90, 120])  # too wide: taller
+
     # the annotator's get_warp_matrix: centre -> crop centre, the point w/2 above it -> w_crop/2 above that, and
     # a third point at a right angle to those two
     def third(a, b):
@@ -117,7 +120,9 @@ def test_center_scale_aspect_and_warp_match_annotator_three_point_construction()
     src = [center, center + [0, -scale[0] / 2]]
     dst = [np.array([12.0, 16.0]), np.array([12.0, 16.0 - 12.0])]
     src, dst = np.float32([*src, third(*src)]), np.float32([*dst, third(*dst)])
-    np.testing.assert_allclose(warp_matrix(center, scale, (24, 32)), cv2.getAffineTransform(src, dst), atol=1e-5)
+    np.testing.assert_allclose(
+        warp_matrix(center, scale, (24, 32)), cv2.getAffineTransform(src, dst), atol=1e-5
+    )
 
 
 def test_simcc_decode_peaks_scores_and_negative():
@@ -137,13 +142,17 @@ def test_simcc_to_image_inverts_the_crop_warp():
     scale = fix_aspect_ratio(scale, 24 / 32)
     np.testing.assert_allclose(scale, [60, 80])
     locs = np.array([[0.0, 0.0], [12.0, 16.0], [5.0, 16.5]])
-    np.testing.assert_allclose(simcc_to_image(locs, (24, 32), center, scale),
-                               [[34, 8], [64, 48], [46.5, 49.25]])
-    back = cv2.transform(simcc_to_image(locs, (24, 32), center, scale)[None], warp_matrix(center, scale, (24, 32)))
+    np.testing.assert_allclose(
+        simcc_to_image(locs, (24, 32), center, scale), [[34, 8], [64, 48], [46.5, 49.25]]
+    )
+    back = cv2.transform(
+        simcc_to_image(locs, (24, 32), center, scale)[None], warp_matrix(center, scale, (24, 32))
+    )
     np.testing.assert_allclose(back[0], locs, atol=1e-9)
 
 
 # --- 133 -> OpenPose --------------------------------------------------------------------------------------
+
 
 def annotator_reorder(keypoints, scores):
     """The annotator's own steps (controlnet_aux dwpose/wholebody.py), as written there: insert the neck at 17,
@@ -171,8 +180,9 @@ def test_body_mapping_explicit_table_and_neck():
     # l-elbow 7, l-wrist 9, r-hip 12, r-knee 14, r-ankle 16, l-hip 11, l-knee 13, l-ankle 15, r-eye 2, l-eye 1,
     # r-ear 4, l-ear 3
     coco = [0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3]
-    expected = np.array([[1000 + i, 3000 + 2 * i, 0.9] if i is not None else [1005.5, 3011.0, 1.0] for i in coco],
-                        np.float32)
+    expected = np.array(
+        [[1000 + i, 3000 + 2 * i, 0.9] if i is not None else [1005.5, 3011.0, 1.0] for i in coco], np.float32
+    )
     np.testing.assert_allclose(person.body, expected, rtol=1e-6)
     np.testing.assert_allclose(person.body, annotator_reorder(kp, sc)[0, :18], rtol=1e-6)
 
@@ -189,7 +199,9 @@ def test_hands_face_mapping_and_missing_pupils():
     np.testing.assert_allclose(person.face[:68, 0], 1023 + np.arange(68))
     np.testing.assert_allclose(person.face[:68], ann[24:92], rtol=1e-6)
     np.testing.assert_array_equal(person.face[68:], 0)  # the annotator has no pupils
-    all_x = np.concatenate([person.body[:, 0], person.left_hand[:, 0], person.right_hand[:, 0], person.face[:68, 0]])
+    all_x = np.concatenate(
+        [person.body[:, 0], person.left_hand[:, 0], person.right_hand[:, 0], person.face[:68, 0]]
+    )
     assert not np.isin(1000 + np.arange(17, 23), all_x).any()  # feet dropped
 
 
@@ -223,6 +235,7 @@ def test_mapping_many_people_and_bad_shape():
 
 # --- preprocessing channel order (a recording stand-in for an ORT session) --------------------------------
 
+
 class RecordingSession:
     def __init__(self, shape, outputs):
         self.shape, self.outputs, self.fed = shape, outputs, None
@@ -238,15 +251,21 @@ class RecordingSession:
 def test_detector_gets_bgr_0_255_and_pose_gets_normalised_rgb():
     image = np.zeros((32, 64, 3), np.uint8)
     image[:] = (200, 100, 50)
-    det = RecordingSession([1, 3, 64, 64], [yolox_raw((64, 64), [(8, 4, 2, (0, 0, np.log(4), np.log(4)), 1, 0, 1)])])
-    pose = RecordingSession([1, 3, 32, 24], [np.ones((1, 133, 48), np.float32), np.ones((1, 133, 64), np.float32)])
+    det = RecordingSession(
+        [1, 3, 64, 64], [yolox_raw((64, 64), [(8, 4, 2, (0, 0, np.log(4), np.log(4)), 1, 0, 1)])]
+    )
+    pose = RecordingSession(
+        [1, 3, 32, 24], [np.ones((1, 133, 48), np.float32), np.ones((1, 133, 64), np.float32)]
+    )
     extractor = DWPoseExtractor(det, pose)
     assert extractor.det_wh == (64, 64) and extractor.pose_wh == (24, 32)
     boxes = extractor.detect(image)
     assert det.fed.shape == (1, 3, 64, 64) and det.fed.dtype == np.float32
     np.testing.assert_array_equal(det.fed[0, :, 0, 0], [50, 100, 200])  # B, G, R
     np.testing.assert_array_equal(det.fed[0, :, 63, 0], [114, 114, 114])  # image is 64 x 32: padded below
-    np.testing.assert_allclose(boxes, [[16, 0, 48, 32]], atol=1e-5)  # cell (4, 2) x 8 = centre (32, 16), 32 x 32, ratio 1
+    np.testing.assert_allclose(
+        boxes, [[16, 0, 48, 32]], atol=1e-5
+    )  # cell (4, 2) x 8 = centre (32, 16), 32 x 32, ratio 1
     extractor.estimate(image, boxes)
     assert pose.fed.shape == (1, 3, 32, 24) and pose.fed.dtype == np.float32
     expected = (np.array([200, 100, 50]) - [123.675, 116.28, 103.53]) / [58.395, 57.12, 57.375]
@@ -256,7 +275,9 @@ def test_detector_gets_bgr_0_255_and_pose_gets_normalised_rgb():
 def test_wrong_model_outputs_name_the_file():
     image = np.zeros((32, 64, 3), np.uint8)
     wrong_det = RecordingSession([1, 3, 64, 64], [np.zeros((1, 100, 85), np.float32)])  # not 84 cells
-    body_only = RecordingSession([1, 3, 32, 24], [np.ones((1, 17, 48), np.float32), np.ones((1, 17, 64), np.float32)])
+    body_only = RecordingSession(
+        [1, 3, 32, 24], [np.ones((1, 17, 48), np.float32), np.ones((1, 17, 64), np.float32)]
+    )
     extractor = DWPoseExtractor(wrong_det, body_only)
     with pytest.raises(InputError, match="100 cells.*yolox_l.onnx"):
         extractor.detect(image)
@@ -265,26 +286,36 @@ def test_wrong_model_outputs_name_the_file():
 
 
 def test_dynamic_input_dims_fall_back_to_real_sizes():
-    extractor = DWPoseExtractor(RecordingSession(["n", 3, "h", "w"], []), RecordingSession([1, 3, None, None], []))
+    extractor = DWPoseExtractor(
+        RecordingSession(["n", 3, "h", "w"], []), RecordingSession([1, 3, None, None], [])
+    )
     assert extractor.det_wh == (640, 640) and extractor.pose_wh == (288, 384)
 
 
 # --- tiny ONNX models, end to end -------------------------------------------------------------------------
 
+
 def constant_model(input_hw, outputs: dict[str, np.ndarray]):
     """A model taking (1, 3, h, w) float32 and returning fixed ``outputs``: each is the constant plus
     0 x mean(input), so the input is really consumed."""
     h, w = input_hw
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], keepdims=0),
-             helper.make_node("Mul", ["mean", "zero"], ["nothing"])]
+    nodes = [
+        helper.make_node("ReduceMean", ["input"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+    ]
     inits = [numpy_helper.from_array(np.zeros((), np.float32), "zero")]
     outs = []
     for name, value in outputs.items():
         inits.append(numpy_helper.from_array(value.astype(np.float32), f"{name}_const"))
         nodes.append(helper.make_node("Add", [f"{name}_const", "nothing"], [name]))
         outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h, w])],
-                              outs, initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h, w])],
+        outs,
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # readable by onnxruntime >= 1.17
     onnx.checker.check_model(model)
@@ -318,7 +349,9 @@ def write_models(folder, det_cells):
 
 
 def test_end_to_end_tiny_onnx_models(tmp_path):
-    extractor = DWPoseExtractor.from_weights_dir(write_models(tmp_path, [PERSON_CELL, DUPLICATE_CELL, BICYCLE_CELL]))
+    extractor = DWPoseExtractor.from_weights_dir(
+        write_models(tmp_path, [PERSON_CELL, DUPLICATE_CELL, BICYCLE_CELL])
+    )
     assert extractor.det_wh == (64, 64) and extractor.pose_wh == (24, 32)
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     np.testing.assert_allclose(extractor.detect(image), [[40, 16, 88, 80]], atol=1e-4)
@@ -346,8 +379,9 @@ def test_no_detection_poses_the_whole_image_like_the_annotator(tmp_path):
     (person,) = extractor(image)
     # whole image (0, 0)-(128, 96): centre (64, 48), padded 160 x 120 -> 3:4 is 160 x 213.3; 160 / 24 px per px
     s = 160 / 24
-    np.testing.assert_allclose(person.body[0, :2], [X_BINS[0] / 2 * s + 64 - 80, Y_BINS[0] / 2 * s + 48 - 320 / 3],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        person.body[0, :2], [X_BINS[0] / 2 * s + 64 - 80, Y_BINS[0] / 2 * s + 48 - 320 / 3], atol=1e-4
+    )
     off = DWPoseExtractor.from_weights_dir(tmp_path, whole_image_fallback=False)
     assert off(image) == []
 
@@ -359,6 +393,7 @@ def test_weights_from_env_var(tmp_path, monkeypatch):
 
 
 # --- errors -----------------------------------------------------------------------------------------------
+
 
 def test_missing_weights_one_line_names_file_and_fixes(tmp_path):
     (tmp_path / DET_FILE).write_bytes(b"x")
@@ -392,8 +427,11 @@ def test_broken_onnxruntime_says_so(tmp_path, monkeypatch):
 
     monkeypatch.delitem(sys.modules, "onnxruntime")
     monkeypatch.setattr(builtins, "__import__", broken)
-    with pytest.raises(InputError, match=r"does not import \(_ARRAY_API not found\): pip install -U "
-                                         r"'magicpose\[dwpose\]'"):
+    with pytest.raises(
+        InputError,
+        match=r"does not import \(_ARRAY_API not found\): pip install -U "
+        r"'magicpose\[dwpose\]'",
+    ):
         DWPoseExtractor.from_weights_dir(tmp_path)
 
 

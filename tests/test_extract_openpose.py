@@ -204,8 +204,10 @@ def plant_pafs(people, h, w, half_width=2.0):
 
 
 def planted_peaks(people):
-    return [np.array([(p[j, 0], p[j, 1], 1.0) for p in people if not np.isnan(p[j]).any()]).reshape(-1, 3)
-            for j in range(18)]
+    return [
+        np.array([(p[j, 0], p[j, 1], 1.0) for p in people if not np.isnan(p[j]).any()]).reshape(-1, 3)
+        for j in range(18)
+    ]
 
 
 def test_connect_and_assemble_two_people():
@@ -281,8 +283,9 @@ def test_hand_boxes_follow_the_annotator_rules():
     body = body_with({2: (260, 240), 3: (280, 270), 4: (295, 290)})
     assert hand_boxes(body, 300, 300) == [(275, 272, 24, False)]
     # both hands, left first; a box under 20 px is dropped
-    body = body_with({2: (100, 100), 3: (100, 140), 4: (100, 170),
-                      5: (150, 100), 6: (150, 108), 7: (150, 114)})
+    body = body_with(
+        {2: (100, 100), 3: (100, 140), 4: (100, 170), 5: (150, 100), 6: (150, 108), 7: (150, 114)}
+    )
     assert hand_boxes(body, 300, 300) == [(73, 152, 54, False)]
     body[6, 1] = 140
     body[7, 1] = 170
@@ -385,8 +388,13 @@ def test_extractor_with_planted_body_maps_gives_exact_keypoints():
 
 def test_extractor_hands_and_face_land_in_their_boxes(tmp_path):
     nets = save_tiny_weights(tmp_path, heat_bias=1.0)
-    ext = OpenPoseExtractor(PlantedBody(two_people()[:1], det_size=184), nets["hand"].eval(),
-                            nets["face"].eval(), detect_resolution=None, hand_scales=(0.5,))
+    ext = OpenPoseExtractor(
+        PlantedBody(two_people()[:1], det_size=184),
+        nets["hand"].eval(),
+        nets["face"].eval(),
+        detect_resolution=None,
+        hand_scales=(0.5,),
+    )
     image = np.random.RandomState(1).randint(0, 256, (184, 184, 3), dtype=np.uint8)
     people = ext(image)
     assert len(people) == 1

@@ -71,7 +71,7 @@ def test_hard_paste_writes_the_crop_into_the_box_and_nothing_else():
     enhanced = torch.rand(3, box.size, box.size, generator=g)
     out = paste_back(frames, enhanced, box)
     expected = frames.clone()
-    expected[:, box.top:box.top + box.size, box.left:box.left + box.size] = enhanced
+    expected[:, box.top : box.top + box.size, box.left : box.left + box.size] = enhanced
     assert torch.equal(out, expected) and not torch.equal(frames, out)
     with pytest.raises(ValueError, match="blend must be"):
         paste_back(frames, enhanced, box, blend="soft")
@@ -99,7 +99,11 @@ def test_paste_back_changes_no_pixel_outside_the_box_and_blends_inside():
     assert torch.equal(out[..., outside], frames[..., outside])
     inner = crop(out, box)
     assert torch.equal(inner[..., 0, :], crop(frames, box)[..., 0, :])  # the border keeps the frame's pixels
-    assert torch.allclose(inner[..., 4:-4, 4:-4], enhanced[..., 4:-4, 4:-4])  # the inside is the enhanced crop
+    assert torch.allclose(
+        inner[..., 4:-4, 4:-4], enhanced[..., 4:-4, 4:-4]
+    )  # the inside is the enhanced crop
     assert not torch.equal(out, frames)
     for feather in (1, 3, 5):  # an identity enhancer changes nothing, whatever the weights
-        assert torch.equal(paste_back(frames, crop(frames, box), box, blend="feather", feather=feather), frames)
+        assert torch.equal(
+            paste_back(frames, crop(frames, box), box, blend="feather", feather=feather), frames
+        )

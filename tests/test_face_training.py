@@ -37,8 +37,14 @@ FACE_CONFIG = ROOT / "configs" / "tiny_pose2vid_face.yaml"
 FACE_G = Path("face_enhancer") / "diffusion_pytorch_model.safetensors"
 HEADLESS = ("vid_0001", "0003")  # nobody found in this frame: pair 7's current frame, pair 8's previous one
 # 6 steps of 4 pairs (15 pairs: 3 batches an epoch), lr decay over the last 3, checkpoints every 2
-RUN = {"train.max_steps": 6, "train.batch_size": 4, "train.decay_steps": 3, "checkpoint.every_steps": 2,
-       "checkpoint.keep_last": 3, "logging.record_samples": True}
+RUN = {
+    "train.max_steps": 6,
+    "train.batch_size": 4,
+    "train.decay_steps": 3,
+    "checkpoint.every_steps": 2,
+    "checkpoint.keep_last": 3,
+    "logging.record_samples": True,
+}
 TENSORS = ("pose_prev", "pose", "frame_prev", "frame", "keypoints_prev", "keypoints")
 
 
@@ -48,8 +54,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     """3 synthetic dancers x 6 frames at 32x32 with their OpenPose JSON; one frame without anybody in it."""
-    root = make_synthetic(tmp_path_factory.mktemp("face") / "data", num_train_videos=3, num_test_videos=0,
-                          frames_per_video=6, size=32, progress=False)
+    root = make_synthetic(
+        tmp_path_factory.mktemp("face") / "data",
+        num_train_videos=3,
+        num_test_videos=0,
+        frames_per_video=6,
+        size=32,
+        progress=False,
+    )
     headless = root / "openpose_json_train_set" / HEADLESS[0] / f"{HEADLESS[1]}_keypoints.json"
     content = json.loads(headless.read_text())
     headless.write_text(json.dumps({**content, "people": []}))
@@ -60,8 +72,14 @@ def data(tmp_path_factory) -> Path:
 def body(data, tmp_path_factory) -> Path:
     """A tiny local body stage, 2 steps (the face stage's model.init_from)."""
     out = tmp_path_factory.mktemp("body") / "run"
-    values = {"data.root": data, "output_dir": out, "train.max_steps": 2, "train.fix_global_steps": 0,
-              "validation.every_steps": 0, "checkpoint.every_steps": 0}
+    values = {
+        "data.root": data,
+        "output_dir": out,
+        "train.max_steps": 2,
+        "train.fix_global_steps": 0,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 0,
+    }
     AcceleratorState._reset_state(reset_partial_state=True)
     Pose2VidTrainer(load_pose2vid_config(BODY_CONFIG, _dotlist(values))).train()
     return out
@@ -72,8 +90,14 @@ def _dotlist(values: dict) -> list[str]:
 
 
 def _values(data: Path, body: Path, out: Path, **extra) -> dict:
-    return {"data.root": data, "model.init_from": body, "output_dir": out, "validation.every_steps": 0,
-            "checkpoint.every_steps": 0, **extra}
+    return {
+        "data.root": data,
+        "model.init_from": body,
+        "output_dir": out,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 0,
+        **extra,
+    }
 
 
 def _face(data: Path, body: Path, out: Path, resume: str | None = None, **extra) -> FaceStageTrainer:
@@ -107,8 +131,9 @@ def test_pairs_carry_each_frames_keypoints_mapped_into_the_training_frame(data, 
         v, t = ds.locate(index)
         video = ds.videos[v]
         for key, frame in (("keypoints_prev", video.frames[t - 1]), ("keypoints", video.frames[t])):
-            raw = json.loads((data / "openpose_json_train_set" / video.name / f"{frame.name}_keypoints.json")
-                             .read_text())
+            raw = json.loads(
+                (data / "openpose_json_train_set" / video.name / f"{frame.name}_keypoints.json").read_text()
+            )
             expected = np.zeros((18, 3), np.float32)
             if raw["people"]:
                 points = np.asarray(raw["people"][0]["pose_keypoints_2d"], np.float32).reshape(-1, 3)[:18]
@@ -177,8 +202,10 @@ def test_the_face_step_on_a_spy(data, body, tmp_path, vgg_file):
     assert all(p.grad is None and not p.requires_grad for p in trainer.body.parameters())
 
     # the crops, by hand: previous frames first, each frame's own box
-    frames = [(pose_prev, y_prev, batch["frame_prev"], batch["keypoints_prev"]),
-              (pose, y, batch["frame"], batch["keypoints"])]
+    frames = [
+        (pose_prev, y_prev, batch["frame_prev"], batch["keypoints_prev"]),
+        (pose, y, batch["frame"], batch["keypoints"]),
+    ]
     expected = {"pose": [], "generated": [], "real": []}
     for x, generated, real, keypoints in frames:
         for i in range(2):
@@ -189,7 +216,7 @@ def test_the_face_step_on_a_spy(data, body, tmp_path, vgg_file):
     pose_crops, generated, real = (torch.stack(expected[k]) for k in ("pose", "generated", "real"))
     assert len(real) == 3 and losses["faces"] == 3
     # the face G sees cat(pose crop, generated crop) and adds its residual to the generated crop
-    (g_in, residual), = g_calls
+    ((g_in, residual),) = g_calls
     assert g_in.shape == (3, 6, 16, 16) and torch.equal(g_in, torch.cat([pose_crops, generated], 1))
     fake = generated + residual
     # D sees 6-channel (pose crop, face crop) pairs, one crop per call: G's step judges the fakes; D's step
@@ -197,16 +224,21 @@ def test_the_face_step_on_a_spy(data, body, tmp_path, vgg_file):
     assert len(d_calls) == 3 + 6 and all(x.shape == (1, 6, 16, 16) for x, _ in d_calls)
     for i in range(3):
         g_fake, d_fake, d_real = d_calls[i], d_calls[3 + 2 * i], d_calls[4 + 2 * i]
-        assert torch.equal(g_fake[0], torch.cat([pose_crops[i:i + 1], fake[i:i + 1]], 1))
+        assert torch.equal(g_fake[0], torch.cat([pose_crops[i : i + 1], fake[i : i + 1]], 1))
         assert g_fake[0].requires_grad
         assert torch.equal(d_fake[0], g_fake[0]) and not d_fake[0].requires_grad
-        assert torch.equal(d_real[0], torch.cat([pose_crops[i:i + 1], real[i:i + 1]], 1))
+        assert torch.equal(d_real[0], torch.cat([pose_crops[i : i + 1], real[i : i + 1]], 1))
     # the losses: means over the 3 frames with a head
-    (vgg_fake, vgg_real, vgg_value), = vgg_calls
+    ((vgg_fake, vgg_real, vgg_value),) = vgg_calls
     assert torch.allclose(vgg_fake, fake) and torch.equal(vgg_real, real)
     g_gan = sum(lsgan_loss([logits], True) for _, logits in d_calls[:3]) / 3
-    d = sum(0.5 * (lsgan_loss([d_calls[4 + 2 * i][1]], True) + lsgan_loss([d_calls[3 + 2 * i][1]], False))
-            for i in range(3)) / 3
+    d = (
+        sum(
+            0.5 * (lsgan_loss([d_calls[4 + 2 * i][1]], True) + lsgan_loss([d_calls[3 + 2 * i][1]], False))
+            for i in range(3)
+        )
+        / 3
+    )
     assert losses["g_gan"] == pytest.approx(g_gan.item(), rel=1e-6)
     assert losses["g_vgg"] == pytest.approx(vgg_value.item(), rel=1e-6) and losses["g_vgg"] > 0
     assert losses["d"] == pytest.approx(d.item(), rel=1e-6)
@@ -221,7 +253,7 @@ def test_the_face_l1_term_is_the_mean_over_crops_with_a_head(data, body, tmp_pat
     batch = _batch(trainer, [7, 2])  # 3 frames with a head
     crops = trainer.face_crops(batch)
     losses = trainer.train_step(batch)
-    (fake, generated), = outputs
+    ((fake, generated),) = outputs
     assert torch.equal(generated, crops["generated"])
     assert losses["g_l1"] == pytest.approx(5.0 * (fake - crops["real"]).abs().mean().item(), rel=1e-6)
     assert losses["g"] == pytest.approx(losses["g_gan"] + losses["g_l1"], rel=1e-6)
@@ -306,8 +338,9 @@ def straight(data, body, tmp_path_factory) -> FaceStageTrainer:
 
 
 def _run(data: Path, body: Path, out: Path, nproc: int = 1, env: dict | None = None, **extra):
-    return run_pose2vid_training(FACE_CONFIG, _dotlist(_values(data, body, out, **{**RUN, **extra})),
-                                 nproc=nproc, env=env)
+    return run_pose2vid_training(
+        FACE_CONFIG, _dotlist(_values(data, body, out, **{**RUN, **extra})), nproc=nproc, env=env
+    )
 
 
 def _networks(out: Path) -> tuple[dict, dict]:
@@ -340,15 +373,15 @@ def test_two_processes_equal_one_process(data, body, straight, tmp_path):
         with torch.no_grad():
             enhanced = face(crops["generated"], crops["pose"])
             pairs = torch.cat([crops["pose"], crops["real"]], 1)
-            logits = torch.cat([discriminator(pairs[i:i + 1])[-1] for i in range(len(pairs))])
+            logits = torch.cat([discriminator(pairs[i : i + 1])[-1] for i in range(len(pairs))])
         outputs.append((enhanced, logits))
     for a, b in zip(*outputs, strict=True):
         assert (a - b).abs().max().item() <= 1e-5
     seen = [json.loads((tmp_path / "two" / "seen_samples" / f"rank-{r}.json").read_text()) for r in (0, 1)]
     single = json.loads((straight.output_dir / "seen_samples" / "rank-0.json").read_text())
     for step in range(6):  # per step the ranks see disjoint halves of the 1-process run's batch
-        s0, s1 = set(seen[0][2 * step:2 * step + 2]), set(seen[1][2 * step:2 * step + 2])
-        assert not s0 & s1 and s0 | s1 == set(single[4 * step:4 * step + 4])
+        s0, s1 = set(seen[0][2 * step : 2 * step + 2]), set(seen[1][2 * step : 2 * step + 2])
+        assert not s0 & s1 and s0 | s1 == set(single[4 * step : 4 * step + 4])
 
 
 def test_sigkill_then_resume_is_bitwise_equal(data, body, straight, tmp_path):
@@ -379,8 +412,11 @@ def test_sigkill_then_resume_is_bitwise_equal(data, body, straight, tmp_path):
 
 def test_a_face_checkpoint_holds_each_trained_tensor_once(body, straight):
     folder = straight.output_dir / "checkpoints" / "checkpoint-6"
-    tensor_files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                          if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+    tensor_files = sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.suffix in (".safetensors", ".bin", ".pt", ".pth")
+    )
     assert tensor_files == [FACE_DISCRIMINATOR_FILE, str(FACE_G), "optimizer.bin", "optimizer_1.bin"]
     face, discriminator = load_file(folder / FACE_G), load_file(folder / FACE_DISCRIMINATOR_FILE)
     assert _equal(face, _state(straight.generator))
@@ -389,9 +425,12 @@ def test_a_face_checkpoint_holds_each_trained_tensor_once(body, straight):
         assert len(state) == len(list(module.parameters()))
         assert all(set(s) == {"step", "exp_avg", "exp_avg_sq"} for s in state.values())
     body_folder = body / "final" / "generator"
-    assert checkpoints.read_state(folder) == {"step": 6, "stage": "pose2vid_face",
-                                              "body_generator": str(body_folder.resolve()),
-                                              "body_fingerprint": face_trainer.fingerprint(straight.body)}
+    assert checkpoints.read_state(folder) == {
+        "step": 6,
+        "stage": "pose2vid_face",
+        "body_generator": str(body_folder.resolve()),
+        "body_fingerprint": face_trainer.fingerprint(straight.body),
+    }
     assert "layers.1.1.running_mean" in discriminator  # BatchNorm's statistics are stored, for exact resume
 
 
@@ -406,11 +445,34 @@ def test_the_body_stays_bitwise_and_the_final_folder_runs_in_magicpose_infer(dat
 
     poses_dir = data / "openpose_json_train_set" / HEADLESS[0]  # keypoints, one frame without anybody
     out = tmp_path / "infer" / "dance.mp4"
-    assert cli.main(["infer", "--generator", "pose2vid", "--weights", str(final), "--poses", str(poses_dir),
-                     "--output", str(out), "--device", "cpu", "--dtype", "float32", "--height", "32",
-                     "--width", "32"]) == 0
-    written = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "infer" / "dance_frames")
-                                                                         .glob("*.png"))]
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--generator",
+                "pose2vid",
+                "--weights",
+                str(final),
+                "--poses",
+                str(poses_dir),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+                "--dtype",
+                "float32",
+                "--height",
+                "32",
+                "--width",
+                "32",
+            ]
+        )
+        == 0
+    )
+    written = [
+        np.asarray(Image.open(p).convert("RGB"))
+        for p in sorted((tmp_path / "infer" / "dance_frames").glob("*.png"))
+    ]
     poses = load_pose_sequence(poses_dir)
     keypoints = [poses.pose(i) for i in range(len(poses))]
     expected = list(pipe.iter_frames(poses, 32, 32, pose_keypoints=keypoints))
@@ -447,8 +509,12 @@ def test_the_face_stage_refuses_bad_set_ups_in_one_line(data, body, tmp_path, ca
     for extra, expected in cases:
         AcceleratorState._reset_state(reset_partial_state=True)
         out = tmp_path / "out"
-        args = ["train-pose2vid", "--config", str(FACE_CONFIG),
-                *_dotlist({**_values(data, body, out), **extra})]
+        args = [
+            "train-pose2vid",
+            "--config",
+            str(FACE_CONFIG),
+            *_dotlist({**_values(data, body, out), **extra}),
+        ]
         assert cli.main(args) == 2, extra
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.startswith("error:")]

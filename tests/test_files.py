@@ -42,11 +42,16 @@ def _folder_state(folder: Path) -> str | None:
     """'old' or 'new' when ``folder`` holds exactly one complete version, else a description of the mix."""
     if not folder.is_dir():
         return None
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != RECORD)
+    names = sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != RECORD
+    )
     for tag, n in (("old", 5), ("new", 3)):
         expected = sorted([f"{i:06d}.png" for i in range(n)] + ["sub/deep.json"])
-        if names == expected and all((folder / f"{i:06d}.png").read_text() == f"{tag} frame {i}" for i in range(n)) \
-                and (folder / "sub" / "deep.json").read_text() == f"{tag} deep":
+        if (
+            names == expected
+            and all((folder / f"{i:06d}.png").read_text() == f"{tag} frame {i}" for i in range(n))
+            and (folder / "sub" / "deep.json").read_text() == f"{tag} deep"
+        ):
             return tag
     return f"mixed: {names}"
 
@@ -55,6 +60,7 @@ def _killed_at(step: str, action) -> bool:
     """Run ``action`` in a forked child that SIGKILLs itself when the commit reaches ``step``; True if it did."""
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
+
         def hook(name: str) -> None:
             if name == step:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -78,7 +84,9 @@ def test_sigkill_at_each_step_of_a_file_replacement_leaves_old_or_new(tmp_path, 
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
-def test_sigkill_at_each_step_of_a_folder_replacement_leaves_old_or_new(tmp_path, monkeypatch, exchange) -> None:
+def test_sigkill_at_each_step_of_a_folder_replacement_leaves_old_or_new(
+    tmp_path, monkeypatch, exchange
+) -> None:
     if exchange and not files.use_exchange:
         pytest.skip("renameat2(RENAME_EXCHANGE) is not available on this system")
     monkeypatch.setattr(files, "use_exchange", exchange)
@@ -125,7 +133,14 @@ def test_replace_keeps_the_record_and_swaps_an_earlier_output(tmp_path) -> None:
     with atomic_path(final) as tmp:
         _write_folder(tmp, "old")
     record = json.loads((final / RECORD).read_text())
-    assert record["files"] == ["000000.png", "000001.png", "000002.png", "000003.png", "000004.png", "sub/deep.json"]
+    assert record["files"] == [
+        "000000.png",
+        "000001.png",
+        "000002.png",
+        "000003.png",
+        "000004.png",
+        "sub/deep.json",
+    ]
     assert foreign_files(final) == []
     with atomic_path(final) as tmp:
         _write_folder(tmp, "new", n=3)
@@ -140,16 +155,21 @@ def test_a_users_file_inside_an_output_folder_is_never_deleted(tmp_path) -> None
     (final / "sub" / "my notes.txt").write_text("mine")
     with pytest.raises(InputError) as err:
         check_replaceable(final, "--output")
-    assert str(err.value) == (f"output folder '{final}' holds files magicpose did not write there (sub/my notes.txt): "
-                              "move them away or choose another --output (only an earlier output of magicpose is "
-                              "replaced)")
+    assert str(err.value) == (
+        f"output folder '{final}' holds files magicpose did not write there (sub/my notes.txt): "
+        "move them away or choose another --output (only an earlier output of magicpose is "
+        "replaced)"
+    )
     # and at the swap itself, for a file added while the run was working
     with pytest.raises(InputError, match="now holds files magicpose did not write there"):
         with atomic_path(final) as tmp:
             _write_folder(tmp, "new", n=3)
     assert (final / "sub" / "my notes.txt").read_text() == "mine"
-    assert _folder_state(final) == "mixed: ['000000.png', '000001.png', '000002.png', '000003.png', '000004.png', " \
-                                   "'sub/deep.json', 'sub/my notes.txt']"
+    assert (
+        _folder_state(final)
+        == "mixed: ['000000.png', '000001.png', '000002.png', '000003.png', '000004.png', "
+        "'sub/deep.json', 'sub/my notes.txt']"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
@@ -174,7 +194,9 @@ def test_folders_the_program_did_not_write_are_refused(tmp_path, monkeypatch) ->
     check_replaceable(tmp_path / "new", "--output")
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    with pytest.raises(InputError, match="it is a file, not a folder the program wrote; choose another --output"):
+    with pytest.raises(
+        InputError, match="it is a file, not a folder the program wrote; choose another --output"
+    ):
         check_replaceable(a_file, "--output")
     with pytest.raises(InputError, match="it is the root folder"):
         check_replaceable("/", "--output")
@@ -201,10 +223,16 @@ def test_a_folder_added_by_another_command_keeps_its_own_record_and_is_foreign(t
     assert foreign_files(dataset / "train_set" / "vid_0000") == ["0000.png"]
     (dataset / "train_set" / "vid_0000" / "extra.png").write_text("z")
     assert foreign_files(dataset / "train_set" / "vid_0000", nested=True) == ["extra.png"]
-    assert foreign_files(tmp_path) == sorted(f"data/{f}" for f in [RECORD, "train_set/vid_0000/0000.png",
-                                                                  "train_set/vid_0000/extra.png",
-                                                                  f"train_set/my_dance/{RECORD}",
-                                                                  "train_set/my_dance/000000.png"])
+    assert foreign_files(tmp_path) == sorted(
+        f"data/{f}"
+        for f in [
+            RECORD,
+            "train_set/vid_0000/0000.png",
+            "train_set/vid_0000/extra.png",
+            f"train_set/my_dance/{RECORD}",
+            "train_set/my_dance/000000.png",
+        ]
+    )
 
 
 def test_outputs_that_are_or_hold_an_input_are_refused(tmp_path) -> None:
@@ -212,8 +240,10 @@ def test_outputs_that_are_or_hold_an_input_are_refused(tmp_path) -> None:
     video.write_bytes(b"v")
     with pytest.raises(InputError) as err:
         check_not_input(tmp_path / "dance.mp4", [None, video], "--output")
-    assert str(err.value) == (f"output '{tmp_path / 'dance.mp4'}' is the input '{video}': choose another --output "
-                              "(an input is never overwritten)")
+    assert str(err.value) == (
+        f"output '{tmp_path / 'dance.mp4'}' is the input '{video}': choose another --output "
+        "(an input is never overwritten)"
+    )
     with pytest.raises(InputError, match=f"output '{tmp_path}' holds the input"):
         check_replaceable(tmp_path, "--output", inputs=[video])
     check_not_input(tmp_path / "other.mp4", [video], "--output")
@@ -290,9 +320,11 @@ def test_an_output_is_replaced_only_by_the_kind_that_wrote_it(tmp_path) -> None:
     check_replaceable(final, "--output")  # no kind asked for: any earlier output of magicpose
     with pytest.raises(InputError) as err:
         check_replaceable(final, "--output", kind="frames")
-    assert str(err.value) == (f"output folder '{final}' holds a dataset written by make-synthetic, not frames written "
-                              "by infer: choose another --output (an output is replaced only by the command that "
-                              "wrote it)")
+    assert str(err.value) == (
+        f"output folder '{final}' holds a dataset written by make-synthetic, not frames written "
+        "by infer: choose another --output (an output is replaced only by the command that "
+        "wrote it)"
+    )
     with pytest.raises(InputError, match="holds a dataset written by make-synthetic, not frames"):
         with atomic_path(final, kind="frames") as tmp:  # and at the swap itself
             _write_folder(tmp, "new", n=3)

@@ -44,8 +44,13 @@ def data(tmp_path_factory) -> Path:
 
 
 def _values(data: Path, out: Path, **extra) -> dict:
-    return {"data.root": data, "output_dir": out, "validation.every_steps": 0, "checkpoint.every_steps": 0,
-            **extra}
+    return {
+        "data.root": data,
+        "output_dir": out,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 0,
+        **extra,
+    }
 
 
 def _dotlist(values: dict) -> list[str]:
@@ -78,8 +83,12 @@ def test_pairs_are_consecutive_frames_of_one_video_centre_cropped_and_unflipped(
         v, t = ds.locate(index)
         video = ds.videos[v]
         assert 1 <= t < 6 and item["video"] == video.name and item["name"] == video.frames[t].name
-        for key, frame, kind in (("pose_prev", t - 1, "pose"), ("pose", t, "pose"),
-                                 ("frame_prev", t - 1, "image"), ("frame", t, "image")):
+        for key, frame, kind in (
+            ("pose_prev", t - 1, "pose"),
+            ("pose", t, "pose"),
+            ("frame_prev", t - 1, "image"),
+            ("frame", t, "image"),
+        ):
             pixels = np.asarray(center_crop_resize(load_image(getattr(video.frames[frame], kind)), 32, 32))
             expected = torch.from_numpy(pixels.copy()).permute(2, 0, 1)
             if kind == "pose":  # raw uint8: the trainer applies the generator's own pose_input
@@ -101,8 +110,9 @@ def test_pairs_are_consecutive_frames_of_one_video_centre_cropped_and_unflipped(
 
 
 @pytest.mark.parametrize("architecture", ["local", "global"])
-def test_the_step_chains_two_generator_passes_and_shows_d_twelve_channel_pairs(data, tmp_path, vgg_file,
-                                                                               architecture):
+def test_the_step_chains_two_generator_passes_and_shows_d_twelve_channel_pairs(
+    data, tmp_path, vgg_file, architecture
+):
     extra = GLOBAL if architecture == "global" else {}
     trainer = _trainer(data, tmp_path, **{"loss.vgg19_path": vgg_file, "loss.vgg_weight": 10.0, **extra})
     generator, discriminator = trainer.unwrapped_generator, trainer.unwrapped_discriminator
@@ -148,8 +158,10 @@ def test_l1_term_is_the_weighted_l1_of_both_frames(data, tmp_path):
 def test_vgg_off_needs_no_file_and_on_without_one_is_one_line_before_any_step(data, tmp_path, capsys):
     assert _trainer(data, tmp_path / "off").vgg is None  # the tiny config: loss.vgg_weight 0
     base = ["train-pose2vid", "--config", str(TINY), *_dotlist(_values(data, tmp_path / "x"))]
-    for extra, expected in ((["loss.vgg_weight=10"], "loss.vgg_weight=10 needs loss.vgg19_path"),
-                            (["loss.vgg_weight=10", f"loss.vgg19_path={tmp_path / 'nope.pth'}"], "nope.pth")):
+    for extra, expected in (
+        (["loss.vgg_weight=10"], "loss.vgg_weight=10 needs loss.vgg19_path"),
+        (["loss.vgg_weight=10", f"loss.vgg19_path={tmp_path / 'nope.pth'}"], "nope.pth"),
+    ):
         AcceleratorState._reset_state(reset_partial_state=True)
         assert cli.main([*base, *extra]) == 2
         err = capsys.readouterr().err
@@ -168,9 +180,16 @@ def test_init_from_and_fix_global_steps(data, tmp_path):
     global_run.train()
     trained_global = load_file(tmp_path / "global" / "final" / G_FILE)
 
-    local = _trainer(data, tmp_path / "local", **{"model.init_from": tmp_path / "global",
-                                                   "train.max_steps": 4, "train.fix_global_steps": 2,
-                                                   "checkpoint.every_steps": 2})
+    local = _trainer(
+        data,
+        tmp_path / "local",
+        **{
+            "model.init_from": tmp_path / "global",
+            "train.max_steps": 4,
+            "train.fix_global_steps": 2,
+            "checkpoint.every_steps": 2,
+        },
+    )
     start = _generator_state(local)
     unprefixed = {k.removeprefix("net."): v for k, v in trained_global.items()}
     branch = local_enhancer_from_global_state_dict(unprefixed, n_downsample_global=2, n_blocks_global=1)
@@ -203,8 +222,11 @@ def test_bf16_mixed_precision_trains_with_clipping(data, tmp_path):
     fp32 = _trainer(data, tmp_path / "fp32", **{"train.max_steps": 2})
     start = _generator_state(fp32)
     fp32.train()
-    bf16 = _trainer(data, tmp_path / "bf16", **{"train.max_steps": 2, "train.mixed_precision": "bf16",
-                                                "train.max_grad_norm": 0.01})
+    bf16 = _trainer(
+        data,
+        tmp_path / "bf16",
+        **{"train.max_steps": 2, "train.mixed_precision": "bf16", "train.max_grad_norm": 0.01},
+    )
     assert all(torch.equal(v, start[k]) for k, v in _generator_state(bf16).items())  # same seed, same init
     bf16.train()
     trained, reference = _generator_state(bf16), _generator_state(fp32)
@@ -255,11 +277,14 @@ def test_loss_falls_on_a_tiny_set_and_final_folder_runs_in_magicpose_infer(data,
     before = l1()
     trainer.train()
     after = l1()
-    first, last = ({k: np.mean([h[k] for h in part]) for k in ("g", "d")}
-                   for part in (history[:5], history[-5:]))
+    first, last = (
+        {k: np.mean([h[k] for h in part]) for k in ("g", "d")} for part in (history[:5], history[-5:])
+    )
     # measured: L1 0.543 -> 0.327; G 10.2 -> 3.4, D 1.14 -> 0.51 (means of the first and last 5 steps)
-    print(f"L1 {before:.3f} -> {after:.3f}; G {first['g']:.2f} -> {last['g']:.2f}; "
-          f"D {first['d']:.3f} -> {last['d']:.3f}")
+    print(
+        f"L1 {before:.3f} -> {after:.3f}; G {first['g']:.2f} -> {last['g']:.2f}; "
+        f"D {first['d']:.3f} -> {last['d']:.3f}"
+    )
     assert after < 0.7 * before, (before, after)
     assert last["g"] < 0.5 * first["g"] and last["d"] < 0.7 * first["d"], (first, last)
 
@@ -273,8 +298,26 @@ def test_loss_falls_on_a_tiny_set_and_final_folder_runs_in_magicpose_infer(data,
     assert not list(tmp_path.glob("fit/.final*"))  # written under a temporary name, then renamed
     out = tmp_path / "infer" / "dance.mp4"
     poses = ROOT / "example_data" / "poses"
-    assert cli.main(["infer", "--generator", "pose2vid", "--weights", str(final), "--poses", str(poses),
-                     "--output", str(out), "--device", "cpu", "--dtype", "float32"]) == 0
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--generator",
+                "pose2vid",
+                "--weights",
+                str(final),
+                "--poses",
+                str(poses),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+                "--dtype",
+                "float32",
+            ]
+        )
+        == 0
+    )
     frames = sorted((tmp_path / "infer" / "dance_frames").glob("*.png"))
     written = [np.asarray(Image.open(p).convert("RGB")) for p in frames]
     expected = list(pipe.iter_frames(load_pose_sequence(poses), *size))
@@ -302,9 +345,20 @@ def test_validation_preview_is_pose_generated_real(data, tmp_path):
 
 
 def _run(data: Path, out: Path, nproc: int = 1, env: dict | None = None, resume: bool = False, **extra):
-    values = _values(data, out, **{"train.max_steps": 6, "train.batch_size": 4, "train.decay_steps": 3,
-                                   "train.fix_global_steps": 2, "checkpoint.every_steps": 2,
-                                   "checkpoint.keep_last": 3, "logging.record_samples": True, **extra})
+    values = _values(
+        data,
+        out,
+        **{
+            "train.max_steps": 6,
+            "train.batch_size": 4,
+            "train.decay_steps": 3,
+            "train.fix_global_steps": 2,
+            "checkpoint.every_steps": 2,
+            "checkpoint.keep_last": 3,
+            "logging.record_samples": True,
+            **extra,
+        },
+    )
     return run_pose2vid_training(TINY, _dotlist(values), nproc=nproc, env=env, resume=resume)
 
 
@@ -360,8 +414,8 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(data, straig
     single = json.loads((straight / "seen_samples" / "rank-0.json").read_text())
     assert len(seen[0]) == len(seen[1]) == 12 and len(single) == 24
     for step in range(6):  # per step the ranks see disjoint halves of the 1-process run's batch
-        s0, s1 = set(seen[0][2 * step:2 * step + 2]), set(seen[1][2 * step:2 * step + 2])
-        assert not s0 & s1 and s0 | s1 == set(single[4 * step:4 * step + 4])
+        s0, s1 = set(seen[0][2 * step : 2 * step + 2]), set(seen[1][2 * step : 2 * step + 2])
+        assert not s0 & s1 and s0 | s1 == set(single[4 * step : 4 * step + 4])
 
 
 def test_sigkill_between_and_inside_checkpoints_then_resume_is_bitwise_equal(data, straight, tmp_path):
@@ -392,10 +446,16 @@ def test_sigkill_between_and_inside_checkpoints_then_resume_is_bitwise_equal(dat
 
 def test_a_checkpoint_holds_each_trained_tensor_once(straight):
     folder = straight / "checkpoints" / "checkpoint-6"
-    assert sorted(p.name for p in checkpoints.list_checkpoints(straight)) == ["checkpoint-2", "checkpoint-4",
-                                                                               "checkpoint-6"]
-    tensor_files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                          if p.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+    assert sorted(p.name for p in checkpoints.list_checkpoints(straight)) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-6",
+    ]
+    tensor_files = sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.suffix in (".safetensors", ".bin", ".pt", ".pth")
+    )
     assert tensor_files == [DISCRIMINATOR_FILE, str(G_FILE), "optimizer.bin", "optimizer_1.bin"]
     pipe = load_pose2vid_pipeline(folder)
     generator = load_file(folder / G_FILE)

@@ -29,10 +29,36 @@ from magicpose.files import RECORD, make_parents
 
 REPO = Path(__file__).resolve().parents[1]
 POSES = sorted((REPO / "example_data" / "poses").glob("*.png"))
-FAST = ["--steps", "2", "--height", "32", "--width", "32", "--device", "cpu", "--dtype", "float32",
-        "--weights", str(REPO / "pretrained_weights" / "demo"), "--seed", "3"]
-LAUNCH_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
-VIDEOS = {"vid_a": 3, "vid_b": 2, "vid_c": 3}  # 3 videos over 2 ranks: rank 0 takes vid_a and vid_c, rank 1 vid_b
+FAST = [
+    "--steps",
+    "2",
+    "--height",
+    "32",
+    "--width",
+    "32",
+    "--device",
+    "cpu",
+    "--dtype",
+    "float32",
+    "--weights",
+    str(REPO / "pretrained_weights" / "demo"),
+    "--seed",
+    "3",
+]
+LAUNCH_ENV = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
+VIDEOS = {
+    "vid_a": 3,
+    "vid_b": 2,
+    "vid_c": 3,
+}  # 3 videos over 2 ranks: rank 0 takes vid_a and vid_c, rank 1 vid_b
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,7 +73,7 @@ def _make_video(root: Path, video: str, frames: int) -> None:
     for i in range(frames):
         frame = np.zeros((40, 48, 3), np.uint8)
         frame[:] = rng.integers(0, 256, 3, dtype=np.uint8)
-        frame[10:30, 8 + i % 20: 20 + i % 20] = rng.integers(0, 256, (20, 12, 3), dtype=np.uint8)
+        frame[10:30, 8 + i % 20 : 20 + i % 20] = rng.integers(0, 256, (20, 12, 3), dtype=np.uint8)
         Image.fromarray(frame).save(img_dir / f"{i:04d}.png")
         Image.open(POSES[i % len(POSES)]).convert("RGB").resize((48, 40)).save(pose_dir / f"{i:04d}.png")
 
@@ -80,8 +106,23 @@ def _as_rank(monkeypatch, rank: int, world_size: int) -> None:
 def _torchrun(root: Path, out: Path, cwd: Path, *extra: str, nproc: int = 2) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-           "-m", "magicpose", "infer-dataset", "--root", str(root), "--output", str(out), *FAST, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(nproc),
+        "-m",
+        "magicpose",
+        "infer-dataset",
+        "--root",
+        str(root),
+        "--output",
+        str(out),
+        *FAST,
+        *extra,
+    ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
 
 
@@ -131,11 +172,13 @@ def test_rank_from_environ() -> None:
     assert rank_from_environ({"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}) == Rank(5, 8, 1)
     assert rank_from_environ({"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}).prefix == "rank 5/8: "
     assert Rank().prefix == ""
-    for env, text in [({"WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "RANK is not set"),
-                      ({"WORLD_SIZE": "two", "RANK": "0", "LOCAL_RANK": "0"}, "WORLD_SIZE='two' is not a whole"),
-                      ({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"}, "RANK=2 must be from 0 to"),
-                      ({"WORLD_SIZE": "0", "RANK": "0", "LOCAL_RANK": "0"}, "WORLD_SIZE=0 must be at least 1"),
-                      ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "-1"}, "LOCAL_RANK=-1")]:
+    for env, text in [
+        ({"WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "RANK is not set"),
+        ({"WORLD_SIZE": "two", "RANK": "0", "LOCAL_RANK": "0"}, "WORLD_SIZE='two' is not a whole"),
+        ({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"}, "RANK=2 must be from 0 to"),
+        ({"WORLD_SIZE": "0", "RANK": "0", "LOCAL_RANK": "0"}, "WORLD_SIZE=0 must be at least 1"),
+        ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "-1"}, "LOCAL_RANK=-1"),
+    ]:
         with pytest.raises(InputError, match=re.escape(text)):
             rank_from_environ(env)
 
@@ -166,7 +209,11 @@ def test_two_processes_write_the_files_of_one_process(one_run, two_run) -> None:
     assert f"rank 1/2: wrote 1 video to {out}: vid_b (this rank's share of 3 videos)" in proc.stdout
     one, two = _files(one_run), _files(out)
     assert sorted(two) == sorted(one)
-    assert {Path(f).parts[1] for f in one if len(Path(f).parts) > 2} == {"gen_images", "gt_images", "pose_maps"}
+    assert {Path(f).parts[1] for f in one if len(Path(f).parts) > 2} == {
+        "gen_images",
+        "gt_images",
+        "pose_maps",
+    }
     assert {f for f in one if f.endswith("condition.png")} == {f"{v}/condition.png" for v in VIDEOS}
     assert [f for f in two if two[f] != one[f]] == []  # every file byte-equal
     assert {Path(f).name for f in two if Path(f).name.startswith(".")} == {RECORD}  # no temporaries
@@ -176,8 +223,21 @@ def test_evaluate_scores_both_outputs_alike(one_run, two_run, tmp_path, capsys) 
     results = []
     for out in (one_run, two_run[0]):
         report = tmp_path / f"{out.parent.name}.json"
-        assert cli.main(["evaluate", str(out), "-o", str(report), "--device", "cpu",
-                         "--metrics", "l1,l1_disco,psnr,psnr_disco,ssim"]) == 0
+        assert (
+            cli.main(
+                [
+                    "evaluate",
+                    str(out),
+                    "-o",
+                    str(report),
+                    "--device",
+                    "cpu",
+                    "--metrics",
+                    "l1,l1_disco,psnr,psnr_disco,ssim",
+                ]
+            )
+            == 0
+        )
         results.append(json.loads(report.read_text()))
     one, two = results
     assert set(one["metrics"]) == {"l1", "l1_disco", "psnr", "psnr_disco", "ssim"}
@@ -186,8 +246,9 @@ def test_evaluate_scores_both_outputs_alike(one_run, two_run, tmp_path, capsys) 
         assert one[key] == two[key], key
 
 
-def test_one_rank_writes_only_its_share_and_a_rank_without_video_exits_0(dataset, one_run, tmp_path, capsys,
-                                                                         monkeypatch) -> None:
+def test_one_rank_writes_only_its_share_and_a_rank_without_video_exits_0(
+    dataset, one_run, tmp_path, capsys, monkeypatch
+) -> None:
     out = tmp_path / "gen"
     _as_rank(monkeypatch, 2, 4)  # rank 2 of 4: vid_c alone
     assert cli.main(["infer-dataset", "--root", str(dataset), "--output", str(out), *FAST]) == 0
@@ -202,12 +263,16 @@ def test_one_rank_writes_only_its_share_and_a_rank_without_video_exits_0(dataset
 
 def test_every_rank_checks_every_video_before_any_work(tmp_path, capsys, monkeypatch) -> None:
     root = _make_dataset(tmp_path / "TikTok", VIDEOS)
-    (root / "test_set" / "vid_c" / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # rank 0's second video
+    (root / "test_set" / "vid_c" / "0002.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n broken"
+    )  # rank 0's second video
     for rank in (0, 1):  # rank 1 never reads vid_c, and still refuses the run
         _as_rank(monkeypatch, rank, 2)
         assert cli.main(["infer-dataset", "--root", str(root), "--output", str(tmp_path / "gen"), *FAST]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: rank {rank}/2: cannot read image '{root / 'test_set' / 'vid_c' / '0002.png'}'")
+        assert err.startswith(
+            f"error: rank {rank}/2: cannot read image '{root / 'test_set' / 'vid_c' / '0002.png'}'"
+        )
         assert len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "gen").exists()
 
@@ -230,13 +295,16 @@ def test_a_failing_rank_keeps_the_other_ranks_videos(tmp_path) -> None:
     proc = _torchrun(root, tmp_path / "gen", tmp_path, "--steps", "10")
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: rank 1/2: cannot read image '{damaged}'"), errors
+    assert len(errors) == 1 and errors[0].startswith(f"error: rank 1/2: cannot read image '{damaged}'"), (
+        errors
+    )
     assert f"rank 0/2: wrote 2 videos to {tmp_path / 'gen'}: vid_a, vid_c" in proc.stdout, proc.stderr[-3000:]
     assert _files(tmp_path / "gen") == _files(tmp_path / "one")  # rank 0's videos, whole; nothing of vid_b
 
 
-def test_stopped_by_the_launcher_a_rank_keeps_its_finished_videos(dataset, one_run, tmp_path, capsys,
-                                                                  monkeypatch) -> None:
+def test_stopped_by_the_launcher_a_rank_keeps_its_finished_videos(
+    dataset, one_run, tmp_path, capsys, monkeypatch
+) -> None:
     """torchrun stops the other ranks with SIGTERM when one fails: the video in progress is cleaned away."""
     from magicpose import infer
 
@@ -255,8 +323,9 @@ def test_stopped_by_the_launcher_a_rank_keeps_its_finished_videos(dataset, one_r
     out = tmp_path / "gen"
     assert cli.main(["infer-dataset", "--root", str(dataset), "--output", str(out), *FAST]) == 130
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (f"interrupted: rank 0/2: the video in progress was not written; 1 finished video kept in "
-                       f"{out}: vid_a")
+    assert err[-1] == (
+        f"interrupted: rank 0/2: the video in progress was not written; 1 finished video kept in {out}: vid_a"
+    )
     assert _files(out) == {f: data for f, data in _files(one_run).items() if f.startswith("vid_a/")}
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 

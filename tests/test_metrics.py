@@ -31,7 +31,7 @@ def _reference_ssim(x, y):
     values = []
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
-            px, py = xp[i:i + 11, j:j + 11], yp[i:i + 11, j:j + 11]
+            px, py = xp[i : i + 11, j : j + 11], yp[i : i + 11, j : j + 11]
             mx, my = (w * px).sum(), (w * py).sum()
             vx, vy = (w * px * px).sum() - mx**2, (w * py * py).sum() - my**2
             cxy = (w * px * py).sum() - mx * my

@@ -87,9 +87,18 @@ def test_no_module_imports_itself_back_through_others():
     assert _cycles(_import_graph()) == []
 
 
-@pytest.mark.parametrize("entry", ["magicpose.infer", "magicpose.commands.infer", "magicpose.commands.infer_dataset",
-                                   "magicpose.ui.jobs", "magicpose.ui.app", "magicpose.weights",
-                                   "magicpose.pipelines.pipeline_pose2vid"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "magicpose.infer",
+        "magicpose.commands.infer",
+        "magicpose.commands.infer_dataset",
+        "magicpose.ui.jobs",
+        "magicpose.ui.app",
+        "magicpose.weights",
+        "magicpose.pipelines.pipeline_pose2vid",
+    ],
+)
 def test_inference_never_imports_training(entry):
     reached = _reachable(_import_graph(), entry)
     assert not sorted(m for m in reached if m.startswith("magicpose.training"))
@@ -98,7 +107,9 @@ def test_inference_never_imports_training(entry):
 def test_the_page_never_imports_the_command_line():
     graph = _import_graph()
     for module in (m for m in graph if m.startswith("magicpose.ui")):
-        assert not {m for m in _reachable(graph, module) if m == "magicpose.cli" or m.startswith("magicpose.commands")}
+        assert not {
+            m for m in _reachable(graph, module) if m == "magicpose.cli" or m.startswith("magicpose.commands")
+        }
 
 
 def test_every_subcommand_is_one_module_with_a_parser_and_a_runner():
@@ -128,14 +139,32 @@ def test_infer_defaults_are_written_once():
     assert page == dataclasses.replace(InferOptions(), output="out.mp4")
     # and infer-dataset's sampling flags are the same defaults
     dataset = build_parser().parse_args(["infer-dataset", "--root", "r", "--output", "o"])
-    sampling = ("steps", "guidance_scale", "seed", "height", "width", "frames_per_batch", "appearance_timestep",
-                "device", "dtype", "fps", "weights")
+    sampling = (
+        "steps",
+        "guidance_scale",
+        "seed",
+        "height",
+        "width",
+        "frames_per_batch",
+        "appearance_timestep",
+        "device",
+        "dtype",
+        "fps",
+        "weights",
+    )
     assert {k: getattr(dataset, k) for k in sampling} == {k: getattr(InferOptions(), k) for k in sampling}
     # and `magicpose ui`'s flags are the page's own defaults
     ui = build_parser().parse_args(["ui"])
-    started = UIConfig(weights=ui.weights, pose2vid_weights=ui.pose2vid_weights,
-                       vid2vid_weights=ui.vid2vid_weights, output_dir=Path(ui.output_dir),
-                       device=ui.device, dtype=ui.dtype, pose_backend=ui.pose_backend, pose_weights=ui.pose_weights)
+    started = UIConfig(
+        weights=ui.weights,
+        pose2vid_weights=ui.pose2vid_weights,
+        vid2vid_weights=ui.vid2vid_weights,
+        output_dir=Path(ui.output_dir),
+        device=ui.device,
+        dtype=ui.dtype,
+        pose_backend=ui.pose_backend,
+        pose_weights=ui.pose_weights,
+    )
     assert started == UIConfig()
 
 

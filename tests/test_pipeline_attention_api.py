@@ -21,8 +21,16 @@ def _pipe(components=None, seed=8):
 
 
 def _frames(pipe, **kwargs):
-    return pipe(image=REFERENCE, pose_images=POSES, height=SIZE, width=SIZE, num_inference_steps=3,
-                generator=torch.Generator().manual_seed(4), output_type="np", **kwargs).frames[0]
+    return pipe(
+        image=REFERENCE,
+        pose_images=POSES,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(4),
+        output_type="np",
+        **kwargs,
+    ).frames[0]
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +41,27 @@ def default_frames():
 
 def _state(unet):
     """What a pipeline could change on a UNet: its processors (by identity) and the hooks on its modules."""
-    return ({k: id(v) for k, v in unet.attn_processors.items()},
-            sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in unet.modules()))
+    return (
+        {k: id(v) for k, v in unet.attn_processors.items()},
+        sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in unet.modules()),
+    )
 
 
 def _close(a, b, tol=1e-5):
     return np.abs(a - b).max() <= tol
 
 
-@pytest.mark.parametrize("switch", ["set_attn_processor_2_0", "set_attn_processor_classic", "set_default",
-                                    "attention_slicing_1", "attention_slicing_auto", "user_processor"])
+@pytest.mark.parametrize(
+    "switch",
+    [
+        "set_attn_processor_2_0",
+        "set_attn_processor_classic",
+        "set_default",
+        "attention_slicing_1",
+        "attention_slicing_auto",
+        "user_processor",
+    ],
+)
 def test_standard_attention_switches_keep_the_reference(switch, default_frames):
     with_reference, without_reference = default_frames
     pipe = _pipe()
@@ -101,13 +120,22 @@ def test_other_pipelines_on_the_same_unet_are_unaffected(default_frames):
     """A diffusers ControlNet pipeline sharing the UNet gives the same images before and after MagicPose samples,
     and from_pipe in both directions gives working pipelines."""
     magic = _pipe()
-    sd = StableDiffusionControlNetPipeline.from_pipe(magic, safety_checker=None, feature_extractor=None,
-                                                      requires_safety_checker=False)
+    sd = StableDiffusionControlNetPipeline.from_pipe(
+        magic, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
     sd.set_progress_bar_config(disable=True)
 
     def sd_image():
-        return sd(prompt="", image=POSES[0], height=SIZE, width=SIZE, num_inference_steps=3, guidance_scale=1.0,
-                  generator=torch.Generator().manual_seed(4), output_type="np").images
+        return sd(
+            prompt="",
+            image=POSES[0],
+            height=SIZE,
+            width=SIZE,
+            num_inference_steps=3,
+            guidance_scale=1.0,
+            generator=torch.Generator().manual_seed(4),
+            output_type="np",
+        ).images
 
     first = sd_image()
     assert _close(_frames(magic), default_frames[0])

@@ -39,18 +39,40 @@ def test_bank_and_guidance_off_equals_diffusers_controlnet_pipeline():
     reference_unet = copy.deepcopy(components["unet"])
     reference_unet.set_attn_processor(AttnProcessor2_0())
     sd = StableDiffusionControlNetPipeline(
-        vae=components["vae"], text_encoder=components["text_encoder"], tokenizer=components["tokenizer"],
-        unet=reference_unet, controlnet=components["controlnet"], scheduler=components["scheduler"],
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=components["vae"],
+        text_encoder=components["text_encoder"],
+        tokenizer=components["tokenizer"],
+        unet=reference_unet,
+        controlnet=components["controlnet"],
+        scheduler=components["scheduler"],
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     sd.set_progress_bar_config(disable=True)
     poses = _images(2, seed=1)
-    ours = pipe(image=_images(1, 7)[0], pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=4,
-                guidance_scale=1.0, appearance_control=False, generator=torch.Generator().manual_seed(3),
-                output_type="np").frames[0]
+    ours = pipe(
+        image=_images(1, 7)[0],
+        pose_images=poses,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=4,
+        guidance_scale=1.0,
+        appearance_control=False,
+        generator=torch.Generator().manual_seed(3),
+        output_type="np",
+    ).frames[0]
     for i, pose in enumerate(poses):
-        theirs = sd(prompt="", image=pose, height=SIZE, width=SIZE, num_inference_steps=4, guidance_scale=1.0,
-                    generator=torch.Generator().manual_seed(3), output_type="np").images[0]
+        theirs = sd(
+            prompt="",
+            image=pose,
+            height=SIZE,
+            width=SIZE,
+            num_inference_steps=4,
+            guidance_scale=1.0,
+            generator=torch.Generator().manual_seed(3),
+            output_type="np",
+        ).images[0]
         assert np.abs(ours[i] - theirs).max() <= 1e-5
     assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the two poses gave different frames
 
@@ -133,14 +155,23 @@ def original_loop_runner(components, prompt_embeds=None, device="cpu", dtype=tor
         for t in scheduler.timesteps:
             eps = []
             for f, hint in enumerate(hints):
-                z_in = scheduler.scale_model_input(z[f:f + 1], t)
+                z_in = scheduler.scale_model_input(z[f : f + 1], t)
                 appearance(ref_latent, t, encoder_hidden_states=context)
-                down, mid = controlnet(z_in, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
+                down, mid = controlnet(
+                    z_in, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False
+                )
                 for r in readers:
                     r.enabled = True
-                eps_c = unet(z_in, t, encoder_hidden_states=context, down_block_additional_residuals=down,
-                             mid_block_additional_residual=mid).sample
-                controlnet(z_in, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)  # discarded
+                eps_c = unet(
+                    z_in,
+                    t,
+                    encoder_hidden_states=context,
+                    down_block_additional_residuals=down,
+                    mid_block_additional_residual=mid,
+                ).sample
+                controlnet(
+                    z_in, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False
+                )  # discarded
                 for r in readers:
                     r.enabled = False
                 eps_u = unet(z_in, t, encoder_hidden_states=context).sample
@@ -150,17 +181,20 @@ def original_loop_runner(components, prompt_embeds=None, device="cpu", dtype=tor
             return z
         frames = []
         for f in range(len(poses)):
-            image = vae.decode(z[f:f + 1] / vae.config.scaling_factor).sample
+            image = vae.decode(z[f : f + 1] / vae.config.scaling_factor).sample
             frames.append((image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy())
         return np.stack(frames)
 
     return run
 
 
-def literal_original_loop(components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True,
-                          scheduler=None):
+def literal_original_loop(
+    components, reference, poses, steps, guidance_scale, seed, size=SIZE, decode=True, scheduler=None
+):
     """The original's sampler, literally, on the CPU in float32 (see ``original_loop_runner``)."""
-    return original_loop_runner(components)(reference, poses, steps, guidance_scale, seed, size, decode, scheduler)
+    return original_loop_runner(components)(
+        reference, poses, steps, guidance_scale, seed, size, decode, scheduler
+    )
 
 
 @functools.cache
@@ -168,11 +202,19 @@ def _literal_loop_and_unreferenced_frames() -> tuple[np.ndarray, np.ndarray]:
     """For test_optimised_sampler_equals_literal_original_loop: the literal loop's frames and the pipeline's frames
     without the reference. Neither depends on frames_per_batch, so each is computed once for both cases."""
     reference, poses = _images(1, 11)[0], _images(4, 12)
-    expected = literal_original_loop(make_components("tiny", seed=5), reference, poses, steps=4, guidance_scale=7.0,
-                                     seed=9)
+    expected = literal_original_loop(
+        make_components("tiny", seed=5), reference, poses, steps=4, guidance_scale=7.0, seed=9
+    )
     no_ref = make_pipeline("tiny", seed=5)(
-        image=reference, pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=4,
-        generator=torch.Generator().manual_seed(9), appearance_control=False, output_type="np").frames[0]
+        image=reference,
+        pose_images=poses,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=4,
+        generator=torch.Generator().manual_seed(9),
+        appearance_control=False,
+        output_type="np",
+    ).frames[0]
     expected.flags.writeable = no_ref.flags.writeable = False  # shared by the cases: read only
     return expected, no_ref
 
@@ -182,8 +224,17 @@ def test_optimised_sampler_equals_literal_original_loop(frames_per_batch):
     expected, no_ref = _literal_loop_and_unreferenced_frames()
     reference, poses = _images(1, 11)[0], _images(4, 12)
     pipe = make_pipeline("tiny", seed=5)
-    got = pipe(image=reference, pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=4, guidance_scale=7.0,
-               generator=torch.Generator().manual_seed(9), frames_per_batch=frames_per_batch, output_type="np").frames[0]
+    got = pipe(
+        image=reference,
+        pose_images=poses,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        generator=torch.Generator().manual_seed(9),
+        frames_per_batch=frames_per_batch,
+        output_type="np",
+    ).frames[0]
     assert got.shape == expected.shape == (4, SIZE, SIZE, 3)
     assert np.abs(got - expected).max() <= 1e-5
     # The oracle is not trivially satisfied: without the reference the frames differ.
@@ -191,8 +242,16 @@ def test_optimised_sampler_equals_literal_original_loop(frames_per_batch):
 
 
 def _run(pipe, reference, poses, seed=0, **kwargs):
-    return pipe(image=reference, pose_images=poses, height=SIZE, width=SIZE, num_inference_steps=3,
-                generator=torch.Generator().manual_seed(seed), output_type="np", **kwargs).frames[0]
+    return pipe(
+        image=reference,
+        pose_images=poses,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+        **kwargs,
+    ).frames[0]
 
 
 def test_reference_conditions_output_and_same_inputs_are_deterministic():
@@ -211,7 +270,9 @@ def test_reference_conditions_output_and_same_inputs_are_deterministic():
 
 def test_bank_holds_one_tensor_per_self_attention_of_the_appearance_unet():
     pipe = make_pipeline("tiny", seed=3)
-    attn1 = [n for n, m in pipe.appearance_unet.named_modules() if isinstance(m, Attention) and n.endswith("attn1")]
+    attn1 = [
+        n for n, m in pipe.appearance_unet.named_modules() if isinstance(m, Attention) and n.endswith("attn1")
+    ]
     assert len(attn1) > 0
     seen = []
 
@@ -230,10 +291,16 @@ def test_stopping_after_the_last_write_gives_the_same_bank():
     latents = torch.randn(1, 4, 16, 16)
     context = pipe.encode_prompt("", torch.device("cpu"))[0]
     with torch.no_grad(), attached_reference_bank(pipe.appearance_unet, pipe.unet, pipe.bank):
-        full = dict(run_appearance_unet(pipe.appearance_unet, pipe.bank, latents, 500, context,
-                                        stop_after_last_write=False).features)
-        early = dict(run_appearance_unet(pipe.appearance_unet, pipe.bank, latents, 500, context,
-                                         stop_after_last_write=True).features)
+        full = dict(
+            run_appearance_unet(
+                pipe.appearance_unet, pipe.bank, latents, 500, context, stop_after_last_write=False
+            ).features
+        )
+        early = dict(
+            run_appearance_unet(
+                pipe.appearance_unet, pipe.bank, latents, 500, context, stop_after_last_write=True
+            ).features
+        )
     assert len(full) == len(self_attention_names(pipe.appearance_unet)) > 0
     assert sorted(full) == sorted(early)
     assert all(torch.equal(full[k], early[k]) for k in full)
@@ -242,8 +309,9 @@ def test_stopping_after_the_last_write_gives_the_same_bank():
 def test_zero_appearance_timestep_runs_the_appearance_unet_once():
     pipe = make_pipeline("tiny", seed=6)
     calls = []
-    handle = pipe.appearance_unet.register_forward_pre_hook(lambda m, args, kwargs: calls.append(args[1]),
-                                                            with_kwargs=True)
+    handle = pipe.appearance_unet.register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append(args[1]), with_kwargs=True
+    )
     try:
         _run(pipe, _images(1, 1)[0], _images(2, 2), appearance_timestep="same")
         assert len(calls) == 3

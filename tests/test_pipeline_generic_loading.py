@@ -23,8 +23,15 @@ REFERENCE, POSES = _images(1, 51)[0], _images(2, 52)
 
 def _frames(pipe):
     pipe.set_progress_bar_config(disable=True)
-    return pipe(image=REFERENCE, pose_images=POSES, height=SIZE, width=SIZE, num_inference_steps=2,
-                generator=torch.Generator().manual_seed(1), output_type="np").frames
+    return pipe(
+        image=REFERENCE,
+        pose_images=POSES,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(1),
+        output_type="np",
+    ).frames
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +102,9 @@ def test_the_shipped_demo_weights_load_through_the_generic_loader():
 
     pipe = DiffusionPipeline.from_pretrained(DEMO_WEIGHTS, trust_remote_code=True)
     assert type(pipe) is MagicPosePipeline and pipe.empty_prompt_embeds is not None
-    assert torch.equal(pipe.empty_prompt_embeds, MagicPosePipeline.from_pretrained(DEMO_WEIGHTS).empty_prompt_embeds)
+    assert torch.equal(
+        pipe.empty_prompt_embeds, MagicPosePipeline.from_pretrained(DEMO_WEIGHTS).empty_prompt_embeds
+    )
 
 
 def test_pose2vid_folders_load_through_the_generic_loader(tmp_path):

@@ -65,7 +65,9 @@ def test_face_enhancer_changes_only_the_head_box_and_skips_headless_frames(feedb
     feeds the enhanced frame back, so the frame after a face differs everywhere."""
     poses = _poses(3)
     keypoints = [_keypoints((10, 12)), _keypoints(None), _keypoints((30, 30))]
-    plain = np.stack(list(_pipeline(face=True).iter_frames(poses, SIZE, SIZE)))  # no keypoints: no enhancement
+    plain = np.stack(
+        list(_pipeline(face=True).iter_frames(poses, SIZE, SIZE))
+    )  # no keypoints: no enhancement
     assert np.array_equal(plain, np.stack(list(_pipeline().iter_frames(poses, SIZE, SIZE))))
     pipe = _pipeline(face=True, feedback=feedback)
     enhanced = np.stack(list(pipe.iter_frames(poses, SIZE, SIZE, pose_keypoints=keypoints)))
@@ -74,8 +76,10 @@ def test_face_enhancer_changes_only_the_head_box_and_skips_headless_frames(feedb
         outside = np.ones((SIZE, SIZE), bool)
         outside[box.slices()] = False
         assert np.array_equal(enhanced[i][outside], plain[i][outside])
-        assert not np.array_equal(crop(torch.from_numpy(enhanced[i]).permute(2, 0, 1), box),
-                                  crop(torch.from_numpy(plain[i]).permute(2, 0, 1), box))
+        assert not np.array_equal(
+            crop(torch.from_numpy(enhanced[i]).permute(2, 0, 1), box),
+            crop(torch.from_numpy(plain[i]).permute(2, 0, 1), box),
+        )
     # no head on frame 1: unchanged, unless the enhanced frame 0 was fed back
     assert np.array_equal(enhanced[1], plain[1]) == (feedback == "body")
 

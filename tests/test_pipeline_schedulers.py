@@ -55,9 +55,17 @@ def _pipe(components, scheduler):
 
 
 def _call(pipe, reference, poses, seed=9, **kwargs):
-    return pipe(image=reference, pose_images=poses, height=SIZE, width=SIZE, guidance_scale=7.0,
-                generator=torch.Generator().manual_seed(seed), frames_per_batch=2, output_type="np",
-                **{"num_inference_steps": STEPS, **kwargs}).frames[0]
+    return pipe(
+        image=reference,
+        pose_images=poses,
+        height=SIZE,
+        width=SIZE,
+        guidance_scale=7.0,
+        generator=torch.Generator().manual_seed(seed),
+        frames_per_batch=2,
+        output_type="np",
+        **{"num_inference_steps": STEPS, **kwargs},
+    ).frames[0]
 
 
 @pytest.mark.parametrize("name", SCHEDULERS)
@@ -77,8 +85,10 @@ def test_schedulers_give_different_frames_and_euler_needs_its_input_scaling():
     ``scale_model_input`` (what the pipeline did before) gives other frames than with it."""
     components = _components()
     reference, poses = _images(1, 11)[0], _images(2, 12)
-    frames = {name: _call(_pipe(components, _scheduler(name, components)), reference, poses)
-              for name in ("DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler")}
+    frames = {
+        name: _call(_pipe(components, _scheduler(name, components)), reference, poses)
+        for name in ("DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler")
+    }
     assert np.abs(frames["DDIMScheduler"] - frames["DPMSolverMultistepScheduler"]).max() > 1e-3
     assert np.abs(frames["DDIMScheduler"] - frames["EulerDiscreteScheduler"]).max() > 1e-3
 
@@ -108,17 +118,36 @@ def test_custom_timesteps_and_sigmas_where_the_scheduler_takes_them():
     expected_scheduler = _scheduler("DPMSolverMultistepScheduler", components)
     seen = []
     pipe = _pipe(components, expected_scheduler)
-    _call(pipe, reference, poses, num_inference_steps=None, timesteps=steps,
-          callback_on_step_end=lambda p, i, t, kw: seen.append(int(t)) or kw)
+    _call(
+        pipe,
+        reference,
+        poses,
+        num_inference_steps=None,
+        timesteps=steps,
+        callback_on_step_end=lambda p, i, t, kw: seen.append(int(t)) or kw,
+    )
     assert seen == steps
-    assert np.abs(custom - _call(_pipe(components, _scheduler("DPMSolverMultistepScheduler", components)),
-                                 reference, poses)).max() > 1e-4  # not the default spacing
+    assert (
+        np.abs(
+            custom
+            - _call(
+                _pipe(components, _scheduler("DPMSolverMultistepScheduler", components)), reference, poses
+            )
+        ).max()
+        > 1e-4
+    )  # not the default spacing
 
     euler = _pipe(components, _scheduler("EulerDiscreteScheduler", components))
     sigmas = [14.0, 5.0, 1.5, 0.3, 0.0]  # Euler's schedule names where the last step ends
     seen.clear()
-    _call(euler, reference, poses, num_inference_steps=None, sigmas=sigmas,
-          callback_on_step_end=lambda p, i, t, kw: seen.append(float(p.scheduler.sigmas[i])) or kw)
+    _call(
+        euler,
+        reference,
+        poses,
+        num_inference_steps=None,
+        sigmas=sigmas,
+        callback_on_step_end=lambda p, i, t, kw: seen.append(float(p.scheduler.sigmas[i])) or kw,
+    )
     assert seen == pytest.approx(sigmas[:-1], rel=1e-6)
 
     ddim = _pipe(components, components["scheduler"])

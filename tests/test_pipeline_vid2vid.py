@@ -14,8 +14,9 @@ H, W = 32, 24
 @pytest.fixture(scope="module")
 def pipe() -> Vid2VidPipeline:
     torch.manual_seed(0)
-    generator = Vid2VidGenerator(ngf=8, n_downsample_G=2, n_blocks=3, n_blocks_local=1, n_scales_spatial=2,
-                                 sample_size=(H, W)).eval()
+    generator = Vid2VidGenerator(
+        ngf=8, n_downsample_G=2, n_blocks=3, n_blocks_local=1, n_scales_spatial=2, sample_size=(H, W)
+    ).eval()
     pipeline = Vid2VidPipeline(generator=generator)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
@@ -34,10 +35,12 @@ def _literal(generator: Vid2VidGenerator, poses: list[np.ndarray], start: int) -
     frames = []
     with torch.no_grad():
         for t in range(start, len(poses)):
-            window = padded[t:t + 3] if start == 0 else padded[t - 2:t + 1]
+            window = padded[t : t + 3] if start == 0 else padded[t - 2 : t + 1]
             step = generator(torch.cat(window, 1), previous, use_raw_only=t == start)
             previous = [torch.cat([p[:, 3:], f], 1) for p, f in zip(previous, step.frames)]
-            frames.append(((step.frame[0] + 1) / 2 * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy())
+            frames.append(
+                ((step.frame[0] + 1) / 2 * 255).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+            )
     return frames
 
 
@@ -83,5 +86,7 @@ def test_a_saved_pipeline_loads_and_gives_the_same_frames(pipe, tmp_path):
     loaded = Vid2VidPipeline.from_pretrained(tmp_path / "v2v")
     loaded.set_progress_bar_config(disable=True)
     poses = _poses(3)
-    assert all(np.array_equal(a, b) for a, b in zip(pipe.iter_frames(poses, H, W), loaded.iter_frames(poses, H, W)))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(pipe.iter_frames(poses, H, W), loaded.iter_frames(poses, H, W))
+    )
     assert (tmp_path / "v2v" / "pipeline_vid2vid.py").is_file()

@@ -45,8 +45,9 @@ def conv_params(cin: int, cout: int, k: int) -> int:
     return cin * cout * k * k + cout  # weight + bias (a transposed conv has the same count)
 
 
-def global_g_params(cin: int, cout: int, ngf: int, n_down: int, n_blocks: int, batch: bool = False,
-                    head: bool = True) -> int:
+def global_g_params(
+    cin: int, cout: int, ngf: int, n_down: int, n_blocks: int, batch: bool = False, head: bool = True
+) -> int:
     bn = (lambda c: 2 * c) if batch else (lambda c: 0)  # instance norm without affine: no parameters
     total = conv_params(cin, ngf, 7) + bn(ngf)  # c7 stem
     c = ngf
@@ -78,8 +79,13 @@ def test_parameter_counts_of_the_original_configurations():
     edn_global = global_g_params(6, 3, 64, 4, 9)
     assert edn_global == 182_452_675  # the ref doc's "about 182 M with a 6-channel input"
     # local enhancer: global branch at ngf 64 without its c7 head, local branch at ngf 32
-    local_branch = (conv_params(6, 32, 7) + conv_params(32, 64, 3)  # model1_1
-                    + 3 * 2 * conv_params(64, 64, 3) + conv_params(64, 32, 3) + conv_params(32, 3, 7))  # model1_2
+    local_branch = (
+        conv_params(6, 32, 7)
+        + conv_params(32, 64, 3)  # model1_1
+        + 3 * 2 * conv_params(64, 64, 3)
+        + conv_params(64, 32, 3)
+        + conv_params(32, 3, 7)
+    )  # model1_2
     edn_local = global_g_params(6, 3, 64, 4, 9, head=False) + local_branch
     assert local_branch == 272_675 and edn_local == 182_715_939  # "~183 M"
     # multiscale D on the 12-channel pair, ndf 64, 3 layers, 3 scales
@@ -131,8 +137,17 @@ class Published:
             self.conv(f"{key}.conv_block.{conv}", c, c, 3)
             self.norm(f"{key}.conv_block.{norm}", c, batch)
 
-    def global_g(self, p: str, cin: int, cout: int, ngf: int, n_down: int, n_blocks: int, batch: bool,
-                 head: bool = True) -> None:
+    def global_g(
+        self,
+        p: str,
+        cin: int,
+        cout: int,
+        ngf: int,
+        n_down: int,
+        n_blocks: int,
+        batch: bool,
+        head: bool = True,
+    ) -> None:
         """pix2pixHD ``GlobalGenerator.model``: index = position in the flat layer list."""
         self.conv(f"{p}.1", cin, ngf, 7)  # 0 is the reflection pad, 3 the ReLU
         self.norm(f"{p}.2", ngf, batch)
@@ -161,8 +176,14 @@ def _conv(sd, key, h, stride=1, padding=0, reflect=0):
 def _norm(sd, key, h, batch):
     if not batch:
         return F.instance_norm(h)
-    return F.batch_norm(h, sd[f"{key}.running_mean"], sd[f"{key}.running_var"], sd[f"{key}.weight"],
-                        sd[f"{key}.bias"], training=False)
+    return F.batch_norm(
+        h,
+        sd[f"{key}.running_mean"],
+        sd[f"{key}.running_var"],
+        sd[f"{key}.weight"],
+        sd[f"{key}.bias"],
+        training=False,
+    )
 
 
 def _block(sd, key, h, batch):
@@ -171,7 +192,9 @@ def _block(sd, key, h, batch):
 
 
 def _up(sd, key, h):
-    return F.conv_transpose2d(h, sd[f"{key}.weight"], sd[f"{key}.bias"], stride=2, padding=1, output_padding=1)
+    return F.conv_transpose2d(
+        h, sd[f"{key}.weight"], sd[f"{key}.bias"], stride=2, padding=1, output_padding=1
+    )
 
 
 def reference_global_g(sd, p, x, n_down, n_blocks, batch, head=True):
@@ -228,8 +251,15 @@ def test_published_local_enhancer_loads_strictly_and_matches_bitwise():
     ours.load_state_dict(convert_published_state_dict(pub.sd, "local"), strict=True)
     x = torch.randn(1, cin, 32, 32)
     sd = pub.sd
-    coarse = reference_global_g(sd, "model", F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), n_down,
-                                n_blocks, batch=False, head=False)
+    coarse = reference_global_g(
+        sd,
+        "model",
+        F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        n_down,
+        n_blocks,
+        batch=False,
+        head=False,
+    )
     h = F.relu(F.instance_norm(_conv(sd, "model1_1.1", x, reflect=3)))
     h = F.relu(F.instance_norm(_conv(sd, "model1_1.4", h, stride=2, padding=1))) + coarse
     for b in range(n_local):
@@ -271,8 +301,10 @@ def _published_nlayer(pub: Published, key, cin, ndf, n_layers, batch):
 def test_published_multiscale_discriminator_loads_strictly_and_matches_bitwise():
     num_D, n_layers, ndf = 3, 3, 8
     pub = Published(2)
-    refs = [_published_nlayer(pub, lambda j, n, i=i: f"scale{i}_layer{j}.{n}", 12, ndf, n_layers, False)
-            for i in range(num_D)]
+    refs = [
+        _published_nlayer(pub, lambda j, n, i=i: f"scale{i}_layer{j}.{n}", 12, ndf, n_layers, False)
+        for i in range(num_D)
+    ]
     ours = MultiscaleDiscriminator(12, ndf, n_layers, num_D)
     ours.load_state_dict(convert_published_state_dict(pub.sd, "multiscale_d", num_D=num_D), strict=True)
     x = torch.randn(1, 12, 32, 32)
@@ -483,8 +515,14 @@ def test_discriminator_loss_is_half_real_plus_fake():
 
 def test_feature_matching_weights():
     def outputs(shift: float, num_D: int, n_feats: int, requires_grad: bool = False):
-        return [[torch.full((1, 2, 3, 3), shift * (j + 1) + i, requires_grad=requires_grad)
-                 for j in range(n_feats - 1)] + [torch.full((1, 1, 2, 2), 100.0 * shift)] for i in range(num_D)]
+        return [
+            [
+                torch.full((1, 2, 3, 3), shift * (j + 1) + i, requires_grad=requires_grad)
+                for j in range(n_feats - 1)
+            ]
+            + [torch.full((1, 1, 2, 2), 100.0 * shift)]
+            for i in range(num_D)
+        ]
 
     # 3 scales, n_layers 3 (5 outputs): |diff| = 0.1 (j + 1) on the 4 matched features, 10 on the logits
     fake, real = outputs(0.1, 3, 5, requires_grad=True), outputs(0.0, 3, 5, requires_grad=True)
@@ -501,9 +539,24 @@ def test_feature_matching_weights():
 # ----------------------------------------------------------------------------------------------------------
 # VGG19 perceptual loss
 
-_VGG_CONVS = {0: (3, 64), 2: (64, 64), 5: (64, 128), 7: (128, 128), 10: (128, 256), 12: (256, 256),
-              14: (256, 256), 16: (256, 256), 19: (256, 512), 21: (512, 512), 23: (512, 512), 25: (512, 512),
-              28: (512, 512), 30: (512, 512), 32: (512, 512), 34: (512, 512)}  # torchvision vgg19.features
+_VGG_CONVS = {
+    0: (3, 64),
+    2: (64, 64),
+    5: (64, 128),
+    7: (128, 128),
+    10: (128, 256),
+    12: (256, 256),
+    14: (256, 256),
+    16: (256, 256),
+    19: (256, 512),
+    21: (512, 512),
+    23: (512, 512),
+    25: (512, 512),
+    28: (512, 512),
+    30: (512, 512),
+    32: (512, 512),
+    34: (512, 512),
+}  # torchvision vgg19.features
 _VGG_POOLS_BEFORE = {5, 10, 19, 28}  # the max-pools at 4, 9, 18, 27 come just before these convs
 _VGG_TAPS = {0: "relu1_1", 5: "relu2_1", 10: "relu3_1", 19: "relu4_1", 28: "relu5_1"}
 

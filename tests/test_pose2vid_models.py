@@ -56,7 +56,7 @@ def test_crop_statistics_normalise_each_crop_by_itself_and_leave_the_model_uncha
     before = {k: v.clone() for k, v in face.state_dict().items()}
     crops = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
-        one_by_one = torch.cat([face(crops[i:i + 1]) for i in range(2)])
+        one_by_one = torch.cat([face(crops[i : i + 1]) for i in range(2)])
         train_mode = face.train()(crops[:1])  # what the originals ran: training-mode BatchNorm on one crop
         face.eval()
         running = face(crops, norm_statistics="running")

@@ -27,8 +27,9 @@ W, H = 512, 384
 NOSE, NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_WRIST, L_KNEE, R_HIP = 0, 1, 2, 3, 4, 7, 12, 8
 # Bone lengths (indexed by the child joint) of the reference body; the driving body differs bone by bone.
 REF_LENGTHS = np.array([30, 0, 40, 55, 50, 40, 55, 50, 95, 75, 70, 95, 75, 70, 9, 9, 12, 12], float)
-DRV_LENGTHS = REF_LENGTHS * np.array([1.2, 1, 0.8, 1.1, 0.9, 0.8, 1.1, 0.9, 1.3, 0.7, 1.25, 1.3, 0.7, 1.25,
-                                      1.3, 1.3, 0.75, 0.75])
+DRV_LENGTHS = REF_LENGTHS * np.array(
+    [1.2, 1, 0.8, 1.1, 0.9, 0.8, 1.1, 0.9, 1.3, 0.7, 1.25, 1.3, 0.7, 1.25, 1.3, 1.3, 0.75, 0.75]
+)
 # Bone directions (degrees, image coordinates: 0 = +x, 90 = down) of a standing pose.
 STAND = np.array([-95, 0, 180, 110, 95, 0, 70, 85, 100, 92, 90, 80, 88, 90, -150, -30, 170, 10], float)
 
@@ -49,8 +50,11 @@ def person_from(body: np.ndarray, phase: float = 0.0) -> PersonPose:
     hands = []
     for wrist, elbow in ((L_WRIST, 6), (R_WRIST, R_ELBOW)):
         r = 0.4 * np.hypot(*(body[wrist, :2] - body[elbow, :2])) * np.linspace(0.1, 1, 21)
-        hands.append(np.stack([body[wrist, 0] + r * np.cos(t), body[wrist, 1] + r * np.sin(t),
-                               np.full(21, 0.8)], axis=1))
+        hands.append(
+            np.stack(
+                [body[wrist, 0] + r * np.cos(t), body[wrist, 1] + r * np.sin(t), np.full(21, 0.8)], axis=1
+            )
+        )
     hands[0][0, :2] = body[L_WRIST, :2]
     hands[1][0, :2] = body[R_WRIST, :2]
     f = np.linspace(0, 2 * np.pi, 70, endpoint=False)
@@ -111,8 +115,10 @@ def test_global_fit_recovers_scale_and_shift():
 
 def test_bones_keep_every_driving_direction_and_take_the_reference_ratios():
     reference = person_from(body_from(REF_LENGTHS, STAND))
-    driving = [person_from(body_from(DRV_LENGTHS, driving_angles(k), neck=(300 + 5 * k, 150)), 0.2 * k)
-               for k in range(8)]
+    driving = [
+        person_from(body_from(DRV_LENGTHS, driving_angles(k), neck=(300 + 5 * k, 150)), 0.2 * k)
+        for k in range(8)
+    ]
     out = align_bones(reference, driving)
     fit = fit_bone_alignment(reference, driving[0])
     first = driving[0].body
@@ -131,11 +137,13 @@ def test_bones_keep_every_driving_direction_and_take_the_reference_ratios():
             worst_angle = max(worst_angle, abs(diff))
             worst_length = max(worst_length, abs(np.hypot(*b) / (np.hypot(*a) * ratio[j]) - 1))
         # the neck is placed by the global alignment
-        neck = fit.global_alignment.map_points(src.body[NECK:NECK + 1, :2])[0]
+        neck = fit.global_alignment.map_points(src.body[NECK : NECK + 1, :2])[0]
         np.testing.assert_allclose(dst.body[NECK, :2], neck, atol=1e-3)
         # hands follow their wrist, scaled by the forearm's ratio; the face the nose, by the head ratio
-        for hand, new_hand, wrist in ((src.right_hand, dst.right_hand, R_WRIST),
-                                      (src.left_hand, dst.left_hand, L_WRIST)):
+        for hand, new_hand, wrist in (
+            (src.right_hand, dst.right_hand, R_WRIST),
+            (src.left_hand, dst.left_hand, L_WRIST),
+        ):
             want = dst.body[wrist, :2] + ratio[wrist] * (hand[:, :2] - src.body[wrist, :2])
             np.testing.assert_allclose(new_hand[:, :2], want, atol=1e-3)
         head = np.mean(ratio[[14, 15, 16, 17]])
@@ -158,10 +166,11 @@ def test_missing_joints_stay_missing_and_their_children_follow_the_nearest_visib
     np.testing.assert_array_equal(out.body[NECK], [7, 8, 0])  # missing points untouched
     src = driving[2].body.astype(np.float64)
     want = out.body[R_SHOULDER, :2] + 0.5 * (fit.ratios[R_ELBOW] + fit.ratios[R_WRIST]) * (
-        src[R_WRIST, :2] - src[R_SHOULDER, :2])
+        src[R_WRIST, :2] - src[R_SHOULDER, :2]
+    )
     np.testing.assert_allclose(out.body[R_WRIST, :2], want, atol=1e-3)
     for root in (R_SHOULDER, R_HIP, NOSE):
-        placed = fit.global_alignment.map_points(src[root:root + 1, :2])[0]
+        placed = fit.global_alignment.map_points(src[root : root + 1, :2])[0]
         np.testing.assert_allclose(out.body[root, :2], placed, atol=1e-3)
     # the right hand still follows (its wrist is visible); every visible input point stays visible
     assert np.array_equal(out.to_array()[:, 2] > 0, driving[2].to_array()[:, 2] > 0)
@@ -218,8 +227,11 @@ def test_bones_beat_global_beat_none_on_synthetic_dancers():
     ids = split_ids(99, "test", 10)
     errors = {m: [] for m in ("none", "global", "bones")}
     for k in range(5):
-        a, b, motion = Identity.from_id(ids[2 * k][0]), Identity.from_id(ids[2 * k + 1][0]), Motion.from_id(
-            ids[2 * k + 1][1])
+        a, b, motion = (
+            Identity.from_id(ids[2 * k][0]),
+            Identity.from_id(ids[2 * k + 1][0]),
+            Motion.from_id(ids[2 * k + 1][1]),
+        )
         truth = pose_sequence(a, motion, 6, 128, fps=2.0)
         driving = [FramePose(128, 128, [p]) for p in pose_sequence(b, motion, 6, 128, fps=2.0)]
         for mode in errors:
@@ -244,4 +256,4 @@ def test_alignment_preview_panels():
     mask = drawn.any(axis=2)
     np.testing.assert_array_equal(preview[:, :W][mask], drawn[mask])
     np.testing.assert_array_equal(preview[:, :W][~mask], 100)
-    assert (preview[:, 2 * W + 8:][~draw_pose(after).any(axis=2)] == 35).all()  # dimmed reference under it
+    assert (preview[:, 2 * W + 8 :][~draw_pose(after).any(axis=2)] == 35).all()  # dimmed reference under it

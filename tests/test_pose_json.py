@@ -169,24 +169,37 @@ def test_missing_file_raises_pose_input_error(tmp_path):
         read_openpose_json(tmp_path / "nope.json", width=10, height=10)
 
 
-@pytest.mark.parametrize("literal, shown", [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"),
-                                            ("1e400", "inf")])
+@pytest.mark.parametrize(
+    "literal, shown", [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf"), ("1e400", "inf")]
+)
 def test_non_finite_numbers_are_refused_naming_file_person_and_key(tmp_path, literal, shown):
     numbers = ["10", "20", "0.9"] * 18
     numbers[4] = literal  # the y of point 1
     path = tmp_path / "f_keypoints.json"
-    path.write_text('{"canvas_width": 64, "canvas_height": 64, "people": [{}, {"pose_keypoints_2d": ['
-                    + ", ".join(numbers) + "]}]}", encoding="utf-8")
+    path.write_text(
+        '{"canvas_width": 64, "canvas_height": 64, "people": [{}, {"pose_keypoints_2d": ['
+        + ", ".join(numbers)
+        + "]}]}",
+        encoding="utf-8",
+    )
     with pytest.raises(PoseInputError) as info:
         read_openpose_json(path)
-    assert str(info.value) == (f"OpenPose JSON '{path}': person 1 'pose_keypoints_2d' holds {shown} (number 4), "
-                               "not a finite value; write a missing point as 0, 0, 0 (score 0) or regenerate the file")
+    assert str(info.value) == (
+        f"OpenPose JSON '{path}': person 1 'pose_keypoints_2d' holds {shown} (number 4), "
+        "not a finite value; write a missing point as 0, 0, 0 (score 0) or regenerate the file"
+    )
 
 
 def test_far_off_canvas_but_finite_numbers_are_read(tmp_path):
     path = tmp_path / "f_keypoints.json"
-    write_raw(path, {"canvas_width": 64, "canvas_height": 64,
-                     "people": [{"pose_keypoints_2d": [-1e30, 1e300, 1.0] * 18}]})
+    write_raw(
+        path,
+        {
+            "canvas_width": 64,
+            "canvas_height": 64,
+            "people": [{"pose_keypoints_2d": [-1e30, 1e300, 1.0] * 18}],
+        },
+    )
     body = read_openpose_json(path).people[0].body
     assert body[0].tolist() == [np.float32(-1e30), np.inf, 1.0]  # 1e300 is beyond float32: inf, never drawn
 
@@ -197,8 +210,9 @@ def test_write_goes_through_the_atomic_writer(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(module, "write_text_atomic", lambda path, text: calls.append((path, text)))
     write_openpose_json(FramePose(8, 6, []), tmp_path / "sub" / "f.json")
-    assert calls == [(tmp_path / "sub" / "f.json",
-                      '{"version": 1.3, "canvas_width": 8, "canvas_height": 6, "people": []}')]
+    assert calls == [
+        (tmp_path / "sub" / "f.json", '{"version": 1.3, "canvas_width": 8, "canvas_height": 6, "people": []}')
+    ]
 
 
 def test_a_huge_canvas_and_deeply_nested_json_are_one_line(tmp_path):
@@ -206,9 +220,11 @@ def test_a_huge_canvas_and_deeply_nested_json_are_one_line(tmp_path):
     write_raw(path, {"people": [], "canvas_width": 100000, "canvas_height": 100000})
     with pytest.raises(PoseInputError) as err:
         read_openpose_json(path)
-    assert str(err.value) == (f"OpenPose JSON '{path}': a canvas of 100000x100000 is larger than 16384 pixels on a "
-                              "side; fix canvas_width/canvas_height (the size of the video the keypoints were "
-                              "measured on)")
+    assert str(err.value) == (
+        f"OpenPose JSON '{path}': a canvas of 100000x100000 is larger than 16384 pixels on a "
+        "side; fix canvas_width/canvas_height (the size of the video the keypoints were "
+        "measured on)"
+    )
     deep = tmp_path / "deep_keypoints.json"
     deep.write_text('{"people": ' + "[" * 100000 + "]" * 100000 + "}")
     with pytest.raises(PoseInputError, match=r"deep_keypoints.json' is not valid JSON \(nested too deeply\)"):

@@ -35,12 +35,24 @@ def figure(ground: float, height: float, cx: float, phase: float) -> np.ndarray:
     face attached to the wrists and the nose and sized with the figure."""
     wave = (math.cos(phase), math.sin(phase))
     body_uv = [
-        (0.0, -1.0), (0.0, -0.85), (-0.12, -0.83), (-0.18, -0.65),
+        (0.0, -1.0),
+        (0.0, -0.85),
+        (-0.12, -0.83),
+        (-0.18, -0.65),
         (-0.2 - 0.1 * wave[0], -0.5 - 0.3 * wave[1]),
-        (0.12, -0.83), (0.18, -0.65), (0.2 + 0.1 * wave[1], -0.5 - 0.3 * math.sin(phase + 1)),
-        (-0.07, -0.5), (-0.08, -0.26), (-0.08, 0.0),
-        (0.07, -0.5), (0.08, -0.27), (0.08, -0.04 * (1 + wave[1])),  # left foot lifted, never below right
-        (-0.03, -1.02), (0.03, -1.02), (-0.06, -1.0), (0.06, -1.0),
+        (0.12, -0.83),
+        (0.18, -0.65),
+        (0.2 + 0.1 * wave[1], -0.5 - 0.3 * math.sin(phase + 1)),
+        (-0.07, -0.5),
+        (-0.08, -0.26),
+        (-0.08, 0.0),
+        (0.07, -0.5),
+        (0.08, -0.27),
+        (0.08, -0.04 * (1 + wave[1])),  # left foot lifted, never below right
+        (-0.03, -1.02),
+        (0.03, -1.02),
+        (-0.06, -1.0),
+        (0.06, -1.0),
     ]
     arr = np.zeros((NUM_KEYPOINTS, 3), np.float32)
     uv = np.array(body_uv)

@@ -62,9 +62,7 @@ def test_image_folder_natural_order_rgb_and_laziness(tmp_path, monkeypatch):
     (tmp_path / ".DS_Store").write_bytes(b"junk")  # hidden files are ignored
     opened = []
     real_open = Image.open
-    monkeypatch.setattr(
-        Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k)
-    )
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
 
     seq = load_pose_sequence(tmp_path)
     assert opened == []  # nothing decoded up front
@@ -255,9 +253,11 @@ def test_npy_keypoints_with_non_finite_values_are_refused_naming_the_frame(tmp_p
     np.save(path, kp)
     with pytest.raises(PoseInputError) as info:
         load_pose_sequence(path, width=40, height=40)
-    assert str(info.value) == (f"pose array '{path}' holds {shown} in frame 290, not a finite coordinate or "
-                               "score: set each missing point to (0, 0, 0) (score 0 marks it missing) and save "
-                               "the array again")
+    assert str(info.value) == (
+        f"pose array '{path}' holds {shown} in frame 290, not a finite coordinate or "
+        "score: set each missing point to (0, 0, 0) (score 0 marks it missing) and save "
+        "the array again"
+    )
 
 
 def test_npy_keypoints_far_off_canvas_load_and_render_blank(tmp_path):

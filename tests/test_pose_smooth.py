@@ -86,7 +86,7 @@ def test_a_step_is_followed_within_a_few_frames(bidirectional, lag):
     frame (measured: causal 2, bidirectional 1, whose look-ahead moves 16 % one frame early)."""
     xs = np.r_[np.full(30, 50.0), np.full(30, 60.0)]
     frac = (nose_x(smooth_keypoints(point_track(xs), FPS, bidirectional=bidirectional)) - 50) / 10
-    assert np.all(np.abs(frac[30 + lag:] - 1) <= 0.1)
+    assert np.all(np.abs(frac[30 + lag :] - 1) <= 0.1)
     assert np.abs(frac[30 + lag - 1] - 1) > 0.1  # and not sooner: the lag is stated exactly
     assert (frac[:30].max() == 0) if not bidirectional else (frac[:29].max() < 0.1)
 
@@ -105,6 +105,7 @@ def test_a_short_gap_is_bridged_without_a_jump_and_touches_no_neighbour(bidirect
     others = np.ones(NUM_KEYPOINTS, bool)
     others[R_WRIST] = False
     np.testing.assert_array_equal(out[:, others], full[:, others])  # neighbours unaffected
+
     # back without a jump: at the return frame the error is of the size of the gapless filter's (measured:
     # bidirectional 0.22 px, typical 0.68; causal 2.04 px, typical 1.24, gapless at that frame 1.41)
     def wrist_error(a: np.ndarray, i: int) -> float:
@@ -127,8 +128,9 @@ def test_a_long_gap_restarts_the_point_and_missing_points_are_untouched():
     assert all(f.people[0].body[0, 2] == 0 and f.people[0].body[0, 0] == 0 for f in out[10:18])
     # low-score points count as missing with min_score, and keep their values
     low = np.r_[np.ones(5), [0.05], np.ones(5)]
-    out = smooth_keypoints(point_track(np.r_[np.full(5, 10.0), [99.0], np.full(5, 10.0)], scores=low), FPS,
-                           min_score=0.1)
+    out = smooth_keypoints(
+        point_track(np.r_[np.full(5, 10.0), [99.0], np.full(5, 10.0)], scores=low), FPS, min_score=0.1
+    )
     assert nose_x(out)[5] == 99.0 and np.allclose(nose_x(out)[[4, 6]], 10.0)
     assert out[5].people[0].body[0, 2] == pytest.approx(0.05)
 
@@ -140,8 +142,9 @@ def test_people_are_filtered_by_index_and_frames_may_lack_them():
     frames[4] = FramePose(S, S, [])
     out = smooth_keypoints(frames, FPS)
     assert [len(f.people) for f in out] == [2, 2, 2, 1, 0, 2]
-    alone = smooth_keypoints([FramePose.from_array(b[i], S, S) for i in (0, 1, 2, 5)], FPS,
-                             bidirectional=False)
+    alone = smooth_keypoints(
+        [FramePose.from_array(b[i], S, S) for i in (0, 1, 2, 5)], FPS, bidirectional=False
+    )
     causal = smooth_keypoints(frames, FPS, bidirectional=False)
     # person 2's filter skips frames 3-4 (a gap of 2): its first three outputs match filtering it alone
     for i in range(3):

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((REPO / "scripts").glob("*.sh"))
 EXAMPLE = REPO / "example_data"
 # what a script may name in the checkout (the top-level entries it could reach by a repo-relative path)
-CHECKOUT = sorted(p.name for p in REPO.iterdir() if not p.name.startswith(".") and p.name not in {"outputs", "build"})
+CHECKOUT = sorted(
+    p.name for p in REPO.iterdir() if not p.name.startswith(".") and p.name not in {"outputs", "build"}
+)
 ROOT_LINE = 'root=$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)'
 
 
@@ -29,8 +31,14 @@ def _code(script: Path) -> str:
 
 def test_the_scripts_are_there() -> None:
     assert {p.name for p in SCRIPTS} >= {
-        "inference_any_image_pose.sh", "inference_tiktok_dataset.sh", "inference_driving_video.sh", "train_demo.sh",
-        "train_pose2vid_demo.sh", "appearance_control_pretraining.sh", "appearance_disentangle_pose_control.sh"}
+        "inference_any_image_pose.sh",
+        "inference_tiktok_dataset.sh",
+        "inference_driving_video.sh",
+        "train_demo.sh",
+        "train_pose2vid_demo.sh",
+        "appearance_control_pretraining.sh",
+        "appearance_disentangle_pose_control.sh",
+    }
     assert {"configs", "pretrained_weights", "train_appearance.py", "scripts", "benchmarks"} <= set(CHECKOUT)
 
 
@@ -40,12 +48,15 @@ def test_checkout_paths_come_from_the_scripts_own_location(script) -> None:
     names = "|".join(re.escape(n) for n in CHECKOUT)
     # a checkout entry not reached through "$root/": it would only work with the checkout as the current folder
     bare = [m.group(0) for m in re.finditer(rf"(?<![\w./$-])(?:{names})(?![\w.-])", code)]
-    assert bare == [], f"{script.name} names {bare} relative to the current folder: use \"$root/...\""
-    assert not re.search(r"(^|[;&|\s])cd\s", code.replace(ROOT_LINE, "")), \
+    assert bare == [], f'{script.name} names {bare} relative to the current folder: use "$root/..."'
+    assert not re.search(r"(^|[;&|\s])cd\s", code.replace(ROOT_LINE, "")), (
         f"{script.name} changes folder: the user's relative arguments would change meaning"
+    )
     if "$root/" in code:
-        assert ROOT_LINE in code.splitlines(), f"{script.name} uses $root without finding the checkout from itself"
-        for path in re.findall(r'\$root/([\w./-]+)', code):
+        assert ROOT_LINE in code.splitlines(), (
+            f"{script.name} uses $root without finding the checkout from itself"
+        )
+        for path in re.findall(r"\$root/([\w./-]+)", code):
             if not path.startswith("outputs/"):
                 assert (REPO / path).exists(), f"{script.name}: $root/{path} is not in the checkout"
     subprocess.run(["bash", "-n", str(script)], check=True)
@@ -66,8 +77,14 @@ def _run_with_stubs(tmp_path: Path, script: str, *args: str) -> tuple[Path, list
         (bindir / name).write_text(STUB)
         (bindir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "STUB_LOG": str(log)}
-    done = subprocess.run(["bash", str(REPO / "scripts" / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     calls: list[list[str]] = []
     for line in log.read_text().splitlines():
@@ -82,16 +99,33 @@ def _checkout_args(call: list[str]) -> list[str]:
     return [a for a in call[2:] if a.startswith(str(REPO))]
 
 
-@pytest.mark.parametrize(("script", "args", "program", "checkout_files", "user_args"), [
-    ("appearance_control_pretraining.sh", ["sd15", "data/tiktok", "train.max_steps=3"], "torchrun",
-     ["train_appearance.py", "configs/sd15_appearance.yaml"],
-     ["model.pretrained_dir=sd15", "data.root=data/tiktok", "train.max_steps=3"]),
-    ("appearance_disentangle_pose_control.sh", ["sd15", "data", "stage1/final/appearance_unet", "none", "2"],
-     "torchrun", ["train_pose_control.py", "configs/sd15_pose_control.yaml"],
-     ["model.pretrained_dir=sd15", "data.root=data", "model.appearance_unet=stage1/final/appearance_unet",
-      "model.controlnet=null"]),
-])
-def test_training_scripts_from_another_folder(tmp_path, script, args, program, checkout_files, user_args) -> None:
+@pytest.mark.parametrize(
+    ("script", "args", "program", "checkout_files", "user_args"),
+    [
+        (
+            "appearance_control_pretraining.sh",
+            ["sd15", "data/tiktok", "train.max_steps=3"],
+            "torchrun",
+            ["train_appearance.py", "configs/sd15_appearance.yaml"],
+            ["model.pretrained_dir=sd15", "data.root=data/tiktok", "train.max_steps=3"],
+        ),
+        (
+            "appearance_disentangle_pose_control.sh",
+            ["sd15", "data", "stage1/final/appearance_unet", "none", "2"],
+            "torchrun",
+            ["train_pose_control.py", "configs/sd15_pose_control.yaml"],
+            [
+                "model.pretrained_dir=sd15",
+                "data.root=data",
+                "model.appearance_unet=stage1/final/appearance_unet",
+                "model.controlnet=null",
+            ],
+        ),
+    ],
+)
+def test_training_scripts_from_another_folder(
+    tmp_path, script, args, program, checkout_files, user_args
+) -> None:
     cwd, calls = _run_with_stubs(tmp_path, script, *args)
     (call,) = calls
     assert call[:2] == [program, f"cwd={cwd}"]  # run where the user is: their relative paths mean the same
@@ -101,17 +135,40 @@ def test_training_scripts_from_another_folder(tmp_path, script, args, program, c
         assert call[call.index("--nproc_per_node") + 1] == "2"
 
 
-@pytest.mark.parametrize(("script", "checkout_files"), [
-    ("train_demo.sh", ["train_base.py", "configs/demo_base.yaml", "train_appearance.py",
-                       "configs/demo_appearance.yaml", "train_pose_control.py", "configs/demo_pose_control.yaml",
-                       "scripts/export_demo_weights.py", "pretrained_weights/demo", "benchmarks/eval_demo.py",
-                       "pretrained_weights/demo"]),
-    ("train_pose2vid_demo.sh", ["train_pose2vid.py", "configs/demo_pose2vid.yaml", "train_pose2vid.py",
-                                "configs/demo_pose2vid_face.yaml", "scripts/export_demo_weights.py",
-                                "pretrained_weights/pose2vid_demo"]),
-])
-def test_demo_training_scripts_keep_a_relative_work_dir_relative_to_the_caller(tmp_path, script,
-                                                                              checkout_files) -> None:
+@pytest.mark.parametrize(
+    ("script", "checkout_files"),
+    [
+        (
+            "train_demo.sh",
+            [
+                "train_base.py",
+                "configs/demo_base.yaml",
+                "train_appearance.py",
+                "configs/demo_appearance.yaml",
+                "train_pose_control.py",
+                "configs/demo_pose_control.yaml",
+                "scripts/export_demo_weights.py",
+                "pretrained_weights/demo",
+                "benchmarks/eval_demo.py",
+                "pretrained_weights/demo",
+            ],
+        ),
+        (
+            "train_pose2vid_demo.sh",
+            [
+                "train_pose2vid.py",
+                "configs/demo_pose2vid.yaml",
+                "train_pose2vid.py",
+                "configs/demo_pose2vid_face.yaml",
+                "scripts/export_demo_weights.py",
+                "pretrained_weights/pose2vid_demo",
+            ],
+        ),
+    ],
+)
+def test_demo_training_scripts_keep_a_relative_work_dir_relative_to_the_caller(
+    tmp_path, script, checkout_files
+) -> None:
     cwd, calls = _run_with_stubs(tmp_path, script, "runs/demo")
     assert {c[1] for c in calls} == {f"cwd={cwd}"}
     assert calls[0][:4] == ["magicpose", f"cwd={cwd}", "make-synthetic", "--output"]
@@ -129,24 +186,62 @@ def test_inference_script_from_another_folder_writes_where_the_user_asked(tmp_pa
     shutil.copy(EXAMPLE / "reference.png", tmp_path / "me.png")
     for pose in sorted((EXAMPLE / "poses").glob("*.png"))[:2]:
         shutil.copy(pose, tmp_path / "poses")
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(REPO / "scripts" / "inference_any_image_pose.sh"), "me.png", "poses",
-                           "out/me.mp4", "--steps", "1", "--height", "32", "--width", "32", "--device", "cpu",
-                           "--dtype", "float32"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        [
+            "bash",
+            str(REPO / "scripts" / "inference_any_image_pose.sh"),
+            "me.png",
+            "poses",
+            "out/me.mp4",
+            "--steps",
+            "1",
+            "--height",
+            "32",
+            "--width",
+            "32",
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "wrote out/me.mp4, out/me_frames/ (2 frames)" in done.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["me.mp4", "me_frames", "me_preview.mp4",
-                                                                    "me_preview.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "me.mp4",
+        "me_frames",
+        "me_preview.mp4",
+        "me_preview.png",
+    ]
     assert not (REPO / "out").exists()
 
 
 def test_a_bad_relative_argument_is_named_as_the_user_gave_it(tmp_path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "nope.png", "dance.mp4",
-                           "out/me.mp4"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "nope.png", "dance.mp4", "out/me.mp4"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1:] == [
-        "error: reference image 'nope.png' does not exist: pass the path of a .png/.jpg image"]
+        "error: reference image 'nope.png' does not exist: pass the path of a .png/.jpg image"
+    ]
     assert list(tmp_path.iterdir()) == []  # no out/ folder left behind

@@ -37,15 +37,25 @@ FRAMES = 3
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "data"
-    make_synthetic(root, num_train_videos=2, num_test_videos=2, frames_per_video=FRAMES, size=SIZE, seed=3,
-                   progress=False)
+    make_synthetic(
+        root,
+        num_train_videos=2,
+        num_test_videos=2,
+        frames_per_video=FRAMES,
+        size=SIZE,
+        seed=3,
+        progress=False,
+    )
     return root
 
 
@@ -58,10 +68,24 @@ def _pixel(image: np.ndarray, point: np.ndarray) -> np.ndarray:
 
 
 def test_same_seed_gives_identical_files_and_another_seed_differs(dataset, tmp_path):
-    again = make_synthetic(tmp_path / "again", num_train_videos=2, num_test_videos=2, frames_per_video=FRAMES,
-                           size=SIZE, seed=3, progress=False)
-    other = make_synthetic(tmp_path / "other", num_train_videos=2, num_test_videos=2, frames_per_video=FRAMES,
-                           size=SIZE, seed=4, progress=False)
+    again = make_synthetic(
+        tmp_path / "again",
+        num_train_videos=2,
+        num_test_videos=2,
+        frames_per_video=FRAMES,
+        size=SIZE,
+        seed=3,
+        progress=False,
+    )
+    other = make_synthetic(
+        tmp_path / "other",
+        num_train_videos=2,
+        num_test_videos=2,
+        frames_per_video=FRAMES,
+        size=SIZE,
+        seed=4,
+        progress=False,
+    )
     first, second, third = _hashes(dataset), _hashes(again), _hashes(other)
     # 2 splits x 2 videos x 3 frames x (frame, pose map, json) + meta.json + the record of the files written
     assert len(first) == 2 * 2 * FRAMES * 3 + 2
@@ -113,7 +137,9 @@ def test_layout_is_readable_and_every_frame_is_paired(dataset):
             assert [f.name for f in video.frames] == ["0000", "0001", "0002"]
             for frame in video.frames:
                 assert frame.image.stem == frame.pose.stem
-                json_path = dataset / f"openpose_json_{split}_set" / video.name / f"{frame.name}_keypoints.json"
+                json_path = (
+                    dataset / f"openpose_json_{split}_set" / video.name / f"{frame.name}_keypoints.json"
+                )
                 assert json_path.is_file()
                 assert np.asarray(Image.open(frame.image)).shape == (SIZE, SIZE, 3)
 
@@ -125,7 +151,9 @@ def test_files_hold_the_exact_keypoints_pose_maps_and_renders(dataset):
             identity, motion = Identity.from_id(ids["identity"]), Motion.from_id(ids["motion"])
             poses = pose_sequence(identity, motion, FRAMES, SIZE)
             for k, pose in enumerate(poses):
-                frame = read_openpose_json(dataset / f"openpose_json_{split}_set" / name / f"{k:04d}_keypoints.json")
+                frame = read_openpose_json(
+                    dataset / f"openpose_json_{split}_set" / name / f"{k:04d}_keypoints.json"
+                )
                 assert (frame.width, frame.height) == (SIZE, SIZE)
                 assert len(frame.people) == 1 and frame.people[0] == pose  # bit-exact round trip
                 pose_map = np.asarray(Image.open(dataset / f"pose_map_{split}_set" / name / f"{k:04d}.png"))
@@ -137,8 +165,12 @@ def test_files_hold_the_exact_keypoints_pose_maps_and_renders(dataset):
 def test_existing_outputs(dataset, tmp_path):
     # an earlier synthetic dataset is replaced whole
     target = tmp_path / "data"
-    make_synthetic(target, num_train_videos=3, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False)
-    make_synthetic(target, num_train_videos=1, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False)
+    make_synthetic(
+        target, num_train_videos=3, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False
+    )
+    make_synthetic(
+        target, num_train_videos=1, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False
+    )
     assert [v.name for v in list_videos(target, "train")] == ["vid_0000"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     # anything else is refused and left alone
@@ -157,7 +189,9 @@ def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
     from magicpose.data.from_video import add_video
 
     target = tmp_path / "data"
-    make_synthetic(target, num_train_videos=1, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False)
+    make_synthetic(
+        target, num_train_videos=1, num_test_videos=1, frames_per_video=2, size=SIZE, progress=False
+    )
     # the user's own dance: a video and its OpenPose JSON (here made from a test video's frames and keypoints)
     video, json_dir = tmp_path / "mine.mp4", target / "openpose_json_test_set" / "vid_0000"
     with VideoWriter(video, fps=8) as writer:
@@ -167,11 +201,32 @@ def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
     video.unlink()
     before = _hashes(target)
     capsys.readouterr()
-    assert main(["make-synthetic", "--output", str(target), "--train-videos", "1", "--test-videos", "1",
-                 "--frames", "2", "--size", str(SIZE)]) == 2
+    assert (
+        main(
+            [
+                "make-synthetic",
+                "--output",
+                str(target),
+                "--train-videos",
+                "1",
+                "--test-videos",
+                "1",
+                "--frames",
+                "2",
+                "--size",
+                str(SIZE),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert err.startswith(f"error: output folder '{target}' holds files magicpose did not write there "
-                          "(openpose_json_train_set/mine/") and err.count("\n") == 1
+    assert (
+        err.startswith(
+            f"error: output folder '{target}' holds files magicpose did not write there "
+            "(openpose_json_train_set/mine/"
+        )
+        and err.count("\n") == 1
+    )
     assert _hashes(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     # a part of the dataset is not a dataset of its own to replace
@@ -194,12 +249,21 @@ def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
         ({"num_train_videos": -1}, "train videos"),
         ({"num_train_videos": 0, "num_test_videos": 0}, "nothing to write"),
         ({"seed": -2}, "seed"),
-        ({"num_train_videos": 10**11}, "the number of train videos must be at most 100,000, got 100,000,000,000"),
+        (
+            {"num_train_videos": 10**11},
+            "the number of train videos must be at most 100,000, got 100,000,000,000",
+        ),
         ({"frames_per_video": 10**6}, "frames per video must be at most 100,000"),
     ],
 )
 def test_bad_arguments_are_one_line_input_errors(tmp_path, kwargs, message):
-    args = {"num_train_videos": 1, "num_test_videos": 1, "frames_per_video": 1, "size": SIZE, "progress": False}
+    args = {
+        "num_train_videos": 1,
+        "num_test_videos": 1,
+        "frames_per_video": 1,
+        "size": SIZE,
+        "progress": False,
+    }
     with pytest.raises(InputError, match=message) as err:
         make_synthetic(tmp_path / "out", **{**args, **kwargs})
     assert "\n" not in str(err.value)
@@ -226,8 +290,22 @@ def test_the_make_synthetic_command(tmp_path, capsys):
     from magicpose.commands import make_synthetic as command
 
     parser = command.add_parser(argparse.ArgumentParser().add_subparsers())
-    args = parser.parse_args(["--output", str(tmp_path / "cli"), "--train-videos", "1", "--test-videos", "1",
-                              "--frames", "2", "--size", "48", "--seed", "7"])
+    args = parser.parse_args(
+        [
+            "--output",
+            str(tmp_path / "cli"),
+            "--train-videos",
+            "1",
+            "--test-videos",
+            "1",
+            "--frames",
+            "2",
+            "--size",
+            "48",
+            "--seed",
+            "7",
+        ]
+    )
     assert command.run(args) == 0
     meta = json.loads((tmp_path / "cli" / "meta.json").read_text())
     assert (meta["seed"], meta["size"], meta["frames_per_video"]) == (7, 48, 2)
@@ -235,7 +313,12 @@ def test_the_make_synthetic_command(tmp_path, capsys):
     assert "wrote 1 train and 1 test videos" in capsys.readouterr().out
     defaults = parser.parse_args(["--output", "x"])
     assert (defaults.train_videos, defaults.test_videos, defaults.frames, defaults.size, defaults.seed) == (
-        200, 20, 24, 128, 0)
+        200,
+        20,
+        24,
+        128,
+        0,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,8 +336,14 @@ def test_ids_are_deterministic_and_validated():
         with pytest.raises(ValueError):
             Motion.from_id(bad)
     ident = Identity.from_id(11)
-    total = (ident.ankle_height + ident.shin + ident.thigh + ident.torso_length + ident.neck_length
-             + 2 * ident.head_radius)
+    total = (
+        ident.ankle_height
+        + ident.shin
+        + ident.thigh
+        + ident.torso_length
+        + ident.neck_length
+        + 2 * ident.head_radius
+    )
     assert total == pytest.approx(1.0)
 
 
@@ -297,7 +386,7 @@ def test_keypoints_scale_with_the_canvas_and_mark_hidden_points():
 
 
 def test_pose_sequence_transfers_the_motion_onto_each_body():
-    """"A performing M": the same joint angles on A's own proportions."""
+    """ "A performing M": the same joint angles on A's own proportions."""
     motion = Motion.from_id(9)
     a, b = Identity.from_id(1), Identity.from_id(2)
     pa, pb = pose_sequence(a, motion, 4, 128), pose_sequence(b, motion, 4, 128)
@@ -307,8 +396,9 @@ def test_pose_sequence_transfers_the_motion_onto_each_body():
             da, db = qa.body[j, :2] - qa.body[i, :2], qb.body[j, :2] - qb.body[i, :2]
             np.testing.assert_allclose(da / np.linalg.norm(da), db / np.linalg.norm(db), atol=1e-4)
         assert not np.allclose(qa.body[:, :2], qb.body[:, :2], atol=1.0)  # different bodies
-    assert [p.to_array().tolist() for p in pa] == [motion.keypoints(a, k / synthetic.FPS, 128).to_array().tolist()
-                                                   for k in range(4)]
+    assert [p.to_array().tolist() for p in pa] == [
+        motion.keypoints(a, k / synthetic.FPS, 128).to_array().tolist() for k in range(4)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,7 +415,9 @@ def test_body_joints_are_inside_the_figure():
             image = render_person(ident, pose, 128)
             for joint in range(16):  # all but the ears
                 if pose.body[joint, 2] == 1:
-                    diff = np.abs(_pixel(image, pose.body[joint]) - _pixel(background, pose.body[joint])).sum()
+                    diff = np.abs(
+                        _pixel(image, pose.body[joint]) - _pixel(background, pose.body[joint])
+                    ).sum()
                     assert diff > 30, (i, t, joint, diff)
                     checked += 1
     assert checked > 400
@@ -339,7 +431,7 @@ def test_render_leaves_the_background_alone_away_from_the_figure():
     far = np.ones((128, 128), dtype=bool)
     x0, y0 = body.min(axis=0) - 0.25 * 128
     x1, y1 = body.max(axis=0) + 0.25 * 128
-    far[max(int(y0), 0):int(y1), max(int(x0), 0):int(x1)] = False
+    far[max(int(y0), 0) : int(y1), max(int(x0), 0) : int(x1)] = False
     assert far.sum() > 1000
     np.testing.assert_array_equal(image[far], background[far])
     assert render_ground_truth(ident, [pose, pose], 128)[1].tobytes() == image.tobytes()
@@ -347,8 +439,12 @@ def test_render_leaves_the_background_alone_away_from_the_figure():
 
 def test_identities_differ_and_poses_differ():
     state = DanceState()
-    images = [render_person(Identity.from_id(i), keypoints_from_state(Identity.from_id(i), state, 128), 128)
-              .astype(int) for i in range(6)]
+    images = [
+        render_person(Identity.from_id(i), keypoints_from_state(Identity.from_id(i), state, 128), 128).astype(
+            int
+        )
+        for i in range(6)
+    ]
     for i in range(6):
         for j in range(i + 1, 6):
             assert np.abs(images[i] - images[j]).mean() > 15, (i, j)
@@ -402,7 +498,7 @@ def test_clothing_pattern_moves_with_the_torso():
     ia, ib = render_person(ident, a, size), render_person(ident, b, size)
     neck, hip = a.body[1, :2], (a.body[8, :2] + a.body[11, :2]) / 2
     x, y0, y1 = int(neck[0]), int(neck[1]) + 4, int(hip[1]) - 4
-    column_a, column_b = ia[y0:y1, x].astype(int), ib[y0 + 8:y1 + 8, x].astype(int)
+    column_a, column_b = ia[y0:y1, x].astype(int), ib[y0 + 8 : y1 + 8, x].astype(int)
     assert np.abs(column_a - column_b).max() <= 2
     assert np.ptp(column_a, axis=0).max() > 40  # the stripes are there
     assert np.abs(column_a - ib[y0:y1, x].astype(int)).max() > 40  # and they did move
@@ -434,15 +530,26 @@ def test_render_of_a_sequence_matches_frames():
 
 
 def test_one_identity_dataset_for_a_person_specific_generator(tmp_path):
-    out = make_synthetic(tmp_path / "one", num_train_videos=2, num_test_videos=1, frames_per_video=2, size=32,
-                         seed=3, progress=False, identity=1870260047)
+    out = make_synthetic(
+        tmp_path / "one",
+        num_train_videos=2,
+        num_test_videos=1,
+        frames_per_video=2,
+        size=32,
+        seed=3,
+        progress=False,
+        identity=1870260047,
+    )
     meta = json.loads((out / "meta.json").read_text())
     videos = [v for split in meta["splits"].values() for v in split.values()]
     assert meta["single_identity"] == 1870260047 and {v["identity"] for v in videos} == {1870260047}
     assert [v["motion"] for v in meta["splits"]["train"].values()] == [m for _, m in split_ids(3, "train", 2)]
     frame = np.asarray(Image.open(out / "train_set" / "vid_0000" / "0000.png"))
-    expected = render_person(Identity.from_id(1870260047),
-                             pose_sequence(Identity.from_id(1870260047),
-                                           Motion.from_id(meta["splits"]["train"]["vid_0000"]["motion"]), 2, 32)[0],
-                             32)
+    expected = render_person(
+        Identity.from_id(1870260047),
+        pose_sequence(
+            Identity.from_id(1870260047), Motion.from_id(meta["splits"]["train"]["vid_0000"]["motion"]), 2, 32
+        )[0],
+        32,
+    )
     np.testing.assert_array_equal(frame, expected)

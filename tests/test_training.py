@@ -31,17 +31,31 @@ def workspace(tmp_path_factory):
 
 
 def _overrides(workspace: Path, out: Path, **extra) -> list[str]:
-    values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
-              "validation.every_steps": 0, **extra}
+    values = {
+        "model.pretrained_dir": workspace / "pretrained",
+        "data.root": workspace / "data",
+        "output_dir": out,
+        "validation.every_steps": 0,
+        **extra,
+    }
     return [f"{k}={v}" for k, v in values.items()]
 
 
 def _run(script: str, config: str, overrides: list[str], nproc: int = 1, env: dict | None = None):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1 else \
-        [sys.executable]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
+        if nproc > 1
+        else [sys.executable]
+    )
     full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([*launcher, str(ROOT / script), "--config", str(ROOT / config), *overrides],
-                          capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [*launcher, str(ROOT / script), "--config", str(ROOT / config), *overrides],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -53,15 +67,28 @@ STAGE2 = "configs/tiny_pose_control.yaml"
 
 def _stage2(workspace: Path, out: Path, **extra) -> list[str]:
     # Any UNet folder can seed the appearance UNet; the pretrained UNet is one.
-    return _overrides(workspace, out, **{"model.appearance_unet": workspace / "pretrained" / "unet",
-                                         "checkpoint.every_steps": 2, "train.max_steps": 6, **extra})
+    return _overrides(
+        workspace,
+        out,
+        **{
+            "model.appearance_unet": workspace / "pretrained" / "unet",
+            "checkpoint.every_steps": 2,
+            "train.max_steps": 6,
+            **extra,
+        },
+    )
 
 
 def test_frozen_modules_stay_bitwise_and_every_trainable_tensor_changes(workspace, tmp_path):
     for stage, config in (("appearance", "configs/tiny_appearance.yaml"), ("pose_control", STAGE2)):
-        extra = {"model.appearance_unet": workspace / "pretrained" / "unet"} if stage == "pose_control" else {}
-        cfg = load_config(ROOT / config, _overrides(workspace, tmp_path / stage, **{"train.max_steps": 4, **extra}),
-                          stage=stage)
+        extra = (
+            {"model.appearance_unet": workspace / "pretrained" / "unet"} if stage == "pose_control" else {}
+        )
+        cfg = load_config(
+            ROOT / config,
+            _overrides(workspace, tmp_path / stage, **{"train.max_steps": 4, **extra}),
+            stage=stage,
+        )
         trainer = MagicPoseTrainer(cfg)
         model = trainer.accelerator.unwrap_model(trainer.model)
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -85,7 +112,10 @@ def test_frozen_modules_stay_bitwise_and_every_trainable_tensor_changes(workspac
 def _fixed_batch_loss(trainer: MagicPoseTrainer) -> float:
     trainer.dataset.set_epoch(0)
     items = [trainer.dataset[i] for i in range(len(trainer.dataset))]
-    batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("reference", "image", "pose", "seed")}
+    batch = {
+        k: torch.stack([torch.as_tensor(it[k]) for it in items])
+        for k in ("reference", "image", "pose", "seed")
+    }
     bank = trainer.accelerator.unwrap_model(trainer.model).bank
     try:
         return trainer.loss(batch).item()
@@ -95,9 +125,20 @@ def _fixed_batch_loss(trainer: MagicPoseTrainer) -> float:
 
 @pytest.mark.slow  # trains until the loss falls: seconds, in one process
 def test_loss_falls_on_a_tiny_set(workspace, tmp_path):
-    cfg = load_config(ROOT / STAGE2, _stage2(workspace, tmp_path / "fit", **{
-        "train.max_steps": 60, "train.learning_rate": 3e-3, "train.batch_size": 6, "checkpoint.every_steps": 1000}),
-        stage="pose_control")
+    cfg = load_config(
+        ROOT / STAGE2,
+        _stage2(
+            workspace,
+            tmp_path / "fit",
+            **{
+                "train.max_steps": 60,
+                "train.learning_rate": 3e-3,
+                "train.batch_size": 6,
+                "checkpoint.every_steps": 1000,
+            },
+        ),
+        stage="pose_control",
+    )
     trainer = MagicPoseTrainer(cfg)
     before = _fixed_batch_loss(trainer)
     trainer.train()
@@ -106,11 +147,26 @@ def test_loss_falls_on_a_tiny_set(workspace, tmp_path):
 
 
 def test_two_processes_equal_one_process_with_the_same_global_batch(workspace, tmp_path):
-    one = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "one", **{
-        "train.batch_size": 4, "train.max_steps": 3, "logging.record_samples": True}))
+    one = _run(
+        "train_pose_control.py",
+        STAGE2,
+        _stage2(
+            workspace,
+            tmp_path / "one",
+            **{"train.batch_size": 4, "train.max_steps": 3, "logging.record_samples": True},
+        ),
+    )
     assert one.returncode == 0, one.stderr[-2000:]
-    two = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "two", **{
-        "train.batch_size": 2, "train.max_steps": 3, "logging.record_samples": True}), nproc=2)
+    two = _run(
+        "train_pose_control.py",
+        STAGE2,
+        _stage2(
+            workspace,
+            tmp_path / "two",
+            **{"train.batch_size": 2, "train.max_steps": 3, "logging.record_samples": True},
+        ),
+        nproc=2,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
     assert "MULTI_CPU" in two.stdout + two.stderr  # the ranks really synchronised (gloo)
     for name in ("appearance_unet", "controlnet"):
@@ -121,17 +177,21 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(workspace, t
     single = json.loads((tmp_path / "one" / "seen_samples" / "rank-0.json").read_text())
     assert len(seen[0]) == len(seen[1]) == 6
     for step in range(3):  # per optimizer step the ranks see disjoint halves of the same global batch
-        s0, s1 = set(seen[0][2 * step:2 * step + 2]), set(seen[1][2 * step:2 * step + 2])
+        s0, s1 = set(seen[0][2 * step : 2 * step + 2]), set(seen[1][2 * step : 2 * step + 2])
         assert not s0 & s1
-        assert s0 | s1 == set(single[4 * step:4 * step + 4])
+        assert s0 | s1 == set(single[4 * step : 4 * step + 4])
 
 
 def test_sigkill_between_checkpoints_then_resume_is_bitwise_equal(workspace, tmp_path):
     straight = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr[-2000:]
     out = tmp_path / "killed"
-    killed = _run("train_pose_control.py", STAGE2, _stage2(workspace, out),
-                  env={"MAGICPOSE_FAULT": "sigkill-after-step:3"})
+    killed = _run(
+        "train_pose_control.py",
+        STAGE2,
+        _stage2(workspace, out),
+        env={"MAGICPOSE_FAULT": "sigkill-after-step:3"},
+    )
     assert killed.returncode == -signal.SIGKILL
     assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
     resumed = _run_resume(workspace, out)
@@ -148,8 +208,12 @@ def _run_resume(workspace: Path, out: Path):
 
 def test_crash_during_checkpoint_write_leaves_the_previous_checkpoint_loadable(workspace, tmp_path):
     out = tmp_path / "crash"
-    crashed = _run("train_pose_control.py", STAGE2, _stage2(workspace, out),
-                   env={"MAGICPOSE_FAULT": "sigkill-in-checkpoint:4"})
+    crashed = _run(
+        "train_pose_control.py",
+        STAGE2,
+        _stage2(workspace, out),
+        env={"MAGICPOSE_FAULT": "sigkill-in-checkpoint:4"},
+    )
     assert crashed.returncode == -signal.SIGKILL
     assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
     assert (checkpoints.checkpoint_root(out) / ".checkpoint-4.tmp").is_dir()  # the half-written one
@@ -163,8 +227,11 @@ def test_crash_during_checkpoint_write_leaves_the_previous_checkpoint_loadable(w
 
 def _train_in_process(workspace: Path, out: Path, **extra) -> dict[str, torch.Tensor]:
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one precision per process
-    cfg = load_config(ROOT / STAGE2, _stage2(workspace, out, **{"checkpoint.every_steps": 1000, **extra}),
-                      stage="pose_control")
+    cfg = load_config(
+        ROOT / STAGE2,
+        _stage2(workspace, out, **{"checkpoint.every_steps": 1000, **extra}),
+        stage="pose_control",
+    )
     trainer = MagicPoseTrainer(cfg)
     trainer.train()
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -175,16 +242,20 @@ def test_gradient_checkpointing_trains_the_same_weights(workspace, tmp_path):
     # Checkpointing recomputes both UNets' blocks in the backward pass while the bank is in read mode:
     # the writer must recompute plain attention and the reader must re-read the bank.
     plain = _train_in_process(workspace, tmp_path / "plain", **{"train.max_steps": 3})
-    checkpointed = _train_in_process(workspace, tmp_path / "ckpt", **{"train.max_steps": 3,
-                                                                      "train.gradient_checkpointing": True})
+    checkpointed = _train_in_process(
+        workspace, tmp_path / "ckpt", **{"train.max_steps": 3, "train.gradient_checkpointing": True}
+    )
     assert plain.keys() == checkpointed.keys()
     assert max((plain[k] - checkpointed[k]).abs().max().item() for k in plain) <= 1e-6
 
 
 def test_bf16_mixed_precision_trains_with_clipping(workspace, tmp_path):
     start = _train_in_process(workspace, tmp_path / "start", **{"train.max_steps": 0})
-    trained = _train_in_process(workspace, tmp_path / "bf16", **{"train.max_steps": 2, "train.mixed_precision": "bf16",
-                                                                 "train.max_grad_norm": 0.01})
+    trained = _train_in_process(
+        workspace,
+        tmp_path / "bf16",
+        **{"train.max_steps": 2, "train.mixed_precision": "bf16", "train.max_grad_norm": 0.01},
+    )
     assert all(torch.isfinite(v).all() for v in trained.values())
     assert all(v.dtype == torch.float32 for v in trained.values())  # trainable weights stay fp32
     assert any(not torch.equal(start[k], trained[k]) for k in start)

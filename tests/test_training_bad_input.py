@@ -27,8 +27,17 @@ POSE2VID = ROOT / "configs" / "tiny_pose2vid.yaml"
 FACE = ROOT / "configs" / "tiny_pose2vid_face.yaml"
 BASE = ROOT / "configs" / "demo_base.yaml"
 # a tiny stage 0: the VAE and the UNet each halve the frames once
-TINY_BASE = {"size": 16, "vae_channels": "[8,8]", "unet_channels": "[16,16]", "unet_attention_levels": "[true,true]",
-             "unet_layers_per_block": 1, "text_hidden_size": 8, "vae_steps": 2, "unet_steps": 2, "batch_size": 2}
+TINY_BASE = {
+    "size": 16,
+    "vae_channels": "[8,8]",
+    "unet_channels": "[16,16]",
+    "unet_attention_levels": "[true,true]",
+    "unet_layers_per_block": 1,
+    "text_hidden_size": 8,
+    "vae_steps": 2,
+    "unet_steps": 2,
+    "batch_size": 2,
+}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -45,27 +54,61 @@ def _dotlist(values: dict) -> list[str]:
     return [f"{k}={v}" for k, v in values.items()]
 
 
-def _train(workspace: Path, out: Path, *extra: str, stage: str = "appearance", resume: str | None = None) -> int:
+def _train(
+    workspace: Path, out: Path, *extra: str, stage: str = "appearance", resume: str | None = None
+) -> int:
     """`magicpose train` in this process, on the tiny config: 4 steps, a checkpoint after each, no validation."""
-    values = {"model.pretrained_dir": workspace / "pretrained", "data.root": workspace / "data", "output_dir": out,
-              "validation.every_steps": 0, "checkpoint.every_steps": 1, "checkpoint.keep_last": 0,
-              "train.max_steps": 4}
+    values = {
+        "model.pretrained_dir": workspace / "pretrained",
+        "data.root": workspace / "data",
+        "output_dir": out,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 1,
+        "checkpoint.keep_last": 0,
+        "train.max_steps": 4,
+    }
     if stage == "pose_control":
         values["model.appearance_unet"] = workspace / "pretrained" / "unet"
     config = STAGE1 if stage == "appearance" else STAGE2
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one state per process
-    return cli.main(["train", "--stage", stage, "--config", str(config), *(["--resume", resume] if resume else []),
-                     *_dotlist(values), *extra])
+    return cli.main(
+        [
+            "train",
+            "--stage",
+            stage,
+            "--config",
+            str(config),
+            *(["--resume", resume] if resume else []),
+            *_dotlist(values),
+            *extra,
+        ]
+    )
 
 
 def _pose2vid(workspace: Path, out: Path, *extra: str, resume: str | None = None) -> int:
     """`magicpose train-pose2vid` in this process: the tiny global stage, 3 steps, a checkpoint after each."""
-    values = {"data.root": workspace / "data", "output_dir": out, "validation.every_steps": 0,
-              "checkpoint.every_steps": 1, "checkpoint.keep_last": 0, "train.max_steps": 3,
-              "model.architecture": "global", "model.ngf": 8, "train.fix_global_steps": 0}
+    values = {
+        "data.root": workspace / "data",
+        "output_dir": out,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 1,
+        "checkpoint.keep_last": 0,
+        "train.max_steps": 3,
+        "model.architecture": "global",
+        "model.ngf": 8,
+        "train.fix_global_steps": 0,
+    }
     AcceleratorState._reset_state(reset_partial_state=True)
-    return cli.main(["train-pose2vid", "--config", str(POSE2VID), *(["--resume", resume] if resume else []),
-                     *_dotlist(values), *extra])
+    return cli.main(
+        [
+            "train-pose2vid",
+            "--config",
+            str(POSE2VID),
+            *(["--resume", resume] if resume else []),
+            *_dotlist(values),
+            *extra,
+        ]
+    )
 
 
 def _base(workspace: Path, out: Path, *extra: str, config: Path | None = BASE) -> int:
@@ -89,8 +132,11 @@ def _steps(out: Path) -> list[int]:
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and modification time: to prove that nothing was written."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +178,10 @@ TRAIN_NUMBERS = [
     ("data.num_workers=-2", "data.num_workers=-2 must be at least 0"),
     ("data.max_frame_distance=-1", "data.max_frame_distance=-1 must be at least 0"),
     ("data.crop_scale=[0.5,nan]", "data.crop_scale=[0.5, nan] must be a finite number"),
-    ("data.crop_scale=[0,1]", "data.crop_scale=[0.0, 1.0] must be two area fractions [min, max] with "
-                              "0 < min <= max <= 1"),
+    (
+        "data.crop_scale=[0,1]",
+        "data.crop_scale=[0.0, 1.0] must be two area fractions [min, max] with 0 < min <= max <= 1",
+    ),
     ("checkpoint.every_steps=-1", "checkpoint.every_steps=-1 must be at least 0"),
     ("checkpoint.keep_last=-1", "checkpoint.keep_last=-1 must be at least 0"),
     ("validation.num_inference_steps=0", "validation.num_inference_steps=0 must be at least 1"),
@@ -174,18 +222,24 @@ BASE_NUMBERS = [
     ("batch_size=0", "batch_size=0 must be at least 1"),
     ("seed=-1", "seed=-1 must be at least 0"),
     ("vae_channels=[12,8]", "vae_channels=[12, 8] must be one or more widths, each a multiple of 8"),
-    ("unet_attention_levels=[true]", "unet_attention_levels=[True] must have one entry per unet_channels level"),
+    (
+        "unet_attention_levels=[true]",
+        "unet_attention_levels=[True] must have one entry per unet_channels level",
+    ),
     ("text_hidden_size=6", "text_hidden_size=6 must be a multiple of 4"),
 ]
 
 
-@pytest.mark.parametrize(("command", "override", "expected"),
-                         [("train", o, e) for o, e in TRAIN_NUMBERS]
-                         + [("train-pose2vid", o, e) for o, e in POSE2VID_NUMBERS]
-                         + [("face", o, e) for o, e in FACE_NUMBERS]
-                         + [("train-base", o, e) for o, e in BASE_NUMBERS])
-def test_a_number_out_of_range_is_one_line_naming_its_key_before_any_work(workspace, tmp_path, capsys, command,
-                                                                          override, expected):
+@pytest.mark.parametrize(
+    ("command", "override", "expected"),
+    [("train", o, e) for o, e in TRAIN_NUMBERS]
+    + [("train-pose2vid", o, e) for o, e in POSE2VID_NUMBERS]
+    + [("face", o, e) for o, e in FACE_NUMBERS]
+    + [("train-base", o, e) for o, e in BASE_NUMBERS],
+)
+def test_a_number_out_of_range_is_one_line_naming_its_key_before_any_work(
+    workspace, tmp_path, capsys, command, override, expected
+):
     out = tmp_path / "out"
     if command == "train":
         status = _train(workspace, out, override)
@@ -193,8 +247,17 @@ def test_a_number_out_of_range_is_one_line_naming_its_key_before_any_work(worksp
         status = _pose2vid(workspace, out, override)
     elif command == "face":
         AcceleratorState._reset_state(reset_partial_state=True)
-        status = cli.main(["train-pose2vid", "--config", str(FACE), f"data.root={workspace / 'data'}",
-                           f"model.init_from={tmp_path}", f"output_dir={out}", override])
+        status = cli.main(
+            [
+                "train-pose2vid",
+                "--config",
+                str(FACE),
+                f"data.root={workspace / 'data'}",
+                f"model.init_from={tmp_path}",
+                f"output_dir={out}",
+                override,
+            ]
+        )
     else:
         status = _base(workspace, out, override)
     assert status == 2
@@ -230,21 +293,27 @@ def _config_files(folder: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("command", ["train", "train-pose2vid", "train-base"])
 def test_a_bad_config_file_is_one_line_naming_it(workspace, tmp_path, capsys, command):
     made = _config_files(tmp_path / "configs")
-    example = {"train": "configs/tiny_appearance.yaml", "train-pose2vid": "configs/tiny_pose2vid.yaml",
-               "train-base": "configs/demo_base.yaml"}[command]
+    example = {
+        "train": "configs/tiny_appearance.yaml",
+        "train-pose2vid": "configs/tiny_pose2vid.yaml",
+        "train-base": "configs/demo_base.yaml",
+    }[command]
     expected = {
         "invalid": f"config '{made['invalid']}' is not valid YAML (did not find expected ',' or ']' at line 2, "
-                   f"column 5): fix the file or pass a YAML file such as {example}",
+        f"column 5): fix the file or pass a YAML file such as {example}",
         "list": f"config '{made['list']}' is not a mapping of keys (it holds a list): pass a YAML file such as "
-                f"{example}",
+        f"{example}",
         "binary": f"config '{made['binary']}' is not a text file (it is not UTF-8): pass a YAML file such as "
-                  f"{example}",
+        f"{example}",
         "folder": f"config '{made['folder']}' is a folder: pass a YAML file such as {example}",
         "missing": f"config '{made['missing']}' does not exist: pass a YAML file such as {example}",
     }
     out = tmp_path / "out"
-    args = {"train": ["train", "--stage", "appearance"], "train-pose2vid": ["train-pose2vid"],
-            "train-base": ["train-base"]}[command]
+    args = {
+        "train": ["train", "--stage", "appearance"],
+        "train-pose2vid": ["train-pose2vid"],
+        "train-base": ["train-base"],
+    }[command]
     for name, path in made.items():
         AcceleratorState._reset_state(reset_partial_state=True)
         assert cli.main([*args, "--config", str(path), f"output_dir={out}"]) == 2, name
@@ -257,16 +326,21 @@ def test_train_base_refuses_a_key_typo_a_wrong_type_and_a_bare_word_in_one_line(
     typo.write_text("sise: 64\n")
     out = tmp_path / "out"
     assert _base(workspace, out, config=typo) == 2
-    assert _error(capsys) == (f"bad stage 0 config in '{typo}' or the key=value overrides (Key 'sise' not in "
-                              "'BaseConfig'. Did you mean: 'size'?): correct that key or value")
+    assert _error(capsys) == (
+        f"bad stage 0 config in '{typo}' or the key=value overrides (Key 'sise' not in "
+        "'BaseConfig'. Did you mean: 'size'?): correct that key or value"
+    )
     assert _base(workspace, out, "vae_steps=many") == 2
-    assert _error(capsys) == (f"bad stage 0 config in '{BASE}' or the key=value overrides (vae_steps: Value 'many' "
-                              "of type 'str' could not be converted to Integer): correct that key or value")
+    assert _error(capsys) == (
+        f"bad stage 0 config in '{BASE}' or the key=value overrides (vae_steps: Value 'many' "
+        "of type 'str' could not be converted to Integer): correct that key or value"
+    )
     assert _base(workspace, out, "vae_steps") == 2
     assert _error(capsys) == "override 'vae_steps' is not key=value: pass e.g. train.max_steps=100"
     assert cli.main(["train-base", "size=16"]) == 2
-    assert _error(capsys) == ("the config does not set data_root, output_dir: add them to the file or pass "
-                              "key=value")
+    assert _error(capsys) == (
+        "the config does not set data_root, output_dir: add them to the file or pass key=value"
+    )
     assert not out.exists()
 
 
@@ -285,9 +359,11 @@ def test_train_base_commits_one_folder_and_refuses_one_holding_a_users_file(work
     (out / "notes.txt").write_text("mine")
     before = _snapshot(out)
     assert _base(workspace, out) == 2
-    assert _error(capsys) == (f"output folder '{out}' holds files magicpose did not write there (notes.txt): move "
-                              "them away or choose another output_dir (only an earlier output of magicpose is "
-                              "replaced)")
+    assert _error(capsys) == (
+        f"output folder '{out}' holds files magicpose did not write there (notes.txt): move "
+        "them away or choose another output_dir (only an earlier output of magicpose is "
+        "replaced)"
+    )
     assert _snapshot(out) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["base"]  # no temporary left
 
@@ -331,15 +407,18 @@ def _nan_at(monkeypatch, cls, method: str, step: int, error: type[BaseException]
     monkeypatch.setattr(cls, method, patched)
 
 
-def test_a_nan_loss_stops_magicpose_training_before_its_step_and_exports_nothing(workspace, tmp_path, capsys,
-                                                                                 monkeypatch):
+def test_a_nan_loss_stops_magicpose_training_before_its_step_and_exports_nothing(
+    workspace, tmp_path, capsys, monkeypatch
+):
     _nan_at(monkeypatch, MagicPoseTrainer, "loss", 3)
     out = tmp_path / "run"
     assert _train(workspace, out) == 2
     last = out / "checkpoints" / "checkpoint-2"
-    assert _error(capsys) == ("the loss became nan at step 3: lower train.learning_rate or set train.max_grad_norm; "
-                              f"nothing of step 3 or later was saved (the last checkpoint kept is '{last}': resume "
-                              "with --resume latest)")
+    assert _error(capsys) == (
+        "the loss became nan at step 3: lower train.learning_rate or set train.max_grad_norm; "
+        f"nothing of step 3 or later was saved (the last checkpoint kept is '{last}': resume "
+        "with --resume latest)"
+    )
     assert _steps(out) == [1, 2]
     assert not (out / "final").exists() and not (out / "pipeline").exists()
     weights = load_file(last / "appearance_unet" / "diffusion_pytorch_model.safetensors")
@@ -347,7 +426,8 @@ def test_a_nan_loss_stops_magicpose_training_before_its_step_and_exports_nothing
 
 
 def test_a_nan_loss_at_the_first_step_leaves_no_output_folder_but_never_removes_an_existing_one(
-        workspace, tmp_path, capsys, monkeypatch):
+    workspace, tmp_path, capsys, monkeypatch
+):
     _nan_at(monkeypatch, MagicPoseTrainer, "loss", 1)
     out = tmp_path / "new" / "run"
     assert _train(workspace, out, "train.max_steps=2", stage="pose_control") == 2
@@ -364,9 +444,11 @@ def test_a_nan_loss_stops_pose2vid_training(workspace, tmp_path, capsys, monkeyp
     _nan_at(monkeypatch, Pose2VidTrainer, "generator_losses", 2)
     out = tmp_path / "run"
     assert _pose2vid(workspace, out) == 2
-    assert _error(capsys) == ("the loss became nan at step 2: lower train.learning_rate or set train.max_grad_norm; "
-                              "nothing of step 2 or later was saved (the last checkpoint kept is "
-                              f"'{out / 'checkpoints' / 'checkpoint-1'}': resume with --resume latest)")
+    assert _error(capsys) == (
+        "the loss became nan at step 2: lower train.learning_rate or set train.max_grad_norm; "
+        "nothing of step 2 or later was saved (the last checkpoint kept is "
+        f"'{out / 'checkpoints' / 'checkpoint-1'}': resume with --resume latest)"
+    )
     assert _steps(out) == [1] and not (out / "final").exists()
 
 
@@ -396,7 +478,8 @@ def test_ctrl_c_is_one_line_naming_the_checkpoint_kept_and_exit_130(workspace, t
     assert _train(workspace, out) == 130
     assert _error(capsys, "interrupted") == (
         f"training stopped; the last checkpoint kept is '{out / 'checkpoints' / 'checkpoint-2'}': resume with "
-        "--resume latest (nothing was exported)")
+        "--resume latest (nothing was exported)"
+    )
     assert _steps(out) == [1, 2] and not (out / "final").exists()
     monkeypatch.undo()
     assert _train(workspace, out, resume="latest") == 0  # and the run goes on from there
@@ -407,7 +490,9 @@ def test_ctrl_c_before_any_checkpoint_leaves_no_output_folder(workspace, tmp_pat
     _nan_at(monkeypatch, Pose2VidTrainer, "train_step", 1, error=KeyboardInterrupt)
     out = tmp_path / "run"
     assert _pose2vid(workspace, out) == 130
-    assert _error(capsys, "interrupted") == "training stopped; no checkpoint was written, nothing was exported"
+    assert (
+        _error(capsys, "interrupted") == "training stopped; no checkpoint was written, nothing was exported"
+    )
     assert not out.exists()
 
 
@@ -422,8 +507,9 @@ def _copy(run: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["invalid json", "no step", "truncated optimizer", "truncated weights"])
-def test_a_damaged_checkpoint_is_one_line_and_the_run_does_not_start(magicpose_run, workspace, tmp_path, capsys,
-                                                                     damage):
+def test_a_damaged_checkpoint_is_one_line_and_the_run_does_not_start(
+    magicpose_run, workspace, tmp_path, capsys, damage
+):
     out = _copy(magicpose_run, tmp_path)
     last = out / "checkpoints" / "checkpoint-2"
     state = last / checkpoints.STATE_FILE
@@ -442,8 +528,10 @@ def test_a_damaged_checkpoint_is_one_line_and_the_run_does_not_start(magicpose_r
     fix = f"delete '{last}' to resume from the checkpoint before it, or pass --resume <checkpoint folder>"
     line = _error(capsys)
     if damage == "invalid json":
-        assert line == (f"checkpoint '{last}' has a damaged trainer_state.json (Expecting property name enclosed "
-                        f"in double quotes: line 1 column 12 (char 11)): {fix}")
+        assert line == (
+            f"checkpoint '{last}' has a damaged trainer_state.json (Expecting property name enclosed "
+            f"in double quotes: line 1 column 12 (char 11)): {fix}"
+        )
     elif damage == "no step":
         assert line == f"checkpoint '{last}' has a damaged trainer_state.json (no 'step'): {fix}"
     else:
@@ -456,27 +544,39 @@ def test_a_damaged_checkpoint_is_one_line_and_the_run_does_not_start(magicpose_r
     assert not (tmp_path / "new").exists()
 
 
-def test_a_checkpoint_of_another_trainer_or_stage_is_refused(magicpose_run, pose2vid_run, workspace, tmp_path,
-                                                             capsys):
+def test_a_checkpoint_of_another_trainer_or_stage_is_refused(
+    magicpose_run, pose2vid_run, workspace, tmp_path, capsys
+):
     magicpose_checkpoint = magicpose_run / "checkpoints" / "checkpoint-2"
     pose2vid_checkpoint = pose2vid_run / "checkpoints" / "checkpoint-3"
     fix = "resume from a checkpoint of this stage, or choose another output_dir"
     out = tmp_path / "out"
     assert _train(workspace, out, resume=str(pose2vid_checkpoint)) == 2
-    assert _error(capsys) == (f"checkpoint '{pose2vid_checkpoint}' was written by stage pose2vid_global, this run "
-                              f"trains stage appearance: {fix}")
+    assert _error(capsys) == (
+        f"checkpoint '{pose2vid_checkpoint}' was written by stage pose2vid_global, this run "
+        f"trains stage appearance: {fix}"
+    )
     assert _pose2vid(workspace, out, resume=str(magicpose_checkpoint)) == 2
-    assert _error(capsys) == (f"checkpoint '{magicpose_checkpoint}' was written by stage appearance, this run "
-                              f"trains stage pose2vid_global: {fix}")
-    assert _pose2vid(workspace, out, "model.architecture=local", "model.ngf=4", resume=str(pose2vid_checkpoint)) == 2
-    assert _error(capsys) == (f"checkpoint '{pose2vid_checkpoint}' was written by stage pose2vid_global, this run "
-                              f"trains stage pose2vid_local: {fix}")
+    assert _error(capsys) == (
+        f"checkpoint '{magicpose_checkpoint}' was written by stage appearance, this run "
+        f"trains stage pose2vid_global: {fix}"
+    )
+    assert (
+        _pose2vid(workspace, out, "model.architecture=local", "model.ngf=4", resume=str(pose2vid_checkpoint))
+        == 2
+    )
+    assert _error(capsys) == (
+        f"checkpoint '{pose2vid_checkpoint}' was written by stage pose2vid_global, this run "
+        f"trains stage pose2vid_local: {fix}"
+    )
     assert not out.exists()
     copy = _copy(magicpose_run, tmp_path)  # --resume latest in the output_dir of the other stage
     before = _snapshot(copy)
     assert _train(workspace, copy, stage="pose_control", resume="latest") == 2
-    assert _error(capsys) == (f"checkpoint '{copy / 'checkpoints' / 'checkpoint-2'}' was written by stage "
-                              f"appearance, this run trains stage pose_control: {fix}")
+    assert _error(capsys) == (
+        f"checkpoint '{copy / 'checkpoints' / 'checkpoint-2'}' was written by stage "
+        f"appearance, this run trains stage pose_control: {fix}"
+    )
     assert _snapshot(copy) == before
 
 
@@ -496,12 +596,17 @@ def test_checkpoints_and_exports_are_committed_with_their_record(magicpose_run, 
 
 
 @pytest.mark.parametrize("where", ["final", "pipeline", "checkpoint", "pose2vid final"])
-def test_an_export_holding_a_users_file_is_refused_before_any_step(magicpose_run, pose2vid_run, workspace,
-                                                                   tmp_path, capsys, where):
+def test_an_export_holding_a_users_file_is_refused_before_any_step(
+    magicpose_run, pose2vid_run, workspace, tmp_path, capsys, where
+):
     run = pose2vid_run if where == "pose2vid final" else magicpose_run
     out = _copy(run, tmp_path)
-    folder = {"final": out / "final", "pipeline": out / "pipeline", "checkpoint": out / "checkpoints" / "checkpoint-2",
-              "pose2vid final": out / "final"}[where]
+    folder = {
+        "final": out / "final",
+        "pipeline": out / "pipeline",
+        "checkpoint": out / "checkpoints" / "checkpoint-2",
+        "pose2vid final": out / "final",
+    }[where]
     folder.mkdir(exist_ok=True)
     (folder / "notes.txt").write_text("mine")
     before = _snapshot(out)
@@ -512,9 +617,11 @@ def test_an_export_holding_a_users_file_is_refused_before_any_step(magicpose_run
     else:
         status = _train(workspace, out, "train.max_steps=2", stage="pose_control")
     assert status == 2
-    assert _error(capsys) == (f"output folder '{folder}' holds files magicpose did not write there (notes.txt): "
-                              "move them away or choose another output_dir (only an earlier output of magicpose "
-                              "is replaced)")
+    assert _error(capsys) == (
+        f"output folder '{folder}' holds files magicpose did not write there (notes.txt): "
+        "move them away or choose another output_dir (only an earlier output of magicpose "
+        "is replaced)"
+    )
     assert _snapshot(out) == before
 
 
@@ -523,8 +630,10 @@ def test_an_input_inside_the_export_it_would_replace_is_refused(magicpose_run, w
     appearance = out / "final" / "appearance_unet"
     before = _snapshot(out)
     assert _train(workspace, out, f"model.appearance_unet={appearance}", stage="pose_control") == 2
-    assert _error(capsys) == (f"output '{out / 'final'}' holds the input '{appearance}': choose another output_dir "
-                              "(an input is never overwritten)")
+    assert _error(capsys) == (
+        f"output '{out / 'final'}' holds the input '{appearance}': choose another output_dir "
+        "(an input is never overwritten)"
+    )
     assert _snapshot(out) == before
 
 
@@ -534,12 +643,16 @@ def test_pruning_keeps_a_checkpoint_holding_a_users_file(tmp_path, capsys) -> No
 
     root = checkpoints.checkpoint_root(tmp_path)
     for step in (1, 2, 3):
-        with atomic_path(root / f"checkpoint-{step}", record=step != 2) as tmp:  # 2: an earlier version's, no record
+        with atomic_path(
+            root / f"checkpoint-{step}", record=step != 2
+        ) as tmp:  # 2: an earlier version's, no record
             tmp.mkdir(parents=True)
             (tmp / checkpoints.STATE_FILE).write_text(json.dumps({"step": step}))
     (root / "checkpoint-1" / "eval notes.txt").write_text("best so far")
     checkpoints.prune(tmp_path, keep_last=1)
     assert sorted(p.name for p in root.iterdir()) == ["checkpoint-1", "checkpoint-3"]
     assert (root / "checkpoint-1" / "eval notes.txt").read_text() == "best so far"
-    assert capsys.readouterr().err == (f"warning: '{root / 'checkpoint-1'}' is kept although older than the last 1: "
-                                       "it holds files the trainer did not write there (eval notes.txt)\n")
+    assert capsys.readouterr().err == (
+        f"warning: '{root / 'checkpoint-1'}' is kept although older than the last 1: "
+        "it holds files the trainer did not write there (eval notes.txt)\n"
+    )

@@ -40,8 +40,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory) -> JobRunner:
     """One runner for the module, as one page serves many jobs (the generator stays loaded)."""
-    return JobRunner(UIConfig(output_dir=tmp_path_factory.mktemp("ui") / "outputs", device="cpu",
-                              dtype="float32"))
+    return JobRunner(
+        UIConfig(output_dir=tmp_path_factory.mktemp("ui") / "outputs", device="cpu", dtype="float32")
+    )
 
 
 def _files(folder: Path) -> list[str]:
@@ -65,15 +66,41 @@ def test_page_job_writes_what_magicpose_infer_writes(runner, tmp_path, capsys) -
     form = JobForm(str(REFERENCE), [str(p) for p in POSE_FILES], **FAST)
     out, log = _run(runner, form, progress=lambda *e: events.append(e), show_poses=sheets.append)
     cli_out = tmp_path / "cli.mp4"
-    assert cli.main(["infer", "--image", str(REFERENCE), "--poses", str(EXAMPLE / "poses"), "--output", str(cli_out),
-                     "--steps", "2", "--height", str(SIZE), "--width", str(SIZE), "--device", "cpu",
-                     "--dtype", "float32"]) == 0
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--image",
+                str(REFERENCE),
+                "--poses",
+                str(EXAMPLE / "poses"),
+                "--output",
+                str(cli_out),
+                "--steps",
+                "2",
+                "--height",
+                str(SIZE),
+                "--width",
+                str(SIZE),
+                "--device",
+                "cpu",
+                "--dtype",
+                "float32",
+            ]
+        )
+        == 0
+    )
     page_frames, cli_frames = _pngs(out.frames_dir), _pngs(tmp_path / "cli_frames")
     assert len(page_frames) == len(POSE_FILES) == 16
     for page, ref in zip(page_frames, cli_frames, strict=True):
         np.testing.assert_array_equal(page, ref)
     info = video_info(out.video)
-    assert (info["frames"], info["width"], info["height"], info["fps"]) == (16, SIZE, SIZE, pytest.approx(8.0))
+    assert (info["frames"], info["width"], info["height"], info["fps"]) == (
+        16,
+        SIZE,
+        SIZE,
+        pytest.approx(8.0),
+    )
     assert out.preview_mp4.is_file() and out.preview_png.is_file()
     # progress: every denoising step, then every frame written, in order
     assert events == [(1, 2, "denoising"), (2, 2, "denoising")] + [(i, 16, "writing") for i in range(1, 17)]
@@ -101,8 +128,22 @@ def test_pose2vid_job_equals_the_cli(tmp_path, capsys) -> None:
     folder.mkdir()
     for p in json_files:
         shutil.copy(p, folder)
-    assert cli.main(["infer", "--generator", "pose2vid", "--poses", str(folder), "--output",
-                     str(tmp_path / "cli.mp4"), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "infer",
+                "--generator",
+                "pose2vid",
+                "--poses",
+                str(folder),
+                "--output",
+                str(tmp_path / "cli.mp4"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     page_frames, cli_frames = _pngs(out.frames_dir), _pngs(tmp_path / "cli_frames")
     assert len(page_frames) == 3
     for a, b in zip(page_frames, cli_frames, strict=True):
@@ -138,7 +179,7 @@ def test_driving_video_job_shows_the_alignment_then_the_poses(tmp_path, monkeypa
     alignment = np.asarray(Image.open(f"{stem}_alignment.png"))
     assert len(list(Path(f"{stem}_poses", "pose_json").glob("*.json"))) == 3
     (sheet,) = sheets  # the alignment preview on top, then the 3 poses the generator follows
-    np.testing.assert_array_equal(sheet[:alignment.shape[0], :alignment.shape[1]], alignment)
+    np.testing.assert_array_equal(sheet[: alignment.shape[0], : alignment.shape[1]], alignment)
     assert sheet.shape == (alignment.shape[0] + 4 + SIZE, max(alignment.shape[1], 3 * SIZE + 2 * 4), 3)
 
 
@@ -148,8 +189,9 @@ def test_driving_video_options_show_only_with_the_pose_tools(tmp_path, monkeypat
     monkeypatch.setitem(BACKENDS, "same-person", SamePerson)
     assert pose_tools_missing(UIConfig(pose_backend="same-person")) is None
     missing = pose_tools_missing(UIConfig(pose_backend="dwpose", pose_weights=str(tmp_path)))
-    assert missing.startswith("the dwpose pose extractor needs yolox_l.onnx, dw-ll_ucoco_384.onnx in "
-                              f"'{tmp_path}'")
+    assert missing.startswith(
+        f"the dwpose pose extractor needs yolox_l.onnx, dw-ll_ucoco_384.onnx in '{tmp_path}'"
+    )
 
 
 # -- Stop and errors leave nothing behind ---------------------------------------------------------------------
@@ -165,8 +207,12 @@ def test_stop_leaves_no_file(runner, stop_at) -> None:
             stop.set()
 
     with pytest.raises(Cancelled, match="no output was written"):
-        runner.run(JobForm(str(REFERENCE), None, **FAST), log=lambda line: None, progress=progress,
-                   should_stop=stop.is_set)
+        runner.run(
+            JobForm(str(REFERENCE), None, **FAST),
+            log=lambda line: None,
+            progress=progress,
+            should_stop=stop.is_set,
+        )
     assert _files(runner.config.output_dir) == before  # no video, frames, preview or temporary
     assert runner.history[-1].outcome == "stopped"
 
@@ -181,19 +227,24 @@ def test_bad_upload_names_the_file_and_writes_nothing(runner, tmp_path) -> None:
         _run(runner, JobForm(str(REFERENCE), [str(f) for f in files], **FAST))
     message = str(err.value)
     assert message.startswith(f"pose image '{POSE_FILES[1].name}' cannot be read")
-    assert "magicpose-ui-" not in message and "\n" not in message  # the upload, not the page's temporary folder
+    assert (
+        "magicpose-ui-" not in message and "\n" not in message
+    )  # the upload, not the page's temporary folder
     assert _files(runner.config.output_dir) == before
     assert runner.history[-1].outcome == "error"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"steps": 0}, "--steps 0 must be at least 1 (50 in the original)"),
-    ({"steps": 2.5}, "steps must be a whole number, got 2.5"),
-    ({"height": 36}, "height 36 is not a multiple of 8: use e.g. 32 or 40"),
-    ({"reference": None}, "no reference photo: upload one (reload the page for the example)"),
-    ({"generator": "pose2vid"}, "pose2vid needs its weights: start the page with --pose2vid-weights DIR"),
-    ({"driving_path": "/no/such/poses"}, "driving path '/no/such/poses' does not exist"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": 0}, "--steps 0 must be at least 1 (50 in the original)"),
+        ({"steps": 2.5}, "steps must be a whole number, got 2.5"),
+        ({"height": 36}, "height 36 is not a multiple of 8: use e.g. 32 or 40"),
+        ({"reference": None}, "no reference photo: upload one (reload the page for the example)"),
+        ({"generator": "pose2vid"}, "pose2vid needs its weights: start the page with --pose2vid-weights DIR"),
+        ({"driving_path": "/no/such/poses"}, "driving path '/no/such/poses' does not exist"),
+    ],
+)
 def test_form_errors_are_the_cli_lines(runner, change, message) -> None:
     form = JobForm(**{"reference": str(REFERENCE), **FAST, **change})
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -219,8 +270,9 @@ def test_a_bug_reaches_the_page_as_one_line(runner, monkeypatch) -> None:
     monkeypatch.setattr("magicpose.ui.jobs.generate_video", broken)
     kind, line = list(runner.start(JobForm(str(REFERENCE), None, **FAST), "c"))[-1]
     assert kind == "error"
-    assert line == ("error: internal error (RuntimeError: boom); the terminal that runs magicpose ui shows the "
-                    "traceback")
+    assert line == (
+        "error: internal error (RuntimeError: boom); the terminal that runs magicpose ui shows the traceback"
+    )
 
 
 # -- uploads become the CLI's inputs --------------------------------------------------------------------------
@@ -230,7 +282,9 @@ def test_uploaded_pose_files_become_a_pose_folder(tmp_path) -> None:
     source = stage_driving_input([str(p) for p in POSE_FILES], "", tmp_path)
     assert source.video is None and source.poses == tmp_path / "driving"
     assert [p.read_bytes() for p in sorted(source.poses.iterdir())] == [p.read_bytes() for p in POSE_FILES]
-    assert source.readable(f"pose image '{source.poses / '0001.png'}' is bad") == "pose image '0001.png' is bad"
+    assert (
+        source.readable(f"pose image '{source.poses / '0001.png'}' is bad") == "pose image '0001.png' is bad"
+    )
     assert source.readable(f"pose folder '{source.poses}' is empty") == "pose folder 'the upload' is empty"
 
 
@@ -264,17 +318,22 @@ def test_a_video_upload_is_the_driving_video(tmp_path) -> None:
     assert stage_driving_input(None, str(video), tmp_path).video == video
     assert stage_driving_input(None, str(EXAMPLE / "poses"), tmp_path).poses == EXAMPLE / "poses"
     # frames of a dance video, as a folder on this machine or as uploaded images
-    assert stage_driving_input(None, str(EXAMPLE / "poses"), tmp_path, frames_are_video=True).video == \
-        EXAMPLE / "poses"
+    assert (
+        stage_driving_input(None, str(EXAMPLE / "poses"), tmp_path, frames_are_video=True).video
+        == EXAMPLE / "poses"
+    )
     uploaded = stage_driving_input([str(POSE_FILES[0])], None, tmp_path / "w", frames_are_video=True)
     assert uploaded.video == tmp_path / "w" / "driving" and uploaded.poses is None
 
 
-@pytest.mark.parametrize(("names", "message"), [
-    (["dance.mp4", "0000.png"], "'dance.mp4' is a video: upload it alone, not with 1 other file(s)"),
-    (["notes.txt"], "'notes.txt' is neither a video"),
-    (["a/0000.png", "b/0000.png"], "two uploaded files are named '0000.png'"),
-])
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["dance.mp4", "0000.png"], "'dance.mp4' is a video: upload it alone, not with 1 other file(s)"),
+        (["notes.txt"], "'notes.txt' is neither a video"),
+        (["a/0000.png", "b/0000.png"], "two uploaded files are named '0000.png'"),
+    ],
+)
 def test_upload_mistakes(tmp_path, names, message) -> None:
     paths = []
     for name in names:
@@ -307,14 +366,17 @@ def test_stack_rows_pads_to_the_widest() -> None:
 
 
 def test_the_page_modules_import_without_gradio_and_the_command_says_how_to_install() -> None:
-    code = ("import sys; sys.modules['gradio'] = None\n"  # as if Gradio were not installed
-            "import magicpose.ui.app, magicpose.ui.jobs, magicpose.commands.ui\n"
-            "from magicpose.cli import main\n"
-            "sys.exit(main(['ui']))")
+    code = (
+        "import sys; sys.modules['gradio'] = None\n"  # as if Gradio were not installed
+        "import magicpose.ui.app, magicpose.ui.jobs, magicpose.commands.ui\n"
+        "from magicpose.cli import main\n"
+        "sys.exit(main(['ui']))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: the web page needs Gradio 6: pip install 'magicpose[ui]' (or pip install 'gradio>=6.31,<7')"]
+        "error: the web page needs Gradio 6: pip install 'magicpose[ui]' (or pip install 'gradio>=6.31,<7')"
+    ]
     assert done.stdout == ""
 
 
@@ -331,9 +393,23 @@ def test_magicpose_ui_serves_the_page(tmp_path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "magicpose.cli", "ui", "--port", str(port), "--output-dir",
-                               str(tmp_path / "out"), "--device", "cpu"], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "magicpose.cli",
+            "ui",
+            "--port",
+            str(port),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         page = None
         for _ in range(600):
@@ -346,19 +422,34 @@ def test_magicpose_ui_serves_the_page(tmp_path) -> None:
                 time.sleep(0.2)
         assert page is not None and page["title"] == "MagicPose: animate a photo"
         ids = {c.get("props", {}).get("elem_id") for c in page["components"]}
-        assert {"reference", "driving", "generate", "stop", "status", "poses", "result", "preview",
-                "downloads"} <= ids
+        assert {
+            "reference",
+            "driving",
+            "generate",
+            "stop",
+            "status",
+            "poses",
+            "result",
+            "preview",
+            "downloads",
+        } <= ids
     finally:
         server.terminate()
         printed = server.communicate(timeout=60)[0]
-    assert f"magicpose ui: http://127.0.0.1:{port} (Ctrl+C stops it); outputs go to {tmp_path / 'out'}/" in printed
+    assert (
+        f"magicpose ui: http://127.0.0.1:{port} (Ctrl+C stops it); outputs go to {tmp_path / 'out'}/"
+        in printed
+    )
     assert "loaded the MagicPose weights" in printed
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--weights", "/no/such/weights"], "error: --weights '/no/such/weights' is not a folder"),
-    (["--port", "70000"], "error: --port 70000 must be between 1 and 65535"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--weights", "/no/such/weights"], "error: --weights '/no/such/weights' is not a folder"),
+        (["--port", "70000"], "error: --port 70000 must be between 1 and 65535"),
+    ],
+)
 def test_magicpose_ui_bad_flags(flags, message, capsys) -> None:
     pytest.importorskip("gradio")
     assert cli.main(["ui", *flags]) == 2

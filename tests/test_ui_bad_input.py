@@ -61,33 +61,54 @@ def _ui(capsys, *flags: str) -> tuple[int, list[str]]:
 def test_port_in_use_is_one_line_before_anything_loads(busy_port, host, launches, tmp_path, capsys) -> None:
     out = tmp_path / "new" / "ui"
     code, err = _ui(capsys, "--port", str(busy_port), "--host", host, "--output-dir", str(out))
-    assert (code, err) == (2, [f"error: --port {busy_port} on {host} is in use by another program: pass another "
-                               "--port"])
+    assert (code, err) == (
+        2,
+        [f"error: --port {busy_port} on {host} is in use by another program: pass another --port"],
+    )
     assert launches == [] and not (tmp_path / "new").exists()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="127.0.0.2 is an address of this machine on Linux")
-def test_port_taken_on_127_0_0_1_is_refused_for_another_host_too(busy_port, launches, tmp_path, capsys) -> None:
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="127.0.0.2 is an address of this machine on Linux"
+)
+def test_port_taken_on_127_0_0_1_is_refused_for_another_host_too(
+    busy_port, launches, tmp_path, capsys
+) -> None:
     """Gradio first probes the port on 127.0.0.1 whatever the host (then says "Cannot find empty port"): the check
     does too, so a host whose own address is free still gets the port-in-use line."""
-    code, err = _ui(capsys, "--host", "127.0.0.2", "--port", str(busy_port), "--output-dir", str(tmp_path / "out"))
-    assert (code, err) == (2, [f"error: --port {busy_port} on 127.0.0.1 is in use by another program: pass another "
-                               "--port"])
+    code, err = _ui(
+        capsys, "--host", "127.0.0.2", "--port", str(busy_port), "--output-dir", str(tmp_path / "out")
+    )
+    assert (code, err) == (
+        2,
+        [f"error: --port {busy_port} on 127.0.0.1 is in use by another program: pass another --port"],
+    )
     assert launches == []
 
 
-@pytest.mark.parametrize(("host", "line"), [
-    ("999.1.1.1", f"--host '999.1.1.1' is not a valid IPv4 address (four numbers 0 to 255): {FIX}"),
-    ("a b", f"--host 'a b' is not a host name or an IP address: {FIX}"),
-    ("a..b", f"--host 'a..b' is not a host name or an IP address: {FIX}"),
-    ("", f"--host '' is empty: {FIX}"),
-    ("::zz", f"--host '::zz' is not a valid IPv6 address: {FIX}"),
-    ("192.0.2.1", f"--host '192.0.2.1' is not an address of this machine (Cannot assign requested address): {FIX}"),
-    ("http://localhost:7860", "--host 'http://localhost:7860' is a URL, not a host: pass the host part alone (e.g. "
-                              "127.0.0.1) and the port with --port"),
-])
+@pytest.mark.parametrize(
+    ("host", "line"),
+    [
+        ("999.1.1.1", f"--host '999.1.1.1' is not a valid IPv4 address (four numbers 0 to 255): {FIX}"),
+        ("a b", f"--host 'a b' is not a host name or an IP address: {FIX}"),
+        ("a..b", f"--host 'a..b' is not a host name or an IP address: {FIX}"),
+        ("", f"--host '' is empty: {FIX}"),
+        ("::zz", f"--host '::zz' is not a valid IPv6 address: {FIX}"),
+        (
+            "192.0.2.1",
+            f"--host '192.0.2.1' is not an address of this machine (Cannot assign requested address): {FIX}",
+        ),
+        (
+            "http://localhost:7860",
+            "--host 'http://localhost:7860' is a URL, not a host: pass the host part alone (e.g. "
+            "127.0.0.1) and the port with --port",
+        ),
+    ],
+)
 def test_bad_host_is_one_line(host, line, launches, tmp_path, capsys) -> None:
-    code, err = _ui(capsys, "--host", host, "--port", str(_free_port()), "--output-dir", str(tmp_path / "out"))
+    code, err = _ui(
+        capsys, "--host", host, "--port", str(_free_port()), "--output-dir", str(tmp_path / "out")
+    )
     assert (code, err) == (2, [f"error: {line}"])
     assert launches == [] and not (tmp_path / "out").exists()
 
@@ -95,7 +116,11 @@ def test_bad_host_is_one_line(host, line, launches, tmp_path, capsys) -> None:
 def test_unresolvable_host_names_the_resolver_reason(launches, tmp_path, capsys) -> None:
     code, err = _ui(capsys, "--host", "no.such.host.invalid", "--output-dir", str(tmp_path / "out"))
     assert code == 2 and len(err) == 1
-    reason = err[0].removeprefix("error: --host 'no.such.host.invalid' cannot be resolved (").removesuffix(f"): {FIX}")
+    reason = (
+        err[0]
+        .removeprefix("error: --host 'no.such.host.invalid' cannot be resolved (")
+        .removesuffix(f"): {FIX}")
+    )
     assert reason != err[0] and reason and ")" not in reason  # e.g. "Name or service not known"
     assert launches == [] and not (tmp_path / "out").exists()
 
@@ -117,13 +142,17 @@ def test_port_taken_while_the_weights_load_is_the_same_line(monkeypatch, tmp_pat
         config.output_dir.mkdir(parents=True, exist_ok=True)
         other.bind((host, port))
         other.listen()
-        raise OSError(f"Cannot find empty port in range: {port}-{port}. You can specify a different port by ...")
+        raise OSError(
+            f"Cannot find empty port in range: {port}-{port}. You can specify a different port by ..."
+        )
 
     monkeypatch.setattr("magicpose.ui.app.launch", gradio_fails)
     with other:
         code, err = _ui(capsys, "--port", str(port), "--output-dir", str(tmp_path / "a" / "b"))
-    assert (code, err) == (2, [f"error: --port {port} on 127.0.0.1 is in use by another program: pass another "
-                               "--port"])
+    assert (code, err) == (
+        2,
+        [f"error: --port {port} on 127.0.0.1 is in use by another program: pass another --port"],
+    )
     assert not (tmp_path / "a").exists()
 
 
@@ -143,8 +172,13 @@ def test_good_flags_start_the_page_with_the_probe_closed(launches, tmp_path, cap
 def test_output_dir_that_is_a_file(launches, tmp_path, capsys) -> None:
     (tmp_path / "file").write_text("mine")
     code, err = _ui(capsys, "--output-dir", str(tmp_path / "file"), "--port", str(_free_port()))
-    assert (code, err) == (2, [f"error: --output-dir '{tmp_path / 'file'}' is a file, not a folder: pass a folder "
-                               "(every job writes its video there)"])
+    assert (code, err) == (
+        2,
+        [
+            f"error: --output-dir '{tmp_path / 'file'}' is a file, not a folder: pass a folder "
+            "(every job writes its video there)"
+        ],
+    )
     assert (tmp_path / "file").read_text() == "mine" and launches == []
 
 
@@ -152,16 +186,20 @@ def test_output_dir_that_cannot_be_made(launches, tmp_path, capsys) -> None:
     (tmp_path / "file").write_text("mine")
     out = tmp_path / "file" / "ui"
     code, err = _ui(capsys, "--output-dir", str(out), "--port", str(_free_port()))
-    assert (code, err) == (2, [f"error: --output-dir '{out}' cannot be written (Not a directory): choose another "
-                               "--output-dir"])
+    assert (code, err) == (
+        2,
+        [f"error: --output-dir '{out}' cannot be written (Not a directory): choose another --output-dir"],
+    )
     assert launches == []
 
 
 def test_output_dir_name_too_long_leaves_no_parent_behind(launches, tmp_path, capsys) -> None:
     out = tmp_path / "new" / "deeper" / ("x" * 300)
     code, err = _ui(capsys, "--output-dir", str(out), "--port", str(_free_port()))
-    assert (code, err) == (2, [f"error: --output-dir '{out}' cannot be written (File name too long): choose "
-                               "another --output-dir"])
+    assert (code, err) == (
+        2,
+        [f"error: --output-dir '{out}' cannot be written (File name too long): choose another --output-dir"],
+    )
     assert sorted(tmp_path.iterdir()) == [] and launches == []
 
 
@@ -193,7 +231,9 @@ def test_output_folder_with_a_job_output_is_kept(monkeypatch, tmp_path, capsys) 
 
 
 def test_bad_device_is_refused_before_the_weights_load(launches, tmp_path, capsys) -> None:
-    code, err = _ui(capsys, "--device", "cude", "--output-dir", str(tmp_path / "out"), "--port", str(_free_port()))
+    code, err = _ui(
+        capsys, "--device", "cude", "--output-dir", str(tmp_path / "out"), "--port", str(_free_port())
+    )
     assert (code, err) == (2, ["error: --device 'cude' is not a device: use cpu, cuda, cuda:N or mps"])
     assert launches == [] and not (tmp_path / "out").exists()
 
@@ -225,8 +265,13 @@ def test_kill_stops_the_page_like_ctrl_c_and_leaves_no_empty_folder(monkeypatch,
 
 def test_missing_pose_weights_folder_is_one_line(tmp_path, capsys) -> None:
     code, err = _ui(capsys, "--pose-weights", str(tmp_path / "nope"), "--port", str(_free_port()))
-    assert (code, err) == (2, [f"error: --pose-weights '{tmp_path / 'nope'}' is not a folder: pass the folder the "
-                               "weights were saved to"])
+    assert (code, err) == (
+        2,
+        [
+            f"error: --pose-weights '{tmp_path / 'nope'}' is not a folder: pass the folder the "
+            "weights were saved to"
+        ],
+    )
 
 
 def test_ctrl_c_while_serving_stops_the_job_closes_the_server_and_says_130(tmp_path, capsys) -> None:
@@ -267,7 +312,10 @@ def test_a_stopped_page_is_one_interrupted_line_and_130(monkeypatch, tmp_path, c
 
     monkeypatch.setattr("magicpose.ui.app.launch", serve_then_stop)
     code, err = _ui(capsys, "--output-dir", str(out), "--port", str(_free_port()))
-    said = f"interrupted: the page was stopped; its videos are in {out}/" if wrote_a_video else \
-        "interrupted: the page was stopped"
+    said = (
+        f"interrupted: the page was stopped; its videos are in {out}/"
+        if wrote_a_video
+        else "interrupted: the page was stopped"
+    )
     assert (code, err) == (130, [said])
     assert out.is_dir() == wrote_a_video and (tmp_path / "new").exists() == wrote_a_video

@@ -27,8 +27,16 @@ REFERENCE = EXAMPLE / "reference.png"
 POSE_FILES = [str(p) for p in sorted((EXAMPLE / "poses").glob("*.png"))]
 CHROMIUM = Path("/usr/bin/chromium")
 # As the machine's own check starts it: no sandbox as root, and no background connections to Google's hosts.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 120_000
 
 
@@ -123,7 +131,9 @@ def _status(page) -> str:
 def _wait_status(page, prefix: str) -> str:
     page.wait_for_function(
         "prefix => document.querySelector('#status textarea').value.split('\\n').some(l => l.startsWith(prefix))",
-        arg=prefix, timeout=TIMEOUT_MS)
+        arg=prefix,
+        timeout=TIMEOUT_MS,
+    )
     return _status(page)
 
 
@@ -143,7 +153,8 @@ def test_generate_and_download_in_the_browser(server, open_page, tmp_path) -> No
     # the browser plays it: decoded to its first frame at the video's size
     ready, width, height = page.locator("#result video").evaluate(
         "v => new Promise(done => { const f = () => done([v.readyState, v.videoWidth, v.videoHeight]);"
-        " v.readyState >= 2 ? f() : v.addEventListener('loadeddata', f); })")
+        " v.readyState >= 2 ? f() : v.addEventListener('loadeddata', f); })"
+    )
     assert (ready >= 2, width, height) == (True, 64, 64)
 
     # the download is the video written on disk, byte for byte: 16 frames of 64x64
@@ -165,7 +176,8 @@ def test_generate_and_download_in_the_browser(server, open_page, tmp_path) -> No
     image = page.locator("#preview img")
     image.screenshot(path=str(shot))
     natural_w, natural_h, box_w, box_h, fit = image.evaluate(
-        "i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight, getComputedStyle(i).objectFit]")
+        "i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight, getComputedStyle(i).objectFit]"
+    )
     assert (natural_w, natural_h) == Image.open(preview_png).size and fit in ("contain", "scale-down")
     scale = min(box_w / natural_w, box_h / natural_h)  # the picture is drawn in the middle of its box
     if fit == "scale-down":
@@ -178,8 +190,11 @@ def test_generate_and_download_in_the_browser(server, open_page, tmp_path) -> No
     def difference(picture: np.ndarray) -> float:
         """Mean absolute difference where the picture lies best, within 2 px of the centre (rounding)."""
         inner = picture[3:-3, 3:-3]
-        return min(np.abs(screen[y:y + inner.shape[0], x:x + inner.shape[1]] - inner).mean()
-                   for y in range(top + 1, top + 6) for x in range(left + 1, left + 6))
+        return min(
+            np.abs(screen[y : y + inner.shape[0], x : x + inner.shape[1]] - inner).mean()
+            for y in range(top + 1, top + 6)
+            for x in range(left + 1, left + 6)
+        )
 
     assert h > 150 and difference(expected) < 4
     assert difference(expected[::-1]) > 20  # a different picture would not pass
@@ -202,7 +217,8 @@ def test_a_bad_upload_shows_the_error_line(server, open_page, tmp_path) -> None:
     page.locator("#generate").click()
     status = _wait_status(page, "error: ")
     assert status.splitlines()[-1].startswith(
-        "error: pose image '0001.png' cannot be read (cannot identify image file")
+        "error: pose image '0001.png' cannot be read (cannot identify image file"
+    )
     assert status.splitlines()[-1].endswith("re-export it as PNG/JPEG or remove it")
     assert "Traceback" not in page.content()
     assert _outputs(runner) == before and runner.history[-1].outcome == "error"

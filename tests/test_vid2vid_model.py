@@ -102,13 +102,26 @@ def test_the_original_configurations_have_its_parameter_counts(ngf, millions):
 
 def test_keys_follow_the_original_layout_per_scale():
     keys = set(_tiny().state_dict())
-    for name in ("model_down_seg.1.weight", "model_down_img.1.weight", "model_res_img.0.conv_block.1.weight",
-                 "model_up_img.0.weight", "model_final_img.1.weight", "model_res_flow.0.conv_block.5.weight",
-                 "model_up_flow.0.weight", "model_final_flow.1.weight", "model_final_w.1.weight"):
+    for name in (
+        "model_down_seg.1.weight",
+        "model_down_img.1.weight",
+        "model_res_img.0.conv_block.1.weight",
+        "model_up_img.0.weight",
+        "model_final_img.1.weight",
+        "model_res_flow.0.conv_block.5.weight",
+        "model_up_flow.0.weight",
+        "model_final_flow.1.weight",
+        "model_final_w.1.weight",
+    ):
         assert f"scales.0.{name}" in keys, name
     # a local scale: one downsampling (indices 1 and 4), its ResNet blocks open the heads
-    for name in ("model_down_seg.4.weight", "model_up_img.0.conv_block.1.weight", "model_up_img.1.weight",
-                 "model_up_flow.0.conv_block.1.weight", "model_final_w.1.bias"):
+    for name in (
+        "model_down_seg.4.weight",
+        "model_up_img.0.conv_block.1.weight",
+        "model_up_img.1.weight",
+        "model_up_flow.0.conv_block.1.weight",
+        "model_final_w.1.bias",
+    ):
         assert f"scales.1.{name}" in keys, name
     assert not any(k.startswith("scales.1.model_res_") for k in keys)
     no_flow = set(_tiny(no_flow=True).state_dict())

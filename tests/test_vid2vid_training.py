@@ -35,8 +35,13 @@ def data(tmp_path_factory) -> Path:
 
 
 def _overrides(data: Path, out: Path, **extra) -> list[str]:
-    values = {"data.root": data, "output_dir": out, "validation.every_steps": 0, "checkpoint.every_steps": 0,
-              **extra}
+    values = {
+        "data.root": data,
+        "output_dir": out,
+        "validation.every_steps": 0,
+        "checkpoint.every_steps": 0,
+        **extra,
+    }
     return [f"{k}={v}" for k, v in values.items()]
 
 
@@ -62,7 +67,11 @@ def test_clips_are_consecutive_frames_of_one_video(data):
     assert len(ds) == 9  # 3 videos x (8 - 6 + 1)
     item = ds[4]
     v, start = ds.locate(4)
-    assert (v, start) == (1, 1) and item["video"] == ds.videos[1].name and item["name"] == ds.videos[1].frames[1].name
+    assert (
+        (v, start) == (1, 1)
+        and item["video"] == ds.videos[1].name
+        and item["name"] == ds.videos[1].frames[1].name
+    )
     assert item["poses"].shape == (6, 3, 32, 32) and item["poses"].dtype == torch.uint8
     assert item["frames"].shape == (6, 3, 32, 32) and float(item["frames"].min()) >= -1
     assert torch.equal(ds[3]["frames"][1:], ds[4]["frames"][:-1])  # the next clip is one frame later
@@ -77,14 +86,20 @@ def test_the_clip_length_doubles_every_grow_every_steps_up_to_the_maximum(data, 
     assert clip_length(fixed, 1000) == 5
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.max_frames_total=3", "train.max_frames_total 3 is below train.n_frames_total 5: the clips only grow"),
-    ("train.n_frames_total=2", "train.n_frames_total 2 must be at least model.n_frames_G 3"),
-    ("data.height=34", "data.height and data.width must be multiples of 4"),
-    ("model.norm=batch", "model.norm 'batch' must be one of instance, instance_affine"),
-    ("train.mixed_precision=fp16", "train.mixed_precision=fp16 is not supported for vid2vid training"),
-    ("loss.vgg_weight=10", "loss.vgg_weight=10 needs loss.vgg19_path"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "train.max_frames_total=3",
+            "train.max_frames_total 3 is below train.n_frames_total 5: the clips only grow",
+        ),
+        ("train.n_frames_total=2", "train.n_frames_total 2 must be at least model.n_frames_G 3"),
+        ("data.height=34", "data.height and data.width must be multiples of 4"),
+        ("model.norm=batch", "model.norm 'batch' must be one of instance, instance_affine"),
+        ("train.mixed_precision=fp16", "train.mixed_precision=fp16 is not supported for vid2vid training"),
+        ("loss.vgg_weight=10", "loss.vgg_weight=10 needs loss.vgg19_path"),
+    ],
+)
 def test_bad_settings_are_one_line(data, tmp_path, override, message):
     with pytest.raises(InputError) as err:
         load_vid2vid_config(TINY, [*_overrides(data, tmp_path), override])
@@ -123,7 +138,9 @@ def test_later_groups_warp_and_the_clip_grows(data, tmp_path):
     flags = []
     original = trainer.unwrapped_generator.forward
     trainer.unwrapped_generator.forward = lambda p, prev, use_raw_only=False: (
-        flags.append(use_raw_only), original(p, prev, use_raw_only=use_raw_only))[1]
+        flags.append(use_raw_only),
+        original(p, prev, use_raw_only=use_raw_only),
+    )[1]
     losses = trainer.train_step(_batch(trainer, [0, 1]))
     assert flags == [True, True, False, False]
     assert "g_t0_gan" in losses  # the second group's clip (3, 4, 5) has three generated frames
@@ -155,11 +172,19 @@ def test_a_reference_flow_adds_its_masked_terms(data, tmp_path):
 
 def _run(data: Path, out: Path, nproc: int = 1, env: dict | None = None, resume: bool = False, **extra):
     """``train_vid2vid.py`` in a subprocess (torchrun with gloo for nproc > 1), one thread per process."""
-    launcher = [sys.executable] + (["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1
-                                   else [])
+    launcher = [sys.executable] + (
+        ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1 else []
+    )
     values = {"train.max_steps": 6, "checkpoint.every_steps": 2, "logging.record_samples": "true", **extra}
-    args = [*launcher, str(ROOT / "train_vid2vid.py"), "--config", str(TINY),
-            *(["--resume", "latest"] if resume else []), *_overrides(data, out), *[f"{k}={v}" for k, v in values.items()]]
+    args = [
+        *launcher,
+        str(ROOT / "train_vid2vid.py"),
+        "--config",
+        str(TINY),
+        *(["--resume", "latest"] if resume else []),
+        *_overrides(data, out),
+        *[f"{k}={v}" for k, v in values.items()],
+    ]
     full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300)
 
@@ -168,8 +193,11 @@ def _networks(run: Path) -> list[dict[str, torch.Tensor]]:
     from safetensors.torch import load_file
 
     folder = run / "checkpoints" / "checkpoint-6"
-    return [load_file(folder / "generator" / "diffusion_pytorch_model.safetensors"),
-            load_file(folder / "discriminator.safetensors"), load_file(folder / "temporal_discriminator.safetensors")]
+    return [
+        load_file(folder / "generator" / "diffusion_pytorch_model.safetensors"),
+        load_file(folder / "discriminator.safetensors"),
+        load_file(folder / "temporal_discriminator.safetensors"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +212,11 @@ def test_a_run_writes_checkpoints_and_a_final_pipeline(straight):
     assert [p.name for p in checkpoints.list_checkpoints(straight)] == ["checkpoint-4", "checkpoint-6"]
     folder = straight / "checkpoints" / "checkpoint-6"
     tensors = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.safetensors"))
-    assert tensors == ["discriminator.safetensors", "generator/diffusion_pytorch_model.safetensors",
-                       "temporal_discriminator.safetensors"]  # each trained tensor once
+    assert tensors == [
+        "discriminator.safetensors",
+        "generator/diffusion_pytorch_model.safetensors",
+        "temporal_discriminator.safetensors",
+    ]  # each trained tensor once
     pipe = load_vid2vid_pipeline(straight / "final")
     final = pipe.generator.state_dict()
     assert all(torch.equal(final[k], v) for k, v in _networks(straight)[0].items())
@@ -208,13 +239,28 @@ def test_sigkill_then_resume_is_bitwise_equal(data, straight, tmp_path):
     assert killed.returncode == -signal.SIGKILL
     assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
     resumed = _run(data, out, resume=True, **{"train.batch_size": 2})
-    assert resumed.returncode == 0 and "resumed from" in resumed.stdout + resumed.stderr, resumed.stderr[-3000:]
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout + resumed.stderr, resumed.stderr[
+        -3000:
+    ]
     for a, b in zip(_networks(straight), _networks(out), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_the_command_refuses_a_bad_config_in_one_line(data, tmp_path, capsys):
-    assert cli.main(["train-vid2vid", "--config", str(TINY), f"data.root={data}", f"output_dir={tmp_path / 'o'}",
-                     "train.n_frames_total=2"]) == 2
-    assert capsys.readouterr().err.startswith("error: train.n_frames_total 2 must be at least model.n_frames_G 3")
+    assert (
+        cli.main(
+            [
+                "train-vid2vid",
+                "--config",
+                str(TINY),
+                f"data.root={data}",
+                f"output_dir={tmp_path / 'o'}",
+                "train.n_frames_total=2",
+            ]
+        )
+        == 2
+    )
+    assert capsys.readouterr().err.startswith(
+        "error: train.n_frames_total 2 must be at least model.n_frames_G 3"
+    )
     assert not (tmp_path / "o").exists()

@@ -167,7 +167,9 @@ def test_frame_folder_writer_failure_and_replace(tmp_path) -> None:
 
     # a file the user put into that folder is never deleted: the writer refuses and leaves everything as it was
     (folder / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match=r"'.*frames' now holds files magicpose did not write there \(notes.txt\)"):
+    with pytest.raises(
+        InputError, match=r"'.*frames' now holds files magicpose did not write there \(notes.txt\)"
+    ):
         with FrameFolderWriter(folder) as w:
             w.write(np.zeros((4, 4, 3), np.uint8))
     assert sorted(os.listdir(folder)) == [RECORD, "f000.png", "notes.txt"]
@@ -235,9 +237,13 @@ def test_outputs_carry_the_mark_that_lets_a_rerun_replace_them(tmp_path) -> None
         writer.write(_blocks(16, 16, 0))
     write_preview_grid(tmp_path / "ours.png", [_blocks(16, 16, 0)])
     Image.fromarray(_blocks(16, 16, 0)).save(tmp_path / "theirs.png")
-    (tmp_path / "theirs.mp4").write_bytes((tmp_path / "ours.mp4").read_bytes().replace(b"magicpose", b"othertool"))
+    (tmp_path / "theirs.mp4").write_bytes(
+        (tmp_path / "ours.mp4").read_bytes().replace(b"magicpose", b"othertool")
+    )
     assert written_by_magicpose(tmp_path / "ours.mp4") and written_by_magicpose(tmp_path / "ours.png")
-    assert not written_by_magicpose(tmp_path / "theirs.png") and not written_by_magicpose(tmp_path / "theirs.mp4")
+    assert not written_by_magicpose(tmp_path / "theirs.png") and not written_by_magicpose(
+        tmp_path / "theirs.mp4"
+    )
     assert video_info(tmp_path / "theirs.mp4")["frames"] == 1  # still a valid video: only the tag differs
     check_beside(tmp_path / "ours.png", tmp_path / "out.mp4", "--output")
     with pytest.raises(InputError, match="already exists and was not written by magicpose"):

@@ -18,13 +18,32 @@ ASSETS = REPO / "src" / "magicpose" / "assets"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(root / "dist"), str(REPO)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (root / "dist").glob("magicpose-*.whl")
     site = root / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
-                           str(wheel)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     # the installed copy comes first on the path, ahead of this checkout's editable install
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
@@ -33,7 +52,9 @@ def installed(tmp_path_factory) -> dict:
 
 def test_the_wheel_holds_every_asset_file(installed):
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
-    assets = {f"magicpose/assets/{p.relative_to(ASSETS).as_posix()}" for p in ASSETS.rglob("*") if p.is_file()}
+    assets = {
+        f"magicpose/assets/{p.relative_to(ASSETS).as_posix()}" for p in ASSETS.rglob("*") if p.is_file()
+    }
     assert len(assets) > 50 and assets <= names, sorted(assets - names)[:5]
 
 
@@ -52,10 +73,18 @@ def test_the_wheel_carries_the_packages_one_version_string(installed):
 def test_infer_with_no_arguments_runs_from_the_installed_wheel(installed, generator):
     cwd = installed["cwd"] / f"run_{generator}"  # outside the checkout: no example_data/ here
     cwd.mkdir()
-    code = "import magicpose, sys; from magicpose.cli import main; print(magicpose.__file__); sys.exit(main())"
+    code = (
+        "import magicpose, sys; from magicpose.cli import main; print(magicpose.__file__); sys.exit(main())"
+    )
     extra = ["--steps", "2"] if generator == "magicpose" else ["--generator", "pose2vid"]
-    run = subprocess.run([sys.executable, "-c", code, "infer", *extra], cwd=cwd, env=installed["env"],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", code, "infer", *extra],
+        cwd=cwd,
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].startswith(str(installed["site"]))  # the installed package ran
     assert "note: " in run.stdout  # the demo weights' description
