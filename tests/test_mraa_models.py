@@ -176,7 +176,7 @@ def tiny_generator(skips=True, **flow):
         max_features=16,
         num_bottleneck_blocks=1,
         skips=skips,
-        flow_predictor={"block_expansion": 4, "max_features": 16, "num_blocks": 2, **flow},
+        flow_params={"block_expansion": 4, "max_features": 16, "num_blocks": 2, **flow},
     )
 
 

@@ -55,7 +55,9 @@ class FrameVideo:
         """The frames at ``indices`` (a frame folder reads only those; a video file is decoded whole)."""
         if self.frames:
             return [
-                np.asarray(center_crop_resize(load_image(self.frames[i], "frame"), size, size), dtype=np.uint8)
+                np.asarray(
+                    center_crop_resize(load_image(self.frames[i], "frame"), size, size), dtype=np.uint8
+                )
                 for i in indices
             ]
         every = self.read(size)
@@ -85,7 +87,11 @@ def list_frame_videos(root: str | Path, split: str) -> list[FrameVideo]:
         if entry.is_dir():
             frames = _images_by_stem(entry)
             if len(frames) >= 2:
-                videos.append(FrameVideo(entry.name, entry, tuple(frames[s] for s in sorted(frames, key=natural_sort_key))))
+                videos.append(
+                    FrameVideo(
+                        entry.name, entry, tuple(frames[s] for s in sorted(frames, key=natural_sort_key))
+                    )
+                )
         elif entry.suffix.lower() in VIDEO_SUFFIXES:
             videos.append(FrameVideo(entry.stem, entry))
     if not videos:

@@ -9,6 +9,8 @@ shape in the driving frame's pose. That keeps a tall driver from stretching a sh
 from __future__ import annotations
 
 import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
 from magicpose.models.mraa_regions import Regions, align_axes
@@ -35,7 +37,8 @@ def vector_to_regions(vector: Tensor, num_regions: int) -> Regions:
     return Regions(per_region[..., :2], affine @ affine.transpose(-1, -2), affine)
 
 
-class AVDNetwork(nn.Module):
+class AVDNetwork(ModelMixin, ConfigMixin):
+    @register_to_config
     def __init__(self, num_regions: int = 10, id_bottleneck: int = 64, pose_bottleneck: int = 64):
         super().__init__()
         self.num_regions = num_regions

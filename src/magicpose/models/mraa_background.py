@@ -8,6 +8,8 @@ animation leaves it out (the background slot is the identity), as the paper does
 from __future__ import annotations
 
 import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
 from magicpose.models.mraa_blocks import HourglassEncoder
@@ -15,11 +17,12 @@ from magicpose.models.mraa_blocks import HourglassEncoder
 BACKGROUND_TYPES = {"zero": 0, "shift": 2, "affine": 6, "perspective": 8}
 
 
-class BackgroundMotionPredictor(nn.Module):
+class BackgroundMotionPredictor(ModelMixin, ConfigMixin):
     """``bg_type``: ``zero`` (always the identity), ``shift`` (translation), ``affine`` (the default) or
     ``perspective``. The last layer starts at zero weights and an identity bias, so training starts from
     a still background."""
 
+    @register_to_config
     def __init__(
         self,
         bg_type: str = "affine",

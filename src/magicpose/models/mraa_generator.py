@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
 from magicpose.models.mraa_blocks import (
@@ -115,7 +117,8 @@ def resized(occlusion: Tensor, like: Tensor) -> Tensor:
     return F.interpolate(occlusion, size=like.shape[2:], mode="bilinear")
 
 
-class MRAAGenerator(nn.Module):
+class MRAAGenerator(ModelMixin, ConfigMixin):
+    @register_to_config
     def __init__(
         self,
         num_regions: int = 10,
@@ -126,12 +129,13 @@ class MRAAGenerator(nn.Module):
         num_bottleneck_blocks: int = 6,
         skips: bool = True,
         revert_axis_swap: bool = True,
-        flow_predictor: dict | None = None,
+        flow_params: dict | None = None,
+        sample_size: int = 256,  # the frame size it was trained at: the pipeline's default
     ):
         super().__init__()
         self.skips = skips
         self.flow_predictor = PixelwiseFlowPredictor(
-            num_regions, in_channels, revert_axis_swap=revert_axis_swap, **(flow_predictor or {})
+            num_regions, in_channels, revert_axis_swap=revert_axis_swap, **(flow_params or {})
         )
         self.stem = ConvNormReLU(in_channels, block_expansion, kernel_size=7)
         widths = [level_channels(block_expansion, max_features, i) for i in range(num_down_blocks + 1)]

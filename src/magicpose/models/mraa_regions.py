@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
 from magicpose.models.mraa_blocks import AntiAliasDownsample, Hourglass, coordinate_grid
@@ -50,7 +52,7 @@ def align_axes(affine: Tensor, reference: Tensor) -> Tensor:
     return affine * torch.sign(relative[..., :1, :1])
 
 
-class RegionPredictor(nn.Module):
+class RegionPredictor(ModelMixin, ConfigMixin):
     """Image → K regions. The image is blurred and subsampled by ``scale_factor``, an hourglass and a
     ``pad``-padded 7×7 convolution give K heatmaps, softmaxed over space at ``temperature``.
 
@@ -58,6 +60,7 @@ class RegionPredictor(nn.Module):
     (starting at the identity), pooled by each heatmap, and the covariance is A·Aᵀ.
     """
 
+    @register_to_config
     def __init__(
         self,
         num_regions: int = 10,
