@@ -94,3 +94,14 @@ def test_pyramid_with_vgg_is_zero_for_equal_images_and_only_the_prediction_gets_
     assert value.item() > 0
     assert prediction.grad.abs().sum().item() > 0
     assert target.grad is None
+
+
+def test_a_rows_warp_depends_only_on_its_own_generator():
+    def gens(*seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    pair = RandomWarp(2, generator=gens(7, 8))
+    alone = RandomWarp(1, generator=gens(8))
+    assert torch.equal(pair.theta[1:], alone.theta) and torch.equal(pair.weights[1:], alone.weights)
+    with pytest.raises(ValueError, match="one generator per row"):
+        RandomWarp(3, generator=gens(1, 2))

@@ -13,6 +13,7 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
+from magicpose.models.mraa_blocks import SyncedBatchNorm1d
 from magicpose.models.mraa_regions import Regions, align_axes
 
 
@@ -20,7 +21,7 @@ def mlp(widths: list[int]) -> nn.Sequential:
     """Linear → BatchNorm → ReLU for every hidden width, a plain Linear last."""
     layers: list[nn.Module] = []
     for i in range(len(widths) - 2):
-        layers += [nn.Linear(widths[i], widths[i + 1]), nn.BatchNorm1d(widths[i + 1]), nn.ReLU()]
+        layers += [nn.Linear(widths[i], widths[i + 1]), SyncedBatchNorm1d(widths[i + 1]), nn.ReLU()]
     layers.append(nn.Linear(widths[-2], widths[-1]))
     return nn.Sequential(*layers)
 

@@ -1,6 +1,6 @@
 """Building blocks shared by the MRAA networks (clean-room, from the paper and ref-mraa-and-peers.md §A.3).
 
-* conv → BatchNorm → ReLU blocks: the same size, halving (average pool) and doubling (nearest upsample);
+* conv → BatchNorm → ReLU blocks (batch statistics over all processes under DDP): the same size, halving (average pool) and doubling (nearest upsample);
 * the pre-activation residual block of the generator's bottleneck;
 * the hourglass: a U-Net whose decoder concatenates each encoder level, its output carrying
   ``block_expansion + in_channels`` channels;
@@ -30,8 +30,62 @@ def coordinate_grid(height: int, width: int, like: Tensor | None = None) -> Tens
 
 
 def sample(image: Tensor, grid: Tensor) -> Tensor:
-    """Backward warp of ``image`` (N, C, H, W) by an absolute (N, h, w, 2) grid, as the original samples."""
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    """Backward warp of ``image`` (N, C, H, W) by an absolute (N, h, w, 2) grid, as the original samples.
+    Always in float32: a bfloat16 grid would place samples half a pixel off at 256 px."""
+    return F.grid_sample(
+        image.float(), grid.float(), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+
+
+def _global_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tensor:
+    """Batch norm over the batches of every process: sums all-reduced (differentiably) across the group."""
+    from torch.distributed.nn.functional import all_reduce
+
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    xf = x.float()
+    count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32, device=x.device)
+    stats = all_reduce(torch.cat([xf.sum(dims), (xf * xf).sum(dims), count]))
+    channels = x.shape[1]
+    total = stats[-1]
+    mean = stats[:channels] / total
+    var = stats[channels : 2 * channels] / total - mean * mean
+    with torch.no_grad():
+        momentum = bn.momentum if bn.momentum is not None else 1 / float(bn.num_batches_tracked + 1)
+        bn.num_batches_tracked += 1
+        unbiased = var * total / max(total.item() - 1, 1)
+        bn.running_mean.mul_(1 - momentum).add_(momentum * mean.detach().to(bn.running_mean.dtype))
+        bn.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach().to(bn.running_var.dtype))
+    out = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
+    if bn.affine:
+        out = out * bn.weight.view(shape) + bn.bias.view(shape)
+    return out.to(x.dtype)
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class SyncedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics span every process's batch, as the original's synchronised
+    batch norm (so N processes with batch b train as one with batch N*b; PyTorch's SyncBatchNorm needs a
+    GPU). Alone, or in eval mode, it is exactly BatchNorm2d; its state dict keys are BatchNorm2d's."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and _distributed():
+            return _global_batch_norm(self, x)
+        return super().forward(x)
+
+
+class SyncedBatchNorm1d(nn.BatchNorm1d):
+    """:class:`SyncedBatchNorm2d` for (N, C) inputs (the AVD network's MLPs)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and _distributed():
+            return _global_batch_norm(self, x)
+        return super().forward(x)
 
 
 class ConvNormReLU(nn.Module):
@@ -44,7 +98,7 @@ class ConvNormReLU(nn.Module):
             raise ValueError(f"resample must be same, down or up, not {resample!r}")
         self.resample = resample
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        self.norm = nn.BatchNorm2d(out_channels, affine=True)
+        self.norm = SyncedBatchNorm2d(out_channels, affine=True)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.resample == "up":
@@ -58,9 +112,9 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int = 3):
         super().__init__()
-        self.norm1 = nn.BatchNorm2d(channels, affine=True)
+        self.norm1 = SyncedBatchNorm2d(channels, affine=True)
         self.conv1 = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
-        self.norm2 = nn.BatchNorm2d(channels, affine=True)
+        self.norm2 = SyncedBatchNorm2d(channels, affine=True)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -89,14 +89,14 @@ class RegionPredictor(ModelMixin, ConfigMixin):
 
     def forward(self, image: Tensor) -> Regions:
         features = self.hourglass(self.downsample(image))
-        logits = self.heatmap_head(features)
+        logits = self.heatmap_head(features).float()  # the region maths (SVD, inverses) runs in float32
         b, k, h, w = logits.shape
         heatmap = torch.softmax(logits.view(b, k, h * w) / self.temperature, dim=2).view(b, k, h, w)
         shift, covar = heatmap_moments(heatmap)
         if self.shape_head is None:
             affine = pca_shape(covar)
         else:
-            shapes = self.shape_head(features).view(b, 1, 4, h, w)
+            shapes = self.shape_head(features).float().view(b, 1, 4, h, w)
             affine = (shapes * heatmap.unsqueeze(2)).sum(dim=(3, 4)).view(b, k, 2, 2)
             covar = affine @ affine.transpose(-1, -2)
         return Regions(shift, covar, affine, heatmap)

@@ -80,13 +80,22 @@ class RandomWarp:
         sigma_affine: float = 0.05,
         sigma_tps: float = 0.005,
         points: int = 5,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         device=None,
     ):
-        noise = torch.randn(batch, 2, 3, generator=generator) * sigma_affine
-        self.theta = (noise + torch.eye(2, 3)).to(device)
+        # a list gives each row its own generator, so a row's warp does not depend on the rows beside it
+        generators = generator if isinstance(generator, list) else None
+        if generators is not None and len(generators) != batch:
+            raise ValueError(f"one generator per row: got {len(generators)} for {batch} rows")
+
+        def draw(*shape):
+            if generators is None:
+                return torch.randn(batch, *shape, generator=generator)
+            return torch.stack([torch.randn(*shape, generator=g) for g in generators])
+
+        self.theta = (draw(2, 3) * sigma_affine + torch.eye(2, 3)).to(device)
         self.control = coordinate_grid(points, points).reshape(1, -1, 2).to(device)
-        self.weights = (torch.randn(batch, 1, points * points, generator=generator) * sigma_tps).to(device)
+        self.weights = (draw(1, points * points) * sigma_tps).to(device)
 
     def warp_points(self, points: Tensor) -> Tensor:
         """𝒯 of ``points`` (B, ..., 2)."""
