@@ -35,6 +35,9 @@ class BackgroundMotionPredictor(ModelMixin, ConfigMixin):
         if bg_type not in BACKGROUND_TYPES:
             raise ValueError(f"bg_type must be one of {', '.join(BACKGROUND_TYPES)}, not {bg_type!r}")
         self.bg_type = bg_type
+        # the matrix every prediction starts from; a buffer so that even the parameter-free ``zero`` type saves
+        # and loads as a diffusers model (whose weights file must hold a tensor)
+        self.register_buffer("identity", torch.eye(3))
         self.encoder = self.head = None
         outputs = BACKGROUND_TYPES[bg_type]
         if outputs:
@@ -48,7 +51,7 @@ class BackgroundMotionPredictor(ModelMixin, ConfigMixin):
 
     def forward(self, source: Tensor, driving: Tensor) -> Tensor:
         b = source.shape[0]
-        matrix = torch.eye(3, dtype=source.dtype, device=source.device).repeat(b, 1, 1)
+        matrix = self.identity.to(source.dtype).repeat(b, 1, 1)
         if self.encoder is None:
             return matrix
         pooled = self.encoder(torch.cat([source, driving], dim=1))[-1].mean(dim=(2, 3))
