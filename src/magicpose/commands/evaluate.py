@@ -12,7 +12,8 @@ DESCRIPTION = """\
 Scores generated videos against their ground truth with the metrics of the MagicPose/DisCo papers:
 L1, PSNR, SSIM and LPIPS per frame, FID over all frames (pytorch-fid's protocol, as the papers, by
 default), FID-VID and FVD over every 16-frame window of the raw frames, and MRAA's
-AKD and MKR of the body keypoints when a pose extractor's weights are there. The papers'
+AKD and MKR of the body keypoints when a pose extractor's weights are there, and its AED when an identity
+embedder is given (--identity-embedder). The papers'
 own variants (DisCo's L1 over H*W, its uint8-overflow PSNR, LPIPS fed [0, 1]) are reported beside the
 correct ones under their own names. Every convention is written into the results (see README,
 "Evaluation").
