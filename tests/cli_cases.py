@@ -41,6 +41,11 @@ def refused_in_one_line(capsys, argv: list[str], out: Path) -> str:
     return lines[0]
 
 
+def bash_script(name: str, *args: str) -> list[str]:
+    """The command that runs the checkout's ``scripts/NAME`` with ``args``."""
+    return ["bash", str(REPO / "scripts" / name), *args]
+
+
 def script_run(cwd: Path, timeout: float = 300, **env: str) -> dict:
     """Keyword arguments of ``subprocess.run`` for a command or script run as a user runs it from ``cwd``: this
     interpreter first on PATH (the scripts' ``python``), one thread, output captured as text; ``env`` adds to
