@@ -20,8 +20,8 @@ BENCHMARKS = ROOT / "benchmarks"
 SIZE = "64x64"  # a multiple of both demo configurations' size_multiple (16 and 8)
 
 
-def _run(script: str, *args: str, results: Path) -> dict:
-    """Run a benchmark script; its last stdout line (the JSON), checked against what it recorded."""
+def _run(script: str, *args: str, results: Path) -> tuple[dict, dict]:
+    """Run a benchmark script: its last stdout line (the JSON) and the result it recorded."""
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -39,8 +39,7 @@ def _run(script: str, *args: str, results: Path) -> dict:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     kept = json.loads((results / f"{script}.json").read_text())
     assert kept["benchmark"] == script and kept["machine"]["cores"] >= 1 and kept["machine"]["cpu"]
-    assert kept["result"] == result
-    return result
+    return result, kept["result"]
 
 
 def _positive(value) -> bool:
@@ -84,7 +83,8 @@ def test_every_vid2vid_config_fits_the_benchmark_sizes(bench_gan) -> None:
 
 
 def test_bench_gan_quick_times_vid2vid_beside_pose2vid(tmp_path) -> None:
-    result = _run("bench_gan", "--quick", "--sizes", SIZE, results=tmp_path)
+    result, kept = _run("bench_gan", "--quick", "--sizes", SIZE, results=tmp_path)
+    assert kept == result
     assert list(result["configs"]) == ["demo", "v2v_demo"]
     for name, family in (("demo", "pose2vid"), ("v2v_demo", "vid2vid")):
         entry = result["configs"][name]
@@ -104,7 +104,8 @@ def test_bench_gan_quick_times_vid2vid_beside_pose2vid(tmp_path) -> None:
 
 
 def test_memory_quick_measures_streamed_and_collected_in_fresh_processes(tmp_path) -> None:
-    result = _run("bench_vid2vid_memory", "--quick", results=tmp_path)
+    result, kept = _run("bench_vid2vid_memory", "--quick", results=tmp_path)
+    assert kept == result
     assert result["config"] == "v2v_demo" and result["size"] == SIZE and result["lengths"] == [4, 16]
     assert result["uint8_frame_kib"] == 12.0
     for way in ("streamed", "collected"):
@@ -120,7 +121,7 @@ def test_memory_quick_measures_streamed_and_collected_in_fresh_processes(tmp_pat
 def test_compare_generators_quick_has_a_vid2vid_row_with_its_temporal_error(tmp_path) -> None:
     out, no_weights = tmp_path / "out", tmp_path / "no-weights"
     no_weights.mkdir()  # no metric networks, whatever $MAGICPOSE_EVAL_WEIGHTS says: those metrics are skipped
-    rows = _run(
+    rows, kept = _run(
         "compare_generators",
         "--quick",
         "--magicpose",
@@ -137,7 +138,9 @@ def test_compare_generators_quick_has_a_vid2vid_row_with_its_temporal_error(tmp_
     for name, values in rows.items():
         assert 0 <= values["iou"] <= 1 and 0 < values["temporal"] < 1 and _positive(values["psnr"]), name
     report = json.loads((out / "compare_generators.json").read_text())
+    assert kept == report  # the whole report, with the machine
     assert report["not_run"] == {"magicpose": "--magicpose none"}
+    assert report["generators"]["vid2vid"]["temporal_error"] == rows["vid2vid"]["temporal"]
     assert len(list((out / "vid2vid" / next(iter(os.listdir(out / "gt")))).glob("*.png"))) == 16
     table = (out / "compare_generators.md").read_text()
     assert "| vid2vid |" in table and "temporal error ↓" in table
