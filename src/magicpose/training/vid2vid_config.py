@@ -8,19 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from magicpose.errors import InputError
-from magicpose.training.config import (
-    COMMON_ABOVE,
-    COMMON_AT_LEAST,
-    COMMON_AT_MOST,
-    COMMON_BELOW,
-    CheckpointConfig,
-    LoggingConfig,
-    _mixed_precision,
-    check_numbers,
-    merge_config,
-    read_layers,
+from magicpose.training.config import read_layers
+from magicpose.training.pose2vid_config import (
+    GAN_AT_LEAST,
+    DiscriminatorConfig,
+    GanRunConfig,
+    GanTrainConfig,
+    Pose2VidDataConfig,
+    check_gan_run,
+    merge_gan_config,
 )
-from magicpose.training.pose2vid_config import DiscriminatorConfig, GanTrainConfig, Pose2VidValidationConfig
 
 NORMS = ("instance", "instance_affine")
 
@@ -78,37 +75,24 @@ class Vid2VidTrainConfig(GanTrainConfig):
 
 
 @dataclass
-class Vid2VidDataConfig:
-    root: str = "???"  # TikTok layout: <root>/<split>_set/<video>/, <root>/pose_map_<split>_set/<video>/
-    split: str = "train"
-    height: int = 256
-    width: int = 192
-    num_workers: int = 0
+class Vid2VidDataConfig(Pose2VidDataConfig):
+    width: int = 192  # the original's 256p crops: the central part of the width
 
 
 @dataclass
-class Vid2VidTrainingConfig:
+class Vid2VidTrainingConfig(GanRunConfig):
     stage: str = "vid2vid"
-    output_dir: str = "???"
     train: Vid2VidTrainConfig = field(default_factory=Vid2VidTrainConfig)
     model: Vid2VidModelConfig = field(default_factory=Vid2VidModelConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     temporal: TemporalDiscriminatorConfig = field(default_factory=TemporalDiscriminatorConfig)
     loss: Vid2VidLossConfig = field(default_factory=Vid2VidLossConfig)
     data: Vid2VidDataConfig = field(default_factory=Vid2VidDataConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    validation: Pose2VidValidationConfig = field(default_factory=Pose2VidValidationConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 AT_LEAST = {
-    **COMMON_AT_LEAST,
-    "data.height": 1,
-    "data.width": 1,
-    "train.adam_beta1": 0,
-    "train.adam_beta2": 0,
+    **GAN_AT_LEAST,
     "model.n_frames_G": 2,
-    "model.ngf": 1,
     "model.n_downsample_G": 1,
     "model.n_blocks": 0,
     "model.n_blocks_local": 0,
@@ -118,18 +102,12 @@ AT_LEAST = {
     "temporal.ndf": 1,
     "temporal.n_layers": 1,
     "temporal.num_D": 1,
-    "discriminator.ndf": 1,
-    "discriminator.n_layers": 1,
     "discriminator.num_D": 1,
     "train.n_frames_total": 2,
     "train.max_frames_total": 2,
     "train.grow_every": 0,
     "train.max_frames_per_gpu": 1,
-    "train.decay_steps": 0,
-    "data.num_workers": 0,
     "loss.lambda_feat": 0,
-    "loss.vgg_weight": 0,
-    "loss.l1_weight": 0,
     "loss.lambda_F": 0,
     "loss.lambda_T": 0,
 }
@@ -150,7 +128,7 @@ def clip_length(train: Vid2VidTrainConfig, step: int) -> int:
 
 
 def _check(cfg: Vid2VidTrainingConfig) -> None:
-    check_numbers(cfg, at_least=AT_LEAST, above=COMMON_ABOVE, below=COMMON_BELOW, at_most=COMMON_AT_MOST)
+    check_gan_run(cfg, AT_LEAST)
     model, train = cfg.model, cfg.train
     if model.norm not in NORMS:
         raise InputError(f"model.norm '{model.norm}' must be one of {', '.join(NORMS)}")
@@ -166,16 +144,6 @@ def _check(cfg: Vid2VidTrainingConfig) -> None:
             f"train.n_frames_total {train.n_frames_total} must be at least model.n_frames_G "
             f"{model.n_frames_G} (a clip's first frames fill the generator's window)"
         )
-    if train.decay_steps > train.max_steps:
-        raise InputError(
-            f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: the "
-            "decay happens within the run"
-        )
-    if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
-        raise InputError(
-            f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision vgg19 "
-            "state dict (.pth or .safetensors), or set loss.vgg_weight=0"
-        )
     multiple = size_multiple(model)
     if cfg.data.height % multiple or cfg.data.width % multiple:
         raise InputError(
@@ -183,8 +151,6 @@ def _check(cfg: Vid2VidTrainingConfig) -> None:
             f"{model.n_downsample_G} downsamplings and {model.n_scales_spatial} scale(s), got "
             f"{cfg.data.height}x{cfg.data.width}"
         )
-    if cfg.validation.every_steps and cfg.validation.num_frames < 1:
-        raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
 
 
 def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> Vid2VidTrainingConfig:
@@ -192,12 +158,6 @@ def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> V
     from omegaconf import OmegaConf
 
     layers = read_layers(path, overrides, "configs/tiny_vid2vid.yaml")
-    cfg = merge_config([OmegaConf.structured(Vid2VidTrainingConfig), *layers], "vid2vid training", path)
-    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
-    if cfg.train.mixed_precision == "fp16":
-        raise InputError(
-            "train.mixed_precision=fp16 is not supported for vid2vid training (its three optimizers "
-            "would share one loss scaler): use bf16 or no"
-        )
+    cfg = merge_gan_config([OmegaConf.structured(Vid2VidTrainingConfig), *layers], "vid2vid", path, "three")
     _check(cfg)
     return cfg
