@@ -34,6 +34,11 @@ class Vid2VidModelConfig:
         "instance"  # "instance_affine" is what the original's --norm batch computes (one video per batch)
     )
     no_flow: bool = False
+    # Coarse to fine, as the original trains 512p from 256p and 1024p from 512p: a coarser run's generator
+    # (its run folder, whose final/ is used, a Vid2VidPipeline folder or a checkpoint folder) with
+    # n_scales_spatial one lower than this run's, loaded into this generator's coarser scales; the finest
+    # scale starts from its own initialisation. None: every scale starts from the original init.
+    init_from: str | None = None
 
 
 @dataclass
@@ -72,6 +77,10 @@ class Vid2VidTrainConfig(GanTrainConfig):
         0  # steps between doublings of the clip length (the original: --niter_step epochs); 0: fixed
     )
     max_frames_per_gpu: int = 3  # frames generated per optimizer step (the original's --max_frames_per_gpu)
+    # For the first fix_global_steps steps only the finest spatial scale trains, the coarser ones (loaded from
+    # model.init_from) stay fixed; G's optimizer then restarts over every scale (the original's
+    # --niter_fix_global, in steps, and its update_fixed_params).
+    fix_global_steps: int = 0
 
 
 @dataclass
@@ -107,6 +116,7 @@ AT_LEAST = {
     "train.max_frames_total": 2,
     "train.grow_every": 0,
     "train.max_frames_per_gpu": 1,
+    "train.fix_global_steps": 0,
     "loss.lambda_feat": 0,
     "loss.lambda_F": 0,
     "loss.lambda_T": 0,
@@ -151,6 +161,20 @@ def _check(cfg: Vid2VidTrainingConfig) -> None:
             f"{model.n_downsample_G} downsamplings and {model.n_scales_spatial} scale(s), got "
             f"{cfg.data.height}x{cfg.data.width}"
         )
+    _check_coarse_to_fine(model, train)
+
+
+def _check_coarse_to_fine(model: Vid2VidModelConfig, train: Vid2VidTrainConfig) -> None:
+    """model.init_from and train.fix_global_steps need a coarser scale to load and to hold."""
+    for name, value in (
+        ("model.init_from", model.init_from),
+        ("train.fix_global_steps", train.fix_global_steps),
+    ):
+        if value and model.n_scales_spatial < 2:
+            raise InputError(
+                f"{name}={value} needs model.n_scales_spatial of at least 2 (it concerns the coarser "
+                f"scales of a coarse-to-fine generator), got {model.n_scales_spatial}"
+            )
 
 
 def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> Vid2VidTrainingConfig:
