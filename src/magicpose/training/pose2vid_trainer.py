@@ -166,14 +166,7 @@ class Pose2VidTrainer(TrainingLoop):
     needs_keypoints = False  # the data's OpenPose keypoints (the face stage finds the head in them)
 
     def build_dataset(self) -> ConsecutivePairDataset:
-        cfg = self.cfg
-        return ConsecutivePairDataset(
-            cfg.data.root,
-            cfg.data.split,
-            height=cfg.data.height,
-            width=cfg.data.width,
-            keypoints=self.needs_keypoints,
-        )
+        return self.dataset_from_config(ConsecutivePairDataset, keypoints=self.needs_keypoints)
 
     def prepare(self) -> None:
         self.vgg = self._perceptual_loss()  # before anything is written: a bad VGG file leaves no output

@@ -149,14 +149,7 @@ class Vid2VidTrainer(TrainingLoop):
         return "vid2vid"
 
     def build_dataset(self) -> ClipDataset:
-        cfg = self.cfg
-        return ClipDataset(
-            cfg.data.root,
-            cfg.data.split,
-            height=cfg.data.height,
-            width=cfg.data.width,
-            length=cfg.train.max_frames_total,
-        )
+        return self.dataset_from_config(ClipDataset, length=self.cfg.train.max_frames_total)
 
     def prepare(self) -> None:
         loss, device = self.cfg.loss, self.accelerator.device
