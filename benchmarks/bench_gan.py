@@ -1,23 +1,32 @@
-"""Everybody Dance Now pose2vid inference speed on this CPU, measured side by side in one run.
+"""pose2vid (Everybody Dance Now) and vid2vid inference speed on this CPU, measured side by side in one run.
 
-    python benchmarks/bench_gan.py [--frames 2] [--repeats 3] [--configs edn,demo] [--sizes 256x256,512x288]
-                                   [--compile-configs demo] [--freezing-configs edn,demo]
+    python benchmarks/bench_gan.py [--frames 2] [--repeats 3] [--configs edn,demo,v2v_256p,v2v_demo]
+                                   [--sizes 256x256,512x288] [--compile-configs demo,v2v_demo]
+                                   [--freezing-configs edn,demo,v2v_256p,v2v_demo]
                                    [--compile-timeout 300] [--no-compile] [--quick]
 
-For two randomly initialised :class:`~magicpose.models.pose2vid.Pose2VidGenerator` configurations (speed
-does not depend on the weights):
+For randomly initialised generators (speed does not depend on the weights), two of each family:
 
-  edn   the configuration users run (configs/pose2vid_local.yaml): local enhancer ngf 32 (global branch 64),
-        4 global downsamplings, 9 global and 3 local ResNet blocks; sides must be multiples of 32, which
-        256, 512 and 288 (= 9 x 32) all are;
-  demo  a demo-sized local generator: ngf 16 (global 32), 3 global downsamplings, 4 global and 2 local
-        blocks; sides multiples of 16;
+  edn       pose2vid, :class:`~magicpose.models.pose2vid.Pose2VidGenerator` as users run it
+            (configs/pose2vid_local.yaml): local enhancer ngf 32 (global branch 64), 4 global downsamplings,
+            9 global and 3 local ResNet blocks; sides must be multiples of 32, which 256, 512 and 288
+            (= 9 x 32) all are;
+  demo      pose2vid, a demo-sized local generator: ngf 16 (global 32), 3 global downsamplings, 4 global
+            and 2 local blocks; sides multiples of 16;
+  v2v_256p  vid2vid, :class:`~magicpose.models.vid2vid.Vid2VidGenerator` at the original's 256p pose2body
+            sizes (scripts/pose/train_256p.sh on base_options' defaults): ngf 128, 3 downsamplings, 9
+            blocks, 1 scale, n_frames_G 3, ``instance_affine`` norm (what its ``--norm batch`` computes at
+            test time); 3-channel pose maps (as this package renders them; the original's 6 are DensePose +
+            OpenPose, which changes only the first convolution); sides multiples of 8;
+  v2v_demo  vid2vid at the demo's sizes (configs/demo_vid2vid.yaml): ngf 16, 3 downsamplings, 4 blocks;
 
-at 256x256 and at 512x288 (width x height), it times the generator's recursion itself, frame t =
-G(cat(pose_t, frame_{t-1})) from a zero frame, over --frames consecutive frames fed back, with the pose
-maps preprocessed outside the timer:
+at 256x256 and at 512x288 (width x height), it times the generator's recursion itself, over --frames
+consecutive frames fed back, with the pose maps preprocessed outside the timer: pose2vid's frame t =
+G(cat(pose_t, frame_{t-1})) from a zero frame; vid2vid's frame t from the last 3 pose maps (the window
+starting filled with the first, as Vid2VidPipeline) and the 2 frames before it, frame 0 hallucinated from
+zeros (``--no_first_img``), every later frame flow-warped:
 
-  (a) eager under ``torch.no_grad()`` (what Pose2VidPipeline.iter_frames does today);
+  (a) eager under ``torch.no_grad()`` (what both pipelines' iter_frames do today);
   (b) ``torch.inference_mode()`` with the model and its inputs in channels-last memory format;
   (c) ``torch.compile`` of the generator (static shapes, ``torch.no_grad()``), two ways:
       ``compile``: default inductor settings, for the configurations in --compile-configs (default demo
@@ -32,7 +41,8 @@ maps preprocessed outside the timer:
       ``ratio_<way>_over_eager`` compares those runs of the same process. A failure or time-out is a
       skipped entry (``<way>_fps`` null, ``<way>_skipped`` the reason);
 
-plus (a) through the whole pipeline, ``list(Pose2VidPipeline.iter_frames(...))`` on uint8 pose maps at
+plus (a) through the whole pipeline, ``list(Pose2VidPipeline.iter_frames(...))`` (Vid2VidPipeline's for
+vid2vid) on uint8 pose maps at
 twice the output size (as a video's pose maps would be: the centre crop, bilinear resize and uint8
 conversion of each frame are timed), so its own overhead shows in ``ratio_pipeline_over_eager``.
 
@@ -44,9 +54,13 @@ feeds back), and ``max_abs_diff_pipeline_uint8`` compares the pipeline's uint8 f
 quantised the same way. ``<way>_break_even_frames`` is ``<way>_s`` over the seconds it saves per frame.
 The CPU is shared: the JSON records the 1-minute load average at the start (other processes' work) and at
 the end (ours included); timings taken while others hold a core are slower and noisier (interleaving and
-the minimum keep the ratios usable, the absolute frames/s less so). A table goes to stderr; the last line
-of stdout is one JSON object. ``--quick`` (demo configuration, one frame, one repeat, no compile) runs in
-seconds.
+the minimum keep the ratios usable, the absolute frames/s less so). ``vid2vid_over_pose2vid`` holds, for
+every vid2vid and pose2vid configuration of the run, vid2vid's frames/s over pose2vid's at each size (eager,
+each compiled way, the pipeline; None where either was not measured): configurations are timed one after
+the other, not interleaved, so on a busy machine this ratio is noisier than the others. vid2vid's compile
+time (``<way>_s``) covers its first two frames, since frame 0 (hallucinated only) is a graph of its own. A
+table goes to stderr; the last line of stdout is one JSON object. ``--quick`` (the demo and v2v_demo
+configurations, one frame, one repeat, no compile) runs in seconds; with ``--sizes 64x64`` in a few.
 """
 
 from __future__ import annotations
@@ -60,7 +74,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -69,25 +85,37 @@ from results import record
 
 from magicpose.image_utils import center_crop_resize
 from magicpose.models.pose2vid import Pose2VidGenerator
+from magicpose.models.vid2vid import Vid2VidGenerator
+from magicpose.pipelines.frame_output import to_uint8
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
+from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
+# name: (generator family, its configuration); see the module notes
 CONFIGS = {
-    "edn": dict(architecture="local", ngf=32, n_downsample_global=4, n_blocks_global=9, n_blocks_local=3),
-    "demo": dict(architecture="local", ngf=16, n_downsample_global=3, n_blocks_global=4, n_blocks_local=2),
+    "edn": (
+        "pose2vid",
+        dict(architecture="local", ngf=32, n_downsample_global=4, n_blocks_global=9, n_blocks_local=3),
+    ),
+    "demo": (
+        "pose2vid",
+        dict(architecture="local", ngf=16, n_downsample_global=3, n_blocks_global=4, n_blocks_local=2),
+    ),
+    "v2v_256p": (
+        "vid2vid",
+        dict(ngf=128, n_downsample_G=3, n_blocks=9, n_frames_G=3, norm="instance_affine"),
+    ),
+    "v2v_demo": ("vid2vid", dict(ngf=16, n_downsample_G=3, n_blocks=4, n_frames_G=3)),
 }
 SEED = 0
 CL = torch.channels_last
 MODES = {"default": "compile", "freezing": "compile_freezing"}  # --mode of the compile child: its JSON key
+# the frames/s compared between a vid2vid and a pose2vid configuration of the same run, at the same size
+COMPARED = ("eager_fps", "compile_fps", "compile_freezing_fps", "pipeline_fps")
 
 
 def log(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
-
-
-def build_generator(name: str) -> Pose2VidGenerator:
-    torch.manual_seed(SEED)  # the compile child rebuilds the same weights
-    return Pose2VidGenerator(**CONFIGS[name]).eval()
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -102,19 +130,27 @@ def source_pose_maps(num_frames: int, width: int, height: int) -> list[np.ndarra
     return [center_crop_resize(maps[i % len(maps)], 2 * width, 2 * height) for i in range(num_frames)]
 
 
-def pose_tensors(
-    generator: Pose2VidGenerator, maps: list[np.ndarray], width: int, height: int
-) -> list[torch.Tensor]:
-    """The generator's inputs, preprocessed as Pose2VidPipeline.iter_frames does (outside the timer)."""
-    out = []
-    for m in maps:
-        resized = np.ascontiguousarray(center_crop_resize(m, width, height))
-        pose = torch.from_numpy(resized).permute(2, 0, 1)[None]
-        out.append(generator.pose_input(pose).contiguous())
-    return out
+def pose_maps_at(maps: list[np.ndarray], width: int, height: int) -> list[torch.Tensor]:
+    """Each pose map centre-cropped and resized as the pipelines do, as a (1, 3, H, W) uint8 tensor."""
+    resized = (np.ascontiguousarray(center_crop_resize(m, width, height)) for m in maps)
+    return [torch.from_numpy(r).permute(2, 0, 1)[None] for r in resized]
 
 
-def recursion(generator, poses: list[torch.Tensor], first: torch.Tensor) -> torch.Tensor:
+# ----------------------------------------------------------------------------------------------------------
+# the two families: each prepares its inputs (outside the timer) and runs its recursion
+
+
+def pose2vid_inputs(generator, maps: list[np.ndarray], width: int, height: int) -> list[torch.Tensor]:
+    """The generator's inputs, preprocessed as Pose2VidPipeline.iter_frames does."""
+    return [generator.pose_input(pose).contiguous() for pose in pose_maps_at(maps, width, height)]
+
+
+def pose2vid_start(generator, inputs: list[torch.Tensor]) -> torch.Tensor:
+    """The frame before frame 0: explicit zeros (as step's own), so that one graph serves every frame."""
+    return torch.zeros_like(inputs[0])
+
+
+def pose2vid_recursion(generator, poses: list[torch.Tensor], first: torch.Tensor) -> torch.Tensor:
     """``len(poses)`` consecutive frames, each fed back as the next step's previous frame; (F, 3, H, W)."""
     previous, frames = first, []
     for pose in poses:
@@ -123,9 +159,71 @@ def recursion(generator, poses: list[torch.Tensor], first: torch.Tensor) -> torc
     return torch.cat(frames)
 
 
+def vid2vid_inputs(generator, maps: list[np.ndarray], width: int, height: int) -> list[torch.Tensor]:
+    """Each frame's window of the last ``n_frames_G`` pose maps in [-1, 1], stacked on channels, the window
+    starting filled with copies of the first map (as Vid2VidPipeline.iter_frames)."""
+    singles = [pose.float() / 255.0 * 2 - 1 for pose in pose_maps_at(maps, width, height)]
+    window, out = [singles[0]] * generator.config.n_frames_G, []
+    for pose in singles:
+        window = [*window[1:], pose]
+        out.append(torch.cat(window, dim=1))
+    return out
+
+
+def vid2vid_start(generator, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The frames before frame 0: zeros at every scale (``--no_first_img``)."""
+    height, width = inputs[0].shape[-2:]
+    return generator.initial_previous(1, height, width)
+
+
+def vid2vid_recursion(generator, windows: list[torch.Tensor], previous: list[torch.Tensor]) -> torch.Tensor:
+    """``len(windows)`` consecutive frames, frame 0 hallucinated, each later one warped from the frames before
+    it; (F, 3, H, W)."""
+    frames = []
+    for i, window in enumerate(windows):
+        step = generator(window, previous, use_raw_only=i == 0)
+        previous = generator.next_previous(previous, step)
+        frames.append(step.frame)
+    return torch.cat(frames)
+
+
+class Family(NamedTuple):
+    generator: type
+    pipeline: type
+    inputs: Callable  # (generator, uint8 maps, width, height) -> one input per frame
+    start: Callable  # (generator, inputs) -> what the recursion starts from
+    recursion: Callable  # (generator, inputs, start) -> (F, 3, H, W) frames
+    compile_frames: (
+        int  # frames whose first run compiles every graph (vid2vid: frame 0 is a graph of its own)
+    )
+
+
+FAMILIES = {
+    "pose2vid": Family(
+        Pose2VidGenerator, Pose2VidPipeline, pose2vid_inputs, pose2vid_start, pose2vid_recursion, 1
+    ),
+    "vid2vid": Family(Vid2VidGenerator, Vid2VidPipeline, vid2vid_inputs, vid2vid_start, vid2vid_recursion, 2),
+}
+
+
+def family_of(name: str) -> Family:
+    return FAMILIES[CONFIGS[name][0]]
+
+
+def build_generator(name: str):
+    torch.manual_seed(SEED)  # the compile child rebuilds the same weights
+    family, config = CONFIGS[name]
+    return FAMILIES[family].generator(**config).eval()
+
+
+def channels_last(x):
+    """A tensor, or each tensor of a list, in channels-last memory format."""
+    return [channels_last(t) for t in x] if isinstance(x, list) else x.contiguous(memory_format=CL)
+
+
 def quantise(frames: torch.Tensor) -> torch.Tensor:
-    """As Pose2VidPipeline.iter_frames: [-1, 1] floats -> uint8, (F, H, W, 3)."""
-    return ((frames.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    """As both pipelines' iter_frames (frame_output.to_uint8): [-1, 1] floats -> uint8, (F, H, W, 3)."""
+    return torch.stack([to_uint8(frame) for frame in frames])
 
 
 def timed(fn):
@@ -145,21 +243,22 @@ def compile_child(args) -> None:
     if args.mode == "freezing":
         # inference-only: the weights become constants (folded, prepacked for oneDNN) when it compiles
         torch._inductor.config.freezing = True
-    generator = build_generator(args.compile_child)
+    generator, family = build_generator(args.compile_child), family_of(args.compile_child)
     compiled = torch.compile(generator, dynamic=False)  # each size compiles its own graph on its first call
     for size in args.sizes.split(","):
         width, height = parse_size(size)
-        poses = pose_tensors(generator, source_pose_maps(args.frames, width, height), width, height)
-        first = torch.zeros_like(poses[0])  # explicit zeros (as step's own): one graph for every frame
+        poses = family.inputs(generator, source_pose_maps(args.frames, width, height), width, height)
+        first = family.start(generator, poses)
+        warm = poses[: family.compile_frames]
         times = {"compiled": [], "eager": []}
         with torch.no_grad():
-            compile_s, _ = timed(lambda: compiled(poses[0], first))  # noqa: B023 (called at once)
-            recursion(compiled, poses[:1], first)  # warm-up (same shapes: no recompilation)
-            recursion(generator, poses[:1], first)
+            compile_s, _ = timed(lambda: family.recursion(compiled, warm, first))  # noqa: B023 (called at once)
+            family.recursion(compiled, warm, first)  # warm-up (same shapes: no recompilation)
+            family.recursion(generator, warm, first)
             for _ in range(args.repeats):
-                t, frames = timed(lambda: recursion(compiled, poses, first))  # noqa: B023
+                t, frames = timed(lambda: family.recursion(compiled, poses, first))  # noqa: B023
                 times["compiled"].append(t)
-                t, _ = timed(lambda: recursion(generator, poses, first))  # noqa: B023
+                t, _ = timed(lambda: family.recursion(generator, poses, first))  # noqa: B023
                 times["eager"].append(t)
         out = Path(args.out)
         torch.save(frames, out / f"{size}.pt")
@@ -218,35 +317,35 @@ def run_compile(name: str, mode: str, sizes: list[str], args, work: Path) -> dic
 # the parent: (a), (b) and the pipeline, interleaved
 
 
-def bench_size(generator: Pose2VidGenerator, size: str, args) -> tuple[dict, torch.Tensor]:
+def bench_size(name: str, generator, size: str, args) -> tuple[dict, torch.Tensor]:
     """(a), (b) and the pipeline at ``size``, interleaved; the row and the eager frames."""
+    family = family_of(name)
     width, height = parse_size(size)
     maps = source_pose_maps(args.frames, width, height)
-    poses = pose_tensors(generator, maps, width, height)
-    first = torch.zeros_like(poses[0])
+    poses = family.inputs(generator, maps, width, height)
+    first = family.start(generator, poses)
     generator_cl = copy.deepcopy(generator).to(memory_format=CL)
-    poses_cl = [p.contiguous(memory_format=CL) for p in poses]
-    first_cl = first.contiguous(memory_format=CL)
-    pipe = Pose2VidPipeline(generator=generator)
+    poses_cl, first_cl = channels_last(poses), channels_last(first)
+    pipe = family.pipeline(generator=generator)
 
     def eager(count=args.frames):
         with torch.no_grad():
-            return recursion(generator, poses[:count], first)
+            return family.recursion(generator, poses[:count], first)
 
-    def channels_last(count=args.frames):
+    def in_channels_last(count=args.frames):
         with torch.inference_mode():
-            return recursion(generator_cl, poses_cl[:count], first_cl)
+            return family.recursion(generator_cl, poses_cl[:count], first_cl)
 
     def pipeline(count=args.frames):
         return np.stack(list(pipe.iter_frames(maps[:count], height, width)))
 
-    for warm_up in (eager, channels_last, pipeline):
+    for warm_up in (eager, in_channels_last, pipeline):
         warm_up(1)
     times = {"eager": [], "channels_last": [], "pipeline": []}
     for _ in range(args.repeats):
         t, ref = timed(eager)
         times["eager"].append(t)
-        t, cl = timed(channels_last)
+        t, cl = timed(in_channels_last)
         times["channels_last"].append(t)
         t, piped = timed(pipeline)
         times["pipeline"].append(t)
@@ -319,7 +418,7 @@ def fmt(value, spec: str) -> str:
 
 def table(result: dict) -> None:
     head = (
-        f"{'config':6s} {'size':>8s} | {'eager':>6s} | {'im+cl':>6s} {'ratio':>5s} {'max|d|':>7s} | "
+        f"{'config':8s} {'size':>8s} | {'eager':>6s} | {'im+cl':>6s} {'ratio':>5s} {'max|d|':>7s} | "
         f"{'compile':>7s} {'ratio':>5s} {'max|d|':>7s} {'comp s':>6s} | "
         f"{'frozen':>7s} {'ratio':>5s} {'max|d|':>7s} {'comp s':>6s} | "
         f"{'pipe':>6s} {'ratio':>5s} {'uint8':>5s}"
@@ -337,7 +436,7 @@ def table(result: dict) -> None:
             if not isinstance(row, dict) or "eager_fps" not in row:
                 continue
             cells = [
-                f"{name:6s} {size:>8s}",
+                f"{name:8s} {size:>8s}",
                 f"{row['eager_fps']:6.3f}",
                 f"{row['inference_mode_channels_last_fps']:6.3f} "
                 f"{row['ratio_inference_mode_channels_last_over_eager']:5.2f} "
@@ -360,20 +459,98 @@ def table(result: dict) -> None:
         log(line)
 
 
+def skip_reason(name: str, mode: str, to_compile: dict, args) -> str | None:
+    """Why ``name`` is not compiled the ``mode`` way in this run (None: it is)."""
+    if args.no_compile:
+        return "--quick" if args.quick else "--no-compile"
+    if name not in to_compile[mode]:
+        flag = "--compile-configs" if mode == "default" else "--freezing-configs"
+        return f"not in {flag} {','.join(to_compile[mode])!r}"
+    return None
+
+
+def bench_config(name: str, sizes: list[str], to_compile: dict, args, work: Path, started: float) -> dict:
+    """Every variant of configuration ``name`` at every size: its entry of the JSON."""
+    generator = build_generator(name)
+    family, config = CONFIGS[name]
+    params = sum(p.numel() for p in generator.parameters())
+    entry = {
+        "family": family,
+        "params": params,
+        "generator": config,
+        "size_multiple": generator.size_multiple,
+    }
+    log(
+        f"{name}: {family}, {params / 1e6:.1f}M params, sides multiples of {generator.size_multiple}, {config}"
+    )
+    refs = {}
+    for size in sizes:
+        width, height = parse_size(size)
+        if width % generator.size_multiple or height % generator.size_multiple:
+            raise SystemExit(f"{size} is not a multiple of {generator.size_multiple} for {name}")
+        entry[size], refs[size] = bench_size(name, generator, size, args)
+        log(f"  {size}: eager {entry[size]['eager_fps']:.3f} fps ({time.perf_counter() - started:.0f} s)")
+    del generator
+    for mode, key in MODES.items():
+        reason = skip_reason(name, mode, to_compile, args)
+        if reason:
+            for size in sizes:
+                entry[size][f"{key}_skipped"] = reason
+            continue
+        for size, (report, frames, reason) in run_compile(name, mode, sizes, args, work).items():
+            add_compile(entry[size], mode, refs[size], report, frames, reason, args.frames)
+            log(
+                f"  {size}: {key} {fmt(entry[size][f'{key}_fps'], '.3f')} fps "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+    return entry
+
+
+def vid2vid_over_pose2vid(configs: dict, sizes: list[str]) -> dict:
+    """{"<vid2vid config>_over_<pose2vid config>": {size: {frames/s key: ratio}}} for every pair of this run
+    (None where either side has no figure, e.g. a configuration not compiled)."""
+    by_family = {f: [n for n, e in configs.items() if e["family"] == f] for f in FAMILIES}
+    ratios = {}
+    for v2v in by_family["vid2vid"]:
+        for p2v in by_family["pose2vid"]:
+            ratios[f"{v2v}_over_{p2v}"] = {
+                size: {
+                    key: configs[v2v][size][key] / configs[p2v][size][key]
+                    if configs[v2v][size][key] and configs[p2v][size][key]
+                    else None
+                    for key in COMPARED
+                }
+                for size in sizes
+            }
+    return ratios
+
+
+def ratio_table(ratios: dict) -> None:
+    if not ratios:
+        return
+    log("vid2vid frames/s over pose2vid frames/s, same size, same run (below 1: vid2vid is slower)")
+    log(f"{'pair':24s} {'size':>8s} | " + " ".join(f"{k.removesuffix('_fps'):>16s}" for k in COMPARED))
+    for pair, by_size in ratios.items():
+        for size, row in by_size.items():
+            log(f"{pair:24s} {size:>8s} | " + " ".join(fmt(row[k], "16.3f") for k in COMPARED))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", type=int, default=2, help="consecutive frames per timed run")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--configs", default="edn,demo")
+    parser.add_argument("--configs", default="edn,demo,v2v_256p,v2v_demo", help=f"of {', '.join(CONFIGS)}")
     parser.add_argument("--sizes", default="256x256,512x288", help="WIDTHxHEIGHT, comma-separated")
     parser.add_argument(
-        "--compile-configs", default="demo", help="configurations to torch.compile with default settings"
+        "--compile-configs",
+        default="demo,v2v_demo",
+        help="configurations to torch.compile with default settings",
     )
     parser.add_argument(
         "--freezing-configs",
-        default="edn,demo",
+        default="edn,demo,v2v_256p,v2v_demo",
         help="configurations to torch.compile with torch._inductor.config.freezing",
     )
     parser.add_argument(
@@ -384,7 +561,9 @@ def main() -> None:
     )
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument(
-        "--quick", action="store_true", help="demo configuration, 1 frame, 1 repeat, no compile"
+        "--quick",
+        action="store_true",
+        help="the demo configurations (demo, v2v_demo), 1 frame, 1 repeat, no compile",
     )
     parser.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="default", choices=tuple(MODES), help=argparse.SUPPRESS)
@@ -394,55 +573,23 @@ def main() -> None:
         compile_child(args)
         return
     if args.quick:
-        args.configs, args.frames, args.repeats, args.no_compile = "demo", 1, 1, True
+        args.configs, args.frames, args.repeats, args.no_compile = "demo,v2v_demo", 1, 1, True
     names, sizes = args.configs.split(","), args.sizes.split(",")
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        parser.error(f"--configs: unknown {', '.join(unknown)} (known: {', '.join(CONFIGS)})")
     to_compile = {"default": args.compile_configs.split(","), "freezing": args.freezing_configs.split(",")}
 
     started, load_start = time.perf_counter(), os.getloadavg()[0]
     log(
-        f"pose2vid inference, {args.frames} consecutive frames per timed run, min over {args.repeats} "
-        f"repeats, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"pose2vid and vid2vid inference, {args.frames} consecutive frames per timed run, min over "
+        f"{args.repeats} repeats, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     result = {"configs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            generator = build_generator(name)
-            params = sum(p.numel() for p in generator.parameters())
-            entry = {"params": params, "generator": CONFIGS[name], "size_multiple": generator.size_multiple}
-            log(
-                f"{name}: {params / 1e6:.1f}M params, sides multiples of {generator.size_multiple}, "
-                f"{CONFIGS[name]}"
-            )
-            refs = {}
-            for size in sizes:
-                width, height = parse_size(size)
-                if width % generator.size_multiple or height % generator.size_multiple:
-                    raise SystemExit(f"{size} is not a multiple of {generator.size_multiple} for {name}")
-                entry[size], refs[size] = bench_size(generator, size, args)
-                log(
-                    f"  {size}: eager {entry[size]['eager_fps']:.3f} fps "
-                    f"({time.perf_counter() - started:.0f} s)"
-                )
-            del generator
-            for mode, key in MODES.items():
-                if args.no_compile or name not in to_compile[mode]:
-                    flag = "--compile-configs" if mode == "default" else "--freezing-configs"
-                    reason = (
-                        ("--quick" if args.quick else "--no-compile")
-                        if args.no_compile
-                        else f"not in {flag} {','.join(to_compile[mode])!r}"
-                    )
-                    for size in sizes:
-                        entry[size][f"{key}_skipped"] = reason
-                    continue
-                for size, (report, frames, reason) in run_compile(name, mode, sizes, args, Path(tmp)).items():
-                    add_compile(entry[size], mode, refs[size], report, frames, reason, args.frames)
-                    log(
-                        f"  {size}: {key} {fmt(entry[size][f'{key}_fps'], '.3f')} fps "
-                        f"({time.perf_counter() - started:.0f} s)"
-                    )
-            result["configs"][name] = entry
+            result["configs"][name] = bench_config(name, sizes, to_compile, args, Path(tmp), started)
+    result["vid2vid_over_pose2vid"] = vid2vid_over_pose2vid(result["configs"], sizes)
     result.update(
         frames=args.frames,
         repeats=args.repeats,
@@ -452,6 +599,7 @@ def main() -> None:
         loadavg_1min={"start": load_start, "end": os.getloadavg()[0]},
     )
     table(result)
+    ratio_table(result["vid2vid_over_pose2vid"])
     log(
         f"total {result['total_s']:.0f} s; 1-minute load average {load_start:.2f} at the start "
         f"(others' work), "

@@ -98,46 +98,29 @@ class Plan:
     work_gib: float  # room the work folder needs (a stage-2 run's checkpoint + export at SD size)
 
 
-REAL = Plan(
-    models="sd15",
-    size=512,
-    steps=20,
-    frames=16,
-    frames_per_batch=(1, 4, 16),
-    original_frames=2,
-    memory_frames=(16, 64),
-    memory_steps=2,
-    offload_frames=4,
-    offload_steps=5,
-    train_batch=8,
-    train_warmup=2,
-    train_measured=5,
-    data_videos=4,
-    data_frames=15,
-    num_workers=4,
-    validation_steps=2,
-    work_gib=40.0,
-)
-SMOKE = Plan(
-    models="tiny",
-    size=32,
-    steps=2,
-    frames=2,
-    frames_per_batch=(1, 4, 16),
-    original_frames=1,
-    memory_frames=(16, 64),
-    memory_steps=1,
-    offload_frames=2,
-    offload_steps=2,
-    train_batch=2,
-    train_warmup=1,
-    train_measured=2,
-    data_videos=2,
-    data_frames=3,
-    num_workers=0,
-    validation_steps=2,
-    work_gib=0.1,
-)
+# Each field of Plan: (the real run's value, the --smoke run's), side by side.
+PLANS = {
+    "models": ("sd15", "tiny"),
+    "size": (512, 32),
+    "steps": (20, 2),
+    "frames": (16, 2),
+    "frames_per_batch": ((1, 4, 16), (1, 4, 16)),
+    "original_frames": (2, 1),
+    "memory_frames": ((16, 64), (16, 64)),
+    "memory_steps": (2, 1),
+    "offload_frames": (4, 2),
+    "offload_steps": (5, 2),
+    "train_batch": (8, 2),
+    "train_warmup": (2, 1),
+    "train_measured": (5, 2),
+    "data_videos": (4, 2),
+    "data_frames": (15, 3),
+    "num_workers": (4, 0),
+    "validation_steps": (2, 2),
+    "work_gib": (40.0, 0.1),
+}
+REAL = Plan(**{field: values[0] for field, values in PLANS.items()})
+SMOKE = Plan(**{field: values[1] for field, values in PLANS.items()})
 # Rough H100 seconds per section (see the module docstring): a section that would overrun the budget is skipped.
 ESTIMATE_S = {
     "prepare": 15,

@@ -27,27 +27,17 @@ import json
 import os
 import re
 import select
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from headless_chromium import free_port, launch_chromium
 from results import record
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def time_infer(steps: int, out: Path) -> dict:
@@ -104,15 +94,12 @@ class Page:
         from magicpose.ui.app import launch
         from magicpose.ui.jobs import UIConfig
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         started = time.perf_counter()
         self.demo, url, self.runner = launch(
-            UIConfig(output_dir=out / "page", device="cpu"), port=port, block=False
+            UIConfig(output_dir=out / "page", device="cpu"), port=free_port(), block=False
         )
         self.startup_s = time.perf_counter() - started
-        self.browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        self.browser = launch_chromium(playwright)
         page = self.page = self.browser.new_page()
         page.set_default_timeout(600_000)
         page.goto(url)

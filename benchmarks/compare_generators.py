@@ -2,7 +2,8 @@
 
     python benchmarks/compare_generators.py [--motions 4] [--frames 24] [--steps 50] [--seed 0]
         [--out outputs/compare_generators] [--eval-weights DIR] [--magicpose pretrained_weights/demo]
-        [--pose2vid pretrained_weights/pose2vid_demo] [--gif] [--fid-protocol clean-fid] [--device cpu]
+        [--pose2vid pretrained_weights/pose2vid_demo] [--vid2vid pretrained_weights/vid2vid_demo] [--gif]
+        [--fid-protocol clean-fid] [--device cpu] [--quick]
 
 The set (the self-reenactment set of benchmarks/eval_gan.py): the synthetic dancer the pose2vid demo was
 trained on (example_data/README.md) performs --motions held-out motions (ids from the test range, picked
@@ -13,13 +14,17 @@ self-reenactment of pose2vid's own subject, i.e. pose2vid's home ground: pose2vi
 trained on this dancer, while MagicPose sees the dancer only through frame 0.
 
 Generators: ``magicpose`` (the demo weights, --steps DDIM steps), ``pose2vid`` (body generator only),
-``pose2vid_face`` (with its face enhancer, when the weights folder has one) and ``copy_reference``
-(frame 0 repeated). A generator whose weights folder is missing is skipped with the reason.
+``pose2vid_face`` (with its face enhancer, when the weights folder has one), ``vid2vid`` (the vid2vid demo,
+streamed from frame 0's pose as pose2vid's recursion is) and ``copy_reference`` (frame 0 repeated). A
+generator whose weights folder is missing is skipped with the reason.
 
 Frames are written as OUT/gt/<motion>/<k>.png and OUT/<generator>/<motion>/<k>.png (k = 1..N), and each
 generator folder is scored against OUT/gt with magicpose.eval (pair_folders + evaluate_videos, every
 metric: L1, PSNR, SSIM, LPIPS, FID, FID-VID, FVD and the papers' variants), plus foreground IoU against
-the dancer's known background, which the synthetic set allows and the papers' TikTok set does not.
+the dancer's known background, which the synthetic set allows and the papers' TikTok set does not, and the
+temporal error of benchmarks/eval_gan.py (magicpose.eval.temporal.frame_difference_error: how far each
+generated frame-to-frame change is from the true one, per motion, lower is steadier). ``--quick`` (1 motion,
+one 16-frame clip, 1 MagicPose step) is a smoke run.
 LPIPS, FID, FID-VID and FVD need their networks' weights as local files (--eval-weights or
 $MAGICPOSE_EVAL_WEIGHTS, see magicpose.eval.networks), AKD and MKR the pose extractor's (--pose-weights);
 none is ever downloaded, and a metric without its weights is reported as skipped, with the reason.
@@ -37,8 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from eval_demo import ROOT
-from eval_gan import SIZE, case, demo_dancer, run_magicpose, run_pose2vid
+from eval_gan import SIZE, add_weights_arguments, case, demo_dancer, run_magicpose, run_pose2vid, run_vid2vid
 from PIL import Image
 from results import record as keep_result
 
@@ -56,9 +60,10 @@ from magicpose.eval.evaluate import (
 from magicpose.eval.folders import pair_folders
 from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks
 from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS, clip_count
+from magicpose.eval.temporal import frame_difference_error
 from magicpose.synthetic import split_ids
 
-GENERATORS = ("magicpose", "pose2vid", "pose2vid_face", "copy_reference")
+GENERATORS = ("magicpose", "pose2vid", "pose2vid_face", "vid2vid", "copy_reference")
 GT = "gt"
 SPLIT_SEED = 1234  # eval_gan.py's default --seed: the same held-out motions as its self-reenactment
 
@@ -67,26 +72,31 @@ def log(*parts, end: str = "\n") -> None:
     print(*parts, end=end, flush=True)
 
 
+def unavailable(flag: str, folder: str) -> str | None:
+    """Why the weights folder given as ``--flag`` is not loaded (None: it is)."""
+    if folder == "none":
+        return f"--{flag} none"
+    if not Path(folder).is_dir():
+        return f"weights folder '{folder}' does not exist"
+    return None
+
+
 def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
     """{name: function(reference, maps, keypoints, n) -> frames 1..N} and {name: why it does not run}."""
     from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
-    from magicpose.weights import load_pipeline, load_pose2vid_pipeline
+    from magicpose.weights import load_pipeline, load_pose2vid_pipeline, load_vid2vid_pipeline
 
     runs, not_run = {}, {}
-    if args.magicpose == "none":
-        not_run["magicpose"] = "--magicpose none"
-    elif not Path(args.magicpose).is_dir():
-        not_run["magicpose"] = f"weights folder '{args.magicpose}' does not exist"
+    if reason := unavailable("magicpose", args.magicpose):
+        not_run["magicpose"] = reason
     else:
         magicpose = load_pipeline(args.magicpose, device=device)
         magicpose.set_progress_bar_config(disable=True)
         runs["magicpose"] = lambda reference, maps, keypoints, n: run_magicpose(
             magicpose, reference, maps[1:], args.steps, args.seed + n
         )
-    if args.pose2vid == "none":
-        not_run["pose2vid"] = not_run["pose2vid_face"] = "--pose2vid none"
-    elif not Path(args.pose2vid).is_dir():
-        not_run["pose2vid"] = not_run["pose2vid_face"] = f"weights folder '{args.pose2vid}' does not exist"
+    if reason := unavailable("pose2vid", args.pose2vid):
+        not_run["pose2vid"] = not_run["pose2vid_face"] = reason
     else:
         pose2vid = load_pose2vid_pipeline(args.pose2vid, device=device)
         body_only = Pose2VidPipeline(generator=pose2vid.generator)
@@ -98,6 +108,12 @@ def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
             runs["pose2vid_face"] = lambda reference, maps, keypoints, n: run_pose2vid(
                 pose2vid, maps, keypoints
             )[1:]
+    if reason := unavailable("vid2vid", args.vid2vid):
+        not_run["vid2vid"] = reason
+    else:
+        vid2vid = load_vid2vid_pipeline(args.vid2vid, device=device)
+        # as pose2vid: the stream starts at frame 0's pose (hallucinated), frame 0 itself is not scored
+        runs["vid2vid"] = lambda reference, maps, keypoints, n: run_vid2vid(vid2vid, maps)[1:]
     runs["copy_reference"] = lambda reference, maps, keypoints, n: [reference] * (len(maps) - 1)
     return {name: runs[name] for name in GENERATORS if name in runs}, not_run
 
@@ -121,9 +137,12 @@ def resolve_networks(args, device: str) -> tuple[dict, dict[str, str], dict[str,
 def markdown(
     rows: dict[str, dict], skipped: dict[str, list[str]], not_run: dict[str, str], set_line: str
 ) -> str:
-    """Rows = generators, columns = IoU then every metric of ALL_METRICS; skipped metrics as footnotes."""
-    names = ["iou", *ALL_METRICS]
-    heads = ["IoU ↑"] + [LABELS[n] + (" ↓" if n in LOWER_IS_BETTER else " ↑") for n in ALL_METRICS]
+    """Rows = generators, columns = IoU, temporal error, then every metric of ALL_METRICS; skipped metrics as
+    footnotes."""
+    names = ["iou", "temporal", *ALL_METRICS]
+    heads = ["IoU ↑", "temporal error ↓"] + [
+        LABELS[n] + (" ↓" if n in LOWER_IS_BETTER else " ↑") for n in ALL_METRICS
+    ]
     lines = ["| generator | " + " | ".join(heads) + " |", "|---|" + "---|" * len(names)]
     for generator, values in rows.items():
         cells = [format_value(n, values[n]) if n in values else "skipped" for n in names]
@@ -168,15 +187,13 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/compare_generators")
     # the same network and pose-extractor flags as `magicpose evaluate`
     add_network_arguments(parser, "folder of the LPIPS/FID/FID-VID/FVD network files")
-    parser.add_argument(
-        "--magicpose",
-        default=str(ROOT / "pretrained_weights" / "demo"),
-        help="MagicPose weights, or 'none' to skip it",
-    )
-    parser.add_argument(
-        "--pose2vid",
-        default=str(ROOT / "pretrained_weights" / "pose2vid_demo"),
-        help="pose2vid weights (with or without face enhancer), or 'none' to skip both",
+    add_weights_arguments(
+        parser,
+        {
+            "magicpose": "MagicPose weights, or 'none' to skip it",
+            "pose2vid": "pose2vid weights (with or without face enhancer), or 'none' to skip both",
+            "vid2vid": "vid2vid weights, or 'none' to skip it",
+        },
     )
     parser.add_argument(
         "--gif",
@@ -191,7 +208,14 @@ def main() -> None:
         help="FID as pytorch-fid (default, as the papers) or clean-fid, as `magicpose evaluate`",
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"1 motion, {CLIP_LENGTH} frames (one clip), 1 MagicPose step: a smoke run of seconds",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.motions, args.frames, args.steps = 1, CLIP_LENGTH, 1
     if args.frames < CLIP_LENGTH:
         parser.error(
             f"--frames {args.frames}: FID-VID/FVD need {CLIP_LENGTH}-frame clips, so at least "
@@ -216,6 +240,7 @@ def main() -> None:
     motions = [motion for _, motion in split_ids(args.split_seed, "test", args.motions)]
     seconds = dict.fromkeys(generators, 0.0)
     ious: dict[str, list[float]] = {name: [] for name in generators}
+    temporal: dict[str, list[float]] = {name: [] for name in generators}  # one figure per motion
     for n, motion in enumerate(motions):
         keypoints, maps, truth, background = case(dancer, motion, args.frames)
         video = f"motion_{motion}"
@@ -229,6 +254,7 @@ def main() -> None:
             write_frames(out / name / video, frames)
             values = [foreground_iou(foreground_mask(f, background), t) for f, t in zip(frames, figures)]
             ious[name].extend(values)
+            temporal[name].append(frame_difference_error(frames, truth[1:]))
             log(
                 f"motion {n + 1}/{len(motions)} ({motion}) {name:15s} {time.perf_counter() - tic:7.1f} s  "
                 f"IoU {np.mean(values):.3f}"
@@ -242,9 +268,14 @@ def main() -> None:
             pair_folders(out / name, out / GT), options, skipped=network_skipped, progress=False, **networks
         )
         report["foreground_iou"] = float(np.mean(ious[name]))
+        report["temporal_error"] = float(np.mean(temporal[name]))
         report["generation_seconds"] = round(seconds[name], 1)
         reports[name] = report
-        rows[name] = {"iou": report["foreground_iou"], **report["metrics"]}
+        rows[name] = {
+            "iou": report["foreground_iou"],
+            "temporal": report["temporal_error"],
+            **report["metrics"],
+        }
         for metric, reason in report["skipped"].items():
             if reason not in skipped.setdefault(metric, []):
                 skipped[metric].append(reason)

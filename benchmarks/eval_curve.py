@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from eval_demo import ROOT, evaluate, with_trained_modules
+from eval_demo import add_held_out_arguments, evaluate, with_trained_modules
 from results import record
 
 
@@ -41,10 +41,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("run", help="a training output_dir holding checkpoints/checkpoint-<step>/")
-    parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
-    parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--fps", type=float, default=2.0)
+    add_held_out_arguments(parser, pairs=20, frames=8)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance-scale", type=float, default=None)
     parser.add_argument("--seed", type=int, default=1234)

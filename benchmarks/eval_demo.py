@@ -40,15 +40,32 @@ ROOT = Path(__file__).resolve().parents[1]
 RENDER_SIZE = 128  # the synthetic dataset's size; frames are resized to the model's size as in training
 
 
+def resized(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` centre-cropped and resized to ``size`` x ``size``, as the models' training data is."""
+    return np.asarray(center_crop_resize(image, size, size))
+
+
+def dance(identity_id: int, motion_id: int, frames: int, fps: float) -> tuple[Identity, list[FramePose]]:
+    """A synthetic identity and its exact keypoints doing a motion: ``frames`` frames at ``fps``, one person
+    per frame on the RENDER_SIZE canvas."""
+    identity = Identity.from_id(identity_id)
+    people = pose_sequence(identity, Motion.from_id(motion_id), frames, RENDER_SIZE, fps=fps)
+    return identity, [FramePose(RENDER_SIZE, RENDER_SIZE, [p]) for p in people]
+
+
+def true_renders(
+    identity: Identity, poses: list[FramePose], size: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The true frames of ``identity`` in ``poses`` and its background, rendered on the canvas, at ``size``."""
+    frames = render_ground_truth(identity, [pose.people[0] for pose in poses], RENDER_SIZE)
+    return [resized(f, size) for f in frames], resized(render_background(identity, RENDER_SIZE), size)
+
+
 def held_out_case(identity_id: int, motion_id: int, frames: int, size: int, fps: float):
     """Reference, pose maps, true frames and background of one held-out pair, at ``size``."""
-    identity, motion = Identity.from_id(identity_id), Motion.from_id(motion_id)
-    poses = pose_sequence(identity, motion, frames + 1, RENDER_SIZE, fps=fps)
-    truth = render_ground_truth(identity, poses, RENDER_SIZE)
-    maps = [draw_pose(FramePose(RENDER_SIZE, RENDER_SIZE, [p])) for p in poses]
-    small = lambda image: np.asarray(center_crop_resize(image, size, size))  # noqa: E731
-    background = small(render_background(identity, RENDER_SIZE))
-    return small(truth[0]), [small(m) for m in maps[1:]], [small(t) for t in truth[1:]], background
+    identity, poses = dance(identity_id, motion_id, frames + 1, fps)
+    truth, background = true_renders(identity, poses, size)
+    return truth[0], [resized(draw_pose(p), size) for p in poses[1:]], truth[1:], background
 
 
 def with_trained_modules(pipe, folder: Path):
@@ -137,16 +154,22 @@ def evaluate(
     return result, rows
 
 
+def add_held_out_arguments(parser: argparse.ArgumentParser, pairs: int, frames: int) -> None:
+    """--weights (the demo's by default), --pairs, --frames and --fps: which MagicPose weights drive how many
+    held-out pairs, as this script samples them."""
+    parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
+    parser.add_argument("--pairs", type=int, default=pairs)
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument(
+        "--fps", type=float, default=2.0, help="spacing of the driving poses (the dance runs at 8)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
-    parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument(
-        "--fps", type=float, default=2.0, help="spacing of the driving poses (the dance runs at 8)"
-    )
+    add_held_out_arguments(parser, pairs=20, frames=8)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance-scale", type=float, default=None, help="default: the pipeline's default")
     parser.add_argument("--seed", type=int, default=1234, help="picks the held-out pairs")

@@ -31,24 +31,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-from eval_demo import ROOT, scores
+from eval_demo import ROOT, dance, scores, true_renders
 from results import record
 from sampling import sample_uint8
 
-from magicpose.image_utils import center_crop_resize
-from magicpose.pose import FramePose, draw_pose
-from magicpose.synthetic import (
-    Identity,
-    Motion,
-    pose_sequence,
-    render_background,
-    render_ground_truth,
-    split_ids,
-)
+from magicpose.pose import draw_pose
+from magicpose.synthetic import split_ids
 
-RENDER_SIZE = 128  # the synthetic world's size; everything is resized to the models' size as in training
-SIZE = 64
+SIZE = 64  # the models' size: everything is resized to it as in training
 FPS = 8.0  # the dance's own frame rate: pose2vid generates frame after frame
+DEMO_WEIGHTS = {"magicpose": "demo", "pose2vid": "pose2vid_demo", "vid2vid": "vid2vid_demo"}
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser, helps: dict[str, str | None]) -> None:
+    """One weights-folder flag per generator named in ``helps`` (``--pose2vid`` ...), in that order, each
+    defaulting to the generator's demo weights under pretrained_weights/."""
+    for name, text in helps.items():
+        parser.add_argument(
+            f"--{name}", default=str(ROOT / "pretrained_weights" / DEMO_WEIGHTS[name]), help=text
+        )
 
 
 def demo_dancer() -> int:
@@ -59,18 +60,19 @@ def demo_dancer() -> int:
 
 def case(identity_id: int, motion_id: int, frames: int):
     """Keypoints (128 px canvas), pose maps, true frames (64 px) and background of frames 0..frames."""
-    identity = Identity.from_id(identity_id)
-    people = pose_sequence(identity, Motion.from_id(motion_id), frames + 1, RENDER_SIZE, fps=FPS)
-    keypoints = [FramePose(RENDER_SIZE, RENDER_SIZE, [p]) for p in people]
-    maps = [draw_pose(k) for k in keypoints]
-    small = lambda image: np.asarray(center_crop_resize(image, SIZE, SIZE))  # noqa: E731
-    truth = [small(t) for t in render_ground_truth(identity, people, RENDER_SIZE)]
-    return keypoints, maps, truth, small(render_background(identity, RENDER_SIZE))
+    identity, keypoints = dance(identity_id, motion_id, frames + 1, FPS)
+    truth, background = true_renders(identity, keypoints, SIZE)
+    return keypoints, [draw_pose(k) for k in keypoints], truth, background
 
 
 def run_pose2vid(pipe, maps, keypoints) -> list[np.ndarray]:
     """The whole sequence, frame 0 included (the recursion starts there), as uint8 frames."""
     return list(pipe.iter_frames(maps, SIZE, SIZE, pose_keypoints=keypoints))
+
+
+def run_vid2vid(pipe, maps) -> list[np.ndarray]:
+    """The whole sequence, frame 0 included (hallucinated from its poses alone), as uint8 frames."""
+    return list(pipe.iter_frames(maps, SIZE, SIZE))
 
 
 def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarray]:
@@ -92,9 +94,7 @@ def evaluate(pairs, frames: int, pose2vid, pose2vid_body, magicpose, steps: int,
         reference = truth[0]
         accumulate(table, "pose2vid", run_pose2vid(pose2vid_body, maps, keypoints)[1:], truth[1:], background)
         if vid2vid is not None:
-            accumulate(
-                table, "vid2vid", list(vid2vid.iter_frames(maps, SIZE, SIZE))[1:], truth[1:], background
-            )
+            accumulate(table, "vid2vid", run_vid2vid(vid2vid, maps)[1:], truth[1:], background)
         if pose2vid.face_enhancer is not None:
             accumulate(
                 table, "pose2vid_face", run_pose2vid(pose2vid, maps, keypoints)[1:], truth[1:], background
@@ -117,16 +117,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pose2vid", default=str(ROOT / "pretrained_weights" / "pose2vid_demo"))
-    parser.add_argument(
-        "--magicpose",
-        default=str(ROOT / "pretrained_weights" / "demo"),
-        help="MagicPose weights, or 'none' to skip it",
-    )
-    parser.add_argument(
-        "--vid2vid",
-        default=str(ROOT / "pretrained_weights" / "vid2vid_demo"),
-        help="vid2vid weights ('none', or a folder that does not exist, skips it)",
+    add_weights_arguments(
+        parser,
+        {
+            "pose2vid": None,
+            "magicpose": "MagicPose weights, or 'none' to skip it",
+            "vid2vid": "vid2vid weights ('none', or a folder that does not exist, skips it)",
+        },
     )
     parser.add_argument("--motions", type=int, default=4, help="held-out motions of the demo dancer")
     parser.add_argument("--frames", type=int, default=16, help="generated frames per motion (after frame 0)")

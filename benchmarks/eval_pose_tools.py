@@ -29,23 +29,14 @@ import json
 import time
 
 import numpy as np
-from eval_demo import ROOT, scores
+from eval_demo import RENDER_SIZE, ROOT, dance, resized, scores, true_renders
 from results import record
 from sampling import sample_uint8
 
 from magicpose.eval.keypoints import keypoint_jitter, mean_keypoint_error
-from magicpose.image_utils import center_crop_resize
 from magicpose.pose import FramePose, align_poses, draw_pose, smooth_keypoints, smooth_poses
-from magicpose.synthetic import (
-    Identity,
-    Motion,
-    pose_sequence,
-    render_background,
-    render_ground_truth,
-    split_ids,
-)
+from magicpose.synthetic import split_ids
 
-RENDER_SIZE = 128  # the synthetic world's canvas
 MODES = ("none", "global", "bones")
 
 
@@ -58,12 +49,10 @@ def log(*args) -> None:
 
 def dances(count: int, frames: int, fps: float, seed: int) -> list[np.ndarray]:
     """Exact keypoints (frames, 130, 3) of ``count`` held-out dancers doing held-out dances."""
-    out = []
-    for identity_id, motion_id in split_ids(seed, "test", count):
-        identity, motion = Identity.from_id(identity_id), Motion.from_id(motion_id)
-        people = pose_sequence(identity, motion, frames, RENDER_SIZE, fps)
-        out.append(np.stack([p.to_array() for p in people]).astype(np.float64))
-    return out
+    return [
+        as_array(dance(identity_id, motion_id, frames, fps)[1])
+        for identity_id, motion_id in split_ids(seed, "test", count)
+    ]
 
 
 def as_frames(arr: np.ndarray) -> list[FramePose]:
@@ -134,16 +123,8 @@ def alignment_pairs(count: int, seed: int) -> list[tuple[int, int, int]]:
 
 def alignment_case(a: int, b: int, motion_id: int, frames: int, fps: float):
     """A's true poses (frames 0..frames), B's driving frames and A's identity."""
-    motion = Motion.from_id(motion_id)
-    identity_a = Identity.from_id(a)
-    truth = [
-        FramePose(RENDER_SIZE, RENDER_SIZE, [p])
-        for p in pose_sequence(identity_a, motion, frames + 1, RENDER_SIZE, fps)
-    ]
-    driving = [
-        FramePose(RENDER_SIZE, RENDER_SIZE, [p])
-        for p in pose_sequence(Identity.from_id(b), motion, frames + 1, RENDER_SIZE, fps)
-    ]
+    identity_a, truth = dance(a, motion_id, frames + 1, fps)
+    _, driving = dance(b, motion_id, frames + 1, fps)
     return identity_a, truth, driving
 
 
@@ -174,20 +155,18 @@ def generation_table(
     pipe, count: int, frames: int, fps: float, steps: int, seed: int, oracle: bool = True
 ) -> dict:
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    small = lambda image: np.asarray(center_crop_resize(image, size, size))  # noqa: E731
     methods = (*MODES, "oracle") if oracle else MODES
     per_pair = {m: {"iou": [], "psnr": [], "ssim_gaussian": []} for m in methods}
     started = time.perf_counter()
     for n, (a, b, motion) in enumerate(alignment_pairs(count, seed)):
         identity_a, truth, driving = alignment_case(a, b, motion, frames, fps)
-        true_frames = render_ground_truth(identity_a, [f.people[0] for f in truth], RENDER_SIZE)
-        reference, target = small(true_frames[0]), [small(t) for t in true_frames[1:]]
-        background = small(render_background(identity_a, RENDER_SIZE))
+        true_frames, background = true_renders(identity_a, truth, size)
+        reference, target = true_frames[0], true_frames[1:]
         poses = {m: align_poses(truth[0], driving, m)[1:] for m in MODES}
         poses["oracle"] = truth[1:]
         line = []
         for m in methods:
-            maps = [small(draw_pose(f)) for f in poses[m]]
+            maps = [resized(draw_pose(f), size) for f in poses[m]]
             generated = sample_uint8(pipe, reference, maps, size, steps, n)
             s = scores(generated, target, background)
             for metric in per_pair[m]:

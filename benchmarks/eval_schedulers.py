@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import diffusers
 import numpy as np
 import torch
-from eval_demo import held_out_case, scores
+from eval_demo import add_held_out_arguments, held_out_case, scores
 from results import record
 from sampling import sample, to_uint8
 
 from magicpose.synthetic import split_ids
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [
     ("DDIMScheduler", 50, {}),
     ("DDIMScheduler", 20, {}),
@@ -42,10 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weights", default=str(ROOT / "pretrained_weights" / "demo"))
-    parser.add_argument("--pairs", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--fps", type=float, default=2.0)
+    add_held_out_arguments(parser, pairs=4, frames=4)
     parser.add_argument("--seed", type=int, default=1234, help="picks the held-out pairs (as eval_demo.py)")
     args = parser.parse_args()
 

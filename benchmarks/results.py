@@ -2,7 +2,8 @@
 
 Each script prints its figures and its last line is one JSON object; :func:`record` also writes that object
 here, with the date, the command line and the machine (CPU model and cores, GPU, torch), so figures quoted in
-the README can be traced to a run and compared only between runs of the same machine.
+the README can be traced to a run and compared only between runs of the same machine. ``$MAGICPOSE_BENCH_RESULTS``
+names another folder (the tests' smoke runs write there, not over the kept results).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def machine() -> dict:
 
 def record(name: str, result: dict) -> Path:
     """Write ``result`` as ``benchmarks/results/<name>.json`` (replacing the previous run's) and return the path."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    folder = Path(os.environ.get("MAGICPOSE_BENCH_RESULTS") or RESULTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     payload = {
         "benchmark": name,
         "date": datetime.date.today().isoformat(),

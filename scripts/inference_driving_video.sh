@@ -6,12 +6,5 @@
 #   bash scripts/inference_driving_video.sh me.png dance.mp4 outputs/me.mp4 pretrained_weights/magicpose-sd15 --height 512 --width 512
 # The poses it followed are saved in OUTPUT_poses/ (rerun with --poses OUTPUT_poses/pose_json).
 set -euo pipefail
-if [ $# -lt 2 ]; then
-  echo "error: missing arguments; usage: $0 IMAGE VIDEO [OUTPUT.mp4] [WEIGHTS_DIR] [extra flags for 'magicpose infer']" >&2
-  exit 2
-fi
-image=$1; video=$2; output=${3:-outputs/driving_video.mp4}
-shift 2; [ $# -gt 0 ] && shift
-args=(infer --image "$image" --driving-video "$video" --output "$output")
-if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then args+=(--weights "$1"); shift; fi
-exec python -m magicpose.cli "${args[@]}" "$@"
+source "$(dirname -- "${BASH_SOURCE[0]}")/inference_common.sh"
+infer_from_reference --driving-video VIDEO outputs/driving_video.mp4 "$@"

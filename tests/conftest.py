@@ -111,6 +111,33 @@ def tiny_trainer(workspace: Path, stage: str, out: Path, resume: str | None = No
     )
 
 
+# A short run through each path a GPU run takes besides the forward and backward passes: two steps with gradient
+# checkpointing, validation after each, a checkpoint at the end. test_training_precision runs it on the CPU,
+# test_cuda on a GPU; each adds its train.mixed_precision.
+VALIDATED_CHECKPOINTED_RUN = {
+    "train.max_steps": 2,
+    "train.gradient_checkpointing": True,
+    "validation.every_steps": 1,
+    "validation.num_frames": 2,
+    "validation.num_inference_steps": 2,
+    "checkpoint.every_steps": 2,
+}
+
+
+def quick_frames(pipe, frames: int = 2, output_type: str = "np", **options):
+    """The frames a pose-guided pipeline makes in two denoising steps at 32x32 from a black reference and
+    ``frames`` copies of one random pose image: enough to see that a pipeline runs end to end."""
+    return pipe(
+        image=torch.zeros(3, 32, 32),
+        pose_images=[torch.rand(3, 32, 32)] * frames,
+        num_inference_steps=2,
+        height=32,
+        width=32,
+        output_type=output_type,
+        **options,
+    ).frames[0]
+
+
 def inert_biases(module: nn.Module) -> set[str]:
     """Biases of the convolutions followed by an affine-free instance norm, or by a BatchNorm (in training
     mode, on the batch's statistics), which subtract each channel's mean: they have no effect on any output,

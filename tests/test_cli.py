@@ -7,7 +7,6 @@ entry-point tests start real processes.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_cases import DEMO_WEIGHTS, bash_script, infer_dataset_argv, script_run, tiny_run
 from PIL import Image
 
 from magicpose import cli
@@ -28,21 +28,7 @@ from magicpose.video import FrameFolderWriter, read_video, video_info
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example_data"
 REFERENCE = EXAMPLE / "reference.png"
-DEMO_WEIGHTS = REPO / "pretrained_weights" / "demo"
-FAST = [
-    "--steps",
-    "2",
-    "--height",
-    "32",
-    "--width",
-    "32",
-    "--device",
-    "cpu",
-    "--dtype",
-    "float32",
-    "--weights",
-    str(DEMO_WEIGHTS),
-]
+FAST = [*tiny_run(), "--weights", str(DEMO_WEIGHTS)]
 SEP = 4  # black separator of the preview images, in pixels
 
 
@@ -207,21 +193,7 @@ def test_reference_and_poses_of_other_sizes_are_cropped_and_resized(
         Image.fromarray(pose).save(poses_dir / f"{i:04d}.png")
         small.append(pose)
     out = tmp_path / "sized.mp4"
-    argv = [
-        "infer",
-        "--image",
-        str(REFERENCE),
-        "--poses",
-        str(poses_dir),
-        "--output",
-        str(out),
-        *FAST,
-        "--height",
-        str(height),
-        "--width",
-        str(width),
-    ]
-    assert cli.main(argv) == 0
+    assert _infer(REFERENCE, poses_dir, out, "--height", str(height), "--width", str(width)) == 0
     stdout = capsys.readouterr().out
     side = Image.open(REFERENCE).width
     assert (
@@ -417,55 +389,6 @@ def _setup_bad_input(case: str, t: Path) -> tuple[dict[str, object], list[str]]:
     raise AssertionError(case)
 
 
-BAD_INPUTS = [
-    "missing_reference",
-    "corrupt_reference",
-    "missing_poses",
-    "empty_pose_folder",
-    "non_image_in_poses",
-    "height_not_multiple_of_8",
-    "width_not_multiple_of_8",
-    "height_without_width",
-    "zero_steps",
-    "weights_missing",
-    "weights_is_a_file",
-    "weights_without_controlnet",
-    "weights_of_one_unet",
-    "weights_of_sd_pipeline",
-    "weights_with_corrupt_config",
-    "output_under_a_file",
-    "output_under_a_file_deeper",
-    "output_not_mp4",
-    "output_is_a_folder",
-    "too_many_steps",
-    "zero_frames_per_batch",
-    "fps_zero",
-    "fps_negative",
-    "device_unknown",
-    "device_cuda_without_cuda",
-    "output_in_proc",
-    "reference_is_a_folder",
-    "seed_beyond_64_bits",
-    "seed_negative",
-    "guidance_nan",
-    "guidance_inf",
-    "height_too_big",
-    "user_files_in_the_frames_folder",
-    "output_is_the_pose_folder",
-    "output_is_the_reference",
-    "users_file_beside_the_output",
-    "fps_tiny",
-    "fps_huge",
-    "stride_without_a_driving_video",
-    "max_frames_without_a_driving_video",
-    "xformers_not_installed",
-    "output_name_too_long",
-    "output_inside_the_pose_folder",
-    "dangling_link_in_poses",
-    "damaged_component_config",
-    "frames_folder_is_another_kind_of_output",
-    "component_config_not_an_object",
-]
 # flags checked before any model or input is loaded
 FLAG_CASES = [
     "zero_steps",
@@ -484,6 +407,41 @@ FLAG_CASES = [
     "fps_tiny",
     "fps_huge",
     "xformers_not_installed",
+]
+BAD_INPUTS = [
+    "missing_reference",
+    "corrupt_reference",
+    "missing_poses",
+    "empty_pose_folder",
+    "non_image_in_poses",
+    "height_not_multiple_of_8",
+    "width_not_multiple_of_8",
+    "height_without_width",
+    "weights_missing",
+    "weights_is_a_file",
+    "weights_without_controlnet",
+    "weights_of_one_unet",
+    "weights_of_sd_pipeline",
+    "weights_with_corrupt_config",
+    "output_under_a_file",
+    "output_under_a_file_deeper",
+    "output_not_mp4",
+    "output_is_a_folder",
+    "output_in_proc",
+    "reference_is_a_folder",
+    "user_files_in_the_frames_folder",
+    "output_is_the_pose_folder",
+    "output_is_the_reference",
+    "users_file_beside_the_output",
+    "stride_without_a_driving_video",
+    "max_frames_without_a_driving_video",
+    "output_name_too_long",
+    "output_inside_the_pose_folder",
+    "dangling_link_in_poses",
+    "damaged_component_config",
+    "frames_folder_is_another_kind_of_output",
+    "component_config_not_an_object",
+    *FLAG_CASES,
 ]
 
 
@@ -540,19 +498,7 @@ def test_weights_that_fail_to_load_exit_2(tmp_path, capsys) -> None:
     (weights / "unet" / "diffusion_pytorch_model.safetensors").unlink()
     poses = _copy_poses(tmp_path / "poses", 2)
     before = _tree(tmp_path)
-    argv = [
-        "infer",
-        "--image",
-        str(REFERENCE),
-        "--poses",
-        str(poses),
-        "--output",
-        str(tmp_path / "o" / "x.mp4"),
-        *FAST,
-        "--weights",
-        str(weights),
-    ]
-    assert cli.main(argv) == 2
+    assert _infer(REFERENCE, poses, tmp_path / "o" / "x.mp4", "--weights", str(weights)) == 2
     line = _error_line(capsys, strict=False)  # diffusers logs its own warnings on stderr before failing
     assert f"cannot load the weights in '{weights}'" in line
     assert _tree(tmp_path) == before
@@ -564,19 +510,7 @@ def test_corrupt_info_file_is_not_fatal(tmp_path, capsys) -> None:
     (weights / "magicpose_info.json").write_text("{broken")
     poses = _copy_poses(tmp_path / "poses", 2)
     out = tmp_path / "x.mp4"
-    argv = [
-        "infer",
-        "--image",
-        str(REFERENCE),
-        "--poses",
-        str(poses),
-        "--output",
-        str(out),
-        *FAST,
-        "--weights",
-        str(weights),
-    ]
-    assert cli.main(argv) == 0
+    assert _infer(REFERENCE, poses, out, "--weights", str(weights)) == 0
     assert "note:" not in capsys.readouterr().out
     assert video_info(out)["frames"] == 2
 
@@ -665,7 +599,7 @@ def _make_dataset(root: Path, videos: dict[str, int], split: str = "test") -> di
 
 
 def _infer_dataset(root: Path, output: Path, *extra: str) -> int:
-    return cli.main(["infer-dataset", "--root", str(root), "--output", str(output), *FAST, *extra])
+    return cli.main(infer_dataset_argv(root, output, *FAST, *extra))
 
 
 def test_infer_dataset_writes_generated_real_and_pose_frames(tmp_path) -> None:
@@ -795,28 +729,12 @@ def test_infer_dataset_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, ca
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    bindir = str(Path(sys.executable).parent)  # so the scripts' `python` is this interpreter
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, **script_run(cwd, timeout=120, MKL_NUM_THREADS="1"))
 
 
 def test_infer_py_and_any_image_script_match_the_in_process_run(runs, tmp_path) -> None:
     want = _pngs(_outputs(runs["a"])["frames"])
-    fast = [
-        "--steps",
-        "2",
-        "--height",
-        "32",
-        "--width",
-        "32",
-        "--device",
-        "cpu",
-        "--dtype",
-        "float32",
-        "--seed",
-        "7",
-    ]
+    fast = [*tiny_run(), "--seed", "7"]
     # infer.py: the weights default to the demo folder
     out1 = tmp_path / "py" / "out.mp4"
     proc = _run(
@@ -837,18 +755,10 @@ def test_infer_py_and_any_image_script_match_the_in_process_run(runs, tmp_path) 
     assert f"wrote {out1}" in proc.stdout
     # the bash script: IMAGE POSES OUTPUT WEIGHTS then extra flags
     out2 = tmp_path / "sh" / "out.mp4"
-    proc = _run(
-        [
-            "bash",
-            str(REPO / "scripts" / "inference_any_image_pose.sh"),
-            str(REFERENCE),
-            str(runs["poses"]),
-            str(out2),
-            str(DEMO_WEIGHTS),
-            *fast,
-        ],
-        cwd=tmp_path,
+    command = bash_script(
+        "inference_any_image_pose.sh", str(REFERENCE), str(runs["poses"]), str(out2), str(DEMO_WEIGHTS), *fast
     )
+    proc = _run(command, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for out in (out1, out2):
         assert video_info(out)["frames"] == 3
@@ -860,32 +770,22 @@ def test_tiktok_script_and_script_usage(tmp_path) -> None:
     root = tmp_path / "TikTok"
     _make_dataset(root, {"vid_a": 3, "vid_b": 3})
     out = tmp_path / "gen"
-    proc = _run(
-        [
-            "bash",
-            str(REPO / "scripts" / "inference_tiktok_dataset.sh"),
-            str(root),
-            str(out),
-            str(DEMO_WEIGHTS),
-            "--steps",
-            "2",
-            "--height",
-            "32",
-            "--width",
-            "32",
-            "--device",
-            "cpu",
-            "--max-videos",
-            "1",
-        ],
-        cwd=tmp_path,
+    command = bash_script(
+        "inference_tiktok_dataset.sh",
+        str(root),
+        str(out),
+        str(DEMO_WEIGHTS),
+        *tiny_run(),
+        "--max-videos",
+        "1",
     )
+    proc = _run(command, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [p.name for p in out.iterdir()] == ["vid_a"]
     assert len(list((out / "vid_a" / "gen_images").glob("*.png"))) == 2
     # too few arguments: usage on stderr, exit 2, before python starts
     for script in ("inference_tiktok_dataset.sh", "inference_any_image_pose.sh"):
-        proc = _run(["bash", str(REPO / "scripts" / script), "only-one-arg"], cwd=tmp_path)
+        proc = _run(bash_script(script, "only-one-arg"), cwd=tmp_path)
         assert proc.returncode == 2
         assert proc.stderr.startswith("error: missing arguments; usage: ") and proc.stderr.count("\n") == 1
 

@@ -5,27 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from gan_runs import EXAMPLE, FAST, REPO, infer_args, infer_frames, pngs
 from PIL import Image
 
 from magicpose import cli
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
 from magicpose.pose import load_pose_sequence
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "example_data"
-FAST = [
-    "--image",
-    str(EXAMPLE / "reference.png"),
-    "--device",
-    "cpu",
-    "--dtype",
-    "float32",
-    "--height",
-    "32",
-    "--width",
-    "32",
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +37,7 @@ def _error_line(capsys) -> str:
 def test_infer_with_pose2vid_writes_the_pipelines_frames(weights, tmp_path):
     poses = EXAMPLE / "pose_json"
     out = tmp_path / "dance.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--generator",
-                "pose2vid",
-                "--weights",
-                str(weights),
-                "--poses",
-                str(poses),
-                "--output",
-                str(out),
-                *FAST,
-            ]
-        )
-        == 0
-    )
-    written = [
-        np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "dance_frames").glob("*.png"))
-    ]
+    written = infer_frames(out, *FAST, generator="pose2vid", weights=weights, poses=poses)
     sequence = load_pose_sequence(poses)
     pipe = Pose2VidPipeline.from_pretrained(weights)
     keypoints = [sequence.pose(i) for i in range(len(sequence))]
@@ -90,29 +57,9 @@ def test_face_blend_flag_reaches_the_pipeline(weights, tmp_path):
     pipe = Pose2VidPipeline.from_pretrained(weights)
     assert pipe.face_enhancer.config.paste == "hard"
     out = tmp_path / "feathered.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--generator",
-                "pose2vid",
-                "--weights",
-                str(weights),
-                "--poses",
-                str(poses),
-                "--output",
-                str(out),
-                "--face-blend",
-                "feather",
-                *FAST,
-            ]
-        )
-        == 0
+    written = infer_frames(
+        out, "--face-blend", "feather", *FAST, generator="pose2vid", weights=weights, poses=poses
     )
-    written = [
-        np.asarray(Image.open(p).convert("RGB"))
-        for p in sorted((tmp_path / "feathered_frames").glob("*.png"))
-    ]
     feathered = list(pipe.iter_frames(sequence, 32, 32, pose_keypoints=keypoints, face_blend="feather"))
     hard = list(pipe.iter_frames(sequence, 32, 32, pose_keypoints=keypoints))
     assert len(written) == 16 and all(np.array_equal(a, b) for a, b in zip(written, feathered, strict=True))
@@ -121,21 +68,7 @@ def test_face_blend_flag_reaches_the_pipeline(weights, tmp_path):
 
 def test_face_blend_without_pose2vid_is_refused(tmp_path, capsys):
     out = tmp_path / "out" / "dance.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--poses",
-                str(EXAMPLE / "poses"),
-                "--output",
-                str(out),
-                "--face-blend",
-                "feather",
-                *FAST,
-            ]
-        )
-        == 2
-    )
+    assert cli.main(infer_args(out, "--face-blend", "feather", *FAST, poses=EXAMPLE / "poses")) == 2
     assert _error_line(capsys) == (
         "error: --face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag"
     )
@@ -151,18 +84,7 @@ def test_pose2vid_refusals_are_one_line_and_write_nothing(weights, tmp_path, cap
         "too small": ["--weights", str(weights), "--height", "16", "--width", "16"],
     }[case]
     out = tmp_path / "out" / "dance.mp4"
-    args = [
-        "infer",
-        "--generator",
-        "pose2vid",
-        "--poses",
-        str(EXAMPLE / "poses"),
-        "--output",
-        str(out),
-        *FAST,
-        *extra,
-    ]
-    assert cli.main(args) == 2
+    assert cli.main(infer_args(out, *FAST, *extra, generator="pose2vid", poses=EXAMPLE / "poses")) == 2
     line = _error_line(capsys)
     assert {
         "missing weights": "does not exist",
@@ -175,21 +97,7 @@ def test_pose2vid_refusals_are_one_line_and_write_nothing(weights, tmp_path, cap
 
 def test_magicpose_generator_on_pose2vid_weights_names_the_flag(weights, tmp_path, capsys):
     out = tmp_path / "dance.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--weights",
-                str(weights),
-                "--poses",
-                str(EXAMPLE / "poses"),
-                "--output",
-                str(out),
-                *FAST,
-            ]
-        )
-        == 2
-    )
+    assert cli.main(infer_args(out, *FAST, weights=weights, poses=EXAMPLE / "poses")) == 2
     assert "pass --generator pose2vid" in _error_line(capsys)
 
 
@@ -220,9 +128,7 @@ def test_infer_py_renders_the_example_dancer_with_the_demo_weights(tmp_path):
         "note: Everybody Dance Now demo weights" in run.stdout
         and "generating 16 frames at 64x64" in run.stdout
     )
-    written = [
-        np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "edn_frames").glob("*.png"))
-    ]
+    written = pngs(tmp_path / "edn_frames")
     sequence = load_pose_sequence(EXAMPLE / "pose_json")
     pipe = load_pose2vid_pipeline(
         REPO / "pretrained_weights" / "pose2vid_demo", device="cpu", dtype=torch.float32

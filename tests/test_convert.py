@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_cases import convert_argv, refused_in_one_line
 from conftest import check_convert_overwrite, clip_vocab_text_encoder, make_square_dataset
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
 from diffusers.loaders import single_file_utils as sfu
 from PIL import Image
 from safetensors.torch import load_file, save_file
+from tiny_cases import magicpose_frames
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from magicpose.cli import main
@@ -34,20 +36,6 @@ from magicpose.pipelines.pipeline_magicpose import MagicPosePipeline
 from magicpose.tiny_models import make_components, offline_clip_tokenizer
 
 UNET, VAE, TEXT = "model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer."
-BUFFERS = [
-    "betas",
-    "alphas_cumprod",
-    "alphas_cumprod_prev",
-    "sqrt_alphas_cumprod",
-    "sqrt_one_minus_alphas_cumprod",
-    "log_one_minus_alphas_cumprod",
-    "sqrt_recip_alphas_cumprod",
-    "sqrt_recipm1_alphas_cumprod",
-    "posterior_variance",
-    "posterior_log_variance_clipped",
-    "posterior_mean_coef1",
-    "posterior_mean_coef2",
-]
 POSITION_IDS = TEXT + "text_model.embeddings.position_ids"
 
 # -- the inverse mapping, diffusers -> original layout (independent of magicpose.convert) ---------------
@@ -232,8 +220,27 @@ def test_converter_mapping_agrees_with_diffusers_on_sd15_layout():
 
 
 def _buffers() -> dict[str, torch.Tensor]:
-    betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2
-    out = {name: betas.clone() for name in BUFFERS}
+    """What the LDM DDPM wrapper saves besides the models: the buffers its ``register_schedule`` derives from SD's
+    beta schedule (in float64, stored as float32), ``logvar`` and the EMA's counters."""
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
+    cumprod = torch.cumprod(1 - betas, 0)
+    prev = torch.cat([torch.ones(1, dtype=torch.float64), cumprod[:-1]])
+    variance = betas * (1 - prev) / (1 - cumprod)
+    schedule = {
+        "betas": betas,
+        "alphas_cumprod": cumprod,
+        "alphas_cumprod_prev": prev,
+        "sqrt_alphas_cumprod": cumprod.sqrt(),
+        "sqrt_one_minus_alphas_cumprod": (1 - cumprod).sqrt(),
+        "log_one_minus_alphas_cumprod": (1 - cumprod).log(),
+        "sqrt_recip_alphas_cumprod": (1 / cumprod).sqrt(),
+        "sqrt_recipm1_alphas_cumprod": (1 / cumprod - 1).sqrt(),
+        "posterior_variance": variance,
+        "posterior_log_variance_clipped": variance.clamp(min=1e-20).log(),
+        "posterior_mean_coef1": betas * prev.sqrt() / (1 - cumprod),
+        "posterior_mean_coef2": (1 - prev) * (1 - betas).sqrt() / (1 - cumprod),
+    }
+    out = {name: value.float() for name, value in schedule.items()}
     out["logvar"] = torch.zeros(1000)
     out["model_ema.decay"] = torch.tensor(0.9999)
     out["model_ema.num_updates"] = torch.tensor(0)
@@ -345,6 +352,16 @@ def _info(out: Path) -> dict:
     return json.loads((out / "magicpose_info.json").read_text())
 
 
+def _argv(tiny, mode: str, checkpoint: Path, out: Path, *flags: str, tokenizer: bool = True) -> list[str]:
+    """``magicpose convert`` with the tiny models' configurations and (``tokenizer``) their tokenizer."""
+    own_tokenizer = ["--tokenizer", str(tiny["tokenizer"])] if tokenizer else []
+    return convert_argv(mode, checkpoint, out, "--config-from", str(tiny["configs"]), *own_tokenizer, *flags)
+
+
+def _empty_prompt_embeds(out: Path) -> torch.Tensor:
+    return load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"]
+
+
 # -- round trips ---------------------------------------------------------------------------------------
 
 
@@ -420,38 +437,13 @@ def _images(n: int, seed: int, size: int = 32) -> list[Image.Image]:
 
 def test_converted_pipeline_generates_the_same_frames(tiny, tmp_path):
     out = tmp_path / "pipe"
-    assert (
-        main(
-            [
-                "convert",
-                "magicpose",
-                str(tiny["paths"]["magicpose"]),
-                str(out),
-                "--tokenizer",
-                str(tiny["tokenizer"]),
-                "--config-from",
-                str(tiny["configs"]),
-            ]
-        )
-        == 0
-    )
+    assert main(_argv(tiny, "magicpose", tiny["paths"]["magicpose"], out)) == 0
     converted = MagicPosePipeline.from_pretrained(out, local_files_only=True)
     original = MagicPosePipeline(**make_components("tiny"))  # the same seeds: the same weights, fresh modules
     assert torch.equal(converted.empty_prompt_embeds, original.encode_prompt("", torch.device("cpu"))[0])
-    frames = []
-    for pipe in (converted, original):
-        pipe.set_progress_bar_config(disable=True)
-        frames.append(
-            pipe(
-                image=_images(1, 7)[0],
-                pose_images=_images(2, 1),
-                height=32,
-                width=32,
-                num_inference_steps=2,
-                generator=torch.Generator().manual_seed(3),
-                output_type="np",
-            ).frames[0]
-        )
+    frames = [
+        magicpose_frames(pipe, _images(1, 7)[0], _images(2, 1), seed=3) for pipe in (converted, original)
+    ]
     assert np.array_equal(frames[0], frames[1])
     from magicpose.weights import weights_description
 
@@ -475,9 +467,7 @@ def test_half_precision_output_is_the_cast_original(tiny, tmp_path, dtype):
     ids = offline_clip_tokenizer()("", padding="max_length", max_length=77, return_tensors="pt").input_ids
     with torch.no_grad():  # computed in float32, then cast
         expected = tiny["c"]["text_encoder"](ids)[0].to(dtype)
-    assert torch.equal(
-        load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"], expected
-    )
+    assert torch.equal(_empty_prompt_embeds(out), expected)
 
 
 def test_empty_prompt_embedding_with_tokenizer(tiny, tmp_path):
@@ -492,9 +482,7 @@ def test_empty_prompt_embedding_with_tokenizer(tiny, tmp_path):
     ids = tokenizer("", padding="max_length", max_length=77, return_tensors="pt").input_ids
     with torch.no_grad():
         expected = tiny["c"]["text_encoder"](ids)[0]
-    assert torch.equal(
-        load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"], expected
-    )
+    assert torch.equal(_empty_prompt_embeds(out), expected)
 
 
 def test_empty_prompt_embedding_from_known_clip_ids(tiny, tmp_path):
@@ -506,9 +494,7 @@ def test_empty_prompt_embedding_from_known_clip_ids(tiny, tmp_path):
     out = convert_sd15(path, tmp_path / "out", config_from=_config_folder(tmp_path / "configs", c), log=None)
     with torch.no_grad():
         expected = text_encoder(torch.tensor([[49406] + [49407] * 76]))[0]
-    assert torch.equal(
-        load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"], expected
-    )
+    assert torch.equal(_empty_prompt_embeds(out), expected)
     assert not (out / "tokenizer").exists()
     _check_components(out, c, ["text_encoder"])
 
@@ -526,16 +512,7 @@ def test_pipeline_without_tokenizer_loads_and_runs(tiny, tmp_path):
     )
     pipe = load_pipeline(out)
     assert pipe.tokenizer is None and pipe.empty_prompt_embeds is not None
-    pipe.set_progress_bar_config(disable=True)
-    frames = pipe(
-        image=_images(1, 7)[0],
-        pose_images=_images(1, 1),
-        height=32,
-        width=32,
-        num_inference_steps=1,
-        generator=torch.Generator().manual_seed(3),
-        output_type="np",
-    ).frames[0]
+    frames = magicpose_frames(pipe, _images(1, 7)[0], _images(1, 1), steps=1, seed=3)
     assert frames.shape == (1, 32, 32, 3) and np.isfinite(frames).all()
 
 
@@ -543,21 +520,7 @@ def test_unknown_key_is_reported_by_name(tiny, tmp_path, capsys):
     path = tmp_path / "extra.th"
     torch.save({**tiny["files"]["magicpose"], "some_stray.weight": torch.zeros(3)}, path)
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "convert",
-                "magicpose",
-                str(path),
-                str(out),
-                "--tokenizer",
-                str(tiny["tokenizer"]),
-                "--config-from",
-                str(tiny["configs"]),
-            ]
-        )
-        == 0
-    )
+    assert main(_argv(tiny, "magicpose", path, out)) == 0
     captured = capsys.readouterr()
     assert f"warning: ignored 1 unexpected keys of '{path}': some_stray.weight" in captured.err
     assert str(out) in captured.out
@@ -599,15 +562,6 @@ def test_kind_detection(tiny):
 
 
 # -- errors ---------------------------------------------------------------------------------------------
-
-
-def _error(capsys, argv: list[str], out: Path) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert not out.parent.exists() or not any(p.name.startswith(out.name) for p in out.parent.iterdir())
-    return lines[0]
 
 
 def _write_broken(tmp_path: Path, tiny, case: str) -> Path:
@@ -657,20 +611,7 @@ def _write_broken(tmp_path: Path, tiny, case: str) -> Path:
 )
 def test_wrong_kind_is_refused(tiny, tmp_path, capsys, mode, file, expected):
     path, out = tiny["paths"][file], tmp_path / "out" / "converted"
-    line = _error(
-        capsys,
-        [
-            "convert",
-            mode,
-            str(path),
-            str(out),
-            "--config-from",
-            str(tiny["configs"]),
-            "--tokenizer",
-            str(tiny["tokenizer"]),
-        ],
-        out,
-    )
+    line = refused_in_one_line(capsys, _argv(tiny, mode, path, out), out)
     assert str(path) in line and expected in line
     assert not (tmp_path / "out").exists()
 
@@ -688,17 +629,8 @@ def test_wrong_kind_is_refused(tiny, tmp_path, capsys, mode, file, expected):
 )
 def test_bad_file_is_refused_without_output(tiny, tmp_path, capsys, case, mode, expected):
     path, out = _write_broken(tmp_path, tiny, case), tmp_path / "out" / "converted"
-    argv = [
-        "convert",
-        mode,
-        str(path),
-        str(out),
-        "--config-from",
-        str(tiny["configs"]),
-        "--tokenizer",
-        str(tiny["tokenizer"]),
-    ]
-    line = _error(capsys, argv, out)
+    argv = _argv(tiny, mode, path, out)
+    line = refused_in_one_line(capsys, argv, out)
     assert str(path) in line and expected in line
     assert not (tmp_path / "out").exists()
     if case == "missing_keys":
@@ -717,36 +649,17 @@ def test_bad_file_is_refused_without_output(tiny, tmp_path, capsys, case, mode, 
 def test_existing_output_is_refused_unless_overwrite(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     check_convert_overwrite(
-        [
-            "convert",
-            "controlnet",
-            str(tiny["paths"]["controlnet"]),
-            str(out),
-            "--config-from",
-            str(tiny["configs"]),
-        ],
-        out,
-        capsys,
+        _argv(tiny, "controlnet", tiny["paths"]["controlnet"], out, tokenizer=False), out, capsys
     )
     _check_components(out, tiny["c"], ["controlnet"])
 
 
 def test_a_file_as_the_tokenizer_folder_is_called_a_file(tiny, tmp_path, capsys):
     out = tmp_path / "out"
-    line = _error(
-        capsys,
-        [
-            "convert",
-            "sd15",
-            str(tiny["paths"]["sd15"]),
-            str(out),
-            "--config-from",
-            str(tiny["configs"]),
-            "--tokenizer",
-            str(tiny["paths"]["sd15"]),
-        ],
-        out,
+    argv = _argv(
+        tiny, "sd15", tiny["paths"]["sd15"], out, "--tokenizer", str(tiny["paths"]["sd15"]), tokenizer=False
     )
+    line = refused_in_one_line(capsys, argv, out)
     assert line.startswith(
         f"error: tokenizer folder '{tiny['paths']['sd15']}' is a file, not a folder: pass the "
         "folder of a CLIP tokenizer"
@@ -755,11 +668,7 @@ def test_a_file_as_the_tokenizer_folder_is_called_a_file(tiny, tmp_path, capsys)
 
 def test_text_encoder_without_clip_vocabulary_needs_a_tokenizer(tiny, tmp_path, capsys):
     out = tmp_path / "out"
-    line = _error(
-        capsys,
-        ["convert", "sd15", str(tiny["paths"]["sd15"]), str(out), "--config-from", str(tiny["configs"])],
-        out,
-    )
+    line = refused_in_one_line(capsys, _argv(tiny, "sd15", tiny["paths"]["sd15"], out, tokenizer=False), out)
     assert "--tokenizer" in line
 
 
@@ -771,21 +680,7 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     from magicpose.training.magicpose_trainer import MagicPoseTrainer
 
     out = tmp_path / "stage1"
-    assert (
-        main(
-            [
-                "convert",
-                "stage1",
-                str(tiny["paths"]["stage1"]),
-                str(out),
-                "--tokenizer",
-                str(tiny["tokenizer"]),
-                "--config-from",
-                str(tiny["configs"]),
-            ]
-        )
-        == 0
-    )
+    assert main(_argv(tiny, "stage1", tiny["paths"]["stage1"], out)) == 0
     overrides = {
         "model.pretrained_dir": out,
         "model.appearance_unet": out / "appearance_unet",
@@ -814,9 +709,7 @@ def test_stage2_training_starts_from_a_converted_stage1_file(tiny, tmp_path):
     )
     assert all(torch.equal(started[k], original_appearance[k]) for k in body)
     assert all(torch.equal(v, original_unet[k]) for k, v in model.unet.state_dict().items())
-    assert torch.equal(
-        trainer.context, load_file(out / "empty_prompt" / "diffusion_pytorch_model.safetensors")["embeds"]
-    )
+    assert torch.equal(trainer.context, _empty_prompt_embeds(out))
     trainer.train()
     assert trainer.global_step == 2
     trained = load_file(

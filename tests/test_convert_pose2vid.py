@@ -14,18 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_cases import convert_argv, refused_in_one_line
 from conftest import check_convert_overwrite
 from safetensors.torch import load_file
+from tiny_cases import nose_only, random_pose_maps, randomise
 
 from magicpose.cli import main
 from magicpose.convert import detect_kind
 from magicpose.convert.edn_layout import FACE_LAYOUTS, analyse
 from magicpose.models import pix2pixhd
-from magicpose.models.face_enhancer import LOTAYOU_SIZE_FRACTION, NOSE
+from magicpose.models.face_enhancer import LOTAYOU_SIZE_FRACTION
 from magicpose.models.face_unet import UnetFaceGenerator
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
-from magicpose.pose.schema import FramePose, PersonPose
 
 SIZE = 32
 LOCAL = dict(architecture="local", ngf=4, n_downsample_global=2, n_blocks_global=2, n_blocks_local=1)
@@ -76,20 +77,6 @@ def published_face_d(d: pix2pixhd.NLayerDiscriminator) -> dict[str, torch.Tensor
     return out
 
 
-def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Random biases and BatchNorm statistics too (a trained model has them), so every tensor is tested."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=g) * 0.1)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=g) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
-            elif isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and module.bias is not None:
-                module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def edn(tmp_path_factory):
     """Small generators of each family (and the two face enhancers, whose architecture is fixed), their
@@ -97,16 +84,16 @@ def edn(tmp_path_factory):
     root = tmp_path_factory.mktemp("edn")
     torch.manual_seed(0)
     models = {
-        "lotayou": _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed", sample_size=[288, 512]), 1),
-        "official": _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit", sample_size=[512, 1024]), 2),
-        "official_global": _randomise(
+        "lotayou": randomise(Pose2VidGenerator(**LOCAL, pose_range="signed", sample_size=[288, 512]), 1),
+        "official": randomise(Pose2VidGenerator(**LOCAL, pose_range="unit", sample_size=[512, 1024]), 2),
+        "official_global": randomise(
             Pose2VidGenerator(**GLOBAL, pose_range="unit", sample_size=[256, 512]), 3
         ),
         # configured as the converter records each release (its crop size; hard paste and per-crop BatchNorm are
         # the defaults)
-        "face_lotayou": _randomise(FaceEnhancer(variant="lotayou", size_fraction=LOTAYOU_SIZE_FRACTION), 4),
-        "face_official": _randomise(FaceEnhancer(variant="official"), 5),
-        "face_official_unet": _randomise(FaceEnhancer(variant="official_unet", ngf=4), 6),
+        "face_lotayou": randomise(FaceEnhancer(variant="lotayou", size_fraction=LOTAYOU_SIZE_FRACTION), 4),
+        "face_official": randomise(FaceEnhancer(variant="official"), 5),
+        "face_official_unet": randomise(FaceEnhancer(variant="official_unet", ngf=4), 6),
     }
     files = {
         "lotayou": lotayou_file(models["lotayou"]),
@@ -155,21 +142,9 @@ def edn(tmp_path_factory):
     return dict(models=models, files=files, paths=paths)
 
 
-def _poses(n: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(n)]
-
-
-def _keypoints(nose: tuple[float, float] | None) -> FramePose:
-    body = np.zeros((18, 3), np.float32)
-    if nose is not None:
-        body[NOSE] = (*nose, 1.0)
-    return FramePose(width=SIZE, height=SIZE, people=[PersonPose(body=body)])
-
-
 def _frames(pipe: Pose2VidPipeline) -> np.ndarray:
-    poses = _poses(3)
-    keypoints = [_keypoints((12, 10)), _keypoints(None), _keypoints((20, 16))]
+    poses = random_pose_maps(3, SIZE)
+    keypoints = [nose_only((12, 10), SIZE), nose_only(None, SIZE), nose_only((20, 16), SIZE)]
     return np.stack(list(pipe.iter_frames(poses, SIZE, SIZE, pose_keypoints=keypoints)))
 
 
@@ -191,7 +166,7 @@ def _info(out: Path) -> dict:
 
 def _convert(edn, tmp_path, generator: str, *flags: str) -> Path:
     out = tmp_path / "converted"
-    assert main(["convert", "pose2vid", str(edn["paths"][generator]), str(out), *flags]) == 0
+    assert main(convert_argv("pose2vid", edn["paths"][generator], out, *flags)) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["converted"]  # no staging folder left
     return out
 
@@ -216,7 +191,9 @@ def test_each_family_converts_bit_exactly_and_generates_the_same_frames(edn, tmp
     assert pipe.generator.default_size == {"lotayou": (288, 512), "official": (512, 1024)}[family]
     frames = _frames(pipe)
     assert np.array_equal(frames, _frames(original))
-    assert not np.array_equal(frames, np.stack(list(pipe.iter_frames(_poses(3), SIZE, SIZE))))  # the face ran
+    assert not np.array_equal(
+        frames, np.stack(list(pipe.iter_frames(random_pose_maps(3, SIZE), SIZE, SIZE)))
+    )  # the face ran
 
     info = _info(out)
     assert (
@@ -257,7 +234,7 @@ def test_global_generator_is_official_without_face(edn, tmp_path):
     _assert_same(pipe.generator.state_dict(), original.state_dict())
     assert _config(pipe.generator) == _config(original) and pipe.generator.config.pose_range == "unit"
     assert pipe.generator.default_size == (256, 512)  # the official global stage's 512x256
-    poses = _poses(3)
+    poses = random_pose_maps(3, SIZE)
     assert np.array_equal(
         pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames,
         Pose2VidPipeline(generator=original)(
@@ -284,7 +261,7 @@ def test_local_generator_alone_needs_family(edn, tmp_path, capsys, flags, genera
     """Both families publish the same local enhancer, trained on pose maps of different ranges: nothing in the
     file tells them apart (guessing Lotayou's range for an official file was off by 1.4 in output)."""
     out = tmp_path / "out" / "converted"
-    line = _error(capsys, ["convert", "pose2vid", str(edn["paths"][generator]), str(out), *flags], out)
+    line = refused_in_one_line(capsys, convert_argv("pose2vid", edn["paths"][generator], out, *flags), out)
     assert line == (
         f"error: '{edn['paths'][generator]}' is a local-enhancer generator, which both Everybody Dance "
         "Now families train on differently scaled pose maps and its tensors cannot tell apart: pass "
@@ -306,7 +283,7 @@ def test_official_unet_face_converts_bit_exactly_and_runs(edn, tmp_path):
     assert info["family"] == "official" and info["source_kinds"]["face_enhancer"] == "edn_face_official_unet"
     assert info["inferred_layouts"]["face_enhancer"]["architecture"] == "unet"
     poses = [np.random.default_rng(i).integers(0, 256, (128, 128, 3), dtype=np.uint8) for i in range(2)]
-    keypoints = [FramePose(width=128, height=128, people=[PersonPose(body=_nose_body(60, 40))])] * 2
+    keypoints = [nose_only((60, 40), 128)] * 2
     original = Pose2VidPipeline(generator=models["official"], face_enhancer=models["face_official_unet"])
     frames = np.stack(list(pipe.iter_frames(poses, 128, 128, pose_keypoints=keypoints)))
     assert np.array_equal(
@@ -319,12 +296,6 @@ def test_official_unet_face_converts_bit_exactly_and_runs(edn, tmp_path):
     outside = changed[1].copy()
     outside[8:72, 28:92] = False
     assert outside.any()  # frame 1 everywhere: the enhanced frame 0 was fed back, as the official loop does
-
-
-def _nose_body(x: float, y: float) -> np.ndarray:
-    body = np.zeros((18, 3), np.float32)
-    body[NOSE] = (x, y, 1.0)
-    return body
 
 
 @pytest.mark.parametrize("dtype, name", [(torch.float16, "fp16"), (torch.bfloat16, "bf16")])
@@ -340,9 +311,7 @@ def test_dtype_casts_every_floating_tensor(edn, tmp_path, dtype, name):
 
 def test_existing_output_is_refused_unless_overwrite(edn, tmp_path, capsys):
     out = tmp_path / "converted"
-    check_convert_overwrite(
-        ["convert", "pose2vid", str(edn["paths"]["official_global"]), str(out)], out, capsys
-    )
+    check_convert_overwrite(convert_argv("pose2vid", edn["paths"]["official_global"], out), out, capsys)
     assert (out / "model_index.json").is_file()
 
 
@@ -354,7 +323,7 @@ def test_overwrite_never_deletes_the_input_checkpoint(edn, tmp_path, capsys):
     checkpoint = folder / "latest_net_G.pth"
     checkpoint.write_bytes(edn["paths"]["official_global"].read_bytes())
     before = checkpoint.read_bytes()
-    assert main(["convert", "pose2vid", str(checkpoint), str(folder), "--overwrite"]) == 2
+    assert main(convert_argv("pose2vid", checkpoint, folder, "--overwrite")) == 2
     assert capsys.readouterr().err == (
         f"error: output '{folder}' holds the input '{checkpoint}': choose another "
         "output folder (an input is never overwritten)\n"
@@ -367,17 +336,7 @@ def test_overwrite_never_deletes_the_input_checkpoint(edn, tmp_path, capsys):
     face.write_bytes(edn["paths"]["face_lotayou"].read_bytes())
     checkpoint.unlink()
     assert (
-        main(
-            [
-                "convert",
-                "pose2vid",
-                str(edn["paths"]["lotayou"]),
-                str(folder),
-                "--face",
-                str(face),
-                "--overwrite",
-            ]
-        )
+        main(convert_argv("pose2vid", edn["paths"]["lotayou"], folder, "--face", str(face), "--overwrite"))
         == 2
     )
     assert f"holds the input '{face}'" in capsys.readouterr().err
@@ -385,7 +344,7 @@ def test_overwrite_never_deletes_the_input_checkpoint(edn, tmp_path, capsys):
 
 
 def test_unwritable_output_is_one_line(edn, tmp_path, capsys):
-    assert main(["convert", "pose2vid", str(edn["paths"]["official_global"]), "/proc/nope/out"]) == 2
+    assert main(convert_argv("pose2vid", edn["paths"]["official_global"], "/proc/nope/out")) == 2
     assert capsys.readouterr().err.startswith("error: cannot write to '/proc/nope/out' (")
 
 
@@ -448,15 +407,6 @@ def test_full_size_edn_configurations_are_inferred():
 
 
 # -- errors ---------------------------------------------------------------------------------------------
-
-
-def _error(capsys, argv: list[str], out: Path) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert not out.parent.exists() or not any(p.name.startswith(out.name) for p in out.parent.iterdir())
-    return lines[0]
 
 
 def _broken(edn, tmp_path: Path, case: str) -> Path:
@@ -564,10 +514,10 @@ WRONG = [
 )
 def test_wrong_kind_is_refused(edn, tmp_path, capsys, mode, checkpoint, face, named, expected):
     out = tmp_path / "out" / "converted"
-    argv = ["convert", mode, str(edn["paths"][checkpoint]), str(out)]
+    argv = convert_argv(mode, edn["paths"][checkpoint], out)
     if face is not None:
         argv += ["--face", str(edn["paths"][face])]
-    line = _error(capsys, argv, out)
+    line = refused_in_one_line(capsys, argv, out)
     assert f"'{edn['paths'][checkpoint if named == 'checkpoint' else face]}'" in line and expected in line, (
         line
     )
@@ -603,8 +553,8 @@ def test_wrong_kind_is_refused(edn, tmp_path, capsys, mode, checkpoint, face, na
 )
 def test_bad_file_is_refused_without_output(edn, tmp_path, capsys, case, expected, keys):
     path, out = _broken(edn, tmp_path, case), tmp_path / "out" / "converted"
-    argv = ["convert", "pose2vid", str(path), str(out)]
-    line = _error(capsys, argv, out)
+    argv = convert_argv("pose2vid", path, out)
+    line = refused_in_one_line(capsys, argv, out)
     assert f"'{path}'" in line and expected in line, line
     assert all(key in line for key in keys), line
     if case == "unsafe_pickle":
@@ -618,20 +568,8 @@ def test_bad_file_is_refused_without_output(edn, tmp_path, capsys, case, expecte
 def test_family_contradicting_the_face_file_is_refused(edn, tmp_path, capsys):
     out = tmp_path / "converted"
     face = edn["paths"]["face_lotayou"]
-    line = _error(
-        capsys,
-        [
-            "convert",
-            "pose2vid",
-            str(edn["paths"]["lotayou"]),
-            str(out),
-            "--face",
-            str(face),
-            "--family",
-            "official",
-        ],
-        out,
-    )
+    argv = convert_argv("pose2vid", edn["paths"]["lotayou"], out, "--face", str(face), "--family", "official")
+    line = refused_in_one_line(capsys, argv, out)
     assert f"'{face}'" in line and "of the lotayou family, but --family official was given" in line
 
 
@@ -647,7 +585,7 @@ def test_family_contradicting_the_face_file_is_refused(edn, tmp_path, capsys):
 def test_options_of_another_mode_are_refused(edn, tmp_path, capsys, mode, flag):
     out = tmp_path / "converted"
     value = "official" if flag == "--family" else str(tmp_path)
-    line = _error(capsys, ["convert", mode, str(edn["paths"]["official"]), str(out), flag, value], out)
+    line = refused_in_one_line(capsys, convert_argv(mode, edn["paths"]["official"], out, flag, value), out)
     assert f"drop {flag}" in line
 
 
@@ -663,8 +601,8 @@ def test_a_named_pipe_as_the_checkpoint_is_refused_at_once(edn, tmp_path, capsys
     unblock.start()
     try:
         for argv in (
-            ["convert", "pose2vid", str(fifo), str(tmp_path / "out")],
-            ["convert", "pose2vid", str(edn["paths"]["lotayou"]), str(tmp_path / "out"), "--face", str(fifo)],
+            convert_argv("pose2vid", fifo, tmp_path / "out"),
+            convert_argv("pose2vid", edn["paths"]["lotayou"], tmp_path / "out", "--face", str(fifo)),
         ):
             assert main(argv) == 2
             assert capsys.readouterr().err.splitlines()[-1] == (

@@ -6,7 +6,13 @@ import json
 
 import pytest
 import torch
-from conftest import make_bare_pretrained, make_square_dataset, tiny_trainer
+from conftest import (
+    VALIDATED_CHECKPOINTED_RUN,
+    make_bare_pretrained,
+    make_square_dataset,
+    quick_frames,
+    tiny_trainer,
+)
 from safetensors.torch import load_file
 
 from magicpose.training import checkpoints
@@ -35,18 +41,7 @@ def test_both_stages_train_on_cuda_with_checkpointing_validation_and_export(
 ):
     out = tmp_path / "run"
     trainer = tiny_trainer(
-        workspace,
-        stage,
-        out,
-        **{
-            "train.mixed_precision": precision,
-            "train.gradient_checkpointing": True,
-            "train.max_steps": 2,
-            "validation.every_steps": 1,
-            "validation.num_frames": 2,
-            "validation.num_inference_steps": 2,
-            "checkpoint.every_steps": 2,
-        },
+        workspace, stage, out, **{**VALIDATED_CHECKPOINTED_RUN, "train.mixed_precision": precision}
     )
     model = trainer.accelerator.unwrap_model(trainer.model)
     assert trainer.accelerator.device.type == "cuda"
@@ -66,14 +61,7 @@ def test_both_stages_train_on_cuda_with_checkpointing_validation_and_export(
             exported = load_file(out / "pipeline" / name / "diffusion_pytorch_model.safetensors")
             stored = load_file(workspace / "pretrained" / name / "diffusion_pytorch_model.safetensors")
             assert all(torch.equal(exported[k], stored[k]) for k in stored)
-        frames = load_pipeline(out / "pipeline", device="cuda", dtype=torch.float16)(
-            image=torch.zeros(3, 32, 32),
-            pose_images=[torch.rand(3, 32, 32)] * 2,
-            num_inference_steps=2,
-            height=32,
-            width=32,
-            output_type="np",
-        ).frames[0]
+        frames = quick_frames(load_pipeline(out / "pipeline", device="cuda", dtype=torch.float16))
         assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
 
@@ -123,24 +111,9 @@ def test_decoded_frames_leave_the_gpu_batch_by_batch(workspace):
         return postprocess(images, **kwargs)
 
     pipe.image_processor.postprocess = recording
-    frames = pipe(
-        image=torch.zeros(3, 32, 32),
-        pose_images=[torch.rand(3, 32, 32)] * 6,
-        num_inference_steps=2,
-        height=32,
-        width=32,
-        frames_per_batch=2,
-        output_type="np",
-    ).frames[0]
+    frames = quick_frames(pipe, frames=6, frames_per_batch=2)
     assert seen == ["cpu"] and frames.shape == (6, 32, 32, 3)
-    pt = pipe(
-        image=torch.zeros(3, 32, 32),
-        pose_images=[torch.rand(3, 32, 32)] * 2,
-        num_inference_steps=2,
-        height=32,
-        width=32,
-        output_type="pt",
-    ).frames[0]
+    pt = quick_frames(pipe, output_type="pt")
     assert pt.device.type == "cuda"  # "pt" stays where the pipeline runs, as in diffusers
 
 

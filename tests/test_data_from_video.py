@@ -125,10 +125,9 @@ def test_every_and_max_frames_keep_original_indices(source, tmp_path) -> None:
     assert np.array_equal(_png(pose_dir / "000002.png"), draw_pose(read_openpose_json(_jsons(json_dir)[2])))
 
 
-def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
-    video, json_dir = source
-    root = tmp_path / "data"
-    args = [
+def _add_video_argv(video: Path, json_dir: Path, root: Path, name: str = "v") -> list[str]:
+    """The arguments of ``magicpose add-video`` adding ``video`` with its OpenPose JSON folder as ``name``."""
+    return [
         "add-video",
         "--video",
         str(video),
@@ -137,8 +136,14 @@ def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
         "--root",
         str(root),
         "--name",
-        "v",
+        name,
     ]
+
+
+def test_cli_success_and_overwrite(source, tmp_path, capsys) -> None:
+    video, json_dir = source
+    root = tmp_path / "data"
+    args = _add_video_argv(video, json_dir, root)
     assert main(args + ["--max-frames", "3"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "3 frame pairs" in out[0] and str(root / "train_set" / "v") in out[0]
@@ -170,17 +175,7 @@ def test_overwrite_never_deletes_a_users_file_or_the_input(source, tmp_path, cap
     --pose-json pointing into the dataset's own keypoint folder is never replaced by --overwrite."""
     video, json_dir = source
     root = tmp_path / "data"
-    args = [
-        "add-video",
-        "--video",
-        str(video),
-        "--pose-json",
-        str(json_dir),
-        "--root",
-        str(root),
-        "--name",
-        "v",
-    ]
+    args = _add_video_argv(video, json_dir, root)
     assert main(args) == 0
     notes = root / "train_set" / "v" / "notes.txt"
     notes.write_text("my notes")
@@ -194,23 +189,7 @@ def test_overwrite_never_deletes_a_users_file_or_the_input(source, tmp_path, cap
     assert notes.read_text() == "my notes"
     notes.unlink()
     kept = root / "openpose_json_train_set" / "v"
-    assert (
-        main(
-            [
-                "add-video",
-                "--video",
-                str(video),
-                "--pose-json",
-                str(kept),
-                "--root",
-                str(root),
-                "--name",
-                "v",
-                "--overwrite",
-            ]
-        )
-        == 2
-    )
+    assert main(_add_video_argv(video, kept, root) + ["--overwrite"]) == 2
     assert f"is the input '{kept}'" in capsys.readouterr().err
     assert _visible(kept) == [f"{n}_keypoints.json" for n in NAMES]
 

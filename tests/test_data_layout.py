@@ -28,7 +28,10 @@ def _video(
         _img(root / f"pose_map_{split}_set" / name / f)
 
 
-def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
+def _refusal(root: Path) -> str:
+    """The message of the InputError that listing ``root``'s test split raises: one line."""
+    with pytest.raises(InputError) as excinfo:
+        list_videos(root, "test")
     message = str(excinfo.value)
     assert "\n" not in message and message
     return message
@@ -72,18 +75,14 @@ def test_other_split_and_extra_pose_videos(tmp_path) -> None:
 def test_missing_pose_folder(tmp_path) -> None:
     _video(tmp_path, "v1", ["0001.png"])
     _img(tmp_path / "test_set" / "v2" / "0001.png")  # no pose_map_test_set/v2
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    message = _one_line_error(excinfo)
+    message = _refusal(tmp_path)
     assert f"'{tmp_path / 'pose_map_test_set' / 'v2'}'" in message
     assert "video 'v2'" in message
 
 
 def test_unmatched_files_are_listed(tmp_path) -> None:
     _video(tmp_path, "v", ["0001.png", "0002.png", "0003.png"], ["0001.png", "0002.png", "0005.png"])
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    message = _one_line_error(excinfo)
+    message = _refusal(tmp_path)
     assert "(2 unmatched: 0003, 0005)" in message
     assert f"'{tmp_path / 'test_set' / 'v'}'" in message
     assert f"'{tmp_path / 'pose_map_test_set' / 'v'}'" in message
@@ -92,18 +91,14 @@ def test_unmatched_files_are_listed(tmp_path) -> None:
 def test_many_unmatched_files_are_counted_and_truncated(tmp_path) -> None:
     frames = [f"{i}.png" for i in range(1, 11)]  # 1..10, poses only for 1..2
     _video(tmp_path, "v", frames, frames[:2])
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    message = _one_line_error(excinfo)
+    message = _refusal(tmp_path)
     assert "(8 unmatched: 3, 4, 5, 6, 7 ...)" in message  # natural order, first five shown
 
 
 def test_a_frame_missing_in_the_middle_is_not_paired_by_position(tmp_path) -> None:
     # 0002 dropped from the frames but not the poses: positional pairing would shift 0003 onto 0002's pose
     _video(tmp_path, "v", ["0001.png", "0003.png"], ["0001.png", "0002.png", "0003.png"])
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    assert "(1 unmatched: 0002)" in _one_line_error(excinfo)
+    assert "(1 unmatched: 0002)" in _refusal(tmp_path)
 
 
 @pytest.mark.parametrize("content", [[], ["notes.txt", ".hidden.png"]])
@@ -114,9 +109,7 @@ def test_video_folder_without_images(tmp_path, content) -> None:
     (tmp_path / "pose_map_test_set" / "empty").mkdir()
     for name in content:
         (empty / name).write_text("x")
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    message = _one_line_error(excinfo)
+    message = _refusal(tmp_path)
     assert f"video folder '{empty}' holds no images" in message
 
 
@@ -124,34 +117,26 @@ def test_split_without_videos(tmp_path) -> None:
     (tmp_path / "test_set").mkdir()
     (tmp_path / "pose_map_test_set").mkdir()
     (tmp_path / "test_set" / "0001.png").write_text("not a video folder")
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    assert f"dataset folder '{tmp_path / 'test_set'}' holds no video folders" in _one_line_error(excinfo)
+    assert f"dataset folder '{tmp_path / 'test_set'}' holds no video folders" in _refusal(tmp_path)
 
 
 @pytest.mark.parametrize("missing", ["test_set", "pose_map_test_set"])
 def test_missing_split_folder(tmp_path, missing) -> None:
     _video(tmp_path, "v", ["0001.png"])
     shutil.rmtree(tmp_path / missing)
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    message = _one_line_error(excinfo)
+    message = _refusal(tmp_path)
     assert f"dataset folder '{tmp_path / missing}' does not exist" in message
     assert "<root>/test_set/<video>/" in message
 
 
 def test_missing_root(tmp_path) -> None:
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path / "nowhere", "test")
-    assert f"'{tmp_path / 'nowhere' / 'test_set'}' does not exist" in _one_line_error(excinfo)
+    assert f"'{tmp_path / 'nowhere' / 'test_set'}' does not exist" in _refusal(tmp_path / "nowhere")
 
 
 def test_two_images_with_one_name_are_ambiguous(tmp_path) -> None:
     _video(tmp_path, "v", ["0001.png", "0002.png"])
     _img(tmp_path / "test_set" / "v" / "0002.jpg")  # which 0002 is the frame?
-    with pytest.raises(InputError) as excinfo:
-        list_videos(tmp_path, "test")
-    message = _one_line_error(excinfo)
+    message = _refusal(tmp_path)
     assert f"folder '{tmp_path / 'test_set' / 'v'}' holds two images named '0002'" in message
     assert "0002.jpg" in message and "0002.png" in message
 
@@ -162,9 +147,7 @@ def test_a_named_pipe_named_like_a_frame_is_named_not_skipped(tmp_path) -> None:
     _video(tmp_path, "vid", ["0001.png", "0002.png"])
     (tmp_path / "test_set" / "vid" / "0002.png").unlink()
     os.mkfifo(tmp_path / "test_set" / "vid" / "0002.png")
-    with pytest.raises(InputError) as err:
-        list_videos(tmp_path, "test")
-    assert _one_line_error(err) == (
+    assert _refusal(tmp_path) == (
         f"frame '{tmp_path / 'test_set' / 'vid' / '0002.png'}' is a named pipe, not a "
         "file: replace it with an image file"
     )

@@ -288,25 +288,32 @@ def test_center_crop_keeps_pose_aligned_with_frame(tmp_path, pose_size) -> None:
         assert np.abs(naive_marker - image_marker).max() > 1.0
 
 
+def _check_one_box_per_item(ds: PairDataset, center: torch.Tensor, epochs: int = 6) -> None:
+    """A random crop mode on a dataset whose pose maps equal their frames and whose first item is a one-frame
+    video (its reference is the target frame itself): in each epoch every item's target and pose map share one
+    box; the first item's box changes with the epoch, is never the centre crop ``center``, and its reference
+    is cut with a box of its own."""
+    images, refs = [], []
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            assert torch.allclose((item["image"] + 1) / 2, item["pose"], atol=1e-6)  # same box
+        first = ds[0]
+        images.append(first["image"])
+        refs.append(first["reference"])
+    assert len({t.numpy().tobytes() for t in images}) == epochs  # the box changes with the epoch
+    assert all(not torch.equal(a, b) for a, b in zip(images, refs))  # the reference's own box
+    assert all(not torch.equal(t, center) for t in images)
+
+
 def test_random_crop_uses_one_box_for_target_and_pose(tmp_path) -> None:
     _dataset(tmp_path, [[1], [1, 2, 3]], pose_is_frame=True)  # pose maps identical to their frames
     noise = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)  # so every box differs
     for folder in ("train_set", "pose_map_train_set"):
         _save(noise, tmp_path / folder / "video0" / "0001.png")
     ds = PairDataset(tmp_path, height=16, width=24, crop="random", crop_scale=(0.4, 0.7))
-    images, refs = [], []
-    for epoch in range(6):
-        ds.set_epoch(epoch)
-        for i in range(len(ds)):
-            item = ds[i]
-            assert torch.allclose((item["image"] + 1) / 2, item["pose"], atol=1e-6)  # same box
-        first = ds[0]  # one-frame video: the reference is the target frame with its own crop
-        images.append(first["image"])
-        refs.append(first["reference"])
-    assert len({t.numpy().tobytes() for t in images}) == 6  # the box changes with the epoch
-    assert any(not torch.equal(a, b) for a, b in zip(images, refs))  # the reference's own box
-    center = PairDataset(tmp_path, height=16, width=24)[0]["image"]
-    assert all(not torch.equal(t, center) for t in images)
+    _check_one_box_per_item(ds, center=PairDataset(tmp_path, height=16, width=24)[0]["image"])
 
 
 def test_random_crop_scales_the_box_onto_a_larger_pose_map(tmp_path) -> None:
@@ -376,17 +383,7 @@ def test_random_resized_equals_center_crop_on_portrait_frames(tmp_path) -> None:
 def test_random_resized_crop_uses_one_box_for_target_and_pose(tmp_path) -> None:
     _noise_video(tmp_path, (40, 40), [1])
     ds = PairDataset(tmp_path, height=16, width=16, crop="random_resized", crop_scale=(0.5, 0.9))
-    images, refs = [], []
-    for epoch in range(6):
-        ds.set_epoch(epoch)
-        item = ds[0]  # one-frame video: the reference is the target frame with its own crop
-        assert torch.allclose((item["image"] + 1) / 2, item["pose"], atol=1e-6)  # same box
-        images.append(item["image"])
-        refs.append(item["reference"])
-    assert len({t.numpy().tobytes() for t in images}) == 6  # the box changes with the epoch
-    assert all(not torch.equal(a, b) for a, b in zip(images, refs))  # the reference's own box
-    center = PairDataset(tmp_path, height=16, width=16)[0]["image"]
-    assert all(not torch.equal(t, center) for t in images)
+    _check_one_box_per_item(ds, center=PairDataset(tmp_path, height=16, width=16)[0]["image"])
 
 
 def test_random_resized_crop_scales_the_box_onto_a_larger_pose_map(tmp_path) -> None:

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from cli_cases import DEMO_WEIGHTS, bash_script, script_run
 from PIL import Image
 
 from magicpose import cli
@@ -102,23 +103,18 @@ def _pngs(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))]
 
 
+def _driven(world, *flags: str) -> list[str]:
+    """``magicpose infer`` driven by the world's video through the oracle extractor, tiny and fast."""
+    return ["infer", "--driving-video", str(world["video"]), "--backend", "oracle", *flags, *FAST]
+
+
+def _extract_poses(source: Path, out: Path, *flags: str) -> list[str]:
+    return ["extract-poses", str(source), "-o", str(out), *flags]
+
+
 def test_driving_video_runs_every_stage_and_saves_what_it_followed(world, oracle, tmp_path, capsys):
     out = tmp_path / "me.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--driving-video",
-                str(world["video"]),
-                "--backend",
-                "oracle",
-                "--output",
-                str(out),
-                *FAST,
-            ]
-        )
-        == 0
-    )
+    assert cli.main(_driven(world, "--output", str(out))) == 0
     printed = capsys.readouterr().out
     assert (
         f"driving: {FRAMES} frames from '{world['video']}' ({FRAMES} with a person), smoothed, aligned: bones"
@@ -149,28 +145,8 @@ def test_driving_video_runs_every_stage_and_saves_what_it_followed(world, oracle
 
 def test_align_none_and_no_smooth_follow_the_extracted_poses_exactly(world, oracle, tmp_path):
     out = tmp_path / "raw.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--driving-video",
-                str(world["video"]),
-                "--backend",
-                "oracle",
-                "--output",
-                str(out),
-                "--align",
-                "none",
-                "--no-smooth",
-                "--stride",
-                "2",
-                "--max-frames",
-                "2",
-                *FAST,
-            ]
-        )
-        == 0
-    )
+    flags = ["--align", "none", "--no-smooth", "--stride", "2", "--max-frames", "2"]
+    assert cli.main(_driven(world, "--output", str(out), *flags)) == 0
     final = _json_people(tmp_path / "raw_poses" / "pose_json")
     assert len(final) == 2 and video_info(out)["fps"] == pytest.approx(6.0)  # 12 fps / stride 2
     for got, person in zip(final, world["people"][:4:2], strict=True):
@@ -182,23 +158,7 @@ def test_aligned_poses_are_the_alignment_of_the_smoothed_extraction(world, oracl
     from magicpose.pose.smooth import smooth_keypoints
 
     out = tmp_path / "g.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--driving-video",
-                str(world["video"]),
-                "--backend",
-                "oracle",
-                "--output",
-                str(out),
-                "--align",
-                "global",
-                *FAST,
-            ]
-        )
-        == 0
-    )
+    assert cli.main(_driven(world, "--output", str(out), "--align", "global")) == 0
     truth = [FramePose(SIZE, SIZE, [p]) for p in world["people"]]
     reference = FramePose(SIZE, SIZE, [world["reference_person"]])
     expected = align_poses(reference, smooth_keypoints(truth, 12.0), "global", canvas=(SIZE, SIZE))
@@ -209,28 +169,14 @@ def test_aligned_poses_are_the_alignment_of_the_smoothed_extraction(world, oracl
 
 def test_extract_poses_writes_json_and_maps_that_infer_reads(world, oracle, tmp_path, capsys):
     out = tmp_path / "poses"
-    assert (
-        cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle", "--no-smooth"])
-        == 0
-    )
+    assert cli.main(_extract_poses(world["video"], out, "--backend", "oracle", "--no-smooth")) == 0
     assert f"{FRAMES} frames at 12 fps, {FRAMES} with a person" in capsys.readouterr().out
     sequence = load_pose_sequence(out / "pose_json")
     assert len(sequence) == FRAMES and sequence.has_keypoints
     assert all(np.array_equal(a, b) for a, b in zip(_pngs(out / "poses"), sequence, strict=True))
     assert all(len(sequence.pose(i).people) == 1 for i in range(FRAMES))  # the bystander is dropped
     assert (
-        cli.main(
-            [
-                "extract-poses",
-                str(world["video"]),
-                "-o",
-                str(tmp_path / "all"),
-                "--backend",
-                "oracle",
-                "--person",
-                "all",
-            ]
-        )
+        cli.main(_extract_poses(world["video"], tmp_path / "all", "--backend", "oracle", "--person", "all"))
         == 0
     )
     assert all(
@@ -241,7 +187,7 @@ def test_extract_poses_writes_json_and_maps_that_infer_reads(world, oracle, tmp_
 def test_extract_poses_from_one_photo(world, oracle, tmp_path, capsys):
     photo = tmp_path / "me.png"
     Image.fromarray(world["reference"]).save(photo)
-    assert cli.main(["extract-poses", str(photo), "-o", str(tmp_path / "me"), "--backend", "oracle"]) == 0
+    assert cli.main(_extract_poses(photo, tmp_path / "me", "--backend", "oracle")) == 0
     [body] = _json_people(tmp_path / "me" / "pose_json")
     np.testing.assert_allclose(body[:18], world["reference_person"].body, atol=1e-3)
     assert [p.name for p in (tmp_path / "me" / "pose_json").iterdir()] == ["me_keypoints.json"]
@@ -259,12 +205,7 @@ def test_extract_poses_with_the_dwpose_backend_on_tiny_onnx_models(world, tmp_pa
         ["--no-smooth"],
     ):  # the tiny model sees the same pose in every frame: smoothing keeps it
         out = tmp_path / f"poses{len(smooth)}"
-        assert (
-            cli.main(
-                ["extract-poses", str(world["video"]), "-o", str(out), "--weights-dir", str(weights), *smooth]
-            )
-            == 0
-        )
+        assert cli.main(_extract_poses(world["video"], out, "--weights-dir", str(weights), *smooth)) == 0
         extractor = DWPoseExtractor.from_weights_dir(weights)
         expected = [extractor(frame)[0].to_array() for frame in world["decoded"]]
         got = [load_pose_sequence(out / "pose_json").pose(i).people[0].to_array() for i in range(FRAMES)]
@@ -341,7 +282,7 @@ def test_driving_failures_are_one_line_and_write_nothing(
             *FAST,
         ]
     else:
-        argv = ["extract-poses", str(video), "-o", str(out), *backend, *extra]
+        argv = _extract_poses(video, out, *backend, *extra)
     before = _tree(tmp_path / "work")
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
@@ -352,48 +293,28 @@ def test_driving_failures_are_one_line_and_write_nothing(
 
 def test_driving_video_script_with_the_dwpose_backend(world, tmp_path):
     """The bash script end to end in a fresh process, on the tiny ONNX DWPose models (a constant person)."""
-    import os
     import subprocess
-    import sys
 
     pytest.importorskip("onnxruntime")
     from test_extract_dwpose import PERSON_CELL, write_models
 
     weights = write_models(tmp_path / "weights", [PERSON_CELL])
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
     out = tmp_path / "out" / "me.mp4"
-    run = subprocess.run(
-        [
-            "bash",
-            str(REPO / "scripts" / "inference_driving_video.sh"),
-            str(REFERENCE),
-            str(world["video"]),
-            str(out),
-            str(REPO / "pretrained_weights" / "demo"),
-            "--weights-dir",
-            str(weights),
-            "--steps",
-            "2",
-            "--device",
-            "cpu",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    arguments = [
+        str(REFERENCE),
+        str(world["video"]),
+        str(out),
+        str(DEMO_WEIGHTS),
+        "--weights-dir",
+        str(weights),
+    ]
+    command = bash_script("inference_driving_video.sh", *arguments, "--steps", "2", "--device", "cpu")
+    run = subprocess.run(command, **script_run(tmp_path))
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(list((tmp_path / "out" / "me_frames").glob("*.png"))) == FRAMES
     assert len(list((tmp_path / "out" / "me_poses" / "pose_json").glob("*.json"))) == FRAMES
     usage = subprocess.run(
-        ["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "one-arg"],
-        capture_output=True,
-        text=True,
+        bash_script("inference_driving_video.sh", "one-arg"), capture_output=True, text=True
     )
     assert usage.returncode == 2 and usage.stderr.startswith("error: missing arguments; usage: ")
 
@@ -404,16 +325,7 @@ def test_normalize_to_replaces_alignment_on_a_driving_video(world, oracle, tmp_p
 
     target_dir = REPO / "example_data" / "pose_json"
     out = tmp_path / "edn.mp4"
-    base = [
-        "infer",
-        "--driving-video",
-        str(world["video"]),
-        "--backend",
-        "oracle",
-        "--normalize-to",
-        str(target_dir),
-        *FAST,
-    ]
+    base = _driven(world, "--normalize-to", str(target_dir))
     assert cli.main([*base, "--output", str(out), "--align", "none"]) == 0
     assert f"normalised to '{target_dir}'" in capsys.readouterr().out
     target = load_pose_sequence(target_dir)
@@ -431,17 +343,17 @@ def test_extract_poses_never_replaces_a_folder_with_other_files(world, oracle, t
     videos = tmp_path / "Videos"
     videos.mkdir()
     (videos / "holiday.mp4").write_bytes(b"precious")
-    assert cli.main(["extract-poses", str(world["video"]), "-o", str(videos), "--backend", "oracle"]) == 2
+    assert cli.main(_extract_poses(world["video"], videos, "--backend", "oracle")) == 2
     assert "holds files magicpose did not write there (holiday.mp4)" in capsys.readouterr().err
     assert sorted(p.name for p in videos.iterdir()) == ["holiday.mp4"]
     out = tmp_path / "poses"  # an earlier pose folder is replaced
     for _ in range(2):
-        assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle"]) == 0
+        assert cli.main(_extract_poses(world["video"], out, "--backend", "oracle")) == 0
     assert sorted(p.name for p in out.iterdir()) == [RECORD, "pose_json", "poses"]
     # ... but not once the user has put a file of their own inside it (the old check looked only at the top)
     (out / "pose_json" / "my_edit_keypoints.json").write_text("{}")
     capsys.readouterr()
-    assert cli.main(["extract-poses", str(world["video"]), "-o", str(out), "--backend", "oracle"]) == 2
+    assert cli.main(_extract_poses(world["video"], out, "--backend", "oracle")) == 2
     assert (
         "holds files magicpose did not write there (pose_json/my_edit_keypoints.json)"
         in capsys.readouterr().err
@@ -451,25 +363,14 @@ def test_extract_poses_never_replaces_a_folder_with_other_files(world, oracle, t
     source = tmp_path / "dance"
     source.mkdir()
     (source / "dance.mp4").write_bytes(world["video"].read_bytes())
-    assert (
-        cli.main(["extract-poses", str(source / "dance.mp4"), "-o", str(source), "--backend", "oracle"]) == 2
-    )
+    assert cli.main(_extract_poses(source / "dance.mp4", source, "--backend", "oracle")) == 2
     assert f"output '{source}' holds the input '{source / 'dance.mp4'}'" in capsys.readouterr().err
     assert sorted(p.name for p in source.iterdir()) == ["dance.mp4"]
 
 
 def test_rerun_never_deletes_a_users_file_in_the_saved_driving_poses(world, oracle, tmp_path, capsys):
     out = tmp_path / "me.mp4"
-    argv = [
-        "infer",
-        "--driving-video",
-        str(world["video"]),
-        "--backend",
-        "oracle",
-        "--output",
-        str(out),
-        *FAST,
-    ]
+    argv = _driven(world, "--output", str(out))
     assert cli.main(argv) == 0
     mine = tmp_path / "me_poses" / "pose_json" / "000000_keypoints.fixed.json"
     mine.write_text("hand-corrected")
@@ -485,18 +386,8 @@ def test_rerun_never_deletes_a_users_file_in_the_saved_driving_poses(world, orac
 
 
 def test_extract_poses_checks_the_device_before_the_extractor(world, tmp_path, capsys):
-    argv = [
-        "extract-poses",
-        str(world["video"]),
-        "-o",
-        str(tmp_path / "out"),
-        "--backend",
-        "dwpose",
-        "--weights-dir",
-        str(tmp_path / "none"),
-        "--device",
-        "bogus",
-    ]
+    flags = ["--backend", "dwpose", "--weights-dir", str(tmp_path / "none"), "--device", "bogus"]
+    argv = _extract_poses(world["video"], tmp_path / "out", *flags)
     assert cli.main(argv) == 2
     assert (
         capsys.readouterr().err == "error: --device 'bogus' is not a device: use cpu, cuda, cuda:N or mps\n"

@@ -21,52 +21,24 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tiny_cases import nose_only, random_pose_maps, randomise
 
-from magicpose.models.face_enhancer import NOSE
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
-from magicpose.pose.schema import FramePose, PersonPose
 
 FRAMES = 4
 LOCAL = dict(architecture="local", ngf=4, n_downsample_global=2, n_blocks_global=2, n_blocks_local=1)
 GLOBAL = dict(architecture="global", ngf=8, n_downsample_global=3, n_blocks_global=2, n_blocks_local=0)
 
 
-def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+def _trained(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     """Biases, BatchNorm affine parameters and running statistics set at random, as a trained model has them."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=g) * 0.2)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=g) + 0.5)
-                module.weight.copy_(1 + torch.randn(module.weight.shape, generator=g) * 0.2)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.2)
-            elif isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=g) * 0.1)
-                if module.bias is not None:
-                    module.bias.copy_(torch.randn(module.bias.shape, generator=g) * 0.1)
-    return model.eval()
-
-
-def _pose_maps(size: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(FRAMES)]
+    return randomise(model, seed, scale=0.2, weights=True)
 
 
 def _noses(size: int) -> list[tuple[int, int] | None]:
     """Integer (x, y) noses (Lotayou's poses.npy holds integers), one frame without a head, one near a border."""
     return [(size // 2, size // 3), (size // 3 + 1, size // 3 - 1), None, (size - 3, 2)][:FRAMES]
-
-
-def _keypoints(noses, size: int) -> list[FramePose]:
-    poses = []
-    for nose in noses:
-        body = np.zeros((18, 3), np.float32)
-        if nose is not None:
-            body[NOSE] = (*nose, 1.0)
-        poses.append(FramePose(width=size, height=size, people=[PersonPose(body=body)]))
-    return poses
 
 
 def _tensor2im(frame: torch.Tensor) -> np.ndarray:
@@ -170,10 +142,10 @@ def _levels(a, b) -> int:
 @pytest.mark.parametrize("architecture", ["global", "local"])
 def test_official_body_generator_loop(architecture):
     size = 64
-    generator = _randomise(
+    generator = _trained(
         Pose2VidGenerator(**(GLOBAL if architecture == "global" else LOCAL), pose_range="unit"), 1
     )
-    labels = _pose_maps(size)
+    labels = random_pose_maps(FRAMES, size)
     expected = official_test_loop(generator, None, labels, [None] * FRAMES)
     got = _pipeline_frames(generator, None, labels, None, size)
     assert _levels(got, expected) <= 1
@@ -184,11 +156,11 @@ def test_official_body_generator_loop(architecture):
 def test_official_loop_with_its_face_model(variant, ngf, size):
     """The official face models (global, and the default U-Net with training-mode BatchNorm): the residual on
     the float frame, pasted in place, and the enhanced frame fed back."""
-    generator = _randomise(Pose2VidGenerator(**LOCAL, pose_range="unit"), 2)
+    generator = _trained(Pose2VidGenerator(**LOCAL, pose_range="unit"), 2)
     sizes = dict(ngf=ngf) if variant == "official_unet" else dict(ngf=ngf, n_downsampling=3, n_blocks=1)
-    face = _randomise(FaceEnhancer(variant=variant, **sizes), 3)
-    labels, noses = _pose_maps(size, 1), _noses(size)
-    got = _pipeline_frames(generator, face, labels, _keypoints(noses, size), size)
+    face = _trained(FaceEnhancer(variant=variant, **sizes), 3)
+    labels, noses = random_pose_maps(FRAMES, size, 1), _noses(size)
+    got = _pipeline_frames(generator, face, labels, [nose_only(nose, size) for nose in noses], size)
     boxes = []  # the boxes the pipeline crops (the official reads them from data prep's face texts)
     side = (
         size // 4 if variant == "official" else 64
@@ -210,10 +182,10 @@ def test_lotayou_loop_with_its_face_model():
     """Lotayou's release: 48 px in 288 (here 1/6 of 72 px-high frames: 12 px), the face alone into a
     BatchNorm generator normalising each crop by itself, on the saved 8-bit frames, never fed back."""
     size = 72
-    generator = _randomise(Pose2VidGenerator(**LOCAL, pose_range="signed"), 4)
-    face = _randomise(FaceEnhancer(variant="lotayou", ngf=8, n_blocks=1, size_fraction=1 / 6), 5)
-    labels, noses = _pose_maps(size, 2), _noses(size)
-    got = _pipeline_frames(generator, face, labels, _keypoints(noses, size), size)
+    generator = _trained(Pose2VidGenerator(**LOCAL, pose_range="signed"), 4)
+    face = _trained(FaceEnhancer(variant="lotayou", ngf=8, n_blocks=1, size_fraction=1 / 6), 5)
+    labels, noses = random_pose_maps(FRAMES, size, 2), _noses(size)
+    got = _pipeline_frames(generator, face, labels, [nose_only(nose, size) for nose in noses], size)
     expected = lotayou_test_loop(generator, face, labels, noses, crop_size=12)
     assert _levels(got, expected) <= 1
     assert np.array_equal(got, np.stack(expected))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import clip_vocab_text_encoder
+from tiny_cases import magicpose_frames
 
 from magicpose.empty_prompt import (
     EMPTY_PROMPT_FOLDER,
@@ -24,16 +25,7 @@ def _frames(pipe: MagicPosePipeline) -> np.ndarray:
     g = torch.Generator().manual_seed(3)
     reference = torch.rand((3, 32, 32), generator=g) * 2 - 1
     poses = [torch.rand((3, 32, 32), generator=g) for _ in range(2)]
-    pipe.set_progress_bar_config(disable=True)
-    return pipe(
-        image=reference,
-        pose_images=poses,
-        height=32,
-        width=32,
-        num_inference_steps=2,
-        generator=torch.Generator().manual_seed(0),
-        output_type="np",
-    ).frames[0]
+    return magicpose_frames(pipe, reference, poses)
 
 
 def test_known_clip_ids_of_the_empty_prompt():

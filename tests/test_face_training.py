@@ -13,7 +13,7 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 from conftest import inert_biases, make_square_dataset, run_pose2vid_training
-from PIL import Image
+from gan_runs import infer_frames, size_flags
 from safetensors.torch import load_file
 
 from magicpose import cli
@@ -445,34 +445,7 @@ def test_the_body_stays_bitwise_and_the_final_folder_runs_in_magicpose_infer(dat
 
     poses_dir = data / "openpose_json_train_set" / HEADLESS[0]  # keypoints, one frame without anybody
     out = tmp_path / "infer" / "dance.mp4"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--generator",
-                "pose2vid",
-                "--weights",
-                str(final),
-                "--poses",
-                str(poses_dir),
-                "--output",
-                str(out),
-                "--device",
-                "cpu",
-                "--dtype",
-                "float32",
-                "--height",
-                "32",
-                "--width",
-                "32",
-            ]
-        )
-        == 0
-    )
-    written = [
-        np.asarray(Image.open(p).convert("RGB"))
-        for p in sorted((tmp_path / "infer" / "dance_frames").glob("*.png"))
-    ]
+    written = infer_frames(out, *size_flags(32, 32), generator="pose2vid", weights=final, poses=poses_dir)
     poses = load_pose_sequence(poses_dir)
     keypoints = [poses.pose(i) for i in range(len(poses))]
     expected = list(pipe.iter_frames(poses, 32, 32, pose_keypoints=keypoints))

@@ -10,6 +10,7 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 from conftest import inert_biases, make_square_dataset, run_pose2vid_training
+from gan_runs import infer_frames
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -298,28 +299,7 @@ def test_loss_falls_on_a_tiny_set_and_final_folder_runs_in_magicpose_infer(data,
     assert not list(tmp_path.glob("fit/.final*"))  # written under a temporary name, then renamed
     out = tmp_path / "infer" / "dance.mp4"
     poses = ROOT / "example_data" / "poses"
-    assert (
-        cli.main(
-            [
-                "infer",
-                "--generator",
-                "pose2vid",
-                "--weights",
-                str(final),
-                "--poses",
-                str(poses),
-                "--output",
-                str(out),
-                "--device",
-                "cpu",
-                "--dtype",
-                "float32",
-            ]
-        )
-        == 0
-    )
-    frames = sorted((tmp_path / "infer" / "dance_frames").glob("*.png"))
-    written = [np.asarray(Image.open(p).convert("RGB")) for p in frames]
+    written = infer_frames(out, generator="pose2vid", weights=final, poses=poses)
     expected = list(pipe.iter_frames(load_pose_sequence(poses), *size))
     assert len(written) == len(expected) == 16 and written[0].shape == (*size, 3)
     assert all(np.array_equal(a, b) for a, b in zip(written, expected, strict=True))

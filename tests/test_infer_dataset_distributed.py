@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_cases import DEMO_WEIGHTS, infer_dataset_argv, tiny_run
 from PIL import Image
 
 from magicpose import cli
@@ -29,22 +30,7 @@ from magicpose.files import RECORD, make_parents
 
 REPO = Path(__file__).resolve().parents[1]
 POSES = sorted((REPO / "example_data" / "poses").glob("*.png"))
-FAST = [
-    "--steps",
-    "2",
-    "--height",
-    "32",
-    "--width",
-    "32",
-    "--device",
-    "cpu",
-    "--dtype",
-    "float32",
-    "--weights",
-    str(REPO / "pretrained_weights" / "demo"),
-    "--seed",
-    "3",
-]
+FAST = [*tiny_run(), "--weights", str(DEMO_WEIGHTS), "--seed", "3"]
 LAUNCH_ENV = (
     "RANK",
     "WORLD_SIZE",
@@ -94,7 +80,7 @@ def _one_process(root: Path, out: Path, *extra: str) -> int:
     with pytest.MonkeyPatch.context() as mp:
         for name in LAUNCH_ENV:
             mp.delenv(name, raising=False)
-        return cli.main(["infer-dataset", "--root", str(root), "--output", str(out), *FAST, *extra])
+        return cli.main(infer_dataset_argv(root, out, *FAST, *extra))
 
 
 def _as_rank(monkeypatch, rank: int, world_size: int) -> None:
@@ -115,13 +101,7 @@ def _torchrun(root: Path, out: Path, cwd: Path, *extra: str, nproc: int = 2) -> 
         str(nproc),
         "-m",
         "magicpose",
-        "infer-dataset",
-        "--root",
-        str(root),
-        "--output",
-        str(out),
-        *FAST,
-        *extra,
+        *infer_dataset_argv(root, out, *FAST, *extra),
     ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
 
@@ -251,12 +231,12 @@ def test_one_rank_writes_only_its_share_and_a_rank_without_video_exits_0(
 ) -> None:
     out = tmp_path / "gen"
     _as_rank(monkeypatch, 2, 4)  # rank 2 of 4: vid_c alone
-    assert cli.main(["infer-dataset", "--root", str(dataset), "--output", str(out), *FAST]) == 0
+    assert cli.main(infer_dataset_argv(dataset, out, *FAST)) == 0
     printed = capsys.readouterr().out
     assert "rank 2/4: vid_c: generating 2 frames" in printed and "vid_a" not in printed
     assert _files(out) == {f: data for f, data in _files(one_run).items() if f.startswith("vid_c/")}
     _as_rank(monkeypatch, 3, 4)  # 3 videos, 4 ranks: the last has none
-    assert cli.main(["infer-dataset", "--root", str(dataset), "--output", str(tmp_path / "none"), *FAST]) == 0
+    assert cli.main(infer_dataset_argv(dataset, tmp_path / "none", *FAST)) == 0
     assert capsys.readouterr().out.strip() == "rank 3/4: no video to generate (3 videos for 4 processes)"
     assert not (tmp_path / "none").exists()
 
@@ -268,7 +248,7 @@ def test_every_rank_checks_every_video_before_any_work(tmp_path, capsys, monkeyp
     )  # rank 0's second video
     for rank in (0, 1):  # rank 1 never reads vid_c, and still refuses the run
         _as_rank(monkeypatch, rank, 2)
-        assert cli.main(["infer-dataset", "--root", str(root), "--output", str(tmp_path / "gen"), *FAST]) == 2
+        assert cli.main(infer_dataset_argv(root, tmp_path / "gen", *FAST)) == 2
         err = capsys.readouterr().err
         assert err.startswith(
             f"error: rank {rank}/2: cannot read image '{root / 'test_set' / 'vid_c' / '0002.png'}'"
@@ -321,7 +301,7 @@ def test_stopped_by_the_launcher_a_rank_keeps_its_finished_videos(
     before = signal.getsignal(signal.SIGTERM)
     _as_rank(monkeypatch, 0, 2)
     out = tmp_path / "gen"
-    assert cli.main(["infer-dataset", "--root", str(dataset), "--output", str(out), *FAST]) == 130
+    assert cli.main(infer_dataset_argv(dataset, out, *FAST)) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
         f"interrupted: rank 0/2: the video in progress was not written; 1 finished video kept in {out}: vid_a"

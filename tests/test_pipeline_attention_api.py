@@ -3,10 +3,9 @@ control working (or refuses in one line), and building or calling a pipeline lea
 
 import numpy as np
 import pytest
-import torch
 from diffusers import StableDiffusionControlNetPipeline
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-from test_pipeline_equivalence import SIZE, _images
+from test_pipeline_equivalence import SIZE, _images, _run, _unguided_controlnet_images
 
 from magicpose import MagicPosePipeline
 from magicpose.tiny_models import make_components
@@ -21,16 +20,7 @@ def _pipe(components=None, seed=8):
 
 
 def _frames(pipe, **kwargs):
-    return pipe(
-        image=REFERENCE,
-        pose_images=POSES,
-        height=SIZE,
-        width=SIZE,
-        num_inference_steps=3,
-        generator=torch.Generator().manual_seed(4),
-        output_type="np",
-        **kwargs,
-    ).frames[0]
+    return _run(pipe, REFERENCE, POSES, seed=4, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -126,16 +116,7 @@ def test_other_pipelines_on_the_same_unet_are_unaffected(default_frames):
     sd.set_progress_bar_config(disable=True)
 
     def sd_image():
-        return sd(
-            prompt="",
-            image=POSES[0],
-            height=SIZE,
-            width=SIZE,
-            num_inference_steps=3,
-            guidance_scale=1.0,
-            generator=torch.Generator().manual_seed(4),
-            output_type="np",
-        ).images
+        return _unguided_controlnet_images(sd, POSES[0], seed=4, num_inference_steps=3)
 
     first = sd_image()
     assert _close(_frames(magic), default_frames[0])

@@ -33,6 +33,35 @@ def _to_pixels(image):
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
+def _run(pipe, reference, poses, seed=0, **kwargs):
+    """The frames (F, SIZE, SIZE, 3) in [0, 1] of a MagicPose pipeline on ``reference`` and ``poses`` with a
+    generator seeded by ``seed``: three steps unless ``num_inference_steps`` is among the other options."""
+    return pipe(
+        image=reference,
+        pose_images=poses,
+        height=SIZE,
+        width=SIZE,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+        **{"num_inference_steps": 3, **kwargs},
+    ).frames[0]
+
+
+def _unguided_controlnet_images(sd, pose, seed, num_inference_steps):
+    """diffusers' ControlNet pipeline ``sd`` on one ``pose`` image, the empty prompt, without guidance: the
+    oracle for MagicPose with its reference and its guidance both off."""
+    return sd(
+        prompt="",
+        image=pose,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=num_inference_steps,
+        guidance_scale=1.0,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+    ).images
+
+
 def test_bank_and_guidance_off_equals_diffusers_controlnet_pipeline():
     components = make_components("tiny", seed=0)
     pipe = make_pipeline("tiny", seed=0)
@@ -51,28 +80,17 @@ def test_bank_and_guidance_off_equals_diffusers_controlnet_pipeline():
     )
     sd.set_progress_bar_config(disable=True)
     poses = _images(2, seed=1)
-    ours = pipe(
-        image=_images(1, 7)[0],
-        pose_images=poses,
-        height=SIZE,
-        width=SIZE,
+    ours = _run(
+        pipe,
+        _images(1, 7)[0],
+        poses,
+        seed=3,
         num_inference_steps=4,
         guidance_scale=1.0,
         appearance_control=False,
-        generator=torch.Generator().manual_seed(3),
-        output_type="np",
-    ).frames[0]
+    )
     for i, pose in enumerate(poses):
-        theirs = sd(
-            prompt="",
-            image=pose,
-            height=SIZE,
-            width=SIZE,
-            num_inference_steps=4,
-            guidance_scale=1.0,
-            generator=torch.Generator().manual_seed(3),
-            output_type="np",
-        ).images[0]
+        theirs = _unguided_controlnet_images(sd, pose, seed=3, num_inference_steps=4)[0]
         assert np.abs(ours[i] - theirs).max() <= 1e-5
     assert np.abs(ours[0] - ours[1]).max() > 1e-3  # the two poses gave different frames
 
@@ -205,16 +223,14 @@ def _literal_loop_and_unreferenced_frames() -> tuple[np.ndarray, np.ndarray]:
     expected = literal_original_loop(
         make_components("tiny", seed=5), reference, poses, steps=4, guidance_scale=7.0, seed=9
     )
-    no_ref = make_pipeline("tiny", seed=5)(
-        image=reference,
-        pose_images=poses,
-        height=SIZE,
-        width=SIZE,
+    no_ref = _run(
+        make_pipeline("tiny", seed=5),
+        reference,
+        poses,
+        seed=9,
         num_inference_steps=4,
-        generator=torch.Generator().manual_seed(9),
         appearance_control=False,
-        output_type="np",
-    ).frames[0]
+    )
     expected.flags.writeable = no_ref.flags.writeable = False  # shared by the cases: read only
     return expected, no_ref
 
@@ -224,34 +240,19 @@ def test_optimised_sampler_equals_literal_original_loop(frames_per_batch):
     expected, no_ref = _literal_loop_and_unreferenced_frames()
     reference, poses = _images(1, 11)[0], _images(4, 12)
     pipe = make_pipeline("tiny", seed=5)
-    got = pipe(
-        image=reference,
-        pose_images=poses,
-        height=SIZE,
-        width=SIZE,
+    got = _run(
+        pipe,
+        reference,
+        poses,
+        seed=9,
         num_inference_steps=4,
         guidance_scale=7.0,
-        generator=torch.Generator().manual_seed(9),
         frames_per_batch=frames_per_batch,
-        output_type="np",
-    ).frames[0]
+    )
     assert got.shape == expected.shape == (4, SIZE, SIZE, 3)
     assert np.abs(got - expected).max() <= 1e-5
     # The oracle is not trivially satisfied: without the reference the frames differ.
     assert np.abs(no_ref - expected).max() > 1e-3
-
-
-def _run(pipe, reference, poses, seed=0, **kwargs):
-    return pipe(
-        image=reference,
-        pose_images=poses,
-        height=SIZE,
-        width=SIZE,
-        num_inference_steps=3,
-        generator=torch.Generator().manual_seed(seed),
-        output_type="np",
-        **kwargs,
-    ).frames[0]
 
 
 def test_reference_conditions_output_and_same_inputs_are_deterministic():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 from safetensors.torch import save_file
-from test_pipeline_equivalence import SIZE, _images
+from test_pipeline_equivalence import SIZE, _images, _run
 
 from magicpose import MagicPosePipeline, Pose2VidPipeline
 from magicpose.empty_prompt import LEGACY_EMPTY_PROMPT_FILE
@@ -23,15 +23,7 @@ REFERENCE, POSES = _images(1, 51)[0], _images(2, 52)
 
 def _frames(pipe):
     pipe.set_progress_bar_config(disable=True)
-    return pipe(
-        image=REFERENCE,
-        pose_images=POSES,
-        height=SIZE,
-        width=SIZE,
-        num_inference_steps=2,
-        generator=torch.Generator().manual_seed(1),
-        output_type="np",
-    ).frames
+    return _run(pipe, REFERENCE, POSES, seed=1, num_inference_steps=2)
 
 
 @pytest.fixture(scope="module")

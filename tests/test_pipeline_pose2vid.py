@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from tiny_cases import nose_only, random_pose_maps
 
-from magicpose.models.face_enhancer import NOSE, crop, face_box
+from magicpose.models.face_enhancer import crop, face_box
 from magicpose.models.pose2vid import FaceEnhancer, Pose2VidGenerator
 from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
-from magicpose.pose.schema import FramePose, PersonPose
 
 SIZE = 32
 
@@ -21,20 +21,8 @@ def _pipeline(face: bool = False, **face_config) -> Pose2VidPipeline:
     return pipe
 
 
-def _poses(n: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(n)]
-
-
-def _keypoints(nose: tuple[float, float] | None) -> FramePose:
-    body = np.zeros((18, 3), np.float32)
-    if nose is not None:
-        body[NOSE] = (*nose, 1.0)
-    return FramePose(width=SIZE, height=SIZE, people=[PersonPose(body=body)])
-
-
 def test_each_frame_is_the_generator_on_its_pose_and_the_previous_frame():
-    pipe, poses = _pipeline(), _poses(3)
+    pipe, poses = _pipeline(), random_pose_maps(3, SIZE)
     frames = pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames
     previous = None
     with torch.no_grad():
@@ -49,7 +37,7 @@ def test_each_frame_is_the_generator_on_its_pose_and_the_previous_frame():
 
 
 def test_save_load_and_streaming_give_the_same_frames(tmp_path):
-    pipe, poses = _pipeline(face=True), _poses(3)
+    pipe, poses = _pipeline(face=True), random_pose_maps(3, SIZE)
     pipe.save_pretrained(tmp_path)
     loaded = Pose2VidPipeline.from_pretrained(tmp_path)
     a = pipe(pose_images=poses, height=SIZE, width=SIZE, output_type="np").frames
@@ -63,8 +51,8 @@ def test_save_load_and_streaming_give_the_same_frames(tmp_path):
 def test_face_enhancer_changes_only_the_head_box_and_skips_headless_frames(feedback):
     """feedback "body": the face never reaches the next frame; the official loop (None: the variant's own)
     feeds the enhanced frame back, so the frame after a face differs everywhere."""
-    poses = _poses(3)
-    keypoints = [_keypoints((10, 12)), _keypoints(None), _keypoints((30, 30))]
+    poses = random_pose_maps(3, SIZE)
+    keypoints = [nose_only((10, 12), SIZE), nose_only(None, SIZE), nose_only((30, 30), SIZE)]
     plain = np.stack(
         list(_pipeline(face=True).iter_frames(poses, SIZE, SIZE))
     )  # no keypoints: no enhancement
@@ -87,6 +75,6 @@ def test_face_enhancer_changes_only_the_head_box_and_skips_headless_frames(feedb
 def test_bad_size_and_empty_poses_are_refused():
     pipe = _pipeline()
     with pytest.raises(ValueError, match="multiples of 8"):
-        pipe(pose_images=_poses(1), height=36, width=32)
+        pipe(pose_images=random_pose_maps(1, SIZE), height=36, width=32)
     with pytest.raises(ValueError, match="empty"):
         pipe(pose_images=[], height=SIZE, width=SIZE)

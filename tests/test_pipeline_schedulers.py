@@ -9,9 +9,8 @@ import importlib.util
 import diffusers
 import numpy as np
 import pytest
-import torch
 from diffusers.schedulers import KarrasDiffusionSchedulers
-from test_pipeline_equivalence import SIZE, _images, original_loop_runner
+from test_pipeline_equivalence import SIZE, _images, _run, original_loop_runner
 
 from magicpose import MagicPosePipeline
 from magicpose.tiny_models import make_components
@@ -55,17 +54,16 @@ def _pipe(components, scheduler):
 
 
 def _call(pipe, reference, poses, seed=9, **kwargs):
-    return pipe(
-        image=reference,
-        pose_images=poses,
-        height=SIZE,
-        width=SIZE,
+    """The pipeline's frames with guidance 7, two frames a batch, STEPS steps unless told otherwise."""
+    return _run(
+        pipe,
+        reference,
+        poses,
+        seed,
         guidance_scale=7.0,
-        generator=torch.Generator().manual_seed(seed),
         frames_per_batch=2,
-        output_type="np",
         **{"num_inference_steps": STEPS, **kwargs},
-    ).frames[0]
+    )
 
 
 @pytest.mark.parametrize("name", SCHEDULERS)

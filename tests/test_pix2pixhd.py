@@ -15,27 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from magicpose.errors import InputError
-from magicpose.models.losses import (
-    VGGPerceptualLoss,
-    discriminator_loss,
-    feature_matching_loss,
-    lsgan_loss,
-)
-from magicpose.models.pix2pixhd import (
-    GlobalGenerator,
-    LocalEnhancer,
-    MultiscaleDiscriminator,
-    NLayerDiscriminator,
-    apply_face_residual,
-    convert_published_state_dict,
-    discriminator_pair_input,
-    generate_sequence,
-    init_weights,
-    local_enhancer_from_global_state_dict,
-    lotayou_face_generator,
-    official_face_generator,
-    step,
-)
+from magicpose.models import losses, pix2pixhd
 
 # ----------------------------------------------------------------------------------------------------------
 # parameter counts, by arithmetic on the layer definitions
@@ -97,13 +77,14 @@ def test_parameter_counts_of_the_original_configurations():
     assert face_lotayou == 7_845_123  # "about 7.9 M" (7.85 M)
 
     with torch.device("meta"):  # the real sizes, without allocating 1.5 GB
-        assert n_params(GlobalGenerator(6, 3)) == edn_global
-        assert n_params(LocalEnhancer(6, 3)) == edn_local
-        d = MultiscaleDiscriminator(12)
+        assert n_params(pix2pixhd.GlobalGenerator(6, 3)) == edn_global
+        assert n_params(pix2pixhd.LocalEnhancer(6, 3)) == edn_local
+        d = pix2pixhd.MultiscaleDiscriminator(12)
         assert n_params(d) == 3 * d_scale and all(n_params(s) == d_scale for s in d.scales)
-        assert n_params(official_face_generator()) == face_official
-        assert n_params(lotayou_face_generator()) == face_lotayou
-        assert n_params(NLayerDiscriminator(6, norm="batch")) == nlayer_d_params(6, batch=True)  # EDN face D
+        assert n_params(pix2pixhd.official_face_generator()) == face_official
+        assert n_params(pix2pixhd.lotayou_face_generator()) == face_lotayou
+        face_d = pix2pixhd.NLayerDiscriminator(6, norm="batch")  # EDN face D
+        assert n_params(face_d) == nlayer_d_params(6, batch=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -217,8 +198,8 @@ def test_published_global_generator_loads_strictly_and_matches_bitwise(batch):
     cin, n_down, n_blocks, ngf = (6, 2, 2, 8) if not batch else (3, 2, 3, 8)
     pub = Published()
     pub.global_g("model", cin, 3, ngf, n_down, n_blocks, batch)
-    ours = GlobalGenerator(cin, 3, ngf, n_down, n_blocks, "batch" if batch else "instance").eval()
-    ours.load_state_dict(convert_published_state_dict(pub.sd, "global"), strict=True)
+    ours = pix2pixhd.GlobalGenerator(cin, 3, ngf, n_down, n_blocks, "batch" if batch else "instance").eval()
+    ours.load_state_dict(pix2pixhd.convert_published_state_dict(pub.sd, "global"), strict=True)
     x = torch.randn(2, cin, 32, 32)
     with torch.no_grad():
         out, ref = ours(x), reference_global_g(pub.sd, "model", x, n_down, n_blocks, batch)
@@ -231,8 +212,8 @@ def test_published_lotayou_face_checkpoint_without_num_batches_tracked_loads():
     pub = Published()
     pub.global_g("model", 3, 3, 8, 2, 1, batch=True)
     sd = {f"module.{k}": v for k, v in pub.sd.items() if not k.endswith("num_batches_tracked")}
-    ours = GlobalGenerator(3, 3, 8, 2, 1, "batch")
-    ours.load_state_dict(convert_published_state_dict(sd, "face_lotayou"), strict=True)
+    ours = pix2pixhd.GlobalGenerator(3, 3, 8, 2, 1, "batch")
+    ours.load_state_dict(pix2pixhd.convert_published_state_dict(sd, "face_lotayou"), strict=True)
     assert torch.equal(ours.model[1].weight, pub.sd["model.1.weight"])
 
 
@@ -247,8 +228,8 @@ def test_published_local_enhancer_loads_strictly_and_matches_bitwise():
     pub.conv(f"model1_2.{n_local}", 2 * ngf, ngf, 3, transposed=True)
     pub.conv(f"model1_2.{n_local + 4}", ngf, 3, 7)
 
-    ours = LocalEnhancer(cin, 3, ngf, n_local, n_down, n_blocks)
-    ours.load_state_dict(convert_published_state_dict(pub.sd, "local"), strict=True)
+    ours = pix2pixhd.LocalEnhancer(cin, 3, ngf, n_local, n_down, n_blocks)
+    ours.load_state_dict(pix2pixhd.convert_published_state_dict(pub.sd, "local"), strict=True)
     x = torch.randn(1, cin, 32, 32)
     sd = pub.sd
     coarse = reference_global_g(
@@ -305,8 +286,10 @@ def test_published_multiscale_discriminator_loads_strictly_and_matches_bitwise()
         _published_nlayer(pub, lambda j, n, i=i: f"scale{i}_layer{j}.{n}", 12, ndf, n_layers, False)
         for i in range(num_D)
     ]
-    ours = MultiscaleDiscriminator(12, ndf, n_layers, num_D)
-    ours.load_state_dict(convert_published_state_dict(pub.sd, "multiscale_d", num_D=num_D), strict=True)
+    ours = pix2pixhd.MultiscaleDiscriminator(12, ndf, n_layers, num_D)
+    ours.load_state_dict(
+        pix2pixhd.convert_published_state_dict(pub.sd, "multiscale_d", num_D=num_D), strict=True
+    )
     x = torch.randn(1, 12, 32, 32)
     with torch.no_grad():
         out = ours(x)
@@ -330,10 +313,12 @@ def test_published_flat_discriminator_layouts_map_to_the_same_groups():
         scale_layer, n, param = key.split(".")
         i, j = (int(s) for s in scale_layer.removeprefix("scale").split("_layer"))
         flat[f"layer{i}.{flat_index[j] + int(n)}.{param}"] = v
-    a = convert_published_state_dict(pub.sd, "multiscale_d", num_D=num_D, n_layers=n_layers)
-    b = convert_published_state_dict(flat, "multiscale_d", num_D=num_D, n_layers=n_layers)
+    a = pix2pixhd.convert_published_state_dict(pub.sd, "multiscale_d", num_D=num_D, n_layers=n_layers)
+    b = pix2pixhd.convert_published_state_dict(flat, "multiscale_d", num_D=num_D, n_layers=n_layers)
     assert a.keys() == b.keys() and all(a[k] is b[k] for k in a)
-    MultiscaleDiscriminator(12, 8, n_layers, num_D, get_intermediate=False).load_state_dict(b, strict=True)
+    pix2pixhd.MultiscaleDiscriminator(12, 8, n_layers, num_D, get_intermediate=False).load_state_dict(
+        b, strict=True
+    )
 
 
 def test_published_official_face_discriminator_matches_bitwise():
@@ -341,8 +326,10 @@ def test_published_official_face_discriminator_matches_bitwise():
     n_layers, pub = 3, Published(4)
     positions = {0: 0, 1: 2, 2: 5, 3: 8, 4: 11}
     ref = _published_nlayer(pub, lambda j, n: f"facemodel.{positions[j] + n}", 6, 8, n_layers, True)
-    ours = NLayerDiscriminator(6, 8, n_layers, norm="batch", get_intermediate=False).eval()
-    ours.load_state_dict(convert_published_state_dict(pub.sd, "face_d", n_layers=n_layers), strict=True)
+    ours = pix2pixhd.NLayerDiscriminator(6, 8, n_layers, norm="batch", get_intermediate=False).eval()
+    ours.load_state_dict(
+        pix2pixhd.convert_published_state_dict(pub.sd, "face_d", n_layers=n_layers), strict=True
+    )
     x = torch.randn(2, 6, 32, 32)
     with torch.no_grad():
         (logits,) = ours(x)
@@ -351,16 +338,20 @@ def test_published_official_face_discriminator_matches_bitwise():
 
 def test_conversion_rejects_foreign_keys():
     with pytest.raises(KeyError, match="model2_1"):
-        convert_published_state_dict({"model2_1.1.weight": torch.zeros(1)}, "local")
+        pix2pixhd.convert_published_state_dict({"model2_1.1.weight": torch.zeros(1)}, "local")
     with pytest.raises(KeyError, match="netD"):
-        convert_published_state_dict({"netD.scale0_layer0.0.weight": torch.zeros(1)}, "multiscale_d")
+        pix2pixhd.convert_published_state_dict(
+            {"netD.scale0_layer0.0.weight": torch.zeros(1)}, "multiscale_d"
+        )
 
 
 def test_local_enhancer_takes_the_trained_global_stage():
     torch.manual_seed(0)
-    g = GlobalGenerator(6, 3, ngf=8, n_downsampling=2, n_blocks=1)
-    local = LocalEnhancer(6, 3, ngf=4, n_blocks_local=1, n_downsample_global=2, n_blocks_global=1)
-    sd = local_enhancer_from_global_state_dict(g.state_dict(), n_downsample_global=2, n_blocks_global=1)
+    g = pix2pixhd.GlobalGenerator(6, 3, ngf=8, n_downsampling=2, n_blocks=1)
+    local = pix2pixhd.LocalEnhancer(6, 3, ngf=4, n_blocks_local=1, n_downsample_global=2, n_blocks_global=1)
+    sd = pix2pixhd.local_enhancer_from_global_state_dict(
+        g.state_dict(), n_downsample_global=2, n_blocks_global=1
+    )
     missing, unexpected = local.load_state_dict(sd, strict=False)
     assert not unexpected and missing and all(k.startswith(("local_down.", "local_up.")) for k in missing)
     x = torch.randn(1, 6, 16, 16)
@@ -374,7 +365,7 @@ def test_local_enhancer_takes_the_trained_global_stage():
 
 def test_generator_output_shape_and_tanh_range():
     torch.manual_seed(0)
-    g = GlobalGenerator(6, 3, ngf=8, n_downsampling=3, n_blocks=1)
+    g = pix2pixhd.GlobalGenerator(6, 3, ngf=8, n_downsampling=3, n_blocks=1)
     out = g(torch.randn(2, 6, 32, 48) * 50)  # large inputs push the tanh towards its bounds
     assert out.shape == (2, 3, 32, 48)
     assert out.abs().max() <= 1 and out.abs().max() > 0.5
@@ -383,7 +374,7 @@ def test_generator_output_shape_and_tanh_range():
 
 def test_multiscale_discriminator_features_and_sizes():
     ndf, n_layers = 8, 3
-    d = MultiscaleDiscriminator(12, ndf, n_layers, num_D=3)
+    d = pix2pixhd.MultiscaleDiscriminator(12, ndf, n_layers, num_D=3)
     out = d(torch.randn(1, 12, 64, 64))
     assert len(out) == 3 and all(len(scale) == n_layers + 2 for scale in out)
     size = 64
@@ -400,7 +391,7 @@ def test_multiscale_discriminator_features_and_sizes():
 
 def test_local_enhancer_global_branch_sees_the_avg_pooled_input():
     torch.manual_seed(0)
-    local = LocalEnhancer(6, 3, ngf=4, n_blocks_local=1, n_downsample_global=2, n_blocks_global=1)
+    local = pix2pixhd.LocalEnhancer(6, 3, ngf=4, n_blocks_local=1, n_downsample_global=2, n_blocks_global=1)
     seen = []
     local.global_branch.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
     x = torch.randn(1, 6, 32, 32)
@@ -414,9 +405,9 @@ def test_local_enhancer_global_branch_sees_the_avg_pooled_input():
 
 def test_init_weights_is_the_original():
     torch.manual_seed(0)
-    g = GlobalGenerator(3, 3, ngf=64, n_downsampling=1, n_blocks=1, norm="batch")
+    g = pix2pixhd.GlobalGenerator(3, 3, ngf=64, n_downsampling=1, n_blocks=1, norm="batch")
     g.model[1].bias.data.fill_(0.5)
-    g.apply(init_weights)
+    g.apply(pix2pixhd.init_weights)
     block = g.model[7].conv_block
     assert abs(block[1].weight.std().item() - 0.02) < 5e-4 and abs(block[1].weight.mean().item()) < 5e-4
     assert abs(g.model[8].weight.std().item() - 0.02) < 5e-4  # ConvTranspose2d too
@@ -447,7 +438,7 @@ class Spy(nn.Module):
 def test_temporal_recursion_feeds_previous_output_and_zeros_first():
     spy = Spy()
     poses = torch.rand(4, 2, 3, 8, 8)  # (T, B, C, H, W)
-    outputs = generate_sequence(spy, poses)
+    outputs = pix2pixhd.generate_sequence(spy, poses)
     assert len(outputs) == 4 and len(spy.inputs) == 4
     for t, seen in enumerate(spy.inputs):
         assert seen.shape == (2, 6, 8, 8)
@@ -457,23 +448,23 @@ def test_temporal_recursion_feeds_previous_output_and_zeros_first():
 
     spy = Spy()
     first = torch.rand(2, 3, 8, 8)
-    generate_sequence(spy, poses[:2], first_previous=first)
+    pix2pixhd.generate_sequence(spy, poses[:2], first_previous=first)
     assert torch.equal(spy.inputs[0][:, 3:], first)
-    assert torch.equal(step(Spy(), poses[0], None), torch.full((2, 3, 8, 8), 10.0))
+    assert torch.equal(pix2pixhd.step(Spy(), poses[0], None), torch.full((2, 3, 8, 8), 10.0))
 
 
 def test_temporal_pair_keeps_the_graph_through_the_previous_frame():
     torch.manual_seed(0)
-    g = GlobalGenerator(6, 3, ngf=4, n_downsampling=1, n_blocks=1)
-    y0 = step(g, torch.rand(1, 3, 8, 8))
-    y1 = step(g, torch.rand(1, 3, 8, 8), y0)
+    g = pix2pixhd.GlobalGenerator(6, 3, ngf=4, n_downsampling=1, n_blocks=1)
+    y0 = pix2pixhd.step(g, torch.rand(1, 3, 8, 8))
+    y1 = pix2pixhd.step(g, torch.rand(1, 3, 8, 8), y0)
     (grad,) = torch.autograd.grad(y1.sum(), y0)
     assert grad.abs().sum() > 0
 
 
 def test_discriminator_pair_input_order():
     parts = [torch.full((1, 3, 4, 4), float(i)) for i in range(4)]  # pose_{t-1}, pose_t, frame_{t-1}, frame_t
-    pair = discriminator_pair_input(*parts)
+    pair = pix2pixhd.discriminator_pair_input(*parts)
     assert pair.shape == (1, 12, 4, 4)
     assert [pair[0, c, 0, 0].item() for c in range(12)] == [i for i in range(4) for _ in range(3)]
 
@@ -481,14 +472,15 @@ def test_discriminator_pair_input_order():
 def test_face_residuals():
     pose, crop = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
     spy = Spy()
-    assert torch.equal(apply_face_residual(spy, crop, pose), crop + 10)  # official: residual added, no clamp
+    # official: residual added, no clamp
+    assert torch.equal(pix2pixhd.apply_face_residual(spy, crop, pose), crop + 10)
     assert torch.equal(spy.inputs[0], torch.cat([pose, crop], 1))  # pose crop first, as faceGen's input
     spy = Spy()
-    apply_face_residual(spy, crop)  # Lotayou: the generated crop alone
+    pix2pixhd.apply_face_residual(spy, crop)  # Lotayou: the generated crop alone
     assert torch.equal(spy.inputs[0], crop)
     torch.manual_seed(0)
-    g = lotayou_face_generator().eval()  # 7.8 M parameters: small enough to run once
-    assert apply_face_residual(g, torch.rand(1, 3, 48, 48) * 2 - 1).shape == (1, 3, 48, 48)
+    g = pix2pixhd.lotayou_face_generator().eval()  # 7.8 M parameters: small enough to run once
+    assert pix2pixhd.apply_face_residual(g, torch.rand(1, 3, 48, 48) * 2 - 1).shape == (1, 3, 48, 48)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -502,15 +494,15 @@ def _scales(logits: list[float], sizes=(5, 3, 2)) -> list[list[Tensor]]:
 
 def test_lsgan_targets_sum_over_scales():
     out = _scales([0.5, 2.0, 0.0])
-    assert lsgan_loss(out, True).item() == pytest.approx(0.25 + 1.0 + 1.0)  # (c - 1)^2
-    assert lsgan_loss(out, False).item() == pytest.approx(0.25 + 4.0 + 0.0)  # c^2
-    assert lsgan_loss(out[0], True).item() == pytest.approx(0.25)  # one discriminator's list
+    assert losses.lsgan_loss(out, True).item() == pytest.approx(0.25 + 1.0 + 1.0)  # (c - 1)^2
+    assert losses.lsgan_loss(out, False).item() == pytest.approx(0.25 + 4.0 + 0.0)  # c^2
+    assert losses.lsgan_loss(out[0], True).item() == pytest.approx(0.25)  # one discriminator's list
 
 
 def test_discriminator_loss_is_half_real_plus_fake():
     real, fake = _scales([0.5, 1.0, 3.0]), _scales([0.0, -1.0, 0.5])
     expected = 0.5 * ((0.25 + 0.0 + 4.0) + (0.0 + 1.0 + 0.25))
-    assert discriminator_loss(real, fake).item() == pytest.approx(expected)
+    assert losses.discriminator_loss(real, fake).item() == pytest.approx(expected)
 
 
 def test_feature_matching_weights():
@@ -526,14 +518,16 @@ def test_feature_matching_weights():
 
     # 3 scales, n_layers 3 (5 outputs): |diff| = 0.1 (j + 1) on the 4 matched features, 10 on the logits
     fake, real = outputs(0.1, 3, 5, requires_grad=True), outputs(0.0, 3, 5, requires_grad=True)
-    loss = feature_matching_loss(fake, real)
+    loss = losses.feature_matching_loss(fake, real)
     # Σ_i Σ_j (1/3)·(4/4)·0.1(j+1)·10 = 3 · (1/3) · 1.0 · 10
     assert loss.item() == pytest.approx(10.0)
     loss.backward()
     assert fake[0][0].grad is not None and real[0][0].grad is None  # the real features are detached
     # 2 scales, n_layers 2 (4 outputs): weights 1/2 and 4/3; |diff| = j + 1 on 3 features; lambda 1
     fake, real = outputs(1.0, 2, 4), outputs(0.0, 2, 4)
-    assert feature_matching_loss(fake, real, lambda_feat=1.0).item() == pytest.approx(2 * 0.5 * (4 / 3) * 6)
+    assert losses.feature_matching_loss(fake, real, lambda_feat=1.0).item() == pytest.approx(
+        2 * 0.5 * (4 / 3) * 6
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -589,7 +583,7 @@ def _reference_vgg_taps(sd, x):
 
 def test_vgg_loss_layer_weights(vgg_file):
     path, sd = vgg_file
-    loss_fn = VGGPerceptualLoss.from_file(path, weight=10.0)
+    loss_fn = losses.VGGPerceptualLoss.from_file(path, weight=10.0)
     torch.manual_seed(0)
     x = (torch.rand(1, 3, 32, 32) * 2 - 1).requires_grad_()  # [-1, 1], no ImageNet normalisation
     y = torch.rand(1, 3, 32, 32) * 2 - 1
@@ -611,7 +605,7 @@ def test_vgg_loss_layer_weights(vgg_file):
 def test_vgg_loss_file_errors(tmp_path, vgg_file):
     missing = tmp_path / "nope.pth"
     with pytest.raises(InputError) as err:
-        VGGPerceptualLoss.from_file(missing)
+        losses.VGGPerceptualLoss.from_file(missing)
     message = str(err.value)
     assert "\n" not in message and str(missing) in message
     assert "torchvision vgg19 state dict" in message and "perceptual loss weight to 0" in message
@@ -620,11 +614,11 @@ def test_vgg_loss_file_errors(tmp_path, vgg_file):
     wrong = tmp_path / "wrong.pth"
     torch.save({**sd, "features.0.weight": torch.zeros(64, 4, 3, 3)}, wrong)
     with pytest.raises(InputError, match="features.0.weight has shape") as err:
-        VGGPerceptualLoss.from_file(wrong)
+        losses.VGGPerceptualLoss.from_file(wrong)
     assert "\n" not in str(err.value) and str(wrong) in str(err.value)
 
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError) as err:
-        VGGPerceptualLoss.from_file(junk)
+        losses.VGGPerceptualLoss.from_file(junk)
     assert "\n" not in str(err.value) and str(junk) in str(err.value)

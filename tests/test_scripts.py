@@ -9,10 +9,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_cases import bash_script, script_run, tiny_run
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((REPO / "scripts").glob("*.sh"))
@@ -78,7 +78,7 @@ def _run_with_stubs(tmp_path: Path, script: str, *args: str) -> tuple[Path, list
         (bindir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "STUB_LOG": str(log)}
     done = subprocess.run(
-        ["bash", str(REPO / "scripts" / script), *args],
+        bash_script(script, *args),
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -186,35 +186,8 @@ def test_inference_script_from_another_folder_writes_where_the_user_asked(tmp_pa
     shutil.copy(EXAMPLE / "reference.png", tmp_path / "me.png")
     for pose in sorted((EXAMPLE / "poses").glob("*.png"))[:2]:
         shutil.copy(pose, tmp_path / "poses")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        [
-            "bash",
-            str(REPO / "scripts" / "inference_any_image_pose.sh"),
-            "me.png",
-            "poses",
-            "out/me.mp4",
-            "--steps",
-            "1",
-            "--height",
-            "32",
-            "--width",
-            "32",
-            "--device",
-            "cpu",
-            "--dtype",
-            "float32",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = bash_script("inference_any_image_pose.sh", "me.png", "poses", "out/me.mp4", *tiny_run(1))
+    done = subprocess.run(command, **script_run(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "wrote out/me.mp4, out/me_frames/ (2 frames)" in done.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
@@ -227,19 +200,8 @@ def test_inference_script_from_another_folder_writes_where_the_user_asked(tmp_pa
 
 
 def test_a_bad_relative_argument_is_named_as_the_user_gave_it(tmp_path) -> None:
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "inference_driving_video.sh"), "nope.png", "dance.mp4", "out/me.mp4"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = bash_script("inference_driving_video.sh", "nope.png", "dance.mp4", "out/me.mp4")
+    done = subprocess.run(command, **script_run(tmp_path))
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1:] == [
         "error: reference image 'nope.png' does not exist: pass the path of a .png/.jpg image"

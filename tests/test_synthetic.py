@@ -44,19 +44,22 @@ def _hashes(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic") / "data"
-    make_synthetic(
+def _make_small(root: Path, seed: int = 3) -> Path:
+    """The small dataset the tests share: two training and two test videos of FRAMES frames of SIZE pixels."""
+    return make_synthetic(
         root,
         num_train_videos=2,
         num_test_videos=2,
         frames_per_video=FRAMES,
         size=SIZE,
-        seed=3,
+        seed=seed,
         progress=False,
     )
-    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return _make_small(tmp_path_factory.mktemp("synthetic") / "data")
 
 
 def _pixel(image: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -68,24 +71,8 @@ def _pixel(image: np.ndarray, point: np.ndarray) -> np.ndarray:
 
 
 def test_same_seed_gives_identical_files_and_another_seed_differs(dataset, tmp_path):
-    again = make_synthetic(
-        tmp_path / "again",
-        num_train_videos=2,
-        num_test_videos=2,
-        frames_per_video=FRAMES,
-        size=SIZE,
-        seed=3,
-        progress=False,
-    )
-    other = make_synthetic(
-        tmp_path / "other",
-        num_train_videos=2,
-        num_test_videos=2,
-        frames_per_video=FRAMES,
-        size=SIZE,
-        seed=4,
-        progress=False,
-    )
+    again = _make_small(tmp_path / "again")
+    other = _make_small(tmp_path / "other", seed=4)
     first, second, third = _hashes(dataset), _hashes(again), _hashes(other)
     # 2 splits x 2 videos x 3 frames x (frame, pose map, json) + meta.json + the record of the files written
     assert len(first) == 2 * 2 * FRAMES * 3 + 2
@@ -182,6 +169,22 @@ def test_existing_outputs(dataset, tmp_path):
     assert [p.name for p in other.iterdir()] == ["keep.txt"]
 
 
+def _make_synthetic_argv(output: Path, size: int) -> list[str]:
+    """``magicpose make-synthetic``'s options for one train and one test video of two frames each."""
+    return [
+        "--output",
+        str(output),
+        "--train-videos",
+        "1",
+        "--test-videos",
+        "1",
+        "--frames",
+        "2",
+        "--size",
+        str(size),
+    ]
+
+
 def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
     """The user makes a synthetic dataset, adds their own dance with add-video, then reruns make-synthetic on the
     same folder: refused in one line naming the added video; the video and the dataset stay as they were."""
@@ -201,24 +204,7 @@ def test_rerun_never_wipes_a_video_added_to_the_dataset(tmp_path, capsys):
     video.unlink()
     before = _hashes(target)
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "make-synthetic",
-                "--output",
-                str(target),
-                "--train-videos",
-                "1",
-                "--test-videos",
-                "1",
-                "--frames",
-                "2",
-                "--size",
-                str(SIZE),
-            ]
-        )
-        == 2
-    )
+    assert main(["make-synthetic", *_make_synthetic_argv(target, size=SIZE)]) == 2
     err = capsys.readouterr().err
     assert (
         err.startswith(
@@ -290,22 +276,7 @@ def test_the_make_synthetic_command(tmp_path, capsys):
     from magicpose.commands import make_synthetic as command
 
     parser = command.add_parser(argparse.ArgumentParser().add_subparsers())
-    args = parser.parse_args(
-        [
-            "--output",
-            str(tmp_path / "cli"),
-            "--train-videos",
-            "1",
-            "--test-videos",
-            "1",
-            "--frames",
-            "2",
-            "--size",
-            "48",
-            "--seed",
-            "7",
-        ]
-    )
+    args = parser.parse_args([*_make_synthetic_argv(tmp_path / "cli", size=48), "--seed", "7"])
     assert command.run(args) == 0
     meta = json.loads((tmp_path / "cli" / "meta.json").read_text())
     assert (meta["seed"], meta["size"], meta["frames_per_video"]) == (7, 48, 2)

@@ -186,14 +186,7 @@ def test_sigkill_between_checkpoints_then_resume_is_bitwise_equal(workspace, tmp
     straight = _run("train_pose_control.py", STAGE2, _stage2(workspace, tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr[-2000:]
     out = tmp_path / "killed"
-    killed = _run(
-        "train_pose_control.py",
-        STAGE2,
-        _stage2(workspace, out),
-        env={"MAGICPOSE_FAULT": "sigkill-after-step:3"},
-    )
-    assert killed.returncode == -signal.SIGKILL
-    assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
+    _kill_stage2(workspace, out, "sigkill-after-step:3")
     resumed = _run_resume(workspace, out)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout + resumed.stderr
@@ -202,20 +195,21 @@ def test_sigkill_between_checkpoints_then_resume_is_bitwise_equal(workspace, tmp
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _kill_stage2(workspace: Path, out: Path, fault: str) -> None:
+    """Stage 2 into ``out``, killed by SIGKILL where the MAGICPOSE_FAULT ``fault`` says, after checkpoint-2 was
+    written and before checkpoint-4 was complete."""
+    killed = _run("train_pose_control.py", STAGE2, _stage2(workspace, out), env={"MAGICPOSE_FAULT": fault})
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
+
+
 def _run_resume(workspace: Path, out: Path):
     return _run("train_pose_control.py", STAGE2, ["--resume", "latest", *_stage2(workspace, out)])
 
 
 def test_crash_during_checkpoint_write_leaves_the_previous_checkpoint_loadable(workspace, tmp_path):
     out = tmp_path / "crash"
-    crashed = _run(
-        "train_pose_control.py",
-        STAGE2,
-        _stage2(workspace, out),
-        env={"MAGICPOSE_FAULT": "sigkill-in-checkpoint:4"},
-    )
-    assert crashed.returncode == -signal.SIGKILL
-    assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
+    _kill_stage2(workspace, out, "sigkill-in-checkpoint:4")
     assert (checkpoints.checkpoint_root(out) / ".checkpoint-4.tmp").is_dir()  # the half-written one
     assert checkpoints.resolve_resume(out, "latest").name == "checkpoint-2"
     ControlNetModel.from_pretrained(out / "checkpoints" / "checkpoint-2" / "controlnet")

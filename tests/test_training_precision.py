@@ -11,7 +11,14 @@ import pytest
 import torch
 import torch.utils.checkpoint
 from accelerate import Accelerator
-from conftest import TINY_CONFIGS, make_bare_pretrained, make_square_dataset, tiny_trainer
+from conftest import (
+    TINY_CONFIGS,
+    VALIDATED_CHECKPOINTED_RUN,
+    make_bare_pretrained,
+    make_square_dataset,
+    quick_frames,
+    tiny_trainer,
+)
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -53,18 +60,7 @@ def test_bf16_checkpointing_validation_and_export_without_text_encoder(workspace
     # and the stage-2 export asked for <pretrained_dir>/text_encoder after the last step.
     out = tmp_path / stage
     trainer = tiny_trainer(
-        workspace,
-        stage,
-        out,
-        **{
-            "train.mixed_precision": "bf16",
-            "train.max_steps": 2,
-            "train.gradient_checkpointing": True,
-            "validation.every_steps": 1,
-            "validation.num_frames": 2,
-            "validation.num_inference_steps": 2,
-            "checkpoint.every_steps": 2,
-        },
+        workspace, stage, out, **{**VALIDATED_CHECKPOINTED_RUN, "train.mixed_precision": "bf16"}
     )
     assert trainer.weight_dtype == torch.bfloat16
     trainer.train()
@@ -92,14 +88,7 @@ def test_bf16_checkpointing_validation_and_export_without_text_encoder(workspace
     model = trainer.accelerator.unwrap_model(trainer.model)
     exported = load_file(pipeline / "controlnet" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(exported[k], v) for k, v in model.controlnet.state_dict().items())
-    frames = load_pipeline(pipeline)(
-        image=torch.zeros(3, 32, 32),
-        pose_images=[torch.rand(3, 32, 32)] * 2,
-        num_inference_steps=2,
-        height=32,
-        width=32,
-        output_type="np",
-    ).frames[0]
+    frames = quick_frames(load_pipeline(pipeline))
     assert frames.shape == (2, 32, 32, 3) and frames.std() > 0
 
 

@@ -9,9 +9,9 @@ Skipped when Gradio, Playwright or /usr/bin/chromium is missing, except where MA
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -25,18 +25,18 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "example_data"
 REFERENCE = EXAMPLE / "reference.png"
 POSE_FILES = [str(p) for p in sorted((EXAMPLE / "poses").glob("*.png"))]
-CHROMIUM = Path("/usr/bin/chromium")
-# As the machine's own check starts it: no sandbox as root, and no background connections to Google's hosts.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+
+
+def _benchmark_module(name: str):
+    """A module of benchmarks/ (not a package), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# chromium started as benchmarks/bench_ui.py starts it (the path, the flags)
+chromium = _benchmark_module("headless_chromium")
 TIMEOUT_MS = 120_000
 
 
@@ -47,19 +47,13 @@ def _require_browser_stack():
             __import__(module)
         except ImportError:
             missing.append(f"the Python package {module} (pip install -e '.[dev]')")
-    if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if not chromium.CHROMIUM.exists():
+        missing.append(f"{chromium.CHROMIUM} (apt-get install chromium)")
     if missing:
         reason = "the browser tests need " + " and ".join(missing)
         if os.environ.get("MAGICPOSE_BROWSER_TESTS") == "required":
             pytest.fail(reason)
         pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +64,7 @@ def server(tmp_path_factory, one_torch_thread):
     from magicpose.ui.jobs import UIConfig
 
     config = UIConfig(output_dir=tmp_path_factory.mktemp("ui") / "outputs", device="cpu", dtype="float32")
-    demo, url, runner = launch(config, port=_free_port(), block=False)
+    demo, url, runner = launch(config, port=chromium.free_port(), block=False)
     yield url, runner
     demo.close()
 
@@ -80,7 +74,7 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = chromium.launch_chromium(p)
         yield browser
         browser.close()
 

@@ -17,10 +17,12 @@ from conftest import make_square_dataset
 from magicpose import cli
 from magicpose.data.clips import ClipDataset
 from magicpose.errors import InputError
+from magicpose.models.vid2vid import Vid2VidGenerator
+from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.training import checkpoints
 from magicpose.training.flow_reference import FlowReference, masked_l1
 from magicpose.training.vid2vid_config import clip_length, load_vid2vid_config
-from magicpose.training.vid2vid_trainer import Vid2VidTrainer
+from magicpose.training.vid2vid_trainer import Vid2VidTrainer, describe
 from magicpose.weights import load_vid2vid_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +100,8 @@ def test_the_clip_length_doubles_every_grow_every_steps_up_to_the_maximum(data, 
         ("model.norm=batch", "model.norm 'batch' must be one of instance, instance_affine"),
         ("train.mixed_precision=fp16", "train.mixed_precision=fp16 is not supported for vid2vid training"),
         ("loss.vgg_weight=10", "loss.vgg_weight=10 needs loss.vgg19_path"),
+        ("train.fix_global_steps=2", "train.fix_global_steps=2 needs model.n_scales_spatial of at least 2"),
+        ("model.init_from=somewhere", "model.init_from=somewhere needs model.n_scales_spatial of at least 2"),
     ],
 )
 def test_bad_settings_are_one_line(data, tmp_path, override, message):
@@ -165,6 +169,79 @@ def test_a_reference_flow_adds_its_masked_terms(data, tmp_path):
     x, target = torch.tensor([[[[1.0, 2.0]]]]), torch.tensor([[[[0.0, 0.0]]]])
     assert masked_l1(x, target, torch.tensor([[[[1.0, 0.0]]]])).item() == 0.5  # masked pixels count as 0
     assert masked_l1(x, target).item() == 1.5
+
+
+# -- coarse to fine: model.init_from, train.fix_global_steps ------------------------------------------------
+
+TINY_MODEL = {"n_frames_G": 3, "ngf": 8, "n_downsample_G": 2, "n_blocks": 2, "n_blocks_local": 1}  # as TINY
+
+
+def _coarse_run(folder: Path, **settings) -> Path:
+    """A run folder whose final/ holds a tiny 1-scale generator (TINY's, unless ``settings`` change it)."""
+    torch.manual_seed(1)
+    generator = Vid2VidGenerator(**{**TINY_MODEL, "n_scales_spatial": 1, **settings})
+    Vid2VidPipeline(generator=generator).save_pretrained(folder / "final")
+    return folder
+
+
+def _finer(data: Path, out: Path, coarse: Path, **extra) -> Vid2VidTrainer:
+    options = {"model.n_scales_spatial": 2, "model.init_from": coarse, "data.height": 32, **extra}
+    return _trainer(data, out, **options)
+
+
+def test_init_from_loads_the_coarser_run_and_only_the_finest_scale_trains_while_fixed(data, tmp_path):
+    coarse = _coarse_run(tmp_path / "coarse")
+    # one frame per update: the later groups composite, so every parameter (the weight head's too) learns
+    trainer = _finer(
+        data, tmp_path / "run", coarse, **{"train.fix_global_steps": 1, "train.max_frames_per_gpu": 1}
+    )
+    scales = trainer.unwrapped_generator.scales
+    loaded = load_vid2vid_pipeline(coarse / "final").generator.scales[0].state_dict()
+    assert loaded.keys() == scales[0].state_dict().keys()
+    assert all(torch.equal(v, scales[0].state_dict()[k]) for k, v in loaded.items())  # bitwise
+    assert "initialised scale(s) 0-0 from the coarser run" in describe(trainer)
+    before = [_state(s) for s in scales]
+    trainer.train_step(_batch(trainer, [0, 4]))  # step 0: the fixed phase
+    coarse_after, fine_after = _state(scales[0]), _state(scales[1])
+    assert all(torch.equal(before[0][k], v) for k, v in coarse_after.items())
+    assert all(not torch.equal(before[1][k], v) for k, v in fine_after.items())
+    trainer.global_step = 1  # the first step after it: every scale trains, with a fresh Adam
+    trainer.train_step(_batch(trainer, [0, 4]))
+    unchanged = {k for k, v in scales[0].state_dict().items() if torch.equal(coarse_after[k], v)}
+    # all but the coarse scale's own output heads, which only the finest frame's losses could reach and do not
+    # (that scale's frames feed its own previous frames, detached), as in the original
+    heads = ("model_final_img.1", "model_final_flow.1", "model_final_w.1")
+    assert unchanged == {f"{head}.{p}" for head in heads for p in ("weight", "bias")}
+    assert all(not torch.equal(fine_after[k], v) for k, v in scales[1].state_dict().items())
+    # Adam restarted: only this step's 3 updates (frames 2, 3, 4; 2 for the weight heads, idle in the first,
+    # hallucinated one) are counted; the finest scale's count would be 6 (4) without the restart
+    adam = trainer.opt_g.optimizer.state
+    assert {int(state["step"]) for state in adam.values()} == {2, 3}
+
+
+@pytest.mark.parametrize("case", ["pose2vid weights", "same scales", "other ngf", "missing"])
+def test_init_from_weights_that_do_not_fit_are_one_line(data, tmp_path, case):
+    coarse = {
+        "pose2vid weights": ROOT / "pretrained_weights" / "pose2vid_demo",
+        "same scales": _coarse_run(tmp_path / "two", n_scales_spatial=2) / "final",
+        "other ngf": _coarse_run(tmp_path / "wide", ngf=16),
+        "missing": tmp_path / "nowhere",
+    }[case]
+    with pytest.raises(InputError) as err:
+        _finer(data, tmp_path / "run", coarse)
+    assert (
+        str(err.value)
+        == {
+            "pose2vid weights": f"model.init_from: vid2vid weights folder '{coarse}' holds a Pose2VidPipeline: pass "
+            "a folder made by `magicpose convert vid2vid` or by vid2vid training",
+            "same scales": f"model.init_from '{coarse}' has n_scales_spatial=2, this run needs 1 (one scale fewer "
+            "than model.n_scales_spatial=2): pass the run of the next coarser resolution",
+            "other ngf": f"model.init_from '{coarse / 'final'}' has ngf=16, this run needs 8: set model.* to match "
+            "the coarser run",
+            "missing": f"model.init_from: vid2vid weights folder '{coarse}' does not exist: pass a folder made by "
+            "`magicpose convert vid2vid` or by vid2vid training",
+        }[case]
+    )
 
 
 # -- runs ---------------------------------------------------------------------------------------------------

@@ -76,16 +76,6 @@ def test_video_fractional_fps(tmp_path) -> None:
     assert video_info(path)["fps"] == pytest.approx(29.97, abs=0.01)
 
 
-def test_video_exception_leaves_nothing(tmp_path) -> None:
-    path = tmp_path / "out.mp4"
-    with pytest.raises(RuntimeError, match="boom"):
-        with VideoWriter(path) as w:
-            w.write(_blocks(64, 48, 0))
-            w.write(_blocks(64, 48, 1))
-            raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == []
-
-
 def test_video_failure_keeps_previous_output(tmp_path) -> None:
     path = tmp_path / "out.mp4"
     path.write_bytes(b"previous")
@@ -97,24 +87,39 @@ def test_video_failure_keeps_previous_output(tmp_path) -> None:
     assert os.listdir(tmp_path) == ["out.mp4"]
 
 
-def test_video_zero_frames_is_error(tmp_path) -> None:
-    path = tmp_path / "empty.mp4"
-    with pytest.raises(ValueError, match="no frames"):
-        with VideoWriter(path):
-            pass
-    assert os.listdir(tmp_path) == []
+def _two_frames_then_an_exception(w: VideoWriter) -> None:
+    w.write(_blocks(64, 48, 0))
+    w.write(_blocks(64, 48, 1))
+    raise RuntimeError("boom")
 
 
-def test_video_mismatched_size_and_bad_dtype(tmp_path) -> None:
-    path = tmp_path / "out.mp4"
-    with pytest.raises(ValueError, match="same size"):
-        with VideoWriter(path) as w:
-            w.write(_blocks(64, 48, 0))
-            w.write(_blocks(48, 64, 0))
-    assert os.listdir(tmp_path) == []
-    with pytest.raises(ValueError, match="uint8"):
-        with VideoWriter(path) as w:
-            w.write(np.zeros((8, 8, 3), np.float32))
+def _no_frame(w: VideoWriter) -> None:
+    pass
+
+
+def _frames_of_two_sizes(w: VideoWriter) -> None:
+    w.write(_blocks(64, 48, 0))
+    w.write(_blocks(48, 64, 0))
+
+
+def _a_float_frame(w: VideoWriter) -> None:
+    w.write(np.zeros((8, 8, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "write, error, match",
+    [
+        (_two_frames_then_an_exception, RuntimeError, "boom"),
+        (_no_frame, ValueError, "no frames"),
+        (_frames_of_two_sizes, ValueError, "same size"),
+        (_a_float_frame, ValueError, "uint8"),
+    ],
+)
+def test_video_failed_write_leaves_nothing(tmp_path, write, error, match) -> None:
+    """An exception in the caller's block, no frame at all, a frame of another size, a frame not uint8."""
+    with pytest.raises(error, match=match):
+        with VideoWriter(tmp_path / "out.mp4") as w:
+            write(w)
     assert os.listdir(tmp_path) == []
 
 

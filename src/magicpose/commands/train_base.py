@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from magicpose.errors import ArgumentParser
+from magicpose.commands.training_runs import script_main
 
 DESCRIPTION = "Stage 0 (demo only): train a small VAE and base UNet."
 
@@ -36,6 +36,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``train_base.py``."""
-    parser = ArgumentParser(description=DESCRIPTION)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return script_main(DESCRIPTION, add_arguments, run, argv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from magicpose.errors import ArgumentParser
+from magicpose.commands.training_runs import add_training_parser, script_main
 
 DESCRIPTION = "Everybody Dance Now pose2vid training (global, local or face-enhancer stage)."
 
@@ -27,13 +27,8 @@ def add_arguments(
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "train-pose2vid",
-        help="Everybody Dance Now pose2vid training (see: magicpose train-pose2vid --help)",
-        description=DESCRIPTION,
-    )
-    add_arguments(parser)
-    return parser
+    summary = "Everybody Dance Now pose2vid training"
+    return add_training_parser(subparsers, "train-pose2vid", summary, DESCRIPTION, add_arguments)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,27 +42,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(cfg, resume: str | None) -> None:
     """The stage's trainer: the face stage's, or the body stages'."""
+    from magicpose.commands.training_runs import describe_and_train
+
     if cfg.stage == "face":
         from magicpose.training.face_trainer import FaceStageTrainer, describe_face
 
-        trainer = FaceStageTrainer(cfg, resume=resume)
-        trainer.accelerator.print(describe_face(trainer))
-        trainer.train()
+        describe_and_train(FaceStageTrainer(cfg, resume=resume), describe_face)
         return
     from magicpose.training.pose2vid_trainer import Pose2VidTrainer, describe
 
-    trainer = Pose2VidTrainer(cfg, resume=resume)
-    trainer.accelerator.print(describe(trainer))
-    if cfg.train.fix_global_steps and not cfg.model.init_from and trainer.global_step == 0:
-        trainer.accelerator.print(
-            "warning: train.fix_global_steps without model.init_from holds a "
-            "randomly initialised global branch: train the global stage first"
-        )
-    trainer.train()
+    fixed = "a randomly initialised global branch: train the global stage first"
+    describe_and_train(Pose2VidTrainer(cfg, resume=resume), describe, fixed)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``train_pose2vid.py`` (``torchrun`` and ``accelerate launch`` run it as it is)."""
-    parser = ArgumentParser(description=DESCRIPTION)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return script_main(DESCRIPTION, add_arguments, run, argv)

@@ -3,10 +3,12 @@ checkpoint, a loss that stops being a number), one ``interrupted:`` line and 130
 folder left behind empty by a run that failed.
 
 Used by ``magicpose train`` (and ``train_appearance.py``, ``train_pose_control.py``), ``train-pose2vid``
-(``train_pose2vid.py``) and ``train-base`` (``train_base.py``)."""
+(``train_pose2vid.py``), ``train-vid2vid`` (``train_vid2vid.py``) and ``train-base`` (``train_base.py``), with
+the parser plumbing these commands share."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
@@ -89,3 +91,36 @@ def interrupted(output_dir: Path | None) -> str:
         f"training stopped; the last checkpoint kept is '{found[-1]}': resume with --resume latest "
         "(nothing was exported)"
     )
+
+
+# -- what the training command modules share around their parsers and trainers ---------------------------------
+
+
+def add_training_parser(
+    subparsers, name: str, summary: str, description: str, add_arguments: Callable
+) -> argparse.ArgumentParser:
+    """The ``magicpose <name>`` subcommand: ``summary`` is its line in ``magicpose --help``."""
+    parser = subparsers.add_parser(
+        name, help=f"{summary} (see: magicpose {name} --help)", description=description
+    )
+    add_arguments(parser)
+    return parser
+
+
+def script_main(description: str, add_arguments: Callable, run: Callable, argv: list[str] | None) -> int:
+    """A ``train_*.py`` script: the subcommand's own flags, without the subcommand."""
+    from magicpose.errors import ArgumentParser
+
+    parser = ArgumentParser(description=description)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def describe_and_train(trainer, describe: Callable, fixed_part: str | None = None) -> None:
+    """Print what the run trains (``describe(trainer)``) and train. ``fixed_part``: what
+    ``train.fix_global_steps`` holds fixed, warned about when no ``model.init_from`` trained it before."""
+    cfg, acc = trainer.cfg, trainer.accelerator
+    acc.print(describe(trainer))
+    if fixed_part and cfg.train.fix_global_steps and not cfg.model.init_from and trainer.global_step == 0:
+        acc.print(f"warning: train.fix_global_steps without model.init_from holds {fixed_part}")
+    trainer.train()

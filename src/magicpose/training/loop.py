@@ -112,6 +112,11 @@ class TrainingLoop:
     def build_dataset(self) -> torch.utils.data.Dataset:
         raise NotImplementedError
 
+    def dataset_from_config(self, dataset_class, **options) -> torch.utils.data.Dataset:
+        """``dataset_class`` over ``cfg.data``'s root, split and frame size; ``options``: the method's own."""
+        data = self.cfg.data
+        return dataset_class(data.root, data.split, height=data.height, width=data.width, **options)
+
     def prepare(self) -> None:
         """Load what the run needs before anything is written (a bad file then leaves no output)."""
 

@@ -126,16 +126,13 @@ class MagicPoseTrainer(TrainingLoop):
         return ("final", "pipeline") if self.cfg.stage == "pose_control" else ("final",)
 
     def build_dataset(self) -> PairDataset:
-        cfg = self.cfg
-        return PairDataset(
-            cfg.data.root,
-            cfg.data.split,
-            height=cfg.data.height,
-            width=cfg.data.width,
-            max_frame_distance=cfg.data.max_frame_distance,
-            seed=cfg.train.seed,
-            crop=cfg.data.crop,
-            crop_scale=tuple(cfg.data.crop_scale),
+        data = self.cfg.data
+        return self.dataset_from_config(
+            PairDataset,
+            max_frame_distance=data.max_frame_distance,
+            seed=self.cfg.train.seed,
+            crop=data.crop,
+            crop_scale=tuple(data.crop_scale),
         )
 
     def inputs(self) -> list:

@@ -180,8 +180,9 @@ class Pose2VidFaceTrainingConfig(GanRunConfig):
     loss: FaceLossConfig = field(default_factory=FaceLossConfig)
 
 
-# The ranges of the numbers (checked before any work; None: a default chosen elsewhere).
-AT_LEAST = {
+# The ranges of the numbers (checked before any work; None: a default chosen elsewhere); GAN_AT_LEAST: those of
+# every GAN run (vid2vid's too).
+GAN_AT_LEAST = {
     **COMMON_AT_LEAST,
     "data.height": 1,
     "data.width": 1,
@@ -195,7 +196,7 @@ AT_LEAST = {
     "model.ngf": 1,
 }
 BODY_AT_LEAST = {
-    **AT_LEAST,
+    **GAN_AT_LEAST,
     "model.n_downsample_global": 1,
     "model.n_blocks_global": 0,
     "model.n_blocks_local": 0,
@@ -203,7 +204,7 @@ BODY_AT_LEAST = {
     "train.fix_global_steps": 0,
     "loss.lambda_feat": 0,
 }
-FACE_AT_LEAST = {**AT_LEAST, "model.n_downsampling": 1, "model.n_blocks": 0}
+FACE_AT_LEAST = {**GAN_AT_LEAST, "model.n_downsampling": 1, "model.n_blocks": 0}
 
 
 def size_multiple(model: Pose2VidModelConfig) -> int:
@@ -211,15 +212,10 @@ def size_multiple(model: Pose2VidModelConfig) -> int:
     return 2 ** (model.n_downsample_global + (model.architecture == "local"))
 
 
-def _check_common(cfg: Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig) -> None:
-    """What both stages check: validation, the schedule, the VGG term."""
-    check_numbers(
-        cfg,
-        at_least=FACE_AT_LEAST if cfg.stage == "face" else BODY_AT_LEAST,
-        above=COMMON_ABOVE,
-        below=COMMON_BELOW,
-        at_most=COMMON_AT_MOST,
-    )
+def check_gan_run(cfg: GanRunConfig, at_least: dict) -> None:
+    """What every GAN run checks (pose2vid's stages, vid2vid): the numbers (``at_least`` beside the common
+    bounds), validation, the schedule, the VGG term."""
+    check_numbers(cfg, at_least=at_least, above=COMMON_ABOVE, below=COMMON_BELOW, at_most=COMMON_AT_MOST)
     if cfg.validation.every_steps and cfg.validation.num_frames < 1:
         raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
     if cfg.train.decay_steps > cfg.train.max_steps:
@@ -243,7 +239,7 @@ def _check(cfg: Pose2VidTrainingConfig) -> None:
     ):
         if value not in allowed:
             raise InputError(f"{name} '{value}' must be one of {', '.join(allowed)}")
-    _check_common(cfg)
+    check_gan_run(cfg, BODY_AT_LEAST)
     if train.fix_global_steps and model.architecture != "local":
         raise InputError(
             f"train.fix_global_steps={train.fix_global_steps} needs model.architecture=local "
@@ -263,7 +259,7 @@ def _check_face(cfg: Pose2VidFaceTrainingConfig) -> None:
     trainer's, once it is loaded."""
     if cfg.model.variant not in FACE_VARIANTS:
         raise InputError(f"model.variant '{cfg.model.variant}' must be one of {', '.join(FACE_VARIANTS)}")
-    _check_common(cfg)
+    check_gan_run(cfg, FACE_AT_LEAST)
     if not 0 < cfg.model.size_fraction <= 1:
         raise InputError(
             f"model.size_fraction={cfg.model.size_fraction} must be in (0, 1] (the head crop's side "
@@ -285,6 +281,20 @@ def _stage(layers: list) -> str:
     return stage
 
 
+def merge_gan_config(layers: list, what: str, path: str | Path | None, optimizers: str):
+    """The merged config of a GAN run (``what``: pose2vid, vid2vid), its mixed precision read; fp16 refused:
+    accelerate has one loss scaler for the whole run, and the GAN step scales, unscales and steps several
+    optimizers in turn, which one scaler does not support. bf16 needs no loss scaling."""
+    cfg = merge_config(layers, f"{what} training", path)
+    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
+    if cfg.train.mixed_precision == "fp16":
+        raise InputError(
+            f"train.mixed_precision=fp16 is not supported for {what} training (its {optimizers} optimizers "
+            "would share one loss scaler): use bf16 or no"
+        )
+    return cfg
+
+
 def load_pose2vid_config(
     path: str | Path | None, overrides: list[str] = ()
 ) -> Pose2VidTrainingConfig | Pose2VidFaceTrainingConfig:
@@ -294,14 +304,6 @@ def load_pose2vid_config(
     layers = read_layers(path, overrides, "configs/tiny_pose2vid.yaml")
     face = _stage(layers) == "face"
     schema = OmegaConf.structured(Pose2VidFaceTrainingConfig if face else Pose2VidTrainingConfig)
-    cfg = merge_config([schema, *layers], "pose2vid training", path)
-    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
-    if cfg.train.mixed_precision == "fp16":
-        # accelerate has one loss scaler for the whole run; the GAN step scales, unscales and steps two
-        # optimizers in turn, which one scaler does not support. bf16 needs no loss scaling.
-        raise InputError(
-            "train.mixed_precision=fp16 is not supported for pose2vid training (its two optimizers "
-            "would share one loss scaler): use bf16 or no"
-        )
+    cfg = merge_gan_config([schema, *layers], "pose2vid", path, optimizers="two")
     (_check_face if face else _check)(cfg)
     return cfg

@@ -141,6 +141,22 @@ def initialise_from(generator: Pose2VidGenerator, path: str | Path) -> str:
     return f"initialised the global branch from the global generator in {folder}"
 
 
+def restart_after_fixed_steps(optimizer, step: int, fix_steps: int) -> None:
+    """At the first step after the fixed phase, a fresh Adam over every parameter, as EDN's and vid2vid's
+    ``update_fixed_params`` build (``optimizer``: an accelerate-wrapped one)."""
+    if fix_steps and step == fix_steps:
+        optimizer.optimizer.state.clear()
+
+
+def drop_fixed_gradients(params: list, step: int, fix_steps: int) -> None:
+    """During the fixed phase (the first ``fix_steps`` steps), after the backward pass: Adam skips a parameter
+    without a gradient, so the fixed tensors and their optimizer state stay exactly as they are. Dropping
+    gradients rather than freezing (``requires_grad``) keeps every parameter in use for DDP, prepared once."""
+    if step < fix_steps:
+        for p in params:
+            p.grad = None
+
+
 class Pose2VidTrainer(TrainingLoop):
     """pose2vid's global or local stage on the shared loop (:mod:`magicpose.training.loop`)."""
 
@@ -150,14 +166,7 @@ class Pose2VidTrainer(TrainingLoop):
     needs_keypoints = False  # the data's OpenPose keypoints (the face stage finds the head in them)
 
     def build_dataset(self) -> ConsecutivePairDataset:
-        cfg = self.cfg
-        return ConsecutivePairDataset(
-            cfg.data.root,
-            cfg.data.split,
-            height=cfg.data.height,
-            width=cfg.data.width,
-            keypoints=self.needs_keypoints,
-        )
+        return self.dataset_from_config(ConsecutivePairDataset, keypoints=self.needs_keypoints)
 
     def prepare(self) -> None:
         self.vgg = self._perceptual_loss()  # before anything is written: a bad VGG file leaves no output
@@ -218,10 +227,6 @@ class Pose2VidTrainer(TrainingLoop):
             return train.learning_rate
         return train.learning_rate * min(1.0, (train.max_steps - step) / train.decay_steps)
 
-    def fixing_global(self, step: int) -> bool:
-        """Whether the step taken after ``step`` steps leaves the global branch untouched."""
-        return step < self.cfg.train.fix_global_steps
-
     def _inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
         device, generator = self.accelerator.device, self.body_generator
         return (
@@ -272,16 +277,12 @@ class Pose2VidTrainer(TrainingLoop):
         """One G step then one D step; returns the loss terms of this process's batch."""
         acc, step = self.accelerator, self.global_step
         self._set_learning_rate(self.learning_rate(step))
-        if self.cfg.train.fix_global_steps and step == self.cfg.train.fix_global_steps:
-            # a fresh Adam over every parameter, as EDN's update_fixed_params builds
-            self.opt_g.optimizer.state.clear()
+        restart_after_fixed_steps(self.opt_g, step, self.cfg.train.fix_global_steps)
 
         terms, saved = self.generator_losses(batch)
         loss_g = sum(terms.values())
         acc.backward(loss_g)
-        if self.fixing_global(step):
-            for p in self.global_params:
-                p.grad = None  # Adam skips a parameter without a gradient: the tensor and its state stay
+        drop_fixed_gradients(self.global_params, step, self.cfg.train.fix_global_steps)
         self._clip(self.generator)
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)

@@ -8,19 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from magicpose.errors import InputError
-from magicpose.training.config import (
-    COMMON_ABOVE,
-    COMMON_AT_LEAST,
-    COMMON_AT_MOST,
-    COMMON_BELOW,
-    CheckpointConfig,
-    LoggingConfig,
-    _mixed_precision,
-    check_numbers,
-    merge_config,
-    read_layers,
+from magicpose.training.config import read_layers
+from magicpose.training.pose2vid_config import (
+    GAN_AT_LEAST,
+    DiscriminatorConfig,
+    GanRunConfig,
+    GanTrainConfig,
+    Pose2VidDataConfig,
+    check_gan_run,
+    merge_gan_config,
 )
-from magicpose.training.pose2vid_config import DiscriminatorConfig, GanTrainConfig, Pose2VidValidationConfig
 
 NORMS = ("instance", "instance_affine")
 
@@ -37,6 +34,11 @@ class Vid2VidModelConfig:
         "instance"  # "instance_affine" is what the original's --norm batch computes (one video per batch)
     )
     no_flow: bool = False
+    # Coarse to fine, as the original trains 512p from 256p and 1024p from 512p: a coarser run's generator
+    # (its run folder, whose final/ is used, a Vid2VidPipeline folder or a checkpoint folder) with
+    # n_scales_spatial one lower than this run's, loaded into this generator's coarser scales; the finest
+    # scale starts from its own initialisation. None: every scale starts from the original init.
+    init_from: str | None = None
 
 
 @dataclass
@@ -75,40 +77,31 @@ class Vid2VidTrainConfig(GanTrainConfig):
         0  # steps between doublings of the clip length (the original: --niter_step epochs); 0: fixed
     )
     max_frames_per_gpu: int = 3  # frames generated per optimizer step (the original's --max_frames_per_gpu)
+    # For the first fix_global_steps steps only the finest spatial scale trains, the coarser ones (loaded from
+    # model.init_from) stay fixed; G's optimizer then restarts over every scale (the original's
+    # --niter_fix_global, in steps, and its update_fixed_params).
+    fix_global_steps: int = 0
 
 
 @dataclass
-class Vid2VidDataConfig:
-    root: str = "???"  # TikTok layout: <root>/<split>_set/<video>/, <root>/pose_map_<split>_set/<video>/
-    split: str = "train"
-    height: int = 256
-    width: int = 192
-    num_workers: int = 0
+class Vid2VidDataConfig(Pose2VidDataConfig):
+    width: int = 192  # the original's 256p crops: the central part of the width
 
 
 @dataclass
-class Vid2VidTrainingConfig:
+class Vid2VidTrainingConfig(GanRunConfig):
     stage: str = "vid2vid"
-    output_dir: str = "???"
     train: Vid2VidTrainConfig = field(default_factory=Vid2VidTrainConfig)
     model: Vid2VidModelConfig = field(default_factory=Vid2VidModelConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     temporal: TemporalDiscriminatorConfig = field(default_factory=TemporalDiscriminatorConfig)
     loss: Vid2VidLossConfig = field(default_factory=Vid2VidLossConfig)
     data: Vid2VidDataConfig = field(default_factory=Vid2VidDataConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    validation: Pose2VidValidationConfig = field(default_factory=Pose2VidValidationConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 AT_LEAST = {
-    **COMMON_AT_LEAST,
-    "data.height": 1,
-    "data.width": 1,
-    "train.adam_beta1": 0,
-    "train.adam_beta2": 0,
+    **GAN_AT_LEAST,
     "model.n_frames_G": 2,
-    "model.ngf": 1,
     "model.n_downsample_G": 1,
     "model.n_blocks": 0,
     "model.n_blocks_local": 0,
@@ -118,18 +111,13 @@ AT_LEAST = {
     "temporal.ndf": 1,
     "temporal.n_layers": 1,
     "temporal.num_D": 1,
-    "discriminator.ndf": 1,
-    "discriminator.n_layers": 1,
     "discriminator.num_D": 1,
     "train.n_frames_total": 2,
     "train.max_frames_total": 2,
     "train.grow_every": 0,
     "train.max_frames_per_gpu": 1,
-    "train.decay_steps": 0,
-    "data.num_workers": 0,
+    "train.fix_global_steps": 0,
     "loss.lambda_feat": 0,
-    "loss.vgg_weight": 0,
-    "loss.l1_weight": 0,
     "loss.lambda_F": 0,
     "loss.lambda_T": 0,
 }
@@ -150,7 +138,7 @@ def clip_length(train: Vid2VidTrainConfig, step: int) -> int:
 
 
 def _check(cfg: Vid2VidTrainingConfig) -> None:
-    check_numbers(cfg, at_least=AT_LEAST, above=COMMON_ABOVE, below=COMMON_BELOW, at_most=COMMON_AT_MOST)
+    check_gan_run(cfg, AT_LEAST)
     model, train = cfg.model, cfg.train
     if model.norm not in NORMS:
         raise InputError(f"model.norm '{model.norm}' must be one of {', '.join(NORMS)}")
@@ -166,16 +154,6 @@ def _check(cfg: Vid2VidTrainingConfig) -> None:
             f"train.n_frames_total {train.n_frames_total} must be at least model.n_frames_G "
             f"{model.n_frames_G} (a clip's first frames fill the generator's window)"
         )
-    if train.decay_steps > train.max_steps:
-        raise InputError(
-            f"train.decay_steps {train.decay_steps} exceeds train.max_steps {train.max_steps}: the "
-            "decay happens within the run"
-        )
-    if cfg.loss.vgg_weight > 0 and not cfg.loss.vgg19_path:
-        raise InputError(
-            f"loss.vgg_weight={cfg.loss.vgg_weight:g} needs loss.vgg19_path: pass a torchvision vgg19 "
-            "state dict (.pth or .safetensors), or set loss.vgg_weight=0"
-        )
     multiple = size_multiple(model)
     if cfg.data.height % multiple or cfg.data.width % multiple:
         raise InputError(
@@ -183,8 +161,20 @@ def _check(cfg: Vid2VidTrainingConfig) -> None:
             f"{model.n_downsample_G} downsamplings and {model.n_scales_spatial} scale(s), got "
             f"{cfg.data.height}x{cfg.data.width}"
         )
-    if cfg.validation.every_steps and cfg.validation.num_frames < 1:
-        raise InputError(f"validation.num_frames must be at least 1, got {cfg.validation.num_frames}")
+    _check_coarse_to_fine(model, train)
+
+
+def _check_coarse_to_fine(model: Vid2VidModelConfig, train: Vid2VidTrainConfig) -> None:
+    """model.init_from and train.fix_global_steps need a coarser scale to load and to hold."""
+    for name, value in (
+        ("model.init_from", model.init_from),
+        ("train.fix_global_steps", train.fix_global_steps),
+    ):
+        if value and model.n_scales_spatial < 2:
+            raise InputError(
+                f"{name}={value} needs model.n_scales_spatial of at least 2 (it concerns the coarser "
+                f"scales of a coarse-to-fine generator), got {model.n_scales_spatial}"
+            )
 
 
 def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> Vid2VidTrainingConfig:
@@ -192,12 +182,6 @@ def load_vid2vid_config(path: str | Path | None, overrides: list[str] = ()) -> V
     from omegaconf import OmegaConf
 
     layers = read_layers(path, overrides, "configs/tiny_vid2vid.yaml")
-    cfg = merge_config([OmegaConf.structured(Vid2VidTrainingConfig), *layers], "vid2vid training", path)
-    cfg.train.mixed_precision = _mixed_precision(cfg.train.mixed_precision)
-    if cfg.train.mixed_precision == "fp16":
-        raise InputError(
-            "train.mixed_precision=fp16 is not supported for vid2vid training (its three optimizers "
-            "would share one loss scaler): use bf16 or no"
-        )
+    cfg = merge_gan_config([OmegaConf.structured(Vid2VidTrainingConfig), *layers], "vid2vid", path, "three")
     _check(cfg)
     return cfg

@@ -24,6 +24,11 @@ Losses per group, each a mean over its frames (``B x n``):
   (real ones, and generated ones with the earlier generated frames detached), with the reference flows
   between them divided by 20, ``0.5 * (real + fake)``.
 
+Coarse to fine (``model.init_from``, ``train.fix_global_steps``): a coarser run's scales are loaded into this
+generator's coarser scales (:func:`initialise_coarser_scales`); during the first ``fix_global_steps`` steps
+their gradients are dropped before G's step, so only the finest scale trains, and G's Adam then restarts over
+every scale (as pose2vid's local stage does it, :func:`~.pose2vid_trainer.drop_fixed_gradients`).
+
 Everything else (sharding, exact resume, checkpoints, the learning-rate decay) is the loop's and pose2vid's.
 """
 
@@ -47,8 +52,13 @@ from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.training import checkpoints
 from magicpose.training.flow_reference import FlowReference, load_flow_reference, masked_l1
 from magicpose.training.loop import TrainingLoop
-from magicpose.training.pose2vid_trainer import sequential_validation_rows
+from magicpose.training.pose2vid_trainer import (
+    drop_fixed_gradients,
+    restart_after_fixed_steps,
+    sequential_validation_rows,
+)
 from magicpose.training.vid2vid_config import Vid2VidTrainingConfig, clip_length
+from magicpose.weights import load_vid2vid_pipeline
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 TEMPORAL_FILE = "temporal_discriminator.safetensors"
@@ -68,21 +78,58 @@ class TemporalDiscriminators(nn.Module):
         return self.scales[scale](clips)
 
 
+# The generator's settings that model.* holds, under the same names.
+GENERATOR_FIELDS = (
+    "n_frames_G",
+    "ngf",
+    "n_downsample_G",
+    "n_blocks",
+    "n_blocks_local",
+    "n_scales_spatial",
+    "norm",
+    "no_flow",
+)
+
+
 def build_generator(cfg: Vid2VidTrainingConfig) -> Vid2VidGenerator:
-    m = cfg.model
+    fields = {name: getattr(cfg.model, name) for name in GENERATOR_FIELDS}
     return Vid2VidGenerator(
-        pose_channels=3,
-        image_channels=3,
-        n_frames_G=m.n_frames_G,
-        ngf=m.ngf,
-        n_downsample_G=m.n_downsample_G,
-        n_blocks=m.n_blocks,
-        n_blocks_local=m.n_blocks_local,
-        n_scales_spatial=m.n_scales_spatial,
-        norm=m.norm,
-        no_flow=m.no_flow,
-        sample_size=(cfg.data.height, cfg.data.width),
+        pose_channels=3, image_channels=3, **fields, sample_size=(cfg.data.height, cfg.data.width)
     )
+
+
+def coarser_run_folder(path: str | Path) -> Path:
+    """The pipeline folder model.init_from names: a run folder's ``final/``, else the folder itself (a
+    Vid2VidPipeline folder or a checkpoint folder)."""
+    folder = Path(path)
+    return folder / "final" if (folder / "final" / "model_index.json").is_file() else folder
+
+
+def initialise_coarser_scales(generator: Vid2VidGenerator, path: str | Path) -> str:
+    """Load a coarser run's generator (one spatial scale fewer) into ``generator``'s coarser scales, scale by
+    scale (the original's 512p run loads the 256p run's net_G0); the finest scale keeps its initialisation.
+    Weights that do not fit (another family, another number of scales, other sizes) are one line."""
+    folder = coarser_run_folder(path)
+    try:
+        source = load_vid2vid_pipeline(folder).generator
+    except InputError as err:
+        raise InputError(f"model.init_from: {err}") from None
+    src, dst = source.config, generator.config
+    if src.n_scales_spatial != dst.n_scales_spatial - 1:
+        raise InputError(
+            f"model.init_from '{folder}' has n_scales_spatial={src.n_scales_spatial}, this run needs "
+            f"{dst.n_scales_spatial - 1} (one scale fewer than model.n_scales_spatial={dst.n_scales_spatial}): "
+            "pass the run of the next coarser resolution"
+        )
+    for name in ("pose_channels", "image_channels", *GENERATOR_FIELDS):
+        if name != "n_scales_spatial" and getattr(src, name) != getattr(dst, name):
+            raise InputError(
+                f"model.init_from '{folder}' has {name}={getattr(src, name)}, this run needs "
+                f"{getattr(dst, name)}: set model.* to match the coarser run"
+            )
+    for coarse, scale in zip(source.scales, generator.scales, strict=False):
+        scale.load_state_dict(coarse.state_dict(), strict=True)
+    return f"initialised scale(s) 0-{src.n_scales_spatial - 1} from the coarser run in {folder}"
 
 
 def _frames(x: Tensor) -> Tensor:
@@ -102,14 +149,7 @@ class Vid2VidTrainer(TrainingLoop):
         return "vid2vid"
 
     def build_dataset(self) -> ClipDataset:
-        cfg = self.cfg
-        return ClipDataset(
-            cfg.data.root,
-            cfg.data.split,
-            height=cfg.data.height,
-            width=cfg.data.width,
-            length=cfg.train.max_frames_total,
-        )
+        return self.dataset_from_config(ClipDataset, length=self.cfg.train.max_frames_total)
 
     def prepare(self) -> None:
         loss, device = self.cfg.loss, self.accelerator.device
@@ -125,12 +165,19 @@ class Vid2VidTrainer(TrainingLoop):
         if loss.flow_net_path:
             self.flow = load_flow_reference(loss.flow_net_path, loss.flow_net, loss.conf_threshold, device)
 
+    def inputs(self) -> list:
+        return [coarser_run_folder(self.cfg.model.init_from)] if self.cfg.model.init_from else []
+
     def build_networks(self) -> None:
         cfg, acc = self.cfg, self.accelerator
         generator = build_generator(cfg)
         d, t = cfg.discriminator, cfg.temporal
         discriminator = MultiscaleDiscriminator(3 + 3, ndf=d.ndf, n_layers=d.n_layers, num_D=d.num_D)
         temporal = TemporalDiscriminators(t.n_scales_temporal, t.n_frames_D, t.ndf, t.n_layers, t.num_D)
+        init_from = cfg.model.init_from
+        self.init_note = initialise_coarser_scales(generator, init_from) if init_from else None
+        # The coarser scales' tensors, held out of G's step while train.fix_global_steps lasts.
+        self.coarse_params = [p for scale in generator.scales[:-1] for p in scale.parameters()]
         betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
         optimizers = [
             torch.optim.Adam(net.parameters(), lr=cfg.train.learning_rate, betas=betas)
@@ -155,9 +202,11 @@ class Vid2VidTrainer(TrainingLoop):
             return train.learning_rate
         return train.learning_rate * min(1.0, (train.max_steps - step) / train.decay_steps)
 
-    def _update(self, loss: Tensor, module: nn.Module, optimizer) -> None:
+    def _update(self, loss: Tensor, module: nn.Module, optimizer, fixed: list = ()) -> None:
+        """One optimizer step on ``loss``; ``fixed`` parameters keep their values (the fixed phase)."""
         optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
+        drop_fixed_gradients(fixed, self.global_step, self.cfg.train.fix_global_steps)
         if self.cfg.train.max_grad_norm:
             params = [p for p in module.parameters() if p.grad is not None]
             self.accelerator.clip_grad_norm_(params, self.cfg.train.max_grad_norm)
@@ -237,6 +286,7 @@ class Vid2VidTrainer(TrainingLoop):
         for optimizer in (self.opt_g, self.opt_d, self.opt_t):
             for group in optimizer.param_groups:
                 group["lr"] = lr
+        restart_after_fixed_steps(self.opt_g, self.global_step, cfg.train.fix_global_steps)
         length, tG = clip_length(cfg.train, self.global_step), cfg.model.n_frames_G
         poses = batch["poses"][:, :length].to(acc.device).float() / 255.0 * 2 - 1
         real = batch["frames"][:, :length].to(acc.device)
@@ -278,7 +328,7 @@ class Vid2VidTrainer(TrainingLoop):
                 ends,
             )
             loss_g = sum(terms.values())
-            self._update(loss_g, self.generator, self.opt_g)
+            self._update(loss_g, self.generator, self.opt_g, fixed=self.coarse_params)
             loss_d, loss_t = self._discriminator_losses(saved)
             self._update(loss_d, self.discriminator, self.opt_d)
             if loss_t is not None:
@@ -395,4 +445,10 @@ def describe(trainer: Vid2VidTrainer) -> str:
         f"{train.max_frames_per_gpu} frames per update; VGG loss {'on' if trainer.vgg is not None else 'off'}; "
         f"{flow}; {acc.num_processes} process(es) ({acc.distributed_type}); {len(trainer.dataset)} clips in "
         f"{len(trainer.dataset.videos)} video(s); {train.max_steps} steps of {trainer.samples_per_step} clips"
+        + (
+            f"; coarser scales fixed for the first {train.fix_global_steps} steps"
+            if train.fix_global_steps
+            else ""
+        )
+        + (f"; {trainer.init_note}" if trainer.init_note else "")
     )
