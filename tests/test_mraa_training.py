@@ -179,3 +179,21 @@ def test_the_command_refuses_a_bad_config_in_one_line(data, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status != 0 and len(err) == 1 and "multiple of 16" in err[0]
     assert not any(tmp_path.iterdir())
+
+
+def test_validation_previews_source_driving_and_generated_frames(data, tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    trainer = _trainer(data, run, **{"validation.every_steps": 2, "validation.num_frames": 3, "train.max_steps": 2})
+    trainer.train()
+    (preview,) = sorted((run / "validation").iterdir())
+    assert preview.name == "step-000002.png"
+    with Image.open(preview) as image:
+        assert image.size[0] >= 3 * 32 and image.size[1] >= 3 * 32  # 3 rows of source | driving | generated
+
+
+def test_a_missing_validation_split_is_refused_before_training(data, tmp_path):
+    with pytest.raises(InputError, match="validation: dataset .* has neither 'heldout_set/' nor 'heldout/'"):
+        _trainer(data, tmp_path / "run", **{"validation.every_steps": 2, "validation.split": "heldout"})
+    assert not (tmp_path / "run" / "checkpoints").exists()

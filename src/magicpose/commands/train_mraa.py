@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from magicpose.commands.train_pose2vid import add_arguments as add_training_arguments
-from magicpose.errors import ArgumentParser
+from magicpose.commands.training_runs import add_training_parser, script_main
 
 DESCRIPTION = (
     "MRAA training: region predictor, background predictor and generator (--mode train), then the AVD network "
@@ -25,15 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "train-mraa", help="MRAA training (see: magicpose train-mraa --help)", description=DESCRIPTION
-    )
-    add_arguments(parser)
-    return parser
+    return add_training_parser(subparsers, "train-mraa", "MRAA training", DESCRIPTION, add_arguments)
 
 
 def run(args: argparse.Namespace) -> int:
-    from magicpose.commands.training_runs import run_training
+    from magicpose.commands.training_runs import describe_and_train, run_training
     from magicpose.training.mraa_config import load_mraa_config
 
     overrides = [*args.overrides, *([f"stage={args.mode}"] if args.mode else [])]
@@ -41,15 +37,11 @@ def run(args: argparse.Namespace) -> int:
     def start(cfg) -> None:
         from magicpose.training.mraa_trainer import MRAATrainer, describe
 
-        trainer = MRAATrainer(cfg, resume=args.resume)
-        trainer.accelerator.print(describe(trainer))
-        trainer.train()
+        describe_and_train(MRAATrainer(cfg, resume=args.resume), describe)
 
     return run_training(lambda: load_mraa_config(args.config, overrides), start)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``train_mraa.py`` (``torchrun`` and ``accelerate launch`` run it as it is)."""
-    parser = ArgumentParser(description=DESCRIPTION)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return script_main(DESCRIPTION, add_arguments, run, argv)

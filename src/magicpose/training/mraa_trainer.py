@@ -179,19 +179,12 @@ class MRAATrainer(TrainingLoop):
     def inputs(self) -> list:
         return [self.cfg.model.init_from] if self.cfg.model.init_from else []
 
-    def check_run_needs(self) -> None:
+    def check_validation_data(self) -> None:
         cfg = self.cfg
-        if cfg.validation.every_steps:
-            try:
-                list_frame_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
-            except InputError as err:
-                raise InputError(f"validation: {err}; or set validation.every_steps=0") from err
-        saved = cfg.validation.every_steps
-        cfg.validation.every_steps = 0  # the loop's own check reads the TikTok layout; done above
         try:
-            super().check_run_needs()
-        finally:
-            cfg.validation.every_steps = saved
+            list_frame_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
+        except InputError as err:
+            raise InputError(f"validation: {err}; or set validation.every_steps=0") from err
 
     def build_networks(self) -> None:
         cfg, acc = self.cfg, self.accelerator
