@@ -264,111 +264,62 @@ def convert(
     return out
 
 
-def convert_magicpose(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
+def _mode_converter(mode: str, doc: str) -> Callable[..., Path]:
+    """The public ``convert_<mode>`` function: :func:`convert` with ``mode`` fixed. Every mode takes the same
+    options; a mode without a text encoder drops ``tokenizer`` (kept for a uniform signature)."""
+    uses_tokenizer = any(name == "text_encoder" for name, _ in MODES[mode].parts)
+
+    def converter(
+        checkpoint,
+        output_dir,
+        *,
+        dtype=None,
+        tokenizer=None,
+        config_from=None,
+        allow_unsafe_pickle=False,
+        overwrite=False,
+        log: Log | None = stderr_line,
+    ) -> Path:
+        return convert(
+            mode,
+            checkpoint,
+            output_dir,
+            dtype=dtype,
+            tokenizer=tokenizer if uses_tokenizer else None,
+            config_from=config_from,
+            allow_unsafe_pickle=allow_unsafe_pickle,
+            overwrite=overwrite,
+            log=log,
+        )
+
+    converter.__name__ = converter.__qualname__ = f"convert_{mode}"
+    converter.__doc__ = doc
+    return converter
+
+
+convert_magicpose = _mode_converter(
+    "magicpose",
     """A final MagicPose checkpoint (``model_state-110000.th``) -> a complete ``MagicPosePipeline`` folder.
 
     The appearance UNet's unused output head, absent from the original, is a copy of the main UNet's
     (recorded under "filled" in ``magicpose_info.json``).
-    """
-    return convert(
-        "magicpose",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=tokenizer,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
-
-
-def convert_stage1(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
+    """,
+)
+convert_stage1 = _mode_converter(
+    "stage1",
     """A stage-1 checkpoint (``model_state-10000.th``) -> ``vae/ unet/ text_encoder/ appearance_unet/``.
 
     Usable for stage-2 training as ``model.pretrained_dir=<out> model.appearance_unet=<out>/appearance_unet``.
-    """
-    return convert(
-        "stage1",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=tokenizer,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
-
-
-def convert_controlnet(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
+    """,
+)
+convert_controlnet = _mode_converter(
+    "controlnet",
     """A ControlNet 1.x checkpoint (``control_v11p_sd15_openpose.pth``) -> a ``ControlNetModel`` folder.
 
     ``tokenizer`` is accepted for a uniform signature and unused (a ControlNet has no text encoder).
-    """
-    return convert(
-        "controlnet",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=None,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
-
-
-def convert_sd15(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
-    """An SD 1.5 single file (``.ckpt``/``.safetensors``) -> ``vae/ unet/ text_encoder/ scheduler/``."""
-    return convert(
-        "sd15",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=tokenizer,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
+    """,
+)
+convert_sd15 = _mode_converter(
+    "sd15",
+    """An SD 1.5 single file (``.ckpt``/``.safetensors``) -> ``vae/ unet/ text_encoder/ scheduler/``.""",
+)
