@@ -30,33 +30,22 @@ class Mode:
     ignore_prefixes: tuple[str, ...] = field(default=())  # known, unused leftovers
 
 
+# the VAE and text encoder of SD 1.5, in every checkpoint but a lone ControlNet's
+SD_BASE = (("vae", kinds.VAE), ("text_encoder", kinds.TEXT))
 MODES = {
     "magicpose": Mode(
-        (
-            ("unet", kinds.UNET),
-            ("appearance_unet", kinds.APPEARANCE),
-            ("controlnet", kinds.POSE),
-            ("vae", kinds.VAE),
-            ("text_encoder", kinds.TEXT),
-        ),
+        (("unet", kinds.UNET), ("appearance_unet", kinds.APPEARANCE), ("controlnet", kinds.POSE), *SD_BASE),
         "MagicPose pipeline",
         # The appearance model was cloned from a ControlNet-style wrapper: its hint encoder is never run.
         ignore_prefixes=(kinds.APPEARANCE + "input_hint_block.",),
     ),
     "stage1": Mode(
-        (
-            ("unet", kinds.UNET),
-            ("appearance_unet", kinds.CONTROL),
-            ("vae", kinds.VAE),
-            ("text_encoder", kinds.TEXT),
-        ),
+        (("unet", kinds.UNET), ("appearance_unet", kinds.CONTROL), *SD_BASE),
         "MagicPose stage-1 (appearance control) weights",
         ignore_prefixes=(kinds.CONTROL + "input_hint_block.",),
     ),
     "controlnet": Mode((("controlnet", kinds.CONTROL),), "ControlNet"),
-    "sd15": Mode(
-        (("unet", kinds.UNET), ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)), "Stable Diffusion 1.5"
-    ),
+    "sd15": Mode((("unet", kinds.UNET), *SD_BASE), "Stable Diffusion 1.5"),
 }
 # the GAN generators' modes: everything is read from the tensors
 GAN_MODES = {"pose2vid": "an Everybody Dance Now", "vid2vid": "a vid2vid"}
