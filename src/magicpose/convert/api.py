@@ -16,9 +16,11 @@ from magicpose.convert.loading import load_checkpoint
 from magicpose.convert.writing import cast, check_output, parse_dtype, staged_output, stored_dtype, write_info
 from magicpose.empty_prompt import CLIP_VOCAB_SIZE, compute_empty_prompt_embeds, save_empty_prompt_embeds
 from magicpose.errors import InputError, first_line
+from magicpose.weights import require_folder
 
 Log = Callable[[str], None]
 HEAD = ("conv_norm_out.", "conv_out.")  # the UNet output head, absent from the original appearance UNet
+TOKENIZER_FIX = "pass the folder of a CLIP tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,7 @@ def load_tokenizer(tokenizer):
         return tokenizer
     from transformers import CLIPTokenizer
 
-    folder = Path(tokenizer)
-    if not folder.is_dir():
-        state = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise InputError(
-            f"tokenizer folder '{folder}' {state}: pass the folder of a CLIP tokenizer "
-            "(vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
-        )
+    folder = require_folder(tokenizer, "tokenizer folder", TOKENIZER_FIX)
     own_files = ("vocab.json", "tokenizer.json", "tokenizer_config.json")
     if (folder / "tokenizer").is_dir() and not any((folder / f).is_file() for f in own_files):
         folder = folder / "tokenizer"
@@ -71,8 +67,7 @@ def load_tokenizer(tokenizer):
         return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as err:  # transformers raises many kinds for a bad folder
         raise InputError(
-            f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): pass the folder of a CLIP "
-            "tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
+            f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): {TOKENIZER_FIX}"
         ) from err
 
 
