@@ -117,11 +117,37 @@ class _AtomicTarget:
         else:
             self.abort()
 
-    def close(self) -> None:  # pragma: no cover - overridden
+    @contextlib.contextmanager
+    def _aborting_on_error(self) -> Iterator[None]:
+        """An error inside (Ctrl+C included) deletes the working output before it propagates."""
+        try:
+            yield
+        except BaseException:
+            self.abort()
+            raise
+
+    def close(self) -> None:
+        """Finish the output and (if atomic) move it to `path`; zero frames is an error and leaves nothing."""
+        if self._closed:
+            return
+        if self.frames_written == 0:
+            self.abort()
+            raise ValueError(f"no frames were written to '{self.path}'")
+        with self._aborting_on_error():
+            self._finish()
+        self._closed = True
+
+    def abort(self) -> None:
+        """Stop writing and delete the working output."""
+        self._closed = True
+        self._release()
+        remove_path(self.work_path)
+
+    def _finish(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def abort(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _release(self) -> None:
+        """Let go of any open handle before the working output is deleted (none by default)."""
 
 
 class VideoWriter(_AtomicTarget):
@@ -149,16 +175,13 @@ class VideoWriter(_AtomicTarget):
         rate = Fraction(self.fps).limit_denominator(1001)
         self._container = av.open(os.fspath(self.work_path), mode="w", format="mp4")
         self._container.metadata["comment"] = mark_text()  # lets a later run tell its own earlier output
-        try:
+        with self._aborting_on_error():
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width = width + width % 2
             stream.height = height + height % 2
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(self.crf), "preset": self.preset}
             stream.codec_context.time_base = 1 / rate
-        except BaseException:
-            self.abort()
-            raise
         self._stream = stream
 
     def write(self, frame: Frame) -> None:
@@ -174,41 +197,25 @@ class VideoWriter(_AtomicTarget):
             arr = padded
         vf = av.VideoFrame.from_ndarray(arr, format="rgb24")
         vf.pts = self.frames_written
-        try:
+        with self._aborting_on_error():
             for packet in self._stream.encode(vf):
                 self._container.mux(packet)
-        except BaseException:
-            self.abort()
-            raise
         self.frames_written += 1
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         """Flush the encoder, finish the file and (if atomic) move it to `path`."""
-        if self._closed:
-            return
-        if self.frames_written == 0:
-            self.abort()
-            raise ValueError(f"no frames were written to '{self.path}'")
-        try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            self._container.close()
-            self._container = None
-            if self.atomic:
-                commit(self.work_path, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+        if self.atomic:
+            commit(self.work_path, self.path)
 
-    def abort(self) -> None:
-        """Stop writing and delete the working file."""
-        self._closed = True
+    def _release(self) -> None:
         if self._container is not None:
             with contextlib.suppress(Exception):
                 self._container.close()
             self._container = None
-        remove_path(self.work_path)
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -235,35 +242,17 @@ class FrameFolderWriter(_AtomicTarget):
         arr = _as_frame(frame)
         self._check_size(arr)
         name = name or self.pattern.format(self.frames_written)
-        try:
+        with self._aborting_on_error():
             self.work_path.mkdir(parents=False, exist_ok=True)
             # compress_level 1: PNG stays lossless, and saving is several times faster than the default
             Image.fromarray(arr).save(self.work_path / name, compress_level=1)
-        except BaseException:
-            self.abort()
-            raise
         self.frames_written += 1
         return self.path / name
 
-    def close(self) -> None:
-        """Finish and (if atomic) move the folder into place."""
-        if self._closed:
-            return
-        if self.frames_written == 0:
-            self.abort()
-            raise ValueError(f"no frames were written to '{self.path}'")
+    def _finish(self) -> None:
+        """(If atomic) move the folder into place."""
         if self.atomic:
-            try:
-                commit(self.work_path, self.path, kind=self.kind)
-            except BaseException:
-                self.abort()
-                raise
-        self._closed = True
-
-    def abort(self) -> None:
-        """Stop writing and delete the working folder."""
-        self._closed = True
-        remove_path(self.work_path)
+            commit(self.work_path, self.path, kind=self.kind)
 
     def __enter__(self) -> FrameFolderWriter:
         return self

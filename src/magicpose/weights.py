@@ -58,15 +58,23 @@ def check_component_configs(folder: Path) -> None:
             )
 
 
-def check_pipeline_folder(path: str | Path) -> Path:
-    """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline`` or a training checkpoint."""
+def require_folder(path: str | Path, what: str, fix: str) -> Path:
+    """``path`` as a Path, or an :class:`InputError` line saying that the ``what`` is a file or is missing, then
+    ``fix``."""
     folder = Path(path)
     if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise InputError(
-            f"weights folder '{folder}' {what}: pass a folder made by "
-            "MagicPosePipeline.save_pretrained or `magicpose convert`"
-        )
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"{what} '{folder}' {state}: {fix}")
+    return folder
+
+
+def check_pipeline_folder(path: str | Path) -> Path:
+    """Raise :class:`InputError` unless ``path`` looks like a saved ``MagicPosePipeline`` or a training checkpoint."""
+    folder = require_folder(
+        path,
+        "weights folder",
+        "pass a folder made by MagicPosePipeline.save_pretrained or `magicpose convert`",
+    )
     if (folder / CHECKPOINT_STATE_FILE).is_file():
         _checkpoint_pretrained_dir(folder)
         return folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -12,14 +13,21 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from magicpose.errors import InputError, print_error
 from magicpose.files import remove_if_empty
 
+if TYPE_CHECKING:
+    from magicpose.ui.jobs import UIConfig
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from magicpose.infer import DTYPES
-    from magicpose.pose.extract import BACKENDS, WEIGHTS_ENV
+    from magicpose.commands.infer_arguments import (
+        add_device_arguments,
+        add_pose_extractor_arguments,
+        defaulted,
+    )
     from magicpose.ui.jobs import UIConfig
 
     p = subparsers.add_parser(
@@ -27,19 +35,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="a local web page: upload a photo and poses, watch the progress, download the video",
         description="Start a local web page (Gradio, the [ui] extra) that runs magicpose infer.",
     )
-    p.add_argument(
-        "--weights",
-        default=UIConfig.weights,
-        help="MagicPose weights folder (default: the embedded demo weights)",
+    add = defaulted(p, UIConfig)
+    add("--weights", help="MagicPose weights folder (default: the embedded demo weights)")
+    add(
+        "--pose2vid-weights", help="a pose2vid weights folder: offers the pose2vid generator beside MagicPose"
     )
-    p.add_argument(
-        "--pose2vid-weights",
-        default=UIConfig.pose2vid_weights,
-        help="a pose2vid weights folder: offers the pose2vid generator beside MagicPose",
-    )
-    p.add_argument(
+    add(
         "--vid2vid-weights",
-        default=UIConfig.vid2vid_weights,
         help="a vid2vid weights folder (magicpose convert vid2vid): offers the vid2vid generator",
     )
     p.add_argument(
@@ -54,24 +56,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=str(UIConfig.output_dir),
         help=f"where every job's video, frames and previews are written (default: {UIConfig.output_dir})",
     )
-    p.add_argument(
-        "--device", default=UIConfig.device, help="cpu, cuda, cuda:1, mps (default: cuda if available)"
-    )
-    p.add_argument(
-        "--dtype", choices=DTYPES, default=UIConfig.dtype, help="default: float16 on cuda, float32 elsewhere"
-    )
-    p.add_argument(
-        "--pose-backend",
-        choices=tuple(BACKENDS),
-        default=UIConfig.pose_backend,
-        help=f"pose extractor for driving videos (default: {UIConfig.pose_backend})",
-    )
-    p.add_argument(
-        "--pose-weights",
-        default=UIConfig.pose_weights,
-        help=f"the pose extractor's weights folder (default: ${WEIGHTS_ENV}, else pretrained_weights/pose)",
-    )
+    add_device_arguments(p, UIConfig)
+    add_pose_extractor_arguments(p, UIConfig, "--pose-backend", "--pose-weights", use=" for driving videos")
     return p
+
+
+def ui_config(args) -> UIConfig:
+    """The page's configuration of ``magicpose ui``'s flags (one flag per field, of the same name)."""
+    from magicpose.ui.jobs import UIConfig
+
+    flags = {field.name: getattr(args, field.name) for field in dataclasses.fields(UIConfig)}
+    return UIConfig(**{**flags, "output_dir": Path(args.output_dir)})
 
 
 HOST_FIX = "use 127.0.0.1, 0.0.0.0 or this machine's address"
@@ -201,7 +196,7 @@ def _missing_folders(folder: Path) -> list[Path]:
 def run(args) -> int:
     from magicpose.infer import DEFAULT_IMAGE, check_run_flags
     from magicpose.ui.app import PageStopped, import_gradio, launch
-    from magicpose.ui.jobs import JobForm, UIConfig, infer_options
+    from magicpose.ui.jobs import JobForm, infer_options
     from magicpose.ui.uploads import DrivingSource
 
     import_gradio()  # the install line, before anything else
@@ -219,16 +214,7 @@ def run(args) -> int:
     check_output_dir(output_dir)
     gradio_probe = os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     check_address(args.host, args.port, also=(gradio_probe,))
-    config = UIConfig(
-        weights=args.weights,
-        pose2vid_weights=args.pose2vid_weights,
-        vid2vid_weights=args.vid2vid_weights,
-        output_dir=output_dir,
-        device=args.device,
-        dtype=args.dtype,
-        pose_backend=args.pose_backend,
-        pose_weights=args.pose_weights,
-    )
+    config = ui_config(args)
     # --device and --dtype as the first job will use them, checked by infer's own lines before the weights load
     check_run_flags(
         infer_options(

@@ -16,9 +16,11 @@ from magicpose.convert.loading import load_checkpoint
 from magicpose.convert.writing import cast, check_output, parse_dtype, staged_output, stored_dtype, write_info
 from magicpose.empty_prompt import CLIP_VOCAB_SIZE, compute_empty_prompt_embeds, save_empty_prompt_embeds
 from magicpose.errors import InputError, first_line
+from magicpose.weights import require_folder
 
 Log = Callable[[str], None]
 HEAD = ("conv_norm_out.", "conv_out.")  # the UNet output head, absent from the original appearance UNet
+TOKENIZER_FIX = "pass the folder of a CLIP tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
 
 
 @dataclass(frozen=True)
@@ -30,33 +32,22 @@ class Mode:
     ignore_prefixes: tuple[str, ...] = field(default=())  # known, unused leftovers
 
 
+# the VAE and text encoder of SD 1.5, in every checkpoint but a lone ControlNet's
+SD_BASE = (("vae", kinds.VAE), ("text_encoder", kinds.TEXT))
 MODES = {
     "magicpose": Mode(
-        (
-            ("unet", kinds.UNET),
-            ("appearance_unet", kinds.APPEARANCE),
-            ("controlnet", kinds.POSE),
-            ("vae", kinds.VAE),
-            ("text_encoder", kinds.TEXT),
-        ),
+        (("unet", kinds.UNET), ("appearance_unet", kinds.APPEARANCE), ("controlnet", kinds.POSE), *SD_BASE),
         "MagicPose pipeline",
         # The appearance model was cloned from a ControlNet-style wrapper: its hint encoder is never run.
         ignore_prefixes=(kinds.APPEARANCE + "input_hint_block.",),
     ),
     "stage1": Mode(
-        (
-            ("unet", kinds.UNET),
-            ("appearance_unet", kinds.CONTROL),
-            ("vae", kinds.VAE),
-            ("text_encoder", kinds.TEXT),
-        ),
+        (("unet", kinds.UNET), ("appearance_unet", kinds.CONTROL), *SD_BASE),
         "MagicPose stage-1 (appearance control) weights",
         ignore_prefixes=(kinds.CONTROL + "input_hint_block.",),
     ),
     "controlnet": Mode((("controlnet", kinds.CONTROL),), "ControlNet"),
-    "sd15": Mode(
-        (("unet", kinds.UNET), ("vae", kinds.VAE), ("text_encoder", kinds.TEXT)), "Stable Diffusion 1.5"
-    ),
+    "sd15": Mode((("unet", kinds.UNET), *SD_BASE), "Stable Diffusion 1.5"),
 }
 # the GAN generators' modes: everything is read from the tensors
 GAN_MODES = {"pose2vid": "an Everybody Dance Now", "vid2vid": "a vid2vid"}
@@ -68,13 +59,7 @@ def load_tokenizer(tokenizer):
         return tokenizer
     from transformers import CLIPTokenizer
 
-    folder = Path(tokenizer)
-    if not folder.is_dir():
-        state = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise InputError(
-            f"tokenizer folder '{folder}' {state}: pass the folder of a CLIP tokenizer "
-            "(vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
-        )
+    folder = require_folder(tokenizer, "tokenizer folder", TOKENIZER_FIX)
     own_files = ("vocab.json", "tokenizer.json", "tokenizer_config.json")
     if (folder / "tokenizer").is_dir() and not any((folder / f).is_file() for f in own_files):
         folder = folder / "tokenizer"
@@ -82,8 +67,7 @@ def load_tokenizer(tokenizer):
         return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as err:  # transformers raises many kinds for a bad folder
         raise InputError(
-            f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): pass the folder of a CLIP "
-            "tokenizer (vocab.json and merges.txt, such as SD 1.5's tokenizer/)"
+            f"cannot load a CLIP tokenizer from '{folder}' ({first_line(err)}): {TOKENIZER_FIX}"
         ) from err
 
 
@@ -264,111 +248,62 @@ def convert(
     return out
 
 
-def convert_magicpose(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
+def _mode_converter(mode: str, doc: str) -> Callable[..., Path]:
+    """The public ``convert_<mode>`` function: :func:`convert` with ``mode`` fixed. Every mode takes the same
+    options; a mode without a text encoder drops ``tokenizer`` (kept for a uniform signature)."""
+    uses_tokenizer = any(name == "text_encoder" for name, _ in MODES[mode].parts)
+
+    def converter(
+        checkpoint,
+        output_dir,
+        *,
+        dtype=None,
+        tokenizer=None,
+        config_from=None,
+        allow_unsafe_pickle=False,
+        overwrite=False,
+        log: Log | None = stderr_line,
+    ) -> Path:
+        return convert(
+            mode,
+            checkpoint,
+            output_dir,
+            dtype=dtype,
+            tokenizer=tokenizer if uses_tokenizer else None,
+            config_from=config_from,
+            allow_unsafe_pickle=allow_unsafe_pickle,
+            overwrite=overwrite,
+            log=log,
+        )
+
+    converter.__name__ = converter.__qualname__ = f"convert_{mode}"
+    converter.__doc__ = doc
+    return converter
+
+
+convert_magicpose = _mode_converter(
+    "magicpose",
     """A final MagicPose checkpoint (``model_state-110000.th``) -> a complete ``MagicPosePipeline`` folder.
 
     The appearance UNet's unused output head, absent from the original, is a copy of the main UNet's
     (recorded under "filled" in ``magicpose_info.json``).
-    """
-    return convert(
-        "magicpose",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=tokenizer,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
-
-
-def convert_stage1(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
+    """,
+)
+convert_stage1 = _mode_converter(
+    "stage1",
     """A stage-1 checkpoint (``model_state-10000.th``) -> ``vae/ unet/ text_encoder/ appearance_unet/``.
 
     Usable for stage-2 training as ``model.pretrained_dir=<out> model.appearance_unet=<out>/appearance_unet``.
-    """
-    return convert(
-        "stage1",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=tokenizer,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
-
-
-def convert_controlnet(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
+    """,
+)
+convert_controlnet = _mode_converter(
+    "controlnet",
     """A ControlNet 1.x checkpoint (``control_v11p_sd15_openpose.pth``) -> a ``ControlNetModel`` folder.
 
     ``tokenizer`` is accepted for a uniform signature and unused (a ControlNet has no text encoder).
-    """
-    return convert(
-        "controlnet",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=None,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
-
-
-def convert_sd15(
-    checkpoint,
-    output_dir,
-    *,
-    dtype=None,
-    tokenizer=None,
-    config_from=None,
-    allow_unsafe_pickle=False,
-    overwrite=False,
-    log: Log | None = stderr_line,
-) -> Path:
-    """An SD 1.5 single file (``.ckpt``/``.safetensors``) -> ``vae/ unet/ text_encoder/ scheduler/``."""
-    return convert(
-        "sd15",
-        checkpoint,
-        output_dir,
-        dtype=dtype,
-        tokenizer=tokenizer,
-        config_from=config_from,
-        allow_unsafe_pickle=allow_unsafe_pickle,
-        overwrite=overwrite,
-        log=log,
-    )
+    """,
+)
+convert_sd15 = _mode_converter(
+    "sd15",
+    """An SD 1.5 single file (``.ckpt``/``.safetensors``) -> ``vae/ unet/ text_encoder/ scheduler/``.""",
+)

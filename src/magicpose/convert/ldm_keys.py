@@ -79,6 +79,13 @@ def _first_blocks(layers: dict[int, set[int]], extra: set[int], first: int) -> d
     return start
 
 
+def _block_layer(block: str, kind: str, tail: str, key: str) -> str:
+    """An input or output block's res block (its layer 0) or transformer (its layer 1)."""
+    if kind == "resnets":
+        return f"{block}.0." + _rename_first(tail, UNET_RESNET, key)
+    return f"{block}.1.{tail}"
+
+
 def _mid_block(rest: str, has_attention: bool, key: str) -> str:
     m = re.match(r"(resnets|attentions)\.(\d+)\.(.*)", rest)
     if not m:
@@ -105,20 +112,16 @@ def _unet_map(keys: list[str], extra) -> dict[str, str]:
     for key in keys:
         if m := re.match(r"down_blocks\.(\d+)\.(resnets|attentions|downsamplers)\.(\d+)\.(.*)", key):
             level, kind, j, tail = int(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
-            if kind == "resnets":
-                ldm = f"input_blocks.{start[level] + j}.0." + _rename_first(tail, UNET_RESNET, key)
-            elif kind == "attentions":
-                ldm = f"input_blocks.{start[level] + j}.1.{tail}"
+            if kind != "downsamplers":
+                ldm = _block_layer(f"input_blocks.{start[level] + j}", kind, tail, key)
             else:  # the downsampler is a block of its own, after the level's res blocks
                 ldm = f"input_blocks.{start[level] + len(down_resnets[level])}.0." + tail.replace(
                     "conv.", "op.", 1
                 )
         elif m := re.match(r"up_blocks\.(\d+)\.(resnets|attentions|upsamplers)\.(\d+)\.(.*)", key):
             level, kind, j, tail = int(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
-            if kind == "resnets":
-                ldm = f"output_blocks.{up_start[level] + j}.0." + _rename_first(tail, UNET_RESNET, key)
-            elif kind == "attentions":
-                ldm = f"output_blocks.{up_start[level] + j}.1.{tail}"
+            if kind != "upsamplers":
+                ldm = _block_layer(f"output_blocks.{up_start[level] + j}", kind, tail, key)
             else:  # inside the level's last block, after its res block and transformer (if any)
                 last = up_start[level] + len(up_resnets[level]) - 1
                 ldm = f"output_blocks.{last}.{2 if level in up_attention else 1}.{tail}"

@@ -39,6 +39,23 @@ _BACKBONE_WHAT = "torchvision's VGG16 weights (vgg16-397923af.pth)"
 _HEADS_WHAT = "the lpips package's VGG linear heads (weights/v0.1/vgg.pth)"
 
 
+def vgg_layers(cfg: Sequence[int | str], relu_inplace: bool) -> list[nn.Module]:
+    """The layers of torchvision's VGG ``features`` (same indices) for a configuration: "M" is a 2x2 max-pool,
+    a number a 3x3 convolution to that many channels followed by its ReLU."""
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for item in cfg:
+        if item == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [
+                nn.Conv2d(in_channels, int(item), kernel_size=3, padding=1),
+                nn.ReLU(inplace=relu_inplace),
+            ]
+            in_channels = int(item)
+    return layers
+
+
 class VGG16Features(nn.Module):
     """The conv trunk of torchvision's ``vgg16().features`` up to relu5_3 (indices 0-29, same names).
 
@@ -47,16 +64,8 @@ class VGG16Features(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        in_channels = 3
-        for item in _VGG16_CFG:
-            if item == "M":
-                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            else:
-                # Not in-place: a tapped activation must not be overwritten by a later layer.
-                layers += [nn.Conv2d(in_channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
-                in_channels = item
-        self.features = nn.Sequential(*layers)
+        # Not in-place: a tapped activation must not be overwritten by a later layer.
+        self.features = nn.Sequential(*vgg_layers(_VGG16_CFG, relu_inplace=False))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         taps = []

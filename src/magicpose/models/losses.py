@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from magicpose.errors import InputError, first_line
+from magicpose.eval.lpips import vgg_layers
 
 __all__ = [
     "VGG19_SLICES",
@@ -109,15 +110,7 @@ _FIX = "pass a torchvision vgg19 state dict, or set the perceptual loss weight t
 def vgg19_features() -> nn.Sequential:
     """torchvision's ``vgg19().features`` (37 layers, same indices, randomly initialised), built here
     because torchvision is not importable beside this torch."""
-    layers: list[nn.Module] = []
-    channels = 3
-    for v in _VGG19_CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [nn.Conv2d(channels, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            channels = int(v)
-    return nn.Sequential(*layers)
+    return nn.Sequential(*vgg_layers(_VGG19_CFG, relu_inplace=True))
 
 
 class VGGPerceptualLoss(nn.Module):

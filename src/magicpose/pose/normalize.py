@@ -386,22 +386,15 @@ def normalize_poses(
     source: PoseSequence | Iterable[FramePose],
     target: PoseSequence | Iterable[FramePose],
     *,
-    median_frac: float = 0.5,
-    target_median_frac: float | None = None,
-    recenter: str = "scaled",
     smooth_window: int | None = 7,
     other_people: str = "drop",
+    **fit_options,
 ) -> list[FramePose]:
-    """Fit on ``source`` and ``target`` (:func:`fit_normalizer`) and return the normalised source frames
-    (:meth:`PoseNormalizer.apply`): one :class:`FramePose` per source frame, on the target's canvas."""
+    """Fit on ``source`` and ``target`` (:func:`fit_normalizer`, given ``fit_options``: ``median_frac``,
+    ``target_median_frac``, ``recenter``) and return the normalised source frames (:meth:`PoseNormalizer.apply`):
+    one :class:`FramePose` per source frame, on the target's canvas."""
     source_frames = _as_frames(source, "source")
-    normalizer = fit_normalizer(
-        source_frames,
-        target,
-        median_frac=median_frac,
-        target_median_frac=target_median_frac,
-        recenter=recenter,
-    )
+    normalizer = fit_normalizer(source_frames, target, **fit_options)
     return normalizer.apply(source_frames, smooth_window=smooth_window, other_people=other_people)
 
 

@@ -35,6 +35,14 @@ FLOOR_PATTERNS = ("plain", "boards", "tiles")
 # Stream tag mixed into every identity's seed, so identity ids and motion ids never share random streams.
 _IDENTITY_STREAM = 0x1D3A7
 
+
+def check_id(what: str, value: object) -> int:
+    """An identity's or a dance's id as an int; a ValueError unless it is a non-negative integer (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"{what} id must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 _SKIN_TONES: tuple[RGB, ...] = (
     (255, 224, 196), (243, 199, 170), (226, 176, 140), (208, 150, 108),
     (176, 116, 78), (141, 90, 60), (105, 66, 44), (236, 190, 140),
@@ -116,9 +124,7 @@ class Identity:
     @classmethod
     def from_id(cls, identity_id: int) -> Identity:
         """The identity with this non-negative integer id (same id, same person, on any machine)."""
-        if isinstance(identity_id, bool) or not isinstance(identity_id, int | np.integer) or identity_id < 0:
-            raise ValueError(f"identity id must be a non-negative integer, got {identity_id!r}")
-        identity_id = int(identity_id)
+        identity_id = check_id("identity", identity_id)
         rng = np.random.default_rng([_IDENTITY_STREAM, identity_id])
         u = rng.uniform
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from magicpose.pose.schema import PersonPose
-from magicpose.synthetic.identity import Identity
+from magicpose.synthetic.identity import Identity, check_id
 
 __all__ = [
     "FACE_LOCAL",
@@ -213,9 +213,7 @@ class Motion:
     @classmethod
     def from_id(cls, motion_id: int) -> Motion:
         """The dance with this non-negative integer id (same id, same dance, on any machine)."""
-        if isinstance(motion_id, bool) or not isinstance(motion_id, int | np.integer) or motion_id < 0:
-            raise ValueError(f"motion id must be a non-negative integer, got {motion_id!r}")
-        motion_id = int(motion_id)
+        motion_id = check_id("motion", motion_id)
         rng = np.random.default_rng([_MOTION_STREAM, motion_id])
         tempo = float(rng.uniform(0.35, 0.8))
         energy = float(rng.uniform(0.6, 1.15))

@@ -149,64 +149,33 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
             )
         downloads = gr.File(label="Download", file_count="multiple", interactive=False, elem_id="downloads")
 
-        inputs = [
-            reference,
-            driving_files,
-            driving_path,
-            generator,
-            steps,
-            guidance,
-            seed,
-            height,
-            width,
-            frames_per_batch,
-            fps,
-            frames_are_video,
-            align,
-            smooth,
-            stride,
-            max_frames,
-        ]
+        # the form's boxes under JobForm's field names: Gradio passes their values to run() by these names
+        form_boxes = {
+            "reference": reference,
+            "driving_files": driving_files,
+            "driving_path": driving_path,
+            "generator": generator,
+            "steps": steps,
+            "guidance_scale": guidance,
+            "seed": seed,
+            "height": height,
+            "width": width,
+            "frames_per_batch": frames_per_batch,
+            "fps": fps,
+            "frames_are_video": frames_are_video,
+            "align": align,
+            "smooth": smooth,
+            "stride": stride,
+            "max_frames": max_frames,
+        }
         outputs = [status, poses, video, preview, downloads]
 
         def run(
-            ref,
-            files,
-            path,
-            gen,
-            n_steps,
-            scale,
-            seed_,
-            h,
-            w,
-            fpb,
-            rate,
-            as_video,
-            align_,
-            smooth_,
-            stride_,
-            max_frames_,
             request: gr.Request,
             progress=gr.Progress(),  # noqa: B008 - Gradio's idiom
+            **form_values,
         ):
-            form = JobForm(
-                ref,
-                files,
-                path,
-                gen,
-                n_steps,
-                scale,
-                seed_,
-                h,
-                w,
-                fpb,
-                rate,
-                as_video,
-                align_,
-                smooth_,
-                stride_,
-                max_frames_,
-            )
+            form = JobForm(**form_values)
             handle = runner.start(form, request.session_hash)
             lines: list[str] = []
             yield "", None, None, None, None
@@ -248,7 +217,7 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
             runner.stop(request.session_hash)
 
         generate.click(new_job, None, None, queue=False).then(
-            run, inputs, outputs, concurrency_limit=1, show_progress_on=[status]
+            run, outputs=outputs, inputs_kwargs=form_boxes, concurrency_limit=1, show_progress_on=[status]
         )
         stop.click(stop_job, None, None, queue=False)
         demo.unload(stop_job)  # a tab closed or reloaded mid-job: stop it rather than finish for no one

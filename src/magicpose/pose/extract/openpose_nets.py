@@ -46,6 +46,11 @@ _VGG_HEAD = (
     ("pool3_stage1",),
     ("conv4_1", 256, 512, 3), ("conv4_2", 512, 512, 3),
 )  # fmt: skip
+# The hand and face networks' trunk: the VGG head, then on to 128 features.
+_HAND_FACE_HEAD = _VGG_HEAD + (
+    ("conv4_3", 512, 512, 3), ("conv4_4", 512, 512, 3), ("conv5_1", 512, 512, 3),
+    ("conv5_2", 512, 512, 3), ("conv5_3_CPM", 512, 128, 3),
+)  # fmt: skip
 
 
 def _w(channels: int, div: int) -> int:
@@ -126,12 +131,8 @@ class HandPoseNet(nn.Module):
         super().__init__()
         d = width_div
         feat = _w(128, d)
-        head = _VGG_HEAD + (
-            ("conv4_3", 512, 512, 3), ("conv4_4", 512, 512, 3), ("conv5_1", 512, 512, 3),
-            ("conv5_2", 512, 512, 3), ("conv5_3_CPM", 512, 128, 3),
-        )  # fmt: skip
         no_relu = {"conv6_2_CPM"} | {f"Mconv7_stage{i}" for i in range(2, 7)}
-        self.model1_0 = _layers(head, no_relu, d)
+        self.model1_0 = _layers(_HAND_FACE_HEAD, no_relu, d)
         self.model1_1 = _layers(
             (("conv6_1_CPM", 128, 512, 1), ("conv6_2_CPM", 512, HAND_HEATMAPS, 1)),
             no_relu,
@@ -162,12 +163,7 @@ class FaceNet(nn.Module):
         super().__init__()
         d = width_div
         feat = _w(128, d)
-        head = _VGG_HEAD + (
-            ("conv4_3", 512, 512, 3), ("conv4_4", 512, 512, 3), ("conv5_1", 512, 512, 3),
-            ("conv5_2", 512, 512, 3), ("conv5_3_CPM", 512, 128, 3),
-            ("conv6_1_CPM", 128, 512, 1), ("conv6_2_CPM", 512, FACE_HEATMAPS, 1),
-        )  # fmt: skip
-        spec = list(head)
+        spec = [*_HAND_FACE_HEAD, ("conv6_1_CPM", 128, 512, 1), ("conv6_2_CPM", 512, FACE_HEATMAPS, 1)]
         for i in range(2, 7):
             spec += _refine_stage([f"Mconv{j}_stage{i}" for j in range(1, 8)])
         fixed = {"conv6_2_CPM:out": FACE_HEATMAPS}
@@ -182,7 +178,7 @@ class FaceNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         relu, pool = torch.relu, nn.functional.max_pool2d
         h = x
-        for entry in _VGG_HEAD + (("conv4_3",), ("conv4_4",), ("conv5_1",), ("conv5_2",), ("conv5_3_CPM",)):
+        for entry in _HAND_FACE_HEAD:
             name = entry[0]
             h = pool(h, 2, 2) if name.startswith("pool") else relu(getattr(self, name)(h))
         feat = h
