@@ -185,7 +185,9 @@ def test_validation_previews_source_driving_and_generated_frames(data, tmp_path)
     from PIL import Image
 
     run = tmp_path / "run"
-    trainer = _trainer(data, run, **{"validation.every_steps": 2, "validation.num_frames": 3, "train.max_steps": 2})
+    trainer = _trainer(
+        data, run, **{"validation.every_steps": 2, "validation.num_frames": 3, "train.max_steps": 2}
+    )
     trainer.train()
     (preview,) = sorted((run / "validation").iterdir())
     assert preview.name == "step-000002.png"
