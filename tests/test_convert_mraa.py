@@ -142,3 +142,16 @@ def test_other_checkpoints_are_refused_in_one_line(tmp_path):
     with pytest.raises(InputError, match="truncated.pth"):
         convert_mraa(truncated, tmp_path / "d", log=None)
     assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_the_command_converts_and_refuses_options_of_other_modes(tmp_path, capsys):
+    from magicpose.cli import main
+
+    source = save_original(pipeline(), tmp_path / "cpk.pth")
+    assert main(["convert", "mraa", str(source), str(tmp_path / "out"), "--dtype", "fp32"]) == 0
+    assert states(MRAAPipeline.from_pretrained(tmp_path / "out")).keys() == states(pipeline()).keys()
+    capsys.readouterr()
+    assert main(["convert", "mraa", str(source), str(tmp_path / "other"), "--face", str(source)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--face is an option of `magicpose convert pose2vid`" in err[0]
+    assert not (tmp_path / "other").exists()
