@@ -487,6 +487,43 @@ def test_stack_rows_pads_to_the_widest() -> None:
     assert (stacked[3] == 7).all()
 
 
+def _page_components(config: UIConfig) -> dict[str, dict]:
+    """The props of the page's components, by label (elem_id where there is one)."""
+    pytest.importorskip("gradio")
+    from magicpose.ui.app import build_app
+
+    demo = build_app(config, JobRunner(config))
+    props = [c.get("props", {}) for c in demo.config["components"]]
+    return {p.get("elem_id") or p.get("label"): p for p in props if p.get("elem_id") or p.get("label")}
+
+
+def test_mraa_is_offered_only_with_its_weights() -> None:
+    plain = _page_components(UIConfig())
+    assert [c[0] for c in plain["Generator"]["choices"]] == ["magicpose"] and not plain["Generator"][
+        "visible"
+    ]
+    both = _page_components(UIConfig(vid2vid_weights="v", mraa_weights="m"))
+    assert [c[0] for c in both["Generator"]["choices"]] == ["magicpose", "vid2vid", "mraa"]
+    assert both["Generator"]["visible"]
+    mode = both["mraa-mode"]  # MRAA's modes, hidden until MRAA is chosen
+    assert [c[0] for c in mode["choices"]] == ["standard", "relative", "avd"]
+    assert (mode["value"], mode["visible"]) == (InferOptions.mode, False)
+
+
+def test_choosing_mraa_shows_its_mode_and_names_driving_frames() -> None:
+    from magicpose.ui.app import generator_view
+
+    mraa, magicpose = generator_view("mraa", tools=True), generator_view("magicpose", tools=True)
+    assert mraa["mode"] == {"visible": True} and magicpose["mode"] == {"visible": False}
+    assert mraa["align"] == mraa["smooth"] == {"visible": False}  # they shape extracted poses: not MRAA's
+    assert magicpose["align"] == {"visible": True} and generator_view("magicpose", False)["align"] == {
+        "visible": False
+    }
+    assert mraa["poses"]["label"].startswith("Driving frames MRAA follows")
+    assert mraa["preview"]["label"] == "Reference | driving frame | result"
+    assert magicpose["preview"]["label"] == "Reference | pose | result"
+
+
 # -- without Gradio -------------------------------------------------------------------------------------------
 
 
