@@ -2,36 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
-from gan_runs import EXAMPLE, infer_args, infer_frames, pngs
+from gan_runs import EXAMPLE, infer_args, infer_frames, pngs, tiny_mraa
 from PIL import Image
 
 from magicpose import cli
-from magicpose.models.mraa_avd import AVDNetwork
-from magicpose.models.mraa_background import BackgroundMotionPredictor
-from magicpose.models.mraa_generator import MRAAGenerator
-from magicpose.models.mraa_regions import RegionPredictor
 from magicpose.pipelines.pipeline_mraa import MRAAPipeline
 
-SMALL = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
 DRIVING = EXAMPLE / "driving"
-
-
-def tiny_mraa(avd: bool) -> MRAAPipeline:
-    torch.manual_seed(0)
-    return MRAAPipeline(
-        region_predictor=RegionPredictor(num_regions=3, **SMALL),
-        generator=MRAAGenerator(
-            num_regions=3,
-            block_expansion=4,
-            max_features=16,
-            num_bottleneck_blocks=1,
-            flow_params=SMALL,
-            sample_size=32,
-        ),
-        avd_network=AVDNetwork(num_regions=3, id_bottleneck=8, pose_bottleneck=8) if avd else None,
-        bg_predictor=BackgroundMotionPredictor("affine", **SMALL),
-    )
 
 
 @pytest.fixture(scope="module")
