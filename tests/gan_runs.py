@@ -43,32 +43,3 @@ def infer_frames(output: Path, *extra: str, **named) -> list[np.ndarray]:
     """Run :func:`infer_args`, which must succeed; the frames it wrote (``<output stem>_frames/``)."""
     assert cli.main(infer_args(output, *extra, **named)) == 0
     return pngs(output.parent / f"{output.stem}_frames")
-
-
-MRAA_SMALL = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
-
-
-def tiny_mraa(avd: bool):
-    """An untrained MRAA pipeline small enough for the CPU (32x32 frames, 3 regions), seeded: the same each call."""
-    import torch
-
-    from magicpose.models.mraa_avd import AVDNetwork
-    from magicpose.models.mraa_background import BackgroundMotionPredictor
-    from magicpose.models.mraa_generator import MRAAGenerator
-    from magicpose.models.mraa_regions import RegionPredictor
-    from magicpose.pipelines.pipeline_mraa import MRAAPipeline
-
-    torch.manual_seed(0)
-    return MRAAPipeline(
-        region_predictor=RegionPredictor(num_regions=3, **MRAA_SMALL),
-        generator=MRAAGenerator(
-            num_regions=3,
-            block_expansion=4,
-            max_features=16,
-            num_bottleneck_blocks=1,
-            flow_params=MRAA_SMALL,
-            sample_size=32,
-        ),
-        avd_network=AVDNetwork(num_regions=3, id_bottleneck=8, pose_bottleneck=8) if avd else None,
-        bg_predictor=BackgroundMotionPredictor("affine", **MRAA_SMALL),
-    )

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from gan_runs import EXAMPLE, infer_args, infer_frames, pngs, tiny_mraa
+from gan_runs import EXAMPLE, infer_args, infer_frames, pngs
 from PIL import Image
 
 from magicpose import cli
 from magicpose.pipelines.pipeline_mraa import MRAAPipeline
+from magicpose.tiny_models import make_mraa_pipeline
 
 DRIVING = EXAMPLE / "driving"
 
@@ -16,7 +17,7 @@ def weights(tmp_path_factory):
     folders = {}
     for avd in (True, False):
         folder = tmp_path_factory.mktemp("mraa") / ("with_avd" if avd else "no_avd")
-        tiny_mraa(avd).save_pretrained(folder)
+        make_mraa_pipeline(avd=avd).save_pretrained(folder)
         folders[avd] = folder
     return folders
 

@@ -7,31 +7,16 @@ import torch
 
 from magicpose.convert.mraa import convert_mraa, from_original_key, to_original, to_original_key
 from magicpose.errors import InputError
-from magicpose.models.mraa_avd import AVDNetwork
-from magicpose.models.mraa_background import BackgroundMotionPredictor
-from magicpose.models.mraa_generator import MRAAGenerator
-from magicpose.models.mraa_regions import RegionPredictor
 from magicpose.pipelines.pipeline_mraa import MRAAPipeline
-
-SMALL = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
+from magicpose.tiny_models import make_mraa_pipeline
 
 
 def pipeline(avd=True, bg_type="affine", pca_based=True, region_scale=0.25, deformed=True, occlusion=True):
-    torch.manual_seed(0)
-    pipe = MRAAPipeline(
-        region_predictor=RegionPredictor(
-            num_regions=3, pca_based=pca_based, scale_factor=region_scale, **SMALL
-        ),
-        generator=MRAAGenerator(
-            num_regions=3,
-            block_expansion=4,
-            max_features=16,
-            num_bottleneck_blocks=2,
-            flow_params={**SMALL, "use_deformed_source": deformed, "estimate_occlusion_map": occlusion},
-            sample_size=32,
-        ),
-        avd_network=AVDNetwork(num_regions=3, id_bottleneck=8, pose_bottleneck=6) if avd else None,
-        bg_predictor=BackgroundMotionPredictor(bg_type, **SMALL),
+    pipe = make_mraa_pipeline(
+        avd=avd,
+        bg_type=bg_type,
+        regions={"pca_based": pca_based, "scale_factor": region_scale},
+        flow={"use_deformed_source": deformed, "estimate_occlusion_map": occlusion},
     )
     with torch.no_grad():  # every tensor distinct, batch-norm statistics included
         for name in ("region_predictor", "generator", "avd_network", "bg_predictor"):

@@ -2,17 +2,11 @@
 
 import pytest
 import torch
+from mraa_cases import random_regions
 
 from magicpose.models.losses import VGGPerceptualLoss
 from magicpose.models.mraa_regions import Regions
 from magicpose.training.mraa_losses import PerceptualPyramidLoss, RandomWarp, equivariance_losses
-
-
-def regions(batch=2, k=3, seed=0) -> Regions:
-    g = torch.Generator().manual_seed(seed)
-    shift = torch.rand(batch, k, 2, generator=g) - 0.5
-    affine = torch.randn(batch, k, 2, 2, generator=g) * 0.2 + torch.eye(2) * 0.3
-    return Regions(shift, affine @ affine.transpose(-1, -2), affine)
 
 
 def test_a_warp_without_noise_is_the_identity_on_points_and_images():
@@ -43,7 +37,7 @@ def test_the_jacobian_of_an_affine_warp_is_its_matrix_and_of_a_spline_matches_fi
 
 def test_equivariance_terms_vanish_for_consistent_regions_and_measure_a_misplaced_centre():
     warp = RandomWarp(2, sigma_affine=0.0, sigma_tps=0.0)
-    found = regions()
+    found = random_regions()
     shift_term, affine_term = equivariance_losses(found, found, warp)
     assert shift_term.item() == pytest.approx(0, abs=1e-7)
     assert affine_term.item() == pytest.approx(0, abs=1e-6)
@@ -58,7 +52,7 @@ def test_equivariance_terms_vanish_for_consistent_regions_and_measure_a_misplace
 def test_regions_found_on_a_warped_frame_map_back_through_the_warp():
     g = torch.Generator().manual_seed(3)
     warp = RandomWarp(1, sigma_affine=0.05, sigma_tps=0.005, generator=g)
-    truth = regions(batch=1)
+    truth = random_regions(batch=1)
     # regions 𝒯 maps onto ``truth``: solve 𝒯(μ') = μ by fixed-point iteration on the small perturbation
     inverse = truth.shift.clone()
     for _ in range(50):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from mraa_cases import random_regions
 
 from magicpose.models.mraa_avd import AVDNetwork, regions_to_vector, vector_to_regions
 from magicpose.models.mraa_background import BackgroundMotionPredictor
@@ -18,15 +19,9 @@ from magicpose.models.mraa_regions import (
     region_motions,
     relative_regions,
 )
+from magicpose.tiny_models import MRAA_TINY_HOURGLASS
 
-TINY_HOURGLASS = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
-
-
-def random_regions(batch=2, k=3, seed=0) -> Regions:
-    g = torch.Generator().manual_seed(seed)
-    shift = torch.rand(batch, k, 2, generator=g) - 0.5
-    affine = torch.randn(batch, k, 2, 2, generator=g) * 0.2 + torch.eye(2) * 0.3
-    return Regions(shift, affine @ affine.transpose(-1, -2), affine)
+TINY_HOURGLASS = MRAA_TINY_HOURGLASS
 
 
 def test_coordinate_grid_puts_minus_one_and_one_on_the_outer_pixels():

@@ -4,36 +4,18 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from magicpose.cli import main
 from magicpose.eval.reconstruction import reconstruct_videos
-from magicpose.models.mraa_background import BackgroundMotionPredictor
-from magicpose.models.mraa_generator import MRAAGenerator
-from magicpose.models.mraa_regions import RegionPredictor
 from magicpose.pipelines.pipeline_mraa import MRAAPipeline
-
-SMALL = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
+from magicpose.tiny_models import make_mraa_pipeline
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    pipe = MRAAPipeline(
-        region_predictor=RegionPredictor(num_regions=3, **SMALL),
-        generator=MRAAGenerator(
-            num_regions=3,
-            block_expansion=4,
-            max_features=16,
-            num_bottleneck_blocks=1,
-            flow_params=SMALL,
-            sample_size=32,
-        ),
-        bg_predictor=BackgroundMotionPredictor("affine", **SMALL),
-    )
     folder = tmp_path_factory.mktemp("mraa") / "weights"
-    pipe.save_pretrained(folder)
+    make_mraa_pipeline(avd=False).save_pretrained(folder)
     return folder
 
 

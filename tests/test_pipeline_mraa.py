@@ -2,37 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 
-from magicpose.models.mraa_avd import AVDNetwork
-from magicpose.models.mraa_background import BackgroundMotionPredictor
-from magicpose.models.mraa_generator import MRAAGenerator
-from magicpose.models.mraa_regions import RegionPredictor
 from magicpose.pipelines.pipeline_mraa import MRAAPipeline
-
-SMALL = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
+from magicpose.tiny_models import make_mraa_pipeline
 
 
 def tiny_pipeline(avd=True, seed=0) -> MRAAPipeline:
-    torch.manual_seed(seed)
-    pipe = MRAAPipeline(
-        region_predictor=RegionPredictor(num_regions=3, **SMALL),
-        generator=MRAAGenerator(
-            num_regions=3,
-            block_expansion=4,
-            max_features=16,
-            num_bottleneck_blocks=1,
-            flow_params=SMALL,
-            sample_size=32,
-        ),
-        avd_network=AVDNetwork(num_regions=3, id_bottleneck=8, pose_bottleneck=8) if avd else None,
-        bg_predictor=BackgroundMotionPredictor("affine", **SMALL),
-    )
-    for net in (pipe.region_predictor, pipe.generator, pipe.avd_network, pipe.bg_predictor):
-        if net is not None:
-            net.eval()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return make_mraa_pipeline(seed=seed, avd=avd)
 
 
 def frames(n=3, size=40, seed=1):

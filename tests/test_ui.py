@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from gan_runs import infer_frames, tiny_mraa
+from gan_runs import infer_frames
 from PIL import Image
 
 from magicpose import cli
@@ -24,6 +24,7 @@ from magicpose.image_utils import center_crop_resize
 from magicpose.infer import DEFAULT_DRIVING_VIDEO, InferOptions
 from magicpose.pose import read_openpose_json
 from magicpose.pose.extract import BACKENDS, PoseExtractor
+from magicpose.tiny_models import make_mraa_pipeline
 from magicpose.ui.jobs import JobForm, JobRunner, UIConfig, infer_options, pose_sheet, stack_rows
 from magicpose.ui.uploads import DrivingSource, stage_driving_input
 from magicpose.video import VideoWriter, video_info
@@ -159,7 +160,7 @@ DRIVING_FILES = sorted(DRIVING.glob("*.png"))
 @pytest.fixture(scope="module")
 def mraa_weights(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("mraa") / "weights"
-    tiny_mraa(avd=True).save_pretrained(folder)
+    make_mraa_pipeline(avd=True).save_pretrained(folder)
     return folder
 
 

@@ -30,10 +30,16 @@ BACKGROUND_TYPES = ("zero", "shift", "affine", "perspective")
 
 
 @dataclass
-class RegionPredictorConfig:
+class HourglassConfig:
+    """A network's U-Net (or encoder): filters at the first level, the cap, the number of halvings."""
+
     block_expansion: int = 32
     max_features: int = 1024
     num_blocks: int = 5
+
+
+@dataclass
+class RegionPredictorConfig(HourglassConfig):
     temperature: float = 0.1
     scale_factor: float = 0.25
     pca_based: bool = True  # False: the paper's regression ablation
@@ -41,10 +47,8 @@ class RegionPredictorConfig:
 
 
 @dataclass
-class FlowPredictorConfig:
+class FlowPredictorConfig(HourglassConfig):
     block_expansion: int = 64
-    max_features: int = 1024
-    num_blocks: int = 5
     scale_factor: float = 0.25
     region_var: float = 0.01  # the Gaussians' variance when use_covar_heatmap is off
     use_covar_heatmap: bool = True
@@ -62,11 +66,8 @@ class GeneratorConfig:
 
 
 @dataclass
-class BackgroundConfig:
+class BackgroundConfig(HourglassConfig):
     bg_type: str = "affine"  # zero, shift, affine or perspective
-    block_expansion: int = 32
-    max_features: int = 1024
-    num_blocks: int = 5
 
 
 @dataclass

@@ -19,6 +19,7 @@ step and the rank, so a resumed run repeats the uninterrupted one.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,43 +44,19 @@ COMPONENTS = ("region_predictor", "generator", "bg_predictor", "avd_network")
 
 
 def build_pipeline(cfg: MRAATrainingConfig) -> MRAAPipeline:
-    """Freshly initialised networks as the config describes them (the AVD network only for train_avd)."""
+    """Freshly initialised networks as the config describes them (each section's fields are its network's
+    arguments; the AVD network is built by the train_avd stage)."""
     m = cfg.model
-    r, f, g, b = m.regions, m.flow, m.generator, m.background
     return MRAAPipeline(
-        region_predictor=RegionPredictor(
-            num_regions=m.num_regions,
-            block_expansion=r.block_expansion,
-            max_features=r.max_features,
-            num_blocks=r.num_blocks,
-            temperature=r.temperature,
-            scale_factor=r.scale_factor,
-            pca_based=r.pca_based,
-            pad=r.pad,
-        ),
+        region_predictor=RegionPredictor(num_regions=m.num_regions, **asdict(m.regions)),
         generator=MRAAGenerator(
             num_regions=m.num_regions,
-            block_expansion=g.block_expansion,
-            max_features=g.max_features,
-            num_down_blocks=g.num_down_blocks,
-            num_bottleneck_blocks=g.num_bottleneck_blocks,
-            skips=g.skips,
             revert_axis_swap=m.revert_axis_swap,
-            flow_params={
-                "block_expansion": f.block_expansion,
-                "max_features": f.max_features,
-                "num_blocks": f.num_blocks,
-                "scale_factor": f.scale_factor,
-                "region_var": f.region_var,
-                "use_covar_heatmap": f.use_covar_heatmap,
-                "use_deformed_source": f.use_deformed_source,
-                "estimate_occlusion_map": f.estimate_occlusion_map,
-            },
+            flow_params=asdict(m.flow),
             sample_size=cfg.data.size,
+            **asdict(m.generator),
         ),
-        bg_predictor=BackgroundMotionPredictor(
-            b.bg_type, block_expansion=b.block_expansion, max_features=b.max_features, num_blocks=b.num_blocks
-        ),
+        bg_predictor=BackgroundMotionPredictor(**asdict(m.background)),
     )
 
 
