@@ -173,8 +173,6 @@ AT_LEAST = {
     "data.size": 16,
     "data.num_repeats": 1,
     "data.jitter": 0,
-    "train.adam_beta1": 0,
-    "train.adam_beta2": 0,
     "train.lr_gamma": 0,
     "loss.l1_weight": 0,
     "loss.equivariance_shift": 0,
