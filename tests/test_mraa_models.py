@@ -214,3 +214,11 @@ def test_avd_round_trips_regions_and_ignores_source_axis_sign_flips():
     assert out.shift.shape == (3, 4, 2) and out.affine.shape == (3, 4, 2, 2)
     assert torch.equal(out.shift, flipped.shift)
     assert torch.allclose(out.covar, out.affine @ out.affine.transpose(-1, -2))
+
+
+def test_the_identity_motion_gives_the_source_back_exactly():
+    from magicpose.models.mraa_blocks import sample
+
+    image = torch.rand(2, 3, 16, 24)
+    grid = coordinate_grid(16, 24).expand(2, 16, 24, 2)
+    assert torch.allclose(sample(image, grid), image, atol=1e-6)
