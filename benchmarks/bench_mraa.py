@@ -308,8 +308,8 @@ def bench_config(name: str, args, work: Path, started: float) -> dict:
 
 def table(result: dict) -> None:
     head = (
-        f"{'config':9s} {'size':>7s} | {'eager':>6s} | {'compile':>7s} {'ratio':>5s} {'max|d|':>7s} "
-        f"{'uint8':>5s} {'comp s':>6s} {'b-even':>6s} | {'pipe':>6s} {'ratio':>5s} {'uint8':>5s}"
+        f"{'config':9s} {'size':>7s} | {'eager':>7s} | {'compile':>7s} {'ratio':>5s} {'max|d|':>7s} "
+        f"{'uint8':>5s} {'comp s':>6s} {'b-even':>6s} | {'pipe':>7s} {'ratio':>5s} {'uint8':>5s}"
     )
     log(
         "frames/s; ratio: frames/s over the eager frames/s (compile: over the eager runs of its own process); "
@@ -323,10 +323,10 @@ def table(result: dict) -> None:
         size = CONFIGS[name][1]
         row = entry[size]
         log(
-            f"{name:9s} {size:>7s} | {row['eager_fps']:6.3f} | {fmt(row['compile_fps'], '7.3f')} "
+            f"{name:9s} {size:>7s} | {row['eager_fps']:7.3f} | {fmt(row['compile_fps'], '7.3f')} "
             f"{fmt(row['ratio_compile_over_eager'], '5.2f')} {fmt(row['max_abs_diff_compile'], '7.1e')} "
             f"{fmt(row['max_abs_diff_compile_uint8'], '5')} {fmt(row['compile_s'], '6.0f')} "
-            f"{fmt(row['compile_break_even_frames'], '6.0f')} | {row['pipeline_fps']:6.3f} "
+            f"{fmt(row['compile_break_even_frames'], '6.0f')} | {row['pipeline_fps']:7.3f} "
             f"{row['ratio_pipeline_over_eager']:5.2f} {row['max_abs_diff_pipeline_uint8']:5d}"
         )
         if row["compile_skipped"]:
