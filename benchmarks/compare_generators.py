@@ -15,8 +15,14 @@ trained on this dancer, while MagicPose sees the dancer only through frame 0.
 
 Generators: ``magicpose`` (the demo weights, --steps DDIM steps), ``pose2vid`` (body generator only),
 ``pose2vid_face`` (with its face enhancer, when the weights folder has one), ``vid2vid`` (the vid2vid demo,
-streamed from frame 0's pose as pose2vid's recursion is) and ``copy_reference`` (frame 0 repeated). A
-generator whose weights folder is missing is skipped with the reason.
+streamed from frame 0's pose as pose2vid's recursion is), ``mraa`` (the MRAA demo in standard mode, frame 0
+moved as the true frames 1..N move: MRAA follows a driving video, not poses, so this is its self-
+reenactment) and ``copy_reference`` (frame 0 repeated). A generator whose weights folder is missing is
+skipped with the reason.
+
+A second table scores MRAA across identities: another held-out dancer's frame 0 as the source, driven by the
+demo dancer's true frames, against the true renders of that other dancer in the same motion, for each of
+MRAA's modes (standard, relative, avd) and copy_reference.
 
 Frames are written as OUT/gt/<motion>/<k>.png and OUT/<generator>/<motion>/<k>.png (k = 1..N), and each
 generator folder is scored against OUT/gt with magicpose.eval (pair_folders + evaluate_videos, every
@@ -42,7 +48,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from eval_gan import SIZE, add_weights_arguments, case, demo_dancer, run_magicpose, run_pose2vid, run_vid2vid
+from eval_gan import (
+    SIZE,
+    add_weights_arguments,
+    case,
+    demo_dancer,
+    run_magicpose,
+    run_mraa,
+    run_pose2vid,
+    run_vid2vid,
+)
 from PIL import Image
 from results import record as keep_result
 
@@ -63,7 +78,9 @@ from magicpose.eval.preprocess import CLIP_LENGTH, FID_PROTOCOLS, clip_count
 from magicpose.eval.temporal import frame_difference_error
 from magicpose.synthetic import split_ids
 
-GENERATORS = ("magicpose", "pose2vid", "pose2vid_face", "vid2vid", "copy_reference")
+GENERATORS = ("magicpose", "pose2vid", "pose2vid_face", "vid2vid", "mraa", "copy_reference")
+MRAA_MODES = ("standard", "relative", "avd")
+CROSS = "cross_identity"  # the folder of the cross-identity set
 GT = "gt"
 SPLIT_SEED = 1234  # eval_gan.py's default --seed: the same held-out motions as its self-reenactment
 
@@ -82,9 +99,15 @@ def unavailable(flag: str, folder: str) -> str | None:
 
 
 def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
-    """{name: function(reference, maps, keypoints, n) -> frames 1..N} and {name: why it does not run}."""
+    """{name: function(truth, maps, keypoints, n) -> frames 1..N}, {name: why it does not run} and the MRAA
+    pipeline (None when not run)."""
     from magicpose.pipelines.pipeline_pose2vid import Pose2VidPipeline
-    from magicpose.weights import load_pipeline, load_pose2vid_pipeline, load_vid2vid_pipeline
+    from magicpose.weights import (
+        load_mraa_pipeline,
+        load_pipeline,
+        load_pose2vid_pipeline,
+        load_vid2vid_pipeline,
+    )
 
     runs, not_run = {}, {}
     if reason := unavailable("magicpose", args.magicpose):
@@ -92,8 +115,8 @@ def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
     else:
         magicpose = load_pipeline(args.magicpose, device=device)
         magicpose.set_progress_bar_config(disable=True)
-        runs["magicpose"] = lambda reference, maps, keypoints, n: run_magicpose(
-            magicpose, reference, maps[1:], args.steps, args.seed + n
+        runs["magicpose"] = lambda truth, maps, keypoints, n: run_magicpose(
+            magicpose, truth[0], maps[1:], args.steps, args.seed + n
         )
     if reason := unavailable("pose2vid", args.pose2vid):
         not_run["pose2vid"] = not_run["pose2vid_face"] = reason
@@ -101,21 +124,27 @@ def load_generators(args, device: str) -> tuple[dict, dict[str, str]]:
         pose2vid = load_pose2vid_pipeline(args.pose2vid, device=device)
         body_only = Pose2VidPipeline(generator=pose2vid.generator)
         # The recursion starts at frame 0's pose, as in a video; frame 0 itself is not scored.
-        runs["pose2vid"] = lambda reference, maps, keypoints, n: run_pose2vid(body_only, maps, keypoints)[1:]
+        runs["pose2vid"] = lambda truth, maps, keypoints, n: run_pose2vid(body_only, maps, keypoints)[1:]
         if pose2vid.face_enhancer is None:
             not_run["pose2vid_face"] = f"weights folder '{args.pose2vid}' has no face enhancer"
         else:
-            runs["pose2vid_face"] = lambda reference, maps, keypoints, n: run_pose2vid(
-                pose2vid, maps, keypoints
-            )[1:]
+            runs["pose2vid_face"] = lambda truth, maps, keypoints, n: run_pose2vid(pose2vid, maps, keypoints)[
+                1:
+            ]
     if reason := unavailable("vid2vid", args.vid2vid):
         not_run["vid2vid"] = reason
     else:
         vid2vid = load_vid2vid_pipeline(args.vid2vid, device=device)
         # as pose2vid: the stream starts at frame 0's pose (hallucinated), frame 0 itself is not scored
-        runs["vid2vid"] = lambda reference, maps, keypoints, n: run_vid2vid(vid2vid, maps)[1:]
-    runs["copy_reference"] = lambda reference, maps, keypoints, n: [reference] * (len(maps) - 1)
-    return {name: runs[name] for name in GENERATORS if name in runs}, not_run
+        runs["vid2vid"] = lambda truth, maps, keypoints, n: run_vid2vid(vid2vid, maps)[1:]
+    mraa = None
+    if reason := unavailable("mraa", args.mraa):
+        not_run["mraa"] = reason
+    else:
+        mraa = load_mraa_pipeline(args.mraa, device=device)
+        runs["mraa"] = lambda truth, maps, keypoints, n: run_mraa(mraa, truth[0], truth[1:], "standard")
+    runs["copy_reference"] = lambda truth, maps, keypoints, n: [truth[0]] * (len(maps) - 1)
+    return {name: runs[name] for name in GENERATORS if name in runs}, not_run, mraa
 
 
 def write_frames(folder: Path, frames: list[np.ndarray]) -> None:
@@ -159,6 +188,53 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+CROSS_METRICS = ("l1", "psnr", "ssim")
+
+
+def cross_identity(
+    mraa, dancer: int, motions: list[int], frames: int, out: Path, split_seed: int, device
+) -> dict:
+    """MRAA across identities: another held-out dancer's frame 0 moved as the demo dancer's true frames move, each
+    mode and copy_reference scored against that dancer's true renders of the motion."""
+    other = split_ids(split_seed + 1, "test", 1)[0][0]
+    runs = {f"mraa_{mode}": mode for mode in MRAA_MODES if mode != "avd" or mraa.avd_network is not None}
+    ious: dict[str, list[float]] = {name: [] for name in (*runs, "copy_reference")}
+    for motion in motions:
+        _, _, driving, _ = case(dancer, motion, frames)
+        _, _, truth, background = case(other, motion, frames)
+        video = f"motion_{motion}"
+        write_frames(out / CROSS / GT / video, truth[1:])
+        figures = [foreground_mask(t, background) for t in truth[1:]]
+        outputs = {name: run_mraa(mraa, truth[0], driving[1:], mode) for name, mode in runs.items()}
+        outputs["copy_reference"] = [truth[0]] * frames
+        for name, made in outputs.items():
+            write_frames(out / CROSS / name / video, made)
+            ious[name].extend(
+                foreground_iou(foreground_mask(f, background), t) for f, t in zip(made, figures)
+            )
+    options = EvaluationOptions(metrics=CROSS_METRICS, device=device)
+    rows = {}
+    for name in ious:
+        report = evaluate_videos(pair_folders(out / CROSS / name, out / CROSS / GT), options, progress=False)
+        rows[name] = {"iou": float(np.mean(ious[name])), **report["metrics"]}
+    return {"source_identity": other, "driving_identity": dancer, "rows": rows}
+
+
+def cross_markdown(result: dict, motions: list[int], frames: int) -> str:
+    names = ("iou", *CROSS_METRICS)
+    heads = ["IoU ↑"] + [LABELS[n] + (" ↓" if n in LOWER_IS_BETTER else " ↑") for n in CROSS_METRICS]
+    lines = ["| MRAA, another dancer | " + " | ".join(heads) + " |", "|---|" + "---|" * len(names)]
+    for name, values in result["rows"].items():
+        lines.append(f"| {name} | " + " | ".join(format_value(n, values[n]) for n in names) + " |")
+    lines.append("")
+    lines.append(
+        f"- Set: dancer {result['source_identity']}'s frame 0 moved as dancer {result['driving_identity']}'s true "
+        f"frames 1..{frames} of {len(motions)} held-out motions move, scored against the true renders of dancer "
+        f"{result['source_identity']} in those motions, {SIZE}x{SIZE}."
+    )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -193,6 +269,7 @@ def main() -> None:
             "magicpose": "MagicPose weights, or 'none' to skip it",
             "pose2vid": "pose2vid weights (with or without face enhancer), or 'none' to skip both",
             "vid2vid": "vid2vid weights, or 'none' to skip it",
+            "mraa": "MRAA weights, or 'none' to skip it (and the cross-identity table)",
         },
     )
     parser.add_argument(
@@ -229,12 +306,12 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()
     networks, network_skipped, network_files = resolve_networks(args, device)
-    generators, not_run = load_generators(args, device)
+    generators, not_run, mraa = load_generators(args, device)
     for name, reason in not_run.items():
         log(f"{name}: not run ({reason})")
 
     out = Path(args.out)
-    for name in (GT, *GENERATORS):  # stale frames of an earlier run would break the pairing by name
+    for name in (GT, *GENERATORS, CROSS):  # stale frames of an earlier run would break the pairing by name
         shutil.rmtree(out / name, ignore_errors=True)
     dancer = demo_dancer()
     motions = [motion for _, motion in split_ids(args.split_seed, "test", args.motions)]
@@ -248,7 +325,7 @@ def main() -> None:
         figures = [foreground_mask(t, background) for t in truth[1:]]
         for name, generate in generators.items():
             tic = time.perf_counter()
-            frames = generate(truth[0], maps, keypoints, n)
+            frames = generate(truth, maps, keypoints, n)
             seconds[name] += time.perf_counter() - tic
             assert len(frames) == args.frames, (name, len(frames))
             write_frames(out / name / video, frames)
@@ -291,6 +368,10 @@ def main() -> None:
         f"seed {args.seed}; generation time on {device} per generator: {timing}."
     )
     table = markdown(rows, skipped, not_run, set_line)
+    cross = None
+    if mraa is not None:
+        cross = cross_identity(mraa, dancer, motions, args.frames, out, args.split_seed, device)
+        table += "\n" + cross_markdown(cross, motions, args.frames)
     (out / "compare_generators.md").write_text(table)
     record = {
         "set": {
@@ -308,6 +389,7 @@ def main() -> None:
         },
         "not_run": not_run,
         "generators": reports,
+        "cross_identity": cross,
     }
     (out / "compare_generators.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     log("")

@@ -40,7 +40,12 @@ from magicpose.synthetic import split_ids
 
 SIZE = 64  # the models' size: everything is resized to it as in training
 FPS = 8.0  # the dance's own frame rate: pose2vid generates frame after frame
-DEMO_WEIGHTS = {"magicpose": "demo", "pose2vid": "pose2vid_demo", "vid2vid": "vid2vid_demo"}
+DEMO_WEIGHTS = {
+    "magicpose": "demo",
+    "pose2vid": "pose2vid_demo",
+    "vid2vid": "vid2vid_demo",
+    "mraa": "mraa_demo",
+}
 
 
 def add_weights_arguments(parser: argparse.ArgumentParser, helps: dict[str, str | None]) -> None:
@@ -73,6 +78,11 @@ def run_pose2vid(pipe, maps, keypoints) -> list[np.ndarray]:
 def run_vid2vid(pipe, maps) -> list[np.ndarray]:
     """The whole sequence, frame 0 included (hallucinated from its poses alone), as uint8 frames."""
     return list(pipe.iter_frames(maps, SIZE, SIZE))
+
+
+def run_mraa(pipe, source, driving, mode: str) -> list[np.ndarray]:
+    """The source moved as the driving frames move (MRAA needs frames, not poses), as uint8 frames."""
+    return list(pipe.iter_frames(source, driving, mode=mode, height=SIZE, width=SIZE))
 
 
 def run_magicpose(pipe, reference, maps, steps: int, seed: int) -> list[np.ndarray]:

@@ -1,10 +1,11 @@
-"""Copy a trained pipeline folder (MagicPose, pose2vid or vid2vid) into pretrained_weights/ as float16 safetensors.
+"""Copy a trained pipeline folder (MagicPose, pose2vid, vid2vid or MRAA) into pretrained_weights/ as float16 safetensors.
 
     python scripts/export_demo_weights.py TRAINED_PIPELINE [OUT] [--note TEXT]
 
 float16 halves the size on disk (the demo must stay small); the CLI loads it back as float32. The class
 comes from the folder's model_index.json; OUT defaults to pretrained_weights/demo (MagicPose),
-pretrained_weights/pose2vid_demo (Everybody Dance Now) or pretrained_weights/vid2vid_demo (vid2vid).
+pretrained_weights/pose2vid_demo (Everybody Dance Now), pretrained_weights/vid2vid_demo (vid2vid) or
+pretrained_weights/mraa_demo (MRAA).
 """
 
 import argparse
@@ -16,6 +17,7 @@ import torch
 
 from magicpose import MagicPosePipeline, Pose2VidPipeline
 from magicpose.model_index import pipeline_class_name
+from magicpose.pipelines.pipeline_mraa import MRAAPipeline
 from magicpose.pipelines.pipeline_vid2vid import Vid2VidPipeline
 from magicpose.weights import INFO_FILE
 
@@ -37,6 +39,12 @@ KINDS = {
         "pretrained_weights/vid2vid_demo",
         "vid2vid demo weights trained by scripts/train_vid2vid_demo.sh on one synthetic dancer (the "
         "example's, 64x64, CPU): they render that dancer only",
+    ),
+    "MRAAPipeline": (
+        MRAAPipeline,
+        "pretrained_weights/mraa_demo",
+        "MRAA demo weights trained by scripts/train_mraa_demo.sh on one synthetic dancer (the example's, 64x64, "
+        "CPU): they animate synthetic figures, not real photos",
     ),
 }
 

@@ -6,6 +6,7 @@
 example_data/reference.png  a held-out synthetic dancer (an identity never seen in training), 128x128
 example_data/poses/         16 OpenPose maps of that dancer performing a held-out motion (`infer` reads them)
 example_data/pose_json/     the same poses as OpenPose JSON
+example_data/driving/       16 frames of another held-out dancer performing that motion (MRAA's driving video)
 The trained demo weights come from scripts/train_demo.sh; --random-weights writes tiny seeded RANDOM
 weights instead (they exercise the whole sampler, but their output is noise).
 """
@@ -37,7 +38,7 @@ RANDOM_WEIGHTS_NOTE = (
 
 def make_example_data(out: Path) -> None:
     """A held-out identity (reference: frame 0 of a held-out motion) and a second held-out motion."""
-    (identity_id, motion_id), (_, other_motion_id) = split_ids(EXAMPLE_SEED, "test", 2)
+    (identity_id, motion_id), (driver_id, other_motion_id) = split_ids(EXAMPLE_SEED, "test", 2)
     identity = Identity.from_id(identity_id)
     reference = render_ground_truth(
         identity, pose_sequence(identity, Motion.from_id(motion_id), 1, SIZE), SIZE
@@ -47,6 +48,13 @@ def make_example_data(out: Path) -> None:
         shutil.rmtree(out)
     (out / "poses").mkdir(parents=True)
     (out / "pose_json").mkdir()
+    (out / "driving").mkdir()
+    driver = Identity.from_id(driver_id)
+    driving = render_ground_truth(
+        driver, pose_sequence(driver, Motion.from_id(other_motion_id), NUM_FRAMES, SIZE, fps=4.0), SIZE
+    )
+    for k, frame in enumerate(driving):
+        Image.fromarray(frame).save(out / "driving" / f"{k:04d}.png")
     Image.fromarray(reference).save(out / "reference.png")
     for k, person in enumerate(poses):
         frame = FramePose(SIZE, SIZE, [person])
@@ -54,7 +62,8 @@ def make_example_data(out: Path) -> None:
         write_openpose_json(frame, out / "pose_json" / f"{k:04d}_keypoints.json")
     (out / "README.md").write_text(
         f"Synthetic dancer {identity_id} (held-out identity) in frame 0 of motion {motion_id}, and "
-        f"{NUM_FRAMES} poses of held-out motion {other_motion_id} at 4 fps; made by scripts/make_demo_assets.py.\n"
+        f"{NUM_FRAMES} poses of held-out motion {other_motion_id} at 4 fps; driving/: dancer {driver_id} (held-out "
+        f"identity) performing that motion, MRAA's driving video; made by scripts/make_demo_assets.py.\n"
     )
 
 

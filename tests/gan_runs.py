@@ -1,5 +1,5 @@
-"""What the person-specific generators' tests (pose2vid, its face stage, vid2vid) share: `magicpose infer` on
-the CPU in float32, and the frames it writes beside its output (``<stem>_frames/*.png``)."""
+"""What the person-specific generators' tests (pose2vid, its face stage, vid2vid, MRAA) share: `magicpose infer` on
+the CPU in float32, the frames it writes beside its output (``<stem>_frames/*.png``), and tiny MRAA weights."""
 
 from pathlib import Path
 

@@ -118,7 +118,7 @@ def test_memory_quick_measures_streamed_and_collected_in_fresh_processes(tmp_pat
         assert "ratio_longest_over_shortest" in rows
 
 
-def test_compare_generators_quick_has_a_vid2vid_row_with_its_temporal_error(tmp_path) -> None:
+def test_compare_generators_quick_has_vid2vid_and_mraa_rows_and_the_cross_identity_table(tmp_path) -> None:
     out, no_weights = tmp_path / "out", tmp_path / "no-weights"
     no_weights.mkdir()  # no metric networks, whatever $MAGICPOSE_EVAL_WEIGHTS says: those metrics are skipped
     rows, kept = _run(
@@ -134,13 +134,17 @@ def test_compare_generators_quick_has_a_vid2vid_row_with_its_temporal_error(tmp_
         "cpu",
         results=tmp_path,
     )
-    assert list(rows) == ["pose2vid", "pose2vid_face", "vid2vid", "copy_reference"]
+    assert list(rows) == ["pose2vid", "pose2vid_face", "vid2vid", "mraa", "copy_reference"]
     for name, values in rows.items():
         assert 0 <= values["iou"] <= 1 and 0 < values["temporal"] < 1 and _positive(values["psnr"]), name
     report = json.loads((out / "compare_generators.json").read_text())
     assert kept == report  # the whole report, with the machine
     assert report["not_run"] == {"magicpose": "--magicpose none"}
     assert report["generators"]["vid2vid"]["temporal_error"] == rows["vid2vid"]["temporal"]
+    cross = report["cross_identity"]["rows"]  # MRAA's modes on another dancer, against that dancer's renders
+    assert list(cross) == ["mraa_standard", "mraa_relative", "mraa_avd", "copy_reference"]
+    assert all(0 <= v["iou"] <= 1 and _positive(v["psnr"]) for v in cross.values())
+    assert "| mraa_avd |" in (out / "compare_generators.md").read_text()
     assert len(list((out / "vid2vid" / next(iter(os.listdir(out / "gt")))).glob("*.png"))) == 16
     table = (out / "compare_generators.md").read_text()
     assert "| vid2vid |" in table and "temporal error ↓" in table

@@ -160,8 +160,10 @@ def test_evaluate_matches_independent_computations(tmp_path, weights, capsys, mo
         assert got[name] == pytest.approx(value, rel=1e-9), name
     assert got["lpips"] > 0 and got["lpips_disco"] > 0 and got["lpips"] != pytest.approx(got["lpips_disco"])
     assert got["fid"] > 0 and got["fid_vid"] > 0 and got["fvd"] > 0
-    assert set(report["skipped"]) == {"akd", "mkr"}  # no pose extractor weights in --pose-weights
+    # no pose extractor weights in --pose-weights, no identity embedder in the folder
+    assert set(report["skipped"]) == {"akd", "mkr", "aed"}
     assert "dwpose pose extractor needs" in report["skipped"]["akd"]
+    assert "--identity-embedder reid_embedder.pt" in report["skipped"]["aed"]
     assert report["counts"] == {"videos": 2, "frames": 2 * FRAMES, "clips": 2 * (FRAMES - 16 + 1)}
     assert report["per_video"]["dance_b"]["frames"] == FRAMES
     assert report["per_video"]["dance_a"]["ssim"] == pytest.approx(
@@ -256,7 +258,7 @@ def test_missing_networks_are_skipped_with_the_reason(tmp_path, capsys, monkeypa
     rc, out, _ = _run(capsys, tmp_path / "run", "--pose-weights", tmp_path)
     assert rc == 0
     report = json.loads((tmp_path / "run" / "evaluation.json").read_text())
-    assert set(report["skipped"]) == {"lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"}
+    assert set(report["skipped"]) == {"lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr", "aed"}
     assert "--pytorch-fid-inception pt_inception-2015-12-05-6726825d.pth" in report["skipped"]["fid"]
     assert "--i3d" in report["skipped"]["fvd"]
     assert set(report["metrics"]) == {"l1", "l1_disco", "psnr", "psnr_disco", "ssim"}
@@ -754,3 +756,41 @@ def test_fid_network_file_refusals_name_the_flag(tmp_path, weights, capsys, monk
     rc, _, _ = _run(capsys, gen, gt, "--inception", script, *out)
     reason = json.loads((tmp_path / "r.json").read_text())["skipped"]["fid"]
     assert rc == 0 and "--pytorch-fid-inception" in reason and "--fid-protocol clean-fid" in reason
+
+
+class TinyEmbedder(nn.Module):
+    """Mean colour of each third of the frame's height: 9 numbers a person's clothing changes."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([part.mean(dim=(2, 3)) for part in x.chunk(3, dim=2)], 1).flatten(1)
+
+
+def test_aed_is_the_mean_squared_distance_of_identity_embeddings(tmp_path, capsys):
+    from magicpose.eval.identity import identity_input
+
+    embedder = tmp_path / "reid_embedder.pt"
+    torch.jit.script(TinyEmbedder()).save(str(embedder))
+    videos = _dataset_output(tmp_path / "out")
+    rc, _, _ = _run(
+        capsys, str(tmp_path / "out"), "--metrics", "l1,aed", "--identity-embedder", str(embedder)
+    )
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    net = TinyEmbedder()
+    expected = np.mean(
+        [
+            float(
+                (
+                    (
+                        net(torch.from_numpy(identity_input(a))[None])
+                        - net(torch.from_numpy(identity_input(b))[None])
+                    )
+                    ** 2
+                ).sum()
+            )
+            for gen, gt in videos.values()
+            for a, b in zip(gen, gt, strict=True)
+        ]
+    )
+    assert rc == 0 and report["skipped"] == {}
+    assert report["metrics"]["aed"] == pytest.approx(expected, rel=1e-6) and expected > 0
+    assert "Σ(Δ²)" in report["protocol"]["aed"]

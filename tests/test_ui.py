@@ -15,15 +15,18 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from gan_runs import infer_frames
 from PIL import Image
 
 from magicpose import cli
 from magicpose.errors import Cancelled, InputError
 from magicpose.image_utils import center_crop_resize
+from magicpose.infer import DEFAULT_DRIVING_VIDEO, InferOptions
 from magicpose.pose import read_openpose_json
 from magicpose.pose.extract import BACKENDS, PoseExtractor
-from magicpose.ui.jobs import JobForm, JobRunner, UIConfig, pose_sheet, stack_rows
-from magicpose.ui.uploads import stage_driving_input
+from magicpose.tiny_models import make_mraa_pipeline
+from magicpose.ui.jobs import JobForm, JobRunner, UIConfig, infer_options, pose_sheet, stack_rows
+from magicpose.ui.uploads import DrivingSource, stage_driving_input
 from magicpose.video import VideoWriter, video_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,6 +153,128 @@ def test_pose2vid_job_equals_the_cli(tmp_path, capsys) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+DRIVING = EXAMPLE / "driving"  # MRAA's default driving video: the example's frames of another dancer
+DRIVING_FILES = sorted(DRIVING.glob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def mraa_weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mraa") / "weights"
+    make_mraa_pipeline(avd=True).save_pretrained(folder)
+    return folder
+
+
+def _mraa_page(folder: Path, weights: Path) -> JobRunner:
+    # a pose extractor folder and alignment/smoothing on the form: the page must not pass them to MRAA,
+    # whose infer job refuses them
+    return JobRunner(
+        UIConfig(
+            output_dir=folder,
+            mraa_weights=str(weights),
+            device="cpu",
+            dtype="float32",
+            pose_weights=str(folder.parent),
+        )
+    )
+
+
+@pytest.mark.parametrize("driving", ["example", "video", "frames"])
+def test_mraa_job_equals_the_cli(tmp_path, mraa_weights, driving) -> None:
+    """MRAA on the page: the example's driving frames when nothing is uploaded, an uploaded video, or uploaded
+    frames ticked as a video's; stride and frame limit apply, and the frames are the CLI's, bit for bit."""
+    page = _mraa_page(tmp_path / "page", mraa_weights)
+    video = tmp_path / "dance.mp4"
+    with VideoWriter(video, fps=10) as writer:
+        for p in DRIVING_FILES[:6]:
+            writer.write(np.asarray(Image.open(p).convert("RGB")))
+    upload = {
+        "example": {},
+        "video": {"driving_files": [str(video)]},
+        "frames": {"driving_files": [str(p) for p in DRIVING_FILES[:6]], "frames_are_video": True},
+    }[driving]
+    form = JobForm(
+        str(REFERENCE),
+        generator="mraa",
+        mode="relative",
+        stride=2,
+        max_frames=3,
+        align="none",
+        smooth=False,
+        **upload,
+    )
+    sheets: list[np.ndarray] = []
+    events: list[tuple] = []
+    out, log = _run(page, form, show_poses=sheets.append, progress=lambda *e: events.append(e))
+    source = {"example": DRIVING, "video": video, "frames": DRIVING}[
+        driving
+    ]  # the frames: same files as uploaded
+    cli_out = tmp_path / "cli.mp4"
+    cli_frames = infer_frames(
+        cli_out,
+        "--image",
+        str(REFERENCE),
+        "--driving-video",
+        str(source),
+        "--mode",
+        "relative",
+        "--stride",
+        "2",
+        "--max-frames",
+        "3",
+        generator="mraa",
+        weights=mraa_weights,
+    )
+    page_frames = _pngs(out.frames_dir)
+    assert len(page_frames) == len(cli_frames) == 3
+    for a, b in zip(page_frames, cli_frames, strict=True):
+        np.testing.assert_array_equal(a, b)
+    info = video_info(out.video)
+    assert (info["frames"], info["width"], info["height"]) == (3, SIZE, SIZE)
+    assert events == [(i, 3, "rendering") for i in range(1, 4)]
+    assert any(line.startswith("driving: 3 frames from ") and "MRAA mode relative" in line for line in log)
+    # the sheet: the three driving frames followed (0, 2 and 4 of the source), cropped and resized, 4 px apart
+    (sheet,) = sheets
+    assert sheet.shape == (SIZE, 3 * SIZE + 2 * 4, 3)
+    from magicpose.pose.extract.frames import kept_frames
+
+    followed = [frame for _, frame in kept_frames(source, 2, 3)[0]]
+    for k, frame in enumerate(followed):
+        tile = sheet[:, k * (SIZE + 4) : k * (SIZE + 4) + SIZE]
+        np.testing.assert_array_equal(tile, np.asarray(center_crop_resize(frame, SIZE, SIZE)))
+    # the preview: reference | driving frame | result, as the CLI writes it
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(out.preview_png)), np.asarray(Image.open(tmp_path / "cli_preview.png"))
+    )
+    assert not Path(f"{out.video.with_suffix('')}_poses").exists()  # no poses extracted for MRAA
+
+
+def test_mraa_refuses_pose_files_in_one_line(tmp_path, mraa_weights) -> None:
+    page = _mraa_page(tmp_path / "page", mraa_weights)
+    for upload in (
+        {"driving_files": [str(p) for p in POSE_FILES[:3]]},
+        {"driving_path": str(EXAMPLE / "poses")},
+    ):
+        with pytest.raises(InputError) as err:
+            _run(page, JobForm(str(REFERENCE), generator="mraa", **upload))
+        assert str(err.value) == (
+            "MRAA follows a dance video's frames, not pose files: upload a video or its frames (tick 'the "
+            "images are frames of a dance video'), or leave the driving input empty for the example's frames"
+        )
+    assert _files(tmp_path / "page") == [] and page.history[-1].outcome == "error"
+
+
+def test_mraa_mode_reaches_mraa_only() -> None:
+    """The mode box keeps its value when another generator is chosen: only MRAA's job takes it (the infer job
+    refuses --mode for the others)."""
+    config = UIConfig(mraa_weights="w")
+    form = {"reference": str(REFERENCE), "mode": "standard", "align": "none"}
+    mraa = infer_options(JobForm(**form, generator="mraa"), config, Path("o.mp4"), DrivingSource())
+    other = infer_options(JobForm(**form), config, Path("o.mp4"), DrivingSource())
+    assert (mraa.mode, mraa.align) == ("standard", InferOptions.align)
+    assert mraa.driving_source == str(DEFAULT_DRIVING_VIDEO) and mraa.poses is None
+    assert (other.mode, other.align) == (InferOptions.mode, "none")
+
+
 class SamePerson(PoseExtractor):
     """Sees the example's reference person in every image: enough to run the driving-video route end to end."""
 
@@ -242,6 +367,7 @@ def test_bad_upload_names_the_file_and_writes_nothing(runner, tmp_path) -> None:
         ({"height": 36}, "height 36 is not a multiple of 8: use e.g. 32 or 40"),
         ({"reference": None}, "no reference photo: upload one (reload the page for the example)"),
         ({"generator": "pose2vid"}, "pose2vid needs its weights: start the page with --pose2vid-weights DIR"),
+        ({"generator": "mraa"}, "mraa needs its weights: start the page with --mraa-weights DIR"),
         ({"driving_path": "/no/such/poses"}, "driving path '/no/such/poses' does not exist"),
     ],
 )
@@ -360,6 +486,43 @@ def test_stack_rows_pads_to_the_widest() -> None:
     assert stacked.shape == (4, 5, 3)
     assert (stacked[:2, :3] == 0).all() and (stacked[:2, 3:] == 255).all() and (stacked[2] == 255).all()
     assert (stacked[3] == 7).all()
+
+
+def _page_components(config: UIConfig) -> dict[str, dict]:
+    """The props of the page's components, by label (elem_id where there is one)."""
+    pytest.importorskip("gradio")
+    from magicpose.ui.app import build_app
+
+    demo = build_app(config, JobRunner(config))
+    props = [c.get("props", {}) for c in demo.config["components"]]
+    return {p.get("elem_id") or p.get("label"): p for p in props if p.get("elem_id") or p.get("label")}
+
+
+def test_mraa_is_offered_only_with_its_weights() -> None:
+    plain = _page_components(UIConfig())
+    assert [c[0] for c in plain["Generator"]["choices"]] == ["magicpose"] and not plain["Generator"][
+        "visible"
+    ]
+    both = _page_components(UIConfig(vid2vid_weights="v", mraa_weights="m"))
+    assert [c[0] for c in both["Generator"]["choices"]] == ["magicpose", "vid2vid", "mraa"]
+    assert both["Generator"]["visible"]
+    mode = both["mraa-mode"]  # MRAA's modes, hidden until MRAA is chosen
+    assert [c[0] for c in mode["choices"]] == ["standard", "relative", "avd"]
+    assert (mode["value"], mode["visible"]) == (InferOptions.mode, False)
+
+
+def test_choosing_mraa_shows_its_mode_and_names_driving_frames() -> None:
+    from magicpose.ui.app import generator_view
+
+    mraa, magicpose = generator_view("mraa", tools=True), generator_view("magicpose", tools=True)
+    assert mraa["mode"] == {"visible": True} and magicpose["mode"] == {"visible": False}
+    assert mraa["align"] == mraa["smooth"] == {"visible": False}  # they shape extracted poses: not MRAA's
+    assert magicpose["align"] == {"visible": True} and generator_view("magicpose", False)["align"] == {
+        "visible": False
+    }
+    assert mraa["poses"]["label"].startswith("Driving frames MRAA follows")
+    assert mraa["preview"]["label"] == "Reference | driving frame | result"
+    assert magicpose["preview"]["label"] == "Reference | pose | result"
 
 
 # -- without Gradio -------------------------------------------------------------------------------------------

@@ -263,6 +263,25 @@ def test_kill_stops_the_page_like_ctrl_c_and_leaves_no_empty_folder(monkeypatch,
     assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before
 
 
+def test_missing_mraa_weights_folder_is_one_line(tmp_path, capsys) -> None:
+    code, err = _ui(capsys, "--mraa-weights", str(tmp_path / "nope"), "--port", str(_free_port()))
+    assert (code, err) == (
+        2,
+        [
+            f"error: --mraa-weights '{tmp_path / 'nope'}' is not a folder: pass the folder the "
+            "weights were saved to"
+        ],
+    )
+
+
+def test_mraa_weights_reach_the_page(launches, tmp_path, capsys) -> None:
+    port = _free_port()
+    flags = ["--mraa-weights", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--device", "cpu"]
+    assert cli.main(["ui", "--port", str(port), *flags]) == 0
+    (call,) = launches
+    assert call["config"].mraa_weights == str(tmp_path) and capsys.readouterr().err == ""
+
+
 def test_missing_pose_weights_folder_is_one_line(tmp_path, capsys) -> None:
     code, err = _ui(capsys, "--pose-weights", str(tmp_path / "nope"), "--port", str(_free_port()))
     assert (code, err) == (

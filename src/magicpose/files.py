@@ -182,6 +182,7 @@ KINDS = {
     "training": "a training export",
     "checkpoint": "a checkpoint",
     "base": "stage-0 weights written by train-base",
+    "reconstruction": "MRAA reconstructions written by evaluate --mode reconstruction",
 }
 Kind = str | tuple[str, ...] | None
 

@@ -5,8 +5,8 @@ It runs in phases so that the page can show what each one produced:
 1. :func:`check_run_flags` then :func:`prepare_inputs`: the reference image and the pose sequence (a pose folder,
    OpenPose JSON or .npy, or a driving video whose poses are extracted, smoothed and aligned). Every flag is
    checked before any model is loaded.
-2. :func:`load_generator` and :func:`output_size`: the MagicPose or pose2vid pipeline (the page keeps it loaded
-   between jobs).
+2. :func:`load_generator` and :func:`output_size`: the MagicPose, pose2vid, vid2vid or MRAA pipeline (the page
+   keeps it loaded between jobs). MRAA is driven by the driving video's frames, not by poses.
 3. :func:`generate_video`: denoise (or render) and write the video, its frames and previews together and
    atomically, reporting progress and, when asked to stop, leaving nothing written.
 
@@ -50,7 +50,30 @@ DEFAULT_OUTPUT = Path("outputs") / "demo.mp4"
 DEFAULT_POSE2VID_OUTPUT = Path("outputs") / "pose2vid_demo.mp4"
 DEFAULT_VID2VID_WEIGHTS = ASSETS / "pretrained_weights" / "vid2vid_demo"
 DEFAULT_VID2VID_OUTPUT = Path("outputs") / "vid2vid_demo.mp4"
-GENERATORS = ("magicpose", "pose2vid", "vid2vid")
+DEFAULT_MRAA_WEIGHTS = ASSETS / "pretrained_weights" / "mraa_demo"
+DEFAULT_MRAA_OUTPUT = Path("outputs") / "mraa_demo.mp4"
+DEFAULT_DRIVING_VIDEO = (
+    ASSETS / "example_data" / "driving"
+)  # frames of another dancer in the example's motion
+GENERATORS = ("magicpose", "pose2vid", "vid2vid", "mraa")
+MRAA_MODES = ("standard", "relative", "avd")
+MRAA_MODE_NOTES = {
+    "standard": "the driving regions as they are",
+    "relative": "the reference's regions moved as the driver's moved since its first frame",
+    "avd": "the reference's shape in the driver's pose",
+}
+# flags that only shape the poses extracted from a driving video: MRAA follows the video's frames instead
+POSE_ONLY_FLAGS = (
+    "align",
+    "reference_pose",
+    "normalize_to",
+    "backend",
+    "weights_dir",
+    "person",
+    "smooth",
+    "min_cutoff",
+    "beta",
+)
 # the person-specific GAN generators: no reference image, frames rendered one after another
 SEQUENTIAL = ("pose2vid", "vid2vid")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -92,6 +115,7 @@ class InferOptions:
     vae_slicing: bool = False
     fps: float | None = None  # DEFAULT_FPS, or the driving video's rate / stride
     face_blend: str | None = None  # pose2vid: what the weights record
+    mode: str = "avd"  # MRAA: how the driving regions reach the source (standard, relative, avd)
     normalize_to: str | None = None
     # a driving video's poses
     align: str = DEFAULT_ALIGN
@@ -120,22 +144,40 @@ class InferOptions:
         return self.generator in SEQUENTIAL
 
     @property
+    def mraa(self) -> bool:
+        """MRAA: the reference image moved as the driving video moves, frame by frame (no poses)."""
+        return self.generator == "mraa"
+
+    @property
+    def driving_source(self) -> str | None:
+        """The driving video: ``driving_video``, else for MRAA the example's frames."""
+        return self.driving_video or (str(DEFAULT_DRIVING_VIDEO) if self.mraa else None)
+
+    @property
     def weights_folder(self) -> str:
         """``weights``, else the generator's embedded demo weights."""
-        demos = {"pose2vid": DEFAULT_POSE2VID_WEIGHTS, "vid2vid": DEFAULT_VID2VID_WEIGHTS}
+        demos = {
+            "pose2vid": DEFAULT_POSE2VID_WEIGHTS,
+            "vid2vid": DEFAULT_VID2VID_WEIGHTS,
+            "mraa": DEFAULT_MRAA_WEIGHTS,
+        }
         return self.weights or str(demos.get(self.generator, DEFAULT_WEIGHTS))
 
     @property
     def pose_source(self) -> str | None:
         """``poses``, else the example's (pose maps; OpenPose JSON for pose2vid, whose face enhancer finds the
-        head in the keypoints); None with a driving video."""
-        if self.driving_video is not None:
+        head in the keypoints); None with a driving video, and for MRAA."""
+        if self.driving_video is not None or self.mraa:
             return self.poses
         return self.poses or str(DEFAULT_POSE2VID_POSES if self.pose2vid else DEFAULT_POSES)
 
     @property
     def output_path(self) -> Path:
-        default = {"pose2vid": DEFAULT_POSE2VID_OUTPUT, "vid2vid": DEFAULT_VID2VID_OUTPUT}
+        default = {
+            "pose2vid": DEFAULT_POSE2VID_OUTPUT,
+            "vid2vid": DEFAULT_VID2VID_OUTPUT,
+            "mraa": DEFAULT_MRAA_OUTPUT,
+        }
         return Path(self.output or default.get(self.generator, DEFAULT_OUTPUT))
 
 
@@ -176,6 +218,22 @@ def check_run_flags(options: InferOptions) -> None:
         raise InputError(
             "--face-blend is for pose2vid's face enhancer: add --generator pose2vid, or drop the flag"
         )
+    if options.mode not in MRAA_MODES:
+        raise InputError(f"--mode '{options.mode}' must be one of {', '.join(MRAA_MODES)} (avd by default)")
+    if options.mode != InferOptions.mode and not options.mraa:
+        raise InputError("--mode is MRAA's: add --generator mraa, or drop the flag")
+    if options.mraa and options.poses is not None:
+        raise InputError(
+            "MRAA is driven by a video, not by poses: pass --driving-video VIDEO_OR_FOLDER instead of --poses"
+        )
+    if options.mraa:
+        changed = [f for f in POSE_ONLY_FLAGS if getattr(options, f) != getattr(InferOptions, f)]
+        if changed:
+            flag = changed[0].replace("_", "-")
+            raise InputError(
+                f"--{flag if flag != 'smooth' else 'no-smooth'} shapes extracted poses; MRAA follows the "
+                "driving video's frames: drop the flag"
+            )
     if options.frames_per_batch < 1:
         raise InputError(f"--frames-per-batch {options.frames_per_batch} must be at least 1 (4 by default)")
     for name in ("height", "width"):
@@ -236,6 +294,7 @@ def device_and_dtype(options: InferOptions):
 def load_generator(options: InferOptions, log: Log = print):
     """The pipeline of ``options.generator`` from ``options.weights_folder``."""
     from magicpose.weights import (
+        load_mraa_pipeline,
         load_pipeline,
         load_pose2vid_pipeline,
         load_vid2vid_pipeline,
@@ -248,6 +307,13 @@ def load_generator(options: InferOptions, log: Log = print):
         pipe = load_pose2vid_pipeline(weights, device=device, dtype=dtype)
     elif options.generator == "vid2vid":
         pipe = load_vid2vid_pipeline(weights, device=device, dtype=dtype)
+    elif options.mraa:
+        pipe = load_mraa_pipeline(weights, device=device, dtype=dtype)
+        if options.mode == "avd" and pipe.avd_network is None:
+            raise InputError(
+                f"--mode avd needs the AVD network, which the MRAA weights '{weights}' lack (train it with "
+                "train-mraa --mode train_avd): pass --mode relative or --mode standard"
+            )
     else:
         pipe = load_pipeline(weights, device="cpu" if options.cpu_offload else device, dtype=dtype)
         if options.cpu_offload:
@@ -268,8 +334,9 @@ def load_generator(options: InferOptions, log: Log = print):
 def output_size(pipe, options: InferOptions, log: Log = print) -> tuple[int, int]:
     """(height, width): the flags', else the size the weights were trained at; the GAN generators' multiple
     checked."""
-    if options.sequential:
-        native = pipe.generator.default_size
+    frame_by_frame = pipe if options.mraa else pipe.generator if options.sequential else None
+    if frame_by_frame is not None:
+        native = frame_by_frame.default_size
     else:
         side = pipe.unet.config.sample_size * pipe.vae_scale_factor
         native = (side, side)
@@ -280,8 +347,8 @@ def output_size(pipe, options: InferOptions, log: Log = print) -> tuple[int, int
             f"warning: {width}x{height} is far from the {native[1]}x{native[0]} these weights were trained at; "
             f"expect noise (leave out --height and --width to use their size)"
         )
-    if options.sequential:
-        multiple = pipe.generator.size_multiple
+    if frame_by_frame is not None:
+        multiple = frame_by_frame.size_multiple
         if height % multiple or width % multiple:
             raise InputError(
                 f"--height and --width must be multiples of {multiple} for these "
@@ -437,7 +504,7 @@ def check_outputs(output: Path, options: InferOptions) -> None:
     inputs = [
         options.image,
         options.pose_source,
-        options.driving_video,
+        options.driving_source,
         options.reference_pose,
         options.normalize_to,
         options.weights_folder,
@@ -446,7 +513,7 @@ def check_outputs(output: Path, options: InferOptions) -> None:
     stem = output.with_suffix("")
     written_files, folders = [output, preview_mp4, preview_png], [frames_dir]
     kinds = {frames_dir: "frames"}
-    if options.driving_video is not None:
+    if options.driving_video is not None and not options.mraa:  # the extracted poses, saved beside the video
         written_files.append(Path(f"{stem}_alignment.png"))
         folders.append(Path(f"{stem}_poses"))
         kinds[folders[-1]] = "poses"
@@ -463,21 +530,34 @@ def check_outputs(output: Path, options: InferOptions) -> None:
 
 
 @dataclass
+class DrivingFrames:
+    """MRAA's driving video: its kept frames, read one at a time as the generator takes them."""
+
+    frames: object  # iterator of (name, RGB frame)
+    count: int
+
+
+@dataclass
 class PreparedInputs:
     """What the generator will follow, checked and loaded: the page shows the poses before generating."""
 
     reference: object  # PIL image
-    poses: object  # PoseSequence
+    poses: object  # PoseSequence; None for MRAA, which follows `frames`
     driving: DrivingInput | None
     fps: float
     output: Path
+    frames: DrivingFrames | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.count if self.frames is not None else len(self.poses)
 
 
 def prepare_inputs(options: InferOptions, log: Log = print) -> PreparedInputs:
     from magicpose.image_utils import load_image
     from magicpose.pose import load_pose_sequence
 
-    if options.driving_video is None:
+    if options.driving_source is None:
         for flag, value, default in (
             ("--stride", options.stride, InferOptions.stride),
             ("--max-frames", options.max_frames, InferOptions.max_frames),
@@ -493,6 +573,8 @@ def prepare_inputs(options: InferOptions, log: Log = print) -> PreparedInputs:
     check_writable(output)
     check_outputs(output, options)
     reference = load_image(options.image, "reference image")
+    if options.mraa:
+        return driving_frames(options, reference, output, log)
     driving = None
     if options.driving_video is not None:
         driving = driving_poses(options, reference, log)
@@ -517,6 +599,20 @@ def prepare_inputs(options: InferOptions, log: Log = print) -> PreparedInputs:
             f"normalize: {len(poses)} driving poses mapped onto the scale and floor of '{options.normalize_to}'"
         )
     return PreparedInputs(reference, poses, driving, fps, output)
+
+
+def driving_frames(options: InferOptions, reference, output: Path, log: Log = print) -> PreparedInputs:
+    """MRAA's inputs: the driving video's kept frames (counted, not yet read)."""
+    from magicpose.pose.extract.frames import kept_frames
+
+    check_extraction_flags(options)
+    frames, total, fps = kept_frames(options.driving_source, options.stride, options.max_frames)
+    if total is None or total == 0:
+        raise InputError(f"driving video '{options.driving_source}' has no frames to follow")
+    log(f"driving: {count(total, 'frame')} from '{options.driving_source}', MRAA mode {options.mode}")
+    return PreparedInputs(
+        reference, None, None, options.fps or fps or DEFAULT_FPS, output, DrivingFrames(frames, total)
+    )
 
 
 # -- generating and writing ------------------------------------------------------------------------------
@@ -566,10 +662,11 @@ def generate_video(
     reference, poses, output = inputs.reference, inputs.poses, inputs.output
     stopped = should_stop or (lambda: False)
     report = progress or (lambda done, total, stage: None)
-    num_frames = len(poses)
-    note = resize_note(reference, poses[0], width, height)
+    num_frames = inputs.num_frames
+    note = None if options.mraa else resize_note(reference, poses[0], width, height)
     if note:
         log(note)
+    shown: list[np.ndarray] = []  # MRAA: the driving frame of the frame being written, the preview's middle
 
     started = time.perf_counter()
     if options.pose2vid:  # autoregressive: each frame is generated as it is written
@@ -593,6 +690,19 @@ def generate_video(
             f"previous ones)"
         )
         decoded = pipe.iter_frames(poses, height, width)
+        stage = "rendering"
+    elif options.mraa:  # the reference moved as the driving video moves, frame by frame
+        log(
+            f"generating {count(num_frames, 'frame')} at {width}x{height} with MRAA ({options.mode} mode: "
+            f"{MRAA_MODE_NOTES[options.mode]})"
+        )
+
+        def driving():
+            for _, frame in inputs.frames.frames:
+                shown[:] = [frame]
+                yield frame
+
+        decoded = pipe.iter_frames(reference, driving(), mode=options.mode, height=height, width=width)
         stage = "rendering"
     else:
         log(
@@ -628,10 +738,10 @@ def generate_video(
             for i, frame in enumerate(tqdm(decoded, total=num_frames, desc="writing", unit="frame")):
                 if stopped():
                     raise Cancelled(f"stopped after {count(i, 'frame')}: no output was written")
-                pose_map = poses[i]
-                if not pose_map.any():
+                middle = shown[0] if options.mraa else poses[i]  # the driving frame, or the pose map
+                if not options.mraa and not middle.any():
                     blank.append(i)
-                pose = center_crop_resize(pose_map, width, height)
+                pose = center_crop_resize(middle, width, height)
                 row = make_preview_frame(ref_small, pose, frame)
                 video.write(frame)
                 frames.write(frame)
@@ -640,7 +750,7 @@ def generate_video(
                     preview_rows.append(row)
                 report(i + 1, num_frames, stage)
         write_preview_grid(tmp(preview_png), preview_rows)
-    if not poses.has_keypoints and blank_frames_warning(blank):  # keypoint sources were checked up front
+    if blank and not poses.has_keypoints:  # keypoint sources were checked up front
         log(blank_frames_warning(blank))
     return InferOutputs(
         output, frames_dir, preview_mp4, preview_png, num_frames, time.perf_counter() - started

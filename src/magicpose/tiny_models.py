@@ -148,3 +148,45 @@ def make_pipeline(size: str = "tiny", seed: int = 0) -> MagicPosePipeline:
     pipe = MagicPosePipeline(**make_components(size, seed))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+MRAA_TINY_HOURGLASS = {"block_expansion": 4, "max_features": 16, "num_blocks": 2}
+
+
+def make_mraa_pipeline(
+    seed: int = 0,
+    avd: bool = True,
+    bg_type: str = "affine",
+    regions: dict | None = None,
+    flow: dict | None = None,
+    num_regions: int = 3,
+):
+    """A tiny random MRAA pipeline (3 regions, hourglasses of 2 levels at 4 filters, 32x32 frames), eval mode;
+    ``regions`` and ``flow`` override the region and flow predictors' options."""
+    from magicpose.models.mraa_avd import AVDNetwork
+    from magicpose.models.mraa_background import BackgroundMotionPredictor
+    from magicpose.models.mraa_generator import MRAAGenerator
+    from magicpose.models.mraa_regions import RegionPredictor
+    from magicpose.pipelines.pipeline_mraa import MRAAPipeline
+
+    torch.manual_seed(seed)
+    pipe = MRAAPipeline(
+        region_predictor=RegionPredictor(
+            num_regions=num_regions, **{**MRAA_TINY_HOURGLASS, **(regions or {})}
+        ),
+        generator=MRAAGenerator(
+            num_regions=num_regions,
+            block_expansion=4,
+            max_features=16,
+            num_bottleneck_blocks=1,
+            flow_params={**MRAA_TINY_HOURGLASS, **(flow or {})},
+            sample_size=32,
+        ),
+        avd_network=AVDNetwork(num_regions=num_regions, id_bottleneck=8, pose_bottleneck=8) if avd else None,
+        bg_predictor=BackgroundMotionPredictor(bg_type, **MRAA_TINY_HOURGLASS),
+    )
+    for network in (pipe.region_predictor, pipe.generator, pipe.avd_network, pipe.bg_predictor):
+        if network is not None:
+            network.eval()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -268,6 +268,14 @@ def load_vid2vid_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dt
     return _load_gan_pipeline(Path(path), Vid2VidPipeline, "vid2vid", device, dtype)
 
 
+def load_mraa_pipeline(path: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    """An :class:`~magicpose.pipelines.pipeline_mraa.MRAAPipeline` from a checked local folder (``magicpose
+    convert mraa``, a run's ``final/`` or a checkpoint)."""
+    from magicpose.pipelines.pipeline_mraa import MRAAPipeline
+
+    return _load_gan_pipeline(Path(path), MRAAPipeline, "mraa", device, dtype)
+
+
 def _load_gan_pipeline(folder: Path, cls, what: str, device: str, dtype: torch.dtype):
     """A GAN pipeline folder (``generator/`` and the pipeline's ``model_index.json``), each problem one line."""
     index = _read_json(folder / "model_index.json") if folder.is_dir() else None

@@ -26,6 +26,7 @@ COMMANDS = (
     "train-base",
     "train-pose2vid",
     "train-vid2vid",
+    "train-mraa",
 )
 
 

@@ -34,6 +34,11 @@ MODE_HELP = {
         "its _G1, _G2 beside it are converted too)",
         "a complete Vid2VidPipeline folder (generator/)",
     ),
+    "mraa": (
+        "a checkpoint of the original MRAA training (a dict of region_predictor,\ngenerator, bg_predictor and "
+        "avd_network state dicts; trained by you: Snap's own are not redistributable)",
+        "a complete MRAAPipeline folder (region_predictor/, generator/, bg_predictor/, avd_network/)",
+    ),
 }
 WRITTEN = {
     "magicpose": "a MagicPose pipeline",
@@ -42,6 +47,7 @@ WRITTEN = {
     "sd15": "SD 1.5 components",
     "pose2vid": "an Everybody Dance Now pipeline",
     "vid2vid": "a vid2vid pipeline",
+    "mraa": "an MRAA pipeline",
 }
 
 DESCRIPTION = (

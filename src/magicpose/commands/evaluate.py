@@ -12,7 +12,8 @@ DESCRIPTION = """\
 Scores generated videos against their ground truth with the metrics of the MagicPose/DisCo papers:
 L1, PSNR, SSIM and LPIPS per frame, FID over all frames (pytorch-fid's protocol, as the papers, by
 default), FID-VID and FVD over every 16-frame window of the raw frames, and MRAA's
-AKD and MKR of the body keypoints when a pose extractor's weights are there. The papers'
+AKD and MKR of the body keypoints when a pose extractor's weights are there, and its AED when an identity
+embedder is given (--identity-embedder). The papers'
 own variants (DisCo's L1 over H*W, its uint8-overflow PSNR, LPIPS fed [0, 1]) are reported beside the
 correct ones under their own names. Every convention is written into the results (see README,
 "Evaluation").
@@ -57,9 +58,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--metrics",
-        default=",".join(ALL_METRICS),
-        help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all)",
+        default=None,
+        help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all; with --mode reconstruction, "
+        f"{','.join(RECONSTRUCTION_METRICS)}, MRAA's)",
     )
+    parser.add_argument(
+        "--mode",
+        choices=("frames", "reconstruction"),
+        default="frames",
+        help="frames (default): score GEN_DIR against GT_DIR; reconstruction: MRAA's self-reconstruction, "
+        "each video of --dataset rebuilt from its first frame by --mraa-weights into GEN_DIR, then scored",
+    )
+    parser.add_argument(
+        "--mraa-weights", default=None, metavar="DIR", help="reconstruction: an MRAA pipeline folder"
+    )
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        metavar="ROOT",
+        help="reconstruction: the videos (<ROOT>/<split>/ or <ROOT>/<split>_set/, frame folders or .mp4 files)",
+    )
+    parser.add_argument("--split", default="test", help="reconstruction: the dataset's split (default: test)")
     parser.add_argument(
         "--resize",
         action="store_true",
@@ -138,8 +157,14 @@ def add_network_arguments(
     )
 
 
-def _metrics(text: str) -> tuple[str, ...]:
+RECONSTRUCTION_METRICS = ("l1", "akd", "mkr", "aed")  # MRAA's protocol: L1, (AKD, MKR), AED
+
+
+def _metrics(text: str | None, mode: str = "frames") -> tuple[str, ...]:
     from magicpose.eval.evaluate import ALL_METRICS
+
+    if text is None:
+        return RECONSTRUCTION_METRICS if mode == "reconstruction" else ALL_METRICS
 
     names = tuple(dict.fromkeys(n.strip().lower().replace("-", "_") for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in ALL_METRICS]
@@ -179,8 +204,12 @@ def run(args) -> int:
     from magicpose.eval.networks import NETWORK_FILES, find_network_files, load_networks, missing_reason
     from magicpose.files import MARK, atomic_outputs, check_beside, check_writable, parents_removed_on_error
 
-    metrics = _metrics(args.metrics)
+    metrics = _metrics(args.metrics, args.mode)
     check_numbers(args)
+    if args.mode != "reconstruction" and (args.mraa_weights or args.dataset):
+        raise InputError(
+            "--mraa-weights and --dataset belong to --mode reconstruction: add it, or leave them out"
+        )
     from magicpose.devices import check_device
 
     device = check_device(args.device)
@@ -188,6 +217,8 @@ def run(args) -> int:
     if output.suffix.lower() != ".json":
         raise InputError(f"--output '{output}' must end in .json (the Markdown table goes beside it as .md)")
     table_path = output.with_suffix(".md")
+    if args.mode == "reconstruction":
+        reconstruct(args, device)
     pairs = pair_folders(args.gen_dir, args.gt_dir, resize=args.resize)  # every pairing error before any work
     check_writable(output)
     check_beside(table_path, output, "--output")  # a folder, or a file magicpose did not write, is refused
@@ -211,6 +242,28 @@ def run(args) -> int:
         with atomic_outputs() as tmp:  # both files appear together, or neither
             tmp(output).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
             tmp(table_path).write_text(f"{table}\n<!-- written by {MARK} -->\n", encoding="utf-8")
+        if args.mode == "reconstruction" and output.parent.resolve() == Path(args.gen_dir).resolve():
+            from magicpose.eval.reconstruction import KIND
+            from magicpose.files import write_record
+
+            write_record(args.gen_dir, KIND)  # the scores join the reconstruction: a rerun replaces them all
     print(table, end="")
     print(f"wrote {output} and {table_path}")
     return 0
+
+
+def reconstruct(args, device) -> None:
+    """--mode reconstruction: rebuild --dataset's videos into GEN_DIR (infer-dataset's layout) for scoring."""
+    if not args.mraa_weights or not args.dataset:
+        raise InputError(
+            "--mode reconstruction needs --mraa-weights DIR (an MRAA pipeline) and --dataset ROOT"
+        )
+    if args.gt_dir:
+        raise InputError("--mode reconstruction writes GEN_DIR's ground truth itself: leave GT_DIR out")
+    from magicpose.data.video_frames import list_frame_videos
+    from magicpose.eval.reconstruction import reconstruct_videos
+    from magicpose.weights import load_mraa_pipeline
+
+    list_frame_videos(args.dataset, args.split)  # a bad dataset is one line, before the networks load
+    pipe = load_mraa_pipeline(args.mraa_weights, device=device)
+    reconstruct_videos(pipe, args.dataset, args.split, args.gen_dir)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 
 from magicpose.commands.infer_arguments import DEFAULTS, add_extraction_arguments, add_sampling_arguments
-from magicpose.infer import DEFAULT_IMAGE, DEFAULT_OUTPUT, DEFAULT_POSE2VID_OUTPUT, GENERATORS
+from magicpose.infer import DEFAULT_IMAGE, DEFAULT_OUTPUT, DEFAULT_POSE2VID_OUTPUT, GENERATORS, MRAA_MODES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from magicpose.pose.align import ALIGN_MODES
 
-    infer = subparsers.add_parser("infer", help="animate a reference image with a pose sequence")
+    infer = subparsers.add_parser(
+        "infer", help="animate a reference image with a pose sequence (or, with MRAA, a driving video)"
+    )
     infer.add_argument(
         "--image",
         default=DEFAULTS.image,
@@ -36,7 +38,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=DEFAULTS.generator,
         help="magicpose: anyone, from the reference image; pose2vid (Everybody Dance Now) and "
         "vid2vid (flow-warped, NVIDIA): the one person their --weights were trained on (--image "
-        "is then only shown in the preview)",
+        "is then only shown in the preview); mraa: the reference image moved as --driving-video "
+        "moves, no poses involved (default: the example's driving frames)",
+    )
+    infer.add_argument(
+        "--mode",
+        choices=MRAA_MODES,
+        default=DEFAULTS.mode,
+        help="mraa: standard (the driver's regions as they are), relative (moved as the driver moved since "
+        "its first frame; start in a similar pose) or avd (the reference's shape in the driver's pose, "
+        f"for another person) (default: {DEFAULTS.mode})",
     )
     infer.add_argument(
         "--face-blend",

@@ -44,6 +44,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--vid2vid-weights",
         help="a vid2vid weights folder (magicpose convert vid2vid): offers the vid2vid generator",
     )
+    add(
+        "--mraa-weights",
+        help="an MRAA weights folder (magicpose train-mraa): offers the mraa generator, which moves the photo "
+        "as a dance video moves (no poses)",
+    )
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -206,6 +211,7 @@ def run(args) -> int:
         ("--weights", args.weights),
         ("--pose2vid-weights", args.pose2vid_weights),
         ("--vid2vid-weights", args.vid2vid_weights),
+        ("--mraa-weights", args.mraa_weights),
         ("--pose-weights", args.pose_weights),
     ):
         if folder is not None and not Path(folder).is_dir():

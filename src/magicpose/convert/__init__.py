@@ -21,6 +21,7 @@ _EXPORTS = {
     "KINDS": "kinds",
     "load_checkpoint": "loading",
     "convert_vid2vid": "vid2vid",
+    "convert_mraa": "mraa",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})

@@ -50,7 +50,7 @@ MODES = {
     "sd15": Mode((("unet", kinds.UNET), *SD_BASE), "Stable Diffusion 1.5"),
 }
 # the GAN generators' modes: everything is read from the tensors
-GAN_MODES = {"pose2vid": "an Everybody Dance Now", "vid2vid": "a vid2vid"}
+GAN_MODES = {"pose2vid": "an Everybody Dance Now", "vid2vid": "a vid2vid", "mraa": "an MRAA"}
 
 
 def load_tokenizer(tokenizer):
@@ -169,7 +169,7 @@ def convert(
     family: str | None = None,
     log: Log | None = stderr_line,
 ) -> Path:
-    """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES` or ``"pose2vid"``) into ``output_dir``; see the
+    """Convert ``checkpoint`` with ``mode`` (one of :data:`MODES` or :data:`GAN_MODES`) into ``output_dir``; see the
     public wrappers. ``face`` and ``family`` are pose2vid's; ``tokenizer`` and ``config_from`` the others'."""
     if mode not in MODES and mode not in GAN_MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {sorted([*MODES, *GAN_MODES])}")
@@ -187,10 +187,11 @@ def convert(
             overwrite=overwrite,
             log=log,
         )
-    if mode == "vid2vid":
-        from magicpose.convert.vid2vid import convert_vid2vid
+    if mode in ("vid2vid", "mraa"):  # convert/vid2vid.py's convert_vid2vid, convert/mraa.py's convert_mraa
+        import importlib
 
-        return convert_vid2vid(
+        converter = getattr(importlib.import_module(f"magicpose.convert.{mode}"), f"convert_{mode}")
+        return converter(
             checkpoint,
             output_dir,
             dtype=dtype,

@@ -70,10 +70,14 @@ def _read(path: Path, allow_unsafe_pickle: bool):
     return _torch_load(path, allow_unsafe_pickle)
 
 
-def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict[str, torch.Tensor]:
+def load_checkpoint(
+    path: str | Path, allow_unsafe_pickle: bool = False, nested: bool = False
+) -> dict[str, torch.Tensor]:
     """The tensors of a ``.safetensors`` or ``torch.save`` file, with any nested ``state_dict`` unwrapped.
 
-    Non-tensor entries (``global_step``, hyper-parameters) are dropped.
+    Non-tensor entries (``global_step``, hyper-parameters) are dropped. ``nested``: a dict of state dicts (one
+    per network, as MRAA's ``{"generator": {...}, "region_predictor": {...}}``) is read as one state dict with
+    ``<network>.`` prefixes.
     """
     path = Path(path)
     if not path.exists():
@@ -104,6 +108,10 @@ def load_checkpoint(path: str | Path, allow_unsafe_pickle: bool = False) -> dict
             "original checkpoint (a state dict saved with torch.save, or a .safetensors file)"
         )
     tensors = {str(k): v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    if nested:
+        for name, part in data.items():
+            if isinstance(part, dict):
+                tensors.update({f"{name}.{k}": v for k, v in part.items() if isinstance(v, torch.Tensor)})
     if not tensors:
         raise InputError(
             f"checkpoint '{path}' holds no tensors: pass the model checkpoint, not a training log or "

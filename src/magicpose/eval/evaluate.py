@@ -18,6 +18,7 @@ from magicpose.errors import InputError
 from magicpose.eval import metrics as m
 from magicpose.eval.folders import VideoPair
 from magicpose.eval.frechet import GaussianStats, stats_distance
+from magicpose.eval.identity import embedding_distance
 from magicpose.eval.keypoints import KeypointScores, main_body
 from magicpose.eval.preprocess import (
     CLIP_LENGTH,
@@ -39,7 +40,7 @@ FRAME_METRICS = {  # name -> function of (generated, ground truth) uint8 RGB arr
     "psnr_disco": m.psnr_disco,
     "ssim": m.ssim,
 }
-NETWORK_METRICS = ("lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr")
+NETWORK_METRICS = ("lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr", "aed")
 KEYPOINT_METRICS = ("akd", "mkr")
 ALL_METRICS = (*FRAME_METRICS, *NETWORK_METRICS)
 LABELS = {
@@ -55,10 +56,11 @@ LABELS = {
     "fvd": "FVD",
     "akd": "AKD",
     "mkr": "MKR",
+    "aed": "AED",
 }
 # The smallest frame side each metric can score: SSIM's 7x7 window, LPIPS' VGG (four 2x2 poolings leave 1 pixel).
 MIN_FRAME_SIDE = {"ssim": 7, "lpips": 16, "lpips_disco": 16}
-LOWER_IS_BETTER = {"l1", "l1_disco", "lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr"}
+LOWER_IS_BETTER = {"l1", "l1_disco", "lpips", "lpips_disco", "fid", "fid_vid", "fvd", "akd", "mkr", "aed"}
 
 
 @dataclass
@@ -116,6 +118,9 @@ def protocol(options: EvaluationOptions) -> dict[str, str]:
         "both frames (most prominent person), per frame, mean over frames with any such keypoint",
         "mkr": "share of the body keypoints found in the true frame that are missing in the generated one, per "
         "frame, mean over frames where the true frame shows any",
+        "aed": "squared L2 distance Σ(Δ²) between identity embeddings (the --identity-embedder TorchScript on "
+        "256x128 ImageNet-normalised frames) of each generated frame and its ground truth, as MRAA's cmp.py, "
+        "mean over all frames",
     }
 
 
@@ -193,10 +198,12 @@ def evaluate_videos(
     skipped: dict[str, str] | None = None,
     progress: bool = True,
     pose_extractor: Callable[[np.ndarray], list] | None = None,
+    identity: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
     """Scores ``pairs``. ``features`` maps fid / fid_vid / fvd to their networks (prepared input -> (B, D));
     ``lpips`` is an LPIPS module; ``pose_extractor`` (an RGB frame -> people, magicpose.pose.extract) gives
-    AKD and MKR; metrics whose network is missing go to ``skipped`` with the given reason."""
+    AKD and MKR; ``identity`` (prepared frames -> (B, D), magicpose.eval.identity) gives AED; metrics whose
+    network is missing go to ``skipped`` with the given reason."""
     from tqdm.auto import tqdm
 
     options = options or EvaluationOptions()
@@ -208,6 +215,7 @@ def evaluate_videos(
             (name.startswith("lpips") and lpips is None)
             or (name in ("fid", "fid_vid", "fvd") and name not in features)
             or (name in KEYPOINT_METRICS and pose_extractor is None)
+            or (name == "aed" and identity is None)
         )
         if network_missing:
             skipped.setdefault(name, "its network was not given")
@@ -253,6 +261,8 @@ def evaluate_videos(
                 for name, value in (("lpips", plain), ("lpips_disco", disco)):
                     if name in sums:
                         sums[name] += value
+            if "aed" in sums:
+                sums["aed"] += embedding_distance(identity, gen, gt, device)
             if use_keypoints:
                 gen_body, gt_body = main_body(pose_extractor(gen)), main_body(pose_extractor(gt))
                 for scores in (keypoints, video_keypoints):

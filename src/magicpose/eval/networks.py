@@ -18,6 +18,8 @@ FVD       i3d_torchscript.pt            TorchScript I3D of StyleGAN-V (the FVD f
                                         ``net(x, rescale=False, resize=False, return_features=True)``
 LPIPS     vgg16-397923af.pth + vgg.pth  torchvision's VGG16 weights and the lpips package's v0.1 linear
                                         heads (magicpose.eval.lpips; no torchvision needed)
+AED       reid_embedder.pt              a person re-ID TorchScript embedder, ``net(x)`` on 256 x 128
+                                        ImageNet-normalised frames (magicpose.eval.identity)
 ========  ============================  ==========================================================
 
 A TorchScript file is accepted for the 3D ResNet-50 too (called ``net(x)``).
@@ -60,6 +62,9 @@ NETWORK_FILES = {
     "i3d": NetworkFile("i3d", "i3d_torchscript.pt", "the FVD I3D TorchScript"),
     "lpips_vgg": NetworkFile("lpips-vgg", "vgg16-397923af.pth", "torchvision's VGG16 weights for LPIPS"),
     "lpips_heads": NetworkFile("lpips-heads", "vgg.pth", "the LPIPS v0.1 linear heads for VGG"),
+    "identity_embedder": NetworkFile(
+        "identity-embedder", "reid_embedder.pt", "a person re-identification TorchScript embedder for AED"
+    ),
 }
 # Which file FID needs under each --fid-protocol.
 FID_NETWORK = {"pytorch-fid": "pytorch_fid_inception", "clean-fid": "inception"}
@@ -72,6 +77,7 @@ def metric_networks(fid_protocol: str = "pytorch-fid") -> dict[str, tuple[str, .
         "fid": (FID_NETWORK[fid_protocol],),
         "fid_vid": ("resnet3d",),
         "fvd": ("i3d",),
+        "aed": ("identity_embedder",),
     }
 
 
@@ -160,6 +166,9 @@ def load_feature_network(name: str, path: Path, device="cpu") -> FeatureFn:
     if name == "i3d":
         net = _load_script(path, spec, device)
         return lambda x: net(x, rescale=False, resize=False, return_features=True).reshape(len(x), -1)
+    if name == "identity_embedder":
+        net = _load_script(path, spec, device)
+        return lambda x: net(x).reshape(len(x), -1)
     if name == "resnet3d":
         if is_torchscript(path):
             net = _load_script(path, spec, device)
@@ -188,7 +197,7 @@ def load_networks(
     """The networks ``metrics`` need, as keyword arguments of ``evaluate_videos`` (features, lpips,
     pose_extractor), and the reason of each metric that cannot be computed from ``files``; FID's network
     is the one of ``fid_protocol``."""
-    networks: dict = {"features": {}, "lpips": None, "pose_extractor": None}
+    networks: dict = {"features": {}, "lpips": None, "pose_extractor": None, "identity": None}
     skipped: dict[str, str] = {}
     needs = metric_networks(fid_protocol)
     for metric in metrics:
@@ -200,6 +209,10 @@ def load_networks(
             skipped[metric] = reason
         elif network == "lpips":
             networks["lpips"] = networks["lpips"] or load_lpips(files, device)
+        elif network == "aed":
+            networks["identity"] = load_feature_network(
+                "identity_embedder", files["identity_embedder"], device
+            )
         elif network not in networks["features"]:
             file_key = needs[network][0]
             networks["features"][network] = load_feature_network(file_key, files[file_key], device)

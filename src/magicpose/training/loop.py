@@ -1,5 +1,6 @@
 """The accelerate training loop every method shares: MagicPose's two stages (``magicpose_trainer.py``),
-Everybody Dance Now's pose2vid stages (``pose2vid_trainer.py``) and its face stage (``face_trainer.py``).
+Everybody Dance Now's pose2vid stages (``pose2vid_trainer.py``) and its face stage (``face_trainer.py``),
+vid2vid (``vid2vid_trainer.py``) and MRAA's two stages (``mraa_trainer.py``).
 
 A method is a subclass that says what it trains; this class runs it:
 
@@ -9,6 +10,7 @@ A method is a subclass that says what it trains; this class runs it:
   :meth:`load_networks`: each trained tensor stored once, in the method's own folders), :meth:`write_final`
   (the exported folders, on the main process) and :meth:`validation_rows` (the preview's rows);
 * optionally :meth:`prepare` (what must load before anything is written), :meth:`check_run_needs`,
+  :meth:`check_validation_data`,
   :meth:`inputs`, :meth:`checkpoint_state`, :meth:`write_checkpoint_extra`, :meth:`progress_postfix`,
   :meth:`logged` and :attr:`micro_batches_per_step` (gradient accumulation, run by the step itself inside
   ``accelerator.accumulate``).
@@ -158,7 +160,7 @@ class TrainingLoop:
         """Fail now, not after hours of training, on what validation and the outputs will need."""
         cfg = self.cfg
         if cfg.validation.every_steps:
-            checkpoints.validation_videos(cfg.data.root, cfg.validation.split or cfg.data.split)
+            self.check_validation_data()
         start = checkpoints.read_step(self.resume_from) if self.resume_from is not None else 0
         checkpoints.check_replaceable_outputs(
             self.output_dir,
@@ -168,6 +170,10 @@ class TrainingLoop:
             inputs=[cfg.data.root, *self.inputs()],
         )
         checkpoints.check_output_dir(self.accelerator, self.output_dir)
+
+    def check_validation_data(self) -> None:
+        """That the validation split has a video to preview (a TikTok-layout video of 2 frames by default)."""
+        checkpoints.validation_videos(self.cfg.data.root, self.cfg.validation.split or self.cfg.data.split)
 
     def checkpoint_state(self) -> dict:
         """What ``trainer_state.json`` records beside the step."""

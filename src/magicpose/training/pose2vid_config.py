@@ -187,8 +187,6 @@ GAN_AT_LEAST = {
     "data.height": 1,
     "data.width": 1,
     "train.decay_steps": 0,
-    "train.adam_beta1": 0,
-    "train.adam_beta2": 0,
     "loss.vgg_weight": 0,
     "loss.l1_weight": 0,
     "discriminator.ndf": 1,

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from magicpose.infer import DEFAULT_IMAGE
+from magicpose.infer import DEFAULT_IMAGE, MRAA_MODE_NOTES, MRAA_MODES
 from magicpose.pose.align import ALIGN_MODES
 from magicpose.pose.driving import DEFAULT_FPS
 from magicpose.ui.jobs import JobForm, JobRunner, UIConfig
@@ -44,6 +44,22 @@ def pose_tools_missing(config: UIConfig) -> str | None:
     return None
 
 
+def generator_view(generator: str, tools: bool) -> dict[str, dict]:
+    """The properties of the page's boxes that follow the chosen ``generator``: MRAA's mode is shown for MRAA
+    only, the options that shape extracted poses (alignment, smoothing; shown with the pose extractor, ``tools``)
+    for the others, and the sheet and the preview name what MRAA follows (driving frames, not poses)."""
+    mraa = generator == "mraa"
+    return {
+        "mode": {"visible": mraa},
+        "align": {"visible": tools and not mraa},
+        "smooth": {"visible": tools and not mraa},
+        "poses": {
+            "label": f"{'Driving frames MRAA' if mraa else 'Poses the generator'} follows (as it sees them)"
+        },
+        "preview": {"label": f"Reference | {'driving frame' if mraa else 'pose'} | result"},
+    }
+
+
 def build_app(config: UIConfig, runner: JobRunner | None = None):
     """The Blocks of the page; ``runner`` (default: a new one) is where its jobs run."""
     gr = import_gradio()
@@ -54,7 +70,10 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
         ["magicpose"]
         + (["pose2vid"] if config.pose2vid_weights else [])
         + (["vid2vid"] if config.vid2vid_weights else [])
+        + (["mraa"] if config.mraa_weights else [])
     )
+    videos = tools or bool(config.mraa_weights)  # MRAA follows a video's frames without the pose extractor
+    view = generator_view(JobForm.generator, tools)  # as the page opens; then as the generator radio changes
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(
@@ -77,8 +96,14 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                 driving_files = gr.File(
                     file_count="multiple",
                     label="Driving poses: pose maps, OpenPose JSON, a .zip or .npy of them"
-                    + (", or a dance video" if tools else "")
-                    + " (empty: the example's 16 poses)",
+                    + (", or a dance video" if videos else "")
+                    + " (empty: the example's 16 poses"
+                    + (
+                        "; for MRAA, a dance video only, empty: the example's driving frames"
+                        if config.mraa_weights
+                        else ""
+                    )
+                    + ")",
                     elem_id="driving",
                     height=180,
                 )
@@ -88,16 +113,26 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                     max_lines=1,
                 )
                 frames_are_video = gr.Checkbox(
-                    False, label="the images are frames of a dance video: extract their poses", visible=tools
+                    False,
+                    label="the images are frames of a dance video, not pose maps",
+                    visible=videos,
                 )
                 if not tools:
                     gr.Markdown(
                         f"Driving videos need the pose extractor: {missing_tools}. Start the page with "
                         "--pose-weights DIR to use them."
+                        + (" MRAA follows a dance video without it." if config.mraa_weights else "")
                     )
             with gr.Column():
                 generator = gr.Radio(
                     generators, value=JobForm.generator, label="Generator", visible=len(generators) > 1
+                )
+                mode = gr.Radio(
+                    list(MRAA_MODES),
+                    value=JobForm.mode,
+                    label="MRAA mode: " + "; ".join(f"{m}: {note}" for m, note in MRAA_MODE_NOTES.items()),
+                    elem_id="mraa-mode",
+                    **view["mode"],
                 )
                 steps = gr.Slider(1, 100, value=JobForm.steps, step=1, label="Steps (DDIM)", elem_id="steps")
                 guidance = gr.Slider(
@@ -115,13 +150,18 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                     fps = gr.Number(
                         JobForm.fps, label=f"Frames per second (0: {DEFAULT_FPS:g}, or the driving video's)"
                     )
-                with gr.Accordion("Driving video", open=False, visible=tools):
+                with gr.Accordion("Driving video", open=False, visible=videos):
                     align = gr.Radio(
                         list(reversed(ALIGN_MODES)),
                         value=JobForm.align,
                         label="Fit the dancer's skeleton to the reference's body",
+                        **view["align"],
                     )
-                    smooth = gr.Checkbox(JobForm.smooth, label="Smooth the keypoints over time (One-Euro)")
+                    smooth = gr.Checkbox(
+                        JobForm.smooth,
+                        label="Smooth the keypoints over time (One-Euro)",
+                        **view["smooth"],
+                    )
                     stride = gr.Number(JobForm.stride, precision=0, label="Keep every N-th frame")
                     max_frames = gr.Number(
                         JobForm.max_frames, precision=0, label="At most this many frames (0: all)"
@@ -131,7 +171,7 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
         status = gr.Textbox(label="Status", lines=4, max_lines=12, interactive=False, elem_id="status")
         poses = gr.Image(
-            label="Poses the generator follows (as it sees them)",
+            **view["poses"],
             interactive=False,
             elem_id="poses",
             height=140,
@@ -141,7 +181,7 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                 label="Result", interactive=False, elem_id="result", autoplay=True, loop=True, height=320
             )
             preview = gr.Image(
-                label="Reference | pose | result",
+                **view["preview"],
                 type="filepath",
                 interactive=False,
                 elem_id="preview",
@@ -167,6 +207,7 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
             "smooth": smooth,
             "stride": stride,
             "max_frames": max_frames,
+            "mode": mode,
         }
         outputs = [status, poses, video, preview, downloads]
 
@@ -216,6 +257,13 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
         def stop_job(request: gr.Request) -> None:
             runner.stop(request.session_hash)
 
+        shown = {"mode": mode, "align": align, "smooth": smooth, "poses": poses, "preview": preview}
+
+        def show_generator(chosen: str):
+            view = generator_view(chosen, tools)
+            return [gr.update(**view[name]) for name in shown]
+
+        generator.change(show_generator, generator, list(shown.values()), queue=False)
         generate.click(new_job, None, None, queue=False).then(
             run, outputs=outputs, inputs_kwargs=form_boxes, concurrency_limit=1, show_progress_on=[status]
         )

@@ -30,7 +30,7 @@ from magicpose.infer import (
 )
 from magicpose.ui.uploads import DrivingSource, stage_driving_input
 
-SHEET_POSES = 8  # pose maps shown before generating
+SHEET_POSES = 8  # pose maps (MRAA: driving frames) shown before generating
 
 
 @dataclass
@@ -40,6 +40,7 @@ class UIConfig:
     weights: str | None = None  # MagicPose weights (default: the embedded demo)
     pose2vid_weights: str | None = None  # offers the pose2vid generator when given
     vid2vid_weights: str | None = None  # offers the vid2vid generator when given
+    mraa_weights: str | None = None  # offers the MRAA generator (driven by a dance video's frames) when given
     output_dir: Path = Path("outputs") / "ui"
     device: str | None = None
     dtype: str | None = None
@@ -67,6 +68,7 @@ class JobForm:
     smooth: bool = InferOptions.smooth
     stride: int = InferOptions.stride
     max_frames: int = 0
+    mode: str = InferOptions.mode  # MRAA's
 
 
 @dataclass
@@ -88,21 +90,40 @@ def infer_options(form: JobForm, config: UIConfig, output: Path, driving: Drivin
     """The infer job's options of a form (``InferOptions`` supplies every default the form does not set)."""
     if not form.reference:
         raise InputError("no reference photo: upload one (reload the page for the example)")
-    weights = {"pose2vid": config.pose2vid_weights, "vid2vid": config.vid2vid_weights}.get(
-        form.generator, config.weights
-    )
-    if form.generator in ("pose2vid", "vid2vid") and weights is None:
+    weights = {
+        "pose2vid": config.pose2vid_weights,
+        "vid2vid": config.vid2vid_weights,
+        "mraa": config.mraa_weights,
+    }.get(form.generator, config.weights)
+    if form.generator in ("pose2vid", "vid2vid", "mraa") and weights is None:
         raise InputError(
             f"{form.generator} needs its weights: start the page with --{form.generator}-weights DIR"
         )
+    mraa = form.generator == "mraa"
+    if mraa and driving.poses is not None:
+        raise InputError(
+            "MRAA follows a dance video's frames, not pose files: upload a video or its frames (tick 'the "
+            "images are frames of a dance video'), or leave the driving input empty for the example's frames"
+        )
     height, width = _whole(form.height, "height"), _whole(form.width, "width")
     video = {}
-    if (
-        driving.video is not None
-    ):  # the page's frame options are a dance video's; pose files are used as given
+    if driving.video is not None or mraa:  # the page's frame options are a dance video's (for MRAA, also the
+        # example's driving frames when nothing is uploaded); pose files are used as given
         video = {
             "stride": _whole(form.stride, "stride"),
             "max_frames": _whole(form.max_frames, "max frames") or None,
+        }
+    if (
+        mraa
+    ):  # MRAA follows the frames themselves: the options that shape extracted poses keep their defaults,
+        # which the infer job requires of MRAA
+        specific = {"mode": form.mode}
+    else:
+        specific = {
+            "align": form.align,
+            "smooth": bool(form.smooth),
+            "backend": config.pose_backend,
+            "weights_dir": config.pose_weights,
         }
     return InferOptions(
         image=form.reference,
@@ -120,10 +141,7 @@ def infer_options(form: JobForm, config: UIConfig, output: Path, driving: Drivin
         fps=float(form.fps) or None,
         device=config.device,
         dtype=config.dtype,
-        align=form.align,
-        smooth=bool(form.smooth),
-        backend=config.pose_backend,
-        weights_dir=config.pose_weights,
+        **specific,
         **video,
     )
 
@@ -140,6 +158,26 @@ def pose_sheet(poses, height: int, width: int, count: int = SHEET_POSES) -> np.n
     for tile in tiles[1:]:
         row += [gap, tile]
     return np.concatenate(row, axis=1)
+
+
+def driving_sheet(options: InferOptions, total: int, height: int, width: int, count: int = SHEET_POSES):
+    """MRAA's sheet: up to ``count`` of the ``total`` driving frames it follows, evenly spread and laid out as
+    :func:`pose_sheet` lays out poses. The frames are read again from ``options.driving_source``, so the
+    iterator that generation reads is left untouched."""
+    from magicpose.pose.extract.frames import kept_frames
+
+    picks = set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist())
+    frames, _, _ = kept_frames(options.driving_source, options.stride, options.max_frames)
+    chosen = []
+    try:
+        for i, (_, frame) in enumerate(frames):
+            if i in picks:
+                chosen.append(frame)
+            if i >= max(picks):
+                break
+    finally:
+        frames.close()  # a video's decoder, stopped at the last frame shown
+    return pose_sheet(chosen, height, width, count=len(chosen))
 
 
 def stack_rows(*rows: np.ndarray, gap: int = 4) -> np.ndarray:
@@ -228,7 +266,8 @@ class JobRunner:
         show_poses: Callable[[np.ndarray], None] | None = None,
     ) -> InferOutputs:
         """One whole job, waiting for any job still running: check the form, gather the driving input,
-        extract/align its poses, load the generator, ``show_poses`` the sheet, then generate and write.
+        extract/align its poses, load the generator, ``show_poses`` the sheet (MRAA: of driving frames), then
+        generate and write.
         Errors a user can fix raise InputError naming the uploaded files; Stop raises Cancelled."""
         with self._lock, tempfile.TemporaryDirectory(prefix="magicpose-ui-") as workdir:
             record = JobRecord(len(self.history) + 1, time.time())
@@ -243,7 +282,9 @@ class JobRunner:
                 inputs = prepare_inputs(options, log)
                 pipe = self._generator(options, log)
                 height, width = output_size(pipe, options, log)
-                if show_poses is not None:
+                if show_poses is not None and options.mraa:  # the driving frames it follows, not poses
+                    show_poses(driving_sheet(options, inputs.num_frames, height, width))
+                elif show_poses is not None:
                     sheet = pose_sheet(inputs.poses, height, width)
                     if inputs.driving is not None:  # how the dancer's skeleton was fitted to the reference
                         sheet = stack_rows(inputs.driving.preview, sheet)

@@ -77,6 +77,29 @@ def _frame_source(source: Path) -> tuple[Iterator[tuple[str, np.ndarray]], int |
     return numbered(), info["frames"], info["fps"] or None
 
 
+def kept_frames(
+    source: str | os.PathLike, stride: int = 1, max_frames: int | None = None
+) -> tuple[Iterator[tuple[str, np.ndarray]], int | None, float | None]:
+    """Every ``stride``-th frame of ``source`` (at most ``max_frames``) as (name, RGB frame), read one at a time;
+    their count when known, and the frame rate after the stride (None for a folder of images)."""
+    frames, count, fps = _frame_source(Path(source))
+    total = None if count is None else min(-(-count // stride), max_frames or count)
+
+    def kept() -> Iterator[tuple[str, np.ndarray]]:
+        taken = 0
+        for index, (name, frame) in enumerate(frames):
+            if index % stride:
+                continue
+            if max_frames is not None and taken >= max_frames:
+                return
+            if frame.ndim != 3 or frame.shape[2] != 3:
+                raise InputError(f"frame '{name}' of '{source}' is not an RGB image")
+            taken += 1
+            yield name, frame
+
+    return kept(), total, None if fps is None else fps / stride
+
+
 def check_frame_source(source: str | os.PathLike) -> None:
     """Refuse a driving source that cannot be read (missing, not a video, an empty frame folder, a pipe), before
     the pose extractor is loaded: the user learns what is wrong with the input first."""
@@ -104,22 +127,13 @@ def extract_poses(
     if stride < 1 or (max_frames is not None and max_frames < 1):
         raise InputError("--stride and --max-frames must be at least 1")
     source = Path(source)
-    frames, count, fps = _frame_source(source)
-    total = None if count is None else min(-(-count // stride), max_frames or count)
+    frames, total, fps = kept_frames(source, stride, max_frames)
     names: list[str] = []
     found: list[tuple[int, int, list[PersonPose]]] = []
-    kept = 0
     with tqdm(total=total, desc="extract poses", unit="frame", disable=not progress) as bar:
-        for index, (name, frame) in enumerate(frames):
-            if index % stride:
-                continue
-            if max_frames is not None and kept >= max_frames:
-                break
-            if frame.ndim != 3 or frame.shape[2] != 3:
-                raise InputError(f"frame '{name}' of '{source}' is not an RGB image")
+        for name, frame in frames:
             found.append((frame.shape[1], frame.shape[0], list(extractor(frame))))
             names.append(name)
-            kept += 1
             bar.update(1)
     if not found:
         raise InputError(f"'{source}' has no frames to read")
@@ -135,7 +149,7 @@ def extract_poses(
         ]
     else:
         poses = [FramePose(w, h, people) for w, h, people in found]
-    return ExtractedPoses(poses, names, None if fps is None else fps / stride)
+    return ExtractedPoses(poses, names, fps)
 
 
 def write_pose_folder(frames: list[FramePose], names: list[str], folder: str | os.PathLike) -> Path:
