@@ -101,7 +101,11 @@ def test_mode_belongs_to_mraa_and_avd_needs_its_network(weights, tmp_path, capsy
 
 def test_the_embedded_demo_moves_the_example_dancer_as_the_example_driving_frames_move(tmp_path):
     frames = infer_frames(tmp_path / "demo.mp4", "--max-frames", "2", generator="mraa")
-    assert len(frames) == 2 and frames[0].shape == (64, 64, 3)  # the demo weights' size, with their AVD network
+    assert len(frames) == 2 and frames[0].shape == (
+        64,
+        64,
+        3,
+    )  # the demo weights' size, with their AVD network
     reference = np.asarray(Image.open(EXAMPLE / "reference.png").convert("RGB").resize((64, 64)), dtype=float)
     driving = np.asarray(Image.open(DRIVING / "0000.png").convert("RGB").resize((64, 64)), dtype=float)
     # the output is the reference person (its colours), not the driving dancer
