@@ -232,6 +232,21 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def time_variants(variants: dict, frames: int, repeats: int) -> tuple[dict[str, float], dict, dict]:
+    """Each ``variants`` function (count -> frames) warmed up on 1 frame, then timed ``repeats`` times in turn
+    (interleaved, so a busy machine slows all alike): frames/s from each one's fastest run, the outputs of
+    the last round, and every run's seconds."""
+    for warm_up in variants.values():
+        warm_up(1)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    outputs = {}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            t, outputs[name] = timed(fn)
+            times[name].append(t)
+    return {name: frames / min(v) for name, v in times.items()}, outputs, times
+
+
 # ----------------------------------------------------------------------------------------------------------
 # (c) torch.compile, in a child process
 
@@ -339,17 +354,9 @@ def bench_size(name: str, generator, size: str, args) -> tuple[dict, torch.Tenso
     def pipeline(count=args.frames):
         return np.stack(list(pipe.iter_frames(maps[:count], height, width)))
 
-    for warm_up in (eager, in_channels_last, pipeline):
-        warm_up(1)
-    times = {"eager": [], "channels_last": [], "pipeline": []}
-    for _ in range(args.repeats):
-        t, ref = timed(eager)
-        times["eager"].append(t)
-        t, cl = timed(in_channels_last)
-        times["channels_last"].append(t)
-        t, piped = timed(pipeline)
-        times["pipeline"].append(t)
-    fps = {k: args.frames / min(v) for k, v in times.items()}
+    variants = {"eager": eager, "channels_last": in_channels_last, "pipeline": pipeline}
+    fps, outputs, times = time_variants(variants, args.frames, args.repeats)
+    ref, cl, piped = outputs["eager"], outputs["channels_last"], outputs["pipeline"]
     row = {
         "eager_fps": fps["eager"],
         "inference_mode_channels_last_fps": fps["channels_last"],

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_gan import fmt, log, parse_size, rounded, timed
+from bench_gan import fmt, log, parse_size, rounded, time_variants, timed
 from PIL import Image
 from results import record
 from torch import nn
@@ -203,15 +203,8 @@ def bench_eager(pipe, size: str, args) -> tuple[dict, torch.Tensor]:
     def pipeline(count=args.frames):
         return np.stack(list(pipe.iter_frames(source, driving[:count], "standard", height, width)))
 
-    for warm_up in (eager, pipeline):
-        warm_up(1)
-    times = {"eager": [], "pipeline": []}
-    for _ in range(args.repeats):
-        t, ref = timed(eager)
-        times["eager"].append(t)
-        t, piped = timed(pipeline)
-        times["pipeline"].append(t)
-    fps = {k: args.frames / min(v) for k, v in times.items()}
+    fps, outputs, times = time_variants({"eager": eager, "pipeline": pipeline}, args.frames, args.repeats)
+    ref, piped = outputs["eager"], outputs["pipeline"]
     row = {
         "eager_fps": fps["eager"],
         "pipeline_fps": fps["pipeline"],
