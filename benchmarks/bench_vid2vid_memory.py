@@ -20,7 +20,7 @@ exist for CUDA only). Linux only. The ratio is the longest length's figure over 
 flat; the collected control grows with the frames' bytes (length x H x W x 3 x 4 for float32 frames, plus
 the uint8 list). Because a peak of a few MiB makes that ratio noisy, the growth per extra frame (KiB) is
 given too, beside one uint8 frame's size: flat streaming grows by a small fraction of a frame. The CPU is shared with other jobs: the JSON records the 1-minute load average at the start
-and the end; memory figures do not depend on it, the frames/s do. ``--quick`` (4 and 16 frames at 64x64)
+and the end; memory figures do not depend on it, the frames/s do. ``--quick`` (4 and 16 frames at 64x64, two children at a time)
 runs in seconds. The last line of stdout is one JSON object; it is also written to
 benchmarks/results/bench_vid2vid_memory.json with the machine.
 """
@@ -34,6 +34,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from results import record
@@ -140,10 +141,17 @@ def main() -> None:
         "uint8_frame_kib": width * height * 3 / 1024,
         "ways": {},
     }
+    # --quick (a smoke run) runs its children two at a time: peaks are per process, but its frames/s then
+    # share the cores; a full run measures one child at a time
+    runs = [(way, length) for way in WAYS for length in lengths]
+    with ThreadPoolExecutor(max_workers=2 if args.quick else 1) as pool:
+        measured = dict(
+            zip(runs, pool.map(lambda run: measure(args.config, *run, args.size), runs), strict=True)
+        )
     for way in WAYS:
         rows = {}
         for length in lengths:
-            rows[str(length)] = measure(args.config, way, length, args.size)
+            rows[str(length)] = measured[way, length]
             print(
                 f"{way:9s} {length:5d} frames: peak {rows[str(length)]['delta_mib']:8.1f} MiB above the "
                 f"{rows[str(length)]['baseline_mib']:.0f} MiB before it, {rows[str(length)]['fps']:.2f} frames/s",
