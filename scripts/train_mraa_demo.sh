@@ -13,12 +13,14 @@ dancer=1870260047  # example_data/README.md
   --train-videos 40 --test-videos 4 --frames 24 --size 128 --seed 11
 [ -f "$work/crowd/meta.json" ] || magicpose make-synthetic --output "$work/crowd" --train-videos 60 \
   --test-videos 4 --frames 24 --size 128 --seed 12
-# MRAA reads <root>/<split>/<video>/: both training sets side by side, the dancer's held-out motions to test
+# MRAA reads <root>/<split>/<video>/: both training sets side by side, the dancer's held-out motions to test.
+# A name already there (this script's link of an earlier run, or anything else) is left as it is.
+link() { [ -e "$2" ] || [ -L "$2" ] || ln -s "$1" "$2"; }
 mkdir -p "$work/data/train" "$work/data/test"
 for set in dancer crowd; do
-  for video in "$work/$set/train_set"/*/; do ln -sfn "$video" "$work/data/train/${set}_$(basename "$video")"; done
+  for video in "$work/$set/train_set"/*/; do link "$video" "$work/data/train/${set}_$(basename "$video")"; done
 done
-for video in "$work/dancer/test_set"/*/; do ln -sfn "$video" "$work/data/test/$(basename "$video")"; done
+for video in "$work/dancer/test_set"/*/; do link "$video" "$work/data/test/$(basename "$video")"; done
 python "$root/train_mraa.py" --config "$root/configs/demo_mraa.yaml" --resume latest \
   data.root="$work/data" output_dir="$work/run"
 python "$root/train_mraa.py" --config "$root/configs/demo_mraa.yaml" --mode train_avd --resume latest \
