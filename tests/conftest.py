@@ -243,6 +243,29 @@ def run_pose2vid_training(
     return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=root, timeout=300)
 
 
+def train_here(script: str, argv: list[str]) -> None:
+    """``python <script> argv`` (a ``train_*.py`` of the checkout) in this process: the same command's ``main``,
+    on the CPU as the subprocess runs (ACCELERATE_USE_CPU) and on the session's one torch thread (the
+    subprocesses' OMP_NUM_THREADS=1), so the two compute the same numbers bitwise; a Python start-up and a torch
+    import (about 4 s here) cheaper."""
+    import importlib
+
+    from accelerate.state import AcceleratorState
+
+    command = importlib.import_module(f"magicpose.commands.{Path(script).stem}")
+    AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one state per process
+    before = os.environ.get("ACCELERATE_USE_CPU")
+    os.environ["ACCELERATE_USE_CPU"] = "true"
+    try:
+        status = command.main(argv)
+    finally:
+        if before is None:
+            del os.environ["ACCELERATE_USE_CPU"]
+        else:
+            os.environ["ACCELERATE_USE_CPU"] = before
+    assert status == 0, f"{script} {' '.join(argv)} exited {status}"
+
+
 def check_convert_overwrite(argv: list[str], out: Path, capsys) -> None:
     """``magicpose convert ... out``: an existing folder holding a user's file is refused without --overwrite and
     with it (--overwrite replaces only an earlier output of magicpose); an empty folder is filled and the

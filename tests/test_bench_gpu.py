@@ -1,10 +1,8 @@
 """benchmarks/bench_gpu.py: refuses to run without CUDA, and its --smoke mode runs every section on the CPU."""
 
+import importlib
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_gpu.py"
-# One thread: the tiny models gain nothing from more, and a busy 2-core machine made OpenMP's threads crawl.
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
 
 STAGES = ("appearance", "pose_control")
 SECTIONS = (
@@ -57,26 +53,35 @@ def _lookup(result: dict, key: str):
     return node
 
 
+@pytest.fixture
+def bench_gpu(monkeypatch):
+    """The script's module, run in this process (a Python start-up and torch import cheaper than a subprocess):
+    what its main sets in the environment is put back afterwards, and accelerate's per-process state is reset
+    around its training sections."""
+    from accelerate.state import AcceleratorState
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # its sibling module sampling.py imports by name
+    for name in ("ACCELERATE_USE_CPU", "TQDM_DISABLE"):  # main sets them; monkeypatch restores them
+        monkeypatch.delenv(name, raising=False)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield importlib.import_module("bench_gpu")
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
-def test_without_cuda_it_exits_2_with_one_error_line():
-    done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, env=ENV, timeout=120)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA" in lines[0], done.stderr
-    assert done.stdout == ""
+def test_without_cuda_it_exits_2_with_one_error_line(bench_gpu, capsys):
+    assert bench_gpu.main([]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA" in lines[0], err
+    assert out == ""
 
 
-def test_smoke_runs_every_section_and_ends_with_the_full_json(tmp_path):
+@pytest.mark.slow  # every section once: seconds
+def test_smoke_runs_every_section_and_ends_with_the_full_json(bench_gpu, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--json-out", str(out)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert bench_gpu.main(["--smoke", "--json-out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert json.loads(out.read_text()) == result
     assert result["smoke"] is True and result["failed_sections"] == []
     for key in ("device", "torch", "diffusers"):

@@ -9,7 +9,6 @@ import importlib
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,26 +19,24 @@ BENCHMARKS = ROOT / "benchmarks"
 SIZE = "64x64"  # a multiple of both demo configurations' size_multiple (16 and 8)
 
 
-def _run(script: str, *args: str, results: Path) -> tuple[dict, dict]:
-    """Run a benchmark script: its last stdout line (the JSON) and the result it recorded."""
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(ROOT / "src"),
-        "MAGICPOSE_BENCH_RESULTS": str(results),
-    }
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / f"{script}.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    kept = json.loads((results / f"{script}.json").read_text())
-    assert kept["benchmark"] == script and kept["machine"]["cores"] >= 1 and kept["machine"]["cpu"]
-    return result, kept["result"]
+@pytest.fixture
+def run_script(monkeypatch, capsys):
+    """Run a benchmark script's ``main`` in this process (a Python start-up and torch import cheaper than a
+    subprocess; bench_vid2vid_memory still measures in fresh children): its last stdout line (the JSON) and the
+    result it recorded."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # their sibling modules (results) import by name
+
+    def run(script: str, *args: str, results: Path) -> tuple[dict, dict]:
+        monkeypatch.setenv("MAGICPOSE_BENCH_RESULTS", str(results))
+        monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / f"{script}.py"), *args])
+        capsys.readouterr()
+        importlib.import_module(script).main()
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        kept = json.loads((results / f"{script}.json").read_text())
+        assert kept["benchmark"] == script and kept["machine"]["cores"] >= 1 and kept["machine"]["cpu"]
+        return result, kept["result"]
+
+    return run
 
 
 def _positive(value) -> bool:
@@ -82,8 +79,9 @@ def test_every_vid2vid_config_fits_the_benchmark_sizes(bench_gan) -> None:
     )
 
 
-def test_bench_gan_quick_times_vid2vid_beside_pose2vid(tmp_path) -> None:
-    result, kept = _run("bench_gan", "--quick", "--sizes", SIZE, results=tmp_path)
+@pytest.mark.slow  # a benchmark's quick mode: seconds
+def test_bench_gan_quick_times_vid2vid_beside_pose2vid(run_script, tmp_path) -> None:
+    result, kept = run_script("bench_gan", "--quick", "--sizes", SIZE, results=tmp_path)
     assert kept == result
     assert list(result["configs"]) == ["demo", "v2v_demo"]
     for name, family in (("demo", "pose2vid"), ("v2v_demo", "vid2vid")):
@@ -103,8 +101,9 @@ def test_bench_gan_quick_times_vid2vid_beside_pose2vid(tmp_path) -> None:
     assert result["loadavg_1min"]["start"] >= 0
 
 
-def test_memory_quick_measures_streamed_and_collected_in_fresh_processes(tmp_path) -> None:
-    result, kept = _run("bench_vid2vid_memory", "--quick", results=tmp_path)
+@pytest.mark.slow  # four child processes
+def test_memory_quick_measures_streamed_and_collected_in_fresh_processes(run_script, tmp_path) -> None:
+    result, kept = run_script("bench_vid2vid_memory", "--quick", results=tmp_path)
     assert kept == result
     assert result["config"] == "v2v_demo" and result["size"] == SIZE and result["lengths"] == [4, 16]
     assert result["uint8_frame_kib"] == 12.0
@@ -118,10 +117,13 @@ def test_memory_quick_measures_streamed_and_collected_in_fresh_processes(tmp_pat
         assert "ratio_longest_over_shortest" in rows
 
 
-def test_compare_generators_quick_has_vid2vid_and_mraa_rows_and_the_cross_identity_table(tmp_path) -> None:
+@pytest.mark.slow  # a benchmark's quick mode: seconds
+def test_compare_generators_quick_has_vid2vid_and_mraa_rows_and_the_cross_identity_table(
+    run_script, tmp_path
+) -> None:
     out, no_weights = tmp_path / "out", tmp_path / "no-weights"
     no_weights.mkdir()  # no metric networks, whatever $MAGICPOSE_EVAL_WEIGHTS says: those metrics are skipped
-    rows, kept = _run(
+    rows, kept = run_script(
         "compare_generators",
         "--quick",
         "--magicpose",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from accelerate.state import AcceleratorState
-from conftest import inert_biases, make_square_dataset, run_pose2vid_training
+from conftest import inert_biases, make_square_dataset, run_pose2vid_training, train_here
 from gan_runs import infer_frames
 from PIL import Image
 from safetensors.torch import load_file
@@ -324,22 +324,30 @@ def test_validation_preview_is_pose_generated_real(data, tmp_path):
 # processes, interruptions, checkpoints (subprocesses, as a user runs them)
 
 
+def _settings(data: Path, out: Path, **extra) -> list[str]:
+    values = {
+        "train.max_steps": 6,
+        "train.batch_size": 4,
+        "train.decay_steps": 3,
+        "train.fix_global_steps": 2,
+        "checkpoint.every_steps": 2,
+        "checkpoint.keep_last": 3,
+        "logging.record_samples": True,
+        **extra,
+    }
+    return _dotlist(_values(data, out, **values))
+
+
 def _run(data: Path, out: Path, nproc: int = 1, env: dict | None = None, resume: bool = False, **extra):
-    values = _values(
-        data,
-        out,
-        **{
-            "train.max_steps": 6,
-            "train.batch_size": 4,
-            "train.decay_steps": 3,
-            "train.fix_global_steps": 2,
-            "checkpoint.every_steps": 2,
-            "checkpoint.keep_last": 3,
-            "logging.record_samples": True,
-            **extra,
-        },
+    return run_pose2vid_training(TINY, _settings(data, out, **extra), nproc=nproc, env=env, resume=resume)
+
+
+def _run_here(data: Path, out: Path, resume: bool = False) -> None:
+    """``_run``'s run in this process."""
+    train_here(
+        "train_pose2vid.py",
+        ["--config", str(TINY), *(["--resume", "latest"] * resume), *_settings(data, out)],
     )
-    return run_pose2vid_training(TINY, _dotlist(values), nproc=nproc, env=env, resume=resume)
 
 
 @pytest.fixture(scope="module")
@@ -347,8 +355,7 @@ def straight(data, tmp_path_factory) -> Path:
     """An uninterrupted 1-process run: 6 steps of 4 pairs (2 epochs of 3 batches), lr decay over the last 3,
     the global branch fixed for the first 2, checkpoints every 2 steps."""
     out = tmp_path_factory.mktemp("straight") / "out"
-    run = _run(data, out)
-    assert run.returncode == 0, run.stderr[-3000:]
+    _run_here(data, out)
     return out
 
 
@@ -398,7 +405,9 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(data, straig
         assert not s0 & s1 and s0 | s1 == set(single[4 * step : 4 * step + 4])
 
 
-def test_sigkill_between_and_inside_checkpoints_then_resume_is_bitwise_equal(data, straight, tmp_path):
+def test_sigkill_between_and_inside_checkpoints_then_resume_is_bitwise_equal(
+    data, straight, tmp_path, capsys
+):
     out = tmp_path / "killed"
     killed = _run(data, out, env={"MAGICPOSE_FAULT": "sigkill-after-step:3"})
     assert killed.returncode == -signal.SIGKILL
@@ -416,9 +425,9 @@ def test_sigkill_between_and_inside_checkpoints_then_resume_is_bitwise_equal(dat
     stored_d = load_file(previous / DISCRIMINATOR_FILE)
     assert all(torch.equal(v, resumed_d.unwrapped_discriminator.state_dict()[k]) for k, v in stored_d.items())
 
-    resumed = _run(data, out, resume=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout + resumed.stderr
+    capsys.readouterr()
+    _run_here(data, out, resume=True)
+    assert "resumed from" in capsys.readouterr().out
     assert not (checkpoints.checkpoint_root(out) / ".checkpoint-4.tmp").exists()
     for a, b in zip(_networks(straight), _networks(out), strict=True):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

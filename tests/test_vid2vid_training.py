@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from accelerate.state import AcceleratorState
-from conftest import make_square_dataset
+from conftest import make_square_dataset, train_here
 
 from magicpose import cli
 from magicpose.data.clips import ClipDataset
@@ -247,21 +247,24 @@ def test_init_from_weights_that_do_not_fit_are_one_line(data, tmp_path, case):
 # -- runs ---------------------------------------------------------------------------------------------------
 
 
-def _run(data: Path, out: Path, nproc: int = 1, env: dict | None = None, resume: bool = False, **extra):
-    """``train_vid2vid.py`` in a subprocess (torchrun with gloo for nproc > 1), one thread per process."""
-    launcher = [sys.executable] + (
-        ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1 else []
-    )
+def _argv(data: Path, out: Path, resume: bool = False, **extra) -> list[str]:
+    """``train_vid2vid.py``'s arguments for a run of 6 steps, a checkpoint every 2."""
     values = {"train.max_steps": 6, "checkpoint.every_steps": 2, "logging.record_samples": "true", **extra}
-    args = [
-        *launcher,
-        str(ROOT / "train_vid2vid.py"),
+    return [
         "--config",
         str(TINY),
         *(["--resume", "latest"] if resume else []),
         *_overrides(data, out),
         *[f"{k}={v}" for k, v in values.items()],
     ]
+
+
+def _run(data: Path, out: Path, nproc: int = 1, env: dict | None = None, resume: bool = False, **extra):
+    """``train_vid2vid.py`` in a subprocess (torchrun with gloo for nproc > 1), one thread per process."""
+    launcher = [sys.executable] + (
+        ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1 else []
+    )
+    args = [*launcher, str(ROOT / "train_vid2vid.py"), *_argv(data, out, resume, **extra)]
     full_env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300)
 
@@ -280,8 +283,7 @@ def _networks(run: Path) -> list[dict[str, torch.Tensor]]:
 @pytest.fixture(scope="module")
 def straight(data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("straight") / "run"
-    done = _run(data, out, **{"train.batch_size": 2})
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_here("train_vid2vid.py", _argv(data, out, **{"train.batch_size": 2}))  # in this process
     return out
 
 
@@ -310,15 +312,15 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(data, straig
         assert max((a[k] - b[k]).abs().max().item() for k in a) <= 2e-3
 
 
-def test_sigkill_then_resume_is_bitwise_equal(data, straight, tmp_path):
+def test_sigkill_then_resume_is_bitwise_equal(data, straight, tmp_path, capsys):
     out = tmp_path / "killed"
     killed = _run(data, out, env={"MAGICPOSE_FAULT": "sigkill-after-step:3"}, **{"train.batch_size": 2})
     assert killed.returncode == -signal.SIGKILL
     assert [p.name for p in checkpoints.list_checkpoints(out)] == ["checkpoint-2"]
-    resumed = _run(data, out, resume=True, **{"train.batch_size": 2})
-    assert resumed.returncode == 0 and "resumed from" in resumed.stdout + resumed.stderr, resumed.stderr[
-        -3000:
-    ]
+    train_here(
+        "train_vid2vid.py", _argv(data, out, resume=True, **{"train.batch_size": 2})
+    )  # in this process
+    assert "resumed from" in capsys.readouterr().out
     for a, b in zip(_networks(straight), _networks(out), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
 

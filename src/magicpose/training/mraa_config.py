@@ -85,7 +85,8 @@ class MRAAModelConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     avd: AVDConfig = field(default_factory=AVDConfig)
-    # train_avd: the train stage's run folder (final/ is used) or an MRAA pipeline folder
+    # train_avd: the train stage's run folder (final/ is used) or an MRAA pipeline folder; train: start from
+    # that run's weights with a fresh optimiser and schedule (a longer run after a finished one)
     init_from: str | None = None
 
 

@@ -140,10 +140,9 @@ class MRAATrainer(TrainingLoop):
 
     def prepare(self) -> None:
         cfg, device = self.cfg, self.accelerator.device
-        self.trained_from = None
+        self.trained_from = load_trained_pipeline(cfg.model.init_from) if cfg.model.init_from else None
         self.vgg = None
         if cfg.stage == "train_avd":
-            self.trained_from = load_trained_pipeline(cfg.model.init_from)
             predictor = self.trained_from.region_predictor.config
             if predictor.num_regions != cfg.model.num_regions:
                 raise InputError(
@@ -168,6 +167,8 @@ class MRAATrainer(TrainingLoop):
         betas = (cfg.train.adam_beta1, cfg.train.adam_beta2)
         if cfg.stage == "train":
             self.pipe = build_pipeline(cfg)
+            if self.trained_from is not None:
+                self._start_from_trained()
             perceptual = PerceptualPyramidLoss(
                 self.vgg, layer_weights=cfg.loss.perceptual_weights, l1_weight=cfg.loss.l1_weight
             )
@@ -184,6 +185,22 @@ class MRAATrainer(TrainingLoop):
             self.model, self.optimizer = acc.prepare(avd, optimizer)
             self.model.train()
             self.pipe.register_modules(avd_network=acc.unwrap_model(self.model))
+
+    def _start_from_trained(self) -> None:
+        """A longer schedule from a finished train run: its weights, a fresh optimiser and learning rate."""
+        for name, section in (
+            ("region_predictor", "regions"),
+            ("generator", "generator"),
+            ("bg_predictor", "background"),
+        ):
+            try:
+                getattr(self.pipe, name).load_state_dict(getattr(self.trained_from, name).state_dict())
+            except RuntimeError as err:
+                first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+                raise InputError(
+                    f"model.init_from '{self.cfg.model.init_from}': its {name} does not fit this config's "
+                    f"model.{section} ({first}): use the config of the run it came from"
+                ) from err
 
     def learning_rate(self, step: int) -> float:
         train = self.cfg.train
