@@ -249,20 +249,14 @@ def train_here(script: str, argv: list[str]) -> None:
     subprocesses' OMP_NUM_THREADS=1), so the two compute the same numbers bitwise; a Python start-up and a torch
     import (about 4 s here) cheaper."""
     import importlib
+    from unittest import mock
 
     from accelerate.state import AcceleratorState
 
     command = importlib.import_module(f"magicpose.commands.{Path(script).stem}")
     AcceleratorState._reset_state(reset_partial_state=True)  # accelerate keeps one state per process
-    before = os.environ.get("ACCELERATE_USE_CPU")
-    os.environ["ACCELERATE_USE_CPU"] = "true"
-    try:
+    with mock.patch.dict(os.environ, {"ACCELERATE_USE_CPU": "true"}):
         status = command.main(argv)
-    finally:
-        if before is None:
-            del os.environ["ACCELERATE_USE_CPU"]
-        else:
-            os.environ["ACCELERATE_USE_CPU"] = before
     assert status == 0, f"{script} {' '.join(argv)} exited {status}"
 
 

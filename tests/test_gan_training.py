@@ -321,7 +321,8 @@ def test_validation_preview_is_pose_generated_real(data, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# processes, interruptions, checkpoints (subprocesses, as a user runs them)
+# processes, interruptions, checkpoints: killed runs and torchrun ranks in subprocesses, as a user runs them; the
+# straight run and the last resume in this process (train_here)
 
 
 def _settings(data: Path, out: Path, **extra) -> list[str]:
