@@ -509,6 +509,7 @@ def test_mraa_is_offered_only_with_its_weights() -> None:
     mode = both["mraa-mode"]  # MRAA's modes, hidden until MRAA is chosen
     assert [c[0] for c in mode["choices"]] == ["standard", "relative", "avd"]
     assert (mode["value"], mode["visible"]) == (InferOptions.mode, False)
+    assert both["steps"]["visible"] and both["Seed"]["visible"]  # the page opens on MagicPose, the sampler's
 
 
 def test_choosing_mraa_shows_its_mode_and_names_driving_frames() -> None:
@@ -520,6 +521,11 @@ def test_choosing_mraa_shows_its_mode_and_names_driving_frames() -> None:
     assert magicpose["align"] == {"visible": True} and generator_view("magicpose", False)["align"] == {
         "visible": False
     }
+    for box in ("steps", "guidance", "seed"):  # the sampler's: only MagicPose draws noise
+        assert magicpose[box] == {"visible": True}
+        assert all(
+            generator_view(g, True)[box] == {"visible": False} for g in ("pose2vid", "vid2vid", "mraa")
+        )
     assert mraa["poses"]["label"].startswith("Driving frames MRAA follows")
     assert mraa["preview"]["label"] == "Reference | driving frame | result"
     assert magicpose["preview"]["label"] == "Reference | pose | result"

@@ -46,11 +46,15 @@ def pose_tools_missing(config: UIConfig) -> str | None:
 
 def generator_view(generator: str, tools: bool) -> dict[str, dict]:
     """The properties of the page's boxes that follow the chosen ``generator``: MRAA's mode is shown for MRAA
-    only, the options that shape extracted poses (alignment, smoothing; shown with the pose extractor, ``tools``)
-    for the others, and the sheet and the preview name what MRAA follows (driving frames, not poses)."""
-    mraa = generator == "mraa"
+    only, the sampler's steps, guidance and seed for MagicPose only (the GANs and MRAA draw no noise), the
+    options that shape extracted poses (alignment, smoothing; shown with the pose extractor, ``tools``) for all
+    but MRAA, and the sheet and the preview name what MRAA follows (driving frames, not poses)."""
+    mraa, diffusion = generator == "mraa", generator == "magicpose"
     return {
         "mode": {"visible": mraa},
+        "steps": {"visible": diffusion},
+        "guidance": {"visible": diffusion},
+        "seed": {"visible": diffusion},
         "align": {"visible": tools and not mraa},
         "smooth": {"visible": tools and not mraa},
         "poses": {
@@ -134,11 +138,24 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
                     elem_id="mraa-mode",
                     **view["mode"],
                 )
-                steps = gr.Slider(1, 100, value=JobForm.steps, step=1, label="Steps (DDIM)", elem_id="steps")
-                guidance = gr.Slider(
-                    1, 15, value=JobForm.guidance_scale, step=0.5, label="Guidance scale (1 = off)"
+                steps = gr.Slider(
+                    1,
+                    100,
+                    value=JobForm.steps,
+                    step=1,
+                    label="Steps (DDIM)",
+                    elem_id="steps",
+                    **view["steps"],
                 )
-                seed = gr.Number(JobForm.seed, precision=0, label="Seed")
+                guidance = gr.Slider(
+                    1,
+                    15,
+                    value=JobForm.guidance_scale,
+                    step=0.5,
+                    label="Guidance scale (1 = off)",
+                    **view["guidance"],
+                )
+                seed = gr.Number(JobForm.seed, precision=0, label="Seed", **view["seed"])
                 with gr.Accordion("Size and speed", open=False):
                     height = gr.Number(
                         JobForm.height, precision=0, label="Height (0: the size of the weights)"
@@ -257,7 +274,16 @@ def build_app(config: UIConfig, runner: JobRunner | None = None):
         def stop_job(request: gr.Request) -> None:
             runner.stop(request.session_hash)
 
-        shown = {"mode": mode, "align": align, "smooth": smooth, "poses": poses, "preview": preview}
+        shown = {
+            "mode": mode,
+            "steps": steps,
+            "guidance": guidance,
+            "seed": seed,
+            "align": align,
+            "smooth": smooth,
+            "poses": poses,
+            "preview": preview,
+        }
 
         def show_generator(chosen: str):
             view = generator_view(chosen, tools)
