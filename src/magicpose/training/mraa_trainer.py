@@ -169,6 +169,7 @@ class MRAATrainer(TrainingLoop):
             self.pipe = build_pipeline(cfg)
             if self.trained_from is not None:
                 self._start_from_trained()
+                self.trained_from = None  # its weights are copied: do not hold a second set during training
             perceptual = PerceptualPyramidLoss(
                 self.vgg, layer_weights=cfg.loss.perceptual_weights, l1_weight=cfg.loss.l1_weight
             )
@@ -196,10 +197,11 @@ class MRAATrainer(TrainingLoop):
             try:
                 getattr(self.pipe, name).load_state_dict(getattr(self.trained_from, name).state_dict())
             except RuntimeError as err:
-                first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+                lines = str(err).splitlines()  # torch's heading, then one line per mismatched tensor
                 raise InputError(
                     f"model.init_from '{self.cfg.model.init_from}': its {name} does not fit this config's "
-                    f"model.{section} ({first}): use the config of the run it came from"
+                    f"model.{section} ({lines[min(1, len(lines) - 1)].strip()}): use the config of the run it "
+                    "came from"
                 ) from err
 
     def learning_rate(self, step: int) -> float:
